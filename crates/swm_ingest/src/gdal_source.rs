@@ -1,0 +1,1 @@
+//! Any vector or raster format GDAL reads (feature `gdal`).

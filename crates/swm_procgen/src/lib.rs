@@ -1,0 +1,1 @@
+//! Procedurally generated Seoul-like districts.

@@ -1,0 +1,3 @@
+//! Spatial queries.
+/// Spatial index over a twin.
+pub struct TwinIndex;
