@@ -21,6 +21,7 @@ pub mod gdal_source;
 pub mod osm;
 pub mod osm_pbf;
 pub mod osm_xml;
+pub mod shared_data;
 pub mod vector;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +122,10 @@ pub enum SourceKind {
     GdalVector,
 }
 
+/// Raster formats GDAL reads that are taken as DEMs (with the `gdal` feature); any other
+/// unknown extension is read as a GDAL vector (`.shp`, `.gpkg`, `.gml`, `.kml`, `.fgb`, `.sqlite`...).
+const GDAL_RASTER_EXTENSIONS: [&str; 5] = [".asc", ".img", ".vrt", ".dem", ".bil"];
+
 /// Guesses an input's kind from its name (and, for XML vs JSON, its first bytes).
 pub fn detect_kind(path: &Path) -> Result<SourceKind, IngestError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -130,7 +135,11 @@ pub fn detect_kind(path: &Path) -> Result<SourceKind, IngestError> {
         SourceKind::OsmXml
     } else if name.ends_with(".geojson") || name.ends_with(".json") {
         SourceKind::GeoJson
-    } else if name.ends_with(".tif") || name.ends_with(".tiff") || name.ends_with(".hgt") {
+    } else if name.ends_with(".tif")
+        || name.ends_with(".tiff")
+        || name.ends_with(".hgt")
+        || (cfg!(feature = "gdal") && GDAL_RASTER_EXTENSIONS.iter().any(|ext| name.ends_with(ext)))
+    {
         SourceKind::Dem
     } else {
         #[cfg(feature = "gdal")]

@@ -13,6 +13,7 @@
 //! **Architecture invariant**: this crate knows nothing about GPUs, learning or windows;
 //! it never depends on wgpu, bevy or candle.
 
+pub mod analysis;
 pub mod export;
 pub mod file;
 pub mod model;

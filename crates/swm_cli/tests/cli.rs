@@ -1,0 +1,143 @@
+//! The `swm` binary end to end, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use swm_ingest::shared_data::require_shared_data;
+
+fn swm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swm")).args(args).arg("--quiet").output().expect("swm runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = swm(args);
+    assert!(
+        out.status.success(),
+        "swm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = swm(args);
+    assert!(!out.status.success(), "swm {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "a panic is not an error message: {err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn help_teaches() {
+    let help = ok(&["--help"]);
+    for cmd in ["ingest", "inspect", "export", "map", "generate", "demo"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let ingest = ok(&["ingest", "--help"]);
+    assert!(ingest.contains("--bbox") && ingest.contains("Examples"), "{ingest}");
+}
+
+#[test]
+fn ingest_inspect_export_map_on_yeouido() {
+    let Some(pbf) = require_shared_data("seoul/yeouido.osm.pbf") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let swt = dir.path().join("yeouido.swt");
+    let out = ok(&["ingest", s(&pbf), "-o", s(&swt)]);
+    assert!(out.contains("buildings") && out.contains("warnings"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["inspect", s(&swt), "--json"])).unwrap();
+    for key in [
+        "buildings",
+        "buildings_with_measured_height",
+        "lanes",
+        "lane_connections",
+        "junctions",
+        "signals",
+        "walk_edges",
+        "crossings",
+        "bbox_wgs84",
+        "origin_wgs84",
+    ] {
+        assert!(json.get(key).is_some(), "inspect --json lacks {key}: {json}");
+    }
+    assert_eq!(json["buildings"], 592);
+    assert_eq!(json["buildings_with_measured_height"], 462);
+    let bbox = json["bbox_wgs84"].as_array().unwrap();
+    assert!(bbox[0].as_f64().unwrap() < 126.93 && bbox[2].as_f64().unwrap() > 126.93, "{bbox:?}");
+
+    let gj = dir.path().join("y.geojson");
+    let glb = dir.path().join("y.glb");
+    ok(&["export", s(&swt), "--geojson", s(&gj), "--gltf", s(&glb)]);
+    let fc: serde_json::Value = serde_json::from_slice(&std::fs::read(&gj).unwrap()).unwrap();
+    assert_eq!(fc["type"], "FeatureCollection");
+    let feats = fc["features"].as_array().unwrap();
+    let parc1 = feats
+        .iter()
+        .find(|f| f["properties"]["kind"] == "building" && f["properties"]["height_m"] == 322.0)
+        .expect("Parc.1 in the GeoJSON");
+    assert!(parc1["properties"]["osm_id"].as_str().unwrap().starts_with("way/"));
+    assert_eq!(parc1["properties"]["height_source"], "tagged");
+    assert!(feats.iter().any(|f| f["properties"]["kind"] == "lane"));
+    assert!(feats.iter().any(|f| f["properties"]["kind"] == "walk_edge"));
+    assert!(feats.iter().any(|f| f["properties"]["kind"] == "land_cover"));
+    let glb_bytes = std::fs::read(&glb).unwrap();
+    assert_eq!(&glb_bytes[..4], b"glTF");
+
+    let png = dir.path().join("y.png");
+    ok(&["map", s(&swt), "-o", s(&png), "--width", "800"]);
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.swt");
+    // Malformed XML: names the file and the line.
+    let xml = dir.path().join("broken.osm");
+    std::fs::write(&xml, "<osm version=\"0.6\">\n<node id=\"1\" lat=\"37.5\" lon=\"127\">\n<tag k=\"a\"\n</osm>")
+        .unwrap();
+    let err = fails(&["ingest", s(&xml), "-o", s(&out)]);
+    assert!(err.contains("broken.osm") && err.contains("line"), "{err}");
+    // Truncated PBF.
+    if let Some(pbf) = require_shared_data("seoul/jamsil.osm.pbf") {
+        let bytes = std::fs::read(pbf).unwrap();
+        let cut = dir.path().join("cut.osm.pbf");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let err = fails(&["ingest", s(&cut), "-o", s(&out)]);
+        assert!(err.contains("cut.osm.pbf"), "{err}");
+    }
+    // Empty bbox.
+    let err = fails(&["ingest", s(&xml), "--bbox", "127.1,37.5,127.0,37.6", "-o", s(&out)]);
+    assert!(err.contains("bbox"), "{err}");
+    // Missing file.
+    let err = fails(&["ingest", "/nonexistent/seoul.osm.pbf", "-o", s(&out)]);
+    assert!(err.contains("/nonexistent/seoul.osm.pbf"), "{err}");
+    // Not a twin.
+    let err = fails(&["inspect", s(&xml)]);
+    assert!(err.contains("broken.osm"), "{err}");
+    // Unknown extension.
+    let weird = dir.path().join("data.xyz");
+    std::fs::write(&weird, "hello").unwrap();
+    let err = fails(&["ingest", s(&weird), "-o", s(&out)]);
+    assert!(err.contains("data.xyz"), "{err}");
+}
+
+#[test]
+fn demo_runs_the_embedded_default_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir: PathBuf = dir.path().join("out");
+    let out = ok(&["demo", "-o", s(&out_dir)]);
+    assert!(out.contains("buildings"), "{out}");
+    for f in ["default.swt", "default-map.png", "default.glb", "default.geojson"] {
+        assert!(out_dir.join(f).exists(), "{f} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&out_dir.join("default.swt")), "--json"])).unwrap();
+    assert!(json["buildings"].as_u64().unwrap() > 300, "{json}");
+    assert!(json["lanes"].as_u64().unwrap() > 100, "{json}");
+    assert!(json["crossings"].as_u64().unwrap() > 10, "{json}");
+    assert!(json["signals"].as_u64().unwrap() > 3, "{json}");
+}

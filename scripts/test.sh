@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, then formatting, lints, every test of every crate with every
+# feature (GDAL included), and a short fuzzing smoke run of the parsers.
+# Tests on real Seoul data read ../shared/data (or $SWM_SHARED_DATA); with CI=true they fail
+# when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-debian.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo test"
+cargo test --workspace --all-features
+if [ "${SWM_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "== fuzz smoke"
+  scripts/fuzz-smoke.sh "${SWM_FUZZ_SECONDS:-15}"
+fi
+echo "all checks passed"

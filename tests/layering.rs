@@ -1,0 +1,41 @@
+//! Architecture invariant: the core and twin crates (and ingestion) never pull in GPU,
+//! learning or windowing stacks, so they build fast and run anywhere.
+
+use std::process::Command;
+
+fn normal_deps(package: &str) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", package])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(out.status.success(), "cargo tree -p {package} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn core_twin_and_ingest_stay_light() {
+    const FORBIDDEN: [&str; 6] = ["bevy", "wgpu", "candle-core", "candle-nn", "winit", "naga"];
+    for package in ["swm_core", "swm_twin", "swm_ingest", "swm_procgen"] {
+        let deps = normal_deps(package);
+        assert!(deps.len() > 1, "cargo tree listed nothing for {package}");
+        for d in &deps {
+            assert!(!FORBIDDEN.iter().any(|f| d == f || d.starts_with(&format!("{f}_"))), "{package} depends on {d}");
+        }
+    }
+}
+
+#[test]
+fn dependencies_point_down() {
+    // swm_core depends on no other swm crate; swm_twin only on swm_core.
+    let core = normal_deps("swm_core");
+    assert!(core.iter().skip(1).all(|d| !d.starts_with("swm")), "{core:?}");
+    let twin = normal_deps("swm_twin");
+    assert!(twin.iter().skip(1).filter(|d| d.starts_with("swm")).all(|d| d == "swm_core"), "{twin:?}");
+    let ingest = normal_deps("swm_ingest");
+    assert!(!ingest.iter().any(|d| d == "swm_procgen" || d == "swm_cli"), "{ingest:?}");
+}
