@@ -18,13 +18,19 @@ if [ -n "$need" ]; then
 fi
 cargo build --release -p swm_cli --bin swm
 swm="${CARGO_TARGET_DIR:-target}/release/swm"
-typemap="$(dpkg -L sumo-tools | grep -m1 'typemap/osmNetconvert.typ.xml')"
+export SUMO_HOME="${SUMO_HOME:-/usr/share/sumo}"
+tm="$SUMO_HOME/data/typemap"
 for name in yeouido jamsil; do
   pbf="$data/seoul/$name.osm.pbf"
+  # netconvert reads OSM XML only: give it (and us, in a second row) the same XML.
+  xml="$out/$name.osm"
+  osmium cat "$pbf" -o "$xml" -O
   hyperfine --warmup 2 --runs 10 --export-json "$out/$name.json" \
-    -n "swm ingest" "$swm ingest --quiet $pbf -o $out/$name.swt" \
-    -n "netconvert" "netconvert --osm-files $pbf --type-files $typemap -o $out/$name.net.xml --no-warnings --no-step-log" \
-    -n "osmium export" "osmium export -f geojsonseq -O $pbf -o $out/$name.geojsonseq"
+    -n "swm ingest (pbf)" "$swm ingest --quiet $pbf -o $out/$name.swt" \
+    -n "swm ingest (xml)" "$swm ingest --quiet $xml -o $out/$name-xml.swt" \
+    -n "netconvert (xml)" "netconvert --osm-files $xml --type-files $tm/osmNetconvert.typ.xml -o $out/$name.net.xml --no-warnings" \
+    -n "netconvert +walk +tls (xml)" "netconvert --osm-files $xml --type-files $tm/osmNetconvert.typ.xml,$tm/osmNetconvertPedestrians.typ.xml --sidewalks.guess --crossings.guess --tls.guess --junctions.join -o $out/$name-walk.net.xml --no-warnings" \
+    -n "osmium export (pbf)" "osmium export -f geojsonseq -O $pbf -o $out/$name.geojsonseq"
 done
 python3 - "$out" <<'PY'
 import json, sys
@@ -33,8 +39,8 @@ print("| input | tool | mean (ms) | ± (ms) | netconvert / tool |")
 print("| --- | --- | ---: | ---: | ---: |")
 for name in ["yeouido", "jamsil"]:
     r = {x["command"]: x for x in json.load(open(f"{out}/{name}.json"))["results"]}
-    nc = r["netconvert"]["mean"]
-    for tool in ["swm ingest", "netconvert", "osmium export"]:
+    nc = r["netconvert (xml)"]["mean"]
+    for tool in r:
         x = r[tool]
         print(f"| {name} | {tool} | {x['mean']*1e3:.1f} | {x['stddev']*1e3:.1f} | {nc/x['mean']:.2f}x |")
 PY

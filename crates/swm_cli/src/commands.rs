@@ -61,6 +61,14 @@ pub struct ExportArgs {
     /// Write a binary glTF (.glb) scene here.
     #[arg(long)]
     pub gltf: Option<PathBuf>,
+    /// Coordinate system of the GeoJSON: EPSG:4326 (default, RFC 7946), EPSG:5186,
+    /// EPSG:5179 or EPSG:32652 (UTM 52N).
+    #[arg(long, default_value = "EPSG:4326", value_parser = parse_crs)]
+    pub crs: swm_core::Crs,
+}
+
+fn parse_crs(s: &str) -> Result<swm_core::Crs, String> {
+    swm_core::Crs::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -322,7 +330,7 @@ fn export(a: ExportArgs) -> Result<()> {
     }
     let twin = load(&a.file)?;
     if let Some(p) = &a.geojson {
-        swm_twin::export::geojson::write_geojson(&twin, p)?;
+        swm_twin::export::geojson::write_geojson_in(&twin, a.crs, p)?;
         println!("wrote {}", p.display());
     }
     if let Some(p) = &a.gltf {

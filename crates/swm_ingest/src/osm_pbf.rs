@@ -827,6 +827,18 @@ mod tests {
         }
     }
 
+    /// The same small extract written by osmium with dense and with plain nodes, both with
+    /// uncompressed blobs (these files are also the fuzzer's seeds).
+    #[test]
+    fn osm_pbf_plain_nodes_equal_dense_nodes() {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/osm_pbf");
+        let dense = read_pbf(&seeds.join("jamsil-tiny-dense-raw.osm.pbf")).unwrap();
+        let sparse = read_pbf(&seeds.join("jamsil-tiny-sparse-raw.osm.pbf")).unwrap();
+        assert_eq!((dense.nodes.len(), dense.ways.len(), dense.relations.len()), (819, 34, 1));
+        assert_eq!(dense, sparse);
+        assert!(dense.nodes.values().any(|n| !n.tags.is_empty()));
+    }
+
     #[test]
     fn osm_pbf_truncated_and_corrupt_files_name_the_blob() {
         let Some(path) = require_shared_data("seoul/jamsil.osm.pbf") else { return };

@@ -14,14 +14,34 @@ use super::geometry::{clean_polygon, clean_polyline3};
 use crate::{Building, LandGeometry, P2, P3, Polygon, Twin, TwinError};
 use serde_json::{Map, Value, json};
 use std::path::Path;
-use swm_core::LocalFrame;
+use swm_core::{Crs, LocalFrame};
 
 /// Decimal places kept in coordinates (1e-7 deg is about 1 cm).
 const COORD_DECIMALS: i32 = 7;
 
+/// Where coordinates go: WGS84 (RFC 7946) or a projected CRS.
+struct Out {
+    frame: LocalFrame,
+    crs: Crs,
+}
+
+impl Out {
+    fn wgs84_from_enu(&self, p: P2) -> swm_core::LatLon {
+        self.frame.wgs84_from_enu(p)
+    }
+}
+
 /// The whole twin as one GeoJSON `FeatureCollection` (see the module docs).
 pub fn to_geojson(twin: &Twin) -> Value {
-    let frame = twin.meta.frame();
+    to_geojson_in(twin, Crs::Wgs84)
+}
+
+/// The twin as a `FeatureCollection` in `crs`. For EPSG:4326 this is [`to_geojson`]; for a
+/// projected CRS (EPSG:5186, 5179, 32652) coordinates are `[easting, northing]` in metres
+/// rounded to the millimetre, and the collection carries the legacy (GeoJSON 2008) `crs`
+/// member naming it, which GDAL and QGIS read.
+pub fn to_geojson_in(twin: &Twin, crs: Crs) -> Value {
+    let frame = Out { frame: twin.meta.frame(), crs };
     let mut features = Vec::new();
     for (i, b) in twin.buildings.iter().enumerate() {
         let mut props = building_props(b, "building", i);
@@ -134,16 +154,26 @@ pub fn to_geojson(twin: &Twin) -> Value {
         };
         features.push(feature(geometry, props));
     }
-    json!({
+    let mut fc = json!({
         "type": "FeatureCollection",
         "name": twin.meta.name,
         "features": features,
-    })
+    });
+    if frame.crs != Crs::Wgs84 {
+        fc["crs"] =
+            json!({ "type": "name", "properties": { "name": format!("urn:ogc:def:crs:EPSG::{}", frame.crs.epsg()) } });
+    }
+    fc
 }
 
 /// Writes [`to_geojson`] to `path`.
 pub fn write_geojson(twin: &Twin, path: &Path) -> Result<(), TwinError> {
-    let bytes = serde_json::to_vec(&to_geojson(twin))
+    write_geojson_in(twin, Crs::Wgs84, path)
+}
+
+/// Writes [`to_geojson_in`] to `path`.
+pub fn write_geojson_in(twin: &Twin, crs: Crs, path: &Path) -> Result<(), TwinError> {
+    let bytes = serde_json::to_vec(&to_geojson_in(twin, crs))
         .map_err(|e| TwinError::Export { path: path.display().to_string(), message: e.to_string() })?;
     super::write_bytes(path, &bytes)?;
     tracing::debug!(path = %path.display(), bytes = bytes.len(), "wrote GeoJSON");
@@ -184,12 +214,18 @@ fn round_deg(v: f64) -> f64 {
     (v * k).round() / k
 }
 
-fn lon_lat(frame: &LocalFrame, p: P2) -> Value {
-    let ll = frame.wgs84_from_enu(p);
-    json!([round_deg(ll.lon_deg), round_deg(ll.lat_deg)])
+fn lon_lat(out: &Out, p: P2) -> Value {
+    let ll = out.wgs84_from_enu(p);
+    match out.crs {
+        Crs::Wgs84 => json!([round_deg(ll.lon_deg), round_deg(ll.lat_deg)]),
+        crs => {
+            let xy = crs.from_wgs84(ll);
+            json!([(xy[0] * 1000.0).round() / 1000.0, (xy[1] * 1000.0).round() / 1000.0])
+        }
+    }
 }
 
-fn point_geometry(frame: &LocalFrame, p: P3) -> Value {
+fn point_geometry(frame: &Out, p: P3) -> Value {
     if p.iter().all(|v| v.is_finite()) {
         json!({ "type": "Point", "coordinates": lon_lat(frame, [p[0], p[1]]) })
     } else {
@@ -197,7 +233,7 @@ fn point_geometry(frame: &LocalFrame, p: P3) -> Value {
     }
 }
 
-fn line_geometry(frame: &LocalFrame, points: &[P3]) -> Value {
+fn line_geometry(frame: &Out, points: &[P3]) -> Value {
     let pts = clean_polyline3(points);
     if pts.len() < 2 {
         return Value::Null;
@@ -206,7 +242,7 @@ fn line_geometry(frame: &LocalFrame, points: &[P3]) -> Value {
     json!({ "type": "LineString", "coordinates": coords })
 }
 
-fn polygon_geometry(frame: &LocalFrame, poly: &Polygon) -> Value {
+fn polygon_geometry(frame: &Out, poly: &Polygon) -> Value {
     let Some(clean) = clean_polygon(poly) else {
         return Value::Null;
     };
@@ -372,6 +408,26 @@ mod tests {
         assert!((c0[1].as_f64().unwrap() - ll.lat_deg).abs() < 1e-6);
         // The origin maps to the origin.
         assert!((ll.lat_deg - 37.525).abs() < 0.01 && (ll.lon_deg - 126.925).abs() < 0.01);
+    }
+
+    #[test]
+    fn projected_output_round_trips_through_the_crs() {
+        let twin = test_twin();
+        let frame = twin.meta.frame();
+        let v = to_geojson_in(&twin, Crs::Korea2000CentralBelt2010);
+        assert_eq!(v["crs"]["properties"]["name"], "urn:ogc:def:crs:EPSG::5186");
+        let b = &features_of_kind(&v, "building")[0];
+        let c = &b["geometry"]["coordinates"][0][0];
+        let xy = [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()];
+        let ll = Crs::Korea2000CentralBelt2010.to_wgs84(xy).unwrap();
+        let en = frame.enu_from_wgs84(ll);
+        let p = twin.buildings[0]
+            .footprint
+            .exterior
+            .iter()
+            .map(|p| ((p[0] - en[0]).powi(2) + (p[1] - en[1]).powi(2)).sqrt());
+        assert!(p.fold(f64::INFINITY, f64::min) < 2e-3, "a vertex within 2 mm after EPSG:5186 and back");
+        assert!(to_geojson(&twin).get("crs").is_none(), "RFC 7946 output has no crs member");
     }
 
     #[test]
