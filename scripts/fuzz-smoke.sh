@@ -6,9 +6,9 @@
 # SECONDS_PER_TARGET defaults to $FUZZ_SECONDS or 20; the targets default to all of
 # them (`cargo fuzz list`). Installs cargo-fuzz from crates.io when it is missing.
 # libFuzzer needs nightly-only compiler flags; on a stable toolchain RUSTC_BOOTSTRAP=1
-# allows them. Corpora grow in fuzz/corpus/<target> (seeded from fuzz/seeds/<target>
-# and, for osm_pbf, the shared PBF extracts); a crash leaves its input in
-# fuzz/artifacts/<target>/ and makes this script fail.
+# allows them. Corpora grow in fuzz/corpus/<target>, seeded from the small files in
+# fuzz/seeds/<target>; a crash leaves its input in fuzz/artifacts/<target>/ and makes
+# this script fail.
 set -euo pipefail
 
 seconds="${1:-${FUZZ_SECONDS:-20}}"
@@ -28,16 +28,12 @@ else
     mapfile -t targets < <(cargo fuzz list)
 fi
 
-shared="${SWM_SHARED_DATA:-$root/../shared/data}"
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
     if [ -d "seeds/$target" ]; then
         cp -n "seeds/$target"/* "corpus/$target/" 2>/dev/null || true
     fi
 done
-if [ -d "$shared/seoul" ]; then
-    cp -n "$shared"/seoul/*.osm.pbf corpus/osm_pbf/ 2>/dev/null || true
-fi
 
 # One build for all targets (debug assertions and overflow checks on).
 cargo fuzz build --debug-assertions
@@ -46,7 +42,7 @@ failed=()
 for target in "${targets[@]}"; do
     echo "fuzz-smoke: $target for ${seconds}s"
     if ! cargo fuzz run --debug-assertions "$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1; then
+        -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1; then
         failed+=("$target")
     fi
 done

@@ -37,6 +37,12 @@ pub struct IngestArgs {
     /// Attribute of vector inputs holding the number of floors (repeatable; e.g. GRND_FLR).
     #[arg(long = "levels-attr")]
     pub levels_attr: Vec<String>,
+    /// Attribute of vector inputs holding the feature's name (repeatable; e.g. BLD_NM).
+    #[arg(long = "name-attr")]
+    pub name_attr: Vec<String>,
+    /// Coordinate system of vector inputs, overriding what the files say (EPSG:5186, 5179, 32652...).
+    #[arg(long = "vector-crs", value_parser = parse_crs)]
+    pub vector_crs: Option<swm_core::Crs>,
     /// Print every warning, not only the first 20.
     #[arg(long)]
     pub all_warnings: bool,
@@ -197,6 +203,10 @@ fn ingest(a: IngestArgs, quiet: bool) -> Result<()> {
     if !a.levels_attr.is_empty() {
         vector.levels_attributes = a.levels_attr.clone();
     }
+    if !a.name_attr.is_empty() {
+        vector.name_attributes = a.name_attr.clone();
+    }
+    vector.crs = a.vector_crs;
     let options = IngestOptions {
         name: a.name.clone(),
         origin: a.origin,

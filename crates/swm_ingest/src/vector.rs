@@ -52,6 +52,8 @@ pub struct VectorMapping {
     pub levels_attributes: Vec<String>,
     /// Attributes holding the height of the bottom of the volume in metres (tag `min_height`).
     pub min_height_attributes: Vec<String>,
+    /// Attributes holding the feature's name (tag `name`), e.g. the register's `BLD_NM`.
+    pub name_attributes: Vec<String>,
     /// What the layer holds. `None` detects buildings per feature: a polygon with a height
     /// or levels attribute and no primary OSM key (`building`, `highway`, `landuse`...)
     /// becomes `building=yes`.
@@ -69,6 +71,7 @@ impl Default for VectorMapping {
             height_attributes: vec!["height".into(), "HEIGHT".into()],
             levels_attributes: vec!["building:levels".into(), "levels".into(), "GRND_FLR".into()],
             min_height_attributes: vec!["min_height".into(), "MIN_HEIGHT".into()],
+            name_attributes: vec!["name".into(), "NAME".into(), "BLD_NM".into(), "BULD_NM".into()],
             feature_kind: None,
             default_tags: Vec::new(),
             crs: None,
@@ -226,6 +229,14 @@ fn feature_tags(
     let has_height = map_measure(&mapping.height_attributes, "height", true, &mut tags);
     let has_levels = map_measure(&mapping.levels_attributes, "building:levels", true, &mut tags);
     map_measure(&mapping.min_height_attributes, "min_height", false, &mut tags);
+    if let Some(name) = mapping
+        .name_attributes
+        .iter()
+        .filter_map(|n| find(n).and_then(AttributeValue::to_tag_value))
+        .find(|v| !v.trim().is_empty())
+    {
+        tags.insert("name", name);
+    }
 
     let polygonal = is_polygonal(geometry);
     let linear = is_linear(geometry);

@@ -73,8 +73,11 @@ fn self_intersects(ring: &[P]) -> bool {
 }
 
 /// A uniform-grid index of segments (cell 50 m).
+/// A segment and the id of what it belongs to.
+type Seg = (P, P, i64);
+
 struct SegIndex {
-    cells: BTreeMap<(i64, i64), Vec<(P, P, i64)>>,
+    cells: BTreeMap<(i64, i64), Vec<Seg>>,
 }
 
 const CELL_M: f64 = 50.0;
@@ -118,7 +121,7 @@ impl SegIndex {
 }
 
 /// Outer rings of every building (ways and multipolygon relations), with their tags.
-fn building_outers<'a>(osm: &'a OsmData) -> Vec<(&'a Way, &'a Tags)> {
+fn building_outers(osm: &OsmData) -> Vec<(&Way, &Tags)> {
     let mut out: Vec<(&Way, &Tags)> =
         osm.ways.values().filter(|w| is_building(&w.tags)).map(|w| (w, &w.tags)).collect();
     for r in osm.relations.values().filter(|r| is_building(&r.tags)) {
@@ -456,26 +459,38 @@ fn params_from_toml() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The embedded default through the real twin builder: what `swm` shows first.
 #[test]
 fn default_district_builds_a_full_twin() {
+    use swm_twin::{Control, LandKind, WalkKind};
     let params = DistrictParams::embedded_default();
     let (twin, report) = swm_procgen::build_district(&params).expect("builds");
-    eprintln!(
-        "buildings {} parts {} lanes {} conns {} junctions {} signals {} walk nodes {} edges {} crossings {} land {} warnings {}",
-        twin.buildings.len(),
-        twin.building_parts.len(),
-        twin.lanes.len(),
-        twin.lane_connections.len(),
-        twin.junctions.len(),
-        twin.signals.len(),
-        twin.walk_nodes.len(),
-        twin.walk_edges.len(),
-        twin.crossings(),
-        twin.land_cover.len(),
-        report.warnings.len()
-    );
-    for w in report.warnings.iter().take(20) {
-        eprintln!("{} {}", w.subject, w.message);
+    let warnings: Vec<String> = report.warnings.iter().map(|w| format!("{}: {}", w.subject, w.message)).collect();
+    assert!(warnings.is_empty(), "generated data should build without warnings: {warnings:#?}");
+    assert_eq!(twin.meta.name, params.name);
+    assert_eq!(twin.meta.sources, vec![format!("procgen seed={}", params.seed)]);
+    assert!(twin.buildings.len() > 300, "{} buildings", twin.buildings.len());
+    assert!(twin.building_parts.len() >= 2, "{} parts", twin.building_parts.len());
+    assert!(twin.buildings.iter().any(|b| !b.footprint.holes.is_empty()), "no courtyard building");
+    let measured = twin.buildings_with_measured_height() as f64 / twin.buildings.len() as f64;
+    assert!((0.3..0.5).contains(&measured), "{measured} measured heights");
+    let per_level = twin.height_model.overall.m_per_level;
+    assert!((3.0..4.0).contains(&per_level), "{per_level} m per level");
+    assert!(twin.lanes.len() > 100, "{} lanes", twin.lanes.len());
+    assert!(twin.lane_connections.len() > twin.lanes.len() / 2, "{} connections", twin.lane_connections.len());
+    assert!(twin.lanes.iter().any(|l| !l.turns.is_empty()), "no lane with turn:lanes");
+    assert!(twin.junctions.len() > 40, "{} junctions", twin.junctions.len());
+    let tagged = twin.junctions.iter().filter(|j| j.control == Control::SignalTagged).count();
+    assert!(tagged >= 10, "{tagged} junctions with tagged signals");
+    assert!(twin.signals.len() >= 10, "{} signals", twin.signals.len());
+    assert!(twin.crossings() > 30, "{} crossings", twin.crossings());
+    assert!(twin.walk_edges.iter().any(|e| e.kind == WalkKind::Crossing && e.signalled));
+    assert!(twin.walk_edges.iter().any(|e| e.kind == WalkKind::Sidewalk));
+    for kind in [LandKind::Water, LandKind::Park, LandKind::Forest, LandKind::Plaza] {
+        assert!(twin.land_cover.iter().any(|l| l.kind == kind), "no {kind:?} land cover");
     }
-    eprintln!("{:?}", twin.height_model.overall);
+    // The DEM made it into the terrain: the hill stands out of the plain.
+    let top = twin.buildings.iter().map(|b| b.base_elevation_m).fold(f64::NEG_INFINITY, f64::max);
+    let low = twin.buildings.iter().map(|b| b.base_elevation_m).fold(f64::INFINITY, f64::min);
+    assert!(low > 5.0 && top - low > 10.0, "building bases from {low} to {top} m");
 }
