@@ -53,8 +53,7 @@ pub fn rect(p: P, ea: P, w: f64, d: f64) -> [P; 4] {
 
 /// Signed area of a ring (positive counter-clockwise).
 pub fn signed_area(ring: &[P]) -> f64 {
-    let n = ring.len();
-    (0..n).map(|i| cross(ring[i], ring[(i + 1) % n])).sum::<f64>() * 0.5
+    swm_twin::Polygon::ring_signed_area_m2(ring)
 }
 
 pub fn centroid(ring: &[P]) -> P {
@@ -93,19 +92,9 @@ pub fn seg_seg_dist(a: P, b: P, c: P, d: P) -> f64 {
     point_seg_dist(a, c, d).min(point_seg_dist(b, c, d)).min(point_seg_dist(c, a, b)).min(point_seg_dist(d, a, b))
 }
 
-/// Even-odd point in ring.
+/// Even-odd point in ring (the twin's own test).
 pub fn point_in_ring(p: P, ring: &[P]) -> bool {
-    let n = ring.len();
-    let mut inside = false;
-    let mut j = n.wrapping_sub(1);
-    for i in 0..n {
-        let (a, b) = (ring[i], ring[j]);
-        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
+    swm_twin::ring_contains(ring, p)
 }
 
 /// Distance from a ring (its area included) to the segment `ab`: 0 when they touch.
