@@ -404,6 +404,19 @@ impl TwinIndex {
                 shape: PaintShape::Line { points, half_width_m: line_half_width(lane.width_m) },
             });
         }
+        // Paths through junctions are road too (the lanes stop at the junction's edge).
+        for c in &twin.lane_connections {
+            let Some(lane) = twin.lanes.get(c.from_lane as usize) else { continue };
+            if c.path.len() < 2 || !c.path.iter().all(finite3) {
+                continue;
+            }
+            let points = c.path.iter().map(|p| [p[0], p[1]]).collect();
+            paints.push(Paint {
+                layer: LAYER_ROAD,
+                class: BevClass::Road,
+                shape: PaintShape::Line { points, half_width_m: line_half_width(lane.width_m) },
+            });
+        }
         let paint_boxes = paints
             .iter()
             .enumerate()

@@ -94,7 +94,7 @@ impl BevClass {
 /// [`BevClass`] as `u8`, painted in this order, later ones overwriting earlier ones:
 /// ground; land cover areas, then land cover lines (with their width); walk edges
 /// (footways, sidewalks, pedestrian streets, steps: sidewalk; shared roads are left to
-/// their lanes); lanes (road, with their `width_m`); crossings; buildings (outlines and
+/// their lanes); lanes and the paths through junctions (road, with the lane's `width_m`); crossings; buildings (outlines and
 /// parts). Within a layer, features paint in twin order. A pixel takes a class when its
 /// centre lies inside the area, or within half the width of the line (lines are at least
 /// one pixel wide).
