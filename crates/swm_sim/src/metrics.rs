@@ -1,0 +1,1 @@
+//! Metrics (placeholder: being written).

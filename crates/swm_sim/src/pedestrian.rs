@@ -1,0 +1,1 @@
+//! Pedestrians (placeholder: being written).

@@ -1,0 +1,1 @@
+//! Fixed-time signal plans (placeholder: being written).

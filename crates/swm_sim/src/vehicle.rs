@@ -1,0 +1,1 @@
+//! Vehicles (placeholder: being written).
