@@ -3,7 +3,7 @@
 //! allow) both need.
 
 use std::collections::HashMap;
-use swm_twin::{Twin, WalkKind, P2};
+use swm_twin::{P2, Twin, WalkKind};
 
 /// One place where a crossing cuts a lane.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -135,7 +135,7 @@ fn drivable(t: &Tags) -> Option<RoadClass> {
 }
 
 /// Direction of a one-way road: `Some(true)` along the way, `Some(false)` against it.
-fn oneway_dir(t: &Tags, class: RoadClass) -> Option<bool> {
+fn oneway_dir(t: &Tags) -> Option<bool> {
     match t.get("oneway") {
         Some("yes" | "true" | "1") => Some(true),
         Some("-1" | "reverse") => Some(false),
@@ -143,7 +143,6 @@ fn oneway_dir(t: &Tags, class: RoadClass) -> Option<bool> {
         _ => {
             let implied = matches!(t.get("highway"), Some("motorway" | "motorway_link"))
                 || matches!(t.get("junction"), Some("roundabout" | "circular"));
-            let _ = class;
             implied.then_some(true)
         }
     }
@@ -156,7 +155,7 @@ fn parse_u8(v: Option<&str>) -> Option<u8> {
 /// Lanes (forward, backward) of a way.
 fn lane_counts(t: &Tags, class: RoadClass, is_link: bool) -> (u8, u8, bool) {
     let total = parse_u8(t.get("lanes"));
-    match oneway_dir(t, class) {
+    match oneway_dir(t) {
         Some(along) => {
             let n = total.unwrap_or_else(|| default_lanes_per_direction(class, true, is_link));
             if along { (n, 0, true) } else { (0, n, true) }
