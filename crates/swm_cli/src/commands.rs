@@ -213,7 +213,6 @@ fn ingest(a: IngestArgs, quiet: bool) -> Result<()> {
         bbox_wgs84: a.bbox,
         dems: a.dem.clone(),
         vector,
-        ..Default::default()
     };
     let t0 = Instant::now();
     let total = (a.inputs.len() + a.dem.len() + 1) as u64;
