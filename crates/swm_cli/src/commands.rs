@@ -207,13 +207,8 @@ fn ingest(a: IngestArgs, quiet: bool) -> Result<()> {
         vector.name_attributes = a.name_attr.clone();
     }
     vector.crs = a.vector_crs;
-    let options = IngestOptions {
-        name: a.name.clone(),
-        origin: a.origin,
-        bbox_wgs84: a.bbox,
-        dems: a.dem.clone(),
-        vector,
-    };
+    let options =
+        IngestOptions { name: a.name.clone(), origin: a.origin, bbox_wgs84: a.bbox, dems: a.dem.clone(), vector };
     let t0 = Instant::now();
     let total = (a.inputs.len() + a.dem.len() + 1) as u64;
     let pb = progress(quiet, total, "reading and building");
