@@ -42,11 +42,11 @@ fn main() -> Result<()> {
         let mut nearest = f64::INFINITY;
         for k in 0..36 {
             let a = k as f64 * std::f64::consts::TAU / 36.0;
-            if let Some(r) = index.raycast(eye, [a.cos(), a.sin(), 0.0], 200.0) {
-                if matches!(r.target, HitTarget::Building(_) | HitTarget::BuildingPart(_)) {
-                    hits += 1;
-                    nearest = nearest.min(r.t_m);
-                }
+            if let Some(r) = index.raycast(eye, [a.cos(), a.sin(), 0.0], 200.0)
+                && matches!(r.target, HitTarget::Building(_) | HitTarget::BuildingPart(_))
+            {
+                hits += 1;
+                nearest = nearest.min(r.t_m);
             }
         }
         println!("lidar fan from the lane: {hits}/36 rays hit a building within 200 m, nearest at {nearest:.1} m");

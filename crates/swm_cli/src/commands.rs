@@ -152,7 +152,7 @@ fn parse_latlon(s: &str) -> Result<LatLon, String> {
     Ok(ll)
 }
 
-fn progress(quiet: bool, len: u64, msg: &str) -> ProgressBar {
+pub(crate) fn progress(quiet: bool, len: u64, msg: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -176,6 +176,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate(a, cli.quiet),
         Command::Demo(a) => demo(a, cli.quiet),
         Command::Tile(a) => tile(a),
+        Command::Simulate(a) => crate::sim_commands::simulate(a, cli.quiet),
+        Command::Scenarios(a) => crate::sim_commands::scenarios(a, cli.quiet),
+        Command::Report(a) => crate::sim_commands::report(a),
+        Command::ImportFcd(a) => crate::sim_commands::import_fcd(a),
     }
 }
 
@@ -230,7 +234,7 @@ fn ingest(a: IngestArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn load(path: &Path) -> Result<Twin> {
+pub(crate) fn load(path: &Path) -> Result<Twin> {
     swm_twin::read_swt(path).with_context(|| format!("loading the twin {}", path.display()))
 }
 

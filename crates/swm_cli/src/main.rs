@@ -1,6 +1,8 @@
 //! `swm`: the Seoul World Model command-line tool.
 
 mod commands;
+mod plots;
+mod sim_commands;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -14,6 +16,8 @@ use std::path::PathBuf;
 ///   swm inspect yeouido.swt                     # what is in it
 ///   swm map yeouido.swt -o yeouido.png          # look at it
 ///   swm export yeouido.swt --gltf yeouido.glb   # open it in Blender
+///   swm simulate out/default.swt -o runs/demo/  # traffic on it: trajectories, metrics
+///   swm report runs/demo/                       # what happened (and PNG plots)
 ///
 /// Logs go to stderr; set RUST_LOG=debug for detail.
 #[derive(Parser, Debug)]
@@ -55,6 +59,27 @@ pub enum Command {
     /// Tile an OSM extract K x K times (shifted copies with fresh ids) into one OSM XML
     /// file: large inputs for scaling benchmarks.
     Tile(commands::TileArgs),
+    /// Run the teacher simulator (vehicles and pedestrians) on a twin and write a run
+    /// directory: trajectories.parquet, events.json, metrics.json, manifest.json.
+    ///
+    /// Examples:
+    ///   swm simulate out/default.swt -o runs/default/
+    ///   swm simulate yeouido.swt --vehicles 400 --pedestrians 300 --duration 600 --seed 7 -o runs/y7/
+    #[command(verbatim_doc_comment)]
+    Simulate(sim_commands::SimulateArgs),
+    /// Cut motion-prediction scenarios (agents around a centre agent, history and future at
+    /// 10 Hz) out of a run into sharded Parquet files.
+    Scenarios(sim_commands::ScenariosArgs),
+    /// Print a run's metrics (--json for machines) and draw its plots (PNG) into the run
+    /// directory: speed histogram, vehicles over time, travel times.
+    Report(sim_commands::ReportArgs),
+    /// Import a SUMO --fcd-output file as a run directory in a twin's frame.
+    ///
+    /// Examples:
+    ///   swm import-fcd fcd.xml --twin yeouido.swt --net yeouido.net.xml -o runs/sumo/
+    ///   swm import-fcd fcd-geo.xml --twin yeouido.swt --geo -o runs/sumo-geo/
+    #[command(name = "import-fcd", verbatim_doc_comment)]
+    ImportFcd(sim_commands::ImportFcdArgs),
 }
 
 /// Output directory default for `demo`.

@@ -1,1 +1,1380 @@
-//! Vehicles (placeholder: being written).
+//! Vehicles: routes on the lane graph, IDM car following, MOBIL lane changes, junction
+//! rules (signals, give-way, all-way stops, conflict-zone reservations), pedestrian
+//! crossings, deadlock resolution, spawning and despawning.
+//!
+//! # Rules
+//! * **Kinds**: car 4.5 x 1.8 m (85 %), bus 12 x 2.5 m (5 %), truck 8 x 2.4 m (10 %).
+//! * **Routes**: Dijkstra by free-flow travel time over *lane groups* (a road in one
+//!   direction; lane changes within a group are free), from an origin (a source lane
+//!   without incoming connections, or a random interior lane) to a destination (a sink
+//!   lane without outgoing connections, or a random interior lane, where the vehicle
+//!   parks at mid-lane). At every lane end the connection into the next group that keeps
+//!   the lane position is taken; a vehicle that cannot reach a lane with such a
+//!   connection waits at the lane end for a gap and re-routes after 15 s.
+//! * **Car following**: IDM (car a = 1.5 m/s², b = 2.0 m/s², T = 1.2 s, s0 = 2 m; buses and
+//!   trucks a = 1.0, T = 1.5 s, slower desired speed), against the nearest vehicle ahead
+//!   along the route (same piece, then the connection, then the next lanes, within
+//!   150 m; vehicles whose rear still overhangs the lane count too). Speed limits ahead
+//!   (lower limits, turns at 2 m/s² lateral) are anticipated. A hard kinematic clamp keeps
+//!   every gap positive.
+//! * **Junctions**: a vehicle enters a connection only with a **reservation**: requested by
+//!   the first vehicle of the lane within braking distance + 20 m of its hold point, and
+//!   granted when no vehicle holding a conflicting connection (paths closer than 3 m,
+//!   merging or diverging included) has yet to clear its conflict zone, when the exit
+//!   lane has room for it (no blocking the box), and, at give-way junctions, when no
+//!   vehicle with priority (major road; right before left at uncontrolled junctions;
+//!   opposing through traffic for left turns) would arrive before it clears the zone.
+//!   All-way stops require a full stop first. So no two vehicles are in a conflict zone
+//!   at once. "Room" means room to stop with the rear clear of the zone; a lane too short
+//!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
+//!   connections beyond it are granted together (a signal beyond must stay green long
+//!   enough), and an unused chain is revoked only whole.
+//! * **Signals**: red: stop at the hold point; amber: stop if possible at <= 3 m/s², else go
+//!   when the stop line is reached before the amber ends, else brake hard; no turn on red.
+//!   Crossing a stop line on red emits [`SimEvent::RedLightViolation`].
+//! * **Lane changes**: MOBIL (politeness 0.2, threshold 0.1 m/s², safe braking 3 m/s²;
+//!   4 m/s² for mandatory changes towards the lane the route needs), with a smooth lateral
+//!   move of 1.5 m/s during which the vehicle still blocks its old lane.
+//! * **Motion**: ballistic integration along the path; the recorded pose is the kinematic
+//!   bicycle pose with the rear axle trailing the front along the path (heading from rear
+//!   to front).
+//! * **Pedestrians**: a vehicle stops 2.5 m before a crossing on its lanes that the
+//!   pedestrian simulator reports occupied, unless it cannot stop at 6 m/s².
+//! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder, priority
+//!   vehicle) of vehicles stopped > 60 s is searched for cycles; a cycle is broken by
+//!   revoking the reservation of a vehicle that has not yet entered its connection (or by
+//!   letting a yielding vehicle ignore priority), emitting [`SimEvent::DeadlockResolved`].
+//! * **Spawning**: at source lanes (70 %) or random interior lanes, only where the gaps
+//!   ahead and behind are safe; despawning at sinks and destinations, with
+//!   [`SimEvent::Arrived`].
+
+mod net;
+
+pub use net::{CONFLICT_DIST_M, Conflict, Gate, Net};
+
+use swm_core::rng::CounterRng;
+use swm_twin::Twin;
+
+use crate::crossing::CrossingMap;
+use crate::record::SimEvent;
+use crate::signal::SignalController;
+use crate::{AgentKind, DT_S, SignalState, TrajectoryRecord, VehicleBox};
+
+/// Leader search horizon (m).
+pub const LOOKAHEAD_M: f64 = 150.0;
+/// The rng stream of spawning.
+pub const SPAWN_STREAM: u64 = 0x7E41_0001;
+const B_MAX_MPS2: f64 = 9.0;
+const LANE_CHANGE_LAT_MPS: f64 = 1.5;
+const NONE: u32 = u32::MAX;
+
+/// Driver and vehicle parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    pub length_m: f64,
+    pub width_m: f64,
+    pub a_mps2: f64,
+    pub b_mps2: f64,
+    pub headway_s: f64,
+    pub s0_m: f64,
+    /// Desired speed as a fraction of the limit.
+    pub speed_factor: f64,
+}
+
+impl Params {
+    pub fn of(kind: AgentKind) -> Params {
+        match kind {
+            AgentKind::Bus => Params {
+                length_m: 12.0,
+                width_m: 2.5,
+                a_mps2: 1.0,
+                b_mps2: 1.8,
+                headway_s: 1.5,
+                s0_m: 2.5,
+                speed_factor: 0.85,
+            },
+            AgentKind::Truck => Params {
+                length_m: 8.0,
+                width_m: 2.4,
+                a_mps2: 1.0,
+                b_mps2: 1.8,
+                headway_s: 1.5,
+                s0_m: 2.5,
+                speed_factor: 0.88,
+            },
+            _ => Params {
+                length_m: 4.5,
+                width_m: 1.8,
+                a_mps2: 1.5,
+                b_mps2: 2.0,
+                headway_s: 1.2,
+                s0_m: 2.0,
+                speed_factor: 0.95,
+            },
+        }
+    }
+}
+
+/// IDM acceleration towards a leader `gap_m` ahead moving `dv_mps` slower.
+#[inline]
+pub fn idm_accel(p: &Params, v_mps: f64, v0_mps: f64, gap_m: f64, dv_mps: f64) -> f64 {
+    let free = 1.0 - (v_mps / v0_mps.max(0.1)).powi(4);
+    let s_star = p.s0_m + (v_mps * p.headway_s + v_mps * dv_mps / (2.0 * (p.a_mps2 * p.b_mps2).sqrt())).max(0.0);
+    let g = gap_m.max(0.05);
+    p.a_mps2 * (free - (s_star / g) * (s_star / g))
+}
+
+#[inline]
+fn idm_free(p: &Params, v_mps: f64, v0_mps: f64) -> f64 {
+    p.a_mps2 * (1.0 - (v_mps / v0_mps.max(0.1)).powi(4))
+}
+
+/// One vehicle.
+#[derive(Clone, Debug)]
+pub struct Vehicle {
+    pub id: u64,
+    pub kind: AgentKind,
+    pub p: Params,
+    /// Piece: a lane index, or `n_lanes + connection`.
+    pub piece: u32,
+    /// Front bumper along the piece (m).
+    pub s_m: f64,
+    pub v_mps: f64,
+    pub a_mps2: f64,
+    prev_piece: u32,
+    /// Lateral offset from the lane centre (m, + left), decaying after a lane change.
+    lat_m: f64,
+    /// The lane left by a lane change still in progress.
+    ghost_lane: u32,
+    route: Vec<u32>,
+    route_idx: usize,
+    /// Park at this distance along a lane of the last group (`None`: drive to its end).
+    dest_s_m: Option<f64>,
+    /// Reservations held: (connection, odometer when the front reaches its start).
+    held: Vec<(u32, f64)>,
+    amber_go: bool,
+    stopped_at_line: bool,
+    ignore_yield: bool,
+    pub odo_m: f64,
+    spawn_time_s: f64,
+    pub stopped_s: f64,
+    wait_end_s: f64,
+    lc_cooldown_s: f64,
+    blocked_by: u32,
+    /// Why the vehicle waits (diagnostics and deadlock resolution).
+    pub why: Wait,
+    /// Speed limit on hard advance this step (m).
+    max_adv_m: f64,
+    /// Acceleration from obstacles only (stops, limits), for lane-change evaluation.
+    a_obst: f64,
+    pub heading_rad: f64,
+    alive: bool,
+}
+
+/// What a vehicle waits for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wait {
+    #[default]
+    None,
+    Leader,
+    Red,
+    Conflict,
+    Priority,
+    ExitRoom,
+    ExitReserved,
+    NotFirst,
+    NoConnection,
+    StopSign,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    s: f64,
+    slot: u32,
+    ghost: bool,
+}
+
+/// The vehicle simulator.
+pub struct VehicleSim {
+    pub net: Net,
+    pub vehicles: Vec<Vehicle>,
+    free_slots: Vec<u32>,
+    lists: Vec<Vec<Entry>>,
+    touched: Vec<u32>,
+    occupants: Vec<Vec<(u32, f64)>>,
+    sink_group: Vec<bool>,
+    rng: CounterRng,
+    next_id: u64,
+    pub target: u32,
+    alive_count: u32,
+    /// Vehicle updates performed (for throughput measurements).
+    pub updates: u64,
+    /// Events of the initial placement, handed out with the first step.
+    pending_events: Vec<SimEvent>,
+}
+
+/// What the vehicles need from the world in one step.
+pub struct StepCtx<'a> {
+    pub twin: &'a Twin,
+    pub signals: &'a SignalController,
+    pub step: u32,
+    pub time_s: f64,
+    pub occupied: &'a dyn Fn(u32) -> bool,
+}
+
+impl VehicleSim {
+    /// A vehicle simulator keeping about `target` vehicles; the first ones are placed on
+    /// random interior lanes at once.
+    pub fn new(twin: &Twin, crossings: &CrossingMap, seed: u64, target: u32) -> VehicleSim {
+        let net = Net::new(twin, crossings);
+        let npieces = net.pts.len();
+        let nc = twin.lane_connections.len();
+        let sink_group: Vec<bool> =
+            (0..net.groups.len()).map(|g| net.groups[g].iter().all(|l| net.lane_out[*l as usize].is_empty())).collect();
+        let mut sim = VehicleSim {
+            net,
+            vehicles: Vec::new(),
+            free_slots: Vec::new(),
+            lists: vec![Vec::new(); npieces],
+            touched: Vec::new(),
+            occupants: vec![Vec::new(); nc],
+            sink_group,
+            rng: CounterRng::new(seed, SPAWN_STREAM),
+            next_id: 1,
+            target,
+            alive_count: 0,
+            updates: 0,
+            pending_events: Vec::new(),
+        };
+        let mut events = Vec::new();
+        let attempts = target as usize * 4;
+        for _ in 0..attempts {
+            if sim.alive_count >= target {
+                break;
+            }
+            sim.try_spawn(twin, 0, 0.0, false, &mut events);
+        }
+        sim.pending_events = events;
+        sim
+    }
+
+    /// One line per vehicle stopped longer than `min_stopped_s`: where it is and what it
+    /// waits for (diagnostics).
+    pub fn stuck_report(&self, min_stopped_s: f64) -> Vec<String> {
+        let nl = self.net.n_lanes as u32;
+        let mut out = Vec::new();
+        for v in self.vehicles.iter().filter(|v| v.alive && v.stopped_s > min_stopped_s) {
+            let piece = if v.piece < nl { format!("lane {}", v.piece) } else { format!("conn {}", v.piece - nl) };
+            let by = if v.blocked_by == NONE { 0 } else { self.vehicles[v.blocked_by as usize].id };
+            out.push(format!(
+                "veh {} {:?} stopped {:.0}s on {piece} s {:.1}/{:.1} hold {:.1} gate {:?} why {:?} by {} held {:?} \
+                 route {:?}@{}",
+                v.id,
+                v.kind,
+                v.stopped_s,
+                v.s_m,
+                self.net.len[v.piece as usize],
+                if v.piece < nl { self.net.hold_s[v.piece as usize] } else { 0.0 },
+                if v.piece < nl { Some(self.net.gate[v.piece as usize]) } else { None },
+                v.why,
+                by,
+                v.held,
+                v.route,
+                v.route_idx
+            ));
+        }
+        out
+    }
+
+    /// Vehicles alive.
+    pub fn count(&self) -> u32 {
+        self.alive_count
+    }
+
+    fn lane_of(&self, piece: u32) -> Option<u32> {
+        ((piece as usize) < self.net.n_lanes).then_some(piece)
+    }
+
+    fn rebuild_lists(&mut self) {
+        for &p in &self.touched {
+            self.lists[p as usize].clear();
+        }
+        self.touched.clear();
+        for (slot, v) in self.vehicles.iter().enumerate() {
+            if !v.alive {
+                continue;
+            }
+            let l = &mut self.lists[v.piece as usize];
+            if l.is_empty() {
+                self.touched.push(v.piece);
+            }
+            l.push(Entry { s: v.s_m, slot: slot as u32, ghost: false });
+            if v.ghost_lane != NONE {
+                let g = v.ghost_lane as usize;
+                let s = v.s_m * self.net.len[g] / self.net.len[v.piece as usize];
+                if self.lists[g].is_empty() {
+                    self.touched.push(v.ghost_lane);
+                }
+                self.lists[g].push(Entry { s, slot: slot as u32, ghost: true });
+            }
+        }
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        for &p in &self.touched {
+            self.lists[p as usize].sort_by(|a, b| a.s.total_cmp(&b.s).then(a.slot.cmp(&b.slot)));
+        }
+    }
+
+    /// Planned connection out of lane `lane` for a vehicle (towards its next group).
+    fn planned_conn(&self, twin: &Twin, v: &Vehicle, lane: u32, route_pos: usize) -> Option<u32> {
+        let next = *v.route.get(route_pos + 1)?;
+        self.net.conn_to_group(twin, lane, next)
+    }
+
+    /// Nearest vehicle ahead of `slot` along its route: (gap to its rear, its speed, slot).
+    fn leader(&self, twin: &Twin, slot: u32) -> Option<(f64, f64, u32)> {
+        let v = &self.vehicles[slot as usize];
+        let nl = self.net.n_lanes as u32;
+        let list = &self.lists[v.piece as usize];
+        let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
+        let mut best: Option<(f64, f64, u32)> = None;
+        for e in &list[i..] {
+            if e.slot == slot {
+                continue;
+            }
+            let o = &self.vehicles[e.slot as usize];
+            best = Some((e.s - o.p.length_m - v.s_m, o.v_mps, e.slot));
+            break;
+        }
+        let mut dist = self.net.len[v.piece as usize] - v.s_m;
+        let mut piece = v.piece;
+        let mut rp = v.route_idx;
+        let mut hops = 0;
+        loop {
+            if let Some(b) = best
+                && b.0 < dist
+            {
+                return best;
+            }
+            // Overhang of vehicles that left this lane by another connection.
+            if piece < nl {
+                for &c in &self.net.lane_out[piece as usize] {
+                    if let Some(e) = self.lists[(nl + c) as usize].first() {
+                        let o = &self.vehicles[e.slot as usize];
+                        let rear = e.s - o.p.length_m;
+                        if rear < 0.0 && e.slot != slot {
+                            let g = dist + rear;
+                            if best.is_none_or(|b| g < b.0) {
+                                best = Some((g, o.v_mps, e.slot));
+                            }
+                        }
+                    }
+                }
+            }
+            if dist > LOOKAHEAD_M || hops > 8 {
+                return best;
+            }
+            let next = if piece < nl {
+                match self.planned_conn(twin, v, piece, rp) {
+                    Some(c) => nl + c,
+                    None => return best,
+                }
+            } else {
+                rp += 1;
+                self.net.conn_to[(piece - nl) as usize]
+            };
+            if let Some(e) = self.lists[next as usize].iter().find(|e| e.slot != slot) {
+                let o = &self.vehicles[e.slot as usize];
+                let g = dist + e.s - o.p.length_m;
+                if best.is_none_or(|b| g < b.0) {
+                    best = Some((g, o.v_mps, e.slot));
+                }
+            }
+            dist += self.net.len[next as usize];
+            piece = next;
+            hops += 1;
+        }
+    }
+
+    /// Rear of an occupant along connection `c` (m).
+    fn occupant_rear(&self, slot: u32, entry_odo: f64) -> f64 {
+        let o = &self.vehicles[slot as usize];
+        o.odo_m - o.p.length_m - entry_odo
+    }
+
+    /// Checks whether `slot` may enter connection `c`; returns the blocking vehicle.
+    fn grant_blocker(&self, twin: &Twin, slot: u32, c: u32, dist_to_end_m: f64) -> Result<(), (u32, Wait)> {
+        let v = &self.vehicles[slot as usize];
+        let nl = self.net.n_lanes as u32;
+        for cf in &self.net.conflicts[c as usize] {
+            for &(o, entry) in &self.occupants[cf.other as usize] {
+                if o != slot && self.occupant_rear(o, entry) < cf.other_end_m + 0.5 {
+                    return Err((o, Wait::Conflict));
+                }
+            }
+            if cf.yield_to_other && !v.ignore_yield {
+                let from = self.net.conn_from[cf.other as usize];
+                let x = dist_to_end_m + cf.my_end_m + v.p.length_m;
+                let t_clear = (2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(0.1).max(3.0)) + 1.5;
+                let lane_len = self.net.len[from as usize];
+                for e in self.lists[from as usize].iter().rev() {
+                    let d = lane_len - e.s;
+                    if d > 90.0 {
+                        break;
+                    }
+                    if e.ghost || e.slot == slot {
+                        continue;
+                    }
+                    let o = &self.vehicles[e.slot as usize];
+                    if o.held.iter().any(|h| h.0 == cf.other) {
+                        continue;
+                    }
+                    if o.v_mps > 1.0 && d / o.v_mps < t_clear {
+                        let oc = self.planned_conn(twin, o, from, o.route_idx);
+                        if oc == Some(cf.other) || oc.is_none() {
+                            return Err((e.slot, Wait::Priority));
+                        }
+                    }
+                }
+            }
+        }
+        // Room on the exit lane (no blocking the box).
+        let to = self.net.conn_to[c as usize];
+        let to_len = self.net.len[to as usize];
+        let mut free = to_len;
+        if let Some(e) = self.lists[to as usize].first() {
+            let o = &self.vehicles[e.slot as usize];
+            free = e.s - o.p.length_m;
+            // Room to stop with the rear clear of the connection's conflict zone.
+            let need = (self.net.zone_tail_m(c) + v.p.length_m + v.p.s0_m).min(to_len);
+            if free < need && o.v_mps < 3.0 && free < to_len {
+                return Err((e.slot, Wait::ExitRoom));
+            }
+        }
+        let mut reserved = 0.0;
+        for &ci in &self.net.lane_in[to as usize] {
+            for &(o, entry) in &self.occupants[ci as usize] {
+                if o == slot {
+                    continue;
+                }
+                let ov = &self.vehicles[o as usize];
+                if ov.odo_m < entry + self.net.len[(nl + ci) as usize] + 0.01 && ov.piece != to {
+                    reserved += ov.p.length_m + ov.p.s0_m;
+                }
+            }
+        }
+        let need = (self.net.zone_tail_m(c) + v.p.length_m + v.p.s0_m).min(to_len);
+        if reserved > 0.0 && free - reserved < need {
+            return Err((NONE, Wait::ExitReserved));
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, slot: u32, c: u32) {
+        self.occupants[c as usize].retain(|x| x.0 != slot);
+        self.vehicles[slot as usize].held.retain(|h| h.0 != c);
+    }
+
+    /// One step of all vehicles.
+    pub fn step(&mut self, ctx: &StepCtx, events: &mut Vec<SimEvent>) {
+        let twin = ctx.twin;
+        let nl = self.net.n_lanes as u32;
+        let n = self.vehicles.len();
+        events.append(&mut self.pending_events);
+        // Phase 1: accelerations, reservations.
+        for slot in 0..n as u32 {
+            if !self.vehicles[slot as usize].alive {
+                continue;
+            }
+            self.plan(ctx, slot, events);
+        }
+        // Phase 2: lane changes.
+        for slot in 0..n as u32 {
+            let v = &self.vehicles[slot as usize];
+            if !v.alive || v.piece >= nl || !(ctx.step as u64 + v.id).is_multiple_of(5) {
+                continue;
+            }
+            self.lane_change(twin, slot);
+        }
+        // Phase 3: motion.
+        for slot in 0..n as u32 {
+            if !self.vehicles[slot as usize].alive {
+                continue;
+            }
+            self.advance(ctx, slot, events);
+        }
+        self.rebuild_lists();
+        // Deadlocks.
+        if ctx.step.is_multiple_of(50) {
+            self.resolve_deadlocks(ctx, events);
+        }
+        // Spawning.
+        let mut k = 0;
+        while self.alive_count < self.target && k < 3 {
+            let at_edge = self.rng.chance(0.7);
+            self.try_spawn(twin, ctx.step, ctx.time_s, at_edge, events);
+            k += 1;
+        }
+    }
+
+    fn plan(&mut self, ctx: &StepCtx, slot: u32, events: &mut Vec<SimEvent>) {
+        let _ = events;
+        let twin = ctx.twin;
+        let nl = self.net.n_lanes as u32;
+        let leader = self.leader(twin, slot);
+        let v = &self.vehicles[slot as usize];
+        let p = v.p;
+        let piece = v.piece;
+        let plen = self.net.len[piece as usize];
+        let v0 = self.net.vmax[piece as usize] * p.speed_factor;
+        let mut a = idm_free(&p, v.v_mps, v0);
+        let mut a_obst = a;
+        let mut max_adv = f64::INFINITY;
+        let mut blocked_by = NONE;
+        let mut why = Wait::None;
+        if let Some((gap, lv, ls)) = leader {
+            let al = idm_accel(&p, v.v_mps, v0, gap, v.v_mps - lv);
+            if al < a {
+                a = al;
+                blocked_by = ls;
+                why = Wait::Leader;
+            }
+            max_adv = max_adv.min((gap - 0.3).max(0.0));
+        }
+        let q = Params { s0_m: 0.5, ..p };
+        let v_cur = v.v_mps;
+        let stop_at = |d: f64, hard: bool, a: &mut f64, a_obst: &mut f64, max_adv: &mut f64| {
+            let ao = idm_accel(&q, v_cur, v0, d.max(0.0) + 0.01, v_cur);
+            *a = a.min(ao);
+            *a_obst = a_obst.min(ao);
+            if hard {
+                *max_adv = max_adv.min(d.max(0.0));
+            }
+        };
+        // Speed limits ahead and crossings on the lanes ahead.
+        let mut dist = plen - v.s_m;
+        let mut pc = piece;
+        let mut rp = v.route_idx;
+        let v_now = v.v_mps;
+        if piece < nl {
+            for &(cs, edge) in &self.net.crossings[piece as usize] {
+                let d = cs - 2.5 - v.s_m;
+                if d > -1.5 && d < 60.0 && (ctx.occupied)(edge) && v_now * v_now / (2.0 * d.max(0.01)) < 6.0 {
+                    stop_at(d, true, &mut a, &mut a_obst, &mut max_adv);
+                }
+            }
+        }
+        let mut next_conn: Option<u32> = None;
+        for hop in 0..4 {
+            if dist > LOOKAHEAD_M {
+                break;
+            }
+            let nxt = if pc < nl {
+                match self.planned_conn(twin, v, pc, rp) {
+                    Some(c) => {
+                        if hop == 0 {
+                            next_conn = Some(c);
+                        }
+                        nl + c
+                    }
+                    None => break,
+                }
+            } else {
+                rp += 1;
+                self.net.conn_to[(pc - nl) as usize]
+            };
+            let vm = self.net.vmax[nxt as usize] * p.speed_factor;
+            if v_now > vm {
+                let need = (v_now * v_now - vm * vm) / (2.0 * dist.max(1.0));
+                a = a.min(-need * 1.1);
+                a_obst = a_obst.min(-need * 1.1);
+            }
+            if nxt < nl {
+                for &(cs, edge) in &self.net.crossings[nxt as usize] {
+                    let d = dist + cs - 2.5;
+                    if d < 60.0 && (ctx.occupied)(edge) && v_now * v_now / (2.0 * d.max(0.01)) < 6.0 {
+                        stop_at(d, true, &mut a, &mut a_obst, &mut max_adv);
+                    }
+                }
+                // A red signal at the end of the next lane.
+                if let Some(c2) = self.planned_conn(twin, v, nxt, rp)
+                    && !ctx.signals.connection_allowed(c2, ctx.time_s)
+                    && self.net.gate[nxt as usize] == Gate::Signal
+                {
+                    let d = dist + self.net.hold_s[nxt as usize];
+                    stop_at(d, false, &mut a, &mut a_obst, &mut max_adv);
+                }
+            }
+            dist += self.net.len[nxt as usize];
+            pc = nxt;
+        }
+        // The gate at the end of the current lane.
+        let mut amber_go = v.amber_go;
+        let mut stopped_at_line = v.stopped_at_line;
+        let mut wait_end = false;
+        let mut grant: Vec<(u32, f64)> = Vec::new();
+        let mut revoke: Option<u32> = None;
+        if piece < nl {
+            let hold = self.net.hold_s[piece as usize];
+            let d_end = plen - v.s_m;
+            let d_hold = if v.s_m <= hold + 0.3 { hold - v.s_m } else { d_end - 0.1 };
+            let last_group = v.route_idx + 1 >= v.route.len();
+            match next_conn {
+                None if last_group => {}
+                None => {
+                    // Not on a lane with the connection the route needs: wait at the end.
+                    stop_at(d_end - 1.0, true, &mut a, &mut a_obst, &mut max_adv);
+                    wait_end = d_end < 3.0 && v.v_mps < 0.5;
+                    if wait_end {
+                        why = Wait::NoConnection;
+                    }
+                }
+                Some(c) => {
+                    let held = v.held.iter().any(|h| h.0 == c);
+                    let entered = d_end <= 0.0;
+                    let mut go = true;
+                    if self.net.gate[piece as usize] == Gate::Signal && !entered {
+                        match ctx.signals.connection_state(c, ctx.time_s) {
+                            Some(SignalState::Red) => {
+                                go = false;
+                                why = Wait::Red;
+                                amber_go = false;
+                            }
+                            Some(SignalState::Amber) => {
+                                if !amber_go && held {
+                                    let rem = ctx.signals.connection_go_remaining_s(c, ctx.time_s);
+                                    amber_go = d_end / v.v_mps.max(0.1) < rem - 0.2;
+                                }
+                                if !amber_go {
+                                    let can_stop = v.v_mps * v.v_mps / (2.0 * d_hold.max(0.01)) <= 3.0;
+                                    let rem = ctx.signals.connection_go_remaining_s(c, ctx.time_s);
+                                    let t_reach = d_end / v.v_mps.max(0.1);
+                                    amber_go = !can_stop && t_reach < rem - 0.2;
+                                }
+                                go = amber_go;
+                            }
+                            _ => amber_go = false,
+                        }
+                    }
+                    if self.net.gate[piece as usize] == Gate::Stop && !held {
+                        if d_hold < 3.0 && v.v_mps < 0.2 {
+                            stopped_at_line = true;
+                        }
+                        if !stopped_at_line {
+                            go = false;
+                            why = Wait::StopSign;
+                        }
+                    }
+                    if !go && held && !entered {
+                        revoke = Some(c);
+                    }
+                    if go && !held {
+                        let first = {
+                            let list = &self.lists[piece as usize];
+                            let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
+                            list[i..].iter().all(|e| e.ghost || e.slot == slot)
+                        };
+                        let req_d = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 20.0;
+                        if first && d_hold < req_d {
+                            // A lane too short to hold the vehicle clear of the connection
+                            // it enters by is crossed without stopping: reserve through it.
+                            let mut chain = vec![(c, d_end.max(0.0))];
+                            let mut res = Ok(());
+                            let (mut lk, mut rk) = (self.net.conn_to[c as usize], v.route_idx + 1);
+                            let mut dk = d_end.max(0.0) + self.net.len[(nl + c) as usize];
+                            let mut c_prev = c;
+                            while self.net.clear_s[lk as usize].min(self.net.len[lk as usize])
+                                - self.net.zone_tail_m(c_prev)
+                                < p.length_m + p.s0_m
+                                && chain.len() < 6
+                            {
+                                let Some(c2) = self.planned_conn(twin, v, lk, rk) else { break };
+                                if self.net.gate[lk as usize] == Gate::Signal {
+                                    let x = dk + self.net.len[lk as usize];
+                                    let t_reach = (2.0 * x / p.a_mps2).sqrt().min(x / v.v_mps.max(0.1)) + 2.0;
+                                    if !ctx.signals.connection_allowed(c2, ctx.time_s)
+                                        || ctx.signals.connection_go_remaining_s(c2, ctx.time_s) < t_reach
+                                    {
+                                        res = Err((NONE, Wait::Red));
+                                        break;
+                                    }
+                                }
+                                c_prev = c2;
+                                dk += self.net.len[lk as usize];
+                                chain.push((c2, dk));
+                                dk += self.net.len[(nl + c2) as usize];
+                                lk = self.net.conn_to[c2 as usize];
+                                rk += 1;
+                            }
+                            if res.is_ok() {
+                                for &(ck, dck) in &chain {
+                                    if v.held.iter().any(|h| h.0 == ck) {
+                                        continue;
+                                    }
+                                    res = self.grant_blocker(twin, slot, ck, dck);
+                                    if res.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                            match res {
+                                Ok(()) => {
+                                    grant = chain
+                                        .iter()
+                                        .filter(|(ck, _)| v.held.iter().all(|h| h.0 != *ck))
+                                        .map(|&(ck, dck)| (ck, v.odo_m + dck))
+                                        .collect()
+                                }
+                                Err((b, w)) => {
+                                    why = w;
+                                    go = false;
+                                    if b != NONE {
+                                        blocked_by = b;
+                                    }
+                                }
+                            }
+                        } else {
+                            go = false;
+                            if why == Wait::None {
+                                why = Wait::NotFirst;
+                            }
+                        }
+                    }
+                    if !go && !entered {
+                        let a_before = a;
+                        stop_at(d_hold, true, &mut a, &mut a_obst, &mut max_adv);
+                        if a < a_before && blocked_by == NONE {
+                            blocked_by = NONE;
+                        }
+                    }
+                }
+            }
+        } else {
+            let c = piece - nl;
+            let _ = c;
+        }
+        let v = &mut self.vehicles[slot as usize];
+        v.a_mps2 = a.clamp(-B_MAX_MPS2, p.a_mps2);
+        v.a_obst = a_obst;
+        v.max_adv_m = max_adv;
+        v.blocked_by = blocked_by;
+        v.why = why;
+        v.amber_go = amber_go;
+        v.stopped_at_line = stopped_at_line;
+        if wait_end {
+            v.wait_end_s += DT_S;
+        } else {
+            v.wait_end_s = 0.0;
+        }
+        if let Some(c) = revoke {
+            self.release(slot, c);
+        }
+        for (c, odo) in grant {
+            self.occupants[c as usize].push((slot, odo));
+            self.vehicles[slot as usize].held.push((c, odo));
+        }
+        if self.vehicles[slot as usize].wait_end_s > 15.0 {
+            self.reroute_here(twin, slot);
+        }
+    }
+
+    /// Re-plans from the current lane, taking any connection out of it.
+    fn reroute_here(&mut self, twin: &Twin, slot: u32) {
+        let v = &self.vehicles[slot as usize];
+        let lane = v.piece;
+        let dest = v.route.last().copied();
+        let outs = &self.net.lane_out[lane as usize];
+        if outs.is_empty() {
+            // A dead end (reached by a lane change or a spawn): leave the district here.
+            let g_here = self.net.group_of[lane as usize];
+            let v = &mut self.vehicles[slot as usize];
+            v.route = vec![g_here];
+            v.route_idx = 0;
+            v.dest_s_m = None;
+            v.wait_end_s = 0.0;
+            return;
+        }
+        let k = (v.id as usize) % outs.len();
+        let c = outs[k];
+        let g_next = self.net.group_of[self.net.conn_to[c as usize] as usize];
+        let g_here = self.net.group_of[lane as usize];
+        let tail = self.net.route(g_next, dest, &self.sink_group).unwrap_or_else(|| vec![g_next]);
+        let mut route = vec![g_here];
+        route.extend(tail);
+        let dest_keep = if route.last() == dest.as_ref() { self.vehicles[slot as usize].dest_s_m } else { None };
+        let _ = twin;
+        let v = &mut self.vehicles[slot as usize];
+        v.route = route;
+        v.route_idx = 0;
+        v.dest_s_m = dest_keep;
+        v.wait_end_s = 0.0;
+    }
+
+    fn lane_change(&mut self, twin: &Twin, slot: u32) {
+        let v = &self.vehicles[slot as usize];
+        if v.ghost_lane != NONE || v.lc_cooldown_s > 0.0 || !v.held.is_empty() || v.s_m < 3.0 {
+            return;
+        }
+        let lane = v.piece;
+        let len = self.net.len[lane as usize];
+        let rem = len - v.s_m;
+        if rem < 12.0 {
+            return;
+        }
+        let last_group = v.route_idx + 1 >= v.route.len();
+        let next_g = v.route.get(v.route_idx + 1).copied();
+        let good = |l: u32| -> bool { next_g.is_none_or(|g| self.net.conn_to_group(twin, l, g).is_some()) };
+        let here_good = good(lane);
+        let idx = twin.lanes[lane as usize].index_from_right;
+        // The nearest good lane in the group, for mandatory changes.
+        let target_dir: i32 = if here_good || last_group {
+            0
+        } else {
+            let g = &self.net.groups[self.net.group_of[lane as usize] as usize];
+            let mut best: Option<(i32, i32)> = None;
+            for &l in g {
+                if good(l) {
+                    let d = twin.lanes[l as usize].index_from_right as i32 - idx as i32;
+                    if best.is_none_or(|b| d.abs() < b.0) {
+                        best = Some((d.abs(), d.signum()));
+                    }
+                }
+            }
+            best.map(|b| b.1).unwrap_or(0)
+        };
+        let p = v.p;
+        let v0 = self.net.vmax[lane as usize] * p.speed_factor;
+        let mut best: Option<(f64, u32, f64)> = None;
+        for (dir, nb) in [(1i32, twin.lanes[lane as usize].left), (-1i32, twin.lanes[lane as usize].right)] {
+            let Some(nb) = nb else { continue };
+            if nb as usize >= self.net.n_lanes {
+                continue;
+            }
+            let mandatory = target_dir == dir;
+            if !mandatory && (target_dir != 0 || v.v_mps < 1.0) {
+                continue;
+            }
+            if !mandatory && !good(nb) && rem < 250.0 {
+                continue;
+            }
+            if !mandatory && rem < 40.0 {
+                continue;
+            }
+            let nlen = self.net.len[nb as usize];
+            let s_n = v.s_m * nlen / len;
+            if s_n < p.length_m + 0.5 {
+                continue;
+            }
+            let list = &self.lists[nb as usize];
+            let i = list.partition_point(|e| e.s <= s_n);
+            let lead = list[i..].iter().find(|e| e.slot != slot);
+            let foll = list[..i].iter().rev().find(|e| e.slot != slot);
+            let (gap_f, a_new) = match lead {
+                Some(e) => {
+                    let o = &self.vehicles[e.slot as usize];
+                    let g = e.s - o.p.length_m - s_n;
+                    (g, idm_accel(&p, v.v_mps, v0, g, v.v_mps - o.v_mps))
+                }
+                None => (f64::INFINITY, idm_free(&p, v.v_mps, v0)),
+            };
+            let a_new = a_new.min(v.a_obst);
+            if gap_f < 1.0 + v.v_mps * 0.3 {
+                continue;
+            }
+            let b_safe = if mandatory { 4.0 } else { 3.0 };
+            let mut follower_gain = 0.0;
+            if let Some(e) = foll {
+                let o = &self.vehicles[e.slot as usize];
+                let g = s_n - p.length_m - e.s;
+                if g < 2.0 + o.v_mps * 0.3 {
+                    continue;
+                }
+                let v0o = self.net.vmax[nb as usize] * o.p.speed_factor;
+                let afn = idm_accel(&o.p, o.v_mps, v0o, g, o.v_mps - v.v_mps);
+                if afn < -b_safe {
+                    continue;
+                }
+                follower_gain = afn - o.a_mps2;
+            }
+            let incentive = a_new - v.a_mps2 + 0.2 * follower_gain;
+            let score = if mandatory { 100.0 + incentive } else { incentive };
+            if (mandatory || incentive > 0.1 + 0.1) && best.is_none_or(|b| score > b.0) {
+                best = Some((score, nb, s_n));
+            }
+        }
+        let Some((_, nb, s_n)) = best else { return };
+        let old_w = twin.lanes[lane as usize].width_m;
+        let new_w = twin.lanes[nb as usize].width_m;
+        let to_left = twin.lanes[lane as usize].left == Some(nb);
+        let v = &mut self.vehicles[slot as usize];
+        v.lat_m += if to_left { -(old_w + new_w) / 2.0 } else { (old_w + new_w) / 2.0 };
+        v.ghost_lane = lane;
+        v.piece = nb;
+        v.s_m = s_n;
+        v.lc_cooldown_s = 4.0;
+        v.stopped_at_line = false;
+        v.amber_go = false;
+        // Keep the lists valid for the other vehicles of this phase.
+        let (id_slot, old_s) = (slot, s_n * len / self.net.len[nb as usize]);
+        if let Some(e) = self.lists[lane as usize].iter_mut().find(|e| e.slot == id_slot && !e.ghost) {
+            e.ghost = true;
+            e.s = old_s;
+        }
+        let list = &mut self.lists[nb as usize];
+        if list.is_empty() {
+            self.touched.push(nb);
+        }
+        let i = list.partition_point(|e| (e.s, e.slot) <= (s_n, slot));
+        list.insert(i, Entry { s: s_n, slot, ghost: false });
+    }
+
+    fn advance(&mut self, ctx: &StepCtx, slot: u32, events: &mut Vec<SimEvent>) {
+        let twin = ctx.twin;
+        let nl = self.net.n_lanes as u32;
+        self.updates += 1;
+        let v = &mut self.vehicles[slot as usize];
+        let v_new = (v.v_mps + v.a_mps2 * DT_S).max(0.0);
+        let mut ds = if v.a_mps2 < 0.0 && v_new == 0.0 {
+            // Stops within the step.
+            v.v_mps * v.v_mps / (2.0 * -v.a_mps2)
+        } else {
+            (v.v_mps + v_new) * 0.5 * DT_S
+        };
+        let mut v_new = v_new;
+        if ds > v.max_adv_m {
+            ds = v.max_adv_m.max(0.0);
+            v_new = v_new.min(ds / DT_S * 2.0).min(v.v_mps);
+        }
+        v.a_mps2 = (v_new - v.v_mps) / DT_S;
+        v.v_mps = v_new;
+        v.odo_m += ds;
+        v.s_m += ds;
+        v.stopped_s = if v_new < 0.1 { v.stopped_s + DT_S } else { 0.0 };
+        v.lc_cooldown_s = (v.lc_cooldown_s - DT_S).max(0.0);
+        if v.lat_m != 0.0 {
+            let step = LANE_CHANGE_LAT_MPS * DT_S;
+            v.lat_m = if v.lat_m.abs() <= step { 0.0 } else { v.lat_m - step * v.lat_m.signum() };
+            if v.lat_m.abs() < 0.2 {
+                v.ghost_lane = NONE;
+            }
+        }
+        // Destination at mid-lane.
+        if let Some(ds_m) = v.dest_s_m
+            && v.route_idx + 1 >= v.route.len()
+            && v.piece < nl
+            && v.s_m >= ds_m
+        {
+            self.despawn(slot, ctx.step, ctx.time_s, events);
+            return;
+        }
+        // Piece transitions.
+        loop {
+            let v = &self.vehicles[slot as usize];
+            let plen = self.net.len[v.piece as usize];
+            if v.s_m < plen {
+                break;
+            }
+            let over = v.s_m - plen;
+            if v.piece < nl {
+                let lane = v.piece;
+                let c = self.planned_conn(twin, v, lane, v.route_idx);
+                let held = c.filter(|c| v.held.iter().any(|h| h.0 == *c));
+                match held {
+                    Some(c) => {
+                        if self.net.gate[lane as usize] == Gate::Signal
+                            && ctx.signals.connection_state(c, ctx.time_s) == Some(SignalState::Red)
+                        {
+                            events.push(SimEvent::RedLightViolation { agent_id: v.id, step: ctx.step, lane });
+                        }
+                        let v = &mut self.vehicles[slot as usize];
+                        v.prev_piece = v.piece;
+                        v.piece = nl + c;
+                        v.s_m = over;
+                        v.ghost_lane = NONE;
+                        v.lat_m = 0.0;
+                        v.amber_go = false;
+                        v.stopped_at_line = false;
+                    }
+                    None if self.net.lane_out[lane as usize].is_empty() || v.route_idx + 1 >= v.route.len() => {
+                        self.despawn(slot, ctx.step, ctx.time_s, events);
+                        return;
+                    }
+                    None => {
+                        let v = &mut self.vehicles[slot as usize];
+                        v.s_m = plen;
+                        v.v_mps = 0.0;
+                        break;
+                    }
+                }
+            } else {
+                let c = v.piece - nl;
+                let to = self.net.conn_to[c as usize];
+                let v = &mut self.vehicles[slot as usize];
+                v.prev_piece = v.piece;
+                v.piece = to;
+                v.s_m = over;
+                if v.route.get(v.route_idx + 1) == Some(&self.net.group_of[to as usize]) {
+                    v.route_idx += 1;
+                } else {
+                    let g = self.net.group_of[to as usize];
+                    v.route = vec![g];
+                    v.route_idx = 0;
+                    self.reroute_from_group(slot);
+                }
+            }
+        }
+        // Release cleared reservations.
+        let v = &self.vehicles[slot as usize];
+        if !v.held.is_empty() {
+            let mut done: Vec<u32> = Vec::new();
+            for &(c, entry) in &v.held {
+                if v.odo_m - v.p.length_m - entry >= self.net.release_m[c as usize] {
+                    done.push(c);
+                }
+            }
+            for c in done {
+                self.release(slot, c);
+            }
+        }
+        let v = &mut self.vehicles[slot as usize];
+        if v.piece >= nl && v.held.iter().all(|h| h.0 != v.piece - nl) {
+            // Defensive: a vehicle on a connection always holds it.
+            let c = v.piece - nl;
+            let entry = v.odo_m - v.s_m;
+            v.held.push((c, entry));
+            self.occupants[c as usize].push((slot, entry));
+        }
+    }
+
+    fn reroute_from_group(&mut self, slot: u32) {
+        let g = self.vehicles[slot as usize].route[0];
+        let r = self.net.route(g, None, &self.sink_group).unwrap_or_else(|| vec![g]);
+        let v = &mut self.vehicles[slot as usize];
+        v.route = r;
+        v.route_idx = 0;
+        v.dest_s_m = None;
+    }
+
+    fn despawn(&mut self, slot: u32, step: u32, time_s: f64, events: &mut Vec<SimEvent>) {
+        let held: Vec<u32> = self.vehicles[slot as usize].held.iter().map(|h| h.0).collect();
+        for c in held {
+            self.release(slot, c);
+        }
+        let v = &mut self.vehicles[slot as usize];
+        v.alive = false;
+        events.push(SimEvent::Arrived {
+            agent_id: v.id,
+            step,
+            kind: v.kind,
+            travel_time_s: time_s - v.spawn_time_s,
+            distance_m: v.odo_m,
+        });
+        self.free_slots.push(slot);
+        self.alive_count -= 1;
+    }
+
+    fn resolve_deadlocks(&mut self, ctx: &StepCtx, events: &mut Vec<SimEvent>) {
+        let n = self.vehicles.len();
+        let mut done = vec![false; n];
+        for start in 0..n {
+            let v = &self.vehicles[start];
+            if !v.alive || v.stopped_s < 60.0 || done[start] {
+                continue;
+            }
+            // Follow the wait-for chain.
+            let mut chain: Vec<u32> = vec![start as u32];
+            let mut cur = v.blocked_by;
+            let mut cycle: Option<usize> = None;
+            while cur != NONE && chain.len() < 64 {
+                let cv = &self.vehicles[cur as usize];
+                if !cv.alive {
+                    break;
+                }
+                if let Some(pos) = chain.iter().position(|x| *x == cur) {
+                    cycle = Some(pos);
+                    break;
+                }
+                chain.push(cur);
+                cur = cv.blocked_by;
+            }
+            for c in &chain {
+                done[*c as usize] = true;
+            }
+            let Some(pos) = cycle else { continue };
+            let members: Vec<u32> = chain[pos..].to_vec();
+            // Revoke a reservation not yet used, else let a yielding vehicle go first.
+            let mut how = String::new();
+            let mut revoked = false;
+            let mut cands: Vec<u32> = members.clone();
+            cands.sort_by_key(|s| std::cmp::Reverse(self.vehicles[*s as usize].id));
+            for &m in &cands {
+                let mv = &self.vehicles[m as usize];
+                let pending: Vec<u32> = mv.held.iter().filter(|h| mv.odo_m < h.1).map(|h| h.0).collect();
+                // A reservation chain partly in use stays whole.
+                if !pending.is_empty() && pending.len() == mv.held.len() {
+                    for c in pending {
+                        self.release(m, c);
+                    }
+                    how = format!("revoked the unused reservation of vehicle {}", self.vehicles[m as usize].id);
+                    revoked = true;
+                    break;
+                }
+            }
+            if !revoked {
+                let m = *members.iter().min_by_key(|s| self.vehicles[**s as usize].id).unwrap_or(&members[0]);
+                self.vehicles[m as usize].ignore_yield = true;
+                how = format!("vehicle {} proceeds ignoring priority", self.vehicles[m as usize].id);
+            }
+            let mut agents: Vec<u64> = members.iter().map(|s| self.vehicles[*s as usize].id).collect();
+            agents.sort_unstable();
+            tracing::debug!(step = ctx.step, ?agents, how = how.as_str(), "deadlock resolved");
+            events.push(SimEvent::DeadlockResolved { step: ctx.step, agents, how });
+        }
+    }
+
+    /// Tries to spawn one vehicle; true on success.
+    pub fn try_spawn(
+        &mut self,
+        twin: &Twin,
+        step: u32,
+        time_s: f64,
+        at_edge: bool,
+        events: &mut Vec<SimEvent>,
+    ) -> bool {
+        let nl = self.net.n_lanes;
+        if nl == 0 {
+            return false;
+        }
+        let r = self.rng.next_f64();
+        let kind = if r < 0.85 {
+            AgentKind::Car
+        } else if r < 0.90 {
+            AgentKind::Bus
+        } else {
+            AgentKind::Truck
+        };
+        let mut p = Params::of(kind);
+        p.speed_factor *= self.rng.range_f64(0.9, 1.05);
+        p.speed_factor = p.speed_factor.min(1.0);
+        let from_source = at_edge && !self.net.sources.is_empty();
+        let lane =
+            if from_source { *self.rng.pick(&self.net.sources) } else { self.rng.range_i64(0, nl as i64 - 1) as u32 };
+        let len = self.net.len[lane as usize];
+        if len < p.length_m + 4.0 {
+            return false;
+        }
+        let s = if from_source {
+            p.length_m + 0.5
+        } else {
+            self.rng.range_f64(p.length_m + 1.0, (self.net.hold_s[lane as usize] - 15.0).max(p.length_m + 1.0))
+        };
+        if s > len - 5.0 {
+            return false;
+        }
+        // Destination.
+        let to_sink = self.rng.chance(0.6) && !self.net.sinks.is_empty();
+        let dest_lane =
+            if to_sink { *self.rng.pick(&self.net.sinks) } else { self.rng.range_i64(0, nl as i64 - 1) as u32 };
+        let g0 = self.net.group_of[lane as usize];
+        let gd = self.net.group_of[dest_lane as usize];
+        let route = if gd == g0 {
+            vec![g0]
+        } else {
+            self.net.route(g0, Some(gd), &self.sink_group).unwrap_or_else(|| vec![g0])
+        };
+        if route.len() == 1 && !self.sink_group[g0 as usize] {
+            return false;
+        }
+        let dest_s_m = if route.len() > 1 && route.last() == Some(&gd) && !self.sink_group[gd as usize] {
+            Some(self.net.len[dest_lane as usize] * 0.5)
+        } else {
+            None
+        };
+        // Safe gaps.
+        let v0 = self.net.vmax[lane as usize] * p.speed_factor;
+        let list = &self.lists[lane as usize];
+        let i = list.partition_point(|e| e.s <= s);
+        let mut v_spawn = if from_source { 0.6 * v0 } else { 0.0 };
+        if let Some(e) = list.get(i) {
+            let o = &self.vehicles[e.slot as usize];
+            let gap = e.s - o.p.length_m - s;
+            if gap < p.s0_m + 8.0 {
+                return false;
+            }
+            v_spawn = v_spawn.min(o.v_mps).min((gap - p.s0_m) / 2.0);
+        }
+        if i > 0 {
+            let e = list[i - 1];
+            let o = &self.vehicles[e.slot as usize];
+            let gap = s - p.length_m - e.s;
+            if gap < 8.0 + o.v_mps * 1.5 + o.v_mps * o.v_mps / 6.0 {
+                return false;
+            }
+        }
+        // Connections leaving this lane whose vehicles overhang it, or lanes merging in.
+        for &c in &self.net.lane_in[lane as usize] {
+            if !self.occupants[c as usize].is_empty() && s < 25.0 {
+                return false;
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let veh = Vehicle {
+            id,
+            kind,
+            p,
+            piece: lane,
+            s_m: s,
+            v_mps: v_spawn.max(0.0),
+            a_mps2: 0.0,
+            prev_piece: NONE,
+            lat_m: 0.0,
+            ghost_lane: NONE,
+            route,
+            route_idx: 0,
+            dest_s_m,
+            held: Vec::new(),
+            amber_go: false,
+            stopped_at_line: false,
+            ignore_yield: false,
+            odo_m: 0.0,
+            spawn_time_s: time_s,
+            stopped_s: 0.0,
+            wait_end_s: 0.0,
+            lc_cooldown_s: 0.0,
+            blocked_by: NONE,
+            why: Wait::None,
+            max_adv_m: 0.0,
+            a_obst: 0.0,
+            heading_rad: self.net.point_at(lane, s).1,
+            alive: true,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(sl) => {
+                self.vehicles[sl as usize] = veh;
+                sl
+            }
+            None => {
+                self.vehicles.push(veh);
+                (self.vehicles.len() - 1) as u32
+            }
+        };
+        let list = &mut self.lists[lane as usize];
+        if list.is_empty() {
+            self.touched.push(lane);
+        }
+        list.insert(i, Entry { s, slot, ghost: false });
+        self.alive_count += 1;
+        events.push(SimEvent::Spawned { agent_id: id, step, kind });
+        let _ = twin;
+        true
+    }
+
+    /// Front and rear points of a vehicle (the rear trails along the path).
+    fn pose(&self, v: &Vehicle) -> ([f64; 3], [f64; 3]) {
+        let nl = self.net.n_lanes as u32;
+        let (mut f, h) = self.net.point_at(v.piece, v.s_m);
+        if v.lat_m != 0.0 && v.piece < nl {
+            f[0] -= h.sin() * v.lat_m;
+            f[1] += h.cos() * v.lat_m;
+        }
+        let rs = v.s_m - v.p.length_m;
+        let mut r = {
+            let (mut piece, mut s, mut prev) = (v.piece, rs, v.prev_piece);
+            loop {
+                if s >= 0.0 || prev == NONE {
+                    break self.net.point_at(piece, s).0;
+                }
+                s += self.net.len[prev as usize];
+                piece = prev;
+                prev = if prev >= nl { self.net.conn_from[(prev - nl) as usize] } else { NONE };
+            }
+        };
+        if v.lat_m != 0.0 && v.piece < nl {
+            // The rear lags the lateral move.
+            let lat_r = v.lat_m * 1.15;
+            let (_, hr) = self.net.point_at(v.piece, rs.max(0.0));
+            r[0] -= hr.sin() * lat_r;
+            r[1] += hr.cos() * lat_r;
+        }
+        (f, r)
+    }
+
+    /// Centre, heading of a vehicle.
+    fn center_heading(&self, v: &Vehicle) -> ([f64; 3], f64) {
+        let (f, r) = self.pose(v);
+        let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
+        let dx = f[0] - r[0];
+        let dy = f[1] - r[1];
+        let h = if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { v.heading_rad };
+        (c, h)
+    }
+
+    /// Boxes of all vehicles, in slot order.
+    pub fn boxes(&self) -> Vec<VehicleBox> {
+        let nl = self.net.n_lanes as u32;
+        self.vehicles
+            .iter()
+            .filter(|v| v.alive)
+            .map(|v| {
+                let (c, h) = self.center_heading(v);
+                VehicleBox {
+                    agent_id: v.id,
+                    center: [c[0], c[1]],
+                    heading_rad: h,
+                    length_m: v.p.length_m,
+                    width_m: v.p.width_m,
+                    speed_mps: v.v_mps,
+                    lane: (v.piece < nl).then_some((v.piece, v.s_m)),
+                }
+            })
+            .collect()
+    }
+
+    /// Updates the recorded headings (call once per step after [`VehicleSim::step`]).
+    pub fn update_headings(&mut self) {
+        for i in 0..self.vehicles.len() {
+            if self.vehicles[i].alive {
+                let h = self.center_heading(&self.vehicles[i]).1;
+                self.vehicles[i].heading_rad = h;
+            }
+        }
+    }
+
+    /// Records of all vehicles.
+    pub fn records(
+        &self,
+        signals: &SignalController,
+        twin: &Twin,
+        step: u32,
+        time_s: f64,
+        out: &mut Vec<TrajectoryRecord>,
+    ) {
+        let nl = self.net.n_lanes as u32;
+        for v in self.vehicles.iter().filter(|v| v.alive) {
+            let (c, h) = self.center_heading(v);
+            let lane = self.lane_of(v.piece);
+            let signal = lane.and_then(|l| match self.planned_conn(twin, v, l, v.route_idx) {
+                Some(cn) if self.net.gate[l as usize] == Gate::Signal => signals.connection_state(cn, time_s),
+                _ => signals.lane_state(l, time_s),
+            });
+            let _ = nl;
+            out.push(TrajectoryRecord {
+                agent_id: v.id,
+                kind: v.kind,
+                length_m: v.p.length_m as f32,
+                width_m: v.p.width_m as f32,
+                step,
+                time_s,
+                x_m: c[0],
+                y_m: c[1],
+                z_m: c[2],
+                heading_rad: h,
+                speed_mps: v.v_mps,
+                accel_mps2: v.a_mps2,
+                lane,
+                signal,
+            });
+        }
+    }
+}

@@ -3,10 +3,12 @@
 //! * [`geojson`]: one WGS84 `FeatureCollection` of every object (QGIS, geojson.io, kepler.gl);
 //! * [`gltf`]: a binary glTF 2.0 (`.glb`) scene of extruded buildings with roofs, roads,
 //!   sidewalks, land cover and terrain (Blender, three.js, any glTF viewer);
-//! * [`map`]: a top-down PNG map, the first thing a person looks at.
+//! * [`map`]: a top-down PNG map, the first thing a person looks at;
+//! * [`font`]: the small pixel font of labels on rendered images (maps, plots).
 //!
 //! Every export is deterministic: the same twin gives byte-identical output.
 
+pub mod font;
 pub mod geojson;
 pub mod gltf;
 pub mod map;

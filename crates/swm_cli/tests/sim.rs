@@ -1,0 +1,107 @@
+//! `swm simulate`, `report`, `scenarios` and `import-fcd` end to end.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn swm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swm")).args(args).arg("--quiet").output().expect("swm runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = swm(args);
+    assert!(
+        out.status.success(),
+        "swm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn simulate_report_scenarios_on_the_default_district() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&["demo", "-o", s(dir.path())]);
+    let swt = dir.path().join("default.swt");
+    let run = dir.path().join("runs/short");
+    let args = ["--vehicles", "60", "--pedestrians", "30", "--duration", "30", "--seed", "3"];
+    let out = ok(&[&["simulate", s(&swt)][..], &args, &["-o", s(&run)]].concat());
+    assert!(out.contains("simulated 30.0 s"), "{out}");
+    for f in ["trajectories.parquet", "manifest.json", "metrics.json", "events.json"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+
+    // Same seed, same bytes.
+    let run2 = dir.path().join("runs/again");
+    ok(&[&["simulate", s(&swt)][..], &args, &["-o", s(&run2)]].concat());
+    for f in ["trajectories.parquet", "events.json"] {
+        assert_eq!(std::fs::read(run.join(f)).unwrap(), std::fs::read(run2.join(f)).unwrap(), "{f} differs");
+    }
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seed"], 3);
+    assert_eq!(manifest["sim_config"]["vehicles"], 60);
+    assert_eq!(manifest["twin"]["file"], "default.swt");
+    assert!(manifest["rows"].as_u64().unwrap() > 0);
+
+    let report: serde_json::Value = serde_json::from_str(&ok(&["report", s(&run), "--json"])).unwrap();
+    for key in [
+        "vehicles",
+        "pedestrians",
+        "sim_seconds",
+        "vehicle_collisions",
+        "pedestrian_collisions",
+        "red_light_violations",
+        "gridlocked_vehicles",
+        "mean_speed_mps",
+        "vehicle_updates_per_s",
+    ] {
+        assert!(report.get(key).is_some(), "report --json lacks {key}: {report}");
+    }
+    assert!(report["vehicles"].as_u64().unwrap() > 0, "{report}");
+    assert!((report["sim_seconds"].as_f64().unwrap() - 30.0).abs() < 0.2, "{report}");
+    for png in ["speed_histogram.png", "vehicles_over_time.png", "travel_times.png"] {
+        let bytes = std::fs::read(run.join(png)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{png}");
+    }
+    let text = ok(&["report", s(&run), "--no-plots"]);
+    assert!(text.contains("vehicle collisions"), "{text}");
+
+    let sc = dir.path().join("scenarios");
+    let out = ok(&["scenarios", s(&run), "-o", s(&sc), "--history", "1", "--future", "8", "--radius", "50"]);
+    assert!(out.contains("scenarios"), "{out}");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(sc.join("index.json")).unwrap()).unwrap();
+    assert!(index["scenarios"].as_u64().unwrap() > 0, "{index}");
+    assert!(sc.join("scenarios-00000.parquet").is_file());
+}
+
+#[test]
+fn import_fcd_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&["demo", "-o", s(dir.path())]);
+    let swt = dir.path().join("default.swt");
+    let fcd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sumo-fcd.xml");
+    let run = dir.path().join("sumo");
+    let out = ok(&["import-fcd", s(&fcd), "--twin", s(&swt), "--offset", "100,50", "-o", s(&run)]);
+    assert!(out.contains("imported 7 records of 3 agents (2 vehicles, 1 pedestrians)"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["source"], "sumo-fcd");
+    assert_eq!(manifest["rows"], 7);
+    let report: serde_json::Value = serde_json::from_str(&ok(&["report", s(&run), "--json"])).unwrap();
+    assert_eq!(report["vehicles"], 2);
+    assert_eq!(report["pedestrians"], 1);
+
+    // A broken file is an error naming the file and line, not a panic.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<fcd-export>\n<timestep time=\"0\">\n<vehicle id=\"a\" y=\"1\" angle=\"0\"/>\n").unwrap();
+    let out = swm(&["import-fcd", s(&bad), "--twin", s(&swt), "-o", s(&dir.path().join("bad"))]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.xml:3") && !err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,72 @@
+//! `swm_dataset`: trajectory datasets.
+//!
+//! * [`trajectories`]: runs as Parquet files (one row per agent per step, written in row
+//!   groups while the run goes; see the schema there) and the reader;
+//! * [`manifest`]: `manifest.json`, what a run directory holds and how it was made (twin,
+//!   seed, configuration, code version, row counts, CRC-32 of every file);
+//! * [`fcd`]: import of SUMO `--fcd-output` XML (net or geo coordinates) as trajectories in
+//!   a twin's frame;
+//! * [`scenario`]: scenario extraction (all agents around a centre agent, with history and
+//!   future at 10 Hz, ids remapped per scenario) and sharded scenario files.
+//!
+//! A run directory (as `swm simulate` writes it) holds `trajectories.parquet`,
+//! `manifest.json`, `metrics.json` and `events.json`.
+//!
+//! **Determinism**: the same records give byte-identical files (fixed writer properties,
+//! no timestamps, no hash-map iteration).
+
+pub mod fcd;
+pub mod manifest;
+pub mod scenario;
+pub mod trajectories;
+
+pub use fcd::{FcdCoordinates, FcdTrajectories, read_sumo_fcd};
+pub use manifest::{FileEntry, RunManifest, TwinRef, file_crc32};
+pub use scenario::{CenterSelector, Scenario, ScenarioOptions, cut_scenarios, write_scenarios};
+pub use trajectories::{TrajectoryWriter, read_trajectories};
+
+use std::path::PathBuf;
+
+/// Errors of the dataset crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatasetError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Parquet error on {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("Arrow error on {path}: {source}")]
+    Arrow {
+        path: PathBuf,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    #[error("{path}: not a swm trajectory file: {message}")]
+    Schema { path: PathBuf, message: String },
+    #[error("JSON error on {path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Fcd { path: PathBuf, line: u64, message: String },
+    #[error("coordinate conversion: {0}")]
+    Frame(String),
+    #[error("invalid scenario options: {0}")]
+    Options(String),
+}
+
+impl DatasetError {
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
+        move |source| DatasetError::Io { path: path.to_path_buf(), source }
+    }
+}

@@ -1,0 +1,429 @@
+//! Trajectories as Parquet.
+//!
+//! # Schema `swm-trajectories/1`
+//! One row per agent per recorded step, rows ordered by step then as the simulator listed
+//! the agents (by `agent_id`):
+//!
+//! | column        | type              | null | meaning                                          |
+//! |---------------|-------------------|------|--------------------------------------------------|
+//! | `agent_id`    | UInt64            | no   | unique within the run, never reused              |
+//! | `kind`        | Utf8 (dictionary-encoded pages) | no | `car`, `bus`, `truck`, `pedestrian` |
+//! | `length_m`    | Float32           | no   | box length along the heading                     |
+//! | `width_m`     | Float32           | no   | box width                                        |
+//! | `step`        | UInt32            | no   | simulator step (0.1 s each)                      |
+//! | `time_s`      | Float64           | no   | simulated time                                   |
+//! | `x_m`, `y_m`, `z_m` | Float64     | no   | twin frame: east, north, elevation               |
+//! | `heading_rad` | Float64           | no   | counter-clockwise from east                      |
+//! | `speed_mps`   | Float64           | no   |                                                  |
+//! | `accel_mps2`  | Float64           | no   | along the heading                                |
+//! | `lane`        | UInt32            | yes  | index into `Twin::lanes`; null in junctions, for pedestrians and imports |
+//! | `signal`      | Utf8              | yes  | `red`, `amber`, `green`: the signal ahead        |
+//!
+//! Scenario files ([`crate::scenario`]) put two columns first: `scenario_id` (UInt64) and
+//! `frame` (Int32, the step relative to the scenario's current time: negative is history).
+//!
+//! The file's key-value metadata holds `swm.schema = swm-trajectories/1` (or
+//! `swm-scenarios/1`). Compression is Snappy; `created_by` is fixed to this crate's name and
+//! version, so the same records give the same bytes.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, UInt32Type, UInt64Type};
+use arrow_array::{
+    ArrayRef, Float32Array, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
+
+use crate::DatasetError;
+
+/// Schema tag of trajectory files.
+pub const TRAJECTORY_SCHEMA: &str = "swm-trajectories/1";
+/// Schema tag of scenario files.
+pub const SCENARIO_SCHEMA: &str = "swm-scenarios/1";
+/// Rows buffered before a row group is written (at the end of the step that reaches it).
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// The Arrow schema of trajectory files (`scenario`: with `scenario_id` and `frame` first).
+pub fn schema(scenario: bool) -> SchemaRef {
+    let mut fields = Vec::new();
+    if scenario {
+        fields.push(Field::new("scenario_id", DataType::UInt64, false));
+        fields.push(Field::new("frame", DataType::Int32, false));
+    }
+    fields.extend([
+        Field::new("agent_id", DataType::UInt64, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("length_m", DataType::Float32, false),
+        Field::new("width_m", DataType::Float32, false),
+        Field::new("step", DataType::UInt32, false),
+        Field::new("time_s", DataType::Float64, false),
+        Field::new("x_m", DataType::Float64, false),
+        Field::new("y_m", DataType::Float64, false),
+        Field::new("z_m", DataType::Float64, false),
+        Field::new("heading_rad", DataType::Float64, false),
+        Field::new("speed_mps", DataType::Float64, false),
+        Field::new("accel_mps2", DataType::Float64, false),
+        Field::new("lane", DataType::UInt32, true),
+        Field::new("signal", DataType::Utf8, true),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+fn writer_properties(tag: &str) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by(format!("swm_dataset {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new("swm.schema".to_string(), tag.to_string())]))
+        // Row groups are cut by `TrajectoryWriter` at step boundaries, never inside a step.
+        .set_max_row_group_row_count(None)
+        .build()
+}
+
+/// Column buffers of one row group.
+#[derive(Default)]
+struct Columns {
+    scenario_id: Vec<u64>,
+    frame: Vec<i32>,
+    agent_id: Vec<u64>,
+    kind: Vec<&'static str>,
+    length_m: Vec<f32>,
+    width_m: Vec<f32>,
+    step: Vec<u32>,
+    time_s: Vec<f64>,
+    x_m: Vec<f64>,
+    y_m: Vec<f64>,
+    z_m: Vec<f64>,
+    heading_rad: Vec<f64>,
+    speed_mps: Vec<f64>,
+    accel_mps2: Vec<f64>,
+    lane: Vec<Option<u32>>,
+    signal: Vec<Option<&'static str>>,
+}
+
+impl Columns {
+    fn push(&mut self, r: &TrajectoryRecord) {
+        self.agent_id.push(r.agent_id);
+        self.kind.push(r.kind.as_str());
+        self.length_m.push(r.length_m);
+        self.width_m.push(r.width_m);
+        self.step.push(r.step);
+        self.time_s.push(r.time_s);
+        self.x_m.push(r.x_m);
+        self.y_m.push(r.y_m);
+        self.z_m.push(r.z_m);
+        self.heading_rad.push(r.heading_rad);
+        self.speed_mps.push(r.speed_mps);
+        self.accel_mps2.push(r.accel_mps2);
+        self.lane.push(r.lane);
+        self.signal.push(r.signal.map(SignalState::as_str));
+    }
+
+    fn len(&self) -> usize {
+        self.agent_id.len()
+    }
+
+    fn take_batch(&mut self, schema: &SchemaRef, scenario: bool) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let c = std::mem::take(self);
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        if scenario {
+            cols.push(Arc::new(UInt64Array::from(c.scenario_id)));
+            cols.push(Arc::new(Int32Array::from(c.frame)));
+        }
+        cols.extend([
+            Arc::new(UInt64Array::from(c.agent_id)) as ArrayRef,
+            Arc::new(StringArray::from(c.kind)),
+            Arc::new(Float32Array::from(c.length_m)),
+            Arc::new(Float32Array::from(c.width_m)),
+            Arc::new(UInt32Array::from(c.step)),
+            Arc::new(Float64Array::from(c.time_s)),
+            Arc::new(Float64Array::from(c.x_m)),
+            Arc::new(Float64Array::from(c.y_m)),
+            Arc::new(Float64Array::from(c.z_m)),
+            Arc::new(Float64Array::from(c.heading_rad)),
+            Arc::new(Float64Array::from(c.speed_mps)),
+            Arc::new(Float64Array::from(c.accel_mps2)),
+            Arc::new(UInt32Array::from(c.lane)),
+            Arc::new(StringArray::from(c.signal)),
+        ]);
+        RecordBatch::try_new(schema.clone(), cols)
+    }
+}
+
+/// Writes records to a Parquet file in row groups of [`ROW_GROUP_ROWS`] as they come.
+pub struct TrajectoryWriter {
+    path: PathBuf,
+    schema: SchemaRef,
+    scenario: bool,
+    writer: ArrowWriter<BufWriter<File>>,
+    buffer: Columns,
+    rows: u64,
+}
+
+impl TrajectoryWriter {
+    /// A trajectory file at `path` (schema [`TRAJECTORY_SCHEMA`]).
+    pub fn create(path: &Path) -> Result<Self, DatasetError> {
+        Self::create_with(path, false)
+    }
+
+    /// A scenario file at `path` (schema [`SCENARIO_SCHEMA`]): write with
+    /// [`TrajectoryWriter::write_scenario_rows`].
+    pub fn create_scenarios(path: &Path) -> Result<Self, DatasetError> {
+        Self::create_with(path, true)
+    }
+
+    fn create_with(path: &Path, scenario: bool) -> Result<Self, DatasetError> {
+        let file = File::create(path).map_err(DatasetError::io(path))?;
+        let schema = schema(scenario);
+        let tag = if scenario { SCENARIO_SCHEMA } else { TRAJECTORY_SCHEMA };
+        let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(writer_properties(tag)))
+            .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+        Ok(TrajectoryWriter { path: path.to_path_buf(), schema, scenario, writer, buffer: Columns::default(), rows: 0 })
+    }
+
+    /// Appends the records of one step.
+    pub fn write_step(&mut self, records: &[TrajectoryRecord]) -> Result<(), DatasetError> {
+        if self.scenario {
+            return Err(DatasetError::Schema {
+                path: self.path.clone(),
+                message: "a scenario file takes write_scenario_rows".to_string(),
+            });
+        }
+        for r in records {
+            self.buffer.push(r);
+        }
+        self.maybe_flush()
+    }
+
+    /// Appends rows of scenario `scenario_id`, each with its frame.
+    pub fn write_scenario_rows(
+        &mut self,
+        scenario_id: u64,
+        rows: &[(i32, TrajectoryRecord)],
+    ) -> Result<(), DatasetError> {
+        if !self.scenario {
+            return Err(DatasetError::Schema {
+                path: self.path.clone(),
+                message: "a trajectory file takes write_step".to_string(),
+            });
+        }
+        for (frame, r) in rows {
+            self.buffer.scenario_id.push(scenario_id);
+            self.buffer.frame.push(*frame);
+            self.buffer.push(r);
+        }
+        self.maybe_flush()
+    }
+
+    fn maybe_flush(&mut self) -> Result<(), DatasetError> {
+        if self.buffer.len() >= ROW_GROUP_ROWS { self.flush_row_group() } else { Ok(()) }
+    }
+
+    fn flush_row_group(&mut self) -> Result<(), DatasetError> {
+        if self.buffer.len() == 0 {
+            return Ok(());
+        }
+        let n = self.buffer.len() as u64;
+        let batch = self
+            .buffer
+            .take_batch(&self.schema, self.scenario)
+            .map_err(|source| DatasetError::Arrow { path: self.path.clone(), source })?;
+        let perr = |source| DatasetError::Parquet { path: self.path.clone(), source };
+        self.writer.write(&batch).map_err(perr)?;
+        self.writer.flush().map_err(perr)?;
+        self.rows += n;
+        tracing::debug!(path = %self.path.display(), rows = self.rows, "row group written");
+        Ok(())
+    }
+
+    /// Rows written so far (including buffered ones).
+    pub fn rows(&self) -> u64 {
+        self.rows + self.buffer.len() as u64
+    }
+
+    /// Writes the last row group and the footer; returns the number of rows.
+    pub fn finish(mut self) -> Result<u64, DatasetError> {
+        self.flush_row_group()?;
+        let path = self.path.clone();
+        self.writer.close().map_err(|source| DatasetError::Parquet { path, source })?;
+        Ok(self.rows)
+    }
+}
+
+fn parse_kind(s: &str) -> Option<AgentKind> {
+    match s {
+        "car" => Some(AgentKind::Car),
+        "bus" => Some(AgentKind::Bus),
+        "truck" => Some(AgentKind::Truck),
+        "pedestrian" => Some(AgentKind::Pedestrian),
+        _ => None,
+    }
+}
+
+fn parse_signal(s: &str) -> Option<SignalState> {
+    match s {
+        "red" => Some(SignalState::Red),
+        "amber" => Some(SignalState::Amber),
+        "green" => Some(SignalState::Green),
+        _ => None,
+    }
+}
+
+/// One row of a scenario file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioRow {
+    pub scenario_id: u64,
+    pub frame: i32,
+    pub record: TrajectoryRecord,
+}
+
+/// Reads every record of a trajectory file.
+pub fn read_trajectories(path: &Path) -> Result<Vec<TrajectoryRecord>, DatasetError> {
+    Ok(read_rows(path, false)?.into_iter().map(|r| r.record).collect())
+}
+
+/// Reads every row of a scenario file.
+pub fn read_scenario_rows(path: &Path) -> Result<Vec<ScenarioRow>, DatasetError> {
+    read_rows(path, true)
+}
+
+fn read_rows(path: &Path, scenario: bool) -> Result<Vec<ScenarioRow>, DatasetError> {
+    let file = File::open(path).map_err(DatasetError::io(path))?;
+    let perr = |source| DatasetError::Parquet { path: path.to_path_buf(), source };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?.build().map_err(perr)?;
+    let schema_err = |message: String| DatasetError::Schema { path: path.to_path_buf(), message };
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|source| DatasetError::Arrow { path: path.to_path_buf(), source })?;
+        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| schema_err(format!("no column {name:?}")));
+        let wrong = |name: &str| schema_err(format!("column {name:?} has the wrong type"));
+        macro_rules! prim {
+            ($name:literal, $ty:ty) => {
+                col($name)?.as_primitive_opt::<$ty>().ok_or_else(|| wrong($name))?
+            };
+        }
+        let agent_id = prim!("agent_id", UInt64Type);
+        let kind = col("kind")?.as_string_opt::<i32>().ok_or_else(|| wrong("kind"))?;
+        let length_m = prim!("length_m", Float32Type);
+        let width_m = prim!("width_m", Float32Type);
+        let step = prim!("step", UInt32Type);
+        let time_s = prim!("time_s", Float64Type);
+        let x_m = prim!("x_m", Float64Type);
+        let y_m = prim!("y_m", Float64Type);
+        let z_m = prim!("z_m", Float64Type);
+        let heading_rad = prim!("heading_rad", Float64Type);
+        let speed_mps = prim!("speed_mps", Float64Type);
+        let accel_mps2 = prim!("accel_mps2", Float64Type);
+        let lane = prim!("lane", UInt32Type);
+        let signal = col("signal")?.as_string_opt::<i32>().ok_or_else(|| wrong("signal"))?;
+        let ids = if scenario { Some((prim!("scenario_id", UInt64Type), prim!("frame", Int32Type))) } else { None };
+        for i in 0..batch.num_rows() {
+            let k = kind.value(i);
+            let kind = parse_kind(k).ok_or_else(|| schema_err(format!("unknown agent kind {k:?}")))?;
+            let signal = if signal.is_null(i) {
+                None
+            } else {
+                let s = signal.value(i);
+                Some(parse_signal(s).ok_or_else(|| schema_err(format!("unknown signal state {s:?}")))?)
+            };
+            let record = TrajectoryRecord {
+                agent_id: agent_id.value(i),
+                kind,
+                length_m: length_m.value(i),
+                width_m: width_m.value(i),
+                step: step.value(i),
+                time_s: time_s.value(i),
+                x_m: x_m.value(i),
+                y_m: y_m.value(i),
+                z_m: z_m.value(i),
+                heading_rad: heading_rad.value(i),
+                speed_mps: speed_mps.value(i),
+                accel_mps2: accel_mps2.value(i),
+                lane: (!lane.is_null(i)).then(|| lane.value(i)),
+                signal,
+            };
+            let (scenario_id, frame) = ids.map(|(s, f)| (s.value(i), f.value(i))).unwrap_or((0, 0));
+            out.push(ScenarioRow { scenario_id, frame, record });
+        }
+    }
+    Ok(out)
+}
+
+/// Groups records by step (records must be ordered by step, as files are).
+pub fn by_step(records: &[TrajectoryRecord]) -> Vec<&[TrajectoryRecord]> {
+    records.chunk_by(|a, b| a.step == b.step).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn rec(id: u64, step: u32, x: f64) -> TrajectoryRecord {
+        TrajectoryRecord {
+            agent_id: id,
+            kind: if id.is_multiple_of(2) { AgentKind::Car } else { AgentKind::Pedestrian },
+            length_m: 4.5,
+            width_m: 1.8,
+            step,
+            time_s: f64::from(step) * 0.1,
+            x_m: x,
+            y_m: -x,
+            z_m: 12.5,
+            heading_rad: 0.25,
+            speed_mps: 3.0,
+            accel_mps2: -0.5,
+            lane: id.is_multiple_of(2).then_some(7),
+            signal: if id.is_multiple_of(3) { Some(SignalState::Amber) } else { None },
+        }
+    }
+
+    #[test]
+    fn round_trip_in_several_row_groups_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<TrajectoryRecord> =
+            (0..700u32).flat_map(|s| (0..100u64).map(move |id| rec(id, s, f64::from(s) + id as f64))).collect();
+        let write = |name: &str| {
+            let p = dir.path().join(name);
+            let mut w = TrajectoryWriter::create(&p).unwrap();
+            for step in by_step(&records) {
+                w.write_step(step).unwrap();
+            }
+            assert_eq!(w.finish().unwrap(), records.len() as u64);
+            p
+        };
+        let (a, b) = (write("a.parquet"), write("b.parquet"));
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let meta = parquet::file::reader::SerializedFileReader::new(File::open(&a).unwrap()).unwrap();
+        use parquet::file::reader::FileReader;
+        assert_eq!(meta.metadata().num_row_groups(), 2);
+        assert_eq!(read_trajectories(&a).unwrap(), records);
+    }
+
+    #[test]
+    fn scenario_rows_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.parquet");
+        let mut w = TrajectoryWriter::create_scenarios(&p).unwrap();
+        assert!(w.write_step(&[rec(0, 0, 0.0)]).is_err());
+        w.write_scenario_rows(3, &[(-1, rec(0, 0, 1.0)), (0, rec(1, 1, 2.0))]).unwrap();
+        assert_eq!(w.finish().unwrap(), 2);
+        let rows = read_scenario_rows(&p).unwrap();
+        assert_eq!((rows[0].scenario_id, rows[0].frame, rows[1].frame), (3, -1, 0));
+        assert_eq!(rows[1].record, rec(1, 1, 2.0));
+        // Not a trajectory file.
+        let junk = dir.path().join("junk.parquet");
+        std::fs::write(&junk, b"not parquet").unwrap();
+        let e = read_trajectories(&junk).unwrap_err().to_string();
+        assert!(e.contains("junk.parquet"), "{e}");
+    }
+}

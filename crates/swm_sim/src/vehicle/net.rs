@@ -1,0 +1,542 @@
+//! The static driving network derived from a twin: pieces (lanes, then connections) with
+//! their geometry, lane groups (a road in one direction), conflicts between connections of
+//! a junction, hold points and routing.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use swm_twin::{Control, StopKind, Turn, Twin};
+
+use crate::crossing::CrossingMap;
+
+/// Two connection paths closer than this (m) conflict (widest vehicle plus margin).
+pub const CONFLICT_DIST_M: f64 = 3.0;
+/// Lateral acceleration allowed in turns (m/s²).
+pub const A_LAT_MPS2: f64 = 2.0;
+
+/// A conflict of one connection with another of the same junction.
+#[derive(Clone, Copy, Debug)]
+pub struct Conflict {
+    pub other: u32,
+    /// Distance along this connection where the conflict zone ends (m).
+    pub my_end_m: f64,
+    /// Distance along the other connection where its conflict zone ends (m).
+    pub other_end_m: f64,
+    /// Vehicles on this connection yield to those approaching the other.
+    pub yield_to_other: bool,
+}
+
+/// How a lane's end is controlled for the vehicles on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Nothing to obey but conflict-zone reservations (priority road, two-arm node).
+    Free,
+    /// Give way: gap acceptance against vehicles with priority.
+    Yield,
+    /// Stop, then go by reservation (all-way stop).
+    Stop,
+    /// Signalised.
+    Signal,
+}
+
+/// Static network data.
+#[derive(Clone, Debug)]
+pub struct Net {
+    pub n_lanes: usize,
+    pub pts: Vec<Vec<[f64; 3]>>,
+    pub cum: Vec<Vec<f64>>,
+    pub len: Vec<f64>,
+    pub vmax: Vec<f64>,
+    pub lane_out: Vec<Vec<u32>>,
+    pub lane_in: Vec<Vec<u32>>,
+    pub conflicts: Vec<Vec<Conflict>>,
+    pub group_of: Vec<u32>,
+    /// Lanes of each group, rightmost first.
+    pub groups: Vec<Vec<u32>>,
+    pub group_next: Vec<Vec<u32>>,
+    pub group_cost_s: Vec<f64>,
+    /// Where vehicles wait at a lane's end (before a crossing that cuts the lane there).
+    pub hold_s: Vec<f64>,
+    pub gate: Vec<Gate>,
+    /// Lanes with no incoming / no outgoing connection.
+    pub sources: Vec<u32>,
+    pub sinks: Vec<u32>,
+    /// Per lane: crossings on it `(s_m, walk edge)`.
+    pub crossings: Vec<Vec<(f64, u32)>>,
+    pub conn_from: Vec<u32>,
+    pub conn_to: Vec<u32>,
+    /// A reservation of a connection is released when the rear passes this (m along it).
+    pub release_m: Vec<f64>,
+    /// Per lane: how far along it a vehicle may stop with its front clear of every foreign
+    /// path (m; may be 0 on lanes that reach into another road's paths).
+    pub clear_s: Vec<f64>,
+}
+
+fn heading(a: [f64; 3], b: [f64; 3]) -> f64 {
+    (b[1] - a[1]).atan2(b[0] - a[0])
+}
+
+fn wrap(a: f64) -> f64 {
+    let t = std::f64::consts::TAU;
+    let mut x = a.rem_euclid(t);
+    if x > std::f64::consts::PI {
+        x -= t;
+    }
+    x
+}
+
+fn is_left(t: Turn) -> bool {
+    matches!(t, Turn::Left | Turn::SharpLeft | Turn::SlightLeft | Turn::UTurn)
+}
+
+impl Net {
+    pub fn new(twin: &Twin, crossings: &CrossingMap) -> Net {
+        let nl = twin.lanes.len();
+        let nc = twin.lane_connections.len();
+        let mut pts: Vec<Vec<[f64; 3]>> = Vec::with_capacity(nl + nc);
+        for l in &twin.lanes {
+            pts.push(l.centerline.clone());
+        }
+        for c in &twin.lane_connections {
+            let mut p = c.path.clone();
+            if p.len() < 2 {
+                let a = twin.lanes[c.from_lane as usize].centerline.last().copied().unwrap_or([0.0; 3]);
+                let b = twin.lanes[c.to_lane as usize].centerline.first().copied().unwrap_or(a);
+                p = vec![a, b];
+            }
+            pts.push(p);
+        }
+        for p in pts.iter_mut() {
+            if p.is_empty() {
+                p.push([0.0; 3]);
+            }
+            if p.len() < 2 {
+                let q = p[0];
+                p.push([q[0] + 0.01, q[1], q[2]]);
+            }
+        }
+        let cum: Vec<Vec<f64>> = pts
+            .iter()
+            .map(|p| {
+                let mut acc = 0.0;
+                let mut v = Vec::with_capacity(p.len());
+                v.push(0.0);
+                for w in p.windows(2) {
+                    acc += ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt();
+                    v.push(acc);
+                }
+                v
+            })
+            .collect();
+        let len: Vec<f64> = cum.iter().map(|c| c.last().copied().unwrap_or(0.0).max(0.05)).collect();
+        let mut lane_out = vec![Vec::new(); nl];
+        let mut lane_in = vec![Vec::new(); nl];
+        let mut conn_from = Vec::with_capacity(nc);
+        let mut conn_to = Vec::with_capacity(nc);
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            // U-turns exist only at dead ends (the district's cut edges): vehicles leave
+            // there instead.
+            if c.turn != Turn::UTurn {
+                lane_out[c.from_lane as usize].push(ci as u32);
+                lane_in[c.to_lane as usize].push(ci as u32);
+            }
+            conn_from.push(c.from_lane);
+            conn_to.push(c.to_lane);
+        }
+        let mut vmax: Vec<f64> = twin.lanes.iter().map(|l| l.speed_limit_mps.max(2.0)).collect();
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            let p = &pts[nl + ci];
+            let dh = wrap(heading(p[p.len() - 2], p[p.len() - 1]) - heading(p[0], p[1])).abs();
+            let lim =
+                twin.lanes[c.from_lane as usize].speed_limit_mps.min(twin.lanes[c.to_lane as usize].speed_limit_mps);
+            let v = if dh > 0.15 { (A_LAT_MPS2 * len[nl + ci] / dh).sqrt().max(3.0) } else { lim };
+            vmax.push(v.min(lim).max(2.0));
+        }
+        // Groups: lanes joined by left/right neighbours.
+        let mut group_of = vec![u32::MAX; nl];
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        for l in 0..nl {
+            if group_of[l] != u32::MAX {
+                continue;
+            }
+            let mut r = l as u32;
+            let mut guard = 0;
+            while let Some(x) = twin.lanes[r as usize].right {
+                if x as usize >= nl || guard > 16 {
+                    break;
+                }
+                r = x;
+                guard += 1;
+            }
+            let g = groups.len() as u32;
+            let mut members = Vec::new();
+            let mut cur = Some(r);
+            while let Some(x) = cur {
+                if x as usize >= nl || group_of[x as usize] != u32::MAX {
+                    break;
+                }
+                group_of[x as usize] = g;
+                members.push(x);
+                cur = twin.lanes[x as usize].left;
+            }
+            if group_of[l] == u32::MAX {
+                group_of[l] = g;
+                members.push(l as u32);
+            }
+            groups.push(members);
+        }
+        let mut group_next: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
+        for c in twin.lane_connections.iter().filter(|c| c.turn != Turn::UTurn) {
+            group_next[group_of[c.from_lane as usize] as usize].push(group_of[c.to_lane as usize]);
+        }
+        for v in group_next.iter_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        let group_cost_s: Vec<f64> = groups
+            .iter()
+            .map(|m| {
+                let l = m[0] as usize;
+                len[l] / vmax[l] + 3.0
+            })
+            .collect();
+        // Crossings per lane and hold points.
+        let mut lane_cross: Vec<Vec<(f64, u32)>> = vec![Vec::new(); nl];
+        for (l, v) in &crossings.crossings_of_lane {
+            if (*l as usize) < nl {
+                lane_cross[*l as usize] = v.clone();
+            }
+        }
+        let mut hold_s = Vec::with_capacity(nl);
+        let mut gate = Vec::with_capacity(nl);
+        for (li, lane) in twin.lanes.iter().enumerate() {
+            let l_end = len[li];
+            let mut h = l_end - 0.5;
+            for &(s, _) in &lane_cross[li] {
+                if s > l_end - 25.0 && s - 3.5 < h {
+                    h = s - 3.5;
+                }
+            }
+            hold_s.push(h.max(0.5 * l_end).min(l_end - 0.2).max(0.0));
+            let jc = lane.to_junction.and_then(|j| twin.junctions.get(j as usize)).map(|j| j.control);
+            let g = match (&lane.stop_line, jc) {
+                (_, Some(Control::SignalTagged | Control::SignalGuessed)) if lane.signal.is_some() => Gate::Signal,
+                (Some(sl), _) if sl.kind == StopKind::Signal && lane.signal.is_some() => Gate::Signal,
+                (Some(sl), _) if sl.kind == StopKind::Stop => Gate::Stop,
+                (_, Some(Control::AllWayStop)) => Gate::Stop,
+                (Some(sl), _) if sl.kind == StopKind::Yield => Gate::Yield,
+                (_, Some(Control::Uncontrolled)) => Gate::Yield,
+                _ => Gate::Free,
+            };
+            gate.push(g);
+        }
+        // Hold points clear of the junction's other paths: a vehicle waiting there must not
+        // reach into a connection or lane of another road.
+        let lane_samples: Vec<Vec<(f64, [f64; 2])>> = (0..nl).map(|l| sample(&pts[l], &cum[l], 1.0)).collect();
+        let conn_samples: Vec<Vec<(f64, [f64; 2])>> =
+            (0..nc).map(|ci| sample(&pts[nl + ci], &cum[nl + ci], 0.5)).collect();
+        // Foreign paths: every connection and the last/first 30 m of every lane, from any
+        // junction (dual carriageways and close nodes make separate junctions overlap).
+        // Entries: (group of the path's lane, group a connection leads into, point).
+        let mut foreign: Vec<(u32, u32, [f64; 2])> = Vec::new();
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            if c.turn == Turn::UTurn {
+                continue;
+            }
+            let (gf, gt) = (group_of[c.from_lane as usize], group_of[c.to_lane as usize]);
+            foreign.extend(conn_samples[ci].iter().map(|(_, p)| (gf, gt, *p)));
+        }
+        for l in 0..nl {
+            let g = group_of[l];
+            let lenl = len[l];
+            foreign.extend(
+                lane_samples[l].iter().filter(|(s, _)| *s <= 30.0 || *s >= lenl - 30.0).map(|(_, p)| (g, g, *p)),
+            );
+        }
+        const CELL_M: f64 = 5.0;
+        let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
+        let mut grid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
+        for (i, f) in foreign.iter().enumerate() {
+            grid.entry(cell(f.2)).or_default().push(i as u32);
+        }
+        let mut clear_s: Vec<f64> = (0..nl).map(|l| (len[l] - 0.5).max(0.0)).collect();
+        for l in 0..nl {
+            if lane_out[l].is_empty() {
+                continue;
+            }
+            let g = group_of[l];
+            let lenl = len[l];
+            let mut hit = f64::INFINITY;
+            for (s, p) in lane_samples[l].iter().filter(|(s, _)| *s >= lenl - 30.0) {
+                if *s >= hit {
+                    continue;
+                }
+                let (cx, cy) = cell(*p);
+                let near = (-1..=1).any(|dx| {
+                    (-1..=1).any(|dy| {
+                        grid.get(&(cx + dx, cy + dy)).is_some_and(|v| {
+                            v.iter().any(|&i| {
+                                let (fg, ft, q) = foreign[i as usize];
+                                fg != g && ft != g && (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) < 2.4 * 2.4
+                            })
+                        })
+                    })
+                });
+                if near {
+                    hit = *s;
+                }
+            }
+            if hit.is_finite() {
+                let h = &mut hold_s[l];
+                *h = h.min((hit - 1.5).max(0.5 * lenl));
+                clear_s[l] = (hit - 1.5).max(0.0);
+            }
+        }
+        let sources: Vec<u32> = (0..nl as u32).filter(|l| lane_in[*l as usize].is_empty()).collect();
+        let sinks: Vec<u32> = (0..nl as u32).filter(|l| lane_out[*l as usize].is_empty()).collect();
+        // Conflicts per junction.
+        let mut by_junction: Vec<Vec<u32>> = vec![Vec::new(); twin.junctions.len()];
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            if c.turn == Turn::UTurn {
+                continue;
+            }
+            if let Some(v) = by_junction.get_mut(c.junction as usize) {
+                v.push(ci as u32);
+            }
+        }
+        // Extended paths: the lane tail from the hold point, the connection, the exit head.
+        let samples: Vec<Vec<(f64, [f64; 2])>> = (0..nc)
+            .map(|ci| {
+                let c = &twin.lane_connections[ci];
+                let (fl, tl) = (c.from_lane as usize, c.to_lane as usize);
+                let mut v: Vec<(f64, [f64; 2])> =
+                    lane_samples[fl].iter().filter(|(s, _)| *s >= hold_s[fl]).map(|(s, p)| (s - len[fl], *p)).collect();
+                v.extend(conn_samples[ci].iter().copied());
+                let head = 12.0f64.min(0.5 * len[tl]);
+                v.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= head).map(|(s, p)| (len[nl + ci] + s, *p)));
+                v
+            })
+            .collect();
+        let bbox: Vec<[f64; 4]> = samples
+            .iter()
+            .map(|s| {
+                let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+                for (_, p) in s {
+                    b[0] = b[0].min(p[0]);
+                    b[1] = b[1].min(p[1]);
+                    b[2] = b[2].max(p[0]);
+                    b[3] = b[3].max(p[1]);
+                }
+                b
+            })
+            .collect();
+        let mut conflicts: Vec<Vec<Conflict>> = vec![Vec::new(); nc];
+        let d2 = CONFLICT_DIST_M * CONFLICT_DIST_M;
+        for conns in &by_junction {
+            let control =
+                conns.first().map(|c| twin.junctions[twin.lane_connections[*c as usize].junction as usize].control);
+            for (ia, &a) in conns.iter().enumerate() {
+                for &b in &conns[ia + 1..] {
+                    let (ba, bb) = (bbox[a as usize], bbox[b as usize]);
+                    if ba[0] - CONFLICT_DIST_M > bb[2]
+                        || bb[0] - CONFLICT_DIST_M > ba[2]
+                        || ba[1] - CONFLICT_DIST_M > bb[3]
+                        || bb[1] - CONFLICT_DIST_M > ba[3]
+                    {
+                        continue;
+                    }
+                    let (sa, sb) = (&samples[a as usize], &samples[b as usize]);
+                    let mut end_a = f64::NEG_INFINITY;
+                    let mut end_b = f64::NEG_INFINITY;
+                    for (ta, pa) in sa {
+                        for (tb, pb) in sb {
+                            if (pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2) < d2 {
+                                end_a = end_a.max(*ta);
+                                end_b = end_b.max(*tb);
+                            }
+                        }
+                    }
+                    if end_a == f64::NEG_INFINITY {
+                        continue;
+                    }
+                    let (ca, cb) = (&twin.lane_connections[a as usize], &twin.lane_connections[b as usize]);
+                    let pri = |x: &swm_twin::LaneConnection,
+                               y: &swm_twin::LaneConnection,
+                               px: &[[f64; 3]],
+                               py: &[[f64; 3]]| {
+                        // Does x yield to y?
+                        if x.from_lane == y.from_lane {
+                            return false;
+                        }
+                        match control {
+                            Some(Control::Priority) if x.major != y.major => y.major,
+                            Some(Control::Uncontrolled) | Some(Control::Priority) => {
+                                let hx = heading(px[0], px[1]);
+                                let hy = heading(py[0], py[1]);
+                                let rel = wrap(hy - hx);
+                                if rel.abs() > 2.6 {
+                                    // Opposite: left turns yield to the others.
+                                    is_left(x.turn) && !is_left(y.turn)
+                                } else {
+                                    // Right before left: y comes from x's right.
+                                    rel > 0.5
+                                }
+                            }
+                            _ => false,
+                        }
+                    };
+                    let (pa, pb) = (&pts[nl + a as usize], &pts[nl + b as usize]);
+                    conflicts[a as usize].push(Conflict {
+                        other: b,
+                        my_end_m: end_a + 0.5,
+                        other_end_m: end_b + 0.5,
+                        yield_to_other: pri(ca, cb, pa, pb),
+                    });
+                    conflicts[b as usize].push(Conflict {
+                        other: a,
+                        my_end_m: end_b + 0.5,
+                        other_end_m: end_a + 0.5,
+                        yield_to_other: pri(cb, ca, pb, pa),
+                    });
+                }
+            }
+        }
+        let release_m: Vec<f64> =
+            (0..nc).map(|c| conflicts[c].iter().map(|x| x.my_end_m).fold(len[nl + c], f64::max)).collect();
+        Net {
+            release_m,
+            clear_s,
+            n_lanes: nl,
+            pts,
+            cum,
+            len,
+            vmax,
+            lane_out,
+            lane_in,
+            conflicts,
+            group_of,
+            groups,
+            group_next,
+            group_cost_s,
+            hold_s,
+            gate,
+            sources,
+            sinks,
+            crossings: lane_cross,
+            conn_from,
+            conn_to,
+        }
+    }
+
+    /// How far the conflict zone of connection `c` reaches into its exit lane (m).
+    pub fn zone_tail_m(&self, c: u32) -> f64 {
+        (self.release_m[c as usize] - self.len[self.n_lanes + c as usize]).max(0.0)
+    }
+
+    /// Point and heading at `s` along piece `p` (clamped, extrapolated beyond the ends).
+    pub fn point_at(&self, p: u32, s: f64) -> ([f64; 3], f64) {
+        let pts = &self.pts[p as usize];
+        let cum = &self.cum[p as usize];
+        let n = pts.len();
+        let k = cum.partition_point(|c| *c <= s).clamp(1, n - 1);
+        let (a, b) = (pts[k - 1], pts[k]);
+        let seg = (cum[k] - cum[k - 1]).max(1e-9);
+        let t = (s - cum[k - 1]) / seg;
+        let h = heading(a, b);
+        let t = if k == 1 || k == n - 1 { t } else { t.clamp(0.0, 1.0) };
+        ([a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t.clamp(0.0, 1.0)], h)
+    }
+
+    /// The connection from `lane` into group `g` (the one keeping the lane's position).
+    pub fn conn_to_group(&self, twin: &Twin, lane: u32, g: u32) -> Option<u32> {
+        let mut best: Option<(i32, u32)> = None;
+        let idx = twin.lanes[lane as usize].index_from_right as i32;
+        for &c in &self.lane_out[lane as usize] {
+            let to = self.conn_to[c as usize];
+            if self.group_of[to as usize] == g {
+                let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
+                if best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, c));
+                }
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+
+    /// Shortest route (by free-flow travel time) of groups from `from` to `to`, both
+    /// included; when `to` is unreachable, to the cheapest reachable sink group.
+    pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool]) -> Option<Vec<u32>> {
+        let n = self.groups.len();
+        let mut dist = vec![f64::INFINITY; n];
+        let mut prev = vec![u32::MAX; n];
+        let mut heap = BinaryHeap::new();
+        dist[from as usize] = 0.0;
+        heap.push(Reverse((OrdF(0.0), from)));
+        let mut best_sink: Option<u32> = None;
+        let mut found = false;
+        while let Some(Reverse((OrdF(d), g))) = heap.pop() {
+            if d > dist[g as usize] {
+                continue;
+            }
+            if Some(g) == to {
+                found = true;
+                break;
+            }
+            if best_sink.is_none() && sink_group[g as usize] && g != from {
+                best_sink = Some(g);
+            }
+            for &h in &self.group_next[g as usize] {
+                let nd = d + self.group_cost_s[h as usize];
+                if nd < dist[h as usize] {
+                    dist[h as usize] = nd;
+                    prev[h as usize] = g;
+                    heap.push(Reverse((OrdF(nd), h)));
+                }
+            }
+        }
+        let target = if found { to? } else { best_sink? };
+        let mut path = vec![target];
+        let mut cur = target;
+        while cur != from {
+            cur = prev[cur as usize];
+            if cur == u32::MAX {
+                return None;
+            }
+            path.push(cur);
+        }
+        path.reverse();
+        Some(path)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct OrdF(f64);
+impl Eq for OrdF {}
+impl PartialOrd for OrdF {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+fn sample(pts: &[[f64; 3]], cum: &[f64], step_m: f64) -> Vec<(f64, [f64; 2])> {
+    let total = *cum.last().unwrap_or(&0.0);
+    let n = ((total / step_m).ceil() as usize).max(1);
+    let mut out = Vec::with_capacity(n + 1);
+    let mut k = 1;
+    for i in 0..=n {
+        let s = total * i as f64 / n as f64;
+        while k < pts.len() - 1 && cum[k] < s {
+            k += 1;
+        }
+        let seg = (cum[k] - cum[k - 1]).max(1e-9);
+        let t = ((s - cum[k - 1]) / seg).clamp(0.0, 1.0);
+        let (a, b) = (pts[k - 1], pts[k]);
+        out.push((s, [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]));
+    }
+    out
+}
