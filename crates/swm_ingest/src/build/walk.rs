@@ -164,6 +164,30 @@ fn project(points: &[P2], p: P2) -> (f64, f64, P2) {
     best
 }
 
+/// A sidewalk corner around a junction or a dead end: from `from` counter-clockwise around
+/// `center` to `to`, along an arc (radius blending between the two ends), so that it keeps
+/// off the carriageway at bends instead of cutting the corner. `gap_rad` is the angle
+/// between the two roads the corner lies between: a sweep wider than it means the two
+/// sidewalks cross (the inside of a bend), and the corner is a straight link.
+fn corner_arc(center: P2, from: P2, to: P2, gap_rad: f64) -> Vec<P2> {
+    let a0 = (from[1] - center[1]).atan2(from[0] - center[0]);
+    let a1 = (to[1] - center[1]).atan2(to[0] - center[0]);
+    let sweep = (a1 - a0).rem_euclid(std::f64::consts::TAU);
+    let (r0, r1) = (geom::dist(center, from), geom::dist(center, to));
+    if sweep < 20f64.to_radians() || sweep > gap_rad {
+        return vec![from, to];
+    }
+    let steps = (sweep / 15f64.to_radians()).ceil() as usize;
+    let mut pts = vec![from];
+    for i in 1..steps {
+        let t = i as f64 / steps as f64;
+        let (a, r) = (a0 + sweep * t, r0 + (r1 - r0) * t);
+        pts.push([center[0] + r * a.cos(), center[1] + r * a.sin()]);
+    }
+    pts.push(to);
+    pts
+}
+
 pub fn build(ctx: &Ctx, net: &RoadNetwork, twin: &mut Twin, report: &mut Report) {
     let _ = report;
     let mut g = Graph { ctx, nodes: BTreeMap::new(), twin_nodes: Vec::new(), edges: Vec::new() };
@@ -312,9 +336,17 @@ pub fn build(ctx: &Ctx, net: &RoadNetwork, twin: &mut Twin, report: &mut Report)
         legs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.3.cmp(&b.3)));
         let n = legs.len();
         if n == 1 {
+            // Round the dead end, away from the road.
             if let (Some(r), Some(l)) = (legs[0].1, legs[0].2) {
                 let (pr, pl) = (g.pos(r), g.pos(l));
-                g.edge(SourceRef::Derived, (l, r), WalkKind::Sidewalk, false, &[pl, c, pr], SIDEWALK_WIDTH_M);
+                g.edge(
+                    SourceRef::Derived,
+                    (l, r),
+                    WalkKind::Sidewalk,
+                    false,
+                    &corner_arc(c, pl, pr, std::f64::consts::TAU),
+                    SIDEWALK_WIDTH_M,
+                );
             }
             continue;
         }
@@ -322,7 +354,10 @@ pub fn build(ctx: &Ctx, net: &RoadNetwork, twin: &mut Twin, report: &mut Report)
             let (a, b) = (&legs[k], &legs[(k + 1) % n]);
             if let (Some(l), Some(r)) = (a.2, b.1) {
                 let (pl, pr) = (g.pos(l), g.pos(r));
-                g.edge(SourceRef::Derived, (l, r), WalkKind::Sidewalk, false, &[pl, pr], SIDEWALK_WIDTH_M);
+                // Shared-road arms end at the junction's centre: a straight link.
+                let gap_rad = (b.0 - a.0).rem_euclid(std::f64::consts::TAU);
+                let path = if pl == c || pr == c { vec![pl, pr] } else { corner_arc(c, pl, pr, gap_rad) };
+                g.edge(SourceRef::Derived, (l, r), WalkKind::Sidewalk, false, &path, SIDEWALK_WIDTH_M);
             }
         }
     }
