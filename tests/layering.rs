@@ -1,5 +1,5 @@
-//! Architecture invariant: the core and twin crates (and ingestion) never pull in GPU,
-//! learning or windowing stacks, so they build fast and run anywhere.
+//! Architecture invariant: the core, twin, ingestion, procedural and simulator crates never
+//! pull in GPU, learning, windowing or dataset stacks, so they build fast and run anywhere.
 
 use std::process::Command;
 
@@ -19,8 +19,11 @@ fn normal_deps(package: &str) -> Vec<String> {
 
 #[test]
 fn core_twin_and_ingest_stay_light() {
-    const FORBIDDEN: [&str; 6] = ["bevy", "wgpu", "candle-core", "candle-nn", "winit", "naga"];
-    for package in ["swm_core", "swm_twin", "swm_ingest", "swm_procgen"] {
+    // GPU, learning and windowing stacks; and the dataset stack (arrow/parquet), which only
+    // the dataset crate and above may pull in.
+    const FORBIDDEN: [&str; 8] =
+        ["bevy", "wgpu", "candle-core", "candle-nn", "winit", "naga", "parquet", "arrow-array"];
+    for package in ["swm_core", "swm_twin", "swm_ingest", "swm_procgen", "swm_sim"] {
         let deps = normal_deps(package);
         assert!(deps.len() > 1, "cargo tree listed nothing for {package}");
         for d in &deps {
