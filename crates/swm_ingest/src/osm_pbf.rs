@@ -827,15 +827,18 @@ mod tests {
         }
     }
 
-    /// The same small extract written by osmium with dense and with plain nodes, both with
-    /// uncompressed blobs (these files are also the fuzzer's seeds).
+    /// The hand-written junction fixture (`tests/fixtures/junction.osm.xml`) written by
+    /// osmium as PBF with dense and with plain nodes, both with uncompressed blobs (these
+    /// files are also the fuzzer's seeds; no shared OpenStreetMap data is copied in).
     #[test]
     fn osm_pbf_plain_nodes_equal_dense_nodes() {
         let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/osm_pbf");
-        let dense = read_pbf(&seeds.join("jamsil-tiny-dense-raw.osm.pbf")).unwrap();
-        let sparse = read_pbf(&seeds.join("jamsil-tiny-sparse-raw.osm.pbf")).unwrap();
-        assert_eq!((dense.nodes.len(), dense.ways.len(), dense.relations.len()), (819, 34, 1));
+        let dense = read_pbf(&seeds.join("junction-dense-raw.osm.pbf")).unwrap();
+        let sparse = read_pbf(&seeds.join("junction-plain-raw.osm.pbf")).unwrap();
+        assert_eq!((dense.nodes.len(), dense.ways.len(), dense.relations.len()), (40, 13, 2));
         assert_eq!(dense, sparse);
+        let xml = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/junction.osm.xml");
+        assert_eq!(dense, crate::osm_xml::read_xml(&xml).unwrap(), "PBF and XML of the same data agree");
         assert!(dense.nodes.values().any(|n| !n.tags.is_empty()));
     }
 
