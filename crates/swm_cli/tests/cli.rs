@@ -1,35 +1,10 @@
 //! The `swm` binary end to end, as a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{fails, ok, s};
+
+use std::path::PathBuf;
 use swm_ingest::shared_data::require_shared_data;
-
-fn swm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swm")).args(args).arg("--quiet").output().expect("swm runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = swm(args);
-    assert!(
-        out.status.success(),
-        "swm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = swm(args);
-    assert!(!out.status.success(), "swm {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!err.contains("panicked"), "a panic is not an error message: {err}");
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn help_teaches() {

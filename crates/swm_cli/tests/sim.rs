@@ -1,26 +1,9 @@
 //! `swm simulate`, `report`, `scenarios` and `import-fcd` end to end.
 
+mod common;
+use common::{ok, s, swm};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn swm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swm")).args(args).arg("--quiet").output().expect("swm runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = swm(args);
-    assert!(
-        out.status.success(),
-        "swm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn simulate_report_scenarios_on_the_default_district() {

@@ -11,13 +11,16 @@
 //!   dropped. Right turns on red are **not** allowed in the default plan.
 //! * **Green**: `20 s + 4 s` per controlled lane of the phase beyond the first, capped at
 //!   40 s (left phases: 12-25 s); then amber [`AMBER_S`] and all-red [`ALL_RED_S`].
+//! * **Cycle cap**: when a plan's cycle exceeds [`MAX_CYCLE_S`], every green is scaled down
+//!   to fit (rounded to whole seconds, at least [`MIN_GREEN_S`]).
 //! * **Two-arm signals** (mid-block pedestrian signals, or a single approach axis without
 //!   turns to separate) get a vehicle phase (30 s) and a pedestrian phase (all vehicle
 //!   movements red, [`PED_PHASE_S`]).
 //! * **Internal lanes** of an intersection that spans several junction nodes (dual
 //!   carriageways: lanes that start at a junction of the same signal) are clearance lanes:
 //!   always green, so vehicles inside the box leave it; they still yield by conflict-zone
-//!   reservation like everyone else.
+//!   reservation like everyone else. So is a signalled lane shorter than [`SHORT_LINK_M`]
+//!   that starts at another junction (the junctions act as one box).
 //! * **Offsets**: each signal's cycle is shifted by a whole number of seconds drawn from the
 //!   run seed (`CounterRng` stream [`OFFSET_STREAM`]).
 //! * **Pedestrians**: a crossing is green only when every signalled (non-internal) lane it
@@ -36,6 +39,13 @@ pub const ALL_RED_S: f64 = 2.0;
 pub const PED_PHASE_S: f64 = 25.0;
 /// A crossing is green only when its lanes stay red this long (s).
 pub const PED_CLEAR_S: f64 = 8.0;
+/// A signalled lane shorter than this (m) that starts at another junction is a clearance
+/// lane too: no vehicle can wait on it clear of both junctions.
+pub const SHORT_LINK_M: f64 = 15.0;
+/// Longest cycle (s): greens are shortened (not below [`MIN_GREEN_S`]) to fit.
+pub const MAX_CYCLE_S: f64 = 100.0;
+/// Shortest green after shortening (s).
+pub const MIN_GREEN_S: f64 = 8.0;
 /// The rng stream of signal offsets.
 pub const OFFSET_STREAM: u64 = 0x5160_0001;
 
@@ -176,9 +186,10 @@ impl SignalController {
             for &l in &lanes {
                 let lane = &twin.lanes[l as usize];
                 let internal = lane.from_junction.is_some_and(|fj| {
-                    twin.junctions
-                        .get(fj as usize)
-                        .is_some_and(|j| j.incoming_lanes.iter().any(|il| lanes.binary_search(il).is_ok()))
+                    twin.junctions.get(fj as usize).is_some_and(|j| {
+                        j.incoming_lanes.iter().any(|il| lanes.binary_search(il).is_ok())
+                            || lane.length_m < SHORT_LINK_M
+                    })
                 });
                 if internal {
                     lane_clearance[l as usize] = true;
@@ -252,6 +263,17 @@ impl SignalController {
             }
             if phases.is_empty() {
                 phases.push(Phase { green_s: 30.0, amber_s: AMBER_S, all_red_s: ALL_RED_S, pedestrian: false });
+            }
+            // Many-armed junctions: shorten the greens so that no red outlasts a cycle of
+            // MAX_CYCLE_S (a queue's head must not wait minutes).
+            let cycle: f64 = phases.iter().map(|p| p.green_s + p.amber_s + p.all_red_s).sum();
+            if cycle > MAX_CYCLE_S {
+                let fixed: f64 = phases.iter().map(|p| p.amber_s + p.all_red_s).sum();
+                let greens: f64 = phases.iter().map(|p| p.green_s).sum();
+                let k = ((MAX_CYCLE_S - fixed) / greens.max(1.0)).clamp(0.0, 1.0);
+                for p in phases.iter_mut() {
+                    p.green_s = (p.green_s * k).max(MIN_GREEN_S).round();
+                }
             }
             let plan = Plan::new(phases, 0.0);
             let offset_s = offset_draw.rem_euclid(plan.cycle_s.floor().max(1.0));

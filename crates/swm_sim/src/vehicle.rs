@@ -29,6 +29,21 @@
 //!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
 //!   connections beyond it are granted together (a signal beyond must stay green long
 //!   enough), and an unused chain is revoked only whole.
+//! * **Conflicts between junctions**: conflict zones are computed between any two
+//!   connections whose extended paths (lane tail from the hold point, the connection, 12 m
+//!   of the exit lane, plus the chords cut by 8 and 12 m bodies on curves) come closer
+//!   than 3 m, whichever junctions they belong to (close nodes and dual carriageways make
+//!   junction boxes overlap); between junctions there is no priority, only first-come
+//!   reservations. Hold points keep the front 2.4 m from every foreign path and body chord.
+//! * **Overlap zones** ([`Net::zones`]): where a lane comes within 2.7 m of a lane of
+//!   another road (not one or two connections along one path), or of a connection of a
+//!   junction it does not touch, the two stretches form a zone with a major side (the
+//!   piece of lower index) and a minor side. A vehicle takes the zone within braking
+//!   distance + 20 m of it and keeps it until its rear has left; it gets it only when no
+//!   vehicle of the other side holds it, when there is room to leave it (no slow leader
+//!   within it), and, on the minor side, when no major-side vehicle is in the zone or
+//!   would reach it before the minor vehicle clears it. A holder standing still before
+//!   the zone lets it go. No spawning or lane changing within 30 m of a zone.
 //! * **Signals**: red: stop at the hold point; amber: stop if possible at <= 3 m/s², else go
 //!   when the stop line is reached before the amber ends, else brake hard; no turn on red.
 //!   Crossing a stop line on red emits [`SimEvent::RedLightViolation`].
@@ -42,10 +57,15 @@
 //!   pedestrian simulator reports occupied, unless it cannot stop at 6 m/s².
 //! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder, priority
 //!   vehicle) of vehicles stopped > 60 s is searched for cycles; a cycle is broken by
-//!   revoking the reservation of a vehicle that has not yet entered its connection (or by
-//!   letting a yielding vehicle ignore priority), emitting [`SimEvent::DeadlockResolved`].
+//!   revoking the unused overlap zones or the reservation of a vehicle that has not yet
+//!   entered them (or by letting a yielding vehicle ignore priority), emitting
+//!   [`SimEvent::DeadlockResolved`]. A reservation chain through a short lane is not
+//!   granted while a vehicle on that lane has not yet got its own way out.
+//! * **Dead ends of lanes**: a vehicle within 14 m of the end of a lane without the
+//!   connection its route needs (too late for a lane change) re-routes at once.
 //! * **Spawning**: at source lanes (70 %) or random interior lanes, only where the gaps
-//!   ahead and behind are safe; despawning at sinks and destinations, with
+//!   ahead and behind are safe and the new box (2 m longer at each end, 0.5 m wider at
+//!   each side) touches no vehicle of any piece; despawning at sinks and destinations, with
 //!   [`SimEvent::Arrived`].
 
 mod net;
@@ -56,6 +76,7 @@ use swm_core::rng::CounterRng;
 use swm_twin::Twin;
 
 use crate::crossing::CrossingMap;
+use crate::metrics::OrientedBox;
 use crate::record::SimEvent;
 use crate::signal::SignalController;
 use crate::{AgentKind, DT_S, SignalState, TrajectoryRecord, VehicleBox};
@@ -152,6 +173,9 @@ pub struct Vehicle {
     dest_s_m: Option<f64>,
     /// Reservations held: (connection, odometer when the front reaches its start).
     held: Vec<(u32, f64)>,
+    /// Overlap zones held: (zone, odometer when the front reaches it, odometer when the
+    /// rear has cleared it).
+    zheld: Vec<(u32, f64, f64)>,
     amber_go: bool,
     stopped_at_line: bool,
     ignore_yield: bool,
@@ -185,6 +209,8 @@ pub enum Wait {
     NotFirst,
     NoConnection,
     StopSign,
+    /// An overlap zone with a lane of another road.
+    Zone,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -202,6 +228,8 @@ pub struct VehicleSim {
     lists: Vec<Vec<Entry>>,
     touched: Vec<u32>,
     occupants: Vec<Vec<(u32, f64)>>,
+    /// Holders of each overlap zone: (slot, side).
+    zone_occ: Vec<Vec<(u32, u8)>>,
     sink_group: Vec<bool>,
     rng: CounterRng,
     next_id: u64,
@@ -229,6 +257,7 @@ impl VehicleSim {
         let net = Net::new(twin, crossings);
         let npieces = net.pts.len();
         let nc = twin.lane_connections.len();
+        let net_zones = net.zones.len();
         let sink_group: Vec<bool> =
             (0..net.groups.len()).map(|g| net.groups[g].iter().all(|l| net.lane_out[*l as usize].is_empty())).collect();
         let mut sim = VehicleSim {
@@ -238,6 +267,7 @@ impl VehicleSim {
             lists: vec![Vec::new(); npieces],
             touched: Vec::new(),
             occupants: vec![Vec::new(); nc],
+            zone_occ: vec![Vec::new(); net_zones],
             sink_group,
             rng: CounterRng::new(seed, SPAWN_STREAM),
             next_id: 1,
@@ -470,6 +500,59 @@ impl VehicleSim {
         Ok(())
     }
 
+    /// Checks whether `slot`, `d_m` before the start of its side of overlap zone `z`, may
+    /// take it; returns the blocking vehicle.
+    fn zone_blocker(
+        &self,
+        slot: u32,
+        z: u32,
+        side: u8,
+        d_m: f64,
+        leader: Option<(f64, f64, u32)>,
+    ) -> Result<(), (u32, Wait)> {
+        let v = &self.vehicles[slot as usize];
+        for &(o, os) in &self.zone_occ[z as usize] {
+            if os != side && o != slot {
+                return Err((o, Wait::Zone));
+            }
+        }
+        let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+        let x = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
+        // Room beyond the zone: no stopping inside it.
+        if let Some((gap, lv, ls)) = leader
+            && d_m > 0.0
+            && lv < 3.0
+            && gap < x + 1.0
+        {
+            return Err((ls, Wait::ExitRoom));
+        }
+        if side == 1 && !v.ignore_yield {
+            let (la, a0, a1) = self.net.zones[z as usize][0];
+            let t_clear = (2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(3.0)) + 1.5;
+            for e in &self.lists[la as usize] {
+                if e.slot == slot {
+                    continue;
+                }
+                let o = &self.vehicles[e.slot as usize];
+                if e.s - o.p.length_m > a1 {
+                    continue;
+                }
+                if e.s >= a0 {
+                    return Err((e.slot, Wait::Zone));
+                }
+                if o.v_mps > 0.5 && (a0 - e.s) / o.v_mps < t_clear {
+                    return Err((e.slot, Wait::Zone));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn zone_release(&mut self, slot: u32, z: u32) {
+        self.zone_occ[z as usize].retain(|x| x.0 != slot);
+        self.vehicles[slot as usize].zheld.retain(|h| h.0 != z);
+    }
+
     fn release(&mut self, slot: u32, c: u32) {
         self.occupants[c as usize].retain(|x| x.0 != slot);
         self.vehicles[slot as usize].held.retain(|h| h.0 != c);
@@ -614,6 +697,7 @@ impl VehicleSim {
         let mut wait_end = false;
         let mut grant: Vec<(u32, f64)> = Vec::new();
         let mut revoke: Option<u32> = None;
+        let mut reroute_now = false;
         if piece < nl {
             let hold = self.net.hold_s[piece as usize];
             let d_end = plen - v.s_m;
@@ -628,6 +712,9 @@ impl VehicleSim {
                     if wait_end {
                         why = Wait::NoConnection;
                     }
+                    // Too close to the end for a lane change: take another way at once
+                    // rather than stop with the rear in the junction behind.
+                    reroute_now = d_end < 14.0;
                 }
                 Some(c) => {
                     let held = v.held.iter().any(|h| h.0 == c);
@@ -643,7 +730,10 @@ impl VehicleSim {
                             Some(SignalState::Amber) => {
                                 if !amber_go && held {
                                     let rem = ctx.signals.connection_go_remaining_s(c, ctx.time_s);
-                                    amber_go = d_end / v.v_mps.max(0.1) < rem - 0.2;
+                                    // A lane reserved through (too short to wait on clear of
+                                    // foreign paths) is left, not stopped on.
+                                    amber_go = d_end / v.v_mps.max(0.1) < rem - 0.2
+                                        || self.net.clear_s[piece as usize] < p.length_m + p.s0_m;
                                 }
                                 if !amber_go {
                                     let can_stop = v.v_mps * v.v_mps / (2.0 * d_hold.max(0.01)) <= 3.0;
@@ -689,6 +779,22 @@ impl VehicleSim {
                                 && chain.len() < 6
                             {
                                 let Some(c2) = self.planned_conn(twin, v, lk, rk) else { break };
+                                // Vehicles ahead on the chain that have not yet got their way
+                                // out of the short lane go first.
+                                let ahead = [lk, nl + c_prev].into_iter().find_map(|pc| {
+                                    self.lists[pc as usize].iter().find(|e| {
+                                        e.slot != slot
+                                            && !e.ghost
+                                            && self.vehicles[e.slot as usize]
+                                                .held
+                                                .iter()
+                                                .all(|h| self.net.conn_from[h.0 as usize] != lk)
+                                    })
+                                });
+                                if let Some(e) = ahead {
+                                    res = Err((e.slot, Wait::NotFirst));
+                                    break;
+                                }
                                 if self.net.gate[lk as usize] == Gate::Signal {
                                     let x = dk + self.net.len[lk as usize];
                                     let t_reach = (2.0 * x / p.a_mps2).sqrt().min(x / v.v_mps.max(0.1)) + 2.0;
@@ -749,9 +855,58 @@ impl VehicleSim {
                     }
                 }
             }
-        } else {
-            let c = piece - nl;
-            let _ = c;
+        }
+        // Overlap zones with lanes of other roads, on this lane and the next one.
+        let mut zgrant: Vec<(u32, u8, f64, f64)> = Vec::new();
+        let mut zrevoke: Vec<u32> = Vec::new();
+        {
+            let v = &self.vehicles[slot as usize];
+            let looks: [(u32, f64); 3] = if piece < nl {
+                match next_conn {
+                    Some(c) => [
+                        (piece, -v.s_m),
+                        (nl + c, plen - v.s_m),
+                        (self.net.conn_to[c as usize], plen - v.s_m + self.net.len[(nl + c) as usize]),
+                    ],
+                    None => [(piece, -v.s_m), (NONE, 0.0), (NONE, 0.0)],
+                }
+            } else {
+                [(piece, -v.s_m), (self.net.conn_to[(piece - nl) as usize], plen - v.s_m), (NONE, 0.0)]
+            };
+            let req_d = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 20.0;
+            for &(pc, off) in &looks {
+                if pc == NONE {
+                    continue;
+                }
+                for &(z, side) in &self.net.lane_zones[pc as usize] {
+                    let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+                    let d = off + s0;
+                    if v.zheld.iter().any(|h| h.0 == z) {
+                        // A vehicle standing before the zone for another reason lets it go.
+                        if d > 2.0 && v.v_mps < 0.5 {
+                            zrevoke.push(z);
+                        }
+                        continue;
+                    }
+                    if off + s1 + p.length_m < 0.0 || d > req_d {
+                        continue;
+                    }
+                    let rel = v.odo_m + off + s1 + p.length_m + 0.3;
+                    let entry = v.odo_m + d;
+                    match self.zone_blocker(slot, z, side, d, leader) {
+                        Ok(()) => zgrant.push((z, side, entry, rel)),
+                        Err(_) if d <= 0.0 => zgrant.push((z, side, entry, rel)),
+                        Err((b, w)) => {
+                            let a_before = a;
+                            stop_at(d, true, &mut a, &mut a_obst, &mut max_adv);
+                            if a < a_before {
+                                why = w;
+                                blocked_by = b;
+                            }
+                        }
+                    }
+                }
+            }
         }
         let v = &mut self.vehicles[slot as usize];
         v.a_mps2 = a.clamp(-B_MAX_MPS2, p.a_mps2);
@@ -773,7 +928,14 @@ impl VehicleSim {
             self.occupants[c as usize].push((slot, odo));
             self.vehicles[slot as usize].held.push((c, odo));
         }
-        if self.vehicles[slot as usize].wait_end_s > 15.0 {
+        for z in zrevoke {
+            self.zone_release(slot, z);
+        }
+        for (z, side, entry, rel) in zgrant {
+            self.zone_occ[z as usize].push((slot, side));
+            self.vehicles[slot as usize].zheld.push((z, entry, rel));
+        }
+        if reroute_now || self.vehicles[slot as usize].wait_end_s > 15.0 {
             self.reroute_here(twin, slot);
         }
     }
@@ -862,6 +1024,15 @@ impl VehicleSim {
             }
             let nlen = self.net.len[nb as usize];
             let s_n = v.s_m * nlen / len;
+            let near_zone = |l: u32, s: f64| {
+                self.net.lane_zones[l as usize].iter().any(|&(z, side)| {
+                    let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+                    s > s0 - 30.0 && s - p.length_m < s1 + 1.0
+                })
+            };
+            if near_zone(nb, s_n) || near_zone(lane, v.s_m) {
+                continue;
+            }
             if s_n < p.length_m + 0.5 {
                 continue;
             }
@@ -1023,7 +1194,14 @@ impl VehicleSim {
                 }
             }
         }
-        // Release cleared reservations.
+        // Release cleared zones and reservations.
+        let v = &self.vehicles[slot as usize];
+        if !v.zheld.is_empty() {
+            let done: Vec<u32> = v.zheld.iter().filter(|h| v.odo_m >= h.2).map(|h| h.0).collect();
+            for z in done {
+                self.zone_release(slot, z);
+            }
+        }
         let v = &self.vehicles[slot as usize];
         if !v.held.is_empty() {
             let mut done: Vec<u32> = Vec::new();
@@ -1059,6 +1237,10 @@ impl VehicleSim {
         let held: Vec<u32> = self.vehicles[slot as usize].held.iter().map(|h| h.0).collect();
         for c in held {
             self.release(slot, c);
+        }
+        let zones: Vec<u32> = self.vehicles[slot as usize].zheld.iter().map(|h| h.0).collect();
+        for z in zones {
+            self.zone_release(slot, z);
         }
         let v = &mut self.vehicles[slot as usize];
         v.alive = false;
@@ -1109,6 +1291,15 @@ impl VehicleSim {
             cands.sort_by_key(|s| std::cmp::Reverse(self.vehicles[*s as usize].id));
             for &m in &cands {
                 let mv = &self.vehicles[m as usize];
+                let unused_zones: Vec<u32> = mv.zheld.iter().filter(|h| mv.odo_m < h.1).map(|h| h.0).collect();
+                if !unused_zones.is_empty() {
+                    for z in unused_zones {
+                        self.zone_release(m, z);
+                    }
+                    how = format!("revoked the unused zones of vehicle {}", self.vehicles[m as usize].id);
+                    revoked = true;
+                    break;
+                }
                 let pending: Vec<u32> = mv.held.iter().filter(|h| mv.odo_m < h.1).map(|h| h.0).collect();
                 // A reservation chain partly in use stays whole.
                 if !pending.is_empty() && pending.len() == mv.held.len() {
@@ -1171,6 +1362,12 @@ impl VehicleSim {
         if s > len - 5.0 {
             return false;
         }
+        for &(z, side) in &self.net.lane_zones[lane as usize] {
+            let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+            if s > s0 - 30.0 && s - p.length_m < s1 + 1.0 {
+                return false;
+            }
+        }
         // Destination.
         let to_sink = self.rng.chance(0.6) && !self.net.sinks.is_empty();
         let dest_lane =
@@ -1211,6 +1408,32 @@ impl VehicleSim {
                 return false;
             }
         }
+        // No overlap with any vehicle nearby (of other roads and connections too).
+        {
+            let (f, _) = self.net.point_at(lane, s);
+            let (r, _) = self.net.point_at(lane, s - p.length_m);
+            let cand = OrientedBox {
+                center: [(f[0] + r[0]) * 0.5, (f[1] + r[1]) * 0.5],
+                heading_rad: (f[1] - r[1]).atan2(f[0] - r[0]),
+                length_m: p.length_m + 4.0,
+                width_m: p.width_m + 1.0,
+            };
+            for o in self.vehicles.iter().filter(|o| o.alive) {
+                let (oc, oh) = self.center_heading(o);
+                let ob = OrientedBox {
+                    center: [oc[0], oc[1]],
+                    heading_rad: oh,
+                    length_m: o.p.length_m,
+                    width_m: o.p.width_m,
+                };
+                let reach = cand.bounding_radius_m() + ob.bounding_radius_m();
+                if (ob.center[0] - cand.center[0]).powi(2) + (ob.center[1] - cand.center[1]).powi(2) < reach * reach
+                    && cand.overlap_depth_m(&ob) > 0.0
+                {
+                    return false;
+                }
+            }
+        }
         // Connections leaving this lane whose vehicles overhang it, or lanes merging in.
         for &c in &self.net.lane_in[lane as usize] {
             if !self.occupants[c as usize].is_empty() && s < 25.0 {
@@ -1234,6 +1457,7 @@ impl VehicleSim {
             route_idx: 0,
             dest_s_m,
             held: Vec::new(),
+            zheld: Vec::new(),
             amber_go: false,
             stopped_at_line: false,
             ignore_yield: false,

@@ -70,6 +70,120 @@ pub struct Net {
     /// Per lane: how far along it a vehicle may stop with its front clear of every foreign
     /// path (m; may be 0 on lanes that reach into another road's paths).
     pub clear_s: Vec<f64>,
+    /// Overlap zones of two pieces outside the junction model (lanes of different roads, a
+    /// lane and a connection of a junction the lane does not touch): per zone, the major
+    /// side then the minor side, each `(piece, start_m, end_m)` along that piece.
+    pub zones: Vec<[(u32, f64, f64); 2]>,
+    /// Per piece: its zones `(zone, side)` (side 0 major, 1 minor).
+    pub lane_zones: Vec<Vec<(u32, u8)>>,
+}
+
+/// Two lane centre lines closer than this (m) overlap (two of the widest vehicles side by
+/// side, plus margin; opposite lanes 3 m wide stay apart).
+pub const LANE_ZONE_DIST_M: f64 = 2.7;
+
+type Zones = (Vec<[(u32, f64, f64); 2]>, Vec<Vec<(u32, u8)>>);
+
+/// Zones where pieces overlap outside any junction model: lanes of different roads (groups;
+/// lanes one or two connections apart are one path, left to car following and the junction
+/// rules), and a lane with a connection of a junction the lane does not touch (nor one
+/// connection before or after it). The piece of lower index (a
+/// lane before any connection) is the major side.
+fn overlap_zones(
+    twin: &Twin,
+    lane_samples: &[Vec<(f64, [f64; 2])>],
+    group_of: &[u32],
+    lane_out: &[Vec<u32>],
+    conn_to: &[u32],
+) -> Zones {
+    let nl = group_of.len();
+    let np = lane_samples.len();
+    // Lanes one or two connections after `a` (one vehicle's path: car following handles it).
+    let next1 = |a: usize, b: usize| lane_out[a].iter().any(|&c| conn_to[c as usize] as usize == b);
+    let next2 = |a: usize, b: usize| next1(a, b) || lane_out[a].iter().any(|&c| next1(conn_to[c as usize] as usize, b));
+    // Within this distance (m) of a junction both lanes touch, their overlap is the
+    // junction's (conflicts and hold points).
+    const JUNCTION_END_M: f64 = 15.0;
+    let near_end = |l: usize, s: f64, j: u32| {
+        let ln = &twin.lanes[l];
+        (ln.to_junction == Some(j) && s > ln.length_m - JUNCTION_END_M)
+            || (ln.from_junction == Some(j) && s < JUNCTION_END_M)
+    };
+    let at_shared_junction = |a: usize, sa: f64, b: usize, sb: f64| {
+        let (la, lb) = (&twin.lanes[a], &twin.lanes[b]);
+        [la.from_junction, la.to_junction].into_iter().flatten().any(|j| {
+            (lb.from_junction == Some(j) || lb.to_junction == Some(j)) && near_end(a, sa, j) && near_end(b, sb, j)
+        })
+    };
+    let skip = |a: usize, b: usize| -> bool {
+        if b >= nl {
+            // Only lane-connection pairs (connection pairs are junction conflicts).
+            if a >= nl {
+                return true;
+            }
+            let c = &twin.lane_connections[b - nl];
+            let l = &twin.lanes[a];
+            return c.turn == Turn::UTurn
+                || l.to_junction == Some(c.junction)
+                || l.from_junction == Some(c.junction)
+                || c.from_lane as usize == a
+                || c.to_lane as usize == a
+                || next1(c.to_lane as usize, a)
+                || next1(a, c.from_lane as usize);
+        }
+        group_of[a] == group_of[b] || next2(a, b) || next2(b, a)
+    };
+    const CELL_M: f64 = 3.0;
+    let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
+    let mut grid: std::collections::BTreeMap<(i64, i64), Vec<(u32, u32)>> = std::collections::BTreeMap::new();
+    for (l, smp) in lane_samples.iter().enumerate() {
+        for (k, (_, p)) in smp.iter().enumerate() {
+            grid.entry(cell(*p)).or_default().push((l as u32, k as u32));
+        }
+    }
+    let d2 = LANE_ZONE_DIST_M * LANE_ZONE_DIST_M;
+    let mut spans: std::collections::BTreeMap<(u32, u32), [f64; 4]> = std::collections::BTreeMap::new();
+    for la in 0..np.min(nl) {
+        for (sa, p) in &lane_samples[la] {
+            let (cx, cy) = cell(*p);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    let Some(v) = grid.get(&(cx + dx, cy + dy)) else { continue };
+                    for &(lb, k) in v {
+                        if lb as usize <= la || skip(la, lb as usize) {
+                            continue;
+                        }
+                        let (sb, q) = lane_samples[lb as usize][k as usize];
+                        if (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) >= d2 {
+                            continue;
+                        }
+                        if (lb as usize) < nl && at_shared_junction(la, *sa, lb as usize, sb) {
+                            continue;
+                        }
+                        let e = spans.entry((la as u32, lb)).or_insert([
+                            f64::INFINITY,
+                            f64::NEG_INFINITY,
+                            f64::INFINITY,
+                            f64::NEG_INFINITY,
+                        ]);
+                        e[0] = e[0].min(*sa);
+                        e[1] = e[1].max(*sa);
+                        e[2] = e[2].min(sb);
+                        e[3] = e[3].max(sb);
+                    }
+                }
+            }
+        }
+    }
+    let mut zones = Vec::with_capacity(spans.len());
+    let mut lane_zones: Vec<Vec<(u32, u8)>> = vec![Vec::new(); np];
+    for ((a, b), e) in spans {
+        let z = zones.len() as u32;
+        zones.push([(a, e[0] - 0.5, e[1] + 0.5), (b, e[2] - 0.5, e[3] + 0.5)]);
+        lane_zones[a as usize].push((z, 0));
+        lane_zones[b as usize].push((z, 1));
+    }
+    (zones, lane_zones)
 }
 
 fn heading(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -244,7 +358,18 @@ impl Net {
                 continue;
             }
             let (gf, gt) = (group_of[c.from_lane as usize], group_of[c.to_lane as usize]);
-            foreign.extend(conn_samples[ci].iter().map(|(_, p)| (gf, gt, *p)));
+            let fl = c.from_lane as usize;
+            let mut ext: Vec<(f64, [f64; 2])> = lane_samples[fl]
+                .iter()
+                .filter(|(s, _)| *s >= len[fl] - BUS_LENGTH_M)
+                .map(|(s, p)| (s - len[fl], *p))
+                .collect();
+            ext.extend(conn_samples[ci].iter().copied());
+            let tl = c.to_lane as usize;
+            let lc = len[nl + ci];
+            ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M).map(|(s, p)| (lc + s, *p)));
+            let body = chord_points(&ext);
+            foreign.extend(conn_samples[ci].iter().chain(body.iter()).map(|(_, p)| (gf, gt, *p)));
         }
         for l in 0..nl {
             let g = group_of[l];
@@ -277,7 +402,9 @@ impl Net {
                         grid.get(&(cx + dx, cy + dy)).is_some_and(|v| {
                             v.iter().any(|&i| {
                                 let (fg, ft, q) = foreign[i as usize];
-                                fg != g && ft != g && (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) < 2.4 * 2.4
+                                fg != g
+                                    && ft != g
+                                    && (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) < HOLD_CLEAR_M * HOLD_CLEAR_M
                             })
                         })
                     })
@@ -292,18 +419,24 @@ impl Net {
                 clear_s[l] = (hit - 1.5).max(0.0);
             }
         }
+        let mut piece_samples: Vec<Vec<(f64, [f64; 2])>> = lane_samples
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                let body = chord_points(&v);
+                v.extend(body);
+                v
+            })
+            .collect();
+        for cs in &conn_samples {
+            let mut v = cs.clone();
+            let body = chord_points(&v);
+            v.extend(body);
+            piece_samples.push(v);
+        }
+        let (zones, lane_zones) = overlap_zones(twin, &piece_samples, &group_of, &lane_out, &conn_to);
         let sources: Vec<u32> = (0..nl as u32).filter(|l| lane_in[*l as usize].is_empty()).collect();
         let sinks: Vec<u32> = (0..nl as u32).filter(|l| lane_out[*l as usize].is_empty()).collect();
-        // Conflicts per junction.
-        let mut by_junction: Vec<Vec<u32>> = vec![Vec::new(); twin.junctions.len()];
-        for (ci, c) in twin.lane_connections.iter().enumerate() {
-            if c.turn == Turn::UTurn {
-                continue;
-            }
-            if let Some(v) = by_junction.get_mut(c.junction as usize) {
-                v.push(ci as u32);
-            }
-        }
         // Extended paths: the lane tail from the hold point, the connection, the exit head.
         let samples: Vec<Vec<(f64, [f64; 2])>> = (0..nc)
             .map(|ci| {
@@ -314,37 +447,70 @@ impl Net {
                 v.extend(conn_samples[ci].iter().copied());
                 let head = 12.0f64.min(0.5 * len[tl]);
                 v.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= head).map(|(s, p)| (len[nl + ci] + s, *p)));
+                // Where the bodies of long vehicles cut the corners.
+                let body = chord_points(&v);
+                v.extend(body);
                 v
             })
             .collect();
-        let bbox: Vec<[f64; 4]> = samples
-            .iter()
-            .map(|s| {
-                let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-                for (_, p) in s {
-                    b[0] = b[0].min(p[0]);
-                    b[1] = b[1].min(p[1]);
-                    b[2] = b[2].max(p[0]);
-                    b[3] = b[3].max(p[1]);
+        // Candidate pairs: any two connections (of any junctions) whose extended paths come
+        // closer than the conflict distance; paths of separate junctions overlap where
+        // dual carriageways and close nodes make junctions share space.
+        const PAIR_CELL_M: f64 = 4.0;
+        let pcell = |p: [f64; 2]| ((p[0] / PAIR_CELL_M).floor() as i64, (p[1] / PAIR_CELL_M).floor() as i64);
+        let mut pgrid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            if c.turn == Turn::UTurn {
+                continue;
+            }
+            for (_, p) in &samples[ci] {
+                let v = pgrid.entry(pcell(*p)).or_default();
+                if v.last() != Some(&(ci as u32)) {
+                    v.push(ci as u32);
                 }
-                b
-            })
-            .collect();
+            }
+        }
+        let mut pairs: std::collections::BTreeSet<(u32, u32)> = std::collections::BTreeSet::new();
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            if c.turn == Turn::UTurn {
+                continue;
+            }
+            let a = ci as u32;
+            for (_, p) in &samples[ci] {
+                let (cx, cy) = pcell(*p);
+                for dx in -1..=1 {
+                    for dy in -1..=1 {
+                        if let Some(v) = pgrid.get(&(cx + dx, cy + dy)) {
+                            for &b in v {
+                                if b <= a {
+                                    continue;
+                                }
+                                let cb = &twin.lane_connections[b as usize];
+                                // Consecutive connections of one path (through a short lane).
+                                if cb.junction != c.junction && (c.to_lane == cb.from_lane || cb.to_lane == c.from_lane)
+                                {
+                                    continue;
+                                }
+                                pairs.insert((a, b));
+                            }
+                        }
+                    }
+                }
+            }
+        }
         let mut conflicts: Vec<Vec<Conflict>> = vec![Vec::new(); nc];
         let d2 = CONFLICT_DIST_M * CONFLICT_DIST_M;
-        for conns in &by_junction {
-            let control =
-                conns.first().map(|c| twin.junctions[twin.lane_connections[*c as usize].junction as usize].control);
-            for (ia, &a) in conns.iter().enumerate() {
-                for &b in &conns[ia + 1..] {
-                    let (ba, bb) = (bbox[a as usize], bbox[b as usize]);
-                    if ba[0] - CONFLICT_DIST_M > bb[2]
-                        || bb[0] - CONFLICT_DIST_M > ba[2]
-                        || ba[1] - CONFLICT_DIST_M > bb[3]
-                        || bb[1] - CONFLICT_DIST_M > ba[3]
-                    {
-                        continue;
-                    }
+        for &(a, b) in &pairs {
+            let same_junction =
+                twin.lane_connections[a as usize].junction == twin.lane_connections[b as usize].junction;
+            let control = if same_junction {
+                twin.junctions.get(twin.lane_connections[a as usize].junction as usize).map(|j| j.control)
+            } else {
+                // Paths of separate junctions: reservations only, no priority.
+                None
+            };
+            {
+                {
                     let (sa, sb) = (&samples[a as usize], &samples[b as usize]);
                     let mut end_a = f64::NEG_INFINITY;
                     let mut end_b = f64::NEG_INFINITY;
@@ -404,6 +570,8 @@ impl Net {
         let release_m: Vec<f64> =
             (0..nc).map(|c| conflicts[c].iter().map(|x| x.my_end_m).fold(len[nl + c], f64::max)).collect();
         Net {
+            zones,
+            lane_zones,
             release_m,
             clear_s,
             n_lanes: nl,
@@ -521,6 +689,40 @@ impl Ord for OrdF {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
     }
+}
+
+/// A vehicle waits with its front at least this far (m) from every foreign path and body
+/// chord: a bus beside a car, plus margin (2.5 m already starves the minor road of a
+/// priority T-junction).
+const HOLD_CLEAR_M: f64 = 2.4;
+
+/// Length of the longest vehicle (m): its body cuts the corners of curved paths.
+const BUS_LENGTH_M: f64 = 12.0;
+
+/// Points covered by the bodies of vehicles 8 and 12 m long whose front follows the samples
+/// `(t, point)` (rear trailing along the same path), where they leave the path by more than
+/// 0.3 m; each tagged with the front's `t` (the body clears a point once the rear passes
+/// that `t`).
+fn chord_points(samples: &[(f64, [f64; 2])]) -> Vec<(f64, [f64; 2])> {
+    let mut out = Vec::new();
+    for (i, &(t, p)) in samples.iter().enumerate().step_by(2) {
+        for body_m in [8.0, BUS_LENGTH_M] {
+            let j = samples[..=i].partition_point(|(tj, _)| *tj < t - body_m).min(i);
+            if j == i {
+                continue;
+            }
+            let q = samples[j].1;
+            let mid = samples[(i + j) / 2].1;
+            let m = [(p[0] + q[0]) * 0.5, (p[1] + q[1]) * 0.5];
+            if (m[0] - mid[0]).powi(2) + (m[1] - mid[1]).powi(2) < 0.09 {
+                continue;
+            }
+            for f in [0.25, 0.5, 0.75] {
+                out.push((t, [p[0] + (q[0] - p[0]) * f, p[1] + (q[1] - p[1]) * f]));
+            }
+        }
+    }
+    out
 }
 
 fn sample(pts: &[[f64; 3]], cum: &[f64], step_m: f64) -> Vec<(f64, [f64; 2])> {
