@@ -149,7 +149,7 @@ pub fn build_twin(
         let _s = tracing::info_span!("roads").entered();
         let net = roads::build(&ctx, &mut twin, report);
         let _w = tracing::info_span!("walk").entered();
-        walk::build(&ctx, &net, &mut twin, report);
+        walk::build(&ctx, &net, &mut twin);
     }
     {
         let _s = tracing::info_span!("landcover").entered();

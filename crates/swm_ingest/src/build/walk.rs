@@ -22,7 +22,6 @@
 
 use super::roads::RoadNetwork;
 use super::{Ctx, geom};
-use crate::Report;
 use crate::osm::Tags;
 use std::collections::{BTreeMap, HashMap};
 use swm_core::{OsmType, SourceRef};
@@ -188,8 +187,7 @@ fn corner_arc(center: P2, from: P2, to: P2, gap_rad: f64) -> Vec<P2> {
     pts
 }
 
-pub fn build(ctx: &Ctx, net: &RoadNetwork, twin: &mut Twin, report: &mut Report) {
-    let _ = report;
+pub fn build(ctx: &Ctx, net: &RoadNetwork, twin: &mut Twin) {
     let mut g = Graph { ctx, nodes: BTreeMap::new(), twin_nodes: Vec::new(), edges: Vec::new() };
     let way_tags = |w: i64| &ctx.data.ways[&w].tags;
     let modes: Vec<Mode> = net.segments.iter().map(|s| road_mode(way_tags(s.way), s.class, s.is_link)).collect();
