@@ -10,7 +10,9 @@
 //!   lane without outgoing connections, or a random interior lane, where the vehicle
 //!   parks at mid-lane). At every lane end the connection into the next group that keeps
 //!   the lane position is taken; a vehicle that cannot reach a lane with such a
-//!   connection waits at the lane end for a gap and re-routes after 15 s.
+//!   connection waits at the lane end for a gap and re-routes after 15 s. A vehicle kept
+//!   at its hold point for 15 s by a stopped queue on its exit lane (or by a short lane
+//!   beyond that never clears for it) re-routes by another way out of its lane with room.
 //! * **Car following**: IDM (car a = 1.5 m/s², b = 2.0 m/s², T = 1.2 s, s0 = 2 m; buses and
 //!   trucks a = 1.0, T = 1.5 s, slower desired speed), against the nearest vehicle ahead
 //!   along the route (same piece, then the connection, then the next lanes, within
@@ -24,6 +26,8 @@
 //!   lane has room for it (no blocking the box), and, at give-way junctions, when no
 //!   vehicle with priority (major road; right before left at uncontrolled junctions;
 //!   opposing through traffic for left turns) would arrive before it clears the zone.
+//!   The exit lane must also hold the vehicle behind its queue compacted at its hold
+//!   point (vehicles there and on their way, length + s0 each).
 //!   All-way stops require a full stop first. So no two vehicles are in a conflict zone
 //!   at once. "Room" means room to stop with the rear clear of the zone; a lane too short
 //!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
@@ -58,7 +62,9 @@
 //! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder, priority
 //!   vehicle) of vehicles stopped > 60 s is searched for cycles; a cycle is broken by
 //!   revoking the unused overlap zones or the reservation of a vehicle that has not yet
-//!   entered them (or by letting a yielding vehicle ignore priority), emitting
+//!   entered them (the unused part of a partly used chain only when its holder stands
+//!   at the hold point of its lane), or by letting a yielding vehicle ignore priority,
+//!   emitting
 //!   [`SimEvent::DeadlockResolved`]. A reservation chain through a short lane is not
 //!   granted while a vehicle on that lane has not yet got its own way out.
 //! * **Dead ends of lanes**: a vehicle within 14 m of the end of a lane without the
@@ -88,6 +94,8 @@ pub const SPAWN_STREAM: u64 = 0x7E41_0001;
 const B_MAX_MPS2: f64 = 9.0;
 const LANE_CHANGE_LAT_MPS: f64 = 1.5;
 const NONE: u32 = u32::MAX;
+/// A vehicle kept this long at its hold point by a stopped queue on its exit re-routes (s).
+const REROUTE_BLOCKED_S: f64 = 15.0;
 
 /// Driver and vehicle parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -298,7 +306,7 @@ impl VehicleSim {
             let by = if v.blocked_by == NONE { 0 } else { self.vehicles[v.blocked_by as usize].id };
             out.push(format!(
                 "veh {} {:?} stopped {:.0}s on {piece} s {:.1}/{:.1} hold {:.1} gate {:?} why {:?} by {} held {:?} \
-                 route {:?}@{}",
+                 next {:?} route {:?}@{}",
                 v.id,
                 v.kind,
                 v.stopped_s,
@@ -308,7 +316,21 @@ impl VehicleSim {
                 if v.piece < nl { Some(self.net.gate[v.piece as usize]) } else { None },
                 v.why,
                 by,
-                v.held,
+                v.held.iter().map(|h| (h.0, self.net.conn_from[h.0 as usize], h.1 - v.odo_m)).collect::<Vec<_>>(),
+                if v.piece < nl {
+                    v.route.get(v.route_idx + 1).map(|&g| {
+                        (
+                            g,
+                            self.net.lane_out[v.piece as usize]
+                                .iter()
+                                .copied()
+                                .filter(|&c| self.net.group_of[self.net.conn_to[c as usize] as usize] == g)
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                } else {
+                    None
+                },
                 v.route,
                 v.route_idx
             ));
@@ -496,6 +518,24 @@ impl VehicleSim {
         let need = (self.net.zone_tail_m(c) + v.p.length_m + v.p.s0_m).min(to_len);
         if reserved > 0.0 && free - reserved < need {
             return Err((NONE, Wait::ExitReserved));
+        }
+        // The queue on the exit lane, compacted at its hold point, must leave room to
+        // stop clear of the zone (a lane reserved through is checked by the chain).
+        let cap = self.net.clear_s[to as usize].min(self.net.hold_s[to as usize]) - self.net.zone_tail_m(c);
+        if !self.net.lane_out[to as usize].is_empty() && cap >= v.p.length_m + v.p.s0_m {
+            let queued: f64 = self.lists[to as usize]
+                .iter()
+                .filter(|e| !e.ghost && e.slot != slot)
+                .map(|e| {
+                    let o = &self.vehicles[e.slot as usize];
+                    o.p.length_m + o.p.s0_m
+                })
+                .sum();
+            if cap - queued - reserved < v.p.length_m + v.p.s0_m
+                && let Some(e) = self.lists[to as usize].iter().find(|e| !e.ghost && e.slot != slot)
+            {
+                return Err((e.slot, Wait::ExitRoom));
+            }
         }
         Ok(())
     }
@@ -773,7 +813,7 @@ impl VehicleSim {
                             let (mut lk, mut rk) = (self.net.conn_to[c as usize], v.route_idx + 1);
                             let mut dk = d_end.max(0.0) + self.net.len[(nl + c) as usize];
                             let mut c_prev = c;
-                            while self.net.clear_s[lk as usize].min(self.net.len[lk as usize])
+                            while self.net.clear_s[lk as usize].min(self.net.hold_s[lk as usize])
                                 - self.net.zone_tail_m(c_prev)
                                 < p.length_m + p.s0_m
                                 && chain.len() < 6
@@ -936,12 +976,28 @@ impl VehicleSim {
             self.vehicles[slot as usize].zheld.push((z, entry, rel));
         }
         if reroute_now || self.vehicles[slot as usize].wait_end_s > 15.0 {
-            self.reroute_here(twin, slot);
+            self.reroute_here(twin, slot, None);
+        } else if let Some(c) = next_conn
+            && piece < nl
+        {
+            // A vehicle kept at the hold point by a stopped queue on its exit (or by a
+            // short lane beyond that never clears for it) takes another way out, if the
+            // lane has one with room.
+            let v = &self.vehicles[slot as usize];
+            let chain_wait = matches!(v.why, Wait::NotFirst)
+                || (v.why == Wait::Red && self.net.gate[piece as usize] != Gate::Signal);
+            if v.stopped_s > REROUTE_BLOCKED_S
+                && (matches!(v.why, Wait::ExitRoom | Wait::ExitReserved) || chain_wait)
+                && v.held.is_empty()
+                && plen - v.s_m < 3.0 + (plen - self.net.hold_s[piece as usize])
+            {
+                self.reroute_here(twin, slot, Some(c));
+            }
         }
     }
 
     /// Re-plans from the current lane, taking any connection out of it.
-    fn reroute_here(&mut self, twin: &Twin, slot: u32) {
+    fn reroute_here(&mut self, twin: &Twin, slot: u32, avoid: Option<u32>) {
         let v = &self.vehicles[slot as usize];
         let lane = v.piece;
         let dest = v.route.last().copied();
@@ -956,8 +1012,33 @@ impl VehicleSim {
             v.wait_end_s = 0.0;
             return;
         }
-        let k = (v.id as usize) % outs.len();
-        let c = outs[k];
+        let c = match avoid {
+            None => outs[(v.id as usize) % outs.len()],
+            Some(a) => {
+                // The other way out with the most room on its exit lane.
+                let room = |c: u32| {
+                    let to = self.net.conn_to[c as usize];
+                    match self.lists[to as usize].first() {
+                        Some(e) => e.s - self.vehicles[e.slot as usize].p.length_m,
+                        None => self.net.len[to as usize],
+                    }
+                };
+                let best = outs
+                    .iter()
+                    .copied()
+                    .filter(|&c| {
+                        let g = |c: u32| self.net.group_of[self.net.conn_to[c as usize] as usize];
+                        g(c) != g(a) && self.occupants[c as usize].is_empty()
+                    })
+                    .map(|c| (room(c), c))
+                    .filter(|(r, c)| *r >= self.net.zone_tail_m(*c) + v.p.length_m + v.p.s0_m + 5.0)
+                    .max_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)));
+                match best {
+                    Some((_, c)) => c,
+                    None => return,
+                }
+            }
+        };
         let g_next = self.net.group_of[self.net.conn_to[c as usize] as usize];
         let g_here = self.net.group_of[lane as usize];
         let tail = self.net.route(g_next, dest, &self.sink_group).unwrap_or_else(|| vec![g_next]);
@@ -1301,8 +1382,12 @@ impl VehicleSim {
                     break;
                 }
                 let pending: Vec<u32> = mv.held.iter().filter(|h| mv.odo_m < h.1).map(|h| h.0).collect();
-                // A reservation chain partly in use stays whole.
-                if !pending.is_empty() && pending.len() == mv.held.len() {
+                // A reservation chain partly in use stays whole, unless its holder has
+                // come to a stop at or before the hold point of its lane anyway.
+                let stopped_at_hold = mv.v_mps < 0.05
+                    && (mv.piece as usize) < self.net.n_lanes
+                    && mv.s_m <= self.net.hold_s[mv.piece as usize] + 0.3;
+                if !pending.is_empty() && (pending.len() == mv.held.len() || stopped_at_hold) {
                     for c in pending {
                         self.release(m, c);
                     }
