@@ -8,7 +8,9 @@
 //! * **Phases**, like Korean junctions: for every axis a *through* phase (straight and
 //!   right-turn connections of its approaches) then a *protected left* phase (connections
 //!   turning `Left`, `SharpLeft`, `SlightLeft` or `UTurn`). A phase with no movement is
-//!   dropped. Right turns on red are **not** allowed in the default plan.
+//!   dropped. Right turns on red are **not** allowed in the default plan. A junction with
+//!   more than [`MAX_AXES`] axes (skewed or many-armed) merges the axes nearest in
+//!   direction until two remain, so a plan has at most four phases.
 //! * **Green**: `20 s + 4 s` per controlled lane of the phase beyond the first, capped at
 //!   40 s (left phases: 12-25 s); then amber [`AMBER_S`] and all-red [`ALL_RED_S`].
 //! * **Cycle cap**: when a plan's cycle exceeds [`MAX_CYCLE_S`], every green is scaled down
@@ -44,6 +46,8 @@ pub const PED_CLEAR_S: f64 = 8.0;
 pub const SHORT_LINK_M: f64 = 15.0;
 /// Longest cycle (s): greens are shortened (not below [`MIN_GREEN_S`]) to fit.
 pub const MAX_CYCLE_S: f64 = 100.0;
+/// Most approach axes of a plan (each gets a through and a protected-left phase).
+pub const MAX_AXES: usize = 2;
 /// Shortest green after shortening (s).
 pub const MIN_GREEN_S: f64 = 8.0;
 /// The rng stream of signal offsets.
@@ -223,6 +227,23 @@ impl SignalController {
                 }
             }
             axes.sort_by(|a, b| approaches[a[0]].0.total_cmp(&approaches[b[0]].0));
+            // At most MAX_AXES axes (4 phases): a skewed or many-armed junction's extra axes
+            // join the axis nearest in direction (modulo 180°), as their movements run
+            // together in Korean plans; conflict zones still order them.
+            while axes.len() > MAX_AXES {
+                let axis_dir = |ax: &Vec<usize>| approaches[ax[0]].0.rem_euclid(std::f64::consts::PI);
+                let mut best = (f64::INFINITY, 0, 1);
+                for i in 0..axes.len() {
+                    for j in i + 1..axes.len() {
+                        let d = angle_diff(2.0 * axis_dir(&axes[i]), 2.0 * axis_dir(&axes[j]));
+                        if d < best.0 {
+                            best = (d, i, j);
+                        }
+                    }
+                }
+                let merged = axes.remove(best.2);
+                axes[best.1].extend(merged);
+            }
             let offset_draw = rng.range_i64(0, 119) as f64;
             let mut phases = Vec::new();
             // Assign connections.

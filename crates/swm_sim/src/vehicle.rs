@@ -65,7 +65,8 @@
 //!   entered them (the unused part of a partly used chain only when its holder stands
 //!   at the hold point of its lane), or by letting a yielding vehicle ignore priority,
 //!   emitting
-//!   [`SimEvent::DeadlockResolved`]. A reservation chain through a short lane is not
+//!   [`SimEvent::DeadlockResolved`]; a vehicle whose reservations or zones were revoked
+//!   requests none for 5 s, so the others of the cycle go first. A reservation chain through a short lane is not
 //!   granted while a vehicle on that lane has not yet got its own way out.
 //! * **Dead ends of lanes**: a vehicle within 14 m of the end of a lane without the
 //!   connection its route needs (too late for a lane change) re-routes at once.
@@ -96,6 +97,8 @@ const LANE_CHANGE_LAT_MPS: f64 = 1.5;
 const NONE: u32 = u32::MAX;
 /// A vehicle kept this long at its hold point by a stopped queue on its exit re-routes (s).
 const REROUTE_BLOCKED_S: f64 = 15.0;
+/// A vehicle whose reservations a deadlock resolution revoked requests none for this long (s).
+const DEADLOCK_PAUSE_S: f64 = 5.0;
 
 /// Driver and vehicle parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -187,6 +190,9 @@ pub struct Vehicle {
     amber_go: bool,
     stopped_at_line: bool,
     ignore_yield: bool,
+    /// No new reservations before this time (s): set when a deadlock resolution revoked
+    /// this vehicle's, so the others of the cycle go first.
+    no_grant_until_s: f64,
     pub odo_m: f64,
     spawn_time_s: f64,
     pub stopped_s: f64,
@@ -334,6 +340,23 @@ impl VehicleSim {
                 v.route,
                 v.route_idx
             ));
+            // The wait-for chain behind it.
+            let mut chain = String::new();
+            let mut cur = v.blocked_by;
+            let mut seen = 0;
+            while cur != NONE && seen < 8 {
+                let c = &self.vehicles[cur as usize];
+                let piece = if c.piece < nl { format!("lane {}", c.piece) } else { format!("conn {}", c.piece - nl) };
+                chain.push_str(&format!(
+                    " -> {} ({piece} s {:.1} v {:.1} stopped {:.0}s why {:?})",
+                    c.id, c.s_m, c.v_mps, c.stopped_s, c.why
+                ));
+                cur = c.blocked_by;
+                seen += 1;
+            }
+            if !chain.is_empty() {
+                out.push(format!("    chain{chain}"));
+            }
         }
         out
     }
@@ -805,7 +828,10 @@ impl VehicleSim {
                             list[i..].iter().all(|e| e.ghost || e.slot == slot)
                         };
                         let req_d = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 20.0;
-                        if first && d_hold < req_d {
+                        if first && d_hold < req_d && ctx.time_s < v.no_grant_until_s {
+                            go = false;
+                            why = Wait::Conflict;
+                        } else if first && d_hold < req_d {
                             // A lane too short to hold the vehicle clear of the connection
                             // it enters by is crossed without stopping: reserve through it.
                             let mut chain = vec![(c, d_end.max(0.0))];
@@ -933,7 +959,8 @@ impl VehicleSim {
                     }
                     let rel = v.odo_m + off + s1 + p.length_m + 0.3;
                     let entry = v.odo_m + d;
-                    match self.zone_blocker(slot, z, side, d, leader) {
+                    let paused = if ctx.time_s < v.no_grant_until_s { Err((NONE, Wait::Zone)) } else { Ok(()) };
+                    match paused.and_then(|()| self.zone_blocker(slot, z, side, d, leader)) {
                         Ok(()) => zgrant.push((z, side, entry, rel)),
                         Err(_) if d <= 0.0 => zgrant.push((z, side, entry, rel)),
                         Err((b, w)) => {
@@ -1377,6 +1404,7 @@ impl VehicleSim {
                     for z in unused_zones {
                         self.zone_release(m, z);
                     }
+                    self.vehicles[m as usize].no_grant_until_s = ctx.time_s + DEADLOCK_PAUSE_S;
                     how = format!("revoked the unused zones of vehicle {}", self.vehicles[m as usize].id);
                     revoked = true;
                     break;
@@ -1391,6 +1419,7 @@ impl VehicleSim {
                     for c in pending {
                         self.release(m, c);
                     }
+                    self.vehicles[m as usize].no_grant_until_s = ctx.time_s + DEADLOCK_PAUSE_S;
                     how = format!("revoked the unused reservation of vehicle {}", self.vehicles[m as usize].id);
                     revoked = true;
                     break;
@@ -1546,6 +1575,7 @@ impl VehicleSim {
             amber_go: false,
             stopped_at_line: false,
             ignore_yield: false,
+            no_grant_until_s: 0.0,
             odo_m: 0.0,
             spawn_time_s: time_s,
             stopped_s: 0.0,
