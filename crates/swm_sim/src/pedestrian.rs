@@ -461,6 +461,7 @@ impl Grid {
 }
 
 /// Pedestrians walking the walk graph of a twin.
+#[derive(Clone)]
 pub struct PedestrianSim {
     edges: Vec<EdgeGeom>,
     node_pos: Vec<P2>,
@@ -482,6 +483,13 @@ pub struct PedestrianSim {
     next_id: u64,
     rng: CounterRng,
     pending: Vec<SimEvent>,
+}
+
+impl PedestrianSim {
+    /// Replaces the random stream (forks of a simulation, [`crate::Simulation::fork`]).
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.rng = CounterRng::new(seed, RNG_STREAM);
+    }
 }
 
 impl PedestrianSim {

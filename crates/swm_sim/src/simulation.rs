@@ -61,6 +61,7 @@ pub struct Counts {
 }
 
 /// A running simulation.
+#[derive(Clone)]
 pub struct Simulation {
     twin: Arc<Twin>,
     config: SimConfig,
@@ -100,6 +101,23 @@ impl Simulation {
             "simulation ready"
         );
         Ok(Simulation { twin, config, signals, crossings, vehicles, pedestrians, events: Vec::new(), step: 0 })
+    }
+
+    /// A copy of this simulation, from now on driven by another random stream: new
+    /// spawns, and every vehicle not yet committed to its next junction movement draws a
+    /// new destination (route), as at spawn; pedestrians keep their plans and draw later
+    /// choices from the new stream. Signals keep their plans. The fork's events start
+    /// empty. Used for the "teacher with another seed" baseline: the same state, other
+    /// plausible futures.
+    pub fn fork(&self, seed: u64) -> Simulation {
+        let mut sim = self.clone();
+        sim.config.seed = seed;
+        sim.events.clear();
+        sim.vehicles.resample_intents(seed);
+        if let Some(p) = sim.pedestrians.as_mut() {
+            p.reseed(seed ^ 0x9ED0_0000_0000_0001);
+        }
+        sim
     }
 
     pub fn config(&self) -> &SimConfig {

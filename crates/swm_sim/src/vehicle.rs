@@ -235,6 +235,7 @@ struct Entry {
 }
 
 /// The vehicle simulator.
+#[derive(Clone)]
 pub struct VehicleSim {
     pub net: Net,
     pub vehicles: Vec<Vehicle>,
@@ -359,6 +360,45 @@ impl VehicleSim {
             }
         }
         out
+    }
+
+    /// Forks: a new random stream from `seed`, and every vehicle that can still choose
+    /// (on a lane, no reservation, at least braking distance + 20 m before its hold
+    /// point) draws a new destination from it, as at spawn. Vehicles already committed to
+    /// their next connection keep their route.
+    pub(crate) fn resample_intents(&mut self, seed: u64) {
+        self.rng = CounterRng::new(seed, SPAWN_STREAM);
+        let nl = self.net.n_lanes as u32;
+        for slot in 0..self.vehicles.len() {
+            let v = &self.vehicles[slot];
+            if !v.alive || v.piece >= nl || !v.held.is_empty() {
+                continue;
+            }
+            let lane = v.piece;
+            let brake_m = v.v_mps * v.v_mps / (2.0 * v.p.b_mps2) + 20.0;
+            if v.s_m + brake_m > self.net.hold_s[lane as usize] {
+                continue;
+            }
+            let to_sink = self.rng.chance(0.6) && !self.net.sinks.is_empty();
+            let dest_lane =
+                if to_sink { *self.rng.pick(&self.net.sinks) } else { self.rng.range_i64(0, nl as i64 - 1) as u32 };
+            let g0 = self.net.group_of[lane as usize];
+            let gd = self.net.group_of[dest_lane as usize];
+            if gd == g0 {
+                continue;
+            }
+            let Some(route) = self.net.route(g0, Some(gd), &self.sink_group) else { continue };
+            if route.len() < 2 {
+                continue;
+            }
+            let dest_s_m = (route.last() == Some(&gd) && !self.sink_group[gd as usize])
+                .then(|| self.net.len[dest_lane as usize] * 0.5);
+            let v = &mut self.vehicles[slot];
+            v.route = route;
+            v.route_idx = 0;
+            v.dest_s_m = dest_s_m;
+            v.wait_end_s = 0.0;
+        }
     }
 
     /// Vehicles alive.
