@@ -180,6 +180,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Scenarios(a) => crate::sim_commands::scenarios(a, cli.quiet),
         Command::Report(a) => crate::sim_commands::report(a),
         Command::ImportFcd(a) => crate::sim_commands::import_fcd(a),
+        Command::Train(a) => crate::model_commands::train_cmd(a, cli.quiet),
+        Command::Rollout(a) => crate::model_commands::rollout_cmd(a, cli.quiet),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `swm`: the Seoul World Model command-line tool.
 
 mod commands;
+mod model_commands;
 mod plots;
 mod sim_commands;
 
@@ -80,6 +81,21 @@ pub enum Command {
     ///   swm import-fcd fcd-geo.xml --twin yeouido.swt --geo -o runs/sumo-geo/
     #[command(name = "import-fcd", verbatim_doc_comment)]
     ImportFcd(sim_commands::ImportFcdArgs),
+    /// Train the world model (behaviour cloning with candle) on teacher scenarios or on
+    /// procedurally generated districts; writes the model, a loss plot and a JSON report.
+    ///
+    /// Examples:
+    ///   swm train --procgen-seeds 1..8 -o model.safetensors
+    ///   swm train --twin city.swt --scenarios scenarios/a scenarios/b --epochs 10 -o model.safetensors
+    #[command(verbatim_doc_comment)]
+    Train(model_commands::TrainArgs),
+    /// Roll the world model out on scenarios (all agents, N steps, S samples) on the CPU;
+    /// writes one Parquet file per sample and manifest.json.
+    ///
+    /// Example:
+    ///   swm rollout city.swt --model model.safetensors --scenarios scenarios/a --samples 32 -o rollouts/a
+    #[command(verbatim_doc_comment)]
+    Rollout(model_commands::RolloutArgs),
 }
 
 /// Output directory default for `demo`.

@@ -1,0 +1,363 @@
+//! The world model's subcommands: `train` and `rollout` (see `swm_model`).
+//!
+//! `train` writes the model file, `<stem>-loss.png` (training loss per step, validation
+//! loss per epoch) and `<stem>-training.json` (configuration, data, per-epoch metrics)
+//! beside it, and `<stem>.ckpt.safetensors` after every epoch. `rollout` writes a rollout
+//! directory (`swm_model::rollout::write_rollouts`: one Parquet file per sample plus
+//! `manifest.json`).
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use swm_model::data::{Dataset, ProcgenDataOptions, procgen_episodes, read_scenario_dir, samples_from_episodes};
+use swm_model::rollout::{RolloutManifest, write_rollouts};
+use swm_model::train::{TrainConfig, TrainEvent, train};
+use swm_model::{MapContext, Network, RolloutConfig, SamplingConfig};
+use swm_twin::export::font::{draw_text, text_width};
+use tiny_skia::{Color, Paint, PathBuilder, Pixmap, Stroke, Transform};
+
+use crate::commands::load;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Scenario directories (from `swm scenarios`) to train on; needs --twin.
+    #[arg(long, num_args = 1..)]
+    pub scenarios: Vec<PathBuf>,
+    /// The twin the scenario directories were cut on (.swt).
+    #[arg(long)]
+    pub twin: Option<PathBuf>,
+    /// Seed of the teacher run the scenarios come from (recomputes signal plans); without
+    /// it the recorded signal states are used.
+    #[arg(long)]
+    pub signal_seed: Option<u64>,
+    /// Make teacher data on procedurally generated districts with these seeds: `1..8`
+    /// (inclusive), or a comma-separated list.
+    #[arg(long, value_parser = parse_seeds)]
+    pub procgen_seeds: Option<Vec<u64>>,
+    /// Procedural districts: vehicles, pedestrians, recorded seconds.
+    #[arg(long, default_value_t = 120)]
+    pub vehicles: u32,
+    #[arg(long, default_value_t = 80)]
+    pub pedestrians: u32,
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
+    /// Frames between two training frames (1 = every 0.1 s).
+    #[arg(long, default_value_t = 5)]
+    pub stride: usize,
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Seed of initial weights, shuffling and noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output model file (.safetensors).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RolloutArgs {
+    /// The twin (.swt) the scenarios are on.
+    pub twin: PathBuf,
+    /// A model file (.safetensors); default: the shipped assets/model/default.safetensors.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A scenario directory (from `swm scenarios`).
+    #[arg(long)]
+    pub scenarios: PathBuf,
+    /// Samples per scenario.
+    #[arg(long, default_value_t = 32)]
+    pub samples: u32,
+    /// Frames to roll out (0.1 s each).
+    #[arg(long, default_value_t = 80)]
+    pub steps: u32,
+    /// Only the first N scenarios.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seed of the sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seed of the teacher run (signal plans); default: manifest.json of the scenario
+    /// directory when it has one, else signals are held as recorded.
+    #[arg(long)]
+    pub signal_seed: Option<u64>,
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Output directory.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
+    if let Some((a, b)) = s.split_once("..") {
+        let a: u64 = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+        let b: u64 = b.trim().trim_start_matches('=').parse().map_err(|e| format!("{s:?}: {e}"))?;
+        if b < a || b - a > 10_000 {
+            return Err(format!("{s:?}: expected A..B with A <= B"));
+        }
+        return Ok((a..=b).collect());
+    }
+    s.split(',').map(|x| x.trim().parse::<u64>().map_err(|e| format!("{s:?}: {e}"))).collect()
+}
+
+fn bar(quiet: bool, len: u64, template: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
+    if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
+        bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
+    }
+    let t0 = Instant::now();
+    let mut data = Dataset::default();
+    let mut sources = Vec::new();
+    let mut episode_id = 0u32;
+    if let Some(seeds) = &a.procgen_seeds {
+        let pb = crate::commands::progress(quiet, 2, "simulating districts");
+        let opts = ProcgenDataOptions {
+            vehicles: a.vehicles,
+            pedestrians: a.pedestrians,
+            duration_s: a.duration,
+            ..ProcgenDataOptions::default()
+        };
+        let runs = procgen_episodes(seeds, &opts)?;
+        pb.inc(1);
+        pb.set_message("features and tokens");
+        for run in &runs {
+            let map = MapContext::new(&run.twin, Some(run.sim_seed))?;
+            // Each district is split into 8 time windows so that the validation split
+            // (by episode id) holds whole stretches out.
+            let ep = &run.episode;
+            let n = ep.frames.len();
+            for w in 0..8usize {
+                let (lo, hi) = (w * n / 8, (w + 1) * n / 8);
+                let part = swm_model::data::Episode {
+                    frames: ep.frames[lo..hi].to_vec(),
+                    first_frame: ep.first_frame + lo as i32,
+                    time0_s: ep.time0_s,
+                };
+                data.append(swm_model::data::samples_from_episode(&map, &part, a.stride, episode_id));
+                episode_id += 1;
+            }
+        }
+        pb.finish_and_clear();
+        sources.push(format!(
+            "procgen districts {:?} ({} m, {} vehicles, {} pedestrians, {} s)",
+            seeds, opts.size_m[0], opts.vehicles, opts.pedestrians, opts.duration_s
+        ));
+    }
+    if !a.scenarios.is_empty() {
+        let twin_path = a.twin.as_ref().context("--scenarios needs --twin CITY.swt")?;
+        let twin = load(twin_path)?;
+        let map = MapContext::new(&twin, a.signal_seed)?;
+        for dir in &a.scenarios {
+            let scenarios = read_scenario_dir(dir)?;
+            let episodes: Vec<_> = scenarios.iter().map(swm_model::data::Episode::from_scenario).collect();
+            let d = samples_from_episodes(&map, &episodes, a.stride, episode_id);
+            episode_id += episodes.len() as u32;
+            data.append(d);
+            sources.push(format!("{} scenarios from {}", scenarios.len(), dir.display()));
+        }
+    }
+    let data_s = t0.elapsed().as_secs_f64();
+    println!(
+        "{} training pairs ({} vehicles) from {} in {:.1} s",
+        data.len(),
+        data.classes.iter().filter(|c| **c == swm_model::tokens::AgentClass::Vehicle).count(),
+        sources.join("; "),
+        data_s
+    );
+
+    let cfg = TrainConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, seed: a.seed, ..TrainConfig::default() };
+    let pb = bar(quiet, 1, "{spinner} training [{bar:30}] {pos}/{len} steps {per_sec} ETA {eta} {msg}");
+    let stem = a.output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let dir = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let ckpt = dir.join(format!("{stem}.ckpt.safetensors"));
+    let mut on_event = |e: &TrainEvent| match e {
+        TrainEvent::Step { step, total, loss } => {
+            pb.set_length(*total as u64);
+            pb.set_position(*step as u64);
+            if step % 20 == 0 {
+                pb.set_message(format!("loss {loss:.3}"));
+            }
+        }
+        TrainEvent::Epoch(s) => pb.println(format!(
+            "epoch {:>2}: train loss {:.4}, val loss {:.4}, val top-1 vehicles {:.1} %, pedestrians {:.1} %",
+            s.epoch,
+            s.train_loss,
+            s.val_loss,
+            100.0 * s.val_accuracy_vehicle,
+            100.0 * s.val_accuracy_pedestrian
+        )),
+    };
+    let mut checkpoint = |n: &Network, _: &swm_model::train::EpochStats| n.save(&ckpt);
+    let t1 = Instant::now();
+    let mut report = train(&data, &cfg, &mut on_event, &mut checkpoint)?;
+    pb.finish_and_clear();
+    let train_s = t1.elapsed().as_secs_f64();
+    let best = report.epochs.get(report.best_epoch.saturating_sub(1)).cloned().unwrap_or_default();
+    let info = serde_json::json!({
+        "data": sources,
+        "pairs": data.len(),
+        "train_pairs": report.train_pairs,
+        "val_pairs": report.val_pairs,
+        "stride_frames": a.stride,
+        "config": cfg,
+        "best_epoch": report.best_epoch,
+        "best": best,
+        "epochs": report.epochs,
+        "data_seconds": data_s,
+        "train_seconds": train_s,
+        "code_version": env!("CARGO_PKG_VERSION"),
+    });
+    report.network.training = serde_json::to_string(&info)?;
+    report.network.save(&a.output)?;
+    std::fs::write(dir.join(format!("{stem}-training.json")), serde_json::to_string_pretty(&info)?)?;
+    let png = dir.join(format!("{stem}-loss.png"));
+    loss_plot(&png, &report.step_losses, &report.epochs, report.step_losses.len() / report.epochs.len().max(1))?;
+    println!(
+        "trained {} parameters in {:.1} s: best epoch {} (val loss {:.4}, val top-1 vehicles {:.1} %, pedestrians {:.1} %)",
+        report.network.parameters(),
+        train_s,
+        report.best_epoch,
+        best.val_loss,
+        100.0 * best.val_accuracy_vehicle,
+        100.0 * best.val_accuracy_pedestrian
+    );
+    println!("wrote {}, {}", a.output.display(), png.display());
+    Ok(())
+}
+
+/// Training loss per step (smoothed over 20 steps, blue) and validation loss per epoch
+/// (orange), with the loss on the vertical axis.
+fn loss_plot(
+    path: &Path,
+    steps: &[f64],
+    epochs: &[swm_model::train::EpochStats],
+    steps_per_epoch: usize,
+) -> Result<()> {
+    const W: f32 = 800.0;
+    const H: f32 = 480.0;
+    const L: f32 = 70.0;
+    const T: f32 = 44.0;
+    const PW: f32 = W - L - 24.0;
+    const PH: f32 = H - T - 56.0;
+    let mut pm = Pixmap::new(W as u32, H as u32).context("allocating the loss plot")?;
+    pm.fill(Color::WHITE);
+    let smooth: Vec<f64> = (0..steps.len())
+        .map(|i| {
+            let lo = i.saturating_sub(19);
+            steps[lo..=i].iter().sum::<f64>() / (i + 1 - lo) as f64
+        })
+        .collect();
+    let y_max =
+        smooth.iter().chain(epochs.iter().map(|e| &e.val_loss)).copied().filter(|v| v.is_finite()).fold(0.1, f64::max)
+            * 1.1;
+    let x_max = steps.len().max(1) as f64;
+    let px = |x: f64, y: f64| (L + (x / x_max) as f32 * PW, T + PH - (y / y_max) as f32 * PH);
+    let ink = [40, 40, 44];
+    let stroke = |pm: &mut Pixmap, pts: &[(f32, f32)], rgb: [u8; 3], w: f32| {
+        let mut pb = PathBuilder::new();
+        for (i, &(x, y)) in pts.iter().enumerate() {
+            if i == 0 { pb.move_to(x, y) } else { pb.line_to(x, y) }
+        }
+        if let Some(p) = pb.finish() {
+            let mut paint = Paint::default();
+            paint.set_color(Color::from_rgba8(rgb[0], rgb[1], rgb[2], 255));
+            paint.anti_alias = true;
+            pm.stroke_path(&p, &paint, &Stroke { width: w, ..Default::default() }, Transform::identity(), None);
+        }
+    };
+    stroke(&mut pm, &[(L, T), (L, T + PH), (L + PW, T + PH)], ink, 1.0);
+    for k in 0..=4 {
+        let v = y_max * k as f64 / 4.0;
+        let (_, y) = px(0.0, v);
+        stroke(&mut pm, &[(L - 4.0, y), (L, y)], ink, 1.0);
+        let s = format!("{v:.2}");
+        draw_text(&mut pm, &s, L - 8.0 - text_width(&s, 2.0), y - 6.0, 2.0, ink);
+    }
+    let s = format!("{}", steps.len());
+    draw_text(&mut pm, &s, L + PW - text_width(&s, 2.0), T + PH + 8.0, 2.0, ink);
+    draw_text(&mut pm, "0", L, T + PH + 8.0, 2.0, ink);
+    draw_text(&mut pm, "TRAINING LOSS (BLUE, PER STEP) AND VALIDATION LOSS (ORANGE, PER EPOCH)", L, 14.0, 1.6, ink);
+    draw_text(&mut pm, "OPTIMISER STEP", L + PW / 2.0 - 60.0, H - 24.0, 2.0, ink);
+    let pts: Vec<(f32, f32)> = smooth.iter().enumerate().map(|(i, &v)| px(i as f64, v)).collect();
+    stroke(&mut pm, &pts, [52, 120, 200], 2.0);
+    let val: Vec<(f32, f32)> = epochs
+        .iter()
+        .filter(|e| e.val_loss.is_finite())
+        .map(|e| px((e.epoch * steps_per_epoch) as f64, e.val_loss))
+        .collect();
+    stroke(&mut pm, &val, [230, 140, 30], 2.5);
+    let png = pm.encode_png().with_context(|| format!("encoding {}", path.display()))?;
+    std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn rollout_cmd(a: RolloutArgs, quiet: bool) -> Result<()> {
+    let model_path = a.model.clone().unwrap_or_else(swm_model::default_model_path);
+    let net = Network::load(&model_path)?;
+    let twin = load(&a.twin)?;
+    let signal_seed = a.signal_seed.or_else(|| swm_dataset::RunManifest::read(&a.scenarios).ok().and_then(|m| m.seed));
+    let pb = crate::commands::progress(quiet, 3, "reading scenarios");
+    let mut scenarios = read_scenario_dir(&a.scenarios)?;
+    if let Some(n) = a.limit {
+        scenarios.truncate(n);
+    }
+    pb.inc(1);
+    pb.set_message("preparing the map");
+    let map = MapContext::new(&twin, signal_seed)?;
+    pb.inc(1);
+    pb.set_message("rolling out");
+    let cfg = RolloutConfig {
+        steps: a.steps,
+        samples: a.samples,
+        seed: a.seed,
+        sampling: SamplingConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p },
+    };
+    let t0 = Instant::now();
+    let rollouts = swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg);
+    let wall_s = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let agent_steps: usize = rollouts.iter().flat_map(|r| r.samples.iter()).map(|s| s.len()).sum();
+    let manifest = RolloutManifest {
+        format: String::new(),
+        model: model_path.display().to_string(),
+        twin: twin.meta.name.clone(),
+        config: cfg,
+        signal_seed,
+        scenarios: 0,
+        files: Vec::new(),
+    };
+    let files = write_rollouts(&a.output, &rollouts, manifest)?;
+    println!(
+        "rolled out {} scenarios x {} samples x {} steps ({} agent-steps) in {:.2} s: {:.0} agent-steps/s",
+        scenarios.len(),
+        a.samples,
+        a.steps,
+        agent_steps,
+        wall_s,
+        agent_steps as f64 / wall_s.max(1e-9)
+    );
+    println!("wrote {} files into {}", files.len() + 1, a.output.display());
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! Agent-centric features: one fixed-size `f32` vector per agent per step, computed from
+//! the current world (every agent's recent states, the map, the signals).
+//!
+//! Every geometric quantity is in the **agent frame**: origin at the agent, `+x` along its
+//! heading, `+y` to its left; so features are invariant to a rotation and translation of
+//! the whole scene (tested), except for the raster lookups, which are pixel-exact only up
+//! to the raster's 1 m grid.
+//!
+//! # Layout version 1 ([`FEATURE_LAYOUT_VERSION`]), [`FEATURE_DIM`] = 199
+//!
+//! The vector is `[ego (87) | neighbours (8 × 14)]`; the network embeds each neighbour
+//! slot with a shared MLP.
+//!
+//! | offset | len | name | meaning (scale) |
+//! |---:|---:|---|---|
+//! | 0 | 1 | speed | speed (m/s ÷ 10) |
+//! | 1 | 1 | accel | speed change over the last step (m/s² ÷ 3) |
+//! | 2 | 1 | yaw_rate | heading change over the last step (rad/s ÷ 0.5) |
+//! | 3 | 1 | length | m ÷ 5 |
+//! | 4 | 1 | width | m ÷ 2 |
+//! | 5 | 4 | kind | one-hot car, bus, truck, pedestrian |
+//! | 9 | 1 | history_len | recorded past steps available (÷ 10, at most 1) |
+//! | 10 | 15 | history | poses 0.2, 0.4, 0.6, 0.8, 1.0 s ago: x, y (m ÷ 10), heading − current (rad) |
+//! | 25 | 1 | lane_valid | 1 when a path was matched (vehicles within 6 m, heading within 90°) |
+//! | 26 | 1 | in_junction | 1 when the matched path is a connection through a junction |
+//! | 27 | 30 | lane_ahead | 15 points every 4 m along the route (4..60 m): x, y (m ÷ 30) |
+//! | 57 | 1 | lateral | signed offset from the path (m ÷ 2, left positive) |
+//! | 58 | 2 | heading_error | sin, cos of path heading − agent heading |
+//! | 60 | 1 | speed_limit | of the matched path (m/s ÷ 15) |
+//! | 61 | 1 | stop_distance | along the route to the next stop line within 60 m (m ÷ 60; 1 if none) |
+//! | 62 | 1 | stop_ahead | 1 when a stop line is within 60 m |
+//! | 63 | 4 | signal | one-hot red, amber, green, none: the signal of that stop line's lane |
+//! | 67 | 16 | rays | 8 directions (0°, 45°, ... CCW from the heading): distance to the first building pixel, then to the first pixel whose road-ness differs from the agent's pixel (road edge), marched at 1 m to 24 m (m ÷ 24) |
+//! | 83 | 4 | ground | one-hot class under the agent: road, crossing, sidewalk, other |
+//! | 87 | 8 × 14 | neighbours | K = 8 nearest agents within 40 m (nearest first, ties by index): x, y (m ÷ 20), cos, sin of relative heading, relative velocity x, y (m/s ÷ 10), length ÷ 5, width ÷ 2, kind one-hot (4), distance ÷ 40, mask (1 present, 0: the slot is all zeros) |
+//!
+//! **Route ahead.** From the matched path the lane-ahead points follow successors at every
+//! path end; which successor is an [`Intent`]: the straightest, a per-agent choice (rollouts
+//! draw it once per agent from the keyed generator), or, when training, the one the
+//! recorded future actually takes (hindsight).
+//!
+//! **Signals.** For vehicles, with [`crate::map::SignalSource::Plans`] the state is the
+//! teacher plan's state of the stop line's lane at the current time; with `Recorded` it is
+//! the `signal` field of the agent's record (rollouts hold the last recorded value). For
+//! pedestrians it is always the recorded `signal` (their crossing's), held in rollouts.
+//!
+//! Pedestrians get no lane features (zeros, `lane_valid` 0): they walk on the walk graph,
+//! which version 1 does not encode; the rays and ground class tell them where roads are.
+
+use swm_sim::{AgentKind, SignalState};
+use swm_twin::P2;
+use swm_twin::query::BevClass;
+
+use crate::map::MapContext;
+use crate::tokens::{Kinematics, wrap_angle};
+
+/// Version of the feature layout (stored in model files).
+pub const FEATURE_LAYOUT_VERSION: u32 = 1;
+/// Ego (non-neighbour) features.
+pub const EGO_DIM: usize = 87;
+/// Neighbour slots.
+pub const NEIGHBOURS: usize = 8;
+/// Features per neighbour slot.
+pub const NEIGHBOUR_DIM: usize = 14;
+/// The whole vector.
+pub const FEATURE_DIM: usize = EGO_DIM + NEIGHBOURS * NEIGHBOUR_DIM;
+/// Where the history block starts and ends in the vector (noise is injected there in training).
+pub const HISTORY_RANGE: std::ops::Range<usize> = 10..25;
+/// Neighbour search radius (m).
+pub const NEIGHBOUR_RADIUS_M: f64 = 40.0;
+/// History kept per agent (steps, 1 s).
+pub const HISTORY_STEPS: usize = 10;
+
+const LANE_POINTS: usize = 15;
+const LANE_SPACING_M: f64 = 4.0;
+const STOP_HORIZON_M: f64 = 60.0;
+const RAY_MAX_M: f64 = 24.0;
+const MATCH_RADIUS_M: f64 = 6.0;
+
+/// Which successor the route follows at a path's end.
+#[derive(Clone, Copy, Debug)]
+pub enum Intent<'a> {
+    Straightest,
+    /// A per-agent choice, mixed with the path index at every branching.
+    Choice(u32),
+    /// The successor passing closest to these future positions (training).
+    Hindsight(&'a [P2]),
+}
+
+/// One agent as features see it.
+#[derive(Clone, Copy, Debug)]
+pub struct AgentView<'a> {
+    pub kind: AgentKind,
+    pub length_m: f32,
+    pub width_m: f32,
+    /// Past states, oldest first, the current state last (at most [`HISTORY_STEPS`] + 1 used).
+    pub history: &'a [Kinematics],
+    /// The signal state its record gave (used with recorded signals).
+    pub recorded_signal: Option<SignalState>,
+    pub intent: Intent<'a>,
+}
+
+impl AgentView<'_> {
+    pub fn now(&self) -> &Kinematics {
+        self.history.last().expect("an agent view has at least its current state")
+    }
+}
+
+fn kind_index(k: AgentKind) -> usize {
+    match k {
+        AgentKind::Car => 0,
+        AgentKind::Bus => 1,
+        AgentKind::Truck => 2,
+        AgentKind::Pedestrian => 3,
+    }
+}
+
+/// Mixes an intent with a path index (a 32-bit finaliser).
+fn mix(a: u32, b: u32) -> u32 {
+    let mut x = a ^ b.wrapping_mul(0x9E37_79B9);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7FEB_352D);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846C_A68B);
+    x ^ (x >> 16)
+}
+
+/// The frame transform of an agent.
+#[derive(Clone, Copy)]
+struct Frame {
+    o: P2,
+    c: f64,
+    s: f64,
+}
+
+impl Frame {
+    fn new(k: &Kinematics) -> Frame {
+        let (s, c) = k.heading_rad.sin_cos();
+        Frame { o: k.point_enu, c, s }
+    }
+    fn local(&self, p: P2) -> P2 {
+        let (dx, dy) = (p[0] - self.o[0], p[1] - self.o[1]);
+        [self.c * dx + self.s * dy, -self.s * dx + self.c * dy]
+    }
+    fn local_vec(&self, v: P2) -> P2 {
+        [self.c * v[0] + self.s * v[1], -self.s * v[0] + self.c * v[1]]
+    }
+}
+
+fn velocity(k: &Kinematics) -> P2 {
+    [k.speed_mps * k.heading_rad.cos(), k.speed_mps * k.heading_rad.sin()]
+}
+
+fn choose_successor(map: &MapContext, path: u32, intent: &Intent) -> Option<u32> {
+    match intent {
+        Intent::Straightest => map.straightest_successor(path),
+        Intent::Choice(c) => map.successor(path, mix(*c, path)),
+        Intent::Hindsight(future) => {
+            let succ = &map.paths[path as usize].successors;
+            if succ.len() <= 1 || future.is_empty() {
+                return succ.first().copied();
+            }
+            succ.iter().copied().min_by(|&a, &b| {
+                let score = |p: u32| {
+                    let path = &map.paths[p as usize];
+                    (0..5)
+                        .map(|i| {
+                            let (q, _) = path.at(path.length_m * (i as f64 + 1.0) / 5.0);
+                            future
+                                .iter()
+                                .map(|f| (f[0] - q[0]).powi(2) + (f[1] - q[1]).powi(2))
+                                .fold(f64::INFINITY, f64::min)
+                        })
+                        .sum::<f64>()
+                };
+                score(a).total_cmp(&score(b)).then(a.cmp(&b))
+            })
+        }
+    }
+}
+
+/// The route ahead of a matched pose: the paths followed, for lookups.
+pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, horizon_m: f64) -> Vec<(u32, f64)> {
+    // (path, distance along the route at which the path starts, relative to the agent).
+    let mut out = vec![(path, -s_m)];
+    let mut end = map.paths[path as usize].length_m - s_m;
+    let mut cur = path;
+    while end < horizon_m && out.len() < 8 {
+        let Some(next) = choose_successor(map, cur, intent) else { break };
+        out.push((next, end));
+        end += map.paths[next as usize].length_m;
+        cur = next;
+    }
+    out
+}
+
+/// Computes the features of `agents[i]` at `time_s` into `out` (length [`FEATURE_DIM`]).
+pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: f64, out: &mut [f32]) {
+    debug_assert_eq!(out.len(), FEATURE_DIM);
+    out.fill(0.0);
+    let a = &agents[i];
+    let now = a.now();
+    let fr = Frame::new(now);
+    let h = a.history;
+    let n = h.len();
+
+    // Ego kinematics.
+    out[0] = (now.speed_mps / 10.0) as f32;
+    if n >= 2 {
+        let prev = &h[n - 2];
+        out[1] = ((now.speed_mps - prev.speed_mps) / crate::tokens::DT_S / 3.0) as f32;
+        out[2] = (wrap_angle(now.heading_rad - prev.heading_rad) / crate::tokens::DT_S / 0.5) as f32;
+    }
+    out[3] = a.length_m / 5.0;
+    out[4] = a.width_m / 2.0;
+    out[5 + kind_index(a.kind)] = 1.0;
+    let past = (n - 1).min(HISTORY_STEPS);
+    out[9] = past as f32 / HISTORY_STEPS as f32;
+    for j in 0..5 {
+        let back = 2 * (j + 1);
+        let k = &h[n - 1 - back.min(past)];
+        let p = fr.local(k.point_enu);
+        out[10 + 3 * j] = (p[0] / 10.0) as f32;
+        out[11 + 3 * j] = (p[1] / 10.0) as f32;
+        out[12 + 3 * j] = wrap_angle(k.heading_rad - now.heading_rad) as f32;
+    }
+
+    // Lane ahead.
+    let mut signal: Option<SignalState> = None;
+    if a.kind.is_vehicle()
+        && let Some(m) = map.match_path(now.point_enu, now.heading_rad, MATCH_RADIUS_M)
+    {
+        out[25] = 1.0;
+        out[26] = if map.paths[m.path as usize].lane.is_none() { 1.0 } else { 0.0 };
+        let r = route(map, m.path, m.s_m, &a.intent, LANE_POINTS as f64 * LANE_SPACING_M + 1.0);
+        for k in 0..LANE_POINTS {
+            let d = (k + 1) as f64 * LANE_SPACING_M;
+            let (pi, start) = r.iter().rev().find(|(_, st)| *st <= d).copied().unwrap_or(r[0]);
+            let (q, _) = map.paths[pi as usize].at(d - start);
+            let l = fr.local(q);
+            out[27 + 2 * k] = (l[0] / 30.0) as f32;
+            out[28 + 2 * k] = (l[1] / 30.0) as f32;
+        }
+        out[57] = (m.lateral_m / 2.0) as f32;
+        out[58] = m.heading_error_rad.sin() as f32;
+        out[59] = m.heading_error_rad.cos() as f32;
+        out[60] = (map.paths[m.path as usize].speed_limit_mps / 15.0) as f32;
+        out[61] = 1.0;
+        for (pi, start) in &r {
+            let p = &map.paths[*pi as usize];
+            if let Some(stop) = p.stop_s_m {
+                let d = start + stop;
+                if d >= -1.0 && d <= STOP_HORIZON_M {
+                    out[61] = (d.max(0.0) / STOP_HORIZON_M) as f32;
+                    out[62] = 1.0;
+                    signal = if map.has_plans() {
+                        p.lane.and_then(|l| map.plan_state(l, time_s))
+                    } else {
+                        a.recorded_signal
+                    };
+                    break;
+                }
+            }
+        }
+    }
+    if a.kind == AgentKind::Pedestrian {
+        // The crossing's pedestrian signal, as recorded (held during rollouts).
+        signal = a.recorded_signal;
+    }
+    let sig = match signal {
+        Some(SignalState::Red) => 0,
+        Some(SignalState::Amber) => 1,
+        Some(SignalState::Green) => 2,
+        None => 3,
+    };
+    out[63 + sig] = 1.0;
+
+    // Static context.
+    let is_road = |c: BevClass| matches!(c, BevClass::Road | BevClass::Crossing);
+    let here = map.class_at(now.point_enu);
+    for d in 0..8 {
+        let ang = now.heading_rad + d as f64 * std::f64::consts::FRAC_PI_4;
+        let (s, c) = ang.sin_cos();
+        let (mut building, mut edge) = (RAY_MAX_M, RAY_MAX_M);
+        let mut t = 1.0;
+        while t <= RAY_MAX_M && (building == RAY_MAX_M || edge == RAY_MAX_M) {
+            let cl = map.class_at([now.point_enu[0] + t * c, now.point_enu[1] + t * s]);
+            if building == RAY_MAX_M && cl == BevClass::Building {
+                building = t;
+            }
+            if edge == RAY_MAX_M && is_road(cl) != is_road(here) {
+                edge = t;
+            }
+            t += 1.0;
+        }
+        out[67 + 2 * d] = (building / RAY_MAX_M) as f32;
+        out[68 + 2 * d] = (edge / RAY_MAX_M) as f32;
+    }
+    let g = match here {
+        BevClass::Road => 0,
+        BevClass::Crossing => 1,
+        BevClass::Sidewalk => 2,
+        _ => 3,
+    };
+    out[83 + g] = 1.0;
+
+    // Neighbours.
+    let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
+    let mut near: Vec<(f64, usize)> = agents
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .filter_map(|(j, b)| {
+            let p = b.now().point_enu;
+            let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
+            (d2 <= r2).then_some((d2, j))
+        })
+        .collect();
+    near.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let v_own = velocity(now);
+    for (slot, (d2, j)) in near.iter().take(NEIGHBOURS).enumerate() {
+        let b = &agents[*j];
+        let bn = b.now();
+        let o = &mut out[EGO_DIM + slot * NEIGHBOUR_DIM..EGO_DIM + (slot + 1) * NEIGHBOUR_DIM];
+        let p = fr.local(bn.point_enu);
+        let dh = wrap_angle(bn.heading_rad - now.heading_rad);
+        let vb = velocity(bn);
+        let dv = fr.local_vec([vb[0] - v_own[0], vb[1] - v_own[1]]);
+        o[0] = (p[0] / 20.0) as f32;
+        o[1] = (p[1] / 20.0) as f32;
+        o[2] = dh.cos() as f32;
+        o[3] = dh.sin() as f32;
+        o[4] = (dv[0] / 10.0) as f32;
+        o[5] = (dv[1] / 10.0) as f32;
+        o[6] = b.length_m / 5.0;
+        o[7] = b.width_m / 2.0;
+        o[8 + kind_index(b.kind)] = 1.0;
+        o[12] = (d2.sqrt() / NEIGHBOUR_RADIUS_M) as f32;
+        o[13] = 1.0;
+    }
+}
+
+/// Features of every agent into a row-major `[agents.len(), FEATURE_DIM]` buffer.
+pub fn all_features(map: &MapContext, agents: &[AgentView], time_s: f64, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(agents.len() * FEATURE_DIM, 0.0);
+    for (i, row) in out.chunks_mut(FEATURE_DIM).enumerate() {
+        agent_features(map, agents, i, time_s, row);
+    }
+}

@@ -1,0 +1,377 @@
+//! What the model knows about a twin, precomputed once per twin: the drivable paths
+//! (lanes and the connections through junctions, with their successors) in an R-tree, a
+//! bird's-eye-view class raster of the whole twin for ray marching, and the signal plans.
+//!
+//! * **Paths**: every [`swm_twin::Lane`] and every [`swm_twin::LaneConnection`] path is a
+//!   [`Path`] (a 2D polyline with cumulative lengths); a lane's successors are the
+//!   connections leaving its end (in twin order), a connection's successor is its
+//!   `to_lane`. Vehicles inside junctions (the teacher records `lane: None` there) match
+//!   connection paths, so the lane-ahead features stay continuous through turns.
+//! * **Raster**: [`swm_twin::query::TwinIndex::bev_raster`] of the twin's bounding box
+//!   (plus 50 m), heading 0, at [`RASTER_RES_M`] (coarser when the twin is large so that the
+//!   raster stays under 16 M pixels), computed once. Features march rays through it.
+//! * **Signals**: [`SignalSource::Plans`] recomputes lane states from the
+//!   [`swm_sim::signal::SignalController`] seeded like the teacher run;
+//!   [`SignalSource::Recorded`] holds what the records said (see `features`).
+
+use rstar::{AABB, PointDistance, RTree, RTreeObject};
+use swm_sim::SignalState;
+use swm_sim::signal::SignalController;
+use swm_twin::query::{BevClass, TwinIndex};
+use swm_twin::{P2, Twin};
+
+use crate::ModelError;
+
+/// Resolution of the twin raster (m per pixel) when it fits.
+pub const RASTER_RES_M: f64 = 1.0;
+const MAX_RASTER_PIXELS: f64 = 16.0e6;
+
+/// A drivable path: a lane or a connection through a junction.
+#[derive(Clone, Debug)]
+pub struct Path {
+    pub points: Vec<P2>,
+    /// Distance along the path of every point (m).
+    pub s_m: Vec<f64>,
+    pub length_m: f64,
+    pub speed_limit_mps: f64,
+    /// The lane index for lanes, `None` for connections.
+    pub lane: Option<u32>,
+    /// The lane whose signal/stop line governs the path's end (lanes only).
+    pub stop_s_m: Option<f64>,
+    pub successors: Vec<u32>,
+}
+
+impl Path {
+    /// The point and unit direction at distance `s_m` along the path (clamped).
+    pub fn at(&self, s_m: f64) -> (P2, P2) {
+        let n = self.points.len();
+        if n == 1 {
+            return (self.points[0], [1.0, 0.0]);
+        }
+        let s = s_m.clamp(0.0, self.length_m);
+        let i = match self.s_m.binary_search_by(|v| v.total_cmp(&s)) {
+            Ok(i) => i.min(n - 2),
+            Err(i) => i.saturating_sub(1).min(n - 2),
+        };
+        let (a, b) = (self.points[i], self.points[i + 1]);
+        let seg = self.s_m[i + 1] - self.s_m[i];
+        let u = if seg > 1e-9 { (s - self.s_m[i]) / seg } else { 0.0 };
+        let d = [b[0] - a[0], b[1] - a[1]];
+        let len = d[0].hypot(d[1]).max(1e-9);
+        ([a[0] + u * d[0], a[1] + u * d[1]], [d[0] / len, d[1] / len])
+    }
+
+    /// Heading at the path's start and end (rad).
+    fn end_headings(&self) -> (f64, f64) {
+        let (_, d0) = self.at(0.0);
+        let (_, d1) = self.at(self.length_m);
+        (d0[1].atan2(d0[0]), d1[1].atan2(d1[0]))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Seg {
+    path: u32,
+    i: u32,
+    a: P2,
+    b: P2,
+}
+
+impl RTreeObject for Seg {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_corners(self.a, self.b)
+    }
+}
+
+impl PointDistance for Seg {
+    fn distance_2(&self, p: &[f64; 2]) -> f64 {
+        let (q, _) = project(self.a, self.b, *p);
+        (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2)
+    }
+}
+
+fn project(a: P2, b: P2, p: P2) -> (P2, f64) {
+    let d = [b[0] - a[0], b[1] - a[1]];
+    let l2 = d[0] * d[0] + d[1] * d[1];
+    let u = if l2 > 0.0 { (((p[0] - a[0]) * d[0] + (p[1] - a[1]) * d[1]) / l2).clamp(0.0, 1.0) } else { 0.0 };
+    ([a[0] + u * d[0], a[1] + u * d[1]], u)
+}
+
+/// A match of an agent to a path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PathMatch {
+    pub path: u32,
+    pub s_m: f64,
+    /// Signed lateral offset of the agent from the path (m, left positive).
+    pub lateral_m: f64,
+    /// Path heading minus agent heading, wrapped (rad).
+    pub heading_error_rad: f64,
+}
+
+/// Where signal states come from in features.
+#[derive(Clone, Debug)]
+pub enum SignalSource {
+    /// The teacher's fixed-time plans seeded like the run (`SignalController::with_seed`).
+    Plans(Box<SignalController>),
+    /// No plans: the state each agent's record gave (held during rollouts).
+    Recorded,
+}
+
+/// The twin as the model sees it; see the module docs.
+pub struct MapContext {
+    pub paths: Vec<Path>,
+    tree: RTree<Seg>,
+    /// Class raster: `classes[row * width + col]`, row 0 at `origin_m[1]` (south), going north.
+    pub classes: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub origin_m: P2,
+    pub res_m: f64,
+    pub signals: SignalSource,
+    /// Ground elevation for output records.
+    twin_terrain: swm_twin::Terrain,
+}
+
+impl std::fmt::Debug for MapContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapContext")
+            .field("paths", &self.paths.len())
+            .field("raster", &(self.width, self.height, self.res_m))
+            .finish()
+    }
+}
+
+impl MapContext {
+    /// Precomputes paths and the raster of `twin`; `signal_seed`: the teacher run's seed
+    /// when known (signal plans), else states are held from the records.
+    pub fn new(twin: &Twin, signal_seed: Option<u64>) -> Result<MapContext, ModelError> {
+        MapContext::with_resolution(twin, signal_seed, RASTER_RES_M)
+    }
+
+    /// As [`MapContext::new`] with a raster resolution other than [`RASTER_RES_M`] (the
+    /// model was trained at 1 m; coarser rasters are for quick tests).
+    pub fn with_resolution(twin: &Twin, signal_seed: Option<u64>, res_m: f64) -> Result<MapContext, ModelError> {
+        let mut paths = Vec::with_capacity(twin.lanes.len() + twin.lane_connections.len());
+        let flat = |pts: &[swm_twin::P3]| pts.iter().map(|p| [p[0], p[1]]).collect::<Vec<P2>>();
+        let mut lane_out: Vec<Vec<u32>> = vec![Vec::new(); twin.lanes.len()];
+        let n_lanes = twin.lanes.len() as u32;
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            if let Some(v) = lane_out.get_mut(c.from_lane as usize) {
+                v.push(n_lanes + ci as u32);
+            }
+        }
+        for (li, lane) in twin.lanes.iter().enumerate() {
+            paths.push(make_path(
+                flat(&lane.centerline),
+                lane.speed_limit_mps,
+                Some(li as u32),
+                lane.stop_line.as_ref().map(|s| s.s_m),
+                std::mem::take(&mut lane_out[li]),
+            ));
+        }
+        for c in &twin.lane_connections {
+            let speed = twin.lanes.get(c.to_lane as usize).map(|l| l.speed_limit_mps).unwrap_or(8.0);
+            let succ = if (c.to_lane as usize) < twin.lanes.len() { vec![c.to_lane] } else { Vec::new() };
+            paths.push(make_path(flat(&c.path), speed, None, None, succ));
+        }
+        let mut segs = Vec::new();
+        for (pi, p) in paths.iter().enumerate() {
+            if !p.points.iter().all(|q| q[0].is_finite() && q[1].is_finite()) {
+                continue;
+            }
+            for i in 0..p.points.len().saturating_sub(1) {
+                segs.push(Seg { path: pi as u32, i: i as u32, a: p.points[i], b: p.points[i + 1] });
+            }
+        }
+        let tree = RTree::bulk_load(segs);
+
+        // The raster.
+        let b = twin.meta.bbox_m;
+        let bbox = if b.iter().all(|v| v.is_finite()) && b[2] > b[0] && b[3] > b[1] {
+            b
+        } else {
+            [-500.0, -500.0, 500.0, 500.0]
+        };
+        let (w_m, h_m) = (bbox[2] - bbox[0] + 100.0, bbox[3] - bbox[1] + 100.0);
+        let res_m = res_m.max(0.1).max((w_m * h_m / MAX_RASTER_PIXELS).sqrt());
+        let (width, height) = ((w_m / res_m).ceil() as usize, (h_m / res_m).ceil() as usize);
+        let center = [0.5 * (bbox[0] + bbox[2]), 0.5 * (bbox[1] + bbox[3])];
+        let index = TwinIndex::new(twin);
+        let raster = index
+            .bev_raster(center, 0.0, width as u32, height as u32, res_m)
+            .map_err(|e| ModelError::Map(format!("twin raster: {e}")))?;
+        // BEV rows go top (north) to bottom; store south-up for simple indexing.
+        let mut classes = vec![0u8; width * height];
+        for row in 0..height {
+            let src = (height - 1 - row) * width;
+            classes[row * width..(row + 1) * width].copy_from_slice(&raster.classes[src..src + width]);
+        }
+        let origin_m = [center[0] - 0.5 * width as f64 * res_m, center[1] - 0.5 * height as f64 * res_m];
+        let signals = match signal_seed {
+            Some(seed) => SignalSource::Plans(Box::new(SignalController::with_seed(twin, seed))),
+            None => SignalSource::Recorded,
+        };
+        tracing::debug!(paths = paths.len(), width, height, res_m, "map context ready");
+        Ok(MapContext {
+            paths,
+            tree,
+            classes,
+            width,
+            height,
+            origin_m,
+            res_m,
+            signals,
+            twin_terrain: twin.terrain.clone(),
+        })
+    }
+
+    /// A map of bare paths, for tests and synthetic scenes: the raster (1 m, the paths'
+    /// bounding box plus 30 m) paints every pixel within `road_half_width_m` (> 0) of a path
+    /// as road, the rest as ground; signals are recorded ones.
+    pub fn from_paths(paths: Vec<Path>, road_half_width_m: f64) -> MapContext {
+        let mut segs = Vec::new();
+        let mut bb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        for (pi, p) in paths.iter().enumerate() {
+            for q in &p.points {
+                bb = [bb[0].min(q[0]), bb[1].min(q[1]), bb[2].max(q[0]), bb[3].max(q[1])];
+            }
+            for i in 0..p.points.len().saturating_sub(1) {
+                segs.push(Seg { path: pi as u32, i: i as u32, a: p.points[i], b: p.points[i + 1] });
+            }
+        }
+        let tree = RTree::bulk_load(segs);
+        let (origin_m, width, height) = if bb[0].is_finite() {
+            let o = [(bb[0] - 30.0).floor(), (bb[1] - 30.0).floor()];
+            (o, (bb[2] + 30.0 - o[0]).ceil() as usize, (bb[3] + 30.0 - o[1]).ceil() as usize)
+        } else {
+            ([0.0, 0.0], 0, 0)
+        };
+        let mut classes = vec![BevClass::Ground as u8; width * height];
+        let r2 = road_half_width_m * road_half_width_m;
+        for row in 0..if road_half_width_m > 0.0 { height } else { 0 } {
+            for col in 0..width {
+                let p = [origin_m[0] + col as f64 + 0.5, origin_m[1] + row as f64 + 0.5];
+                if tree.locate_within_distance(p, r2).next().is_some() {
+                    classes[row * width + col] = BevClass::Road as u8;
+                }
+            }
+        }
+        MapContext {
+            paths,
+            tree,
+            classes,
+            width,
+            height,
+            origin_m,
+            res_m: 1.0,
+            signals: SignalSource::Recorded,
+            twin_terrain: swm_twin::Terrain::Flat { elevation_m: 0.0 },
+        }
+    }
+
+    /// The raster class at a point (`Ground` outside).
+    pub fn class_at(&self, p: P2) -> BevClass {
+        let c = ((p[0] - self.origin_m[0]) / self.res_m).floor();
+        let r = ((p[1] - self.origin_m[1]) / self.res_m).floor();
+        if c < 0.0 || r < 0.0 || c >= self.width as f64 || r >= self.height as f64 {
+            return BevClass::Ground;
+        }
+        BevClass::from_u8(self.classes[r as usize * self.width + c as usize]).unwrap_or(BevClass::Ground)
+    }
+
+    /// Ground elevation (m).
+    pub fn elevation_at(&self, p: P2) -> f64 {
+        self.twin_terrain.elevation_at(p)
+    }
+
+    /// The path best matching a pose: among path segments within `radius_m`, the one
+    /// minimising `distance + 4 m · (1 - cos(heading error))`, heading errors above 90°
+    /// excluded; ties by path index.
+    pub fn match_path(&self, p: P2, heading_rad: f64, radius_m: f64) -> Option<PathMatch> {
+        let (hs, hc) = heading_rad.sin_cos();
+        let mut best: Option<(f64, PathMatch)> = None;
+        for seg in self.tree.locate_within_distance(p, radius_m * radius_m) {
+            let d = [seg.b[0] - seg.a[0], seg.b[1] - seg.a[1]];
+            let len = d[0].hypot(d[1]);
+            if len < 1e-6 {
+                continue;
+            }
+            let cos_e = (d[0] * hc + d[1] * hs) / len;
+            if cos_e < 0.0 {
+                continue;
+            }
+            let (q, u) = project(seg.a, seg.b, p);
+            let dist = (q[0] - p[0]).hypot(q[1] - p[1]);
+            let score = dist + 4.0 * (1.0 - cos_e);
+            let better = match &best {
+                None => true,
+                Some((bs, bm)) => score < *bs - 1e-12 || ((score - *bs).abs() <= 1e-12 && seg.path < bm.path),
+            };
+            if better {
+                let path = &self.paths[seg.path as usize];
+                let s_m = path.s_m[seg.i as usize] + u * len;
+                let cross = d[0] * (p[1] - seg.a[1]) - d[1] * (p[0] - seg.a[0]);
+                let lateral_m = cross.signum() * dist;
+                let path_heading = d[1].atan2(d[0]);
+                let heading_error_rad = crate::tokens::wrap_angle(path_heading - heading_rad);
+                best = Some((score, PathMatch { path: seg.path, s_m, lateral_m, heading_error_rad }));
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
+    /// The successor of `path` to follow: `choice` picks among several (taken modulo their
+    /// count); `None` when the path has none.
+    pub fn successor(&self, path: u32, choice: u32) -> Option<u32> {
+        let s = &self.paths[path as usize].successors;
+        (!s.is_empty()).then(|| s[choice as usize % s.len()])
+    }
+
+    /// The straightest successor (smallest heading change from the path's end).
+    pub fn straightest_successor(&self, path: u32) -> Option<u32> {
+        let (_, h_end) = self.paths[path as usize].end_headings();
+        self.paths[path as usize].successors.iter().copied().min_by(|&a, &b| {
+            let da = crate::tokens::wrap_angle(self.paths[a as usize].end_headings().0 - h_end).abs();
+            let db = crate::tokens::wrap_angle(self.paths[b as usize].end_headings().0 - h_end).abs();
+            da.total_cmp(&db).then(a.cmp(&b))
+        })
+    }
+
+    /// The state of the signal governing `lane` at `time_s` from the plans (`None` with
+    /// recorded signals or an unsignalled lane).
+    pub fn plan_state(&self, lane: u32, time_s: f64) -> Option<SignalState> {
+        match &self.signals {
+            SignalSource::Plans(c) => c.lane_state(lane, time_s),
+            SignalSource::Recorded => None,
+        }
+    }
+
+    pub fn has_plans(&self) -> bool {
+        matches!(self.signals, SignalSource::Plans(_))
+    }
+}
+
+/// A path from its polyline (used by [`MapContext::new`] and tests).
+pub fn make_path(
+    points: Vec<P2>,
+    speed_limit_mps: f64,
+    lane: Option<u32>,
+    stop_s_m: Option<f64>,
+    successors: Vec<u32>,
+) -> Path {
+    let mut s_m = Vec::with_capacity(points.len());
+    let mut s = 0.0;
+    for i in 0..points.len() {
+        if i > 0 {
+            s += (points[i][0] - points[i - 1][0]).hypot(points[i][1] - points[i - 1][1]);
+        }
+        s_m.push(s);
+    }
+    let points = if points.is_empty() { vec![[0.0, 0.0]] } else { points };
+    if s_m.is_empty() {
+        s_m.push(0.0);
+    }
+    let speed_limit_mps = if speed_limit_mps.is_finite() && speed_limit_mps > 0.0 { speed_limit_mps } else { 8.0 };
+    Path { points, s_m, length_m: s, speed_limit_mps, lane, stop_s_m, successors }
+}

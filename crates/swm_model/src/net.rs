@@ -1,0 +1,381 @@
+//! The network, its weight file, and the pure-Rust CPU forward pass.
+//!
+//! # Architecture
+//! ```text
+//! neighbours [8 × 14] ─► Linear 14→64, ReLU ─► Linear 64→64, ReLU ─► × mask ─► max over slots ─┐
+//! ego [87] ──────────────────────────────────────────────────────────────────────────────── concat [151]
+//!   ─► Linear 151→256, ReLU ─► Linear 256→256, ReLU ─┬─► head_vehicle    Linear 256→143 (logits)
+//!                                                    └─► head_pedestrian Linear 256→81  (logits)
+//! ```
+//! Each agent uses the head of its class. Parameters: 167,392 with the default sizes (H = 64, T = 256).
+//!
+//! **FLOPs per agent step** (multiply-adds × 2, biases and ReLUs left out):
+//! neighbour MLP `8 × 2 × (14·64 + 64·64)` = 79,872; trunk `2 × (151·256 + 256·256)` =
+//! 208,384; head `2 × 256·143` = 73,216 (vehicles) or `2 × 256·81` = 41,472 (pedestrians).
+//! About **0.36 MFLOP** per vehicle step ([`Network::flops_per_agent_step`]).
+//!
+//! # File layout `swm-model/1` (safetensors)
+//! Tensors, all `F32`, row-major, PyTorch `nn.Linear` convention (`weight` is
+//! `[out, in]`, `y = x · weightᵀ + bias`):
+//!
+//! | name | shape |
+//! |---|---|
+//! | `nbr.0.weight`, `nbr.0.bias` | `[H, 14]`, `[H]` |
+//! | `nbr.1.weight`, `nbr.1.bias` | `[H, H]`, `[H]` |
+//! | `trunk.0.weight`, `trunk.0.bias` | `[T, 87 + H]`, `[T]` |
+//! | `trunk.1.weight`, `trunk.1.bias` | `[T, T]`, `[T]` |
+//! | `head_vehicle.weight`, `head_vehicle.bias` | `[143, T]`, `[143]` |
+//! | `head_pedestrian.weight`, `head_pedestrian.bias` | `[81, T]`, `[81]` |
+//!
+//! Metadata (strings): `format` = `swm-model/1`, `feature_layout` (= 1), `feature_dim`,
+//! `ego_dim`, `neighbours`, `neighbour_dim`, `nbr_hidden` (H), `trunk_hidden` (T),
+//! `vehicle_vocab`, `pedestrian_vocab`, `dt_s`, `vehicle_accel_mps2` and
+//! `vehicle_yaw_rate_radps` and `pedestrian_dv_mps` (JSON arrays: the token grids), and
+//! `training` (JSON, free-form: data, seed, metrics). A reader must check `format`,
+//! `feature_layout` and the vocabularies before use.
+//!
+//! # The CPU forward pass
+//! Batched over the agents of a step: the matrix products go through the `gemm` crate
+//! (single-threaded per call: rollouts parallelise over scenarios and samples), reading the
+//! weights in place (`[out, in]` as a column-major `[in, out]` right-hand side).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::ModelError;
+use crate::features::{EGO_DIM, FEATURE_DIM, FEATURE_LAYOUT_VERSION, NEIGHBOUR_DIM, NEIGHBOURS};
+use crate::tokens::{
+    AgentClass, PEDESTRIAN_DV_MPS, PEDESTRIAN_TOKENS, VEHICLE_ACCEL_MPS2, VEHICLE_TOKENS, VEHICLE_YAW_RATE_RADPS,
+};
+
+/// The `format` metadata value of model files.
+pub const MODEL_FORMAT: &str = "swm-model/1";
+
+/// Layer sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetConfig {
+    pub nbr_hidden: usize,
+    pub trunk_hidden: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig { nbr_hidden: 64, trunk_hidden: 256 }
+    }
+}
+
+impl NetConfig {
+    /// `(name, [out, in])` of every linear layer, in file order.
+    pub fn layers(&self) -> Vec<(&'static str, [usize; 2])> {
+        let (h, t) = (self.nbr_hidden, self.trunk_hidden);
+        vec![
+            ("nbr.0", [h, NEIGHBOUR_DIM]),
+            ("nbr.1", [h, h]),
+            ("trunk.0", [t, EGO_DIM + h]),
+            ("trunk.1", [t, t]),
+            ("head_vehicle", [VEHICLE_TOKENS, t]),
+            ("head_pedestrian", [PEDESTRIAN_TOKENS, t]),
+        ]
+    }
+
+    pub fn parameters(&self) -> usize {
+        self.layers().iter().map(|(_, [o, i])| o * i + o).sum()
+    }
+}
+
+/// One linear layer, PyTorch layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    /// `[out, in]` row-major.
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub n_in: usize,
+    pub n_out: usize,
+}
+
+/// The network's weights and metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub config: NetConfig,
+    /// In [`NetConfig::layers`] order.
+    pub layers: Vec<Dense>,
+    /// Free-form training metadata (JSON).
+    pub training: String,
+}
+
+/// Scratch buffers of the forward pass (reused between calls).
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    nbr_in: Vec<f32>,
+    h1: Vec<f32>,
+    h2: Vec<f32>,
+    x: Vec<f32>,
+    t1: Vec<f32>,
+    t2: Vec<f32>,
+    rows: Vec<f32>,
+}
+
+/// `dst[m, n] = bias + a[m, k] · weightᵀ`, then ReLU if asked (all row-major).
+fn linear(a: &[f32], m: usize, layer: &Dense, dst: &mut Vec<f32>, relu: bool) {
+    let (k, n) = (layer.n_in, layer.n_out);
+    debug_assert_eq!(a.len(), m * k);
+    dst.clear();
+    dst.reserve(m * n);
+    for _ in 0..m {
+        dst.extend_from_slice(&layer.bias);
+    }
+    if m > 0 {
+        // SAFETY: the pointers cover `m*n`, `m*k` and `n*k` valid f32s with the strides
+        // given (dst and a row-major; weight `[n, k]` row-major read as a `[k, n]` matrix
+        // with column stride k); dst does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                a.as_ptr(),
+                1,
+                k as isize,
+                layer.weight.as_ptr(),
+                k as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+    if relu {
+        for v in dst.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+impl Network {
+    /// A network with deterministic small random weights (Kaiming-uniform-like from a
+    /// Philox stream), for tests and as the training start.
+    pub fn init(config: NetConfig, seed: u64) -> Network {
+        let mut rng = swm_core::rng::CounterRng::new(seed, 0x4E45_5400);
+        let layers = config
+            .layers()
+            .iter()
+            .map(|(_, [o, i])| {
+                let bound = (1.0 / *i as f64).sqrt();
+                let weight = (0..o * i).map(|_| rng.range_f64(-bound, bound) as f32).collect();
+                let bias = (0..*o).map(|_| rng.range_f64(-bound, bound) as f32).collect();
+                Dense { weight, bias, n_in: *i, n_out: *o }
+            })
+            .collect();
+        Network { config, layers, training: "{}".to_string() }
+    }
+
+    pub fn parameters(&self) -> usize {
+        self.config.parameters()
+    }
+
+    /// FLOPs (2 per multiply-add) of one agent step of `class` (see the module docs).
+    pub fn flops_per_agent_step(&self, class: AgentClass) -> usize {
+        let (h, t) = (self.config.nbr_hidden, self.config.trunk_hidden);
+        let head = match class {
+            AgentClass::Vehicle => VEHICLE_TOKENS,
+            AgentClass::Pedestrian => PEDESTRIAN_TOKENS,
+        };
+        2 * (NEIGHBOURS * (NEIGHBOUR_DIM * h + h * h) + (EGO_DIM + h) * t + t * t + t * head)
+    }
+
+    /// The trunk output `[batch, T]` of a batch of feature rows `[batch, FEATURE_DIM]`.
+    pub fn trunk<'s>(&self, features: &[f32], scratch: &'s mut Scratch) -> &'s [f32] {
+        let b = features.len() / FEATURE_DIM;
+        let h = self.config.nbr_hidden;
+        let s = scratch;
+        s.nbr_in.clear();
+        for row in features.chunks_exact(FEATURE_DIM) {
+            s.nbr_in.extend_from_slice(&row[EGO_DIM..]);
+        }
+        linear(&s.nbr_in, b * NEIGHBOURS, &self.layers[0], &mut s.h1, true);
+        linear(&s.h1, b * NEIGHBOURS, &self.layers[1], &mut s.h2, true);
+        s.x.clear();
+        for (r, row) in features.chunks_exact(FEATURE_DIM).enumerate() {
+            s.x.extend_from_slice(&row[..EGO_DIM]);
+            let start = s.x.len();
+            s.x.resize(start + h, 0.0);
+            for k in 0..NEIGHBOURS {
+                if row[EGO_DIM + k * NEIGHBOUR_DIM + NEIGHBOUR_DIM - 1] <= 0.0 {
+                    continue;
+                }
+                let hk = &s.h2[(r * NEIGHBOURS + k) * h..(r * NEIGHBOURS + k + 1) * h];
+                for (x, v) in s.x[start..].iter_mut().zip(hk) {
+                    *x = x.max(*v);
+                }
+            }
+        }
+        linear(&s.x, b, &self.layers[2], &mut s.t1, true);
+        linear(&s.t1, b, &self.layers[3], &mut s.t2, true);
+        &s.t2
+    }
+
+    /// Logits of every row for the head of `classes[row]`: row `r` gets
+    /// `classes[r].vocab()` logits, appended to `out` in row order (so `out` is ragged:
+    /// use [`logit_offsets`]).
+    pub fn forward(&self, features: &[f32], classes: &[AgentClass], scratch: &mut Scratch, out: &mut Vec<f32>) {
+        let b = features.len() / FEATURE_DIM;
+        assert_eq!(b, classes.len(), "one class per feature row");
+        let t = self.config.trunk_hidden;
+        self.trunk(features, scratch);
+        let t2 = std::mem::take(&mut scratch.t2);
+        out.clear();
+        out.resize(logit_offsets(classes).last().copied().unwrap_or(0), 0.0);
+        let offsets = logit_offsets(classes);
+        for (class, head) in [(AgentClass::Vehicle, 4), (AgentClass::Pedestrian, 5)] {
+            let idx: Vec<usize> = (0..b).filter(|&r| classes[r] == class).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            scratch.rows.clear();
+            for &r in &idx {
+                scratch.rows.extend_from_slice(&t2[r * t..(r + 1) * t]);
+            }
+            let mut logits = std::mem::take(&mut scratch.h1);
+            linear(&scratch.rows, idx.len(), &self.layers[head], &mut logits, false);
+            let v = class.vocab();
+            for (j, &r) in idx.iter().enumerate() {
+                out[offsets[r]..offsets[r] + v].copy_from_slice(&logits[j * v..(j + 1) * v]);
+            }
+            scratch.h1 = logits;
+        }
+        scratch.t2 = t2;
+    }
+
+    /// Serialises as a `swm-model/1` safetensors file (module docs).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, ModelError> {
+        let names = self.config.layers();
+        let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+        for ((name, _), l) in names.iter().zip(&self.layers) {
+            bytes.push((format!("{name}.weight"), f32_bytes(&l.weight), vec![l.n_out, l.n_in]));
+            bytes.push((format!("{name}.bias"), f32_bytes(&l.bias), vec![l.n_out]));
+        }
+        let views: Vec<(String, TensorView)> = bytes
+            .iter()
+            .map(|(n, b, shape)| {
+                TensorView::new(Dtype::F32, shape.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| ModelError::Layout { tensor: n.clone(), message: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        let meta = self.metadata();
+        safetensors::serialize(views, Some(meta))
+            .map_err(|e| ModelError::Layout { tensor: String::new(), message: e.to_string() })
+    }
+
+    fn metadata(&self) -> std::collections::HashMap<String, String> {
+        let j = |v: &[f64]| serde_json::to_string(v).unwrap_or_default();
+        let m: BTreeMap<&str, String> = BTreeMap::from([
+            ("format", MODEL_FORMAT.to_string()),
+            ("feature_layout", FEATURE_LAYOUT_VERSION.to_string()),
+            ("feature_dim", FEATURE_DIM.to_string()),
+            ("ego_dim", EGO_DIM.to_string()),
+            ("neighbours", NEIGHBOURS.to_string()),
+            ("neighbour_dim", NEIGHBOUR_DIM.to_string()),
+            ("nbr_hidden", self.config.nbr_hidden.to_string()),
+            ("trunk_hidden", self.config.trunk_hidden.to_string()),
+            ("vehicle_vocab", VEHICLE_TOKENS.to_string()),
+            ("pedestrian_vocab", PEDESTRIAN_TOKENS.to_string()),
+            ("dt_s", crate::tokens::DT_S.to_string()),
+            ("vehicle_accel_mps2", j(&VEHICLE_ACCEL_MPS2)),
+            ("vehicle_yaw_rate_radps", j(&VEHICLE_YAW_RATE_RADPS)),
+            ("pedestrian_dv_mps", j(&PEDESTRIAN_DV_MPS)),
+            ("training", self.training.clone()),
+        ]);
+        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// Writes the model file.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let bytes = self.to_safetensors()?;
+        std::fs::write(path, bytes).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })
+    }
+
+    /// Reads a model file, checking its format, layout version, vocabularies and shapes.
+    pub fn load(path: &Path) -> Result<Network, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+        Network::from_safetensors(&bytes).map_err(|e| match e {
+            ModelError::Layout { tensor, message } => ModelError::File { path: path.to_path_buf(), tensor, message },
+            other => other,
+        })
+    }
+
+    /// Parses model bytes (see [`Network::load`]).
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Network, ModelError> {
+        let bad = |tensor: &str, message: String| ModelError::Layout { tensor: tensor.to_string(), message };
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| bad("", format!("not a safetensors file: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad("", format!("metadata `{k}` missing")));
+        let format = get("format")?;
+        if format != MODEL_FORMAT {
+            return Err(bad("", format!("format {format:?}, expected {MODEL_FORMAT:?}")));
+        }
+        let num = |k: &str| -> Result<usize, ModelError> {
+            get(k)?.parse::<usize>().map_err(|e| bad("", format!("metadata `{k}`: {e}")))
+        };
+        for (k, want) in [
+            ("feature_layout", FEATURE_LAYOUT_VERSION as usize),
+            ("feature_dim", FEATURE_DIM),
+            ("vehicle_vocab", VEHICLE_TOKENS),
+            ("pedestrian_vocab", PEDESTRIAN_TOKENS),
+        ] {
+            let got = num(k)?;
+            if got != want {
+                return Err(bad("", format!("metadata `{k}` is {got}, this build needs {want}")));
+            }
+        }
+        let config = NetConfig { nbr_hidden: num("nbr_hidden")?, trunk_hidden: num("trunk_hidden")? };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad("", e.to_string()))?;
+        let mut layers = Vec::new();
+        for (name, [o, i]) in config.layers() {
+            let read = |t: String, shape: Vec<usize>| -> Result<Vec<f32>, ModelError> {
+                let v = st.tensor(&t).map_err(|_| bad(&t, "missing".to_string()))?;
+                if v.dtype() != Dtype::F32 {
+                    return Err(bad(&t, format!("dtype {:?}, expected F32", v.dtype())));
+                }
+                if v.shape() != shape.as_slice() {
+                    return Err(bad(&t, format!("shape {:?}, expected {:?}", v.shape(), shape)));
+                }
+                Ok(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            };
+            let weight = read(format!("{name}.weight"), vec![o, i])?;
+            let bias = read(format!("{name}.bias"), vec![o])?;
+            if let Some(bad_v) = weight.iter().chain(&bias).find(|v| !v.is_finite()) {
+                return Err(bad(name, format!("non-finite value {bad_v}")));
+            }
+            layers.push(Dense { weight, bias, n_in: i, n_out: o });
+        }
+        Ok(Network { config, layers, training: meta.get("training").cloned().unwrap_or_else(|| "{}".into()) })
+    }
+}
+
+/// Start of every row's logits in [`Network::forward`]'s output, plus the total at the end.
+pub fn logit_offsets(classes: &[AgentClass]) -> Vec<usize> {
+    let mut v = Vec::with_capacity(classes.len() + 1);
+    let mut o = 0;
+    v.push(0);
+    for c in classes {
+        o += c.vocab();
+        v.push(o);
+    }
+    v
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}

@@ -1,0 +1,155 @@
+//! Keyed randomness and token sampling.
+//!
+//! # Keyed draws ([`keyed_u32x4`])
+//! Every random number of a rollout is Philox4x32-10 ([`swm_core::rng::philox4x32`]) of a
+//! counter made of what it is for, under the key of the rollout seed
+//! ([`swm_core::rng::key_from_seed`]):
+//!
+//! ```text
+//! counter = [step, agent, scenario as u32, (sample & 0xFF_FFFF) << 8 | stream]
+//! key     = key_from_seed(seed)
+//! ```
+//!
+//! `step` is the frame being produced (1..=N), `agent` the agent's index in the scenario,
+//! `scenario` the scenario id (low 32 bits), `sample` the rollout sample (low 24 bits) and
+//! `stream` what the draw is for ([`STREAM_TOKEN`], [`STREAM_INTENT`]). Only `u32`
+//! arithmetic: a WGSL shader gets the same integers. A uniform in `[0, 1)` is
+//! [`swm_core::rng::unit_f32`] of the first word.
+//!
+//! # Sampling ([`sample_token`])
+//! `p = softmax(logits / temperature)`; tokens are ordered by probability (descending,
+//! ties by token index); top-k keeps the first `k` (0: all); top-p keeps the shortest
+//! prefix whose mass reaches `p` (at least one token); the kept probabilities are
+//! renormalised and the token is the first whose cumulative mass exceeds `u`. A
+//! temperature of 0 takes the most likely token (ties: lowest index).
+
+use swm_core::rng::{key_from_seed, philox4x32, unit_f32};
+
+/// Stream of token draws.
+pub const STREAM_TOKEN: u32 = 0;
+/// Stream of per-agent route intents.
+pub const STREAM_INTENT: u32 = 1;
+
+/// 128 random bits for (seed, scenario, agent, step, sample, stream); see the module docs.
+pub fn keyed_u32x4(seed: u64, scenario: u64, agent: u32, step: u32, sample: u32, stream: u32) -> [u32; 4] {
+    philox4x32([step, agent, scenario as u32, ((sample & 0xFF_FFFF) << 8) | (stream & 0xFF)], key_from_seed(seed))
+}
+
+/// A uniform in `[0, 1)` for (seed, scenario, agent, step, sample, stream).
+pub fn keyed_unit(seed: u64, scenario: u64, agent: u32, step: u32, sample: u32, stream: u32) -> f32 {
+    unit_f32(keyed_u32x4(seed, scenario, agent, step, sample, stream)[0])
+}
+
+/// How tokens are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SamplingConfig {
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0: no limit).
+    pub top_k: usize,
+    /// Keep the most likely tokens up to this mass (1: no limit).
+    pub top_p: f32,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig { temperature: 1.0, top_k: 0, top_p: 0.95 }
+    }
+}
+
+/// Draws a token from `logits` with the uniform `u` in `[0, 1)` (module docs).
+pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut Vec<(f32, u16)>) -> u16 {
+    let argmax = || {
+        let mut best = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if l > logits[best] {
+                best = i;
+            }
+        }
+        best as u16
+    };
+    if cfg.temperature <= 0.0 || logits.len() <= 1 {
+        return argmax();
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return argmax();
+    }
+    scratch.clear();
+    let mut sum = 0.0f32;
+    for (i, &l) in logits.iter().enumerate() {
+        let e = ((l - max) / cfg.temperature).exp();
+        sum += e;
+        scratch.push((e, i as u16));
+    }
+    scratch.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut keep = if cfg.top_k > 0 { cfg.top_k.min(scratch.len()) } else { scratch.len() };
+    if cfg.top_p < 1.0 {
+        let mut mass = 0.0;
+        for (j, (e, _)) in scratch[..keep].iter().enumerate() {
+            mass += e / sum;
+            if mass >= cfg.top_p {
+                keep = j + 1;
+                break;
+            }
+        }
+    }
+    let kept: f32 = scratch[..keep].iter().map(|x| x.0).sum();
+    let target = u * kept;
+    let mut acc = 0.0;
+    for (e, t) in &scratch[..keep] {
+        acc += e;
+        if acc > target {
+            return *t;
+        }
+    }
+    scratch[keep - 1].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_draws_depend_on_every_key_part() {
+        let base = keyed_u32x4(1, 2, 3, 4, 5, 0);
+        assert_eq!(base, keyed_u32x4(1, 2, 3, 4, 5, 0));
+        for other in [
+            keyed_u32x4(9, 2, 3, 4, 5, 0),
+            keyed_u32x4(1, 9, 3, 4, 5, 0),
+            keyed_u32x4(1, 2, 9, 4, 5, 0),
+            keyed_u32x4(1, 2, 3, 9, 5, 0),
+            keyed_u32x4(1, 2, 3, 4, 9, 0),
+            keyed_u32x4(1, 2, 3, 4, 5, 1),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn sampling_respects_temperature_top_k_and_top_p() {
+        let logits = [0.0f32, 2.0, 1.0, -1.0];
+        let mut s = Vec::new();
+        let greedy = SamplingConfig { temperature: 0.0, ..Default::default() };
+        assert_eq!(sample_token(&logits, &greedy, 0.99, &mut s), 1);
+        let top1 = SamplingConfig { temperature: 1.0, top_k: 1, top_p: 1.0 };
+        for u in [0.0, 0.5, 0.999] {
+            assert_eq!(sample_token(&logits, &top1, u, &mut s), 1);
+        }
+        // Full distribution: frequencies follow softmax.
+        let full = SamplingConfig { temperature: 1.0, top_k: 0, top_p: 1.0 };
+        let mut counts = [0usize; 4];
+        for i in 0..10_000u32 {
+            counts[sample_token(&logits, &full, keyed_unit(3, 0, 0, i, 0, 0), &mut s) as usize] += 1;
+        }
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        for (c, l) in counts.iter().zip(logits) {
+            let p = l.exp() / z;
+            assert!((*c as f32 / 10_000.0 - p).abs() < 0.02, "{counts:?}");
+        }
+        // top-p 0.6 keeps tokens 1 and 2 only (0.665 > 0.6 after token 1 alone? 0.64 > 0.6: token 1 only).
+        let p = SamplingConfig { temperature: 1.0, top_k: 0, top_p: 0.6 };
+        for u in [0.0, 0.5, 0.999] {
+            assert_eq!(sample_token(&logits, &p, u, &mut s), 1);
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! World model tests: features, forward-pass agreement, files, determinism, training,
+//! action conditioning with the shipped model, and real Yeouido data.
+
+use swm_dataset::Scenario;
+use swm_model::data::{Dataset, Episode, samples_from_episode};
+use swm_model::features::{AgentView, EGO_DIM, FEATURE_DIM, Intent, NEIGHBOUR_DIM, agent_features};
+use swm_model::map::{MapContext, make_path};
+use swm_model::net::Scratch;
+use swm_model::tokens::{AgentClass, Kinematics};
+use swm_model::train::{CandleNet, TrainConfig, TrainEvent};
+use swm_model::{ModelError, NetConfig, Network, RolloutConfig, SamplingConfig, WorldAgent};
+use swm_sim::{AgentKind, TrajectoryRecord};
+
+fn transform(p: [f64; 2], angle: f64, shift: [f64; 2]) -> [f64; 2] {
+    let (s, c) = angle.sin_cos();
+    [c * p[0] - s * p[1] + shift[0], s * p[0] + c * p[1] + shift[1]]
+}
+
+/// A two-way straight road along +x (eastbound lane at y = 0, westbound at y = 3.5) and a
+/// curve leaving the eastbound lane to the north; all rotated by `angle` and shifted.
+fn road(angle: f64, shift: [f64; 2], half_width_m: f64) -> MapContext {
+    let t = |p: [f64; 2]| transform(p, angle, shift);
+    let east: Vec<[f64; 2]> = (0..=60).map(|i| t([-200.0 + 10.0 * i as f64, 0.0])).collect();
+    let west: Vec<[f64; 2]> = (0..=60).map(|i| t([400.0 - 10.0 * i as f64, 3.5])).collect();
+    let curve: Vec<[f64; 2]> =
+        (0..=10).map(|i| i as f64 * 0.15).map(|a| t([400.0 + 20.0 * a.sin(), 20.0 - 20.0 * a.cos()])).collect();
+    MapContext::from_paths(
+        vec![
+            make_path(east, 13.9, Some(0), Some(590.0), vec![2]),
+            make_path(west, 13.9, Some(1), None, vec![]),
+            make_path(curve, 8.0, None, None, vec![]),
+        ],
+        half_width_m,
+    )
+}
+
+fn rec(id: u64, kind: AgentKind, k: &Kinematics, frame: i32) -> TrajectoryRecord {
+    let (l, w) = if kind.is_vehicle() { (4.5, 1.8) } else { (0.5, 0.5) };
+    TrajectoryRecord {
+        agent_id: id,
+        kind,
+        length_m: l,
+        width_m: w,
+        step: (100 + frame) as u32,
+        time_s: 10.0 + 0.1 * f64::from(frame),
+        x_m: k.point_enu[0],
+        y_m: k.point_enu[1],
+        z_m: 0.0,
+        heading_rad: k.heading_rad,
+        speed_mps: k.speed_mps,
+        accel_mps2: 0.0,
+        lane: None,
+        signal: None,
+    }
+}
+
+/// A scenario with `agents` = (kind, x, y, heading, speed) at constant velocity over
+/// frames -10..=0.
+fn scenario(id: u64, agents: &[(AgentKind, f64, f64, f64, f64)]) -> Scenario {
+    let mut rows = Vec::new();
+    for f in -10..=0 {
+        for (i, &(kind, x, y, h, v)) in agents.iter().enumerate() {
+            let t = 0.1 * f64::from(f);
+            let k = Kinematics { point_enu: [x + v * t * h.cos(), y + v * t * h.sin()], heading_rad: h, speed_mps: v };
+            rows.push((f, rec(i as u64, kind, &k, f)));
+        }
+    }
+    Scenario {
+        scenario_id: id,
+        center_agent_id: 0,
+        current_time_s: 10.0,
+        current_step: 100,
+        agents: (0..agents.len() as u64).collect(),
+        rows,
+    }
+}
+
+fn busy_scene() -> Vec<(AgentKind, f64, f64, f64, f64)> {
+    vec![
+        (AgentKind::Car, 0.0, 0.2, 0.02, 9.0),
+        (AgentKind::Car, 25.0, -0.1, 0.0, 11.0),
+        (AgentKind::Bus, 60.0, 0.0, 0.0, 8.0),
+        (AgentKind::Car, 30.0, 3.5, std::f64::consts::PI, 10.0),
+        (AgentKind::Truck, -30.0, 0.0, 0.0, 12.0),
+        (AgentKind::Pedestrian, 10.0, -6.0, 0.3, 1.3),
+        (AgentKind::Pedestrian, 12.0, 8.0, -1.2, 1.1),
+    ]
+}
+
+/// Features of every agent of a scene after transforming it.
+fn scene_features(angle: f64, shift: [f64; 2]) -> Vec<Vec<f32>> {
+    let map = road(angle, shift, 0.0);
+    let scene = busy_scene();
+    let hist: Vec<Vec<Kinematics>> = scene
+        .iter()
+        .map(|&(_, x, y, h, v)| {
+            (-10..=0)
+                .map(|f| {
+                    let t = 0.1 * f64::from(f);
+                    // A slight curve so that the history is not a straight line.
+                    let p = [x + v * t * h.cos(), y + v * t * h.sin() + 0.3 * t * t];
+                    Kinematics {
+                        point_enu: transform(p, angle, shift),
+                        heading_rad: h + angle + 0.01 * f64::from(f),
+                        speed_mps: v,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let views: Vec<AgentView> = scene
+        .iter()
+        .zip(&hist)
+        .map(|(&(kind, ..), h)| AgentView {
+            kind,
+            length_m: 4.5,
+            width_m: 1.8,
+            history: h,
+            recorded_signal: None,
+            intent: Intent::Straightest,
+        })
+        .collect();
+    (0..views.len())
+        .map(|i| {
+            let mut row = vec![0.0; FEATURE_DIM];
+            agent_features(&map, &views, i, 10.0, &mut row);
+            row
+        })
+        .collect()
+}
+
+#[test]
+fn features_are_finite_and_invariant_to_rotation_and_translation() {
+    let a = scene_features(0.0, [0.0, 0.0]);
+    assert_eq!(a.len(), 7);
+    for row in &a {
+        assert_eq!(row.len(), FEATURE_DIM);
+        assert!(row.iter().all(|v| v.is_finite()));
+    }
+    // The first car is on the eastbound lane and sees neighbours.
+    assert_eq!(a[0][25], 1.0, "lane matched");
+    assert!(a[0][EGO_DIM + NEIGHBOUR_DIM - 1] == 1.0, "first neighbour slot present");
+    // The lane ahead of the first car runs along +x.
+    assert!(a[0][27 + 2 * 14] > 1.5 && a[0][28 + 2 * 14].abs() < 0.1, "{:?}", &a[0][27..57]);
+    for (angle, shift) in [(0.7, [1234.5, -987.0]), (-2.5, [-50.0, 4000.0]), (std::f64::consts::PI, [0.0, 0.0])] {
+        let b = scene_features(angle, shift);
+        for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
+            for (j, (x, y)) in ra.iter().zip(rb).enumerate() {
+                assert!((x - y).abs() < 1e-4, "agent {i} feature {j}: {x} vs {y} (angle {angle})");
+            }
+        }
+    }
+}
+
+fn random_features(n: usize, seed: u64) -> (Vec<f32>, Vec<AgentClass>) {
+    let mut rng = swm_core::rng::CounterRng::new(seed, 9);
+    let mut x = Vec::new();
+    let mut classes = Vec::new();
+    for r in 0..n {
+        let mut row: Vec<f32> = (0..FEATURE_DIM).map(|_| rng.range_f64(-1.5, 1.5) as f32).collect();
+        // Neighbour masks: the first r % 9 slots present.
+        for k in 0..8 {
+            let m = &mut row[EGO_DIM + k * NEIGHBOUR_DIM..EGO_DIM + (k + 1) * NEIGHBOUR_DIM];
+            if k < r % 9 {
+                m[NEIGHBOUR_DIM - 1] = 1.0;
+            } else {
+                m.fill(0.0);
+            }
+        }
+        x.extend(row);
+        classes.push(if r % 3 == 0 { AgentClass::Pedestrian } else { AgentClass::Vehicle });
+    }
+    (x, classes)
+}
+
+#[test]
+fn candle_and_cpu_forward_agree() {
+    let net = Network::init(NetConfig::default(), 5);
+    assert_eq!(net.parameters(), 167_392);
+    let (x, classes) = random_features(37, 1);
+    let mut out = Vec::new();
+    net.forward(&x, &classes, &mut Scratch::default(), &mut out);
+    let cn = CandleNet::from_network(&net).unwrap();
+    let t = candle_core::Tensor::from_slice(&x, (37, FEATURE_DIM), &candle_core::Device::Cpu).unwrap();
+    let (lv, lp) = cn.forward(&t).unwrap();
+    let lv = lv.to_vec2::<f32>().unwrap();
+    let lp = lp.to_vec2::<f32>().unwrap();
+    let mut o = 0;
+    let mut max_diff = 0.0f32;
+    for (r, c) in classes.iter().enumerate() {
+        let want = if *c == AgentClass::Vehicle { &lv[r] } else { &lp[r] };
+        for (a, b) in out[o..o + c.vocab()].iter().zip(want) {
+            max_diff = max_diff.max((a - b).abs());
+        }
+        o += c.vocab();
+    }
+    assert_eq!(o, out.len());
+    assert!(max_diff < 1e-4, "candle vs CPU forward: max |diff| {max_diff}");
+    // The batch does not change a row's result.
+    let mut one = Vec::new();
+    net.forward(&x[FEATURE_DIM..2 * FEATURE_DIM], &classes[1..2], &mut Scratch::default(), &mut one);
+    let v = classes[1].vocab();
+    let off = classes[0].vocab();
+    for (a, b) in one.iter().zip(&out[off..off + v]) {
+        assert!((a - b).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn model_files_round_trip_and_bad_files_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Network::init(NetConfig { nbr_hidden: 16, trunk_hidden: 32 }, 2);
+    let path = dir.path().join("m.safetensors");
+    net.save(&path).unwrap();
+    let back = Network::load(&path).unwrap();
+    assert_eq!(back.layers, net.layers);
+    assert_eq!(back.config, net.config);
+
+    let missing = Network::load(&dir.path().join("nope.safetensors")).unwrap_err();
+    assert!(missing.to_string().contains("nope.safetensors"), "{missing}");
+
+    // A tensor with the wrong shape: the error names the file and the tensor.
+    let mut wrong = net.clone();
+    let l = &mut wrong.layers[3];
+    l.n_in -= 1;
+    l.weight.truncate(l.n_out * l.n_in);
+    let bad = dir.path().join("bad.safetensors");
+    wrong.save(&bad).unwrap();
+    match Network::load(&bad) {
+        Err(ModelError::File { path, tensor, .. }) => {
+            assert!(path.ends_with("bad.safetensors"));
+            assert_eq!(tensor, "trunk.1.weight");
+        }
+        other => panic!("expected a file error, got {other:?}"),
+    }
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let e = Network::load(&junk).unwrap_err();
+    assert!(e.to_string().contains("junk.safetensors"), "{e}");
+}
+
+#[test]
+fn rollouts_are_identical_across_thread_counts_and_differ_across_samples() {
+    let map = road(0.3, [100.0, 50.0], 1.75);
+    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 3);
+    let scenarios: Vec<Scenario> = (0..3)
+        .map(|i| {
+            let s: Vec<_> = busy_scene()
+                .into_iter()
+                .map(|(k, x, y, h, v)| {
+                    let p = transform([x + 5.0 * i as f64, y], 0.3, [100.0, 50.0]);
+                    (k, p[0], p[1], h + 0.3, v)
+                })
+                .collect();
+            scenario(i, &s)
+        })
+        .collect();
+    let cfg = RolloutConfig { steps: 20, samples: 3, seed: 11, sampling: SamplingConfig::default() };
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg))
+    };
+    let a = run(1);
+    let b = run(3);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 3);
+    for r in &a {
+        assert_eq!(r.samples.len(), 3);
+        assert_eq!(r.samples[0].len(), 20 * 7);
+        assert_eq!(r.samples[0][0].0, 1);
+        assert_eq!(r.samples[0].last().unwrap().0, 20);
+        assert!(r.samples[0].iter().all(|(_, q)| q.x_m.is_finite() && q.speed_mps >= 0.0));
+        assert_ne!(r.samples[0], r.samples[1], "samples differ");
+    }
+    // Files: one per sample, and the manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let m = swm_model::rollout::RolloutManifest {
+        format: String::new(),
+        model: "random".into(),
+        twin: "synthetic".into(),
+        config: cfg.clone(),
+        signal_seed: None,
+        scenarios: 0,
+        files: vec![],
+    };
+    let files = swm_model::rollout::write_rollouts(dir.path(), &a, m).unwrap();
+    assert_eq!(files.len(), 3);
+    let rows = swm_dataset::trajectories::read_scenario_rows(&files[1]).unwrap();
+    assert_eq!(rows.len(), 3 * 20 * 7);
+    assert_eq!(rows[0].record, a[0].samples[1][0].1);
+}
+
+/// Teacher-like data on the synthetic road: cars following each other with an IDM-ish
+/// rule, tokenised; training must lower the loss.
+#[test]
+fn training_lowers_the_loss_on_a_small_set() {
+    let map = road(0.0, [0.0, 0.0], 1.75);
+    let mut frames: Vec<Vec<TrajectoryRecord>> = Vec::new();
+    let mut cars: Vec<(f64, f64)> = (0..6).map(|i| (-150.0 + 22.0 * i as f64, 6.0 + i as f64)).collect();
+    for f in 0..300 {
+        let mut recs = Vec::new();
+        let snapshot = cars.clone();
+        for (i, (x, v)) in cars.iter_mut().enumerate() {
+            let gap = snapshot.iter().filter(|o| o.0 > *x).map(|o| o.0 - *x - 4.5).fold(1e9, f64::min);
+            let a =
+                (1.5 * (1.0 - (*v / 12.0).powi(4)) - 1.5 * ((2.0 + 1.5 * *v) / gap.max(0.5)).powi(2)).clamp(-6.0, 2.0);
+            let k = Kinematics { point_enu: [*x, 0.0], heading_rad: 0.0, speed_mps: *v };
+            recs.push(rec(i as u64, AgentKind::Car, &k, f));
+            *v = (*v + a * 0.1).max(0.0);
+            *x += *v * 0.1;
+        }
+        frames.push(recs);
+    }
+    let ep = Episode { frames, first_frame: 0, time0_s: 0.0 };
+    let data: Dataset = samples_from_episode(&map, &ep, 2, 0);
+    assert!(data.len() > 800, "{} pairs", data.len());
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch: 128,
+        lr: 3e-3,
+        warmup_steps: 10,
+        net: NetConfig { nbr_hidden: 32, trunk_hidden: 64 },
+        ..TrainConfig::default()
+    };
+    let mut saw_steps = 0;
+    let report = swm_model::train::train(
+        &data,
+        &cfg,
+        &mut |e| {
+            if let TrainEvent::Step { .. } = e {
+                saw_steps += 1
+            }
+        },
+        &mut |_, _| Ok(()),
+    )
+    .unwrap();
+    assert!(saw_steps > 0);
+    let first = report.epochs[0].train_loss;
+    let last = report.epochs.last().unwrap().train_loss;
+    let early: f64 = report.step_losses[..3].iter().sum::<f64>() / 3.0;
+    assert!(last < 0.8 * early, "loss {early} -> {last}");
+    assert!(last < first, "epoch losses {:?}", report.epochs);
+    assert!(report.epochs.last().unwrap().val_loss.is_finite());
+}
+
+fn default_model() -> Network {
+    Network::load(&swm_model::default_model_path()).expect("the shipped default model loads")
+}
+
+/// A model-driven car at 10 m/s behind an externally driven car standing 45 m ahead:
+/// it must slow down compared with the same car on an empty road.
+#[test]
+fn follower_slows_for_an_externally_stopped_car() {
+    let net = default_model();
+    let map = road(0.0, [0.0, 0.0], 1.75);
+    let cfg = RolloutConfig { steps: 60, samples: 8, seed: 5, sampling: SamplingConfig::default() };
+    let with = scenario(0, &[(AgentKind::Car, 0.0, 0.0, 0.0, 10.0), (AgentKind::Car, 45.0, 0.0, 0.0, 0.0)]);
+    let without = scenario(0, &[(AgentKind::Car, 0.0, 0.0, 0.0, 10.0)]);
+    let hold = |_: u64, _: u32, agent: u64, _: i32, _: &[WorldAgent]| {
+        (agent == 1).then_some(Kinematics { point_enu: [45.0, 0.0], heading_rad: 0.0, speed_mps: 0.0 })
+    };
+    let r_with = swm_model::rollout_scenarios_with(&net, &map, &[with], &cfg, Some(&hold));
+    let r_without = swm_model::rollout_scenarios(&net, &map, &[without], &cfg);
+    let end = |rows: &[(i32, TrajectoryRecord)]| {
+        rows.iter().filter(|(f, r)| *f == 60 && r.agent_id == 0).map(|(_, r)| (r.x_m, r.speed_mps)).next().unwrap()
+    };
+    let (mut x_with, mut v_with, mut x_without, mut v_without) = (0.0, 0.0, 0.0, 0.0);
+    for s in 0..8 {
+        let a = end(&r_with[0].samples[s]);
+        let b = end(&r_without[0].samples[s]);
+        x_with += a.0 / 8.0;
+        v_with += a.1 / 8.0;
+        x_without += b.0 / 8.0;
+        v_without += b.1 / 8.0;
+        // The stopped car stays where the driver put it.
+        assert!(r_with[0].samples[s].iter().filter(|(_, r)| r.agent_id == 1).all(|(_, r)| r.x_m == 45.0));
+    }
+    eprintln!(
+        "after 6 s: with a stopped car ahead x {x_with:.1} m, v {v_with:.2} m/s; alone x {x_without:.1} m, v {v_without:.2} m/s"
+    );
+    assert!(v_with < v_without - 2.0, "follower speed {v_with} vs {v_without} alone");
+    assert!(x_with < x_without - 5.0, "follower distance {x_with} vs {x_without} alone");
+}
+
+/// The real Yeouido twin (never seen in training): vehicles placed on lanes roll out
+/// without NaN or panic.
+#[test]
+fn rolls_out_on_real_yeouido() {
+    let Some(pbf) = swm_ingest::shared_data::require_shared_data("seoul/yeouido.osm.pbf") else { return };
+    let (twin, _) = swm_ingest::ingest_paths(&[pbf], &Default::default()).unwrap();
+    // 2 m raster to keep the debug-build test short (the model was trained at 1 m).
+    let map = MapContext::with_resolution(&twin, Some(1), 2.0).unwrap();
+    let net = default_model();
+    let mut scenarios = Vec::new();
+    for (si, chunk) in twin.lanes.chunks(twin.lanes.len() / 3).take(3).enumerate() {
+        let mut agents = Vec::new();
+        for lane in chunk.iter().filter(|l| l.length_m > 30.0).take(12) {
+            let (a, b) = (lane.centerline[0], lane.centerline[1]);
+            let h = (b[1] - a[1]).atan2(b[0] - a[0]);
+            agents.push((AgentKind::Car, a[0], a[1], h, 7.0));
+        }
+        agents.push((AgentKind::Pedestrian, agents[0].1 + 8.0, agents[0].2 + 8.0, 0.5, 1.2));
+        scenarios.push(scenario(si as u64, &agents));
+    }
+    let cfg = RolloutConfig { steps: 30, samples: 2, seed: 1, sampling: SamplingConfig::default() };
+    let out = swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg);
+    for (r, s) in out.iter().zip(&scenarios) {
+        let n_agents = s.rows.iter().filter(|(f, _)| *f == 0).count();
+        for sample in &r.samples {
+            assert_eq!(sample.len(), 30 * n_agents);
+            for (_, q) in sample {
+                assert!(q.x_m.is_finite() && q.y_m.is_finite() && q.heading_rad.is_finite() && q.speed_mps.is_finite());
+                assert!(q.speed_mps < 40.0, "speed {}", q.speed_mps);
+            }
+        }
+    }
+}
