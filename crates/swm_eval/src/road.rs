@@ -19,8 +19,9 @@ use crate::geometry::AgentBox;
 /// How far beyond the lanes the raster reaches (m); farther points read as this far off-road.
 /// Larger than the last edge of WOSAC's road-edge histogram (40 m).
 pub const ROAD_MARGIN_M: f64 = 45.0;
-/// Largest raster (cells); a coarser resolution is used for twins that would need more.
-pub const MAX_ROAD_CELLS: usize = 1 << 26;
+/// Largest raster (cells; about 9 bytes each while it is built, 4 after); a coarser
+/// resolution is used for twins that would need more.
+pub const MAX_ROAD_CELLS: usize = 1 << 25;
 /// Longest piece lanes are cut into when rasterised (m).
 const PIECE_M: f64 = 4.0;
 
@@ -290,23 +291,20 @@ fn edt_2d(seed: &[bool], want: bool, nx: usize, ny: usize) -> Vec<f32> {
 /// Signed distance (m) at cell centres: distance to the nearest cell of the other kind,
 /// minus half a cell (the edge lies between cell centres), negative inside.
 fn signed_distance_field(inside: &[bool], nx: usize, ny: usize, cell: f64) -> Vec<f32> {
-    let to_road = edt_2d(inside, true, nx, ny);
+    let mut sdf = edt_2d(inside, true, nx, ny);
     let to_off = edt_2d(inside, false, nx, ny);
     let (c, half) = (cell as f32, 0.5 * cell as f32);
     let cap = (2.0 * ROAD_MARGIN_M) as f32;
-    inside
-        .iter()
-        .zip(to_road.iter().zip(&to_off))
-        .map(|(&ins, (&dr, &doff))| {
-            if ins {
-                if doff >= FAR { -cap } else { -(doff.sqrt() * c - half) }
-            } else if dr >= FAR {
-                cap
-            } else {
-                dr.sqrt() * c - half
-            }
-        })
-        .collect()
+    for ((d, &ins), &doff) in sdf.iter_mut().zip(inside).zip(&to_off) {
+        *d = if ins {
+            if doff >= FAR { -cap } else { -(doff.sqrt() * c - half) }
+        } else if *d >= FAR {
+            cap
+        } else {
+            d.sqrt() * c - half
+        };
+    }
+    sdf
 }
 
 #[cfg(test)]
