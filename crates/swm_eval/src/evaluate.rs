@@ -14,6 +14,9 @@ use crate::road::RoadMap;
 use crate::wosac::{Bucket, Component, HistogramFeature, bernoulli_log_likelihood, histogram_log_likelihoods};
 use crate::{EvalConfig, EvalError, Likelihoods, MethodReport, ScenarioRollout};
 
+/// How far beyond the scenarios' records [`Evaluator::for_scenarios`] rasterises the road (m).
+pub const SCENARIO_MARGIN_M: f64 = 200.0;
+
 /// Occupancy horizons of the report (s).
 pub const OCCUPANCY_HORIZONS_S: [f64; 3] = [1.0, 2.0, 3.0];
 
@@ -60,6 +63,21 @@ impl Evaluator {
     pub fn new(twin: &Twin, cfg: &EvalConfig) -> Result<Evaluator, EvalError> {
         cfg.validate()?;
         Ok(Evaluator { road: RoadMap::new(twin, cfg.road_raster_m)?, cfg: cfg.clone() })
+    }
+
+    /// Like [`Evaluator::new`], with the road raster limited to where `scenarios` are
+    /// (their records' extent plus [`SCENARIO_MARGIN_M`]): much smaller on a large twin.
+    /// Rollouts are expected to stay within that margin of the logged positions; farther
+    /// points read as far off-road.
+    pub fn for_scenarios(twin: &Twin, scenarios: &[Scenario], cfg: &EvalConfig) -> Result<Evaluator, EvalError> {
+        cfg.validate()?;
+        let mut bb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        for (_, r) in scenarios.iter().flat_map(|s| s.rows.iter()) {
+            bb = [bb[0].min(r.x_m), bb[1].min(r.y_m), bb[2].max(r.x_m), bb[3].max(r.y_m)];
+        }
+        let m = SCENARIO_MARGIN_M;
+        let area = bb[0].is_finite().then_some([bb[0] - m, bb[1] - m, bb[2] + m, bb[3] + m]);
+        Ok(Evaluator { road: RoadMap::new_within(twin, cfg.road_raster_m, area)?, cfg: cfg.clone() })
     }
 
     pub fn road(&self) -> &RoadMap {

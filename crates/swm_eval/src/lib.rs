@@ -135,7 +135,7 @@ use swm_sim::TrajectoryRecord;
 use swm_twin::Twin;
 
 pub use baseline::{constant_velocity, frozen, log_replay};
-pub use evaluate::{Evaluator, OCCUPANCY_HORIZONS_S};
+pub use evaluate::{Evaluator, OCCUPANCY_HORIZONS_S, SCENARIO_MARGIN_M};
 pub use plot::plot_reports;
 pub use wosac::{Component, WosacConfig};
 
@@ -292,13 +292,14 @@ pub enum EvalError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// Scores `rollouts` against `scenarios` on `twin` (see the crate docs). To score several
-/// methods on one twin, build an [`Evaluator`] once.
+/// Scores `rollouts` against `scenarios` on `twin` (see the crate docs), with the road
+/// raster limited to the scenarios' surroundings ([`Evaluator::for_scenarios`]). To score
+/// several methods on the same scenarios, build an [`Evaluator`] once.
 pub fn evaluate(
     twin: &Twin,
     scenarios: &[Scenario],
     rollouts: &[ScenarioRollout],
     cfg: &EvalConfig,
 ) -> Result<MethodReport, EvalError> {
-    Evaluator::new(twin, cfg)?.evaluate(scenarios, rollouts)
+    Evaluator::for_scenarios(twin, scenarios, cfg)?.evaluate(scenarios, rollouts)
 }

@@ -85,6 +85,12 @@ impl RoadMap {
     /// Rasterises the twin's drivable area at `cell_m` (coarser if the twin needs more than
     /// [`MAX_ROAD_CELLS`] cells).
     pub fn new(twin: &Twin, cell_m: f64) -> Result<RoadMap, EvalError> {
+        RoadMap::new_within(twin, cell_m, None)
+    }
+
+    /// Like [`RoadMap::new`], with the raster limited to `area_m` (`[min x, min y, max x,
+    /// max y]`) when given: points outside it read as [`ROAD_MARGIN_M`] off-road.
+    pub fn new_within(twin: &Twin, cell_m: f64, area_m: Option<[f64; 4]>) -> Result<RoadMap, EvalError> {
         if !(cell_m.is_finite() && cell_m > 0.0) {
             return Err(EvalError::Config(format!("road_raster_m must be > 0, got {cell_m}")));
         }
@@ -111,6 +117,14 @@ impl RoadMap {
         for (pts, hw) in &strips {
             for p in pts {
                 bb = [bb[0].min(p[0] - hw), bb[1].min(p[1] - hw), bb[2].max(p[0] + hw), bb[3].max(p[1] + hw)];
+            }
+        }
+        if let Some(a) = area_m {
+            // Lanes outside the area only matter within the margin.
+            let m = ROAD_MARGIN_M;
+            bb = [bb[0].max(a[0] - m), bb[1].max(a[1] - m), bb[2].min(a[2] + m), bb[3].min(a[3] + m)];
+            if bb[0] > bb[2] || bb[1] > bb[3] {
+                bb = [f64::INFINITY; 4];
             }
         }
         if !bb[0].is_finite() {

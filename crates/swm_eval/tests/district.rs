@@ -34,7 +34,7 @@ fn default_district_replay_beats_baselines() {
     let scenarios: Vec<_> = all.iter().step_by(step.max(1)).take(24).cloned().collect();
     let future = 80;
     let samples = 4;
-    let ev = Evaluator::new(&twin, &EvalConfig::default()).unwrap();
+    let ev = Evaluator::for_scenarios(&twin, &scenarios, &EvalConfig::default()).unwrap();
     let t_road = t0.elapsed();
     let run = |make: &dyn Fn(&swm_dataset::Scenario) -> ScenarioRollout| {
         let rolls: Vec<ScenarioRollout> = scenarios.iter().map(make).collect();
