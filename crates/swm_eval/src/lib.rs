@@ -125,6 +125,7 @@ pub mod geometry;
 pub mod occupancy;
 mod plot;
 pub mod road;
+pub mod teacher;
 pub mod wosac;
 
 use std::path::PathBuf;
@@ -137,6 +138,7 @@ use swm_twin::Twin;
 pub use baseline::{constant_velocity, frozen, log_replay};
 pub use evaluate::{Evaluator, OCCUPANCY_HORIZONS_S, SCENARIO_MARGIN_M};
 pub use plot::plot_reports;
+pub use teacher::{TeacherEvalOptions, TeacherEvalSet, fork_seed, teacher_eval_set};
 pub use wosac::{Component, WosacConfig};
 
 /// Sampled futures of one scenario: each sample holds `(frame, record)` rows for frames
@@ -288,6 +290,8 @@ pub enum EvalError {
     Config(String),
     #[error("plot: {0}")]
     Plot(String),
+    #[error("teacher simulator: {0}")]
+    Sim(String),
     #[error("{source}: {}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }

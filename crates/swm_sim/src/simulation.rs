@@ -105,7 +105,8 @@ impl Simulation {
 
     /// A copy of this simulation, from now on driven by another random stream: new
     /// spawns, and every vehicle not yet committed to its next junction movement draws a
-    /// new destination (route), as at spawn; pedestrians keep their plans and draw later
+    /// new destination (route), as at spawn, and every driver a new desired speed;
+    /// pedestrians keep their plans and draw later
     /// choices from the new stream. Signals keep their plans. The fork's events start
     /// empty. Used for the "teacher with another seed" baseline: the same state, other
     /// plausible futures.

@@ -362,16 +362,23 @@ impl VehicleSim {
         out
     }
 
-    /// Forks: a new random stream from `seed`, and every vehicle that can still choose
-    /// (on a lane, no reservation, at least braking distance + 20 m before its hold
-    /// point) draws a new destination from it, as at spawn. Vehicles already committed to
-    /// their next connection keep their route.
+    /// Forks: a new random stream from `seed`; every vehicle draws a new desired speed
+    /// (its driver's latent parameter, as at spawn), and every vehicle that can still
+    /// choose (on a lane, no reservation, at least braking distance + 20 m before its hold
+    /// point) draws a new destination, as at spawn. Vehicles already committed to their
+    /// next connection keep their route.
     pub(crate) fn resample_intents(&mut self, seed: u64) {
         self.rng = CounterRng::new(seed, SPAWN_STREAM);
         let nl = self.net.n_lanes as u32;
         for slot in 0..self.vehicles.len() {
+            if !self.vehicles[slot].alive {
+                continue;
+            }
+            let kind = self.vehicles[slot].kind;
+            let f = (Params::of(kind).speed_factor * self.rng.range_f64(0.9, 1.05)).min(1.0);
+            self.vehicles[slot].p.speed_factor = f;
             let v = &self.vehicles[slot];
-            if !v.alive || v.piece >= nl || !v.held.is_empty() {
+            if v.piece >= nl || !v.held.is_empty() {
                 continue;
             }
             let lane = v.piece;
