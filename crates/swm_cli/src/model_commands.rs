@@ -34,8 +34,8 @@ pub struct TrainArgs {
     pub signal_seed: Option<u64>,
     /// Make teacher data on procedurally generated districts with these seeds: `1..8`
     /// (inclusive), or a comma-separated list.
-    #[arg(long, value_parser = parse_seeds)]
-    pub procgen_seeds: Option<Vec<u64>>,
+    #[arg(long)]
+    pub procgen_seeds: Option<String>,
     /// Procedural districts: vehicles, pedestrians, recorded seconds.
     #[arg(long, default_value_t = 120)]
     pub vehicles: u32,
@@ -109,6 +109,11 @@ fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
     s.split(',').map(|x| x.trim().parse::<u64>().map_err(|e| format!("{s:?}: {e}"))).collect()
 }
 
+/// Prints a line above the bar (or plainly when the bar is hidden: not a terminal, --quiet).
+fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() { println!("{line}") } else { pb.println(line) }
+}
+
 fn bar(quiet: bool, len: u64, template: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -130,6 +135,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     let mut sources = Vec::new();
     let mut episode_id = 0u32;
     if let Some(seeds) = &a.procgen_seeds {
+        let seeds = &parse_seeds(seeds).map_err(|e| anyhow::anyhow!("--procgen-seeds {e}"))?;
         let pb = crate::commands::progress(quiet, 2, "simulating districts");
         let opts = ProcgenDataOptions {
             vehicles: a.vehicles,
@@ -201,14 +207,17 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
                 pb.set_message(format!("loss {loss:.3}"));
             }
         }
-        TrainEvent::Epoch(s) => pb.println(format!(
-            "epoch {:>2}: train loss {:.4}, val loss {:.4}, val top-1 vehicles {:.1} %, pedestrians {:.1} %",
-            s.epoch,
-            s.train_loss,
-            s.val_loss,
-            100.0 * s.val_accuracy_vehicle,
-            100.0 * s.val_accuracy_pedestrian
-        )),
+        TrainEvent::Epoch(s) => say(
+            &pb,
+            format!(
+                "epoch {:>2}: train loss {:.4}, val loss {:.4}, val top-1 vehicles {:.1} %, pedestrians {:.1} %",
+                s.epoch,
+                s.train_loss,
+                s.val_loss,
+                100.0 * s.val_accuracy_vehicle,
+                100.0 * s.val_accuracy_pedestrian
+            ),
+        ),
     };
     let mut checkpoint = |n: &Network, _: &swm_model::train::EpochStats| n.save(&ckpt);
     let t1 = Instant::now();

@@ -6,9 +6,9 @@
 //! the whole scene (tested), except for the raster lookups, which are pixel-exact only up
 //! to the raster's 1 m grid.
 //!
-//! # Layout version 1 ([`FEATURE_LAYOUT_VERSION`]), [`FEATURE_DIM`] = 199
+//! # Layout version 1 ([`FEATURE_LAYOUT_VERSION`]), [`FEATURE_DIM`] = 202
 //!
-//! The vector is `[ego (87) | neighbours (8 × 14)]`; the network embeds each neighbour
+//! The vector is `[ego (90) | neighbours (8 × 14)]`; the network embeds each neighbour
 //! slot with a shared MLP.
 //!
 //! | offset | len | name | meaning (scale) |
@@ -32,7 +32,10 @@
 //! | 63 | 4 | signal | one-hot red, amber, green, none: the signal of that stop line's lane |
 //! | 67 | 16 | rays | 8 directions (0°, 45°, ... CCW from the heading): distance to the first building pixel, then to the first pixel whose road-ness differs from the agent's pixel (road edge), marched at 1 m to 24 m (m ÷ 24) |
 //! | 83 | 4 | ground | one-hot class under the agent: road, crossing, sidewalk, other |
-//! | 87 | 8 × 14 | neighbours | K = 8 nearest agents within 40 m (nearest first, ties by index): x, y (m ÷ 20), cos, sin of relative heading, relative velocity x, y (m/s ÷ 10), length ÷ 5, width ÷ 2, kind one-hot (4), distance ÷ 40, mask (1 present, 0: the slot is all zeros) |
+//! | 87 | 1 | leader_present | 1 when an agent is ahead within 40 m in the agent's corridor (local x > 0, \|local y\| < half widths + 0.5 m) |
+//! | 88 | 1 | leader_gap | bumper-to-bumper gap to it (m ÷ 40; 1 if none) |
+//! | 89 | 1 | leader_speed | its speed along the agent's heading minus the agent's speed (m/s ÷ 10) |
+//! | 90 | 8 × 14 | neighbours | K = 8 nearest agents within 40 m (nearest first, ties by index): x, y (m ÷ 20), cos, sin of relative heading, relative velocity x, y (m/s ÷ 10), length ÷ 5, width ÷ 2, kind one-hot (4), distance ÷ 40, mask (1 present, 0: the slot is all zeros) |
 //!
 //! **Route ahead.** From the matched path the lane-ahead points follow successors at every
 //! path end; which successor is an [`Intent`]: the straightest, a per-agent choice (rollouts
@@ -57,7 +60,7 @@ use crate::tokens::{Kinematics, wrap_angle};
 /// Version of the feature layout (stored in model files).
 pub const FEATURE_LAYOUT_VERSION: u32 = 1;
 /// Ego (non-neighbour) features.
-pub const EGO_DIM: usize = 87;
+pub const EGO_DIM: usize = 90;
 /// Neighbour slots.
 pub const NEIGHBOURS: usize = 8;
 /// Features per neighbour slot.
@@ -250,7 +253,7 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
             let p = &map.paths[*pi as usize];
             if let Some(stop) = p.stop_s_m {
                 let d = start + stop;
-                if d >= -1.0 && d <= STOP_HORIZON_M {
+                if (-1.0..=STOP_HORIZON_M).contains(&d) {
                     out[61] = (d.max(0.0) / STOP_HORIZON_M) as f32;
                     out[62] = 1.0;
                     signal = if map.has_plans() {
@@ -318,6 +321,24 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
         .collect();
     near.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
     let v_own = velocity(now);
+    out[88] = 1.0;
+    let mut best_gap = f64::INFINITY;
+    for (_, j) in &near {
+        let b = &agents[*j];
+        let bn = b.now();
+        let p = fr.local(bn.point_enu);
+        let half = 0.5 * f64::from(a.width_m + b.width_m) + 0.5;
+        if p[0] > 0.0 && p[1].abs() < half {
+            let gap = (p[0] - 0.5 * f64::from(a.length_m + b.length_m)).max(0.0);
+            if gap < best_gap {
+                best_gap = gap;
+                let vb = fr.local_vec(velocity(bn));
+                out[87] = 1.0;
+                out[88] = (gap / NEIGHBOUR_RADIUS_M) as f32;
+                out[89] = ((vb[0] - now.speed_mps) / 10.0) as f32;
+            }
+        }
+    }
     for (slot, (d2, j)) in near.iter().take(NEIGHBOURS).enumerate() {
         let b = &agents[*j];
         let bn = b.now();

@@ -3,16 +3,16 @@
 //! # Architecture
 //! ```text
 //! neighbours [8 × 14] ─► Linear 14→64, ReLU ─► Linear 64→64, ReLU ─► × mask ─► max over slots ─┐
-//! ego [87] ──────────────────────────────────────────────────────────────────────────────── concat [151]
-//!   ─► Linear 151→256, ReLU ─► Linear 256→256, ReLU ─┬─► head_vehicle    Linear 256→143 (logits)
+//! ego [90] ──────────────────────────────────────────────────────────────────────────────── concat [154]
+//!   ─► Linear 154→256, ReLU ─► Linear 256→256, ReLU ─┬─► head_vehicle    Linear 256→143 (logits)
 //!                                                    └─► head_pedestrian Linear 256→81  (logits)
 //! ```
-//! Each agent uses the head of its class. Parameters: 167,392 with the default sizes (H = 64, T = 256).
+//! Each agent uses the head of its class. Parameters: 168,160 with the default sizes (H = 64, T = 256).
 //!
 //! **FLOPs per agent step** (multiply-adds × 2, biases and ReLUs left out):
-//! neighbour MLP `8 × 2 × (14·64 + 64·64)` = 79,872; trunk `2 × (151·256 + 256·256)` =
-//! 208,384; head `2 × 256·143` = 73,216 (vehicles) or `2 × 256·81` = 41,472 (pedestrians).
-//! About **0.36 MFLOP** per vehicle step ([`Network::flops_per_agent_step`]).
+//! neighbour MLP `8 × 2 × (14·64 + 64·64)` = 79,872; trunk `2 × (154·256 + 256·256)` =
+//! 209,920; head `2 × 256·143` = 73,216 (vehicles) or `2 × 256·81` = 41,472 (pedestrians).
+//! About **0.36 MFLOP** (363,008) per vehicle step ([`Network::flops_per_agent_step`]).
 //!
 //! # File layout `swm-model/1` (safetensors)
 //! Tensors, all `F32`, row-major, PyTorch `nn.Linear` convention (`weight` is
@@ -22,7 +22,7 @@
 //! |---|---|
 //! | `nbr.0.weight`, `nbr.0.bias` | `[H, 14]`, `[H]` |
 //! | `nbr.1.weight`, `nbr.1.bias` | `[H, H]`, `[H]` |
-//! | `trunk.0.weight`, `trunk.0.bias` | `[T, 87 + H]`, `[T]` |
+//! | `trunk.0.weight`, `trunk.0.bias` | `[T, 90 + H]`, `[T]` |
 //! | `trunk.1.weight`, `trunk.1.bias` | `[T, T]`, `[T]` |
 //! | `head_vehicle.weight`, `head_vehicle.bias` | `[143, T]`, `[143]` |
 //! | `head_pedestrian.weight`, `head_pedestrian.bias` | `[81, T]`, `[81]` |

@@ -211,13 +211,13 @@ pub fn rollout_one(
         feats.clear();
         classes.clear();
         model_rows.clear();
-        for i in 0..agents.len() {
+        for (i, a) in agents.iter().enumerate() {
             if external[i] {
                 continue;
             }
             agent_features(map, &views, i, time_s, &mut row);
             feats.extend_from_slice(&row);
-            classes.push(agents[i].class);
+            classes.push(a.class);
             model_rows.push(i);
         }
         if !model_rows.is_empty() {

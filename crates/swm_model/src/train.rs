@@ -171,13 +171,11 @@ fn gaussian(rng: &mut CounterRng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
 }
 
-/// Batch tensors: features (with noise when `rng`), targets and class masks.
-fn batch(
-    data: &Dataset,
-    idx: &[usize],
-    cfg: &TrainConfig,
-    rng: Option<&mut CounterRng>,
-) -> Result<(Tensor, Tensor, Tensor, Tensor, Tensor), ModelError> {
+/// Batch tensors: features (with noise when `rng`), vehicle and pedestrian targets, and
+/// vehicle and pedestrian masks.
+type Batch = (Tensor, Tensor, Tensor, Tensor, Tensor);
+
+fn batch(data: &Dataset, idx: &[usize], cfg: &TrainConfig, rng: Option<&mut CounterRng>) -> Result<Batch, ModelError> {
     let dev = Device::Cpu;
     let b = idx.len();
     let mut x = Vec::with_capacity(b * FEATURE_DIM);
@@ -305,8 +303,8 @@ pub fn train(
             let (loss, h) = loss_and_hits(&net, &x, &tv, &tp, &mv, &mp)?;
             vl += loss.to_scalar::<f32>().map_err(ce)? as f64 * chunk.len() as f64;
             vn += chunk.len();
-            for k in 0..4 {
-                hits[k] += h[k];
+            for (a, b) in hits.iter_mut().zip(h) {
+                *a += b;
             }
         }
         let stats = EpochStats {

@@ -176,7 +176,7 @@ fn random_features(n: usize, seed: u64) -> (Vec<f32>, Vec<AgentClass>) {
 #[test]
 fn candle_and_cpu_forward_agree() {
     let net = Network::init(NetConfig::default(), 5);
-    assert_eq!(net.parameters(), 167_392);
+    assert_eq!(net.parameters(), 168_160);
     let (x, classes) = random_features(37, 1);
     let mut out = Vec::new();
     net.forward(&x, &classes, &mut Scratch::default(), &mut out);

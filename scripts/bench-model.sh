@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# World-model CPU benchmark: the Rust forward pass and rollouts vs the same network in
+# PyTorch (CPU, from PyPI), on the same feature batches, in the same run; and the
+# fraction of this machine's measured f32 matmul peak. See BENCHMARKS.md.
+#   scripts/bench-model.sh [MODEL] [OUT_DIR]
+# Needs python3 with torch (pip install torch --index-url https://download.pytorch.org/whl/cpu,
+# or plain `pip install torch`); set PYTHON to a venv's python if needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${1:-assets/model/default.safetensors}
+OUT=${2:-bench-out/model}
+PYTHON=${PYTHON:-python3}
+mkdir -p "$OUT"
+cargo run --release -q -p swm_model --example bench_model -- "$MODEL" "$OUT"
+"$PYTHON" scripts/bench_model_torch.py "$MODEL" "$OUT"
+"$PYTHON" - "$OUT" <<'PY'
+import json, sys
+d = sys.argv[1]
+r = json.load(open(f"{d}/bench-rust.json")); t = json.load(open(f"{d}/bench-torch.json"))
+print("| batch | Rust agent-steps/s | PyTorch agent-steps/s | Rust / PyTorch | Rust % of f32 peak |")
+print("| ---: | ---: | ---: | ---: | ---: |")
+for a, b in zip(r["forward"], t["forward"]):
+    print(f"| {a['batch']} | {a['agent_steps_per_s']:,.0f} | {b['agent_steps_per_s']:,.0f} | {a['agent_steps_per_s']/b['agent_steps_per_s']:.2f}x | {100*a['fraction_of_peak']:.0f} % |")
+print(f"peak {r['peak_gflops_1thread']:.1f} GFLOP/s (1 thread); rollout {r['rollout']['agent_steps_per_s']:,.0f} agent-steps/s on {r['rollout']['threads']} threads")
+PY
