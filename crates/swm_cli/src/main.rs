@@ -1,5 +1,6 @@
 //! `swm`: the Seoul World Model command-line tool.
 
+mod batch_commands;
 mod commands;
 mod model_commands;
 mod plots;
@@ -96,6 +97,22 @@ pub enum Command {
     ///   swm rollout city.swt --model model.safetensors --scenarios scenarios/a --samples 32 -o rollouts/a
     #[command(verbatim_doc_comment)]
     Rollout(model_commands::RolloutArgs),
+    /// Headless batch rollouts at scale: a TOML file names the twins, the model, the
+    /// scenario source (teacher scenarios or freshly sampled), samples, horizon, backend,
+    /// seed and output; writes a hive-partitioned Parquet dataset OUT/twin=NAME/chunk-*.parquet
+    /// (one table for DuckDB, Polars, pandas, Spark) in atomic, checksummed chunks.
+    ///
+    /// Sharding: chunk c belongs to shard c mod N, so N processes (--shard I/N, a Slurm array,
+    /// a Kubernetes Indexed Job) together write exactly the single-process files. A killed
+    /// run started again skips verified chunks and redoes the rest.
+    ///
+    /// Examples:
+    ///   swm batch deploy/example-batch.toml                 # the whole batch, all cores
+    ///   swm batch batch.toml --shard 3/16 --threads 8       # one of 16 processes
+    ///   swm batch --verify batches/example                  # checksums and row counts
+    ///   swm batch --merge batches/example                   # _manifest.json of the batch
+    #[command(verbatim_doc_comment)]
+    Batch(batch_commands::BatchArgs),
 }
 
 /// Output directory default for `demo`.
