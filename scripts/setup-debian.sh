@@ -5,7 +5,7 @@
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-PKGS="build-essential pkg-config libgdal-dev gdal-bin curl ca-certificates"
+PKGS="build-essential pkg-config libgdal-dev gdal-bin curl ca-certificates mesa-vulkan-drivers libvulkan1 vulkan-tools"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

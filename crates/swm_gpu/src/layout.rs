@@ -1,0 +1,170 @@
+//! Plain-data structs shared with the WGSL kernels (`#[repr(C)]`, `Pod`). Their sizes and
+//! field offsets are checked against naga's layout of the WGSL structs of the same name
+//! (`tests/shader_validation.rs`), so a field added on one side only fails a test.
+
+use bytemuck::{Pod, Zeroable};
+
+/// `philox_test.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct PhiloxTestParams {
+    pub rows: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// `linear.wgsl` (see the shader for the gather and the strides).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct LinearParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub relu: u32,
+    pub a_offset: u32,
+    pub a_group_rows: u32,
+    pub a_group_stride: u32,
+    pub a_row_stride: u32,
+    pub w_offset: u32,
+    pub b_offset: u32,
+    pub c_offset: u32,
+    pub c_stride: u32,
+    pub tiles_n: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// `nbr_mlp.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct NbrParams {
+    pub agents: u32,
+    pub feature_dim: u32,
+    pub ego_dim: u32,
+    pub x_stride: u32,
+    pub w0_offset: u32,
+    pub b0_offset: u32,
+    pub w1t_offset: u32,
+    pub b1_offset: u32,
+}
+
+/// `sample.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct SampleParams {
+    pub agents: u32,
+    /// The frame being produced (the keyed counter's `step`).
+    pub step: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: u32,
+    /// Floats between rows of the logits buffer.
+    pub logit_stride: u32,
+}
+
+/// Who a row is, for the keyed generator (`sample.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct AgentKey {
+    /// Scenario id, low 32 bits.
+    pub scenario: u32,
+    /// The agent's index in its scenario.
+    pub agent: u32,
+    pub sample: u32,
+    /// 0 vehicle, 1 pedestrian.
+    pub agent_class: u32,
+}
+
+/// One agent's kinematic state on the GPU (`kinematics.wgsl`): each coordinate is whole
+/// metres (`i32`) plus an offset in `[0, 1)` m (`f32`), so steps keep ~1e-7 m precision
+/// kilometres from the origin (twin frame).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct AgentState {
+    pub x_cell_m: i32,
+    pub y_cell_m: i32,
+    pub x_offset_m: f32,
+    pub y_offset_m: f32,
+    pub heading_rad: f32,
+    pub speed_mps: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+impl AgentState {
+    /// From the CPU's kinematics (f64).
+    pub fn from_kinematics(k: &swm_model::tokens::Kinematics) -> AgentState {
+        let split = |v: f64| {
+            let cell = v.floor();
+            // The offset rounds to 1.0 for v just below an integer: carry it.
+            let off = (v - cell) as f32;
+            if off >= 1.0 { (cell as i32 + 1, 0.0) } else { (cell as i32, off) }
+        };
+        let (x_cell_m, x_offset_m) = split(k.point_enu[0]);
+        let (y_cell_m, y_offset_m) = split(k.point_enu[1]);
+        AgentState {
+            x_cell_m,
+            y_cell_m,
+            x_offset_m,
+            y_offset_m,
+            heading_rad: k.heading_rad as f32,
+            speed_mps: k.speed_mps as f32,
+            _pad0: 0,
+            _pad1: 0,
+        }
+    }
+
+    /// To the CPU's kinematics.
+    pub fn to_kinematics(&self) -> swm_model::tokens::Kinematics {
+        swm_model::tokens::Kinematics {
+            point_enu: [
+                f64::from(self.x_cell_m) + f64::from(self.x_offset_m),
+                f64::from(self.y_cell_m) + f64::from(self.y_offset_m),
+            ],
+            heading_rad: f64::from(self.heading_rad),
+            speed_mps: f64::from(self.speed_mps),
+        }
+    }
+}
+
+/// A shared struct's Rust layout: `(WGSL struct name, size in bytes, [(field, offset)])`.
+pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
+
+macro_rules! layout {
+    ($t:ident { $($f:ident),* $(,)? }) => {
+        (stringify!($t), std::mem::size_of::<$t>(), vec![$((stringify!($f), std::mem::offset_of!($t, $f))),*])
+    };
+}
+
+/// Every struct shared with WGSL, for the layout test.
+pub fn shared_layouts() -> Vec<StructLayout> {
+    vec![
+        layout!(PhiloxTestParams { rows, _pad0, _pad1, _pad2 }),
+        layout!(LinearParams {
+            m,
+            n,
+            k,
+            relu,
+            a_offset,
+            a_group_rows,
+            a_group_stride,
+            a_row_stride,
+            w_offset,
+            b_offset,
+            c_offset,
+            c_stride,
+            tiles_n,
+            _pad0,
+            _pad1,
+            _pad2
+        }),
+        layout!(NbrParams { agents, feature_dim, ego_dim, x_stride, w0_offset, b0_offset, w1t_offset, b1_offset }),
+        layout!(SampleParams { agents, step, seed_lo, seed_hi, temperature, top_p, top_k, logit_stride }),
+        layout!(AgentKey { scenario, agent, sample, agent_class }),
+        layout!(AgentState { x_cell_m, y_cell_m, x_offset_m, y_offset_m, heading_rad, speed_mps, _pad0, _pad1 }),
+    ]
+}

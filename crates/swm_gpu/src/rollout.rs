@@ -1,0 +1,282 @@
+//! Closed-loop rollouts with the network, sampling and kinematics on the GPU.
+//!
+//! [`rollout_scenarios_gpu`] has the contract of `swm_model::rollout_scenarios_with`: the
+//! same agents, histories, route intents, keyed draws (counter `(frame, agent index,
+//! scenario id, sample)`), drivers and output records. It batches **every (scenario, sample)
+//! at once**: per frame, features are computed on the CPU (rayon over scenarios × samples,
+//! `swm_model::features::agent_features`), uploaded, and one command buffer runs the
+//! forward pass of all agents, the sampling and the kinematic step; the new states (32 bytes
+//! an agent) come back for the next frame's features and the records.
+//!
+//! Differences from the CPU backend, by design: states are f32 (positions as whole metres + an f32 offset) on
+//! the GPU, so trajectories agree with the CPU's to about 1e-6 m per step while the same
+//! tokens are drawn, and diverge once a logit difference (≤ 1e-3) flips a draw; rollouts are
+//! therefore equal in distribution, not in bytes. Agents claimed by a driver are still run
+//! through the network (their rows are discarded), which keeps the batch shape fixed.
+//!
+//! Not yet on the GPU: features (neighbour search, lane look-ahead, raster look-ups), so
+//! there is a per-frame upload and read-back; see `shaders/README.md` for the plan.
+
+use rayon::prelude::*;
+use swm_dataset::Scenario;
+use swm_model::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_features};
+use swm_model::map::MapContext;
+use swm_model::rollout::{AgentDriver, RolloutConfig, ScenarioRollout, WorldAgent};
+use swm_model::sampling::{STREAM_INTENT, keyed_u32x4};
+use swm_model::tokens::{AgentClass, DT_S, Kinematics};
+use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
+
+use crate::layout::{AgentKey, AgentState};
+use crate::network::LOGIT_STRIDE;
+use crate::sample::{GpuSampler, class_code, sample_params};
+use crate::{GpuContext, GpuError, GpuNetwork};
+
+struct Agent {
+    id: u64,
+    kind: AgentKind,
+    class: AgentClass,
+    length_m: f32,
+    width_m: f32,
+    history: Vec<Kinematics>,
+    signal: Option<SignalState>,
+    intent: u32,
+}
+
+/// One (scenario, sample).
+struct Instance {
+    scenario: usize,
+    sample: u32,
+    agents: Vec<Agent>,
+    /// Global batch row of each agent.
+    rows: Vec<usize>,
+    out: Vec<(i32, TrajectoryRecord)>,
+}
+
+/// The agents at frame 0 with their contiguous history ending at frame −1 (as the CPU backend).
+fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<Agent> {
+    let mut agents: Vec<Agent> = Vec::new();
+    for (f, r) in &scenario.rows {
+        if *f != 0 {
+            continue;
+        }
+        let mut hist: Vec<(i32, Kinematics)> = scenario
+            .rows
+            .iter()
+            .filter(|(g, q)| *g < 0 && *g >= -(HISTORY_STEPS as i32) && q.agent_id == r.agent_id)
+            .map(|(g, q)| (*g, swm_model::data::kinematics(q)))
+            .collect();
+        hist.sort_by_key(|x| x.0);
+        let mut keep = Vec::new();
+        let mut want = -1;
+        for (g, k) in hist.iter().rev() {
+            if *g != want {
+                break;
+            }
+            keep.push(*k);
+            want -= 1;
+        }
+        keep.reverse();
+        keep.push(swm_model::data::kinematics(r));
+        agents.push(Agent {
+            id: r.agent_id,
+            kind: r.kind,
+            class: AgentClass::of(r.kind),
+            length_m: r.length_m,
+            width_m: r.width_m,
+            history: keep,
+            signal: r.signal,
+            intent: 0,
+        });
+    }
+    agents.sort_by_key(|a| a.id);
+    agents.dedup_by_key(|a| a.id);
+    for (i, a) in agents.iter_mut().enumerate() {
+        a.intent = keyed_u32x4(seed, scenario.scenario_id, i as u32, 0, sample, STREAM_INTENT)[0];
+    }
+    agents
+}
+
+/// Rolls out `cfg.samples` samples of every scenario on the GPU (module docs), with
+/// `driver` moving the agents it claims. Returns scenarios in order, samples in order, rows
+/// `(frame 1..=N, record)` ordered by frame then agent, as `swm_model::rollout_scenarios_with`.
+pub fn rollout_scenarios_gpu(
+    ctx: &GpuContext,
+    net: &GpuNetwork,
+    map: &MapContext,
+    scenarios: &[Scenario],
+    cfg: &RolloutConfig,
+    driver: Option<&dyn AgentDriver>,
+) -> Result<Vec<ScenarioRollout>, GpuError> {
+    let mut inst: Vec<Instance> = (0..scenarios.len() * cfg.samples as usize)
+        .into_par_iter()
+        .map(|k| {
+            let s = cfg.samples as usize;
+            let (scenario, sample) = (k / s, (k % s) as u32);
+            let agents = start_agents(&scenarios[scenario], cfg.seed, sample);
+            Instance { scenario, sample, rows: vec![0; agents.len()], agents, out: Vec::new() }
+        })
+        .collect();
+    // Class-sorted global rows: all vehicles, then all pedestrians.
+    let mut n_rows = 0usize;
+    for want in [AgentClass::Vehicle, AgentClass::Pedestrian] {
+        for it in &mut inst {
+            for (a, row) in it.agents.iter().zip(it.rows.iter_mut()) {
+                if a.class == want {
+                    *row = n_rows;
+                    n_rows += 1;
+                }
+            }
+        }
+    }
+    let vehicles = inst.iter().flat_map(|it| &it.agents).filter(|a| a.class == AgentClass::Vehicle).count();
+    let mut keys = vec![AgentKey::default(); n_rows];
+    for it in &inst {
+        for (i, (a, &row)) in it.agents.iter().zip(&it.rows).enumerate() {
+            keys[row] = AgentKey {
+                scenario: scenarios[it.scenario].scenario_id as u32,
+                agent: i as u32,
+                sample: it.sample,
+                agent_class: class_code(a.class),
+            };
+        }
+    }
+    let batch = net.batch(ctx, n_rows as u32, vehicles as u32)?;
+    let sampler = GpuSampler::new(ctx)?;
+    let keys_b = ctx.storage_init("agent keys", &keys)?;
+    let state_size = std::mem::size_of::<AgentState>() as u64;
+    let state_in = ctx.storage("states in", n_rows as u64 * state_size)?;
+    let state_out = ctx.storage("states out", n_rows as u64 * state_size)?;
+    let tokens = ctx.storage("tokens", n_rows as u64 * 4)?;
+    let params = ctx.uniform("sample params", &sample_params(n_rows as u32, 1, cfg.seed, &cfg.sampling));
+    let bind = sampler.bind(ctx, [&params, &batch.logits, &keys_b, &state_in, &state_out, &tokens]);
+    debug_assert_eq!(LOGIT_STRIDE, swm_model::tokens::VEHICLE_TOKENS);
+
+    let mut features = vec![0.0f32; n_rows * FEATURE_DIM];
+    let mut states = vec![AgentState::default(); n_rows];
+    for frame in 1..=cfg.steps as i32 {
+        // Features of every agent from the previous frame's states (CPU, in parallel).
+        let rows: Vec<Vec<(usize, Vec<f32>)>> = inst
+            .par_iter()
+            .map(|it| {
+                let time_s = scenarios[it.scenario].current_time_s + DT_S * f64::from(frame - 1);
+                let views: Vec<AgentView> = it
+                    .agents
+                    .iter()
+                    .map(|a| AgentView {
+                        kind: a.kind,
+                        length_m: a.length_m,
+                        width_m: a.width_m,
+                        history: &a.history,
+                        recorded_signal: a.signal,
+                        intent: Intent::Choice(a.intent),
+                    })
+                    .collect();
+                (0..it.agents.len())
+                    .map(|i| {
+                        let mut row = vec![0.0f32; FEATURE_DIM];
+                        agent_features(map, &views, i, time_s, &mut row);
+                        (it.rows[i], row)
+                    })
+                    .collect()
+            })
+            .collect();
+        for (row, f) in rows.into_iter().flatten() {
+            features[row * FEATURE_DIM..(row + 1) * FEATURE_DIM].copy_from_slice(&f);
+        }
+        for it in &inst {
+            for (a, &row) in it.agents.iter().zip(&it.rows) {
+                states[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"));
+            }
+        }
+        if n_rows > 0 {
+            ctx.queue.write_buffer(&batch.features, 0, bytemuck::cast_slice(&features));
+            ctx.queue.write_buffer(&state_in, 0, bytemuck::cast_slice(&states));
+            ctx.queue.write_buffer(
+                &params,
+                0,
+                bytemuck::bytes_of(&sample_params(n_rows as u32, frame as u32, cfg.seed, &cfg.sampling)),
+            );
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            net.encode(ctx, &mut enc, &batch);
+            sampler.encode(ctx, &mut enc, &bind, n_rows as u32);
+            ctx.submit_and_wait(enc)?;
+        }
+        let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
+        inst.par_iter_mut().for_each(|it| advance(it, &scenarios[it.scenario], map, &next, frame, driver));
+    }
+    let s = cfg.samples as usize;
+    let mut it = inst.into_iter();
+    Ok(scenarios
+        .iter()
+        .map(|sc| ScenarioRollout {
+            scenario_id: sc.scenario_id,
+            samples: it.by_ref().take(s).map(|i| i.out).collect(),
+        })
+        .collect())
+}
+
+/// Applies the GPU's states (and the driver's) to one instance and appends its records.
+fn advance(
+    it: &mut Instance,
+    scenario: &Scenario,
+    map: &MapContext,
+    next: &[AgentState],
+    frame: i32,
+    driver: Option<&dyn AgentDriver>,
+) {
+    let t0 = scenario.current_time_s;
+    let time_s = t0 + DT_S * f64::from(frame - 1);
+    let world: Vec<WorldAgent> = it
+        .agents
+        .iter()
+        .map(|a| WorldAgent {
+            agent_id: a.id,
+            kind: a.kind,
+            length_m: a.length_m,
+            width_m: a.width_m,
+            state: *a.history.last().expect("agents have a state"),
+        })
+        .collect();
+    let mut new_states: Vec<Kinematics> = it.rows.iter().map(|&r| next[r].to_kinematics()).collect();
+    if let Some(d) = driver {
+        for (i, a) in it.agents.iter().enumerate() {
+            if let Some(k) = d.next_state(scenario.scenario_id, it.sample, a.id, frame, &world) {
+                new_states[i] = k;
+            }
+        }
+    }
+    for (i, a) in it.agents.iter_mut().enumerate() {
+        let prev = world[i].state;
+        let k = new_states[i];
+        a.history.push(k);
+        if a.history.len() > HISTORY_STEPS + 1 {
+            a.history.remove(0);
+        }
+        let (lane, signal) = if a.kind.is_vehicle() {
+            let lane = map.match_path(k.point_enu, k.heading_rad, 3.0).and_then(|m| map.paths[m.path as usize].lane);
+            let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
+            (lane, sig)
+        } else {
+            (None, a.signal)
+        };
+        it.out.push((
+            frame,
+            TrajectoryRecord {
+                agent_id: a.id,
+                kind: a.kind,
+                length_m: a.length_m,
+                width_m: a.width_m,
+                step: scenario.current_step.wrapping_add(frame as u32),
+                time_s: t0 + DT_S * f64::from(frame),
+                x_m: k.point_enu[0],
+                y_m: k.point_enu[1],
+                z_m: map.elevation_at(k.point_enu),
+                heading_rad: k.heading_rad,
+                speed_mps: k.speed_mps,
+                accel_mps2: (k.speed_mps - prev.speed_mps) / DT_S,
+                lane,
+                signal,
+            },
+        ));
+    }
+}

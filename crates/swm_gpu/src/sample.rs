@@ -1,0 +1,105 @@
+//! Token sampling fused with the kinematic step (`shaders/sample.wgsl`): the rule of
+//! [`swm_model::sampling::sample_token`] with the uniform of the keyed Philox draw
+//! (`STREAM_TOKEN`), then [`swm_model::tokens::step`] in f32 with positions as whole metres + an f32 offset.
+
+use swm_model::SamplingConfig;
+use swm_model::tokens::AgentClass;
+
+use crate::context::dispatch;
+use crate::layout::{AgentKey, AgentState, SampleParams};
+use crate::network::LOGIT_STRIDE;
+use crate::{GpuContext, GpuError, shaders};
+
+/// The class code of [`AgentKey::class`].
+pub fn class_code(class: AgentClass) -> u32 {
+    match class {
+        AgentClass::Vehicle => 0,
+        AgentClass::Pedestrian => 1,
+    }
+}
+
+/// The sampling kernel's parameters for `agents` rows producing frame `step`.
+pub fn sample_params(agents: u32, step: u32, seed: u64, cfg: &SamplingConfig) -> SampleParams {
+    SampleParams {
+        agents,
+        step,
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        temperature: cfg.temperature,
+        top_p: cfg.top_p,
+        top_k: cfg.top_k.min(u32::MAX as usize) as u32,
+        logit_stride: LOGIT_STRIDE as u32,
+    }
+}
+
+/// Host-side inputs of [`GpuSampler::sample_step`], one entry per row.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleRows<'a> {
+    /// `[rows, LOGIT_STRIDE]`.
+    pub logits: &'a [f32],
+    pub keys: &'a [AgentKey],
+    pub states: &'a [AgentState],
+}
+
+/// The sampling pipeline.
+pub struct GpuSampler {
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl GpuSampler {
+    pub fn new(ctx: &GpuContext) -> Result<GpuSampler, GpuError> {
+        Ok(GpuSampler { pipeline: ctx.pipeline("sample", shaders::SAMPLE, "main")? })
+    }
+
+    /// A bind group over the kernel's buffers (params uniform, logits, keys, states in and
+    /// out, tokens).
+    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 6]) -> wgpu::BindGroup {
+        ctx.bind(&self.pipeline, &buffers)
+    }
+
+    /// Records sampling and stepping of `agents` rows.
+    pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, bind: &wgpu::BindGroup, agents: u32) {
+        dispatch(ctx, enc, &self.pipeline, bind, agents);
+    }
+
+    /// Samples a token per row of `rows.logits` (`[rows, LOGIT_STRIDE]`, a row's class in
+    /// its key) and steps its state, producing frame `step` of the rollout seeded `seed`:
+    /// returns (tokens, next states). One upload and read-back; for tests and one-off use.
+    pub fn sample_step(
+        &self,
+        ctx: &GpuContext,
+        rows: &SampleRows,
+        step: u32,
+        seed: u64,
+        cfg: &SamplingConfig,
+    ) -> Result<(Vec<u16>, Vec<AgentState>), GpuError> {
+        let SampleRows { logits, keys, states } = *rows;
+        let n = keys.len();
+        if logits.len() != n * LOGIT_STRIDE || states.len() != n {
+            return Err(GpuError::Input(format!(
+                "{} logits and {} states for {n} keys (stride {LOGIT_STRIDE})",
+                logits.len(),
+                states.len()
+            )));
+        }
+        if let Some(k) = keys.iter().find(|k| k.agent_class > 1) {
+            return Err(GpuError::Input(format!("agent class code {} (0 vehicle, 1 pedestrian)", k.agent_class)));
+        }
+        if n == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let params = ctx.uniform("sample params", &sample_params(n as u32, step, seed, cfg));
+        let logits_b = ctx.storage_init("logits", logits)?;
+        let keys_b = ctx.storage_init("keys", keys)?;
+        let state_in = ctx.storage_init("state in", states)?;
+        let state_out = ctx.storage("state out", (n * std::mem::size_of::<AgentState>()) as u64)?;
+        let tokens = ctx.storage("tokens", n as u64 * 4)?;
+        let bind = self.bind(ctx, [&params, &logits_b, &keys_b, &state_in, &state_out, &tokens]);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.encode(ctx, &mut enc, &bind, n as u32);
+        ctx.submit_and_wait(enc)?;
+        let toks: Vec<u32> = ctx.read(&tokens, n)?;
+        let next: Vec<AgentState> = ctx.read(&state_out, n)?;
+        Ok((toks.into_iter().map(|t| t as u16).collect(), next))
+    }
+}
