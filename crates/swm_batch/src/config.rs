@@ -349,6 +349,24 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_examples_parse() {
+        let c = BatchConfig::from_toml_str(include_str!("../../../deploy/example-batch.toml")).unwrap();
+        assert_eq!((c.seed, c.samples, c.horizon, c.chunk_size), (1, 4, 80, 16));
+        assert_eq!(c.teacher, TeacherConfig::default(), "the example shows the defaults");
+        assert_eq!(c.sampling, SamplingSection::default());
+        let k = BatchConfig::from_toml_str(include_str!("../../../deploy/k8s/batch.toml")).unwrap();
+        assert!(k.output.starts_with("/data"));
+        // The Indexed Job's SWM_SHARDS repeats its completions.
+        let job = include_str!("../../../deploy/k8s/indexed-job.yaml");
+        let value_after = |key: &str| {
+            let at = job.find(key).unwrap_or_else(|| panic!("{key} in indexed-job.yaml")) + key.len();
+            job[at..].split_whitespace().next().unwrap().trim_matches('"').to_string()
+        };
+        assert_eq!(value_after("completions:"), value_after("name: SWM_SHARDS\n              value:"));
+        assert_eq!(value_after("completionMode:"), "Indexed");
+    }
+
+    #[test]
     fn refuses_bad_values_with_the_key() {
         let base = "seed = 1\noutput = \"o\"\n";
         for (extra, needle) in [

@@ -185,6 +185,77 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
+/// Streams a twin's chunks, in order, into `mdir/NAME.parquet` (a temporary file, fsync,
+/// rename: the same commit as chunks).
+fn merge_twin<'r>(
+    out: &Path,
+    mdir: &Path,
+    twin: &str,
+    records: impl Iterator<Item = &'r ChunkRecord>,
+) -> Result<ManifestFile, BatchError> {
+    use std::io::{BufWriter, Write};
+    let name = format!("{twin}.parquet");
+    let path = mdir.join(&name);
+    let tmp = mdir.join(chunk::temp_name(&name));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp).map_err(BatchError::io("creating", &tmp))?;
+        let tmp_err = |e: &dyn std::fmt::Display| BatchError::Parquet { path: tmp.clone(), message: e.to_string() };
+        let mut writer =
+            ArrowWriter::try_new(BufWriter::new(file), chunk::schema(), Some(chunk::writer_properties(twin, None)))
+                .map_err(|e| tmp_err(&e))?;
+        let mut rows = 0u64;
+        for r in records {
+            let p = twin_dir(out, twin).join(&r.file);
+            let perr = |e: &dyn std::fmt::Display| BatchError::Parquet { path: p.clone(), message: e.to_string() };
+            let f = std::fs::File::open(&p).map_err(BatchError::io("reading", &p))?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| perr(&e))?.build().map_err(|e| perr(&e))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| perr(&e))?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| tmp_err(&e))?;
+            }
+        }
+        let mut buf = writer.into_inner().map_err(|e| tmp_err(&e))?;
+        buf.flush().map_err(BatchError::io("writing", &tmp))?;
+        let file = buf.into_inner().map_err(|e| BatchError::Io {
+            op: "writing",
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(BatchError::io("syncing", &tmp))?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(BatchError::io("renaming a finished temporary file to", &path))?;
+        chunk::sync_dir(mdir)?;
+        Ok(rows)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let rows = result?;
+    let (bytes, sha256) = sha256_of_path(&path)?;
+    Ok(ManifestFile { path: path.display().to_string(), rows, bytes, sha256 })
+}
+
+/// Size and SHA-256 of a file, streamed.
+fn sha256_of_path(path: &Path) -> Result<(u64, String), BatchError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(BatchError::io("reading", path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(BatchError::io("reading", path))?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+    Ok((n, chunk::hex(&h.finalize())))
+}
+
 /// Name of the manifest in the output directory.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 
@@ -228,35 +299,7 @@ pub fn merge(out: &Path, merged_dir: Option<&Path>) -> Result<BatchManifest, Bat
     if let Some(mdir) = merged_dir {
         std::fs::create_dir_all(mdir).map_err(BatchError::io("creating", mdir))?;
         for t in &state.twins {
-            let mut rows = 0u64;
-            let mut writer =
-                ArrowWriter::try_new(Vec::new(), chunk::schema(), Some(chunk::writer_properties(&t.name, None)))
-                    .map_err(|e| BatchError::Parquet { path: mdir.join(&t.name), message: e.to_string() })?;
-            for r in records.iter().filter(|r| r.twin == t.name) {
-                let p = twin_dir(out, &t.name).join(&r.file);
-                let perr = |e: &dyn std::fmt::Display| BatchError::Parquet { path: p.clone(), message: e.to_string() };
-                let bytes = std::fs::read(&p).map_err(BatchError::io("reading", &p))?;
-                let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-                    .map_err(|e| perr(&e))?
-                    .build()
-                    .map_err(|e| perr(&e))?;
-                for batch in reader {
-                    let batch = batch.map_err(|e| perr(&e))?;
-                    rows += batch.num_rows() as u64;
-                    writer.write(&batch).map_err(|e| perr(&e))?;
-                }
-            }
-            let name = format!("{}.parquet", t.name);
-            let bytes = writer
-                .into_inner()
-                .map_err(|e| BatchError::Parquet { path: mdir.join(&name), message: e.to_string() })?;
-            let path = chunk::commit_file(mdir, &name, &bytes, &mut |_| {})?;
-            merged.push(ManifestFile {
-                path: path.display().to_string(),
-                rows,
-                bytes: bytes.len() as u64,
-                sha256: chunk::sha256_hex(&bytes),
-            });
+            merged.push(merge_twin(out, mdir, &t.name, records.iter().filter(|r| r.twin == t.name))?);
         }
     }
     let manifest = BatchManifest {

@@ -78,6 +78,9 @@ pub struct RunOptions<'a> {
     /// Called at every commit stage with the number of chunks this run has started writing
     /// (1 for the first): crash tests abort the process there.
     pub commit_hook: Option<&'a (dyn Fn(CommitStage, u64) + Sync)>,
+    /// Roll out this shard's chunks but write nothing, not even the output directory (for
+    /// benchmarks: the bare rollout against which writing is measured).
+    pub dry_run: bool,
 }
 
 /// What happens during a run.
@@ -227,7 +230,9 @@ pub fn run_batch(
     let t_wall = Instant::now();
     let shard = opts.shard.unwrap_or(Shard::ALL);
     let engine: Box<dyn RolloutEngine> = plan.config.backend.engine()?;
-    claim_output(plan, out)?;
+    if !opts.dry_run {
+        claim_output(plan, out)?;
+    }
     let mine: Vec<&ChunkSpec> = plan.chunks.iter().filter(|c| shard.owns(c.index)).collect();
     let mut summary = BatchSummary {
         shard: shard.to_string(),
@@ -238,13 +243,20 @@ pub fn run_batch(
     };
     let mut twins_mine: Vec<usize> = mine.iter().map(|c| c.twin).collect();
     twins_mine.dedup();
+    if opts.dry_run {
+        twins_mine.clear();
+    }
     for &t in &twins_mine {
         let dir = twin_dir(out, &plan.twins[t].name);
         std::fs::create_dir_all(&dir).map_err(BatchError::io("creating", &dir))?;
         summary.strays_removed += remove_strays(&dir, shard, on_event)?;
     }
     let t_check = Instant::now();
-    let status: Vec<Status> = mine.par_iter().map(|c| check_chunk(plan, out, c)).collect();
+    let status: Vec<Status> = if opts.dry_run {
+        mine.iter().map(|_| Status::Todo).collect()
+    } else {
+        mine.par_iter().map(|c| check_chunk(plan, out, c)).collect()
+    };
     summary.check_s = t_check.elapsed().as_secs_f64();
     let mut todo = Vec::new();
     for (c, st) in mine.iter().zip(status) {
@@ -280,7 +292,7 @@ pub fn run_batch(
         let tw = &plan.twins[c.twin];
         let dir = twin_dir(out, &tw.name);
         let rec_path = dir.join(record_file_name(c.index));
-        if rec_path.exists() {
+        if !opts.dry_run && rec_path.exists() {
             // A damaged chunk: its record goes first, so no crash can leave a record beside
             // a file it does not describe.
             std::fs::remove_file(&rec_path).map_err(BatchError::io("removing the damaged commit record", &rec_path))?;
@@ -294,6 +306,12 @@ pub fn run_batch(
         let t0 = Instant::now();
         let rollouts = engine.rollout(&plan.network, map, scenarios, &cfg, progress)?;
         summary.rollout_s += t0.elapsed().as_secs_f64();
+        if opts.dry_run {
+            summary.chunks_written += 1;
+            summary.rollouts_written += plan.rollouts_of(c);
+            summary.rows_written += rollouts.iter().flat_map(|r| &r.samples).map(|s| s.len() as u64).sum::<u64>();
+            continue;
+        }
         let t1 = Instant::now();
         let file = chunk_file_name(c.index);
         let (bytes, rows) = chunk::encode_chunk(&tw.name, c.index, &rollouts, &dir.join(&file))?;

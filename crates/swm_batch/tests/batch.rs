@@ -282,6 +282,17 @@ fn merge_writes_a_manifest_and_per_twin_files() {
 }
 
 #[test]
+fn a_dry_run_rolls_out_everything_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("never");
+    let opts = RunOptions { dry_run: true, ..RunOptions::default() };
+    let s = run_batch(plan(), &out, opts, &mut |_| {}).unwrap();
+    assert!(!out.exists());
+    assert_eq!((s.chunks_written, s.rollouts_written), (5, 18));
+    assert_eq!(s.rows_written, verify(reference()).unwrap().rows);
+}
+
+#[test]
 fn the_gpu_backend_is_refused_before_any_work() {
     let mut c = tiny_config();
     c.backend = swm_batch::Backend::Gpu;

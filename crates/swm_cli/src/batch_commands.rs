@@ -40,6 +40,9 @@ pub struct BatchArgs {
     /// Re-check every chunk's SHA-256 and row count; exit status 1 on any problem.
     #[arg(long, value_name = "OUT")]
     pub verify: Option<PathBuf>,
+    /// Roll out this shard's chunks but write nothing (benchmarks: the bare rollout).
+    #[arg(long, requires = "config")]
+    pub dry_run: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -143,7 +146,8 @@ pub fn batch_cmd(a: BatchArgs, quiet: bool) -> Result<()> {
             }
             BatchEvent::ChunkWritten { chunk, .. } => pb.set_message(format!("chunk {chunk}")),
         };
-        let opts = RunOptions { shard: Some(shard), progress: Some(&done), commit_hook: Some(&hook) };
+        let opts =
+            RunOptions { shard: Some(shard), progress: Some(&done), commit_hook: Some(&hook), dry_run: a.dry_run };
         let r = pool.install(|| swm_batch::run_batch(&plan, &config.output, opts, &mut on_event));
         stop.store(true, Ordering::Relaxed);
         r
@@ -155,9 +159,10 @@ pub fn batch_cmd(a: BatchArgs, quiet: bool) -> Result<()> {
     }
     let rate = summary.rollouts_written as f64 / summary.wall_s.max(1e-9);
     println!(
-        "shard {}: {} chunks written ({} rollouts, {} rows, {}), {} already done, {} damaged and redone, in {:.1} s: {:.1} rollouts/s ({:.0}/h); map {:.1} s, rollout {:.1} s, writing {:.2} s ({:.1} % of rollout)",
+        "shard {}: {} chunks {} ({} rollouts, {} rows, {}), {} already done, {} damaged and redone, in {:.1} s: {:.1} rollouts/s ({:.0}/h); map {:.1} s, rollout {:.1} s, writing {:.2} s ({:.1} % of rollout)",
         summary.shard,
         summary.chunks_written,
+        if a.dry_run { "rolled out, nothing written (--dry-run)" } else { "written" },
         summary.rollouts_written,
         summary.rows_written,
         human_bytes(summary.bytes_written),

@@ -235,6 +235,28 @@ fn shards_come_from_slurm_and_kubernetes_variables() {
         assert!(o.status.success(), "{}", text(&o));
     }
     assert_same_as_reference(&out, "2 Kubernetes indexed pods");
+    // deploy/slurm/swm-batch.sbatch itself, as two array tasks (1-based: --array=1-2).
+    let out = f.root.join("sbatch");
+    let config = f.root.join("sbatch.toml");
+    let text_cfg = std::fs::read_to_string(&f.config).unwrap();
+    let unused = format!("{:?}", f.root.join("unused").display().to_string());
+    std::fs::write(&config, text_cfg.replace(&unused, &format!("{:?}", out.display().to_string()))).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/slurm/swm-batch.sbatch");
+    for id in ["1", "2"] {
+        let o = Command::new("bash")
+            .arg(&script)
+            .arg(&config)
+            .env("SWM", env!("CARGO_BIN_EXE_swm"))
+            .env("SLURM_ARRAY_TASK_ID", id)
+            .env("SLURM_ARRAY_TASK_MIN", "1")
+            .env("SLURM_ARRAY_TASK_MAX", "2")
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .env_remove("SWM_SHARD")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    assert_same_as_reference(&out, "deploy/slurm/swm-batch.sbatch as 2 array tasks");
     let o = swm_batch_cmd(&f.config, &f.root.join("k8s-bad"), &[]).env("JOB_COMPLETION_INDEX", "0").output().unwrap();
     assert!(!o.status.success());
     assert!(text(&o).contains("SWM_SHARDS"), "{}", text(&o));

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Batch rollouts: rollouts per hour with the shipped default model on the CPU, and the
+# overhead of writing the dataset (Parquet encoding, SHA-256, fsync'd atomic commits)
+# against the bare rollout (`swm batch --dry-run`: the same rollouts, nothing written).
+#
+#   scripts/bench-batch.sh                 # 64 scenarios x 8 samples x 80 frames on the default district
+#   SCENARIOS=128 SAMPLES=16 RUNS=3 scripts/bench-batch.sh
+#
+# Writes bench-out/batch/ (the configuration, the dataset, JSON summaries) and prints a
+# Markdown table for BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCENARIOS=${SCENARIOS:-64}
+SAMPLES=${SAMPLES:-8}
+HORIZON=${HORIZON:-80}
+RUNS=${RUNS:-3}
+THREADS=${THREADS:-$(nproc)}
+OUT=bench-out/batch
+cargo build --release -p swm_cli
+SWM=target/release/swm
+rm -rf "$OUT" && mkdir -p "$OUT"
+cat > "$OUT/bench.toml" <<TOML
+seed = 1
+output = "$OUT/data"
+model = "default"
+twins = ["default"]
+samples = $SAMPLES
+horizon = $HORIZON
+chunk_size = 16
+scenarios_per_twin = $SCENARIOS
+backend = "cpu"
+TOML
+
+for i in $(seq 1 "$RUNS"); do
+    "$SWM" batch "$OUT/bench.toml" --threads "$THREADS" --quiet --json --dry-run > "$OUT/dry-$i.json"
+    rm -rf "$OUT/data"
+    /usr/bin/env time -f "%e %M" -o "$OUT/time-$i.txt" \
+        "$SWM" batch "$OUT/bench.toml" --threads "$THREADS" --quiet --json > "$OUT/write-$i.json"
+done
+"$SWM" batch --verify "$OUT/data" > /dev/null
+
+python3 - "$OUT" "$RUNS" "$THREADS" <<'PY'
+import json, statistics, sys
+out, runs, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+dry = [json.load(open(f"{out}/dry-{i}.json")) for i in range(1, runs + 1)]
+wr = [json.load(open(f"{out}/write-{i}.json")) for i in range(1, runs + 1)]
+proc = [open(f"{out}/time-{i}.txt").read().split() for i in range(1, runs + 1)]
+med = statistics.median
+r = wr[0]["rollouts_written"]
+rows = wr[0]["rows_written"]
+mib = wr[0]["bytes_written"] / 2**20
+# Loop time: the shard's run after preparation (map building excluded: a once-per-twin cost).
+loop = lambda s: s["wall_s"] - s["map_s"]
+t_dry, t_wr = med(loop(s) for s in dry), med(loop(s) for s in wr)
+print(f"{r} rollouts ({rows} rows, {mib:.1f} MiB Parquet), {threads} threads, median of {runs}")
+print()
+print("| measure | value |")
+print("| --- | ---: |")
+print(f"| bare rollout (`--dry-run`), s | {t_dry:.2f} |")
+print(f"| rollout + dataset writing, s | {t_wr:.2f} |")
+print(f"| **rollouts per hour** (with writing) | **{r / t_wr * 3600:,.0f}** |")
+print(f"| agent-steps per second (with writing) | {rows / t_wr:,.0f} |")
+print(f"| writing overhead vs bare rollout (wall) | {100 * (t_wr - t_dry) / t_dry:.1f} % |")
+print(f"| time in encoding + commits / time in rollouts (in-process) | {100 * med(s['write_s'] / s['rollout_s'] for s in wr):.1f} % |")
+print(f"| whole process incl. teacher run, map, model load, s | {med(float(p[0]) for p in proc):.1f} |")
+print(f"| peak memory, MiB | {med(int(p[1]) for p in proc) / 1024:.0f} |")
+PY
