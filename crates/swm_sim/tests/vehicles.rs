@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use swm_sim::metrics::{MetricsAccumulator, OrientedBox, overlapping_pairs};
 use swm_sim::record::SimEvent;
 use swm_sim::simulation::run_many;
@@ -465,4 +467,50 @@ fn fork_resamples_intents_deterministically() {
     let (a, b, c) = (run(1), run(1), run(2));
     assert_eq!(a, b, "same fork seed, same future");
     assert_ne!(a, c, "another fork seed, another future");
+}
+
+/// Diagnostics: totals over seeds (`SWM_DIAG=default|jamsil|yeouido`, `SWM_SEEDS=11..14`).
+#[test]
+#[ignore]
+fn diag_sweep() {
+    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
+    let twin = match name.as_str() {
+        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
+        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
+        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
+    };
+    let Some(twin) = twin else { return };
+    let twin = Arc::new(twin);
+    let seeds = std::env::var("SWM_SEEDS").unwrap_or_else(|_| "11..14".into());
+    let (a, b) = seeds.split_once("..").unwrap();
+    let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+    let n = if name == "default" { 400 } else { 300 };
+    let cfgs: Vec<SimConfig> = (a..=b).map(|s| cfg(s, n, 0.0)).collect();
+    let results: Vec<(u64, Check)> = cfgs
+        .par_iter()
+        .map(|c| {
+            let (ck, _) = run_checked(twin.clone(), c.clone(), 6000);
+            (c.seed, ck)
+        })
+        .collect();
+    let (mut col, mut grid, mut viol, mut speed) = (0, 0, 0, 0.0);
+    for (s, ck) in &results {
+        eprintln!(
+            "{name} seed {s}: collisions {} violations {} gridlocked {} max stopped {:.0} s mean speed {:.2} arrived {}",
+            ck.collisions,
+            ck.violations,
+            ck.gridlocked,
+            ck.max_stopped_s,
+            mean_speed(ck),
+            ck.arrived
+        );
+        col += ck.collisions;
+        grid += ck.gridlocked;
+        viol += ck.violations;
+        speed += mean_speed(ck);
+    }
+    eprintln!(
+        "{name} TOTAL seeds {a}..={b}: collisions {col} violations {viol} gridlocked {grid} mean speed {:.2}",
+        speed / results.len() as f64
+    );
 }
