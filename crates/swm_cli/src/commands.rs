@@ -182,6 +182,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportFcd(a) => crate::sim_commands::import_fcd(a),
         Command::Train(a) => crate::model_commands::train_cmd(a, cli.quiet),
         Command::Rollout(a) => crate::model_commands::rollout_cmd(a, cli.quiet),
+        Command::Eval(a) => crate::eval_commands::eval_cmd(a, cli.quiet),
         Command::Batch(a) => crate::batch_commands::batch_cmd(a, cli.quiet),
     }
 }

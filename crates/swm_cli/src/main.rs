@@ -2,6 +2,7 @@
 
 mod batch_commands;
 mod commands;
+mod eval_commands;
 mod model_commands;
 mod plots;
 mod sim_commands;
@@ -97,6 +98,17 @@ pub enum Command {
     ///   swm rollout city.swt --model model.safetensors --scenarios scenarios/a --samples 32 -o rollouts/a
     #[command(verbatim_doc_comment)]
     Rollout(model_commands::RolloutArgs),
+    /// Score the world model's realism against held-out teacher scenarios (WOSAC 2025
+    /// meta-metric, minADE, collision and off-road rates, occupancy IoU), with constant
+    /// velocity, random tokens and the teacher under another seed in the same table;
+    /// writes eval.json and PNG plots.
+    ///
+    /// Examples:
+    ///   swm eval yeouido.swt -o eval/yeouido/              # the shipped model
+    ///   swm eval jamsil.swt --model model.safetensors --samples 16 --json -o eval/jamsil/
+    ///   swm eval default --max-scenarios 20 --samples 4 -o eval/default/
+    #[command(verbatim_doc_comment)]
+    Eval(eval_commands::EvalArgs),
     /// Headless batch rollouts at scale: a TOML file names the twins, the model, the
     /// scenario source (teacher scenarios or freshly sampled), samples, horizon, backend,
     /// seed and output; writes a hive-partitioned Parquet dataset OUT/twin=NAME/chunk-*.parquet

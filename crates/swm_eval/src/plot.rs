@@ -70,6 +70,10 @@ fn line(pm: &mut Pixmap, x0: f32, y0: f32, x1: f32, y1: f32, rgb: [u8; 3]) {
 }
 
 fn rect(pm: &mut Pixmap, x: f32, y: f32, w: f32, h: f32, rgb: [u8; 3]) {
+    // A zero-height bar (a zero value) draws nothing.
+    if w < 0.5 || h < 0.5 {
+        return;
+    }
     if let Some(r) = Rect::from_xywh(x, y, w, h) {
         pm.fill_path(&PathBuilder::from_rect(r), &paint(rgb), FillRule::Winding, Transform::identity(), None);
     }

@@ -1,0 +1,99 @@
+//! `swm eval`: the table of methods, its JSON contract, and the realism goals on the real
+//! Seoul districts the shipped model never saw in training.
+
+mod common;
+
+use common::{fails, ok};
+
+const KEYS: [&str; 6] =
+    ["meta_metric", "min_ade_m", "collision_rate", "offroad_rate", "occupancy_iou_1s", "occupancy_iou_3s"];
+
+fn eval_json(twin: &str, extra: &[&str], out: &std::path::Path) -> serde_json::Value {
+    let out_s = out.to_str().unwrap();
+    let mut args = vec!["eval", twin, "--json", "-o", out_s];
+    args.extend_from_slice(extra);
+    let stdout = ok(&args);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    for m in ["model", "constant_velocity", "random", "teacher_other_seed"] {
+        for k in KEYS {
+            assert!(v[m][k].is_number(), "{m}.{k} missing in {v}");
+        }
+    }
+    for png in ["meta_metric.png", "min_ade.png", "occupancy_iou.png"] {
+        assert!(out.join(png).is_file(), "{png} not written");
+    }
+    assert!(out.join("eval.json").is_file());
+    v
+}
+
+fn meta(v: &serde_json::Value, m: &str) -> f64 {
+    v[m]["meta_metric"].as_f64().unwrap()
+}
+
+#[test]
+fn eval_default_district_json_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = eval_json(
+        "default",
+        &[
+            "--max-scenarios",
+            "6",
+            "--samples",
+            "3",
+            "--vehicles",
+            "120",
+            "--pedestrians",
+            "20",
+            "--warmup",
+            "20",
+            "--window",
+            "10",
+            "--future",
+            "4",
+        ],
+        dir.path(),
+    );
+    // The teacher under another seed is the ceiling, random tokens the floor.
+    assert!(meta(&v, "teacher_other_seed") > meta(&v, "random"), "{v}");
+    assert!(meta(&v, "model") > meta(&v, "random"), "{v}");
+}
+
+#[test]
+fn eval_rejects_unknown_methods_and_bad_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let err = fails(&["eval", "default", "--methods", "model,oracle", "-o", out]);
+    assert!(err.contains("unknown method \"oracle\""), "{err}");
+    let err = fails(&["eval", "/nonexistent/city.swt", "-o", out]);
+    assert!(err.contains("/nonexistent/city.swt"), "{err}");
+}
+
+/// The goals on real Seoul (unseen in training): the model beats constant velocity
+/// on the meta-metric and copy-last on occupancy IoU at 3 s.
+#[test]
+fn eval_real_seoul_model_beats_baselines() {
+    for (name, bbox) in
+        [("seoul/yeouido.osm.pbf", Some("126.915,37.515,126.945,37.535")), ("seoul/jamsil.osm.pbf", None)]
+    {
+        let Some(pbf) = swm_ingest::shared_data::require_shared_data(name) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let swt = dir.path().join("city.swt");
+        let (pbf_s, swt_s) = (pbf.to_str().unwrap(), swt.to_str().unwrap());
+        let mut args = vec!["ingest", pbf_s, "-o", swt_s];
+        if let Some(b) = bbox {
+            args.extend_from_slice(&["--bbox", b]);
+        }
+        ok(&args);
+        let out = dir.path().join("eval");
+        let v = eval_json(
+            swt_s,
+            &["--max-scenarios", "24", "--samples", "4", "--vehicles", "200", "--warmup", "40", "--window", "30"],
+            &out,
+        );
+        eprintln!("{name}: {v}");
+        assert!(meta(&v, "model") > meta(&v, "constant_velocity"), "{name}: {v}");
+        let iou3 = v["model"]["occupancy_iou_3s"].as_f64().unwrap();
+        let copy3 = v["model"]["copy_last_occupancy_iou_3s"].as_f64().unwrap();
+        assert!(iou3 > copy3, "{name}: IoU 3 s {iou3} vs copy-last {copy3}");
+    }
+}
