@@ -78,6 +78,23 @@ pub struct ForwardBatch {
     passes: Vec<(bool, wgpu::BindGroup, u32)>,
 }
 
+impl ForwardBatch {
+    /// The names of the batch's passes, in order.
+    pub fn pass_names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.agents > 0 {
+            v.extend(["nbr_mlp", "trunk.0", "trunk.1"]);
+            if self.vehicles > 0 {
+                v.push("head_vehicle");
+            }
+            if self.agents > self.vehicles {
+                v.push("head_pedestrian");
+            }
+        }
+        v
+    }
+}
+
 impl GpuNetwork {
     /// Uploads the weights and builds the pipelines.
     pub fn new(ctx: &GpuContext, net: &Network) -> Result<GpuNetwork, GpuError> {
@@ -224,7 +241,15 @@ impl GpuNetwork {
 
     /// Records the forward pass of `batch` (reads its features, writes its logits).
     pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, batch: &ForwardBatch) {
-        for (is_nbr, bind, groups) in &batch.passes {
+        for i in 0..batch.passes.len() {
+            self.encode_pass(ctx, enc, batch, i);
+        }
+    }
+
+    /// Records pass `i` alone (0: neighbour MLP, then trunk.0, trunk.1 and the heads that
+    /// have rows), for per-layer timings; see [`ForwardBatch::pass_names`].
+    pub fn encode_pass(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, batch: &ForwardBatch, i: usize) {
+        if let Some((is_nbr, bind, groups)) = batch.passes.get(i) {
             let pipeline = if *is_nbr { &self.nbr } else { &self.linear };
             dispatch(ctx, enc, pipeline, bind, *groups);
         }
