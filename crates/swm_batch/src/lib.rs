@@ -81,8 +81,9 @@ pub fn code_version() -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BatchError {
-    /// A file system operation failed (`op` says which: "writing", "renaming to", ...).
-    #[error("{op} {path}: {source}")]
+    /// A file system operation failed (`op` says which: "writing", "renaming to", ...); the
+    /// cause is the error's source (print the chain: `{:#}` with anyhow).
+    #[error("{op} {path}")]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -99,7 +100,7 @@ pub enum BatchError {
     BackendUnavailable { backend: &'static str, reason: String },
     #[error("twin `{twin}`: {message}")]
     Twin { twin: String, message: String },
-    #[error("model {path}: {source}")]
+    #[error("model {path}")]
     Model {
         path: PathBuf,
         #[source]

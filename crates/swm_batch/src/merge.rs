@@ -44,6 +44,9 @@ pub struct VerifyReport {
     pub rows: u64,
     /// Chunks not written yet (no commit record and no file).
     pub missing: Vec<u64>,
+    /// Chunks whose Parquet file is in place without a commit record: the writer stopped
+    /// between the two (killed, disk full); running the batch again redoes them.
+    pub uncommitted: Vec<u64>,
     pub problems: Vec<ChunkProblem>,
     /// The good chunks' records, by chunk.
     #[serde(skip)]
@@ -52,22 +55,26 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn is_ok(&self) -> bool {
-        self.missing.is_empty() && self.problems.is_empty()
+        self.missing.is_empty() && self.uncommitted.is_empty() && self.problems.is_empty()
     }
 }
 
-fn check(out: &Path, state: &BatchState, twin: &TwinState, c: u64) -> Result<ChunkRecord, Option<ChunkProblem>> {
+/// Why a chunk is not good.
+enum NotOk {
+    Missing,
+    Uncommitted,
+    Problem(ChunkProblem),
+}
+
+fn check(out: &Path, state: &BatchState, twin: &TwinState, c: u64) -> Result<ChunkRecord, NotOk> {
     let dir = twin_dir(out, &twin.name);
     let rec_path = dir.join(record_file_name(c));
     let pq_path = dir.join(chunk_file_name(c));
-    let problem =
-        |path: &Path, problem: String| Some(ChunkProblem { chunk: Some(c), path: path.to_path_buf(), problem });
+    let problem = |path: &Path, problem: String| {
+        NotOk::Problem(ChunkProblem { chunk: Some(c), path: path.to_path_buf(), problem })
+    };
     if !rec_path.exists() {
-        return Err(if pq_path.exists() {
-            problem(&pq_path, "no commit record (the writer was interrupted; run the batch again)".into())
-        } else {
-            None
-        });
+        return Err(if pq_path.exists() { NotOk::Uncommitted } else { NotOk::Missing });
     }
     let rec: ChunkRecord = chunk::read_json(&rec_path).map_err(|e| problem(&rec_path, e.to_string()))?;
     if rec.config_hash != state.config_hash || rec.chunk != c || rec.twin != twin.name {
@@ -97,7 +104,7 @@ pub fn verify(out: &Path) -> Result<VerifyReport, BatchError> {
     let state = BatchState::read(out)?;
     let jobs: Vec<(&TwinState, u64)> =
         state.twins.iter().flat_map(|t| (t.first_chunk..t.first_chunk + t.chunks).map(move |c| (t, c))).collect();
-    let results: Vec<(u64, Result<ChunkRecord, Option<ChunkProblem>>)> =
+    let results: Vec<(u64, Result<ChunkRecord, NotOk>)> =
         jobs.par_iter().map(|(t, c)| (*c, check(out, &state, t, *c))).collect();
     let mut report = VerifyReport { chunks: state.chunks, ..VerifyReport::default() };
     for (c, r) in results {
@@ -107,8 +114,9 @@ pub fn verify(out: &Path) -> Result<VerifyReport, BatchError> {
                 report.rows += rec.rows;
                 report.records.push(rec);
             }
-            Err(None) => report.missing.push(c),
-            Err(Some(p)) => report.problems.push(p),
+            Err(NotOk::Missing) => report.missing.push(c),
+            Err(NotOk::Uncommitted) => report.uncommitted.push(c),
+            Err(NotOk::Problem(p)) => report.problems.push(p),
         }
     }
     // Parquet files that belong to no chunk of this batch.
@@ -265,12 +273,15 @@ pub fn merge(out: &Path, merged_dir: Option<&Path>) -> Result<BatchManifest, Bat
     let state = BatchState::read(out)?;
     let report = verify(out)?;
     if !report.is_ok() {
-        let first = match (report.problems.first(), report.missing.first()) {
-            (Some(p), _) => p.to_string(),
-            (None, Some(c)) => format!("chunk {c} not written yet"),
-            (None, None) => unreachable!("not ok"),
+        let first = if let Some(p) = report.problems.first() {
+            p.to_string()
+        } else if let Some(c) = report.uncommitted.first() {
+            format!("chunk {c} has no commit record (an interrupted writer: run the batch again)")
+        } else {
+            format!("chunk {} not written yet", report.missing.first().copied().unwrap_or_default())
         };
-        return Err(BatchError::Incomplete { count: report.problems.len() + report.missing.len(), first });
+        let count = report.problems.len() + report.uncommitted.len() + report.missing.len();
+        return Err(BatchError::Incomplete { count, first });
     }
     let mut records = report.records;
     records.sort_by_key(|r| r.chunk);

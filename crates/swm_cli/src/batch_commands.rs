@@ -188,19 +188,30 @@ fn verify_cmd(out: &std::path::Path, json: bool) -> Result<()> {
         for p in &r.problems {
             println!("BAD {p}");
         }
-        if !r.missing.is_empty() {
-            let list: Vec<String> = r.missing.iter().take(20).map(u64::to_string).collect();
+        let list = |v: &[u64]| {
+            let l: Vec<String> = v.iter().take(20).map(u64::to_string).collect();
+            format!("{}{}", l.join(", "), if v.len() > 20 { ", ..." } else { "" })
+        };
+        if !r.uncommitted.is_empty() {
             println!(
-                "MISSING {} chunk(s) not written yet: {}{}",
-                r.missing.len(),
-                list.join(", "),
-                if r.missing.len() > 20 { ", ..." } else { "" }
+                "UNCOMMITTED {} chunk(s) without a commit record (an interrupted writer: run the batch again): {}",
+                r.uncommitted.len(),
+                list(&r.uncommitted)
             );
+        }
+        if !r.missing.is_empty() {
+            println!("MISSING {} chunk(s) not written yet: {}", r.missing.len(), list(&r.missing));
         }
         println!("{} of {} chunks verified ({} rows)", r.chunks_ok, r.chunks, r.rows);
     }
     if !r.is_ok() {
-        bail!("{}: {} chunk(s) damaged, {} missing", out.display(), r.problems.len(), r.missing.len());
+        bail!(
+            "{}: {} chunk(s) damaged, {} uncommitted, {} missing",
+            out.display(),
+            r.problems.len(),
+            r.uncommitted.len(),
+            r.missing.len()
+        );
     }
     Ok(())
 }

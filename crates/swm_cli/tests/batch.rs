@@ -299,3 +299,49 @@ fn unwritable_output_is_a_clear_error_not_a_panic() {
     assert!(!o.status.success());
     assert!(text(&o).contains("not a batch output directory"), "{}", text(&o));
 }
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_committed_chunks_stay() {
+    let f = fixture();
+    // A tmpfs with room for about half of the batch (4 KiB pages per file).
+    let pages: u64 = tree(&f.reference).values().map(|b| (b.len() as u64).div_ceil(4096)).sum();
+    let mnt = f.root.join("full-disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let size = format!("size={}k", pages / 2 * 4);
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs", s(&mnt)]).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root and mount rights)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let out = mnt.join("out");
+    let o = swm_batch_cmd(&f.config, &out, &[]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("No space left on device") && t.contains(s(&out)), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    // What was committed verifies; nothing else (no temporary file) is left.
+    let files = tree(&out);
+    assert!(files.keys().all(|k| !k.contains("/.")), "temporary files left: {:?}", files.keys());
+    let v = Command::new(env!("CARGO_BIN_EXE_swm")).args(["batch", "--verify", s(&out)]).output().unwrap();
+    let vt = text(&v);
+    assert!(!vt.contains("BAD"), "{vt}");
+    assert!(vt.contains("MISSING"), "{vt}");
+    let committed = files.keys().filter(|k| k.contains("/_chunk-")).count();
+    assert!(committed >= 1, "{vt}");
+    for (k, b) in &files {
+        if k.ends_with(".parquet") && files.contains_key(&k.replace("chunk-", "_chunk-").replace(".parquet", ".json")) {
+            assert!(&fixture_file(k) == b, "{k} differs from the reference");
+        }
+    }
+}
+
+fn fixture_file(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture().reference.join(rel)).unwrap()
+}
