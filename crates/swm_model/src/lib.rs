@@ -16,7 +16,8 @@
 //! * [`net`]: the network, its FLOPs, the `swm-model/1` safetensors layout, the CPU forward;
 //! * [`sampling`]: keyed Philox draws `(seed, scenario, agent, step, sample)`, temperature,
 //!   top-k, top-p;
-//! * [`rollout`]: closed-loop rollouts, external drivers, rollout files;
+//! * [`rollout`]: closed-loop rollouts (with collision and off-road feasibility masks),
+//!   external drivers, rollout files;
 //! * [`data`]: episodes, training pairs, procedural teacher data, scenario directories;
 //! * [`train`]: behaviour cloning with candle.
 //!
@@ -34,7 +35,10 @@ pub mod train;
 
 pub use map::MapContext;
 pub use net::{MODEL_FORMAT, NetConfig, Network};
-pub use rollout::{AgentDriver, RolloutConfig, ScenarioRollout, WorldAgent, rollout_scenarios, rollout_scenarios_with};
+pub use rollout::{
+    AgentDriver, FeasibilityMask, RolloutConfig, ScenarioRollout, WorldAgent, rollout_scenarios,
+    rollout_scenarios_masked, rollout_scenarios_with,
+};
 pub use sampling::SamplingConfig;
 
 use std::path::PathBuf;

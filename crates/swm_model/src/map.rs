@@ -10,6 +10,12 @@
 //! * **Raster**: [`swm_twin::query::TwinIndex::bev_raster`] of the twin's bounding box
 //!   (plus 50 m), heading 0, at [`RASTER_RES_M`] (coarser when the twin is large so that the
 //!   raster stays under 16 M pixels), computed once. Features march rays through it.
+//! * **Drivable area** ([`Drivable`]): the union of every lane swept by its width and every
+//!   connection swept by the width of the lane it leaves, as a bitmap at
+//!   [`DRIVABLE_RES_M`] (coarser when the twin is large so that it stays under 256 M cells,
+//!   32 MB) marking the cells whose centre lies within the half width of a centre line.
+//!   The rollouts' off-road feasibility mask reads it; maps made with
+//!   [`MapContext::from_paths`] have none and the mask reads the class raster instead.
 //! * **Signals**: [`SignalSource::Plans`] recomputes lane states from the
 //!   [`swm_sim::signal::SignalController`] seeded like the teacher run;
 //!   [`SignalSource::Recorded`] holds what the records said (see `features`).
@@ -25,6 +31,77 @@ use crate::ModelError;
 /// Resolution of the twin raster (m per pixel) when it fits.
 pub const RASTER_RES_M: f64 = 1.0;
 const MAX_RASTER_PIXELS: f64 = 16.0e6;
+/// Resolution of the drivable-area bitmap (m per cell) when it fits.
+pub const DRIVABLE_RES_M: f64 = 0.5;
+const MAX_DRIVABLE_CELLS: f64 = 256.0e6;
+
+/// The drivable area as a bitmap (module docs).
+#[derive(Clone, Debug)]
+pub struct Drivable {
+    pub origin_m: P2,
+    pub res_m: f64,
+    pub nx: usize,
+    pub ny: usize,
+    /// Bit `row * nx + col` (row 0 south): the cell is drivable.
+    pub bits: Vec<u64>,
+}
+
+impl Drivable {
+    /// Paints `strips` (centre line, half width) over their bounding box.
+    pub fn from_strips(strips: &[(Vec<P2>, f64)]) -> Option<Drivable> {
+        let mut bb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        for (pts, hw) in strips {
+            for p in pts.iter().filter(|p| p[0].is_finite() && p[1].is_finite()) {
+                bb = [bb[0].min(p[0] - hw), bb[1].min(p[1] - hw), bb[2].max(p[0] + hw), bb[3].max(p[1] + hw)];
+            }
+        }
+        if !bb[0].is_finite() {
+            return None;
+        }
+        let (w_m, h_m) = (bb[2] - bb[0] + 2.0, bb[3] - bb[1] + 2.0);
+        let res = DRIVABLE_RES_M.max((w_m * h_m / MAX_DRIVABLE_CELLS).sqrt());
+        let (nx, ny) = ((w_m / res).ceil() as usize, (h_m / res).ceil() as usize);
+        let origin = [bb[0] - 1.0, bb[1] - 1.0];
+        let mut bits = vec![0u64; (nx * ny).div_ceil(64)];
+        for (pts, hw) in strips {
+            if !(hw.is_finite() && *hw > 0.0) {
+                continue;
+            }
+            for w in pts.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                if !(a.iter().chain(&b).all(|v| v.is_finite())) {
+                    continue;
+                }
+                let c0 = (((a[0].min(b[0]) - hw - origin[0]) / res).floor().max(0.0)) as usize;
+                let c1 = (((a[0].max(b[0]) + hw - origin[0]) / res).ceil() as usize).min(nx);
+                let r0 = (((a[1].min(b[1]) - hw - origin[1]) / res).floor().max(0.0)) as usize;
+                let r1 = (((a[1].max(b[1]) + hw - origin[1]) / res).ceil() as usize).min(ny);
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        let p = [origin[0] + (c as f64 + 0.5) * res, origin[1] + (r as f64 + 0.5) * res];
+                        let (q, _) = project(a, b, p);
+                        if (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= hw * hw {
+                            let k = r * nx + c;
+                            bits[k / 64] |= 1 << (k % 64);
+                        }
+                    }
+                }
+            }
+        }
+        Some(Drivable { origin_m: origin, res_m: res, nx, ny, bits })
+    }
+
+    /// Whether the cell holding `p` is drivable (false off the bitmap).
+    pub fn contains(&self, p: P2) -> bool {
+        let c = ((p[0] - self.origin_m[0]) / self.res_m).floor();
+        let r = ((p[1] - self.origin_m[1]) / self.res_m).floor();
+        if !(c >= 0.0 && r >= 0.0 && c < self.nx as f64 && r < self.ny as f64) {
+            return false;
+        }
+        let k = r as usize * self.nx + c as usize;
+        self.bits[k / 64] >> (k % 64) & 1 == 1
+    }
+}
 
 /// A drivable path: a lane or a connection through a junction.
 #[derive(Clone, Debug)]
@@ -129,6 +206,8 @@ pub struct MapContext {
     pub origin_m: P2,
     pub res_m: f64,
     pub signals: SignalSource,
+    /// The drivable area (lanes and connections swept by their widths), when built from a twin.
+    pub drivable: Option<Drivable>,
     /// Ground elevation for output records.
     twin_terrain: swm_twin::Terrain,
 }
@@ -185,6 +264,13 @@ impl MapContext {
             }
         }
         let tree = RTree::bulk_load(segs);
+        let mut strips: Vec<(Vec<P2>, f64)> =
+            twin.lanes.iter().map(|l| (flat(&l.centerline), 0.5 * l.width_m)).collect();
+        for c in &twin.lane_connections {
+            let w = twin.lanes.get(c.from_lane as usize).map_or(3.0, |l| l.width_m);
+            strips.push((flat(&c.path), 0.5 * w));
+        }
+        let drivable = Drivable::from_strips(&strips);
 
         // The raster.
         let b = twin.meta.bbox_m;
@@ -222,6 +308,7 @@ impl MapContext {
             origin_m,
             res_m,
             signals,
+            drivable,
             twin_terrain: twin.terrain.clone(),
         })
     }
@@ -266,6 +353,7 @@ impl MapContext {
             origin_m,
             res_m: 1.0,
             signals: SignalSource::Recorded,
+            drivable: None,
             twin_terrain: swm_twin::Terrain::Flat { elevation_m: 0.0 },
         }
     }
@@ -278,6 +366,15 @@ impl MapContext {
             return BevClass::Ground;
         }
         BevClass::from_u8(self.classes[r as usize * self.width + c as usize]).unwrap_or(BevClass::Ground)
+    }
+
+    /// Whether `p` is on the drivable area ([`Drivable`]; without one: a road or crossing
+    /// pixel of the class raster).
+    pub fn is_drivable(&self, p: P2) -> bool {
+        match &self.drivable {
+            Some(d) => d.contains(p),
+            None => matches!(self.class_at(p), BevClass::Road | BevClass::Crossing),
+        }
     }
 
     /// Ground elevation (m).

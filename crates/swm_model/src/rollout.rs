@@ -9,6 +9,7 @@
 //!   them), the network runs once on the batch of all model-driven agents, a token is
 //!   sampled per agent with the keyed generator ([`crate::sampling`], counter `(frame,
 //!   agent index, scenario id, sample)`) and the agents advance by the token's kinematics.
+//!   Before the agent advances, the token passes the feasibility masks (below).
 //! * **Route intents**: one draw per agent and sample (`STREAM_INTENT`, frame 0), mixed with
 //!   the path index at every branching.
 //! * **Determinism**: one (scenario, sample) is a pure function of its inputs and runs on
@@ -18,6 +19,32 @@
 //!   current step + frame, `time_s` its current time + 0.1·frame, `z_m` the terrain's
 //!   elevation, `accel_mps2` the last step's speed change, `lane` the matched lane
 //!   (vehicles; `None` in junctions), `signal` the state features used.
+//!
+//! # Feasibility masks ([`FeasibilityMask`], both on by default)
+//! Physical consistency a learned policy may legitimately rely on at rollout time (as
+//! kinematic limits are): not teacher data, not a planner. For an agent, a token is
+//! * **collision-feasible** when, after the token's step, the agent can still brake
+//!   without its box touching another agent's: the agent's states after the token, then
+//!   braking at [`MASK_BRAKE_MPS2`] holding the token's yaw rate (pedestrians: standing
+//!   still at once) until it stops, must not overlap, step by step, the other agent's
+//!   states when it brakes straight at the same rate (pedestrians: stops) from its current
+//!   state (both boxes grown by 0.1 m). Only agents within reach of the lookahead and not overlapping the agent
+//!   already are checked (nothing a token could do about those);
+//! * **off-road-feasible** (vehicles) when neither the state after the token nor the state
+//!   after holding it [`MASK_OFFROAD_HOLD_STEPS`] more steps has more box corners (box
+//!   grown by [`MASK_OFFROAD_MARGIN_M`]) off the drivable area
+//!   ([`MapContext::is_drivable`]: lanes and connections swept by their widths) than the
+//!   current state has. A vehicle already fully off it is not masked.
+//!
+//! The sampled token (uniform: word 0 of the token draw) is kept when it is feasible for
+//! both masks. Otherwise every infeasible token's logit is set to −∞ and the token is
+//! drawn again, with word 1 of the same draw ([`keyed_u32x4`] with [`STREAM_TOKEN`]), by
+//! [`sample_token`] under the same settings: the token therefore follows the network's
+//! distribution restricted to the feasible tokens (up to the top-k / top-p cut). When no
+//! token is collision-feasible, the collision mask is dropped; when no remaining token is
+//! off-road-feasible, the remaining tokens with the fewest corners off (the larger count
+//! of the two states checked) are kept: some token always remains. [`FeasibilityMask::NONE`] gives the network's
+//! distribution as it is ([`rollout_scenarios_masked`]).
 //!
 //! # Files ([`write_rollouts`])
 //! A rollout directory holds `sample-00000.parquet` ... (one per sample, schema
@@ -35,8 +62,9 @@ use crate::data::kinematics;
 use crate::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_features};
 use crate::map::MapContext;
 use crate::net::{Network, Scratch, logit_offsets};
-use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, keyed_unit, sample_token};
-use crate::tokens::{AgentClass, DT_S, Kinematics, step};
+use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
+use crate::tokens::{AgentClass, DT_S, Kinematics, step, vehicle_action, vehicle_step_with};
+use swm_core::rng::unit_f32;
 
 /// Rollout settings.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -115,7 +143,249 @@ struct Agent {
     intent: u32,
 }
 
-/// Rolls out one sample of one scenario (module docs).
+/// The rollout-side feasibility masks (module docs, "Feasibility masks").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FeasibilityMask {
+    /// Mask tokens after which the agent could no longer avoid another agent's box.
+    pub collision: bool,
+    /// Mask vehicle tokens that take more box corners off the road raster.
+    pub offroad: bool,
+}
+
+impl Default for FeasibilityMask {
+    fn default() -> Self {
+        FeasibilityMask { collision: true, offroad: true }
+    }
+}
+
+impl FeasibilityMask {
+    /// No masking: the network's distribution as it is.
+    pub const NONE: FeasibilityMask = FeasibilityMask { collision: false, offroad: false };
+}
+
+/// Hardest braking assumed in the collision mask (m/s²): the vehicle vocabulary's.
+pub const MASK_BRAKE_MPS2: f64 = 6.0;
+/// Steps the token is held for the off-road lookahead (1 s after the token's own step).
+pub const MASK_OFFROAD_HOLD_STEPS: usize = 10;
+/// Margin added to the vehicle's half length and width in the off-road mask (m).
+pub const MASK_OFFROAD_MARGIN_M: f64 = 0.15;
+/// Longest braking lookahead of the collision mask (steps).
+const MASK_MAX_BRAKE_STEPS: usize = 30;
+/// Margin added to both boxes' half sizes in the collision mask (m).
+const MASK_BOX_MARGIN_M: f64 = 0.1;
+
+/// An oriented box (centre, unit forward, half length, half width).
+#[derive(Clone, Copy, Debug)]
+struct MaskBox {
+    c: [f64; 2],
+    f: [f64; 2],
+    hl: f64,
+    hw: f64,
+}
+
+impl MaskBox {
+    fn new(k: &Kinematics, length_m: f32, width_m: f32, margin: f64) -> MaskBox {
+        let (s, c) = k.heading_rad.sin_cos();
+        MaskBox {
+            c: k.point_enu,
+            f: [c, s],
+            hl: 0.5 * f64::from(length_m) + margin,
+            hw: 0.5 * f64::from(width_m) + margin,
+        }
+    }
+    fn radius(&self) -> f64 {
+        self.hl.hypot(self.hw)
+    }
+    fn corners(&self) -> [[f64; 2]; 4] {
+        let (f, l) = (self.f, [-self.f[1], self.f[0]]);
+        let at = |a: f64, b: f64| [self.c[0] + a * f[0] + b * l[0], self.c[1] + a * f[1] + b * l[1]];
+        [at(self.hl, self.hw), at(-self.hl, self.hw), at(-self.hl, -self.hw), at(self.hl, -self.hw)]
+    }
+    fn extent(&self, axis: [f64; 2]) -> f64 {
+        let l = [-self.f[1], self.f[0]];
+        self.hl * (self.f[0] * axis[0] + self.f[1] * axis[1]).abs() + self.hw * (l[0] * axis[0] + l[1] * axis[1]).abs()
+    }
+    /// Separating-axis test (touching counts as overlapping).
+    fn overlaps(&self, o: &MaskBox) -> bool {
+        let d = [o.c[0] - self.c[0], o.c[1] - self.c[1]];
+        let r = self.radius() + o.radius();
+        if d[0] * d[0] + d[1] * d[1] > r * r {
+            return false;
+        }
+        for axis in [self.f, [-self.f[1], self.f[0]], o.f, [-o.f[1], o.f[0]]] {
+            if (d[0] * axis[0] + d[1] * axis[1]).abs() > self.extent(axis) + o.extent(axis) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The states of an agent braking from `k` (vehicles at [`MASK_BRAKE_MPS2`] holding
+/// `yaw_rate`; pedestrians stop at once) for `steps` steps, `k` itself first.
+fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize, out: &mut Vec<Kinematics>) {
+    out.clear();
+    out.push(*k);
+    let mut cur = *k;
+    for _ in 0..steps {
+        cur = match class {
+            AgentClass::Vehicle => vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate),
+            AgentClass::Pedestrian => Kinematics { speed_mps: 0.0, ..cur },
+        };
+        out.push(cur);
+    }
+}
+
+/// Box corners of `b` off the drivable area ([`MapContext::is_drivable`]).
+fn corners_off_road(map: &MapContext, b: &MaskBox) -> u8 {
+    b.corners().iter().filter(|p| !map.is_drivable(**p)).count() as u8
+}
+
+/// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`].
+#[derive(Default)]
+struct MaskScratch {
+    /// Frame cache: every agent's box now, and its braking states (computed on demand;
+    /// empty until then).
+    boxes: Vec<MaskBox>,
+    brakes: Vec<Vec<Kinematics>>,
+    /// The prepared agent's collision candidates.
+    cand: Vec<usize>,
+    own: Vec<Kinematics>,
+    brake_steps: usize,
+    /// Box corners off the road now (vehicles with the off-road mask; else 4: no mask).
+    off_now: u8,
+    ok: Vec<(bool, u8)>,
+}
+
+impl MaskScratch {
+    /// Starts a frame: every agent's current box; braking states forgotten.
+    fn new_frame(&mut self, world: &[WorldAgent]) {
+        self.boxes.clear();
+        self.boxes.extend(world.iter().map(|w| MaskBox::new(&w.state, w.length_m, w.width_m, MASK_BOX_MARGIN_M)));
+        self.brakes.resize_with(world.len(), Vec::new);
+        for b in &mut self.brakes {
+            b.clear();
+        }
+    }
+
+    /// Prepares the checks of agent `i`: the collision candidates (agents whose box could
+    /// meet its box within the braking lookahead and that do not overlap it already) with
+    /// their braking states, and the corners off the road now.
+    fn prepare(&mut self, mask: FeasibilityMask, map: &MapContext, agents: &[Agent], world: &[WorldAgent], i: usize) {
+        let a = &agents[i];
+        let now = world[i].state;
+        self.brake_steps = match a.class {
+            AgentClass::Vehicle => ((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize,
+            AgentClass::Pedestrian => 1,
+        }
+        .min(MASK_MAX_BRAKE_STEPS);
+        self.cand.clear();
+        if mask.collision {
+            let me = self.boxes[i];
+            let horizon_s = DT_S * (self.brake_steps + 1) as f64;
+            let base = me.radius() + (now.speed_mps + 3.0) * horizon_s;
+            for (j, w) in world.iter().enumerate() {
+                if j == i {
+                    continue;
+                }
+                let o = &self.boxes[j];
+                let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
+                let reach = base + o.radius() + w.state.speed_mps * horizon_s;
+                if dx * dx + dy * dy <= reach * reach && !me.overlaps(o) {
+                    self.cand.push(j);
+                }
+            }
+            for &j in &self.cand {
+                if self.brakes[j].is_empty() {
+                    let w = &world[j];
+                    braking_states(AgentClass::of(w.kind), &w.state, 0.0, MASK_MAX_BRAKE_STEPS, &mut self.brakes[j]);
+                }
+            }
+        }
+        self.off_now = if mask.offroad && a.class == AgentClass::Vehicle {
+            corners_off_road(map, &MaskBox::new(&now, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M))
+        } else {
+            4
+        };
+    }
+
+    /// Whether the masks are idle for the prepared agent.
+    fn idle(&self) -> bool {
+        self.cand.is_empty() && self.off_now >= 4
+    }
+
+    /// (collision-feasible, off-road score) of token `t` for the prepared agent `i`; the
+    /// score is the larger count of box corners off the drivable area after the token and
+    /// after holding it (0 without the off-road mask).
+    fn check(&mut self, map: &MapContext, agents: &[Agent], world: &[WorldAgent], i: usize, t: u16) -> (bool, u8) {
+        let a = &agents[i];
+        let now = world[i].state;
+        let first = step(a.class, &now, t);
+        let mut coll_ok = true;
+        if !self.cand.is_empty() {
+            let yaw = match a.class {
+                AgentClass::Vehicle => vehicle_action(t).1,
+                AgentClass::Pedestrian => 0.0,
+            };
+            braking_states(a.class, &first, yaw, self.brake_steps, &mut self.own);
+            // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
+            'cands: for &j in &self.cand {
+                let w = &world[j];
+                for (k, s) in self.own.iter().enumerate() {
+                    let mine = MaskBox::new(s, a.length_m, a.width_m, MASK_BOX_MARGIN_M);
+                    let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
+                    if mine.overlaps(&MaskBox::new(theirs, w.length_m, w.width_m, MASK_BOX_MARGIN_M)) {
+                        coll_ok = false;
+                        break 'cands;
+                    }
+                    if s.speed_mps <= 0.0 && k > 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut off_score = 0;
+        if self.off_now < 4 {
+            let mut s = first;
+            let first_off = corners_off_road(map, &MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M));
+            for _ in 0..MASK_OFFROAD_HOLD_STEPS {
+                s = step(a.class, &s, t);
+            }
+            let held_off = corners_off_road(map, &MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M));
+            off_score = first_off.max(held_off);
+        }
+        (coll_ok, off_score)
+    }
+
+    /// Whether a [`MaskScratch::check`] result passes both masks.
+    fn feasible(&self, (coll_ok, off_score): (bool, u8)) -> bool {
+        coll_ok && (self.off_now >= 4 || off_score <= self.off_now)
+    }
+
+    /// Sets the logits of the prepared agent's infeasible tokens to −∞ (module docs): the
+    /// collision-feasible tokens (all when there are none), and among them those whose
+    /// off-road score is at most the corners off the road now, or the smallest score
+    /// among them when none is that low.
+    fn mask(&mut self, map: &MapContext, agents: &[Agent], world: &[WorldAgent], i: usize, logits: &mut [f32]) {
+        let mut ok = std::mem::take(&mut self.ok);
+        ok.clear();
+        for t in 0..logits.len() {
+            ok.push(self.check(map, agents, world, i, t as u16));
+        }
+        let any_coll = ok.iter().any(|x| x.0);
+        let best = ok.iter().filter(|x| x.0 || !any_coll).map(|x| x.1).min().unwrap_or(0);
+        let limit = if self.off_now >= 4 { 4 } else { self.off_now.max(best) };
+        for (l, &(c, o)) in logits.iter_mut().zip(&ok) {
+            if (any_coll && !c) || o > limit {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        self.ok = ok;
+    }
+}
+
+/// Rolls out one sample of one scenario (module docs) with the default
+/// [`FeasibilityMask`] (both masks on).
 pub fn rollout_one(
     net: &Network,
     map: &MapContext,
@@ -123,6 +393,19 @@ pub fn rollout_one(
     cfg: &RolloutConfig,
     sample: u32,
     driver: Option<&dyn AgentDriver>,
+) -> Vec<(i32, TrajectoryRecord)> {
+    rollout_one_masked(net, map, scenario, cfg, sample, driver, FeasibilityMask::default())
+}
+
+/// [`rollout_one`] with the given feasibility masks.
+pub fn rollout_one_masked(
+    net: &Network,
+    map: &MapContext,
+    scenario: &Scenario,
+    cfg: &RolloutConfig,
+    sample: u32,
+    driver: Option<&dyn AgentDriver>,
+    mask: FeasibilityMask,
 ) -> Vec<(i32, TrajectoryRecord)> {
     // Agents at frame 0 with their history.
     let mut agents: Vec<Agent> = Vec::new();
@@ -176,6 +459,7 @@ pub fn rollout_one(
     let mut next: Vec<Kinematics> = Vec::with_capacity(agents.len());
     let mut world: Vec<WorldAgent> = Vec::with_capacity(agents.len());
     let mut row = vec![0.0f32; FEATURE_DIM];
+    let mut ms = MaskScratch::default();
     for frame in 1..=cfg.steps as i32 {
         let time_s = t0 + DT_S * f64::from(frame - 1);
         world.clear();
@@ -221,11 +505,25 @@ pub fn rollout_one(
             model_rows.push(i);
         }
         if !model_rows.is_empty() {
+            if mask != FeasibilityMask::NONE {
+                ms.new_frame(&world);
+            }
             net.forward(&feats, &classes, &mut scratch, &mut logits);
             let offs = logit_offsets(&classes);
             for (j, &i) in model_rows.iter().enumerate() {
-                let u = keyed_unit(cfg.seed, scenario.scenario_id, i as u32, frame as u32, sample, STREAM_TOKEN);
-                let tok = sample_token(&logits[offs[j]..offs[j + 1]], &cfg.sampling, u, &mut sort_buf);
+                let r = keyed_u32x4(cfg.seed, scenario.scenario_id, i as u32, frame as u32, sample, STREAM_TOKEN);
+                let l = &mut logits[offs[j]..offs[j + 1]];
+                let mut tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), &mut sort_buf);
+                if mask != FeasibilityMask::NONE {
+                    ms.prepare(mask, map, &agents, &world, i);
+                    if !ms.idle() && {
+                        let c = ms.check(map, &agents, &world, i, tok);
+                        !ms.feasible(c)
+                    } {
+                        ms.mask(map, &agents, &world, i, l);
+                        tok = sample_token(l, &cfg.sampling, unit_f32(r[1]), &mut sort_buf);
+                    }
+                }
                 next[i] = step(agents[i].class, &world[i].state, tok);
             }
         }
@@ -278,10 +576,22 @@ pub fn rollout_scenarios_with(
     cfg: &RolloutConfig,
     driver: Option<&dyn AgentDriver>,
 ) -> Vec<ScenarioRollout> {
+    rollout_scenarios_masked(net, map, scenarios, cfg, driver, FeasibilityMask::default())
+}
+
+/// [`rollout_scenarios_with`] with the given feasibility masks.
+pub fn rollout_scenarios_masked(
+    net: &Network,
+    map: &MapContext,
+    scenarios: &[Scenario],
+    cfg: &RolloutConfig,
+    driver: Option<&dyn AgentDriver>,
+    mask: FeasibilityMask,
+) -> Vec<ScenarioRollout> {
     let s = cfg.samples as usize;
     let flat: Vec<Vec<(i32, TrajectoryRecord)>> = (0..scenarios.len() * s)
         .into_par_iter()
-        .map(|k| rollout_one(net, map, &scenarios[k / s], cfg, (k % s) as u32, driver))
+        .map(|k| rollout_one_masked(net, map, &scenarios[k / s], cfg, (k % s) as u32, driver, mask))
         .collect();
     let mut it = flat.into_iter();
     scenarios
@@ -344,4 +654,45 @@ pub fn write_rollouts(
     swm_dataset::manifest::write_json(&dir.join("manifest.json"), &manifest)
         .map_err(|e| ModelError::Dataset(Box::new(e)))?;
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(x: f64, y: f64, h: f64, v: f64) -> Kinematics {
+        Kinematics { point_enu: [x, y], heading_rad: h, speed_mps: v }
+    }
+
+    #[test]
+    fn mask_boxes_overlap_like_rectangles() {
+        let a = MaskBox::new(&k(0.0, 0.0, 0.0, 0.0), 4.0, 2.0, 0.0);
+        assert!(a.overlaps(&MaskBox::new(&k(3.9, 0.0, 0.0, 0.0), 4.0, 2.0, 0.0)));
+        assert!(!a.overlaps(&MaskBox::new(&k(4.1, 0.0, 0.0, 0.0), 4.0, 2.0, 0.0)));
+        assert!(!a.overlaps(&MaskBox::new(&k(0.0, 2.1, 0.0, 0.0), 4.0, 2.0, 0.0)));
+        // Rotated 45°: its corner reaches 2.12 m along x from its centre.
+        let r = std::f64::consts::FRAC_PI_4;
+        assert!(a.overlaps(&MaskBox::new(&k(3.9, 0.0, r, 0.0), 3.0, 3.0, 0.0)));
+        assert!(!a.overlaps(&MaskBox::new(&k(4.2, 0.0, r, 0.0), 3.0, 3.0, 0.0)));
+        // A 0.1 m margin on both boxes closes a 0.15 m gap.
+        assert!(MaskBox::new(&k(0.0, 0.0, 0.0, 0.0), 4.0, 2.0, 0.1).overlaps(&MaskBox::new(
+            &k(4.15, 0.0, 0.0, 0.0),
+            4.0,
+            2.0,
+            0.1
+        )));
+    }
+
+    #[test]
+    fn braking_stops_vehicles_and_pedestrians() {
+        let mut out = Vec::new();
+        braking_states(AgentClass::Vehicle, &k(0.0, 0.0, 0.0, 12.0), 0.0, 30, &mut out);
+        assert_eq!(out.len(), 31);
+        let last = out.last().unwrap();
+        assert_eq!(last.speed_mps, 0.0);
+        // v² / 2a = 12 m, plus the discretisation (0.6 m per step of mean speed error).
+        assert!(last.point_enu[0] > 11.0 && last.point_enu[0] < 13.5, "{last:?}");
+        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 1, &mut out);
+        assert_eq!(out[1], k(1.0, 2.0, 0.0, 0.0));
+    }
 }

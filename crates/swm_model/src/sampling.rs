@@ -14,7 +14,8 @@
 //! `scenario` the scenario id (low 32 bits), `sample` the rollout sample (low 24 bits) and
 //! `stream` what the draw is for ([`STREAM_TOKEN`], [`STREAM_INTENT`]). Only `u32`
 //! arithmetic: a WGSL shader gets the same integers. A uniform in `[0, 1)` is
-//! [`swm_core::rng::unit_f32`] of the first word.
+//! [`swm_core::rng::unit_f32`] of the first word; a token draw that the rollout's
+//! feasibility masks reject is redrawn with the second word (`crate::rollout`).
 //!
 //! # Sampling ([`sample_token`])
 //! `p = softmax(logits / temperature)`; tokens are ordered by probability (descending,
