@@ -10,7 +10,7 @@
 //! * [`config`]: the TOML file, its defaults and validation;
 //! * [`plan`]: twins, scenarios, derived seeds, the chunk table and the configuration hash;
 //! * [`shard`]: `I/N` from the command line, Slurm array jobs or Kubernetes Indexed Jobs;
-//! * [`backend`]: the rollout engines ([`Backend::Cpu`] now, [`Backend::Gpu`] later);
+//! * [`backend`]: the rollout engines ([`Backend::Cpu`], [`Backend::Gpu`] through `swm_gpu`);
 //! * [`chunk`]: the `swm-batch/1` Parquet schema, chunk sidecars and the atomic commit;
 //! * [`run`]: one shard's run: skip what is done, redo what is damaged, write the rest;
 //! * [`merge`]: `verify` (checksums and row counts) and `merge` (`_manifest.json`, optional

@@ -3,10 +3,11 @@
 //!
 //! The teacher runs on the twin (one seed), scenarios are cut out of its log after a
 //! warm-up, and every method samples the same number of futures of every scenario:
-//! * `model`: the world model (`swm_model`), closed loop, every agent;
+//! * `model`: the world model (`swm_model`), closed loop, every agent, with its rollout
+//!   feasibility masks (collision, off-road);
 //! * `constant_velocity`: every agent keeps its last velocity;
 //! * `random`: the world model's rollout loop with uniformly random motion tokens
-//!   (sampling temperature 10⁶, no top-k/top-p cut);
+//!   (sampling temperature 10⁶, no top-k/top-p cut, no masks);
 //! * `teacher_other_seed`: the teacher itself from the same state under other seeds
 //!   (`swm_eval::teacher`).
 //!
@@ -20,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use swm_dataset::ScenarioOptions;
 use swm_eval::{EvalConfig, Evaluator, MethodReport, TeacherEvalOptions, constant_velocity, teacher_eval_set};
+use swm_model::rollout::{FeasibilityMask, rollout_scenarios_masked};
 use swm_model::{MapContext, Network, RolloutConfig, SamplingConfig};
 use swm_sim::SimConfig;
 use swm_twin::Twin;
@@ -155,7 +157,9 @@ pub fn eval_cmd(a: EvalArgs, quiet: bool) -> Result<()> {
                 };
                 let cfg = RolloutConfig { steps: future_frames, samples: a.samples, seed: a.rollout_seed, sampling };
                 let (net, map) = (net.as_ref().expect("loaded"), map.as_ref().expect("built"));
-                swm_model::rollout_scenarios(net, map, scenarios, &cfg).into_iter().map(to_eval).collect()
+                // The model with its rollout feasibility masks; random tokens without them.
+                let mask = if m == "model" { FeasibilityMask::default() } else { FeasibilityMask::NONE };
+                rollout_scenarios_masked(net, map, scenarios, &cfg, None, mask).into_iter().map(to_eval).collect()
             }
             _ => unreachable!("checked above"),
         };
