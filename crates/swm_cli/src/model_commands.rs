@@ -92,6 +92,10 @@ pub struct RolloutArgs {
     pub top_k: usize,
     #[arg(long, default_value_t = 0.95)]
     pub top_p: f32,
+    /// `cpu` (the reference, with the feasibility masks) or `gpu` (swm_gpu: a real GPU,
+    /// else Mesa's lavapipe; the masks are not on the GPU yet).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    pub backend: String,
     /// Output directory.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -344,7 +348,14 @@ pub fn rollout_cmd(a: RolloutArgs, quiet: bool) -> Result<()> {
         sampling: SamplingConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p },
     };
     let t0 = Instant::now();
-    let rollouts = swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg);
+    let rollouts = if a.backend == "gpu" {
+        let ctx = swm_gpu::GpuContext::new(swm_gpu::AdapterPreference::Auto)?;
+        tracing::info!(adapter = ?ctx.adapter(), "GPU rollout");
+        let gnet = swm_gpu::GpuNetwork::new(&ctx, &net)?;
+        swm_gpu::rollout_scenarios_gpu(&ctx, &gnet, &map, &scenarios, &cfg, None)?
+    } else {
+        swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg)
+    };
     let wall_s = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
     let agent_steps: usize = rollouts.iter().flat_map(|r| r.samples.iter()).map(|s| s.len()).sum();

@@ -61,6 +61,27 @@ fn simulate_report_scenarios_on_the_default_district() {
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(sc.join("index.json")).unwrap()).unwrap();
     assert!(index["scenarios"].as_u64().unwrap() > 0, "{index}");
     assert!(sc.join("scenarios-00000.parquet").is_file());
+
+    // The world model on those scenarios, on the CPU and on the GPU (lavapipe in CI).
+    let mut rows = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let ro = dir.path().join(format!("rollouts-{backend}"));
+        let args = ["--scenarios", s(&sc), "--samples", "2", "--steps", "10", "--limit", "3", "--backend", backend];
+        let out = swm(&[&["rollout", s(&swt)][..], &args, &["-o", s(&ro)]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if backend == "gpu" && !out.status.success() && std::env::var("CI").as_deref() != Ok("true") {
+            eprintln!("skipped the GPU rollout (no adapter?): {stderr}");
+            continue;
+        }
+        assert!(out.status.success(), "rollout --backend {backend}: {stderr}");
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(ro.join("manifest.json")).unwrap()).unwrap();
+        assert!(ro.join("sample-00001.parquet").is_file(), "{m}");
+        rows.push(m["files"].clone());
+    }
+    // Same rows per sample file on both backends (positions may differ: no masks on the GPU).
+    if rows.len() == 2 {
+        assert_eq!(rows[0], rows[1]);
+    }
 }
 
 #[test]
