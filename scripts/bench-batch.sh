@@ -5,6 +5,7 @@
 #
 #   scripts/bench-batch.sh                 # 64 scenarios x 8 samples x 80 frames on the default district
 #   SCENARIOS=128 SAMPLES=16 RUNS=3 THREADS=2 scripts/bench-batch.sh
+#   BACKEND=gpu SCENARIOS=32 SAMPLES=4 RUNS=1 scripts/bench-batch.sh   # the swm_gpu backend
 #
 # Writes bench-out/batch/ (the configuration, the dataset, JSON summaries) and prints a
 # Markdown table for BENCHMARKS.md.
@@ -15,6 +16,7 @@ SAMPLES=${SAMPLES:-8}
 HORIZON=${HORIZON:-80}
 RUNS=${RUNS:-3}
 THREADS=${THREADS:-$(nproc)}
+BACKEND=${BACKEND:-cpu}
 OUT=bench-out/batch
 if [ -z "${SWM:-}" ]; then  # SWM=/path/to/swm: a binary built elsewhere
     cargo build --release -p swm_cli
@@ -30,7 +32,7 @@ samples = $SAMPLES
 horizon = $HORIZON
 chunk_size = 16
 scenarios_per_twin = $SCENARIOS
-backend = "cpu"
+backend = "$BACKEND"
 TOML
 
 for i in $(seq 1 "$RUNS"); do
