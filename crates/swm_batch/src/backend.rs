@@ -6,7 +6,8 @@
 //! every (scenario, sample), exactly the records of [`swm_model::rollout::rollout_one`]
 //! (the reference), whatever its thread count. The GPU engine
 //! ([`swm_gpu::rollout_scenarios_gpu`]) agrees with it within the GPU crate's stated
-//! tolerances (positions within 1e-4 m), not bit for bit, so the backend is part of the
+//! tolerances (positions within 1e-4 m while the same tokens are drawn), not bit for bit,
+//! so the backend is part of the
 //! configuration a batch output is bound to; on one backend and device a chunk is always the
 //! same bytes (each chunk is one fixed batch).
 

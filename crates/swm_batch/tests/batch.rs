@@ -294,10 +294,11 @@ fn a_dry_run_rolls_out_everything_and_writes_nothing() {
 }
 
 /// The GPU backend (lavapipe here and in CI) writes the same chunks, with the same rows
-/// (scenario, sample, frame, agent) as the CPU, and the same bytes when run again. (Its
-/// positions differ: the GPU engine does not apply the rollout feasibility masks yet.)
+/// (scenario, sample, frame, agent) as the CPU and positions within the GPU engine's
+/// tolerance while the same tokens are drawn (f32 states may flip a rare draw), and the
+/// same bytes when run again.
 #[test]
-fn the_gpu_backend_writes_the_same_rows_and_is_deterministic() {
+fn the_gpu_backend_follows_the_cpu_and_is_deterministic() {
     let mut c = tiny_config();
     c.backend = swm_batch::Backend::Gpu;
     let q = match BatchPlan::prepare(&c) {
@@ -344,10 +345,13 @@ fn the_gpu_backend_writes_the_same_rows_and_is_deterministic() {
     };
     let (cpu, gpu) = (rows(reference()), rows(&out));
     assert_eq!(cpu.len(), gpu.len());
+    let mut close = 0;
     for (a, b) in cpu.iter().zip(&gpu) {
         assert_eq!(a.0, b.0);
-        assert!(b.1.is_finite() && b.2.is_finite());
+        close += ((a.1 - b.1).hypot(a.2 - b.2) < 1e-3) as usize;
     }
+    eprintln!("GPU vs CPU: {close} of {} rows within 1 mm", cpu.len());
+    assert!(close * 10 >= cpu.len() * 9, "{close} of {} rows within 1 mm", cpu.len());
     let again = tmp.path().join("gpu-again");
     run(&q, &again, Shard::ALL).unwrap();
     assert_same_tree(&out, &again);

@@ -92,8 +92,8 @@ pub struct RolloutArgs {
     pub top_k: usize,
     #[arg(long, default_value_t = 0.95)]
     pub top_p: f32,
-    /// `cpu` (the reference, with the feasibility masks) or `gpu` (swm_gpu: a real GPU,
-    /// else Mesa's lavapipe; the masks are not on the GPU yet).
+    /// `cpu` (the reference) or `gpu` (swm_gpu: a real GPU, else Mesa's lavapipe; the same
+    /// rollouts within f32 tolerance).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     pub backend: String,
     /// Output directory.

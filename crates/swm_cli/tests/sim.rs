@@ -78,7 +78,7 @@ fn simulate_report_scenarios_on_the_default_district() {
         assert!(ro.join("sample-00001.parquet").is_file(), "{m}");
         rows.push(m["files"].clone());
     }
-    // Same rows per sample file on both backends (positions may differ: no masks on the GPU).
+    // Same rows per sample file on both backends.
     if rows.len() == 2 {
         assert_eq!(rows[0], rows[1]);
     }

@@ -26,7 +26,7 @@ pub mod shaders;
 
 pub use context::{AdapterKind, AdapterPreference, AdapterSummary, GpuContext};
 pub use network::GpuNetwork;
-pub use rollout::rollout_scenarios_gpu;
+pub use rollout::{rollout_scenarios_gpu, rollout_scenarios_gpu_masked};
 
 /// Errors of the GPU engine.
 #[derive(Debug, thiserror::Error)]

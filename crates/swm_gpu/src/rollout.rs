@@ -14,15 +14,24 @@
 //! therefore equal in distribution, not in bytes. Agents claimed by a driver are still run
 //! through the network (their rows are discarded), which keeps the batch shape fixed.
 //!
-//! Not yet on the GPU: features (neighbour search, lane look-ahead, raster look-ups), so
-//! there is a per-frame upload and read-back; see `shaders/README.md` for the plan.
+//! **Feasibility masks** (`swm_model::rollout` docs): the sampled tokens and the logits are
+//! read back each frame and every model-driven agent's token goes through
+//! `swm_model::rollout::FeasibilityFilter` on the CPU, exactly as the CPU backend does; an
+//! agent whose token is replaced advances by the CPU's kinematic step.
+//! [`rollout_scenarios_gpu`] applies the default masks (as `rollout_scenarios_with`),
+//! [`rollout_scenarios_gpu_masked`] takes them as a parameter.
+//!
+//! Not yet on the GPU: features (neighbour search, lane look-ahead, raster look-ups) and
+//! the masks, so there is a per-frame upload and read-back; see `shaders/README.md` for the
+//! plan.
 
 use rayon::prelude::*;
+use swm_core::rng::unit_f32;
 use swm_dataset::Scenario;
 use swm_model::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_features};
 use swm_model::map::MapContext;
-use swm_model::rollout::{AgentDriver, RolloutConfig, ScenarioRollout, WorldAgent};
-use swm_model::sampling::{STREAM_INTENT, keyed_u32x4};
+use swm_model::rollout::{AgentDriver, FeasibilityFilter, FeasibilityMask, RolloutConfig, ScenarioRollout, WorldAgent};
+use swm_model::sampling::{STREAM_INTENT, STREAM_TOKEN, keyed_u32x4};
 use swm_model::tokens::{AgentClass, DT_S, Kinematics};
 use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
 
@@ -106,6 +115,20 @@ pub fn rollout_scenarios_gpu(
     scenarios: &[Scenario],
     cfg: &RolloutConfig,
     driver: Option<&dyn AgentDriver>,
+) -> Result<Vec<ScenarioRollout>, GpuError> {
+    rollout_scenarios_gpu_masked(ctx, net, map, scenarios, cfg, driver, FeasibilityMask::default())
+}
+
+/// [`rollout_scenarios_gpu`] with the feasibility masks given (`FeasibilityMask::NONE`: the
+/// network's distribution as it is, as `swm_model::rollout::rollout_scenarios_masked`).
+pub fn rollout_scenarios_gpu_masked(
+    ctx: &GpuContext,
+    net: &GpuNetwork,
+    map: &MapContext,
+    scenarios: &[Scenario],
+    cfg: &RolloutConfig,
+    driver: Option<&dyn AgentDriver>,
+    mask: FeasibilityMask,
 ) -> Result<Vec<ScenarioRollout>, GpuError> {
     let mut inst: Vec<Instance> = (0..scenarios.len() * cfg.samples as usize)
         .into_par_iter()
@@ -202,7 +225,13 @@ pub fn rollout_scenarios_gpu(
             ctx.submit_and_wait(enc)?;
         }
         let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
-        inst.par_iter_mut().for_each(|it| advance(it, &scenarios[it.scenario], map, &next, frame, driver));
+        let masked = if mask != FeasibilityMask::NONE && n_rows > 0 {
+            Some((ctx.read::<u32>(&tokens, n_rows)?, ctx.read::<f32>(&batch.logits, n_rows * LOGIT_STRIDE)?))
+        } else {
+            None
+        };
+        let step_ctx = StepInputs { next: &next, masked: masked.as_ref(), mask, cfg };
+        inst.par_iter_mut().for_each(|it| advance(it, &scenarios[it.scenario], map, &step_ctx, frame, driver));
     }
     let s = cfg.samples as usize;
     let mut it = inst.into_iter();
@@ -215,15 +244,26 @@ pub fn rollout_scenarios_gpu(
         .collect())
 }
 
-/// Applies the GPU's states (and the driver's) to one instance and appends its records.
+/// What one frame's [`advance`] reads from the GPU.
+struct StepInputs<'a> {
+    next: &'a [AgentState],
+    /// Sampled tokens and logits (`[rows, LOGIT_STRIDE]`) when masks apply.
+    masked: Option<&'a (Vec<u32>, Vec<f32>)>,
+    mask: FeasibilityMask,
+    cfg: &'a RolloutConfig,
+}
+
+/// Applies the GPU's states (after the masks; and the driver's) to one instance and
+/// appends its records.
 fn advance(
     it: &mut Instance,
     scenario: &Scenario,
     map: &MapContext,
-    next: &[AgentState],
+    inputs: &StepInputs,
     frame: i32,
     driver: Option<&dyn AgentDriver>,
 ) {
+    let next = inputs.next;
     let t0 = scenario.current_time_s;
     let time_s = t0 + DT_S * f64::from(frame - 1);
     let world: Vec<WorldAgent> = it
@@ -238,6 +278,23 @@ fn advance(
         })
         .collect();
     let mut new_states: Vec<Kinematics> = it.rows.iter().map(|&r| next[r].to_kinematics()).collect();
+    if let Some((tokens, logits)) = inputs.masked {
+        let mut filter = FeasibilityFilter::default();
+        filter.new_frame(&world);
+        for (i, (a, &row)) in it.agents.iter().zip(&it.rows).enumerate() {
+            let vocab = match a.class {
+                AgentClass::Vehicle => swm_model::tokens::VEHICLE_TOKENS,
+                AgentClass::Pedestrian => swm_model::tokens::PEDESTRIAN_TOKENS,
+            };
+            let mut l = logits[row * LOGIT_STRIDE..row * LOGIT_STRIDE + vocab].to_vec();
+            let tok = tokens[row] as u16;
+            let r = keyed_u32x4(inputs.cfg.seed, scenario.scenario_id, i as u32, frame as u32, it.sample, STREAM_TOKEN);
+            let kept = filter.filter(inputs.mask, map, &world, i, tok, &mut l, &inputs.cfg.sampling, unit_f32(r[1]));
+            if kept != tok {
+                new_states[i] = swm_model::tokens::step(a.class, &world[i].state, kept);
+            }
+        }
+    }
     if let Some(d) = driver {
         for (i, a) in it.agents.iter().enumerate() {
             if let Some(k) = d.next_state(scenario.scenario_id, it.sample, a.id, frame, &world) {

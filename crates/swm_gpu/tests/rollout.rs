@@ -112,16 +112,7 @@ fn gpu_rollouts_follow_the_cpu_backend() {
     let net = model();
     let gnet = GpuNetwork::new(&ctx, &net).unwrap();
     let cfg = RolloutConfig { steps: 20, samples: 3, seed: 11, sampling: SamplingConfig::default() };
-    // The GPU engine does not apply the rollout feasibility masks yet (swm_model::rollout
-    // docs): it follows the CPU rollout without them.
-    let cpu = swm_model::rollout::rollout_scenarios_masked(
-        &net,
-        &map,
-        &scs,
-        &cfg,
-        None,
-        swm_model::rollout::FeasibilityMask::NONE,
-    );
+    let cpu = swm_model::rollout_scenarios(&net, &map, &scs, &cfg);
     let gpu = rollout_scenarios_gpu(&ctx, &gnet, &map, &scs, &cfg, None).unwrap();
     assert_eq!(gpu.len(), cpu.len());
     let (mut tracks, mut same_tracks, mut worst_same) = (0usize, 0usize, 0.0f64);
@@ -176,14 +167,7 @@ fn driven_agents_take_the_drivers_states() {
         })
     };
     let gpu = rollout_scenarios_gpu(&ctx, &gnet, &map, &scs, &cfg, Some(&driver)).unwrap();
-    let cpu = swm_model::rollout::rollout_scenarios_masked(
-        &net,
-        &map,
-        &scs,
-        &cfg,
-        Some(&driver),
-        swm_model::rollout::FeasibilityMask::NONE,
-    );
+    let cpu = swm_model::rollout_scenarios_with(&net, &map, &scs, &cfg, Some(&driver));
     for (g, c) in gpu.iter().zip(&cpu) {
         for (gs, cs) in g.samples.iter().zip(&c.samples) {
             for ((_, a), (_, b)) in gs.iter().zip(cs).filter(|((_, a), _)| a.agent_id == 2) {

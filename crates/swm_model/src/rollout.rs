@@ -163,6 +163,43 @@ impl FeasibilityMask {
     pub const NONE: FeasibilityMask = FeasibilityMask { collision: false, offroad: false };
 }
 
+/// The feasibility masks for rollout engines outside this module (the GPU engine): call
+/// [`FeasibilityFilter::new_frame`] with every agent's state at the previous frame, then
+/// [`FeasibilityFilter::filter`] per model-driven agent with its sampled token, its logits
+/// and word 1 of its token draw; the result is the token [`rollout_one_masked`] would keep.
+#[derive(Default)]
+pub struct FeasibilityFilter {
+    ms: MaskScratch,
+    sort_buf: Vec<(f32, u16)>,
+}
+
+impl FeasibilityFilter {
+    /// Starts a frame (every agent's state at the previous frame).
+    pub fn new_frame(&mut self, world: &[WorldAgent]) {
+        self.ms.new_frame(world);
+    }
+
+    /// The token agent `i` keeps (module docs, "Feasibility masks"); `logits` (the agent's
+    /// class head) may be overwritten.
+    #[allow(clippy::too_many_arguments)]
+    pub fn filter(
+        &mut self,
+        mask: FeasibilityMask,
+        map: &MapContext,
+        world: &[WorldAgent],
+        i: usize,
+        tok: u16,
+        logits: &mut [f32],
+        sampling: &SamplingConfig,
+        u_redraw: f32,
+    ) -> u16 {
+        if mask == FeasibilityMask::NONE {
+            return tok;
+        }
+        self.ms.filter(mask, map, world, i, tok, logits, sampling, u_redraw, &mut self.sort_buf)
+    }
+}
+
 /// Hardest braking assumed in the collision mask (m/s²): the vehicle vocabulary's.
 pub const MASK_BRAKE_MPS2: f64 = 6.0;
 /// Steps the token is held for the off-road lookahead (1 s after the token's own step).
@@ -257,6 +294,19 @@ struct MaskScratch {
     ok: Vec<(bool, u8)>,
 }
 
+/// What the masks need of an agent.
+struct MaskAgent {
+    class: AgentClass,
+    length_m: f32,
+    width_m: f32,
+}
+
+impl MaskAgent {
+    fn of(w: &WorldAgent) -> MaskAgent {
+        MaskAgent { class: AgentClass::of(w.kind), length_m: w.length_m, width_m: w.width_m }
+    }
+}
+
 impl MaskScratch {
     /// Starts a frame: every agent's current box; braking states forgotten.
     fn new_frame(&mut self, world: &[WorldAgent]) {
@@ -271,8 +321,8 @@ impl MaskScratch {
     /// Prepares the checks of agent `i`: the collision candidates (agents whose box could
     /// meet its box within the braking lookahead and that do not overlap it already) with
     /// their braking states, and the corners off the road now.
-    fn prepare(&mut self, mask: FeasibilityMask, map: &MapContext, agents: &[Agent], world: &[WorldAgent], i: usize) {
-        let a = &agents[i];
+    fn prepare(&mut self, mask: FeasibilityMask, map: &MapContext, world: &[WorldAgent], i: usize) {
+        let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
         self.brake_steps = match a.class {
             AgentClass::Vehicle => ((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize,
@@ -317,8 +367,8 @@ impl MaskScratch {
     /// (collision-feasible, off-road score) of token `t` for the prepared agent `i`; the
     /// score is the larger count of box corners off the drivable area after the token and
     /// after holding it (0 without the off-road mask).
-    fn check(&mut self, map: &MapContext, agents: &[Agent], world: &[WorldAgent], i: usize, t: u16) -> (bool, u8) {
-        let a = &agents[i];
+    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (bool, u8) {
+        let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
         let first = step(a.class, &now, t);
         let mut coll_ok = true;
@@ -366,11 +416,11 @@ impl MaskScratch {
     /// collision-feasible tokens (all when there are none), and among them those whose
     /// off-road score is at most the corners off the road now, or the smallest score
     /// among them when none is that low.
-    fn mask(&mut self, map: &MapContext, agents: &[Agent], world: &[WorldAgent], i: usize, logits: &mut [f32]) {
+    fn mask(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, logits: &mut [f32]) {
         let mut ok = std::mem::take(&mut self.ok);
         ok.clear();
         for t in 0..logits.len() {
-            ok.push(self.check(map, agents, world, i, t as u16));
+            ok.push(self.check(map, world, i, t as u16));
         }
         let any_coll = ok.iter().any(|x| x.0);
         let best = ok.iter().filter(|x| x.0 || !any_coll).map(|x| x.1).min().unwrap_or(0);
@@ -381,6 +431,34 @@ impl MaskScratch {
             }
         }
         self.ok = ok;
+    }
+
+    /// The masks around a sampled token (module docs): `tok` when it is feasible (or the
+    /// masks are idle for agent `i`), else a token redrawn with `u_redraw` from `logits`
+    /// with the infeasible tokens set to −∞ (in place).
+    #[allow(clippy::too_many_arguments)]
+    fn filter(
+        &mut self,
+        mask: FeasibilityMask,
+        map: &MapContext,
+        world: &[WorldAgent],
+        i: usize,
+        tok: u16,
+        logits: &mut [f32],
+        sampling: &SamplingConfig,
+        u_redraw: f32,
+        sort_buf: &mut Vec<(f32, u16)>,
+    ) -> u16 {
+        self.prepare(mask, map, world, i);
+        if self.idle() {
+            return tok;
+        }
+        let c = self.check(map, world, i, tok);
+        if self.feasible(c) {
+            return tok;
+        }
+        self.mask(map, world, i, logits);
+        sample_token(logits, sampling, u_redraw, sort_buf)
     }
 }
 
@@ -515,14 +593,7 @@ pub fn rollout_one_masked(
                 let l = &mut logits[offs[j]..offs[j + 1]];
                 let mut tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), &mut sort_buf);
                 if mask != FeasibilityMask::NONE {
-                    ms.prepare(mask, map, &agents, &world, i);
-                    if !ms.idle() && {
-                        let c = ms.check(map, &agents, &world, i, tok);
-                        !ms.feasible(c)
-                    } {
-                        ms.mask(map, &agents, &world, i, l);
-                        tok = sample_token(l, &cfg.sampling, unit_f32(r[1]), &mut sort_buf);
-                    }
+                    tok = ms.filter(mask, map, &world, i, tok, l, &cfg.sampling, unit_f32(r[1]), &mut sort_buf);
                 }
                 next[i] = step(agents[i].class, &world[i].state, tok);
             }
