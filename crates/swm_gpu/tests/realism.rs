@@ -1,0 +1,79 @@
+//! The statistical check of the GPU engine: on held-out teacher scenarios of the procedural
+//! default district, rollouts sampled on the GPU score like the CPU's on the realism
+//! metrics (`swm_eval`), with the shipped model.
+
+mod common;
+
+use std::sync::Arc;
+
+use swm_dataset::ScenarioOptions;
+use swm_eval::{EvalConfig, Evaluator, TeacherEvalOptions, teacher_eval_set};
+use swm_gpu::{GpuNetwork, rollout_scenarios_gpu};
+use swm_model::{MapContext, Network, RolloutConfig, SamplingConfig};
+use swm_sim::SimConfig;
+
+fn to_eval(r: swm_model::ScenarioRollout) -> swm_eval::ScenarioRollout {
+    swm_eval::ScenarioRollout { scenario_id: r.scenario_id, samples: r.samples }
+}
+
+#[test]
+fn gpu_rollouts_score_like_the_cpu() {
+    let Some(ctx) = common::ctx() else { return };
+    let (twin, _) = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap();
+    let twin = Arc::new(twin);
+    let opts = TeacherEvalOptions {
+        sim: SimConfig { seed: 9, vehicles: 150, pedestrians: 20, ..Default::default() },
+        warmup_s: 20.0,
+        window_s: 10.0,
+        scenarios: ScenarioOptions { stride_s: 5.0, future_s: 4.0, ..Default::default() },
+        max_scenarios: 10,
+        samples: 1,
+    };
+    let set = teacher_eval_set(twin.clone(), &opts).unwrap();
+    let net = Network::load(&swm_model::default_model_path()).expect("the shipped model");
+    let map = MapContext::new(&twin, Some(opts.sim.seed)).unwrap();
+    let gnet = GpuNetwork::new(&ctx, &net).unwrap();
+    // Other seeds for the two backends: independent samples, compared in distribution.
+    let cfg = |seed| RolloutConfig { steps: 40, samples: 6, seed, sampling: SamplingConfig::default() };
+    let cpu: Vec<_> =
+        swm_model::rollout_scenarios(&net, &map, &set.scenarios, &cfg(1)).into_iter().map(to_eval).collect();
+    let gpu: Vec<_> = rollout_scenarios_gpu(&ctx, &gnet, &map, &set.scenarios, &cfg(2), None)
+        .unwrap()
+        .into_iter()
+        .map(to_eval)
+        .collect();
+    let ev = Evaluator::for_scenarios(&twin, &set.scenarios, &EvalConfig::default()).unwrap();
+    let (c, g) = (ev.evaluate(&set.scenarios, &cpu).unwrap(), ev.evaluate(&set.scenarios, &gpu).unwrap());
+    // The CPU against itself under a third seed: how far two samplings of one model lie apart.
+    let cpu2: Vec<_> =
+        swm_model::rollout_scenarios(&net, &map, &set.scenarios, &cfg(3)).into_iter().map(to_eval).collect();
+    let c2 = ev.evaluate(&set.scenarios, &cpu2).unwrap();
+    eprintln!(
+        "meta cpu {:.4} cpu' {:.4} gpu {:.4}; minADE {:.3} {:.3} {:.3}; collision {:.3} {:.3} {:.3}; off-road {:.3} {:.3} {:.3}",
+        c.meta_metric,
+        c2.meta_metric,
+        g.meta_metric,
+        c.min_ade_m,
+        c2.min_ade_m,
+        g.min_ade_m,
+        c.collision_rate,
+        c2.collision_rate,
+        g.collision_rate,
+        c.offroad_rate,
+        c2.offroad_rate,
+        g.offroad_rate
+    );
+    // Stated tolerance: the GPU's meta-metric lies within 0.02 of the CPU's, and no farther
+    // than twice the CPU-vs-CPU seed spread plus 0.01; rates within 0.03.
+    let spread = (c.meta_metric - c2.meta_metric).abs();
+    let d = (c.meta_metric - g.meta_metric).abs();
+    assert!(
+        d < 0.02 && d <= 2.0 * spread + 0.01,
+        "meta cpu {} gpu {} (cpu spread {spread})",
+        c.meta_metric,
+        g.meta_metric
+    );
+    assert!((c.collision_rate - g.collision_rate).abs() < 0.03);
+    assert!((c.offroad_rate - g.offroad_rate).abs() < 0.03);
+    assert!((c.min_ade_m - g.min_ade_m).abs() < 0.5 * c.min_ade_m.max(0.2));
+}
