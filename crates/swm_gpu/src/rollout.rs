@@ -28,81 +28,29 @@
 use rayon::prelude::*;
 use swm_core::rng::unit_f32;
 use swm_dataset::Scenario;
-use swm_model::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_features};
+use swm_model::features::{AgentView, FEATURE_DIM, Intent, agent_features};
 use swm_model::map::MapContext;
-use swm_model::rollout::{AgentDriver, FeasibilityFilter, FeasibilityMask, RolloutConfig, ScenarioRollout, WorldAgent};
-use swm_model::sampling::{STREAM_INTENT, STREAM_TOKEN, keyed_u32x4};
+use swm_model::rollout::{
+    AgentDriver, FeasibilityFilter, FeasibilityMask, RolloutAgent, RolloutConfig, ScenarioRollout, WorldAgent,
+    push_frame, start_agents, world_of,
+};
+use swm_model::sampling::{STREAM_TOKEN, keyed_u32x4};
 use swm_model::tokens::{AgentClass, DT_S, Kinematics};
-use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
+use swm_sim::TrajectoryRecord;
 
 use crate::layout::{AgentKey, AgentState};
 use crate::network::LOGIT_STRIDE;
 use crate::sample::{GpuSampler, class_code, sample_params};
 use crate::{GpuContext, GpuError, GpuNetwork};
 
-struct Agent {
-    id: u64,
-    kind: AgentKind,
-    class: AgentClass,
-    length_m: f32,
-    width_m: f32,
-    history: Vec<Kinematics>,
-    signal: Option<SignalState>,
-    intent: u32,
-}
-
 /// One (scenario, sample).
 struct Instance {
     scenario: usize,
     sample: u32,
-    agents: Vec<Agent>,
+    agents: Vec<RolloutAgent>,
     /// Global batch row of each agent.
     rows: Vec<usize>,
     out: Vec<(i32, TrajectoryRecord)>,
-}
-
-/// The agents at frame 0 with their contiguous history ending at frame −1 (as the CPU backend).
-fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<Agent> {
-    let mut agents: Vec<Agent> = Vec::new();
-    for (f, r) in &scenario.rows {
-        if *f != 0 {
-            continue;
-        }
-        let mut hist: Vec<(i32, Kinematics)> = scenario
-            .rows
-            .iter()
-            .filter(|(g, q)| *g < 0 && *g >= -(HISTORY_STEPS as i32) && q.agent_id == r.agent_id)
-            .map(|(g, q)| (*g, swm_model::data::kinematics(q)))
-            .collect();
-        hist.sort_by_key(|x| x.0);
-        let mut keep = Vec::new();
-        let mut want = -1;
-        for (g, k) in hist.iter().rev() {
-            if *g != want {
-                break;
-            }
-            keep.push(*k);
-            want -= 1;
-        }
-        keep.reverse();
-        keep.push(swm_model::data::kinematics(r));
-        agents.push(Agent {
-            id: r.agent_id,
-            kind: r.kind,
-            class: AgentClass::of(r.kind),
-            length_m: r.length_m,
-            width_m: r.width_m,
-            history: keep,
-            signal: r.signal,
-            intent: 0,
-        });
-    }
-    agents.sort_by_key(|a| a.id);
-    agents.dedup_by_key(|a| a.id);
-    for (i, a) in agents.iter_mut().enumerate() {
-        a.intent = keyed_u32x4(seed, scenario.scenario_id, i as u32, 0, sample, STREAM_INTENT)[0];
-    }
-    agents
 }
 
 /// Rolls out `cfg.samples` samples of every scenario on the GPU (module docs), with
@@ -264,19 +212,7 @@ fn advance(
     driver: Option<&dyn AgentDriver>,
 ) {
     let next = inputs.next;
-    let t0 = scenario.current_time_s;
-    let time_s = t0 + DT_S * f64::from(frame - 1);
-    let world: Vec<WorldAgent> = it
-        .agents
-        .iter()
-        .map(|a| WorldAgent {
-            agent_id: a.id,
-            kind: a.kind,
-            length_m: a.length_m,
-            width_m: a.width_m,
-            state: *a.history.last().expect("agents have a state"),
-        })
-        .collect();
+    let world: Vec<WorldAgent> = world_of(&it.agents);
     let mut new_states: Vec<Kinematics> = it.rows.iter().map(|&r| next[r].to_kinematics()).collect();
     if let Some((tokens, logits)) = inputs.masked {
         let mut filter = FeasibilityFilter::default();
@@ -302,38 +238,5 @@ fn advance(
             }
         }
     }
-    for (i, a) in it.agents.iter_mut().enumerate() {
-        let prev = world[i].state;
-        let k = new_states[i];
-        a.history.push(k);
-        if a.history.len() > HISTORY_STEPS + 1 {
-            a.history.remove(0);
-        }
-        let (lane, signal) = if a.kind.is_vehicle() {
-            let lane = map.match_path(k.point_enu, k.heading_rad, 3.0).and_then(|m| map.paths[m.path as usize].lane);
-            let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
-            (lane, sig)
-        } else {
-            (None, a.signal)
-        };
-        it.out.push((
-            frame,
-            TrajectoryRecord {
-                agent_id: a.id,
-                kind: a.kind,
-                length_m: a.length_m,
-                width_m: a.width_m,
-                step: scenario.current_step.wrapping_add(frame as u32),
-                time_s: t0 + DT_S * f64::from(frame),
-                x_m: k.point_enu[0],
-                y_m: k.point_enu[1],
-                z_m: map.elevation_at(k.point_enu),
-                heading_rad: k.heading_rad,
-                speed_mps: k.speed_mps,
-                accel_mps2: (k.speed_mps - prev.speed_mps) / DT_S,
-                lane,
-                signal,
-            },
-        ));
-    }
+    push_frame(&mut it.agents, &new_states, map, scenario, frame, &mut it.out);
 }

@@ -132,15 +132,128 @@ where
     }
 }
 
-struct Agent {
-    id: u64,
-    kind: AgentKind,
-    class: AgentClass,
-    length_m: f32,
-    width_m: f32,
-    history: Vec<Kinematics>,
-    signal: Option<SignalState>,
-    intent: u32,
+/// An agent during a rollout (shared with other rollout engines, e.g. `swm_gpu`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutAgent {
+    /// Scenario agent id.
+    pub id: u64,
+    pub kind: AgentKind,
+    pub class: AgentClass,
+    pub length_m: f32,
+    pub width_m: f32,
+    /// Kinematics of the last [`HISTORY_STEPS`] + 1 frames, the newest last.
+    pub history: Vec<Kinematics>,
+    /// The signal state recorded at frame 0 (held when the map has no plans).
+    pub signal: Option<SignalState>,
+    /// The route-intent draw (`STREAM_INTENT`, frame 0).
+    pub intent: u32,
+}
+
+/// The agents of a rollout (module docs, "Start"): those with a record at frame 0, ordered
+/// by id, each with its contiguous recorded history ending at frame −1 and its intent draw.
+pub fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<RolloutAgent> {
+    let mut agents: Vec<RolloutAgent> = Vec::new();
+    for (f, r) in &scenario.rows {
+        if *f != 0 {
+            continue;
+        }
+        let mut hist: Vec<(i32, Kinematics)> = scenario
+            .rows
+            .iter()
+            .filter(|(g, q)| *g < 0 && *g >= -(HISTORY_STEPS as i32) && q.agent_id == r.agent_id)
+            .map(|(g, q)| (*g, kinematics(q)))
+            .collect();
+        hist.sort_by_key(|x| x.0);
+        // Keep the contiguous run ending at -1.
+        let mut keep = Vec::new();
+        let mut want = -1;
+        for (g, k) in hist.iter().rev() {
+            if *g != want {
+                break;
+            }
+            keep.push(*k);
+            want -= 1;
+        }
+        keep.reverse();
+        keep.push(kinematics(r));
+        agents.push(RolloutAgent {
+            id: r.agent_id,
+            kind: r.kind,
+            class: AgentClass::of(r.kind),
+            length_m: r.length_m,
+            width_m: r.width_m,
+            history: keep,
+            signal: r.signal,
+            intent: 0,
+        });
+    }
+    agents.sort_by_key(|a| a.id);
+    agents.dedup_by_key(|a| a.id);
+    for (i, a) in agents.iter_mut().enumerate() {
+        a.intent = keyed_u32x4(seed, scenario.scenario_id, i as u32, 0, sample, STREAM_INTENT)[0];
+    }
+    agents
+}
+
+/// Every agent's state now, as drivers and the masks see it.
+pub fn world_of(agents: &[RolloutAgent]) -> Vec<WorldAgent> {
+    agents
+        .iter()
+        .map(|a| WorldAgent {
+            agent_id: a.id,
+            kind: a.kind,
+            length_m: a.length_m,
+            width_m: a.width_m,
+            state: *a.history.last().expect("agents have a state"),
+        })
+        .collect()
+}
+
+/// Advances every agent to its state `next[i]` at `frame` (history kept to
+/// [`HISTORY_STEPS`] + 1) and appends its output record (module docs, "Output records").
+pub fn push_frame(
+    agents: &mut [RolloutAgent],
+    next: &[Kinematics],
+    map: &MapContext,
+    scenario: &Scenario,
+    frame: i32,
+    out: &mut Vec<(i32, TrajectoryRecord)>,
+) {
+    let t0 = scenario.current_time_s;
+    let time_s = t0 + DT_S * f64::from(frame - 1);
+    for (a, &k) in agents.iter_mut().zip(next) {
+        let prev = *a.history.last().expect("agents have a state");
+        a.history.push(k);
+        if a.history.len() > HISTORY_STEPS + 1 {
+            a.history.remove(0);
+        }
+        let (lane, signal) = if a.kind.is_vehicle() {
+            let lane = map.match_path(k.point_enu, k.heading_rad, 3.0).and_then(|m| map.paths[m.path as usize].lane);
+            let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
+            (lane, sig)
+        } else {
+            (None, a.signal)
+        };
+        out.push((
+            frame,
+            TrajectoryRecord {
+                agent_id: a.id,
+                kind: a.kind,
+                length_m: a.length_m,
+                width_m: a.width_m,
+                step: scenario.current_step.wrapping_add(frame as u32),
+                time_s: t0 + DT_S * f64::from(frame),
+                x_m: k.point_enu[0],
+                y_m: k.point_enu[1],
+                z_m: map.elevation_at(k.point_enu),
+                heading_rad: k.heading_rad,
+                speed_mps: k.speed_mps,
+                accel_mps2: (k.speed_mps - prev.speed_mps) / DT_S,
+                lane,
+                signal,
+            },
+        ));
+    }
 }
 
 /// The rollout-side feasibility masks (module docs, "Feasibility masks").
@@ -485,47 +598,7 @@ pub fn rollout_one_masked(
     driver: Option<&dyn AgentDriver>,
     mask: FeasibilityMask,
 ) -> Vec<(i32, TrajectoryRecord)> {
-    // Agents at frame 0 with their history.
-    let mut agents: Vec<Agent> = Vec::new();
-    for (f, r) in &scenario.rows {
-        if *f != 0 {
-            continue;
-        }
-        let mut hist: Vec<(i32, Kinematics)> = scenario
-            .rows
-            .iter()
-            .filter(|(g, q)| *g < 0 && *g >= -(HISTORY_STEPS as i32) && q.agent_id == r.agent_id)
-            .map(|(g, q)| (*g, kinematics(q)))
-            .collect();
-        hist.sort_by_key(|x| x.0);
-        // Keep the contiguous run ending at -1.
-        let mut keep = Vec::new();
-        let mut want = -1;
-        for (g, k) in hist.iter().rev() {
-            if *g != want {
-                break;
-            }
-            keep.push(*k);
-            want -= 1;
-        }
-        keep.reverse();
-        keep.push(kinematics(r));
-        agents.push(Agent {
-            id: r.agent_id,
-            kind: r.kind,
-            class: AgentClass::of(r.kind),
-            length_m: r.length_m,
-            width_m: r.width_m,
-            history: keep,
-            signal: r.signal,
-            intent: 0,
-        });
-    }
-    agents.sort_by_key(|a| a.id);
-    agents.dedup_by_key(|a| a.id);
-    for (i, a) in agents.iter_mut().enumerate() {
-        a.intent = keyed_u32x4(cfg.seed, scenario.scenario_id, i as u32, 0, sample, STREAM_INTENT)[0];
-    }
+    let mut agents = start_agents(scenario, cfg.seed, sample);
     let t0 = scenario.current_time_s;
     let mut out = Vec::with_capacity(agents.len() * cfg.steps as usize);
     let mut scratch = Scratch::default();
@@ -541,13 +614,7 @@ pub fn rollout_one_masked(
     for frame in 1..=cfg.steps as i32 {
         let time_s = t0 + DT_S * f64::from(frame - 1);
         world.clear();
-        world.extend(agents.iter().map(|a| WorldAgent {
-            agent_id: a.id,
-            kind: a.kind,
-            length_m: a.length_m,
-            width_m: a.width_m,
-            state: *a.history.last().expect("agents have a state"),
-        }));
+        world.extend(world_of(&agents));
         next.clear();
         next.extend(world.iter().map(|w| w.state));
         let mut external = vec![false; agents.len()];
@@ -599,41 +666,7 @@ pub fn rollout_one_masked(
             }
         }
         drop(views);
-        for (i, a) in agents.iter_mut().enumerate() {
-            let prev = world[i].state;
-            let k = next[i];
-            a.history.push(k);
-            if a.history.len() > HISTORY_STEPS + 1 {
-                a.history.remove(0);
-            }
-            let (lane, signal) = if a.kind.is_vehicle() {
-                let lane =
-                    map.match_path(k.point_enu, k.heading_rad, 3.0).and_then(|m| map.paths[m.path as usize].lane);
-                let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
-                (lane, sig)
-            } else {
-                (None, a.signal)
-            };
-            out.push((
-                frame,
-                TrajectoryRecord {
-                    agent_id: a.id,
-                    kind: a.kind,
-                    length_m: a.length_m,
-                    width_m: a.width_m,
-                    step: scenario.current_step.wrapping_add(frame as u32),
-                    time_s: t0 + DT_S * f64::from(frame),
-                    x_m: k.point_enu[0],
-                    y_m: k.point_enu[1],
-                    z_m: map.elevation_at(k.point_enu),
-                    heading_rad: k.heading_rad,
-                    speed_mps: k.speed_mps,
-                    accel_mps2: (k.speed_mps - prev.speed_mps) / DT_S,
-                    lane,
-                    signal,
-                },
-            ));
-        }
+        push_frame(&mut agents, &next, map, scenario, frame, &mut out);
     }
     out
 }
