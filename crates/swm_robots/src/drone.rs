@@ -1,0 +1,1 @@
+//! The quadrotor drone: 3-D dynamics, altitude limits and clearance above the twin's buildings.
