@@ -1,0 +1,801 @@
+//! Local planning in imagination: MPPI over the robot's action sequences, each candidate
+//! scored against futures of the other agents sampled from the world model *conditioned on
+//! the robot's plan*, or (baseline) extrapolated at constant velocity.
+//!
+//! # Candidates
+//! A candidate is a sequence of `horizon_steps` pairs (longitudinal acceleration, lateral
+//! offset from the route). Its actions follow by rolling the robot's own dynamics
+//! ([`RobotParams::step`]) forward: the turn command is pure pursuit towards the route point
+//! `lookahead_m` ahead, shifted sideways by the offset. So every candidate is a feasible
+//! action sequence that respects the robot's limits, and MPPI explores speed (wait, creep,
+//! go) and small swerves. The mean sequence is shifted by one step after each replan; the
+//! noise is Gaussian (`CounterRng` keyed by the episode seed and the replan index, Box–Muller)
+//! low-passed over time. Three candidates are always present: the mean, a full stop, and
+//! "go" (full acceleration on the route, the naive straight plan).
+//!
+//! # Futures: how the world model is conditioned, and the budget
+//! Rolling the world model once per candidate would cost candidates × samples rollouts per
+//! replan: far beyond real time on 2 cores. Instead the planner rolls out a few **families**
+//! of robot plans: the current mean, a stop, and (with 3 families) "go"; each family's plan
+//! drives the robot as an external agent (`swm_model::AgentDriver`) in `samples` world-model
+//! rollouts of the agents within `radius_m`, built as a `swm_dataset::Scenario` from the last
+//! second of the world (the robot is agent 0). Each candidate is scored against the futures
+//! of the family whose plan is closest to it (sum of squared position differences at the
+//! middle and the end of the horizon). The other agents therefore react to a plan *like* the
+//! candidate: that is the trade-off — families × samples rollouts per prediction instead of
+//! candidates × samples, exact conditioning only for the family plans. Futures are refreshed
+//! every `predict_every_steps` replans (each prediction covers the horizon plus that many
+//! steps) while MPPI itself replans every step (10 Hz). The budget of one prediction is
+//! `families × samples × (horizon_steps + predict_every_steps) × agents` model agent-steps;
+//! of one replan `candidates × horizon_steps × samples × agents` box tests.
+//!
+//! # Costs (per candidate; weights in [`CostWeights`])
+//! * **collision**: the fraction of the family's samples in which the robot's box (grown by
+//!   `safety_margin_m`) overlaps another agent's box at the same step, each hit discounted by
+//!   `1 − 0.5·t/H` (early hits are surer); plus **proximity**: the squared shortfall of the
+//!   bounding-circle clearance below `clearance_m`, averaged over samples;
+//! * **progress**: minus the route metres gained over the horizon;
+//! * **comfort**: squared acceleration, jerk and yaw rate;
+//! * **rules**: metres outside the walkable area (delivery robot; [`Rules::off_area_m`]),
+//!   squared distance from the route (car; lane keeping), a building under the footprint,
+//!   and passing a red (or amber, when one can still stop) stop line (car) or entering a
+//!   signalled crossing on red (delivery robot), with the signal states of now held over
+//!   the horizon.
+//!
+//! MPPI weights are `exp(−(c − c_min)/λ)`; the new mean is the weighted mean of the
+//! candidates; if the mean's own cost exceeds the best candidate's by more than `λ`, the best
+//! candidate replaces it (a hard-cost safeguard). The action is the mean's first step.
+//!
+//! # Baseline
+//! [`ConstantVelocity`] predicts every agent moving on with its current speed and heading:
+//! one future, the same for every candidate; everything else (candidates, costs, MPPI) is the
+//! same planner.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use swm_core::rng::CounterRng;
+use swm_dataset::Scenario;
+use swm_model::rollout::rollout_scenarios_masked;
+use swm_model::tokens::Kinematics;
+use swm_model::{FeasibilityMask, MapContext, Network, RolloutConfig, SamplingConfig};
+use swm_sim::metrics::OrientedBox;
+use swm_sim::{SignalState, TrajectoryRecord};
+
+use crate::env::{Controller, Env, Frame, Observation, Rules};
+use crate::robot::{Action, DT_S, RobotKind, RobotParams, RobotState};
+use crate::route::Route;
+
+/// Random stream of the MPPI noise.
+pub const STREAM_MPPI: u64 = 0x70B0_0002;
+
+/// Another agent's box at one future step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AgentBox {
+    pub center: [f64; 2],
+    pub heading_rad: f64,
+    pub length_m: f64,
+    pub width_m: f64,
+}
+
+impl AgentBox {
+    fn of_record(r: &TrajectoryRecord) -> AgentBox {
+        AgentBox {
+            center: [r.x_m, r.y_m],
+            heading_rad: r.heading_rad,
+            length_m: r.length_m.into(),
+            width_m: r.width_m.into(),
+        }
+    }
+    fn oriented(&self) -> OrientedBox {
+        OrientedBox {
+            center: self.center,
+            heading_rad: self.heading_rad,
+            length_m: self.length_m,
+            width_m: self.width_m,
+        }
+    }
+    fn radius(&self) -> f64 {
+        0.5 * self.length_m.hypot(self.width_m)
+    }
+}
+
+/// Predicted futures: `boxes[family][sample][step]` holds the other agents' boxes at
+/// `start_time_s + (step + 1)·DT_S`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Futures {
+    pub start_time_s: f64,
+    pub boxes: Vec<Vec<Vec<Vec<AgentBox>>>>,
+    /// The robot plan each family was conditioned on (empty when not conditioned).
+    pub plans: Vec<Vec<RobotState>>,
+}
+
+/// What a planner (and a predictor) gets to see.
+pub struct PlanInput<'a> {
+    pub params: &'a RobotParams,
+    pub time_s: f64,
+    pub state: RobotState,
+    pub route: &'a Route,
+    pub route_s_m: f64,
+    /// The last frames of the world (oldest first; the newest is now).
+    pub history: &'a VecDeque<Frame>,
+    pub rules: &'a dyn Rules,
+    /// The episode seed (keys the noise and the world-model draws).
+    pub seed: u64,
+}
+
+/// Predicts the other agents over `steps` steps, given robot plans (families).
+pub trait Predictor: Send {
+    /// A short name (`world-model`, `constant-velocity`).
+    fn name(&self) -> &'static str;
+    /// Futures for each family plan (`plans[f][t]` is the robot at step `t + 1`), or one
+    /// unconditioned family.
+    fn predict(&mut self, input: &PlanInput, plans: &[Vec<RobotState>], steps: usize, call: u64) -> Futures;
+}
+
+fn nearby<'a>(frame: &'a Frame, p: [f64; 2], radius_m: f64, max_agents: usize) -> Vec<&'a TrajectoryRecord> {
+    let mut v: Vec<(f64, &TrajectoryRecord)> = frame
+        .others
+        .iter()
+        .map(|r| ((r.x_m - p[0]).powi(2) + (r.y_m - p[1]).powi(2), r))
+        .filter(|(d2, _)| *d2 <= radius_m * radius_m)
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.agent_id.cmp(&b.1.agent_id)));
+    v.into_iter().take(max_agents).map(|x| x.1).collect()
+}
+
+/// The constant-velocity baseline (module docs, "Baseline").
+#[derive(Clone, Debug)]
+pub struct ConstantVelocity {
+    pub radius_m: f64,
+    pub max_agents: usize,
+}
+
+impl Default for ConstantVelocity {
+    fn default() -> Self {
+        ConstantVelocity { radius_m: 40.0, max_agents: 48 }
+    }
+}
+
+impl Predictor for ConstantVelocity {
+    fn name(&self) -> &'static str {
+        "constant-velocity"
+    }
+    fn predict(&mut self, input: &PlanInput, _plans: &[Vec<RobotState>], steps: usize, _call: u64) -> Futures {
+        let now = input.history.back().expect("history is never empty");
+        let agents = nearby(now, input.state.point_enu, self.radius_m, self.max_agents);
+        let per_step = (1..=steps)
+            .map(|t| {
+                let dt = t as f64 * DT_S;
+                agents
+                    .iter()
+                    .map(|r| {
+                        let mut b = AgentBox::of_record(r);
+                        b.center[0] += r.speed_mps * r.heading_rad.cos() * dt;
+                        b.center[1] += r.speed_mps * r.heading_rad.sin() * dt;
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        Futures { start_time_s: input.time_s, boxes: vec![vec![per_step]], plans: Vec::new() }
+    }
+}
+
+/// World-model futures conditioned on the robot's plans (module docs, "Futures").
+pub struct WorldModel {
+    pub net: Arc<Network>,
+    pub map: Arc<MapContext>,
+    /// Samples per family.
+    pub samples: usize,
+    /// Agents within this radius of the robot are rolled out (m).
+    pub radius_m: f64,
+    /// At most this many (the nearest).
+    pub max_agents: usize,
+    pub sampling: SamplingConfig,
+    pub mask: FeasibilityMask,
+}
+
+impl WorldModel {
+    /// The model and map with the default budget: 4 samples, 30 m, 24 agents, the default
+    /// sampling and masks.
+    pub fn new(net: Arc<Network>, map: Arc<MapContext>) -> WorldModel {
+        WorldModel {
+            net,
+            map,
+            samples: 4,
+            radius_m: 30.0,
+            max_agents: 24,
+            sampling: SamplingConfig::default(),
+            mask: FeasibilityMask::default(),
+        }
+    }
+
+    /// The scenario of the last second around the robot: the robot is agent 0, the
+    /// `max_agents` nearest others within `radius_m` follow, nearest first.
+    pub fn scenario(&self, input: &PlanInput, scenario_id: u64) -> Scenario {
+        let now = input.history.back().expect("history is never empty");
+        let chosen = nearby(now, input.state.point_enu, self.radius_m, self.max_agents);
+        let ids: Vec<u64> = chosen.iter().map(|r| r.agent_id).collect();
+        let n = input.history.len();
+        let mut rows = Vec::new();
+        let kind = input.params.kind.agent_kind();
+        for (k, fr) in input.history.iter().enumerate() {
+            let frame = k as i32 - (n as i32 - 1);
+            let rb = &fr.robot;
+            rows.push((
+                frame,
+                TrajectoryRecord {
+                    agent_id: 0,
+                    kind,
+                    length_m: input.params.length_m as f32,
+                    width_m: input.params.width_m as f32,
+                    step: fr.step,
+                    time_s: fr.time_s,
+                    x_m: rb.point_enu[0],
+                    y_m: rb.point_enu[1],
+                    z_m: 0.0,
+                    heading_rad: rb.heading_rad,
+                    speed_mps: rb.speed_mps,
+                    accel_mps2: rb.accel_mps2,
+                    lane: None,
+                    signal: None,
+                },
+            ));
+            for (j, id) in ids.iter().enumerate() {
+                if let Some(r) = fr.others.iter().find(|r| r.agent_id == *id) {
+                    let mut q = r.clone();
+                    q.agent_id = j as u64 + 1;
+                    rows.push((frame, q));
+                }
+            }
+        }
+        let mut agents = vec![u64::MAX];
+        agents.extend(&ids);
+        Scenario {
+            scenario_id,
+            center_agent_id: u64::MAX,
+            current_time_s: now.time_s,
+            current_step: now.step,
+            agents,
+            rows,
+        }
+    }
+}
+
+impl Predictor for WorldModel {
+    fn name(&self) -> &'static str {
+        "world-model"
+    }
+    fn predict(&mut self, input: &PlanInput, plans: &[Vec<RobotState>], steps: usize, call: u64) -> Futures {
+        let scenarios: Vec<Scenario> = (0..plans.len()).map(|f| self.scenario(input, f as u64)).collect();
+        let driver = |scenario_id: u64, _sample: u32, agent_id: u64, frame: i32, _w: &[swm_model::WorldAgent]| {
+            if agent_id != 0 {
+                return None;
+            }
+            let plan = &plans[scenario_id as usize];
+            let s = plan.get((frame - 1).max(0) as usize).or(plan.last())?;
+            Some(Kinematics { point_enu: s.point_enu, heading_rad: s.heading_rad, speed_mps: s.speed_mps })
+        };
+        let seed = input.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ call;
+        let cfg =
+            RolloutConfig { steps: steps as u32, samples: self.samples as u32, seed, sampling: self.sampling.clone() };
+        let out = rollout_scenarios_masked(&self.net, &self.map, &scenarios, &cfg, Some(&driver), self.mask);
+        let boxes = out
+            .iter()
+            .map(|sr| {
+                sr.samples
+                    .iter()
+                    .map(|rows| {
+                        let mut per: Vec<Vec<AgentBox>> = vec![Vec::new(); steps];
+                        for (f, r) in rows {
+                            if r.agent_id != 0 && *f >= 1 && (*f as usize) <= steps {
+                                per[*f as usize - 1].push(AgentBox::of_record(r));
+                            }
+                        }
+                        per
+                    })
+                    .collect()
+            })
+            .collect();
+        Futures { start_time_s: input.time_s, boxes, plans: plans.to_vec() }
+    }
+}
+
+/// Cost weights (module docs, "Costs").
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostWeights {
+    pub collision: f64,
+    pub proximity: f64,
+    pub progress: f64,
+    pub accel: f64,
+    pub jerk: f64,
+    pub yaw_rate: f64,
+    pub off_area: f64,
+    pub lateral: f64,
+    pub building: f64,
+    pub red: f64,
+}
+
+impl CostWeights {
+    /// The defaults of `kind`.
+    pub fn of(kind: RobotKind) -> CostWeights {
+        match kind {
+            RobotKind::Delivery => CostWeights {
+                collision: 60.0,
+                proximity: 3.0,
+                progress: 1.0,
+                accel: 0.02,
+                jerk: 0.0005,
+                yaw_rate: 0.01,
+                off_area: 0.5,
+                lateral: 0.0,
+                building: 100.0,
+                red: 40.0,
+            },
+            RobotKind::Car => CostWeights {
+                collision: 300.0,
+                proximity: 5.0,
+                progress: 0.4,
+                accel: 0.01,
+                jerk: 0.0005,
+                yaw_rate: 0.05,
+                off_area: 0.0,
+                lateral: 0.2,
+                building: 300.0,
+                red: 200.0,
+            },
+        }
+    }
+}
+
+/// MPPI settings and budget (module docs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannerConfig {
+    pub candidates: usize,
+    pub horizon_steps: usize,
+    /// Plans the futures are conditioned on (1..=3: mean, stop, go).
+    pub families: usize,
+    /// Replans between two predictions.
+    pub predict_every_steps: usize,
+    /// MPPI temperature.
+    pub lambda: f64,
+    pub sigma_accel_mps2: f64,
+    pub sigma_lateral_m: f64,
+    /// Largest lateral offset from the route (m).
+    pub max_lateral_m: f64,
+    /// Pure-pursuit lookahead (m).
+    pub lookahead_m: f64,
+    /// Growth of the robot's box in the collision cost (m).
+    pub safety_margin_m: f64,
+    /// Bounding-circle clearance below which proximity costs (m).
+    pub clearance_m: f64,
+    pub weights: CostWeights,
+}
+
+impl PlannerConfig {
+    /// The default budget of `kind`, which runs in real time on 2 CPU cores
+    /// (`BENCHMARKS.md`, "Robots: planning in imagination").
+    pub fn of(kind: RobotKind) -> PlannerConfig {
+        match kind {
+            RobotKind::Delivery => PlannerConfig {
+                candidates: 96,
+                horizon_steps: 25,
+                families: 2,
+                predict_every_steps: 2,
+                lambda: 0.5,
+                sigma_accel_mps2: 0.8,
+                sigma_lateral_m: 0.3,
+                max_lateral_m: 1.0,
+                lookahead_m: 1.5,
+                safety_margin_m: 0.15,
+                clearance_m: 0.6,
+                weights: CostWeights::of(kind),
+            },
+            RobotKind::Car => PlannerConfig {
+                candidates: 96,
+                horizon_steps: 30,
+                families: 2,
+                predict_every_steps: 2,
+                lambda: 1.0,
+                sigma_accel_mps2: 2.0,
+                sigma_lateral_m: 0.2,
+                max_lateral_m: 0.8,
+                lookahead_m: 6.0,
+                safety_margin_m: 0.3,
+                clearance_m: 1.0,
+                weights: CostWeights::of(kind),
+            },
+        }
+    }
+}
+
+/// What the last replan decided, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanReport {
+    /// The chosen plan's states (steps 1..=H).
+    pub plan: Vec<RobotState>,
+    /// Collision probability of the chosen plan under its futures.
+    pub collision_probability: f64,
+    /// Collision probability of the "go" candidate (the naive straight plan).
+    pub go_collision_probability: f64,
+    pub cost: f64,
+    /// Wall time of the prediction in this replan (0 when reused) and of the whole replan (s).
+    pub predict_wall_s: f64,
+    pub plan_wall_s: f64,
+}
+
+/// The MPPI planner (module docs) with a predictor.
+pub struct MppiPlanner {
+    pub config: PlannerConfig,
+    predictor: Box<dyn Predictor>,
+    mean_a: Vec<f64>,
+    mean_d: Vec<f64>,
+    futures: Option<Futures>,
+    futures_age: usize,
+    calls: u64,
+    report: PlanReport,
+}
+
+struct Rolled {
+    states: Vec<RobotState>,
+    s_m: Vec<f64>,
+    lateral_m: Vec<f64>,
+}
+
+fn normal(rng: &mut CounterRng) -> f64 {
+    let u1 = rng.next_f64().max(1e-12);
+    let u2 = rng.next_f64();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+impl MppiPlanner {
+    /// A planner with `config` and `predictor`.
+    pub fn new(config: PlannerConfig, predictor: Box<dyn Predictor>) -> MppiPlanner {
+        let h = config.horizon_steps.max(1);
+        MppiPlanner {
+            config: PlannerConfig { horizon_steps: h, ..config },
+            predictor,
+            mean_a: vec![0.0; h],
+            mean_d: vec![0.0; h],
+            futures: None,
+            futures_age: 0,
+            calls: 0,
+            report: PlanReport::default(),
+        }
+    }
+
+    /// The predictor's name.
+    pub fn predictor_name(&self) -> &'static str {
+        self.predictor.name()
+    }
+
+    /// What the last replan decided.
+    pub fn report(&self) -> &PlanReport {
+        &self.report
+    }
+
+    /// Forgets the mean and the futures (a new episode).
+    pub fn clear(&mut self) {
+        self.mean_a.iter_mut().for_each(|v| *v = 0.0);
+        self.mean_d.iter_mut().for_each(|v| *v = 0.0);
+        self.futures = None;
+        self.futures_age = 0;
+        self.calls = 0;
+    }
+
+    fn roll(&self, input: &PlanInput, a: &[f64], d: &[f64]) -> Rolled {
+        let p = input.params;
+        let mut s = input.state;
+        let mut sm = input.route_s_m;
+        let mut out = Rolled {
+            states: Vec::with_capacity(a.len()),
+            s_m: Vec::with_capacity(a.len()),
+            lateral_m: Vec::with_capacity(a.len()),
+        };
+        for (&ak, &dk) in a.iter().zip(d) {
+            let (c, t) = input.route.point_at(sm + self.config.lookahead_m + 0.5 * p.length_m);
+            let target = [c[0] - t[1] * dk, c[1] + t[0] * dk];
+            let turn = p.pursuit_turn(&s, target);
+            s = p.step(&s, &Action { accel_mps2: ak, turn });
+            let (ns, lat) = input.route.project(s.point_enu, sm - 1.0, sm + 1.0 + 2.0 * s.speed_mps * DT_S);
+            sm = ns;
+            out.states.push(s);
+            out.s_m.push(sm);
+            out.lateral_m.push(lat);
+        }
+        out
+    }
+
+    /// Cost of a rolled candidate against `futures` family `fam` from step `offset`;
+    /// returns (cost, collision probability).
+    fn cost(
+        &self,
+        input: &PlanInput,
+        r: &Rolled,
+        a: &[f64],
+        fut: Option<(&[Vec<Vec<AgentBox>>], usize)>,
+    ) -> (f64, f64) {
+        let p = input.params;
+        let w = &self.config.weights;
+        let h = r.states.len();
+        let mut c = 0.0;
+        // Progress (capped at the route's end).
+        let end = input.route.length_m();
+        c -= w.progress * (r.s_m.last().copied().unwrap_or(input.route_s_m).min(end) - input.route_s_m.min(end));
+        // Comfort.
+        let mut prev_a = input.state.accel_mps2;
+        for (k, s) in r.states.iter().enumerate() {
+            c += w.accel * s.accel_mps2 * s.accel_mps2 + w.yaw_rate * s.yaw_rate_radps * s.yaw_rate_radps;
+            let j = (s.accel_mps2 - prev_a) / DT_S;
+            c += w.jerk * j * j;
+            prev_a = s.accel_mps2;
+            let _ = a[k];
+        }
+        // Rules.
+        let mut in_building = false;
+        for (k, s) in r.states.iter().enumerate() {
+            if w.off_area > 0.0 {
+                c += w.off_area * input.rules.off_area_m(s.point_enu);
+            }
+            if w.lateral > 0.0 {
+                c += w.lateral * r.lateral_m[k] * r.lateral_m[k];
+            }
+            if !in_building && k % 2 == 1 {
+                let (sin, cos) = s.heading_rad.sin_cos();
+                let front = [s.point_enu[0] + 0.5 * p.length_m * cos, s.point_enu[1] + 0.5 * p.length_m * sin];
+                in_building = input.rules.in_building(s.point_enu) || input.rules.in_building(front);
+            }
+        }
+        if in_building {
+            c += w.building;
+        }
+        let s_end = r.s_m.last().copied().unwrap_or(input.route_s_m);
+        let front_end = s_end + 0.5 * p.length_m;
+        let front_now = input.route_s_m + 0.5 * p.length_m;
+        match p.kind {
+            RobotKind::Car => {
+                for st in &input.route.stops {
+                    if st.s_m < front_now - 0.5 || front_end < st.s_m {
+                        continue;
+                    }
+                    let state = input.rules.stop_state(st, input.time_s);
+                    let dist = st.s_m - front_now;
+                    let v = input.state.speed_mps;
+                    let can_stop = v * v / (2.0 * 0.7 * p.max_brake_mps2) < dist;
+                    let blocked = match state {
+                        Some(SignalState::Red) => dist > -0.5 && (can_stop || v < 1.0),
+                        Some(SignalState::Amber) => can_stop,
+                        _ => false,
+                    };
+                    if blocked {
+                        c += w.red;
+                    }
+                }
+            }
+            RobotKind::Delivery => {
+                for x in &input.route.crossings {
+                    if front_now > x.s_start_m || front_end < x.s_start_m {
+                        continue;
+                    }
+                    if input.rules.crossing_state(x, input.time_s) == Some(SignalState::Red) {
+                        c += w.red;
+                    }
+                }
+            }
+        }
+        // Collisions against the futures.
+        let mut p_coll = 0.0;
+        if let Some((samples, offset)) = fut
+            && !samples.is_empty()
+        {
+            let rr = 0.5
+                * (p.length_m + 2.0 * self.config.safety_margin_m).hypot(p.width_m + 2.0 * self.config.safety_margin_m);
+            let mut hit_sum = 0.0;
+            let mut prox_sum = 0.0;
+            for sample in samples {
+                let mut hit = 0.0;
+                for (k, s) in r.states.iter().enumerate() {
+                    let Some(others) = sample.get(k + offset) else { break };
+                    let fp = p.footprint(s, self.config.safety_margin_m);
+                    for o in others {
+                        let d = (o.center[0] - s.point_enu[0]).hypot(o.center[1] - s.point_enu[1]);
+                        let gap = d - rr - o.radius();
+                        if gap < self.config.clearance_m {
+                            let short = self.config.clearance_m - gap.max(0.0);
+                            prox_sum += short * short;
+                            if gap <= 0.0 && hit == 0.0 && fp.overlap_depth_m(&o.oriented()) > 0.0 {
+                                hit = 1.0 - 0.5 * k as f64 / h as f64;
+                            }
+                        }
+                    }
+                }
+                if hit > 0.0 {
+                    p_coll += 1.0;
+                }
+                hit_sum += hit;
+            }
+            let n = samples.len() as f64;
+            p_coll /= n;
+            c += w.collision * hit_sum / n + w.proximity * prox_sum / n;
+        }
+        (c, p_coll)
+    }
+
+    fn family_plans(&self, input: &PlanInput) -> Vec<Vec<RobotState>> {
+        let h = self.config.horizon_steps + self.config.predict_every_steps;
+        let ext = |v: &[f64], last: f64| -> Vec<f64> {
+            let mut x = v.to_vec();
+            x.resize(h, last);
+            x
+        };
+        let d = ext(&self.mean_d, self.mean_d.last().copied().unwrap_or(0.0));
+        let mut plans =
+            vec![self.roll(input, &ext(&self.mean_a, self.mean_a.last().copied().unwrap_or(0.0)), &d).states];
+        if self.config.families >= 2 {
+            plans.push(self.roll(input, &vec![-input.params.max_brake_mps2; h], &d).states);
+        }
+        if self.config.families >= 3 {
+            plans.push(self.roll(input, &vec![input.params.max_accel_mps2; h], &vec![0.0; h]).states);
+        }
+        plans
+    }
+
+    /// One replan (module docs): the action for this step.
+    pub fn plan(&mut self, input: &PlanInput) -> Action {
+        let t0 = std::time::Instant::now();
+        let cfg = self.config.clone();
+        let (h, k_n) = (cfg.horizon_steps, cfg.candidates.max(3));
+        let p = input.params;
+        // Futures.
+        let mut predict_wall_s = 0.0;
+        if self.futures.is_none() || self.futures_age >= cfg.predict_every_steps.max(1) {
+            let t = std::time::Instant::now();
+            let plans = self.family_plans(input);
+            self.futures = Some(self.predictor.predict(input, &plans, h + cfg.predict_every_steps, self.calls));
+            self.futures_age = 0;
+            predict_wall_s = t.elapsed().as_secs_f64();
+        }
+        let futures = self.futures.as_ref().expect("futures were just made");
+        let offset = self.futures_age;
+        // Candidates.
+        let mut rng = CounterRng::new(input.seed ^ self.calls.wrapping_mul(0xD1B5_4A32_D192_ED03), STREAM_MPPI);
+        let mut cand_a: Vec<Vec<f64>> = Vec::with_capacity(k_n);
+        let mut cand_d: Vec<Vec<f64>> = Vec::with_capacity(k_n);
+        cand_a.push(self.mean_a.clone());
+        cand_d.push(self.mean_d.clone());
+        cand_a.push(vec![-p.max_brake_mps2; h]);
+        cand_d.push(self.mean_d.clone());
+        cand_a.push(vec![p.max_accel_mps2; h]);
+        cand_d.push(vec![0.0; h]);
+        while cand_a.len() < k_n {
+            let (mut na, mut nd) = (0.0, 0.0);
+            let mut a = Vec::with_capacity(h);
+            let mut d = Vec::with_capacity(h);
+            for t in 0..h {
+                na = 0.7 * na + 0.3f64.sqrt() * 1.8 * normal(&mut rng) * cfg.sigma_accel_mps2;
+                nd = 0.8 * nd + 0.6 * normal(&mut rng) * cfg.sigma_lateral_m;
+                a.push((self.mean_a[t] + na).clamp(-p.max_brake_mps2, p.max_accel_mps2));
+                d.push((self.mean_d[t] + nd).clamp(-cfg.max_lateral_m, cfg.max_lateral_m));
+            }
+            cand_a.push(a);
+            cand_d.push(d);
+        }
+        let rolled: Vec<Rolled> = cand_a.iter().zip(&cand_d).map(|(a, d)| self.roll(input, a, d)).collect();
+        // Family of each candidate.
+        let fam_of = |r: &Rolled| -> usize {
+            if futures.plans.is_empty() || futures.boxes.len() <= 1 {
+                return 0;
+            }
+            let idx = [h / 2, h - 1];
+            let mut best = (0, f64::INFINITY);
+            for (f, plan) in futures.plans.iter().enumerate() {
+                let mut e = 0.0;
+                for &i in &idx {
+                    let (Some(a), Some(b)) = (r.states.get(i), plan.get(i + offset)) else { continue };
+                    e += (a.point_enu[0] - b.point_enu[0]).powi(2) + (a.point_enu[1] - b.point_enu[1]).powi(2);
+                }
+                if e < best.1 {
+                    best = (f, e);
+                }
+            }
+            best.0
+        };
+        let costs: Vec<(f64, f64)> = rolled
+            .iter()
+            .zip(&cand_a)
+            .map(|(r, a)| {
+                let f = fam_of(r);
+                self.cost(input, r, a, futures.boxes.get(f).map(|s| (s.as_slice(), offset)))
+            })
+            .collect();
+        let c_min = costs.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+        let lambda = cfg.lambda.max(1e-6);
+        let weights: Vec<f64> = costs.iter().map(|c| (-(c.0 - c_min) / lambda).exp()).collect();
+        let wsum: f64 = weights.iter().sum();
+        let mut new_a = vec![0.0; h];
+        let mut new_d = vec![0.0; h];
+        for (k, wk) in weights.iter().enumerate() {
+            for t in 0..h {
+                new_a[t] += wk * cand_a[k][t] / wsum;
+                new_d[t] += wk * cand_d[k][t] / wsum;
+            }
+        }
+        let mean_roll = self.roll(input, &new_a, &new_d);
+        let f = fam_of(&mean_roll);
+        let mut chosen =
+            (self.cost(input, &mean_roll, &new_a, futures.boxes.get(f).map(|s| (s.as_slice(), offset))), mean_roll);
+        let best_k = (0..costs.len()).min_by(|&a, &b| costs[a].0.total_cmp(&costs[b].0)).expect("candidates exist");
+        if chosen.0.0 > costs[best_k].0 + lambda {
+            new_a = cand_a[best_k].clone();
+            new_d = cand_d[best_k].clone();
+            let r = self.roll(input, &new_a, &new_d);
+            chosen = (costs[best_k], r);
+        }
+        let go_p = costs[2].1;
+        // The action: the first step of the mean.
+        let (c, t) = input.route.point_at(input.route_s_m + cfg.lookahead_m + 0.5 * p.length_m);
+        let target = [c[0] - t[1] * new_d[0], c[1] + t[0] * new_d[0]];
+        let action = Action { accel_mps2: new_a[0], turn: p.pursuit_turn(&input.state, target) };
+        // Shift for the next replan.
+        self.mean_a = new_a[1..].to_vec();
+        self.mean_a.push(*new_a.last().expect("horizon >= 1"));
+        self.mean_d = new_d[1..].to_vec();
+        self.mean_d.push(*new_d.last().expect("horizon >= 1"));
+        self.futures_age += 1;
+        self.calls += 1;
+        self.report = PlanReport {
+            plan: chosen.1.states,
+            collision_probability: chosen.0.1,
+            go_collision_probability: go_p,
+            cost: chosen.0.0,
+            predict_wall_s,
+            plan_wall_s: t0.elapsed().as_secs_f64(),
+        };
+        action
+    }
+}
+
+impl Controller for MppiPlanner {
+    fn name(&self) -> String {
+        format!("mppi+{}", self.predictor.name())
+    }
+    fn reset(&mut self, _env: &Env) {
+        self.clear();
+    }
+    fn act(&mut self, env: &Env, _obs: &Observation) -> Action {
+        let (Ok((route, route_s_m)), Ok(history), Ok(rules), Ok(state), Ok(time_s)) =
+            (env.route(), env.history(), env.rules(), env.robot(), env.time_s())
+        else {
+            return Action { accel_mps2: -env.config().robot.max_brake_mps2, turn: 0.0 };
+        };
+        let params = env.config().robot;
+        let input =
+            PlanInput { params: &params, time_s, state, route, route_s_m, history, rules: &rules, seed: env.seed() };
+        self.plan(&input)
+    }
+}
+
+/// A route follower with no prediction at all: full speed along the route (the naive
+/// straight plan, for comparisons and tests).
+#[derive(Clone, Debug, Default)]
+pub struct RouteFollower {
+    /// Target speed as a fraction of the robot's top speed (0 → 1).
+    pub speed_fraction: f64,
+}
+
+impl Controller for RouteFollower {
+    fn name(&self) -> String {
+        "route-follower".to_string()
+    }
+    fn act(&mut self, env: &Env, _obs: &Observation) -> Action {
+        let p = env.config().robot;
+        let (Ok((route, s)), Ok(state)) = (env.route(), env.robot()) else { return Action::default() };
+        let frac = if self.speed_fraction > 0.0 { self.speed_fraction.min(1.0) } else { 1.0 };
+        let look = if p.kind == RobotKind::Car { 6.0 } else { 1.5 };
+        let (target, _) = route.point_at(s + look + 0.5 * p.length_m);
+        let dv = frac * p.max_speed_mps - state.speed_mps;
+        Action { accel_mps2: dv / 0.5, turn: p.pursuit_turn(&state, target) }
+    }
+}
