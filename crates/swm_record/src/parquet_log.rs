@@ -222,8 +222,8 @@ impl ParquetLog {
             let t = &mut self.points;
             t.u64(0, t_ns);
             t.str(1, topic);
-            for k in 0..3 {
-                t.f64(2 + k, p[k]);
+            for (k, v) in p.iter().enumerate() {
+                t.f64(2 + k, *v);
             }
             t.end_row()?;
         }
@@ -247,8 +247,8 @@ impl ParquetLog {
                 t.str(1, topic);
                 t.u32(2, pi as u32);
                 t.u32(3, k as u32);
-                for a in 0..3 {
-                    t.f64(4 + a, p[a]);
+                for (a, v) in p.iter().enumerate() {
+                    t.f64(4 + a, *v);
                 }
                 t.end_row()?;
             }

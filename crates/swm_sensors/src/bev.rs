@@ -77,7 +77,8 @@ pub fn bev_crop(
         let (hl, hw) = (0.5 * a.length_m, 0.5 * a.width_m);
         let dx = a.base_center_enu[0] - center_enu[0];
         let dy = a.base_center_enu[1] - center_enu[1];
-        if !(hl > 0.0 && hw > 0.0) || !(dx.hypot(dy) <= half_diag + hl.hypot(hw)) {
+        let in_reach = dx.hypot(dy) <= half_diag + hl.hypot(hw);
+        if !(hl > 0.0 && hw > 0.0 && in_reach) {
             continue;
         }
         // Pixel box of the agent's footprint corners, then an exact test per pixel centre.

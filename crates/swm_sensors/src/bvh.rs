@@ -213,9 +213,7 @@ impl Bvh {
         let mut stack = [0u32; 64];
         let mut sp = 0usize;
         let mut node = 0usize;
-        if slab(&self.nodes[0].bounds, o, inv, t_best).is_none() {
-            return None;
-        }
+        slab(&self.nodes[0].bounds, o, inv, t_best)?;
         loop {
             let n = self.nodes[node];
             if n.count > 0 {
@@ -329,7 +327,7 @@ impl Builder<'_> {
         } else {
             2
         };
-        if !(ext[axis] > 0.0) {
+        if ext[axis].is_nan() || ext[axis] <= 0.0 {
             // All centroids coincide: no split separates them.
             return;
         }

@@ -26,6 +26,9 @@
 //! and the scan index: each beam's noise comes from Philox4x32-10 keyed by the seed with the
 //! counter `(beam, scan_index, stream)`, so the bytes are the same whatever the thread count.
 
+// Geometry code indexes several 3-vectors with one axis counter.
+#![allow(clippy::needless_range_loop)]
+
 pub mod bev;
 pub mod bvh;
 pub mod error;
