@@ -43,6 +43,9 @@
 //!   kind, position, heading and velocity in the robot frame, size;
 //! * `bev`: optional ([`BevSpec`]) a square crop around the robot, robot-forward up: the
 //!   twin's classes (`swm_twin::query::BevClass` as u8) and an agent-occupancy layer;
+//! * `lidar_ranges_m`: optional ([`LidarSpec`]) a planar lidar scan from `swm_sensors`
+//!   against buildings, terrain and the agents' boxes (noise keyed by the episode seed and
+//!   the step);
 //! * `flat(max_neighbours)`: the same as one fixed-length `Vec<f32>` for learning.
 //!
 //! # Action spec
@@ -93,6 +96,36 @@ pub struct BevSpec {
     pub resolution_m: f64,
 }
 
+/// An optional planar lidar in the observation (`swm_sensors`), mounted at the footprint
+/// centre facing forward.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LidarSpec {
+    /// Beams over 360° (the first at −180° + half a step, counter-clockwise).
+    pub beams: u32,
+    /// Largest range (m); beams with no return read this.
+    pub range_max_m: f64,
+    /// Gaussian range noise (m).
+    pub noise_std_m: f64,
+    /// Mount height above the ground (m).
+    pub height_m: f64,
+}
+
+impl LidarSpec {
+    /// A 2-D scanner: 360 beams, 30 m, 1 cm noise, 0.5 m high.
+    pub fn planar() -> LidarSpec {
+        LidarSpec { beams: 360, range_max_m: 30.0, noise_std_m: 0.01, height_m: 0.5 }
+    }
+
+    fn config(&self) -> swm_sensors::LidarConfig {
+        swm_sensors::LidarConfig {
+            beams_per_channel: self.beams,
+            range_max_m: self.range_max_m,
+            range_noise_std_m: self.noise_std_m,
+            ..swm_sensors::LidarConfig::planar_2d()
+        }
+    }
+}
+
 /// What an environment simulates (module docs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvConfig {
@@ -114,6 +147,7 @@ pub struct EnvConfig {
     pub neighbour_radius_m: f64,
     pub max_neighbours: usize,
     pub bev: Option<BevSpec>,
+    pub lidar: Option<LidarSpec>,
 }
 
 impl EnvConfig {
@@ -131,6 +165,7 @@ impl EnvConfig {
             neighbour_radius_m: 20.0,
             max_neighbours: 16,
             bev: None,
+            lidar: None,
         }
     }
 
@@ -148,6 +183,7 @@ impl EnvConfig {
             neighbour_radius_m: 50.0,
             max_neighbours: 16,
             bev: None,
+            lidar: None,
         }
     }
 
@@ -233,6 +269,9 @@ pub struct Observation {
     pub signal_ahead: Option<(Option<SignalState>, f64)>,
     pub neighbours: Vec<Neighbour>,
     pub bev: Option<BevObservation>,
+    /// Ranges of the planar lidar ([`LidarSpec`]) against the twin and the agents' boxes,
+    /// beam order as `swm_sensors::lidar` (m; `range_max_m` where nothing returned).
+    pub lidar_ranges_m: Option<Vec<f32>>,
 }
 
 impl Observation {
@@ -244,7 +283,7 @@ impl Observation {
     /// The observation as one fixed-length vector: speed, yaw rate, steer, accel, sin and
     /// cos of heading; goal (x, y), route remaining; route points (x, y)…; signal (present,
     /// state 0 green / 0.5 amber / 1 red, distance); per neighbour slot (present, x, y,
-    /// vx, vy, length, width), zeros for empty slots. BEV is not included.
+    /// vx, vy, length, width), zeros for empty slots. BEV and lidar are not included.
     pub fn flat(&self, max_neighbours: usize) -> Vec<f32> {
         let s = &self.state;
         let mut v = vec![
@@ -757,6 +796,10 @@ impl Env {
             None => None,
             Some(b) => Some(self.bev(&s, others, b)?),
         };
+        let lidar_ranges_m = match c.lidar {
+            None => None,
+            Some(l) => Some(self.lidar(&s, others, l, u64::from(ep.steps))?),
+        };
         Ok(Observation {
             time_s: t,
             state: s,
@@ -766,7 +809,37 @@ impl Env {
             signal_ahead,
             neighbours,
             bev,
+            lidar_ranges_m,
         })
+    }
+
+    fn lidar(
+        &self,
+        s: &RobotState,
+        others: &[TrajectoryRecord],
+        l: LidarSpec,
+        scan_index: u64,
+    ) -> Result<Vec<f32>, RobotError> {
+        let z = self.scene.twin.terrain.elevation_at(s.point_enu);
+        let boxes: Vec<swm_sensors::AgentBox> = others
+            .iter()
+            .filter(|r| (r.x_m - s.point_enu[0]).hypot(r.y_m - s.point_enu[1]) < l.range_max_m + 20.0)
+            .map(|r| swm_sensors::AgentBox {
+                id: r.agent_id,
+                base_center_enu: [r.x_m, r.y_m, r.z_m],
+                yaw_rad: r.heading_rad,
+                length_m: f64::from(r.length_m),
+                width_m: f64::from(r.width_m),
+                height_m: if r.kind.is_vehicle() { 1.6 } else { 1.7 },
+            })
+            .collect();
+        let pose = swm_sensors::SensorPose::level([s.point_enu[0], s.point_enu[1], z + l.height_m], s.heading_rad);
+        let scan = self
+            .scene
+            .lidar_scene()
+            .scan(&l.config(), &pose, &boxes, self.seed, scan_index)
+            .map_err(|e| RobotError::InvalidParameter { name: "lidar", reason: e.to_string() })?;
+        Ok(scan.ranges_m.iter().map(|r| if r.is_finite() { *r as f32 } else { l.range_max_m as f32 }).collect())
     }
 
     fn bev(&self, s: &RobotState, others: &[TrajectoryRecord], b: BevSpec) -> Result<BevObservation, RobotError> {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use swm_sim::crossing::CrossingMap;
 use swm_twin::{P2, Twin, TwinIndex};
@@ -27,6 +27,8 @@ pub struct Scene {
     pub walk: WalkGraph,
     pub lanes: LaneGraph,
     pub crossings: CrossingMap,
+    /// The twin's mesh and BVH for lidar, built on first use.
+    lidar: OnceLock<swm_sensors::LidarScene>,
     /// 10 m cells → (segment start, end, half width).
     walk_grid: HashMap<(i64, i64), Vec<(P2, P2, f64)>>,
 }
@@ -77,7 +79,7 @@ impl Scene {
                 }
             }
         }
-        Scene { twin, index, walk, lanes, crossings, walk_grid }
+        Scene { twin, index, walk, lanes, crossings, lidar: OnceLock::new(), walk_grid }
     }
 
     /// The twin's name.
@@ -90,6 +92,12 @@ impl Scene {
     pub fn off_walk_m(&self, p: P2) -> f64 {
         let Some(segs) = self.walk_grid.get(&cell(p)) else { return GRID_M };
         segs.iter().map(|&(a, b, hw)| (seg_dist(a, b, p) - hw).max(0.0)).fold(GRID_M, f64::min)
+    }
+
+    /// The lidar scene (`swm_sensors`: the twin's buildings, roofs and terrain in a BVH),
+    /// built on the first call.
+    pub fn lidar_scene(&self) -> &swm_sensors::LidarScene {
+        self.lidar.get_or_init(|| swm_sensors::LidarScene::from_twin(&self.twin))
     }
 
     /// Whether `p` lies inside a building outline.
