@@ -22,17 +22,17 @@ use std::path::Path;
 /// Height of lane ribbons above their centre line (m).
 pub const ROAD_LIFT_M: f64 = 0.12;
 /// Height of paths through junctions above their centre line (m): just under the lanes.
-const CONNECTION_LIFT_M: f64 = 0.11;
-const SIDEWALK_LIFT_M: f64 = 0.15;
-const CROSSING_LIFT_M: f64 = 0.16;
-const WATER_LIFT_M: f64 = 0.04;
-const GREEN_LIFT_M: f64 = 0.05;
-const PAVED_LIFT_M: f64 = 0.06;
-const RAIL_LIFT_M: f64 = 0.1;
+pub(super) const CONNECTION_LIFT_M: f64 = 0.11;
+pub(super) const SIDEWALK_LIFT_M: f64 = 0.15;
+pub(super) const CROSSING_LIFT_M: f64 = 0.16;
+pub(super) const WATER_LIFT_M: f64 = 0.04;
+pub(super) const GREEN_LIFT_M: f64 = 0.05;
+pub(super) const PAVED_LIFT_M: f64 = 0.06;
+pub(super) const RAIL_LIFT_M: f64 = 0.1;
 /// Width of walk edges without a usable width (m).
-const DEFAULT_WALK_WIDTH_M: f64 = 2.0;
+pub(super) const DEFAULT_WALK_WIDTH_M: f64 = 2.0;
 /// Width of lanes without a usable width (m).
-const DEFAULT_LANE_WIDTH_M: f64 = 3.2;
+pub(super) const DEFAULT_LANE_WIDTH_M: f64 = 3.2;
 /// The flat terrain quad reaches this far beyond the twin's extent (m, at least).
 const FLAT_TERRAIN_MARGIN_M: f64 = 50.0;
 /// Terrain grids are subsampled to at most this many cells along each axis.
@@ -209,17 +209,23 @@ fn build_scene(twin: &Twin) -> Vec<SceneMesh> {
         .collect()
 }
 
-fn usable_width(width_m: f64, default_m: f64) -> f64 {
+/// Triangles per mesh of the glTF scene, by mesh name (tests of [`super::mesh`]).
+#[cfg(test)]
+pub(super) fn build_scene_for_tests(twin: &Twin) -> std::collections::BTreeMap<&'static str, usize> {
+    build_scene(twin).iter().map(|m| (m.name, m.primitives.iter().map(|(b, _)| b.indices.len() / 3).sum())).collect()
+}
+
+pub(super) fn usable_width(width_m: f64, default_m: f64) -> f64 {
     if width_m.is_finite() && width_m > 0.05 { width_m } else { default_m }
 }
 
-fn add_ribbon(mesh: &mut MeshBuilder, centerline: &[P3], width_m: f64, lift_m: f64) {
+pub(super) fn add_ribbon(mesh: &mut MeshBuilder, centerline: &[P3], width_m: f64, lift_m: f64) {
     let lifted: Vec<P3> = clean_polyline3(centerline).iter().map(|p| [p[0], p[1], p[2] + lift_m]).collect();
     let (l, r) = ribbon_edges(&lifted, width_m);
     mesh.add_strip(&l, &r);
 }
 
-fn add_terrain(mesh: &mut MeshBuilder, twin: &Twin) {
+pub(super) fn add_terrain(mesh: &mut MeshBuilder, twin: &Twin) {
     const UP: P3 = [0.0, 0.0, 1.0];
     match &twin.terrain {
         Terrain::Flat { elevation_m } => {

@@ -4,6 +4,7 @@
 //! * [`gltf`]: a binary glTF 2.0 (`.glb`) scene of extruded buildings with roofs, roads,
 //!   sidewalks, land cover and terrain (Blender, three.js, any glTF viewer);
 //! * [`map`]: a top-down PNG map, the first thing a person looks at;
+//! * [`mesh`]: the glTF export's triangles, object by object, for renderers (the viewer);
 //! * [`font`]: the small pixel font of labels on rendered images (maps, plots).
 //!
 //! Every export is deterministic: the same twin gives byte-identical output.
@@ -12,6 +13,7 @@ pub mod font;
 pub mod geojson;
 pub mod gltf;
 pub mod map;
+pub mod mesh;
 
 mod geometry;
 mod roof;

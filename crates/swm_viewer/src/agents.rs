@@ -1,0 +1,507 @@
+//! The teacher simulation driving the agents on screen.
+//!
+//! The simulation (`swm_sim::Simulation`) steps at a fixed [`DT_S`] = 0.1 s. The viewer
+//! keeps a clock ([`SimClock`]): every frame adds the frame's duration times the speed-up
+//! to an accumulator and runs as many whole steps as fit (at most
+//! [`MAX_STEPS_PER_FRAME`], so a slow frame does not snowball). Agents are drawn between
+//! the last two steps: `alpha = accumulator / DT_S` interpolates position linearly and
+//! heading along the shorter arc ([`interpolate`]), so motion is smooth at any frame rate.
+//! (Drawing runs one step, 0.1 s, behind the simulation so that it always has two steps to
+//! blend.)
+//!
+//! Frames: the twin frame is `x` east, `y` north, `z` up; bevy's is `x` east, `y` up,
+//! `z` south ([`bevy_from_twin`]). A heading `θ` (radians counter-clockwise from east)
+//! is a rotation of `θ` about bevy's `+y`.
+//!
+//! Headless runs use a fixed simulated time per frame ([`FrameDt::Fixed`]) so that a
+//! screenshot after `n` frames is the same whatever the machine's speed: one seed and one
+//! frame count decide the picture.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use swm_sim::{AgentKind, DT_S, SimConfig, Simulation, TrajectoryRecord};
+use swm_twin::Twin;
+
+/// Most simulation steps run in one frame.
+pub const MAX_STEPS_PER_FRAME: u32 = 20;
+/// Frames of history kept for the world model (1.1 s at 10 Hz).
+pub const HISTORY_STEPS: usize = 11;
+
+/// Twin frame to bevy world (`(x, y, z)` → `(x, z, -y)`).
+pub fn bevy_from_twin(x_m: f64, y_m: f64, z_m: f64) -> Vec3 {
+    Vec3::new(x_m as f32, z_m as f32, -y_m as f32)
+}
+
+/// Bevy world to twin frame: `(x, y)` east and north, and `z` up.
+pub fn twin_from_bevy(p: Vec3) -> [f64; 3] {
+    [p.x as f64, -p.z as f64, p.y as f64]
+}
+
+/// The twin we look at.
+#[derive(Resource, Clone)]
+pub struct TwinResource(pub Arc<Twin>);
+
+/// How much simulated time a frame covers before the speed-up.
+#[derive(Resource, Clone, Copy, Debug, PartialEq)]
+pub enum FrameDt {
+    /// The real duration of the frame (`Time<Real>`), capped at 0.25 s.
+    Real,
+    /// A fixed duration per frame (s): headless, reproducible screenshots.
+    Fixed(f64),
+}
+
+/// Simulation parameters the panel can change (a change restarts the simulation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimParams {
+    /// The run's seed.
+    pub seed: u64,
+    /// Vehicles kept in the district at density 1.
+    pub vehicles: u32,
+    /// Pedestrians at density 1.
+    pub pedestrians: u32,
+    /// Scales vehicles and pedestrians.
+    pub density: f64,
+    /// Simulated seconds run before the first frame (traffic already flowing).
+    pub preroll_s: f64,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams { seed: 1, vehicles: 300, pedestrians: 200, density: 1.0, preroll_s: 20.0 }
+    }
+}
+
+/// Play, pause, step and speed-up of simulated time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimClock {
+    /// Simulated seconds per real second.
+    pub speed: f64,
+    /// Whether time stands still.
+    pub paused: bool,
+    /// Steps requested while paused (the step key).
+    pub pending_steps: u32,
+    /// Simulated time not yet stepped (s, in `[0, DT_S)` after `advance`).
+    pub accumulator_s: f64,
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        SimClock { speed: 1.0, paused: false, pending_steps: 0, accumulator_s: 0.0 }
+    }
+}
+
+impl SimClock {
+    /// Adds a frame of `frame_s` seconds; returns the whole steps to run now.
+    pub fn advance(&mut self, frame_s: f64) -> u32 {
+        let mut steps = std::mem::take(&mut self.pending_steps);
+        if !self.paused && frame_s.is_finite() && frame_s > 0.0 {
+            self.accumulator_s += frame_s * self.speed.max(0.0);
+            let whole = (self.accumulator_s / DT_S + 1e-9).floor();
+            self.accumulator_s = (self.accumulator_s - whole * DT_S).max(0.0);
+            steps += whole as u32;
+        }
+        if steps > MAX_STEPS_PER_FRAME {
+            // Drop the backlog rather than fall further behind.
+            self.accumulator_s = 0.0;
+            steps = MAX_STEPS_PER_FRAME;
+        }
+        steps
+    }
+
+    /// Interpolation weight between the last two steps.
+    pub fn alpha(&self) -> f32 {
+        (self.accumulator_s / DT_S).clamp(0.0, 1.0) as f32
+    }
+}
+
+/// An agent's pose and attributes at one step (twin frame).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AgentState {
+    /// Car, bus, truck or pedestrian.
+    pub kind: AgentKind,
+    /// Length along the heading (m).
+    pub length_m: f32,
+    /// Width (m).
+    pub width_m: f32,
+    /// Position, twin frame (m).
+    pub position_m: [f64; 3],
+    /// Radians counter-clockwise from east.
+    pub heading_rad: f64,
+    /// Speed (m/s).
+    pub speed_mps: f64,
+    /// Lane index, `None` in junctions and for pedestrians.
+    pub lane: Option<u32>,
+}
+
+impl From<&TrajectoryRecord> for AgentState {
+    fn from(r: &TrajectoryRecord) -> Self {
+        AgentState {
+            kind: r.kind,
+            length_m: r.length_m,
+            width_m: r.width_m,
+            position_m: [r.x_m, r.y_m, r.z_m],
+            heading_rad: r.heading_rad,
+            speed_mps: r.speed_mps,
+            lane: r.lane,
+        }
+    }
+}
+
+/// Height drawn for each kind (m).
+pub fn height_m(kind: AgentKind) -> f32 {
+    match kind {
+        AgentKind::Car => 1.5,
+        AgentKind::Bus => 3.2,
+        AgentKind::Truck => 3.0,
+        AgentKind::Pedestrian => 1.75,
+    }
+}
+
+/// The pose between `prev` and `curr` at `alpha` in `[0, 1]`: position linearly, heading
+/// along the shorter arc. Returns the twin-frame position and heading.
+pub fn interpolate(prev: &AgentState, curr: &AgentState, alpha: f32) -> ([f64; 3], f64) {
+    let a = alpha.clamp(0.0, 1.0) as f64;
+    let p = std::array::from_fn(|k| prev.position_m[k] + (curr.position_m[k] - prev.position_m[k]) * a);
+    let mut d = (curr.heading_rad - prev.heading_rad).rem_euclid(std::f64::consts::TAU);
+    if d > std::f64::consts::PI {
+        d -= std::f64::consts::TAU;
+    }
+    (p, prev.heading_rad + d * a)
+}
+
+/// The bevy transform of an agent at a twin-frame pose: a unit box (vehicles) or the
+/// 1 m × 2 m capsule (pedestrians) scaled to the agent's size, standing on the ground.
+pub fn agent_transform(state: &AgentState, position_m: [f64; 3], heading_rad: f64) -> Transform {
+    let h = height_m(state.kind);
+    let centre = bevy_from_twin(position_m[0], position_m[1], position_m[2]) + Vec3::Y * (0.5 * h + 0.02);
+    let scale = if state.kind == AgentKind::Pedestrian {
+        // The capsule mesh is 1 m across and 2 m tall.
+        Vec3::new(state.width_m.max(0.3), 0.5 * h, state.width_m.max(0.3))
+    } else {
+        Vec3::new(state.length_m.max(0.5), h, state.width_m.max(0.5))
+    };
+    Transform { translation: centre, rotation: Quat::from_rotation_y(heading_rad as f32), scale }
+}
+
+/// The running simulation and the agents' last two steps.
+#[derive(Resource)]
+pub struct SimResource {
+    /// The teacher.
+    pub sim: Simulation,
+    /// The parameters it was started with.
+    pub params: SimParams,
+    /// Agents at the step before the last.
+    pub prev: BTreeMap<u64, AgentState>,
+    /// Agents at the last step.
+    pub curr: BTreeMap<u64, AgentState>,
+    /// The last [`HISTORY_STEPS`] steps' records, oldest first (the world model's input).
+    pub history: VecDeque<Vec<TrajectoryRecord>>,
+    /// Play, pause, speed.
+    pub clock: SimClock,
+    /// Total steps run since the start (for the panel).
+    pub steps_run: u64,
+    /// Mean wall time of one simulation step over the last frames (s).
+    pub step_wall_s: f64,
+}
+
+impl SimResource {
+    /// Starts the simulation on `twin` and runs the preroll.
+    pub fn start(twin: Arc<Twin>, params: SimParams) -> Result<Self, crate::ViewerError> {
+        let config = SimConfig {
+            seed: params.seed,
+            vehicles: params.vehicles,
+            pedestrians: params.pedestrians,
+            duration_s: 0.0,
+            record_every_steps: 1,
+            density: params.density,
+        };
+        let sim = Simulation::new(twin, config).map_err(crate::ViewerError::Sim)?;
+        let mut me = SimResource {
+            sim,
+            params,
+            prev: BTreeMap::new(),
+            curr: BTreeMap::new(),
+            history: VecDeque::new(),
+            clock: SimClock::default(),
+            steps_run: 0,
+            step_wall_s: 0.0,
+        };
+        let preroll = (me.params.preroll_s.max(0.0) / DT_S).round() as u32;
+        for _ in 0..preroll {
+            me.step();
+        }
+        if preroll == 0 {
+            me.snapshot();
+        }
+        Ok(me)
+    }
+
+    /// One simulation step; the last two states move along.
+    pub fn step(&mut self) {
+        let t0 = std::time::Instant::now();
+        self.sim.step();
+        self.steps_run += 1;
+        self.snapshot();
+        let dt = t0.elapsed().as_secs_f64();
+        self.step_wall_s = if self.step_wall_s == 0.0 { dt } else { 0.9 * self.step_wall_s + 0.1 * dt };
+    }
+
+    fn snapshot(&mut self) {
+        let records = self.sim.records();
+        self.prev = std::mem::take(&mut self.curr);
+        self.curr = records.iter().map(|r| (r.agent_id, AgentState::from(r))).collect();
+        self.history.push_back(records);
+        while self.history.len() > HISTORY_STEPS {
+            self.history.pop_front();
+        }
+    }
+
+    /// The agent's pose now (interpolated), if it exists.
+    pub fn pose(&self, id: u64) -> Option<(AgentState, [f64; 3], f64)> {
+        let curr = self.curr.get(&id)?;
+        let prev = self.prev.get(&id).unwrap_or(curr);
+        let (p, h) = interpolate(prev, curr, self.clock.alpha());
+        Some((*curr, p, h))
+    }
+}
+
+/// Marks the entity drawing agent `0`.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentMarker(pub u64);
+
+/// Shared meshes and materials of agents.
+#[derive(Resource, Clone)]
+pub struct AgentAssets {
+    /// Unit cube (vehicles).
+    pub cuboid: Handle<Mesh>,
+    /// Capsule 1 m across, 2 m tall (pedestrians).
+    pub capsule: Handle<Mesh>,
+    /// Materials by kind: car, bus, truck, pedestrian.
+    pub materials: [Handle<StandardMaterial>; 4],
+    /// The selected agent's material.
+    pub selected: Handle<StandardMaterial>,
+}
+
+fn kind_index(kind: AgentKind) -> usize {
+    match kind {
+        AgentKind::Car => 0,
+        AgentKind::Bus => 1,
+        AgentKind::Truck => 2,
+        AgentKind::Pedestrian => 3,
+    }
+}
+
+/// The agent the user selected (clicked), if any.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Selection(pub Option<u64>);
+
+/// Creates the agents' meshes and materials. With `highlight`, every agent is drawn in one
+/// unlit magenta (tests find agents by colour).
+pub fn make_agent_assets(
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<StandardMaterial>,
+    highlight: bool,
+) -> AgentAssets {
+    let make = |materials: &mut Assets<StandardMaterial>, srgb: [f32; 3]| {
+        let color = if highlight { Color::srgb(1.0, 0.0, 1.0) } else { Color::srgb(srgb[0], srgb[1], srgb[2]) };
+        materials.add(StandardMaterial { base_color: color, perceptual_roughness: 0.5, unlit: highlight, ..default() })
+    };
+    AgentAssets {
+        cuboid: meshes.add(Cuboid::new(1.0, 1.0, 1.0)),
+        capsule: meshes.add(Capsule3d::new(0.5, 1.0)),
+        materials: [
+            make(materials, [0.85, 0.12, 0.12]),
+            make(materials, [0.1, 0.45, 0.85]),
+            make(materials, [0.35, 0.25, 0.6]),
+            make(materials, [0.2, 0.75, 0.3]),
+        ],
+        selected: materials.add(StandardMaterial {
+            base_color: Color::srgb(1.0, 0.85, 0.0),
+            emissive: LinearRgba::rgb(0.6, 0.5, 0.0),
+            ..default()
+        }),
+    }
+}
+
+/// Runs the steps due this frame.
+pub fn advance_sim(mut sim: ResMut<SimResource>, frame_dt: Res<FrameDt>, time: Res<Time<Real>>) {
+    let frame_s = match *frame_dt {
+        FrameDt::Real => time.delta_secs_f64().min(0.25),
+        FrameDt::Fixed(s) => s,
+    };
+    let steps = sim.clock.advance(frame_s);
+    for _ in 0..steps {
+        sim.step();
+    }
+}
+
+/// Spawns, moves and despawns the agents' entities to match the simulation.
+pub fn sync_agents(
+    mut commands: Commands,
+    sim: Res<SimResource>,
+    assets: Res<AgentAssets>,
+    selection: Res<Selection>,
+    mut existing: Query<(Entity, &AgentMarker, &mut Transform, &mut MeshMaterial3d<StandardMaterial>)>,
+) {
+    let alpha = sim.clock.alpha();
+    let mut seen = std::collections::BTreeSet::new();
+    for (entity, marker, mut transform, mut material) in &mut existing {
+        match sim.curr.get(&marker.0) {
+            Some(curr) => {
+                let prev = sim.prev.get(&marker.0).unwrap_or(curr);
+                let (p, h) = interpolate(prev, curr, alpha);
+                *transform = agent_transform(curr, p, h);
+                let want = if selection.0 == Some(marker.0) {
+                    &assets.selected
+                } else {
+                    &assets.materials[kind_index(curr.kind)]
+                };
+                if material.0 != *want {
+                    material.0 = want.clone();
+                }
+                seen.insert(marker.0);
+            }
+            None => commands.entity(entity).despawn(),
+        }
+    }
+    for (id, curr) in &sim.curr {
+        if seen.contains(id) {
+            continue;
+        }
+        let prev = sim.prev.get(id).unwrap_or(curr);
+        let (p, h) = interpolate(prev, curr, alpha);
+        let mesh = if curr.kind == AgentKind::Pedestrian { &assets.capsule } else { &assets.cuboid };
+        commands.spawn((
+            AgentMarker(*id),
+            Mesh3d(mesh.clone()),
+            MeshMaterial3d(assets.materials[kind_index(curr.kind)].clone()),
+            agent_transform(curr, p, h),
+        ));
+    }
+}
+
+/// Ray against an oriented box: the distance along the (unit) ray to the first hit, if any.
+/// The box is `half_extents` around `centre`, rotated by `rotation`.
+pub fn ray_box(origin: Vec3, dir: Vec3, centre: Vec3, half_extents: Vec3, rotation: Quat) -> Option<f32> {
+    let inv = rotation.inverse();
+    let o = inv * (origin - centre);
+    let d = inv * dir;
+    let (mut t_min, mut t_max) = (f32::NEG_INFINITY, f32::INFINITY);
+    for k in 0..3 {
+        let (ok, dk, hk) = (o[k], d[k], half_extents[k]);
+        if dk.abs() < 1e-9 {
+            if ok.abs() > hk {
+                return None;
+            }
+        } else {
+            let (a, b) = ((-hk - ok) / dk, (hk - ok) / dk);
+            t_min = t_min.max(a.min(b));
+            t_max = t_max.min(a.max(b));
+            if t_min > t_max {
+                return None;
+            }
+        }
+    }
+    if t_max < 0.0 {
+        return None;
+    }
+    Some(t_min.max(0.0))
+}
+
+/// The agent whose box the ray hits first (with a little slack around small agents so
+/// pedestrians can be clicked), among `(id, transform)` pairs of unit-box agents.
+pub fn pick_agent<'a>(origin: Vec3, dir: Vec3, agents: impl IntoIterator<Item = (u64, &'a Transform)>) -> Option<u64> {
+    let dir = dir.normalize_or_zero();
+    if dir == Vec3::ZERO {
+        return None;
+    }
+    let mut best: Option<(f32, u64)> = None;
+    for (id, t) in agents {
+        let half = (0.5 * t.scale).max(Vec3::splat(0.6));
+        if let Some(d) = ray_box(origin, dir, t.translation, half, t.rotation)
+            && best.is_none_or(|(bd, bid)| d < bd || (d == bd && id < bid))
+        {
+            best = Some((d, id));
+        }
+    }
+    best.map(|(_, id)| id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(x: f64, heading: f64) -> AgentState {
+        AgentState {
+            kind: AgentKind::Car,
+            length_m: 4.5,
+            width_m: 1.8,
+            position_m: [x, 0.0, 0.0],
+            heading_rad: heading,
+            speed_mps: 10.0,
+            lane: Some(3),
+        }
+    }
+
+    #[test]
+    fn interpolation_takes_the_short_way_round() {
+        let (p, h) = interpolate(&state(0.0, 3.0), &state(10.0, -3.0), 0.5);
+        assert!((p[0] - 5.0).abs() < 1e-12);
+        // From 3.0 to -3.0 rad the short way passes through pi.
+        assert!((h.rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI).abs() < 1e-9, "{h}");
+        let (p0, h0) = interpolate(&state(0.0, 1.0), &state(10.0, 1.2), 0.0);
+        assert_eq!((p0[0], h0), (0.0, 1.0));
+        let (p1, h1) = interpolate(&state(0.0, 1.0), &state(10.0, 1.2), 1.0);
+        assert!((p1[0] - 10.0).abs() < 1e-12 && (h1 - 1.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn clock_runs_whole_steps_and_keeps_the_rest() {
+        let mut c = SimClock::default();
+        assert_eq!(c.advance(0.25), 2);
+        assert!((c.accumulator_s - 0.05).abs() < 1e-9);
+        assert!((c.alpha() - 0.5).abs() < 1e-6);
+        c.speed = 4.0;
+        assert_eq!(c.advance(0.1), 4);
+        c.paused = true;
+        assert_eq!(c.advance(1.0), 0);
+        c.pending_steps = 1;
+        assert_eq!(c.advance(1.0), 1);
+        c.paused = false;
+        c.speed = 1000.0;
+        assert_eq!(c.advance(1.0), MAX_STEPS_PER_FRAME);
+    }
+
+    #[test]
+    fn heading_is_a_rotation_about_up() {
+        let s = state(0.0, std::f64::consts::FRAC_PI_2);
+        let t = agent_transform(&s, [0.0, 0.0, 0.0], s.heading_rad);
+        // Facing north: bevy's forward (+x of the box) points to -z.
+        let fwd = t.rotation * Vec3::X;
+        assert!((fwd - Vec3::new(0.0, 0.0, -1.0)).length() < 1e-5, "{fwd}");
+        assert_eq!(t.scale, Vec3::new(4.5, 1.5, 1.8));
+        let back = twin_from_bevy(bevy_from_twin(3.0, 4.0, 5.0));
+        assert_eq!(back, [3.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn rays_hit_the_nearest_oriented_box() {
+        let a = Transform {
+            translation: Vec3::new(0.0, 0.75, 0.0),
+            rotation: Quat::from_rotation_y(0.7),
+            scale: Vec3::new(4.5, 1.5, 1.8),
+        };
+        let b = Transform { translation: Vec3::new(0.0, 0.75, 10.0), ..a };
+        let from_above = Vec3::new(0.0, 50.0, 0.0);
+        assert_eq!(pick_agent(from_above, -Vec3::Y, [(7, &a), (8, &b)]), Some(7));
+        assert_eq!(pick_agent(Vec3::new(0.0, 50.0, 10.0), -Vec3::Y, [(7, &a), (8, &b)]), Some(8));
+        // Along +z through both: the nearer one.
+        assert_eq!(pick_agent(Vec3::new(0.0, 0.75, -20.0), Vec3::Z, [(8, &b), (7, &a)]), Some(7));
+        assert_eq!(pick_agent(Vec3::new(30.0, 50.0, 0.0), -Vec3::Y, [(7, &a)]), None);
+        // A point inside the rotated box's corner region but outside an axis-aligned reading.
+        let d = ray_box(Vec3::new(1.8, 50.0, -1.2), -Vec3::Y, a.translation, 0.5 * a.scale, a.rotation);
+        assert!(d.is_some());
+    }
+}

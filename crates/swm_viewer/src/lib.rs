@@ -1,0 +1,319 @@
+//! `swm_viewer`: the desktop viewer of Seoul World Model, in bevy.
+//!
+//! It shows a twin in 3D (extruded buildings with roofs coloured by use or height, roads
+//! with lane markings, sidewalks, crossings, water, parks, terrain, signals in their
+//! current phase, a sun with shadows), the teacher simulation's agents moving live
+//! (interpolated between its 10 Hz steps), the world model's sampled futures of a selected
+//! agent, and overlays (lane graph, walk graph, BEV classes, distance field, and whatever
+//! other crates hand in through [`overlay::ExternalOverlay`]).
+//!
+//! # Structure
+//! * [`scene`]: the twin as meshes merged in spatial chunks (pure; no ECS);
+//! * [`spawn`]: chunks, signal heads and the sun as entities; recolouring; signal phases;
+//! * [`agents`]: the simulation clock, stepping, interpolation, agent entities, picking;
+//! * [`camera`]: orbit / pan / zoom / top-down / follow, click to select;
+//! * [`ui`]: the panel (bevy UI) and its keys; [`overlay`]: overlays; [`imagination`]: the
+//!   model's futures off the main thread;
+//! * [`headless`]: rendering to PNG without a window (documentation, CI, reports).
+//!
+//! [`ViewerCorePlugin`] holds what needs no window or GPU (scene entities, the simulation,
+//! agents, signals) so it can be tested in a headless `App` with `MinimalPlugins`;
+//! [`ViewerPlugin`] adds the camera, light, panel, overlays and imagination.
+//!
+//! # Frames and units
+//! The twin frame is `x` east, `y` north, `z` up (metres); bevy's world is `x` east, `y`
+//! up, `z` south ([`agents::bevy_from_twin`]), the same axes as the glTF export. Headings
+//! are radians counter-clockwise from east.
+//!
+//! **Invariant:** one seed and one frame count decide a headless picture: the simulation
+//! is stepped by a fixed simulated time per frame and the scene is built in twin order.
+
+pub mod agents;
+pub mod camera;
+pub mod headless;
+pub mod imagination;
+pub mod overlay;
+pub mod scene;
+pub mod spawn;
+pub mod ui;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use swm_twin::Twin;
+
+pub use agents::{FrameDt, SimParams, SimResource, TwinResource};
+pub use scene::{BuildingColouring, build_scene};
+
+/// Errors of the viewer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ViewerError {
+    /// The twin file could not be read.
+    #[error("reading the twin: {0}")]
+    Twin(#[from] swm_twin::TwinError),
+    /// The embedded default district could not be generated.
+    #[error("generating the embedded default district: {0}")]
+    Procgen(#[from] swm_procgen::ProcgenError),
+    /// The simulation refused the twin or the parameters.
+    #[error("starting the simulation: {0}")]
+    Sim(swm_sim::SimError),
+    /// A bad option (named).
+    #[error("{0}")]
+    Option(String),
+    /// No GPU adapter (no Vulkan driver): headless rendering is impossible here.
+    #[error("no GPU adapter found (install Mesa's lavapipe: mesa-vulkan-drivers): {0}")]
+    NoGpu(String),
+    /// Rendering did not produce the requested screenshots.
+    #[error("rendering: {0}")]
+    Render(String),
+    /// Writing an image failed.
+    #[error("writing {path}: {message}")]
+    Write {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Loads a `.swt` twin, or builds the embedded default district when `path` is `None`
+/// (the same district as `swm demo`: `swm_procgen` with `data/default-district.toml`).
+pub fn load_twin(path: Option<&Path>) -> Result<Twin, ViewerError> {
+    match path {
+        Some(p) => Ok(swm_twin::read_swt(p)?),
+        None => {
+            let params = swm_procgen::DistrictParams::embedded_default();
+            let (twin, report) = swm_procgen::build_district(&params)?;
+            tracing::info!(
+                warnings = report.warnings.len(),
+                buildings = twin.buildings.len(),
+                "embedded default district built"
+            );
+            Ok(twin)
+        }
+    }
+}
+
+/// How the camera starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum CameraStart {
+    /// Oblique view of the whole district.
+    #[default]
+    Orbit,
+    /// Straight down, north up, the whole district in view.
+    TopDown,
+    /// From an eye point towards a target (bevy world).
+    Look {
+        /// Eye.
+        eye: Vec3,
+        /// Target.
+        target: Vec3,
+    },
+}
+
+/// Everything the viewer starts with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewerConfig {
+    /// Simulation parameters.
+    pub sim: SimParams,
+    /// Building colours.
+    pub colouring: BuildingColouring,
+    /// Overlays on at start.
+    pub overlays: overlay::Overlays,
+    /// Draw every agent unlit magenta (tests find them by colour).
+    pub highlight_agents: bool,
+    /// Chunk side (m).
+    pub chunk_m: f64,
+    /// The camera at start.
+    pub camera: CameraStart,
+    /// Select the vehicle nearest the view's centre and show its imagined futures.
+    pub imagine: bool,
+}
+
+impl Default for ViewerConfig {
+    fn default() -> Self {
+        ViewerConfig {
+            sim: SimParams::default(),
+            colouring: BuildingColouring::Use,
+            overlays: overlay::Overlays::default(),
+            highlight_agents: false,
+            chunk_m: scene::CHUNK_M,
+            camera: CameraStart::Orbit,
+            imagine: false,
+        }
+    }
+}
+
+/// The viewer's state before the app starts: the twin, its meshes, the running simulation.
+pub struct Prepared {
+    /// The twin.
+    pub twin: Arc<Twin>,
+    /// Its merged meshes.
+    pub scene: Arc<scene::SceneMeshes>,
+    /// The simulation after its preroll.
+    pub sim: SimResource,
+}
+
+/// Builds the meshes and starts the simulation (the slow part before the first frame).
+pub fn prepare(twin: Arc<Twin>, config: &ViewerConfig) -> Result<Prepared, ViewerError> {
+    let t0 = std::time::Instant::now();
+    let scene = Arc::new(build_scene(&twin, config.chunk_m));
+    tracing::info!(
+        chunks = scene.chunk_count(),
+        meshes = scene.chunks.len(),
+        triangles = scene.triangle_count(),
+        ms = t0.elapsed().as_millis() as u64,
+        "scene built"
+    );
+    let sim = SimResource::start(twin.clone(), config.sim.clone())?;
+    Ok(Prepared { twin, scene, sim })
+}
+
+/// Scene entities, the simulation and the agents: everything that needs no window. Insert
+/// the resources of [`Prepared`] with [`insert_prepared`] first.
+pub struct ViewerCorePlugin {
+    /// Draw agents unlit magenta.
+    pub highlight_agents: bool,
+}
+
+impl Plugin for ViewerCorePlugin {
+    fn build(&self, app: &mut App) {
+        let highlight = self.highlight_agents;
+        app.init_resource::<agents::Selection>()
+            .add_systems(
+                Startup,
+                (
+                    spawn::spawn_scene,
+                    move |mut commands: Commands,
+                          mut meshes: ResMut<Assets<Mesh>>,
+                          mut materials: ResMut<Assets<StandardMaterial>>| {
+                        commands.insert_resource(agents::make_agent_assets(&mut meshes, &mut materials, highlight));
+                    },
+                ),
+            )
+            .add_systems(
+                Update,
+                (agents::advance_sim, agents::sync_agents, spawn::update_signals, spawn::recolour_buildings).chain(),
+            );
+    }
+}
+
+/// Inserts the twin, the scene and the simulation as resources.
+pub fn insert_prepared(app: &mut App, prepared: Prepared, config: &ViewerConfig, frame_dt: FrameDt) {
+    app.insert_resource(TwinResource(prepared.twin))
+        .insert_resource(spawn::SceneData { meshes: prepared.scene, colouring: config.colouring })
+        .insert_resource(prepared.sim)
+        .insert_resource(frame_dt);
+}
+
+/// The camera, the sun, overlays, imagination; with `interactive`, also the panel, camera
+/// controls and picking (they need a window and input).
+pub struct ViewerPlugin {
+    /// The start configuration.
+    pub config: ViewerConfig,
+    /// A window with input (false: headless).
+    pub interactive: bool,
+    /// Render into this image instead of the window.
+    pub target: Option<Handle<Image>>,
+}
+
+/// Camera start and target, for the setup system.
+#[derive(Resource, Clone)]
+struct CameraSetup {
+    start: CameraStart,
+    target: Option<Handle<Image>>,
+    imagine: bool,
+}
+
+impl Plugin for ViewerPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(ViewerCorePlugin { highlight_agents: self.config.highlight_agents })
+            .insert_resource(self.config.overlays)
+            .insert_resource(ClearColor(Color::srgb(0.62, 0.74, 0.86)))
+            .init_resource::<overlay::ExternalOverlay>()
+            .init_resource::<overlay::BevOverlay>()
+            .insert_resource(imagination::Imagination::new(self.config.imagine))
+            .insert_resource(CameraSetup {
+                start: self.config.camera,
+                target: self.target.clone(),
+                imagine: self.config.imagine,
+            })
+            .add_systems(Startup, (spawn::spawn_sun, setup_camera))
+            .add_systems(
+                Update,
+                (
+                    overlay::draw_overlays,
+                    overlay::update_bev_overlay,
+                    imagination::imagination_tasks.after(agents::advance_sim),
+                    imagination::draw_imagination.after(imagination::imagination_tasks),
+                ),
+            );
+        if self.interactive {
+            app.init_resource::<camera::DragState>()
+                .init_resource::<ui::FrameTime>()
+                .add_systems(Startup, ui::spawn_panel)
+                .add_systems(
+                    Update,
+                    (
+                        ui::panel_input.before(agents::advance_sim),
+                        camera::camera_controls.after(agents::sync_agents),
+                        camera::pick_on_click.after(camera::camera_controls),
+                        ui::update_status.after(camera::pick_on_click),
+                    ),
+                );
+        }
+    }
+}
+
+fn setup_camera(
+    mut commands: Commands,
+    setup: Res<CameraSetup>,
+    data: Res<spawn::SceneData>,
+    sim: Res<SimResource>,
+    mut selection: ResMut<agents::Selection>,
+) {
+    let (lo, hi) = spawn::scene_bounds(&data.meshes);
+    let centre = Vec3::new(0.5 * (lo.x + hi.x), lo.y.max(0.0).min(hi.y), 0.5 * (lo.z + hi.z));
+    let extent = spawn::scene_extent_m(&data.meshes);
+    let mut orbit = camera::OrbitCamera::overview(centre, extent);
+    let transform = match setup.start {
+        CameraStart::Orbit => orbit.transform(),
+        CameraStart::TopDown => {
+            orbit.top_down = true;
+            orbit.distance_m = 1.1 * extent;
+            orbit.transform()
+        }
+        CameraStart::Look { eye, target } => {
+            orbit.focus = target;
+            orbit.distance_m = (eye - target).length().max(1.0);
+            let d = (eye - target).normalize_or(Vec3::Y);
+            orbit.pitch_rad = d.y.clamp(-1.0, 1.0).asin().max(0.05);
+            orbit.yaw_rad = (-d.x).atan2(d.z);
+            Transform::from_translation(eye).looking_at(target, Vec3::Y)
+        }
+    };
+    if setup.imagine {
+        // The vehicle nearest the view's focus.
+        let focus = super_twin(orbit.focus);
+        selection.0 = sim
+            .curr
+            .iter()
+            .filter(|(_, a)| a.kind.is_vehicle() && a.speed_mps > 1.0)
+            .min_by(|(ia, a), (ib, b)| {
+                let da = (a.position_m[0] - focus[0]).hypot(a.position_m[1] - focus[1]);
+                let db = (b.position_m[0] - focus[0]).hypot(b.position_m[1] - focus[1]);
+                da.total_cmp(&db).then(ia.cmp(ib))
+            })
+            .map(|(id, _)| *id);
+    }
+    let mut e = commands.spawn((Camera3d::default(), transform, orbit));
+    if let Some(image) = &setup.target {
+        e.insert(bevy::camera::RenderTarget::Image(image.clone().into()));
+    }
+}
+
+fn super_twin(p: Vec3) -> [f64; 3] {
+    agents::twin_from_bevy(p)
+}

@@ -1,0 +1,165 @@
+//! Headless `App` tests of the viewer's systems (no window, no GPU): spawning a twin's
+//! chunks, agents and signals; stepping and interpolation; selection; recolouring.
+
+use std::sync::{Arc, OnceLock};
+
+use bevy::prelude::*;
+use swm_twin::Twin;
+use swm_viewer::agents::{AgentAssets, AgentMarker, Selection, interpolate, pick_agent};
+use swm_viewer::scene::{BuildingColouring, Layer};
+use swm_viewer::spawn::{SceneChunk, SceneData, SignalHead};
+use swm_viewer::{FrameDt, SimParams, SimResource, ViewerConfig, ViewerCorePlugin, insert_prepared, prepare};
+
+/// A small procedural district (600 m × 600 m), built once.
+fn small_twin() -> Arc<Twin> {
+    static TWIN: OnceLock<Arc<Twin>> = OnceLock::new();
+    TWIN.get_or_init(|| {
+        let params =
+            swm_procgen::DistrictParams { size_m: [600.0, 600.0], ..swm_procgen::DistrictParams::embedded_default() };
+        Arc::new(swm_procgen::build_district(&params).expect("small district").0)
+    })
+    .clone()
+}
+
+fn app(frame_dt: FrameDt) -> App {
+    let config = ViewerConfig {
+        sim: SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 },
+        ..ViewerConfig::default()
+    };
+    let prepared = prepare(small_twin(), &config).expect("prepare");
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Mesh>()
+        .init_asset::<Image>()
+        .init_asset::<StandardMaterial>();
+    insert_prepared(&mut app, prepared, &config, frame_dt);
+    app.add_plugins(ViewerCorePlugin { highlight_agents: false });
+    app
+}
+
+#[test]
+fn spawning_makes_one_entity_per_chunk_and_layer() {
+    let mut app = app(FrameDt::Fixed(0.0));
+    app.update();
+    let world = app.world_mut();
+    let scene = world.resource::<SceneData>().meshes.clone();
+    let mut chunks: Vec<([i32; 2], Layer)> =
+        world.query::<&SceneChunk>().iter(world).map(|c| (c.chunk, c.layer)).collect();
+    assert_eq!(chunks.len(), scene.chunks.len());
+    chunks.sort();
+    let n = chunks.len();
+    chunks.dedup();
+    assert_eq!(chunks.len(), n, "one mesh per (chunk, layer)");
+    // Buildings are merged: far fewer meshes than buildings.
+    let building_meshes = chunks.iter().filter(|(_, l)| *l == Layer::BuildingWall).count();
+    assert!(scene.buildings > 50, "the district has buildings: {}", scene.buildings);
+    assert!(building_meshes * 5 < scene.buildings, "{building_meshes} wall meshes for {} buildings", scene.buildings);
+    // 600 m at 250 m chunks: at most 4 x 4 chunks (+ the terrain's).
+    assert!(scene.chunk_count() <= 17, "{} chunks", scene.chunk_count());
+    for layer in [Layer::Terrain, Layer::Road, Layer::BuildingWall, Layer::BuildingRoof, Layer::MarkingWhite] {
+        assert!(chunks.iter().any(|(_, l)| *l == layer), "no {layer:?} mesh");
+    }
+    let twin = small_twin();
+    let signalled = twin.lanes.iter().filter(|l| l.signal.is_some() && l.stop_line.is_some()).count();
+    assert_eq!(world.query::<&SignalHead>().iter(world).count(), signalled);
+    let sim_agents = world.resource::<SimResource>().curr.len();
+    assert!(sim_agents > 0);
+    assert_eq!(world.query::<&AgentMarker>().iter(world).count(), sim_agents);
+}
+
+#[test]
+fn agents_follow_the_simulation_and_are_interpolated() {
+    // 0.05 s per frame: every other frame steps, the others sit halfway between steps.
+    let mut app = app(FrameDt::Fixed(0.05));
+    app.update();
+    let steps0 = app.world().resource::<SimResource>().steps_run;
+    for _ in 0..8 {
+        app.update();
+    }
+    let world = app.world_mut();
+    let on_screen: std::collections::BTreeMap<u64, Transform> =
+        world.query::<(&AgentMarker, &Transform)>().iter(world).map(|(m, t)| (m.0, *t)).collect();
+    let sim = world.resource::<SimResource>();
+    assert_eq!(sim.steps_run - steps0, 4, "8 frames of 0.05 s after the first: 4 steps");
+    assert!((sim.clock.alpha() - 0.5).abs() < 1e-4, "alpha {}", sim.clock.alpha());
+    let mut moving = 0;
+    for (id, curr) in &sim.curr {
+        let prev = sim.prev.get(id).unwrap_or(curr);
+        let (p, h) = interpolate(prev, curr, 0.5);
+        let want = swm_viewer::agents::agent_transform(curr, p, h);
+        let got = on_screen.get(id).expect("an entity for every agent");
+        assert!((got.translation - want.translation).length() < 1e-3, "agent {id} halfway");
+        assert!(got.rotation.angle_between(want.rotation) < 1e-3, "agent {id} heading");
+        if prev.position_m != curr.position_m {
+            moving += 1;
+            let at_curr = swm_viewer::agents::agent_transform(curr, curr.position_m, curr.heading_rad);
+            assert!((got.translation - at_curr.translation).length() > 1e-4, "agent {id} is not at its newest step");
+        }
+    }
+    assert!(moving > 0, "some agents move");
+    app.update();
+    let world = app.world_mut();
+    let on_screen: std::collections::BTreeMap<u64, Transform> =
+        world.query::<(&AgentMarker, &Transform)>().iter(world).map(|(m, t)| (m.0, *t)).collect();
+    let sim = world.resource::<SimResource>();
+    assert!(sim.clock.alpha() < 1e-4);
+    // Right after a step (alpha 0) agents sit exactly on the step before the newest: drawing
+    // runs one step behind the simulation so that it always has two steps to blend.
+    for (id, curr) in &sim.curr {
+        let t = on_screen.get(id).expect("an entity for every agent");
+        let prev = sim.prev.get(id).unwrap_or(curr);
+        let want = swm_viewer::agents::agent_transform(curr, prev.position_m, prev.heading_rad);
+        assert!((t.translation - want.translation).length() < 1e-3, "agent {id}");
+    }
+    assert_eq!(on_screen.len(), sim.curr.len(), "agents that left are despawned");
+}
+
+#[test]
+fn clicking_an_agent_selects_it_and_highlights_it() {
+    let mut app = app(FrameDt::Fixed(0.0));
+    app.update();
+    let world = app.world_mut();
+    let agents: Vec<(u64, Transform)> =
+        world.query::<(&AgentMarker, &Transform)>().iter(world).map(|(m, t)| (m.0, *t)).collect();
+    let (id, t) = agents.iter().max_by_key(|(id, _)| *id).copied().expect("agents");
+    // A ray straight down through the agent's centre picks it (or an agent stacked exactly
+    // above, which cannot happen on the ground).
+    let picked = pick_agent(t.translation + Vec3::Y * 100.0, -Vec3::Y, agents.iter().map(|(i, t)| (*i, t)));
+    assert_eq!(picked, Some(id));
+    world.resource_mut::<Selection>().0 = picked;
+    app.update();
+    let world = app.world_mut();
+    let selected = world.resource::<AgentAssets>().selected.clone();
+    let mat = world
+        .query::<(&AgentMarker, &MeshMaterial3d<StandardMaterial>)>()
+        .iter(world)
+        .find(|(m, _)| m.0 == id)
+        .map(|(_, m)| m.0.clone())
+        .expect("the agent still exists");
+    assert_eq!(mat, selected);
+}
+
+#[test]
+fn recolouring_rewrites_building_vertex_colours() {
+    let mut app = app(FrameDt::Fixed(0.0));
+    app.update();
+    app.world_mut().resource_mut::<SceneData>().colouring = BuildingColouring::Mask;
+    app.update();
+    let world = app.world_mut();
+    let handles: Vec<Handle<Mesh>> = world
+        .query::<(&SceneChunk, &Mesh3d)>()
+        .iter(world)
+        .filter(|(c, _)| c.layer == Layer::BuildingWall)
+        .map(|(_, m)| m.0.clone())
+        .collect();
+    assert!(!handles.is_empty());
+    let meshes = world.resource::<Assets<Mesh>>();
+    for h in handles {
+        let mesh = meshes.get(&h).expect("mesh");
+        let Some(bevy::mesh::VertexAttributeValues::Float32x4(colours)) = mesh.attribute(Mesh::ATTRIBUTE_COLOR) else {
+            panic!("building meshes carry vertex colours")
+        };
+        let red = swm_viewer::scene::linear_rgba([225, 20, 20], 1.0);
+        assert!(colours.iter().all(|c| (c[0] - red[0]).abs() < 1e-6 && (c[1] - red[1]).abs() < 1e-6), "all walls red");
+    }
+}
