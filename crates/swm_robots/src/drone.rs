@@ -188,8 +188,8 @@ impl Drone {
             a = a.map(|v| v * l.max_accel_mps2 / an);
         }
         let s = &mut self.state;
-        for k in 0..3 {
-            s.velocity_enu[k] += a[k] * dt_s;
+        for (v, a) in s.velocity_enu.iter_mut().zip(a) {
+            *v += a * dt_s;
         }
         let vxy = s.velocity_enu[0].hypot(s.velocity_enu[1]);
         if vxy > l.max_speed_xy_mps {
