@@ -17,7 +17,7 @@
 //! * `OUT/survey.mcap`: the log.
 //!
 //! It prints the route, the flight time, the closest approach to any building and the share
-//! of the building's façade (5° × 2 m cells around it) the lidar saw.
+//! of the building's façade (cells of 5° around its centre × 2 m, ground to eaves) the lidar saw.
 //!
 //! ```text
 //! cargo run --example drone_survey                       # the embedded default district
@@ -89,6 +89,8 @@ fn main() -> Result<()> {
         building.footprint.exterior.iter().map(|p| (p[0] - centre[0]).hypot(p[1] - centre[1])).fold(0.0, f64::max);
     let radius_m = reach + limits.clearance_m + 12.0;
     let survey_z = building.base_elevation_m + 0.6 * building.height_m;
+    // The façade: from the ground to the eaves, in cells of 5° around the centre × 2 m.
+    let wall_m = (building.height_m - building.roof.height_m.max(0.0)).max(0.5);
     println!(
         "surveying building {target} ({}, {:.0} m tall) from an orbit of radius {radius_m:.0} m at {survey_z:.0} m",
         building.source, building.height_m
@@ -187,7 +189,7 @@ fn main() -> Result<()> {
             if label == 1 {
                 let a = (q[1] - centre[1]).atan2(q[0] - centre[0]);
                 let h = q[2] - building.base_elevation_m;
-                if h < building.height_m - 0.5 {
+                if (0.0..wall_m).contains(&h) {
                     facade.insert(((a.to_degrees() / 5.0).floor() as i64, (h / 2.0).floor() as i64));
                 }
             }
@@ -207,7 +209,7 @@ fn main() -> Result<()> {
     let summary = log.finish()?;
     swm_sensors::ply::write_ply(&out.join("survey.ply"), &cloud, Some(&labels))?;
 
-    let cells_total = (72.0 * (building.height_m / 2.0).floor()) as usize;
+    let cells_total = 72 * (wall_m / 2.0).ceil() as usize;
     let on_target = labels.iter().filter(|l| **l == 1).count();
     println!(
         "flight: {:.1} s simulated, {scans} scans ({rays} rays, {:.2} M rays/s)",
