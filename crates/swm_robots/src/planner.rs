@@ -134,7 +134,7 @@ pub trait Predictor: Send {
     fn predict(&mut self, input: &PlanInput, plans: &[Vec<RobotState>], steps: usize, call: u64) -> Futures;
 }
 
-fn nearby<'a>(frame: &'a Frame, p: [f64; 2], radius_m: f64, max_agents: usize) -> Vec<&'a TrajectoryRecord> {
+fn nearby(frame: &Frame, p: [f64; 2], radius_m: f64, max_agents: usize) -> Vec<&TrajectoryRecord> {
     let mut v: Vec<(f64, &TrajectoryRecord)> = frame
         .others
         .iter()
@@ -279,8 +279,7 @@ impl Predictor for WorldModel {
             Some(Kinematics { point_enu: s.point_enu, heading_rad: s.heading_rad, speed_mps: s.speed_mps })
         };
         let seed = input.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ call;
-        let cfg =
-            RolloutConfig { steps: steps as u32, samples: self.samples as u32, seed, sampling: self.sampling.clone() };
+        let cfg = RolloutConfig { steps: steps as u32, samples: self.samples as u32, seed, sampling: self.sampling };
         let out = rollout_scenarios_masked(&self.net, &self.map, &scenarios, &cfg, Some(&driver), self.mask);
         let boxes = out
             .iter()

@@ -20,6 +20,9 @@ use crate::route::{LaneGraph, WalkGraph};
 pub const MIN_WALK_HALF_WIDTH_M: f64 = 1.0;
 const GRID_M: f64 = 10.0;
 
+/// A walk-edge segment in the grid: start, end, half width.
+type WalkSeg = (P2, P2, f64);
+
 /// A twin prepared for robots (module docs). Shared by environments through an `Arc`.
 pub struct Scene {
     pub twin: Arc<Twin>,
@@ -30,7 +33,7 @@ pub struct Scene {
     /// The twin's mesh and BVH for lidar, built on first use.
     lidar: OnceLock<swm_sensors::LidarScene>,
     /// 10 m cells → (segment start, end, half width).
-    walk_grid: HashMap<(i64, i64), Vec<(P2, P2, f64)>>,
+    walk_grid: HashMap<(i64, i64), Vec<WalkSeg>>,
 }
 
 impl std::fmt::Debug for Scene {
@@ -57,7 +60,7 @@ impl Scene {
         let walk = WalkGraph::new(&twin);
         let lanes = LaneGraph::new(&twin);
         let crossings = CrossingMap::new(&twin);
-        let mut walk_grid: HashMap<(i64, i64), Vec<(P2, P2, f64)>> = HashMap::new();
+        let mut walk_grid: HashMap<(i64, i64), Vec<WalkSeg>> = HashMap::new();
         for e in &twin.walk_edges {
             let hw = (0.5 * e.width_m).max(MIN_WALK_HALF_WIDTH_M);
             for w in e.polyline.windows(2) {
