@@ -210,7 +210,8 @@ impl Bvh {
         let inv = [1.0 / d[0], 1.0 / d[1], 1.0 / d[2]];
         let mut t_best = max_m as f32;
         let mut best: Option<u32> = None;
-        let mut stack = [0u32; 64];
+        // Far children waiting, with the distance where the ray enters their box.
+        let mut stack = [(0u32, 0.0f32); 64];
         let mut sp = 0usize;
         let mut node = 0usize;
         slab(&self.nodes[0].bounds, o, inv, t_best)?;
@@ -229,9 +230,9 @@ impl Bvh {
                 let tb = slab(&self.nodes[b].bounds, o, inv, t_best);
                 match (ta, tb) {
                     (Some(ta), Some(tb)) => {
-                        let (near, far) = if ta <= tb { (a, b) } else { (b, a) };
+                        let (near, far, t_far) = if ta <= tb { (a, b, tb) } else { (b, a, ta) };
                         // Depth is at most MAX_DEPTH < 64, so the stack never overflows.
-                        stack[sp] = far as u32;
+                        stack[sp] = (far as u32, t_far);
                         sp += 1;
                         node = near;
                         continue;
@@ -253,9 +254,10 @@ impl Bvh {
                     return best.map(|k| TriangleHit { t_m: t_best as f64, triangle: self.tri_index[k as usize] });
                 }
                 sp -= 1;
-                let cand = stack[sp] as usize;
-                if slab(&self.nodes[cand].bounds, o, inv, t_best).is_some() {
-                    node = cand;
+                let (cand, t_enter) = stack[sp];
+                // The ray enters that box at t_enter: skip it once a hit is nearer.
+                if t_enter <= t_best {
+                    node = cand as usize;
                     break;
                 }
             }
