@@ -51,7 +51,7 @@ fn main() -> Result<()> {
     let path = std::env::args().nth(1);
     let twin = load_twin(path.as_deref().map(std::path::Path::new))?;
     let scene = Arc::new(Scene::new(Arc::new(twin)));
-    let config = EnvConfig { max_episode_s: 60.0, ..EnvConfig::delivery() };
+    let config = EnvConfig { max_route_m: 70.0, max_episode_s: 60.0, ..EnvConfig::delivery() };
     let mut env = Env::new(scene, config)?;
     let mut mine = Cautious { cruise_mps: 1.3 };
     let mut baseline = MppiPlanner::new(

@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let map = Arc::new(MapContext::new(&scene.twin, None)?);
     let lidar_scene = LidarScene::from_twin(&scene.twin);
     let lidar = LidarConfig::planar_2d();
-    let config = EnvConfig { max_episode_s: 40.0, ..EnvConfig::delivery().rush_hour() };
+    let config = EnvConfig { max_route_m: 70.0, max_episode_s: 60.0, ..EnvConfig::delivery().rush_hour() };
     let mut env = Env::new(scene.clone(), config)?;
     let mut planner = MppiPlanner::new(PlannerConfig::of(RobotKind::Delivery), Box::new(WorldModel::new(net, map)));
     let mut obs = env.reset(seed)?;

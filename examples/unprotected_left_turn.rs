@@ -20,28 +20,39 @@ use swm::robots::env::{Controller, Env, EnvConfig};
 use swm::robots::planner::{MppiPlanner, PlannerConfig, WorldModel};
 use swm::robots::route::straight_route;
 use swm::robots::{RobotKind, Scene, load_twin};
-use swm::twin::Turn;
+use swm::twin::{Control, Turn};
 
 fn main() -> Result<()> {
     let path = std::env::args().nth(1);
     let twin = load_twin(path.as_deref().map(std::path::Path::new))?;
     let scene = Arc::new(Scene::new(Arc::new(twin)));
     let twin = scene.twin.clone();
-    // A left turn at an unsignalled junction with room before and after it.
-    let (ci, conn) = twin
+    // A left turn from a minor road at an unsignalled junction (the major road's traffic has
+    // priority; otherwise any unsignalled left), with room before and after it; among those
+    // the junction with the most incoming lanes (the busiest crossing traffic).
+    let candidates: Vec<(usize, &swm::twin::LaneConnection)> = twin
         .lane_connections
         .iter()
         .enumerate()
-        .find(|(_, c)| {
+        .filter(|(_, c)| {
             let j = &twin.junctions[c.junction as usize];
             matches!(c.turn, Turn::Left | Turn::SharpLeft)
                 && !j.control.is_signalized()
                 && twin.lanes[c.from_lane as usize].length_m > 30.0
                 && twin.lanes[c.to_lane as usize].length_m > 25.0
         })
+        .collect();
+    let score = |c: &swm::twin::LaneConnection| {
+        let j = &twin.junctions[c.junction as usize];
+        (usize::from(j.control == Control::Priority && !c.major), j.incoming_lanes.len())
+    };
+    let (ci, conn) = candidates
+        .iter()
+        .copied()
+        .max_by(|a, b| score(a.1).cmp(&score(b.1)).then(b.0.cmp(&a.0)))
         .context("no unsignalled left turn in this twin")?;
     let (from, to) = (&twin.lanes[conn.from_lane as usize], &twin.lanes[conn.to_lane as usize]);
-    // The route: the last 40 m of the incoming lane, the turn, then the outgoing lane.
+    // The route: the last 40 m of the incoming lane, the turn ...
     let mut pts: Vec<[f64; 2]> = Vec::new();
     let lane_route = straight_route(&from.centerline.iter().map(|p| [p[0], p[1]]).collect::<Vec<_>>());
     let s0 = (from.length_m - 40.0).max(0.0);
@@ -51,7 +62,13 @@ fn main() -> Result<()> {
         s += 2.0;
     }
     pts.extend(conn.path.iter().map(|p| [p[0], p[1]]));
-    pts.extend(to.centerline.iter().map(|p| [p[0], p[1]]));
+    // ... and the first 40 m of the outgoing lane.
+    let out_route = straight_route(&to.centerline.iter().map(|p| [p[0], p[1]]).collect::<Vec<_>>());
+    let mut s = 0.0;
+    while s <= to.length_m.min(40.0) {
+        pts.push(out_route.point_at(s).0);
+        s += 2.0;
+    }
     let mut route = straight_route(&pts);
     route.stops.push(swm::robots::route::RouteStop {
         s_m: from.length_m - s0 - from.stop_line.as_ref().map_or(0.0, |l| from.length_m - l.s_m),
@@ -82,11 +99,19 @@ fn main() -> Result<()> {
             max_p = max_p.max(planner.report().go_collision_probability);
             let st = env.step(&a)?;
             let (_, s_now) = env.route()?;
-            if s_now < turn_s && st.observation.state.speed_mps < 0.5 && s_now > turn_s - 15.0 {
+            if s_now < turn_s && st.observation.state.speed_mps < 0.5 && s_now > turn_s - 25.0 {
                 waited_s += 0.1;
             }
             for n in &st.observation.neighbours {
                 closest_m = closest_m.min(n.point_robot_m[0].hypot(n.point_robot_m[1]));
+            }
+            if env.episode_time_s() % 2.0 < 0.05 {
+                println!(
+                    "  t {:>4.1} s: {:>5.1} m along the route (turn at {turn_s:.0} m), {:>4.1} m/s",
+                    env.episode_time_s(),
+                    s_now,
+                    st.observation.state.speed_mps
+                );
             }
             if st.done {
                 break st.info;

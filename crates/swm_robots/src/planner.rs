@@ -35,7 +35,7 @@
 //!   `1 − 0.5·t/H` (early hits are surer); plus **proximity**: the squared shortfall of the
 //!   bounding-circle clearance below `clearance_m`, averaged over samples;
 //! * **progress**: minus the route metres gained over the horizon;
-//! * **comfort**: squared acceleration, jerk and yaw rate;
+//! * **comfort**: squared acceleration, jerk, yaw rate and lateral acceleration;
 //! * **rules**: metres outside the walkable area (delivery robot; [`Rules::off_area_m`]),
 //!   squared distance from the route (car; lane keeping), a building under the footprint,
 //!   and passing a red (or amber, when one can still stop) stop line (car) or entering a
@@ -311,6 +311,8 @@ pub struct CostWeights {
     pub accel: f64,
     pub jerk: f64,
     pub yaw_rate: f64,
+    /// On the squared lateral acceleration `(v·ω)²`.
+    pub lateral_accel: f64,
     pub off_area: f64,
     pub lateral: f64,
     pub building: f64,
@@ -328,6 +330,7 @@ impl CostWeights {
                 accel: 0.02,
                 jerk: 0.0005,
                 yaw_rate: 0.01,
+                lateral_accel: 0.02,
                 off_area: 0.5,
                 lateral: 0.0,
                 building: 100.0,
@@ -340,6 +343,7 @@ impl CostWeights {
                 accel: 0.01,
                 jerk: 0.0005,
                 yaw_rate: 0.05,
+                lateral_accel: 0.05,
                 off_area: 0.0,
                 lateral: 0.2,
                 building: 300.0,
@@ -509,13 +513,7 @@ impl MppiPlanner {
 
     /// Cost of a rolled candidate against `futures` family `fam` from step `offset`;
     /// returns (cost, collision probability).
-    fn cost(
-        &self,
-        input: &PlanInput,
-        r: &Rolled,
-        a: &[f64],
-        fut: Option<(&[Vec<Vec<AgentBox>>], usize)>,
-    ) -> (f64, f64) {
+    fn cost(&self, input: &PlanInput, r: &Rolled, fut: Option<(&[Vec<Vec<AgentBox>>], usize)>) -> (f64, f64) {
         let p = input.params;
         let w = &self.config.weights;
         let h = r.states.len();
@@ -525,12 +523,14 @@ impl MppiPlanner {
         c -= w.progress * (r.s_m.last().copied().unwrap_or(input.route_s_m).min(end) - input.route_s_m.min(end));
         // Comfort.
         let mut prev_a = input.state.accel_mps2;
-        for (k, s) in r.states.iter().enumerate() {
-            c += w.accel * s.accel_mps2 * s.accel_mps2 + w.yaw_rate * s.yaw_rate_radps * s.yaw_rate_radps;
+        for s in &r.states {
+            let a_lat = s.speed_mps * s.yaw_rate_radps;
+            c += w.accel * s.accel_mps2 * s.accel_mps2
+                + w.yaw_rate * s.yaw_rate_radps * s.yaw_rate_radps
+                + w.lateral_accel * a_lat * a_lat;
             let j = (s.accel_mps2 - prev_a) / DT_S;
             c += w.jerk * j * j;
             prev_a = s.accel_mps2;
-            let _ = a[k];
         }
         // Rules.
         let mut in_building = false;
@@ -703,10 +703,9 @@ impl MppiPlanner {
         };
         let costs: Vec<(f64, f64)> = rolled
             .iter()
-            .zip(&cand_a)
-            .map(|(r, a)| {
+            .map(|r| {
                 let f = fam_of(r);
-                self.cost(input, r, a, futures.boxes.get(f).map(|s| (s.as_slice(), offset)))
+                self.cost(input, r, futures.boxes.get(f).map(|s| (s.as_slice(), offset)))
             })
             .collect();
         let c_min = costs.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
@@ -724,7 +723,7 @@ impl MppiPlanner {
         let mean_roll = self.roll(input, &new_a, &new_d);
         let f = fam_of(&mean_roll);
         let mut chosen =
-            (self.cost(input, &mean_roll, &new_a, futures.boxes.get(f).map(|s| (s.as_slice(), offset))), mean_roll);
+            (self.cost(input, &mean_roll, futures.boxes.get(f).map(|s| (s.as_slice(), offset))), mean_roll);
         let best_k = (0..costs.len()).min_by(|&a, &b| costs[a].0.total_cmp(&costs[b].0)).expect("candidates exist");
         if chosen.0.0 > costs[best_k].0 + lambda {
             new_a = cand_a[best_k].clone();
