@@ -184,6 +184,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rollout(a) => crate::model_commands::rollout_cmd(a, cli.quiet),
         Command::Eval(a) => crate::eval_commands::eval_cmd(a, cli.quiet),
         Command::Batch(a) => crate::batch_commands::batch_cmd(a, cli.quiet),
+        Command::View(a) => crate::view_command::view_cmd(a),
     }
 }
 

@@ -6,6 +6,7 @@ mod eval_commands;
 mod model_commands;
 mod plots;
 mod sim_commands;
+mod view_command;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 ///   swm export yeouido.swt --gltf yeouido.glb   # open it in Blender
 ///   swm simulate out/default.swt -o runs/demo/  # traffic on it: trajectories, metrics
 ///   swm report runs/demo/                       # what happened (and PNG plots)
+///   swm view out/default.swt                    # look at it in 3D, traffic moving
 ///
 /// Logs go to stderr; set RUST_LOG=debug for detail.
 #[derive(Parser, Debug)]
@@ -125,6 +127,16 @@ pub enum Command {
     ///   swm batch --merge batches/example                   # _manifest.json of the batch
     #[command(verbatim_doc_comment)]
     Batch(batch_commands::BatchArgs),
+    /// Open the desktop viewer (the `swm-viewer` binary, crate swm_viewer): the twin in 3D
+    /// with its traffic, the model's imagined futures and overlays; without a display, or
+    /// with --screenshot, it renders a PNG instead. Arguments go to swm-viewer unchanged.
+    ///
+    /// Examples:
+    ///   swm view                                   # the embedded default district
+    ///   swm view yeouido.swt --camera top
+    ///   swm view yeouido.swt --screenshot y.png --frames 30
+    #[command(verbatim_doc_comment)]
+    View(view_command::ViewArgs),
 }
 
 /// Output directory default for `demo`.
