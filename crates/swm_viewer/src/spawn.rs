@@ -161,10 +161,14 @@ pub fn scene_extent_m(meshes: &SceneMeshes) -> f32 {
     (hi - lo).x.max((hi - lo).z).max(100.0)
 }
 
-/// Bounding box of everything but the terrain (which may reach far beyond), bevy axes.
+/// Bounding box of the buildings and roads (land cover, rail and terrain may reach far
+/// beyond a district: a river, a railway cut by the extract's edge), bevy axes; of
+/// everything but the terrain when there are neither.
 pub fn scene_bounds(meshes: &SceneMeshes) -> (Vec3, Vec3) {
+    let core = |l: Layer| matches!(l, Layer::BuildingWall | Layer::Road);
+    let any_core = meshes.chunks.iter().any(|c| core(c.layer));
     let (mut lo, mut hi) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
-    for c in meshes.chunks.iter().filter(|c| c.layer != Layer::Terrain) {
+    for c in meshes.chunks.iter().filter(|c| if any_core { core(c.layer) } else { c.layer != Layer::Terrain }) {
         for p in &c.mesh.positions {
             let v = Vec3::from_array(*p);
             lo = lo.min(v);
