@@ -343,7 +343,7 @@ impl CostWeights {
                 accel: 0.01,
                 jerk: 0.0005,
                 yaw_rate: 0.05,
-                lateral_accel: 0.05,
+                lateral_accel: 0.0,
                 off_area: 0.0,
                 lateral: 0.2,
                 building: 300.0,
