@@ -8,7 +8,7 @@
 //!   [`drone`];
 //! * [`route`]: A* on the walk graph and the lane graph;
 //! * [`scene`]: a twin prepared for robots (index, graphs, walkable area) and loading one;
-//! * [`env`]: the gym-like environment (`reset(seed)`, `step(action)`), its observation and
+//! * [`mod@env`]: the gym-like environment (`reset(seed)`, `step(action)`), its observation and
 //!   action spec, [`env::VecEnv`] for many at once, and the [`env::Controller`] trait to
 //!   bring one's own controller. The other agents are the teacher simulator's (ground
 //!   truth); they do not react to the robot (see the module docs);

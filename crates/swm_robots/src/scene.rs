@@ -90,7 +90,7 @@ impl Scene {
         &self.twin.meta.name
     }
 
-    /// How far `p` lies outside the walkable area (m; 0 inside, [`GRID_M`] when no walk edge
+    /// How far `p` lies outside the walkable area (m; 0 inside, 10 m when no walk edge
     /// is within one grid cell).
     pub fn off_walk_m(&self, p: P2) -> f64 {
         let Some(segs) = self.walk_grid.get(&cell(p)) else { return GRID_M };
