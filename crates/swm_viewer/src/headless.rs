@@ -6,7 +6,8 @@
 //! screenshot of the image (`Screenshot::image`) and keeps updating until every requested
 //! screenshot has come back. Pipelines are compiled synchronously (otherwise the first
 //! frames are blank) and the Vulkan backend is forced (bevy's shadow shaders do not compile
-//! on llvmpipe's GL). Each frame advances the simulation by a fixed simulated time
+//! on llvmpipe's GL), and rendering is not pipelined (each `update` renders its own frame).
+//! Each frame advances the simulation by a fixed simulated time
 //! ([`HeadlessOptions::sim_s_per_frame`]), so pictures do not depend on the machine's speed.
 //!
 //! Without a Vulkan adapter bevy cannot start; [`render_frames`] reports that as
@@ -115,6 +116,9 @@ pub fn render_frames(
             .build()
             .disable::<bevy::winit::WinitPlugin>()
             .disable::<bevy::log::LogPlugin>()
+            // Render each frame within its `update`: with pipelined rendering the image lags
+            // the world by a frame and early screenshots can come back blank.
+            .disable::<bevy::render::pipelined_rendering::PipelinedRenderingPlugin>()
             .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
             .set(RenderPlugin {
                 render_creation: RenderCreation::Automatic(Box::new(WgpuSettings {

@@ -128,7 +128,8 @@ pub struct ViewerConfig {
     pub chunk_m: f64,
     /// The camera at start.
     pub camera: CameraStart,
-    /// Select the vehicle nearest the view's centre and show its imagined futures.
+    /// Select the moving vehicle nearest the view's centre, show its imagined futures and
+    /// frame the camera on it (at most 110 m away).
     pub imagine: bool,
 }
 
@@ -307,6 +308,15 @@ fn setup_camera(
                 da.total_cmp(&db).then(ia.cmp(ib))
             })
             .map(|(id, _)| *id);
+    }
+    let mut transform = transform;
+    if let Some((_, p, _)) = setup.imagine.then_some(selection.0).flatten().and_then(|id| sim.pose(id)) {
+        // Frame the chosen agent and its futures (3 s ahead: up to about 50 m).
+        orbit.focus = agents::bevy_from_twin(p[0], p[1], p[2]);
+        orbit.distance_m = orbit.distance_m.min(110.0);
+        orbit.top_down = false;
+        orbit.pitch_rad = orbit.pitch_rad.max(0.6);
+        transform = orbit.transform();
     }
     let mut e = commands.spawn((Camera3d::default(), transform, orbit));
     if let Some(image) = &setup.target {
