@@ -1,5 +1,6 @@
-//! Architecture invariant: the core, twin, ingestion, procedural and simulator crates never
-//! pull in GPU, learning, windowing or dataset stacks, so they build fast and run anywhere.
+//! Architecture invariants: the core, twin, ingestion, procedural and simulator crates never
+//! pull in GPU, learning, windowing or dataset stacks, so they build fast and run anywhere;
+//! bevy stays in the viewer, and the sensors and robot logs stay free of learning and GPUs.
 
 use std::process::Command;
 
@@ -41,4 +42,28 @@ fn dependencies_point_down() {
     assert!(twin.iter().skip(1).filter(|d| d.starts_with("swm")).all(|d| d == "swm_core"), "{twin:?}");
     let ingest = normal_deps("swm_ingest");
     assert!(!ingest.iter().any(|d| d == "swm_procgen" || d == "swm_cli"), "{ingest:?}");
+}
+
+#[test]
+fn heavy_stacks_stay_in_the_crates_that_need_them() {
+    // bevy (and its windowing) only in the viewer: the CLI, the robots and their sensors and
+    // logs build without it; the sensors and logs need no learning or GPU stack either.
+    for package in ["swm_cli", "swm_robots", "swm_sensors", "swm_record", "swm_batch"] {
+        let deps = normal_deps(package);
+        assert!(deps.len() > 1, "cargo tree listed nothing for {package}");
+        for d in &deps {
+            assert!(!(d == "bevy" || d.starts_with("bevy_") || d == "winit"), "{package} depends on {d}");
+        }
+    }
+    for package in ["swm_sensors", "swm_record"] {
+        for d in normal_deps(package) {
+            assert!(
+                !["wgpu", "candle-core", "candle-nn", "swm_model", "swm_sim"].contains(&d.as_str()),
+                "{package} depends on {d}"
+            );
+        }
+    }
+    // swm_record depends on no other swm crate: any robot stack can log through it.
+    let record = normal_deps("swm_record");
+    assert!(record.iter().skip(1).all(|d| !d.starts_with("swm")), "{record:?}");
 }
