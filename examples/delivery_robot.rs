@@ -111,6 +111,9 @@ fn main() -> Result<()> {
     if let Some(c) = info.contact {
         println!("contact: {c:?} (robot struck while stopped or from behind: {})", info.struck);
     }
-    println!("wrote {out} ({summary:?}); open it in Foxglove Studio");
+    println!("wrote {out}: {} messages; open it in Foxglove Studio", summary.messages);
+    for (topic, (schema, n)) in &summary.channels {
+        println!("  {topic:<12} {schema:<24} {n}");
+    }
     Ok(())
 }
