@@ -5,29 +5,14 @@ use swm_core::SourceRef;
 use swm_robots::drone::{
     Airspace, Drone, DroneLimits, DroneState, RouteConfig, WaypointFollower, footprint_distance_m,
 };
-use swm_twin::{Building, HeightSource, P2, P3, Polygon, Roof, Terrain, Twin};
+use swm_twin::{Building, P2, P3, Polygon, Terrain, Twin};
 
 fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<P2> {
     vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 }
 
 fn building(footprint: Vec<P2>, base_m: f64, height_m: f64) -> Building {
-    Building {
-        source: SourceRef::way(1),
-        kind: "yes".into(),
-        name: None,
-        footprint: Polygon { exterior: footprint, holes: vec![] },
-        base_elevation_m: base_m,
-        height_m,
-        min_height_m: 0.0,
-        levels: None,
-        height_source: HeightSource::Tagged,
-        roof: Roof::default(),
-        colour: None,
-        parts: vec![],
-        parts_replace_outline: false,
-        parent: None,
-    }
+    Building::flat(SourceRef::way(1), Polygon { exterior: footprint, holes: vec![] }, base_m, height_m)
 }
 
 fn twin_with(buildings: Vec<Building>, elevation_m: f64) -> Twin {

@@ -4,27 +4,17 @@ use swm_core::SourceRef;
 use swm_sensors::bev::{AGENT_CLASS, BevClass};
 use swm_sensors::ply::{read_ply, write_ply};
 use swm_sensors::{AgentBox, BevConfig, LidarConfig, LidarScene, SensorPose, bev_crop};
-use swm_twin::{Building, HeightSource, Polygon, Roof, Twin, TwinIndex};
+use swm_twin::{Building, Polygon, Twin, TwinIndex};
 
 fn twin_with_a_building() -> Twin {
     let mut twin = Twin::default();
     twin.meta.bbox_m = [-100.0, -100.0, 100.0, 100.0];
-    twin.buildings.push(Building {
-        source: SourceRef::way(1),
-        kind: "yes".into(),
-        name: None,
-        footprint: Polygon { exterior: vec![[10.0, -5.0], [20.0, -5.0], [20.0, 5.0], [10.0, 5.0]], holes: vec![] },
-        base_elevation_m: 0.0,
-        height_m: 12.0,
-        min_height_m: 0.0,
-        levels: None,
-        height_source: HeightSource::Tagged,
-        roof: Roof::default(),
-        colour: None,
-        parts: vec![],
-        parts_replace_outline: false,
-        parent: None,
-    });
+    twin.buildings.push(Building::flat(
+        SourceRef::way(1),
+        Polygon { exterior: vec![[10.0, -5.0], [20.0, -5.0], [20.0, 5.0], [10.0, 5.0]], holes: vec![] },
+        0.0,
+        12.0,
+    ));
     twin
 }
 

@@ -4,29 +4,14 @@ use proptest::prelude::*;
 use swm_core::SourceRef;
 use swm_sensors::mesh::Surface;
 use swm_sensors::{AgentBox, Hit, LidarConfig, LidarScene, SensorPose, StaticMesh};
-use swm_twin::{Building, HeightSource, P2, Polygon, Roof, RoofShape, Terrain, Twin, TwinIndex};
+use swm_twin::{Building, P2, Polygon, Roof, RoofShape, Terrain, Twin, TwinIndex};
 
 fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<P2> {
     vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 }
 
 fn building(footprint: Vec<P2>, base_m: f64, height_m: f64) -> Building {
-    Building {
-        source: SourceRef::way(1),
-        kind: "yes".into(),
-        name: None,
-        footprint: Polygon { exterior: footprint, holes: vec![] },
-        base_elevation_m: base_m,
-        height_m,
-        min_height_m: 0.0,
-        levels: None,
-        height_source: HeightSource::Tagged,
-        roof: Roof::default(),
-        colour: None,
-        parts: vec![],
-        parts_replace_outline: false,
-        parent: None,
-    }
+    Building::flat(SourceRef::way(1), Polygon { exterior: footprint, holes: vec![] }, base_m, height_m)
 }
 
 /// Flat ground at 0 m and one 10 m × 10 m box, 15 m tall, 20 m east of the origin.

@@ -312,6 +312,28 @@ pub struct Building {
 }
 
 impl Building {
+    /// A flat-roofed outline with a tagged height, no parts and no name: the building the
+    /// tests and programmatically made twins (synthetic scenes) need most often. Every field
+    /// stays public for the rest.
+    pub fn flat(source: SourceRef, footprint: Polygon, base_elevation_m: f64, height_m: f64) -> Building {
+        Building {
+            source,
+            kind: "yes".into(),
+            name: None,
+            footprint,
+            base_elevation_m,
+            height_m,
+            min_height_m: 0.0,
+            levels: None,
+            height_source: HeightSource::Tagged,
+            roof: Roof::default(),
+            colour: None,
+            parts: vec![],
+            parts_replace_outline: false,
+            parent: None,
+        }
+    }
+
     /// Elevation above sea level of the top of the volume.
     pub fn top_elevation_m(&self) -> f64 {
         self.base_elevation_m + self.height_m

@@ -7,22 +7,7 @@ fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<P2> {
 }
 
 fn building(footprint: Polygon, base_m: f64, height_m: f64) -> Building {
-    Building {
-        source: SourceRef::way(1),
-        kind: "yes".into(),
-        name: None,
-        footprint,
-        base_elevation_m: base_m,
-        height_m,
-        min_height_m: 0.0,
-        levels: None,
-        height_source: HeightSource::Tagged,
-        roof: Roof::default(),
-        colour: None,
-        parts: vec![],
-        parts_replace_outline: false,
-        parent: None,
-    }
+    Building::flat(SourceRef::way(1), footprint, base_m, height_m)
 }
 
 fn lane(points: Vec<P3>, width_m: f64) -> Lane {
