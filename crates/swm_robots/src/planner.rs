@@ -70,35 +70,9 @@ use crate::route::Route;
 /// Random stream of the MPPI noise.
 pub const STREAM_MPPI: u64 = 0x70B0_0002;
 
-/// Another agent's box at one future step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AgentBox {
-    pub center: [f64; 2],
-    pub heading_rad: f64,
-    pub length_m: f64,
-    pub width_m: f64,
-}
-
-impl AgentBox {
-    fn of_record(r: &TrajectoryRecord) -> AgentBox {
-        AgentBox {
-            center: [r.x_m, r.y_m],
-            heading_rad: r.heading_rad,
-            length_m: r.length_m.into(),
-            width_m: r.width_m.into(),
-        }
-    }
-    fn oriented(&self) -> OrientedBox {
-        OrientedBox {
-            center: self.center,
-            heading_rad: self.heading_rad,
-            length_m: self.length_m,
-            width_m: self.width_m,
-        }
-    }
-    fn radius(&self) -> f64 {
-        0.5 * self.length_m.hypot(self.width_m)
-    }
+/// The bounding-circle radius of a box (m).
+fn radius_m(b: &OrientedBox) -> f64 {
+    0.5 * b.length_m.hypot(b.width_m)
 }
 
 /// Predicted futures: `boxes[family][sample][step]` holds the other agents' boxes at
@@ -106,7 +80,7 @@ impl AgentBox {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Futures {
     pub start_time_s: f64,
-    pub boxes: Vec<Vec<Vec<Vec<AgentBox>>>>,
+    pub boxes: Vec<Vec<Vec<Vec<OrientedBox>>>>,
     /// The robot plan each family was conditioned on (empty when not conditioned).
     pub plans: Vec<Vec<RobotState>>,
 }
@@ -171,7 +145,7 @@ impl Predictor for ConstantVelocity {
                 agents
                     .iter()
                     .map(|r| {
-                        let mut b = AgentBox::of_record(r);
+                        let mut b = OrientedBox::of_record(r);
                         b.center[0] += r.speed_mps * r.heading_rad.cos() * dt;
                         b.center[1] += r.speed_mps * r.heading_rad.sin() * dt;
                         b
@@ -287,10 +261,10 @@ impl Predictor for WorldModel {
                 sr.samples
                     .iter()
                     .map(|rows| {
-                        let mut per: Vec<Vec<AgentBox>> = vec![Vec::new(); steps];
+                        let mut per: Vec<Vec<OrientedBox>> = vec![Vec::new(); steps];
                         for (f, r) in rows {
                             if r.agent_id != 0 && *f >= 1 && (*f as usize) <= steps {
-                                per[*f as usize - 1].push(AgentBox::of_record(r));
+                                per[*f as usize - 1].push(OrientedBox::of_record(r));
                             }
                         }
                         per
@@ -513,7 +487,7 @@ impl MppiPlanner {
 
     /// Cost of a rolled candidate against `futures` family `fam` from step `offset`;
     /// returns (cost, collision probability).
-    fn cost(&self, input: &PlanInput, r: &Rolled, fut: Option<(&[Vec<Vec<AgentBox>>], usize)>) -> (f64, f64) {
+    fn cost(&self, input: &PlanInput, r: &Rolled, fut: Option<(&[Vec<Vec<OrientedBox>>], usize)>) -> (f64, f64) {
         let p = input.params;
         let w = &self.config.weights;
         let h = r.states.len();
@@ -600,11 +574,11 @@ impl MppiPlanner {
                     let fp = p.footprint(s, self.config.safety_margin_m);
                     for o in others {
                         let d = (o.center[0] - s.point_enu[0]).hypot(o.center[1] - s.point_enu[1]);
-                        let gap = d - rr - o.radius();
+                        let gap = d - rr - radius_m(o);
                         if gap < self.config.clearance_m {
                             let short = self.config.clearance_m - gap.max(0.0);
                             prox_sum += short * short;
-                            if gap <= 0.0 && hit == 0.0 && fp.overlap_depth_m(&o.oriented()) > 0.0 {
+                            if gap <= 0.0 && hit == 0.0 && fp.overlap_depth_m(o) > 0.0 {
                                 hit = 1.0 - 0.5 * k as f64 / h as f64;
                             }
                         }
