@@ -401,6 +401,11 @@ pub struct PlanReport {
     /// Wall time of the prediction in this replan (0 when reused) and of the whole replan (s).
     pub predict_wall_s: f64,
     pub plan_wall_s: f64,
+    /// Every candidate's positions at steps 1..=H (twin frame), in candidate order: the
+    /// previous mean, the stop, the "go", then the noisy ones (for viewers and logs).
+    pub candidates: Vec<Vec<[f64; 2]>>,
+    /// Each candidate's cost, in the order of `candidates`.
+    pub candidate_costs: Vec<f64>,
 }
 
 /// The MPPI planner (module docs) with a predictor.
@@ -724,6 +729,8 @@ impl MppiPlanner {
             cost: chosen.0.0,
             predict_wall_s,
             plan_wall_s: t0.elapsed().as_secs_f64(),
+            candidates: rolled.iter().map(|r| r.states.iter().map(|s| s.point_enu).collect()).collect(),
+            candidate_costs: costs.iter().map(|c| c.0).collect(),
         };
         action
     }
