@@ -326,14 +326,26 @@ pub fn make_agent_assets(
 }
 
 /// Runs the steps due this frame.
-pub fn advance_sim(mut sim: ResMut<SimResource>, frame_dt: Res<FrameDt>, time: Res<Time<Real>>) {
+/// A robot, when there is one, steps with the simulation
+/// ([`Robots::step_with`](crate::robot::Robots::step_with)).
+pub fn advance_sim(
+    mut sim: ResMut<SimResource>,
+    frame_dt: Res<FrameDt>,
+    time: Res<Time<Real>>,
+    robots: Option<ResMut<crate::robot::Robots>>,
+    twin: Res<TwinResource>,
+) {
     let frame_s = match *frame_dt {
         FrameDt::Real => time.delta_secs_f64().min(0.25),
         FrameDt::Fixed(s) => s,
     };
     let steps = sim.clock.advance(frame_s);
+    let mut robots = robots.filter(|r| r.robot.is_some());
     for _ in 0..steps {
-        sim.step();
+        match robots.as_deref_mut() {
+            Some(r) => r.step_with(&mut sim, &twin.0),
+            None => sim.step(),
+        }
     }
 }
 

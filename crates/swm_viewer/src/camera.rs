@@ -71,6 +71,13 @@ pub struct DragState {
     dragged_px: f32,
 }
 
+impl DragState {
+    /// How far the mouse moved (px) while a button was held since the last left press.
+    pub fn dragged_px(&self) -> f32 {
+        self.dragged_px
+    }
+}
+
 /// Orbit, pan, zoom, top-down and follow from the keyboard and mouse.
 #[allow(clippy::too_many_arguments)]
 pub fn camera_controls(
@@ -172,6 +179,7 @@ pub fn pick_on_click(
     ui_hover: Query<&Interaction>,
     mut selection: ResMut<Selection>,
     mut orbit: Query<&mut OrbitCamera>,
+    robots: Option<Res<crate::robot::Robots>>,
 ) {
     if keys.just_pressed(KeyCode::Escape) {
         selection.0 = None;
@@ -180,6 +188,10 @@ pub fn pick_on_click(
         }
     }
     if !buttons.just_released(MouseButton::Left) || drag.dragged_px > 4.0 {
+        return;
+    }
+    if robots.is_some_and(|r| r.mode != crate::robot::PlaceMode::Off) {
+        // The click places a robot (`robot::place_on_click`).
         return;
     }
     if ui_hover.iter().any(|i| *i != Interaction::None) {

@@ -67,6 +67,27 @@ pub struct FrameStats {
     pub signal_heads: usize,
     /// Buildings and parts drawn.
     pub buildings: usize,
+    /// The robot at the end, if one was placed.
+    pub robot: Option<RobotStats>,
+}
+
+/// A robot's figures at the end of a headless run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RobotStats {
+    /// Steps driven.
+    pub steps: u64,
+    /// Replans done.
+    pub replans: u64,
+    /// Mean replan wall time (s, moving average) and the last one's.
+    pub plan_mean_s: f64,
+    /// The last replan's wall time (s).
+    pub plan_last_s: f64,
+    /// Route metres driven and still ahead.
+    pub driven_m: f64,
+    /// Route metres still ahead.
+    pub remaining_m: f64,
+    /// Contacts.
+    pub collisions: u32,
 }
 
 /// Whether a Vulkan driver seems installed (an ICD manifest in the standard places or
@@ -134,6 +155,8 @@ pub fn render_frames(
     let handle = app.world_mut().resource_mut::<Assets<Image>>().add(target);
     insert_prepared(&mut app, prepared, config, FrameDt::Fixed(opts.sim_s_per_frame));
     app.add_plugins(ViewerPlugin { config: config.clone(), interactive: false, target: Some(handle.clone()) });
+    // A robot waits for each replan: one seed and one frame count decide the picture.
+    app.world_mut().resource_mut::<crate::robot::Robots>().blocking = true;
     let store = Captures::default();
     app.insert_resource(store.clone());
 
@@ -206,6 +229,15 @@ pub fn render_frames(
     let world = app.world_mut();
     stats.agents = world.query::<&crate::agents::AgentMarker>().iter(world).count();
     stats.signal_heads = world.query::<&crate::spawn::SignalHead>().iter(world).count();
+    stats.robot = world.resource::<crate::robot::Robots>().robot.as_ref().map(|r| RobotStats {
+        steps: r.steps,
+        replans: r.replans,
+        plan_mean_s: r.plan_wall_mean_s,
+        plan_last_s: r.plan.as_ref().map_or(0.0, |p| p.plan_wall_s),
+        driven_m: r.route_s_m,
+        remaining_m: r.remaining_m(),
+        collisions: r.collisions,
+    });
     let mut images = store.0.lock().map(|v| v.clone()).unwrap_or_default();
     images.sort_by_key(|(f, _)| *f);
     Ok((images, stats))

@@ -4,8 +4,9 @@
 //! with lane markings, sidewalks, crossings, water, parks, terrain, signals in their
 //! current phase, a sun with shadows), the teacher simulation's agents moving live
 //! (interpolated between its 10 Hz steps), the world model's sampled futures of a selected
-//! agent, and overlays (lane graph, walk graph, BEV classes, distance field, and whatever
-//! other crates hand in through [`overlay::ExternalOverlay`]).
+//! agent, a delivery robot planning in imagination with its candidate and chosen plans and
+//! its lidar, and overlays (lane graph, walk graph, BEV classes, distance field, and
+//! whatever other crates hand in through [`overlay::ExternalOverlay`]).
 //!
 //! # Structure
 //! * [`scene`]: the twin as meshes merged in spatial chunks (pure; no ECS);
@@ -14,10 +15,12 @@
 //! * [`camera`]: orbit / pan / zoom / top-down / follow, click to select;
 //! * [`ui`]: the panel (bevy UI) and its keys; [`overlay`]: overlays; [`imagination`]: the
 //!   model's futures off the main thread;
+//! * [`robot`]: a `swm_robots` delivery robot placed by two clicks, planning in imagination
+//!   (MPPI through world-model futures) off the main thread, its plans and lidar drawn;
 //! * [`headless`]: rendering to PNG without a window (documentation, CI, reports).
 //!
 //! [`ViewerCorePlugin`] holds what needs no window or GPU (scene entities, the simulation,
-//! agents, signals) so it can be tested in a headless `App` with `MinimalPlugins`;
+//! agents, signals, the robot and its overlay data) so it can be tested in a headless `App` with `MinimalPlugins`;
 //! [`ViewerPlugin`] adds the camera, light, panel, overlays and imagination.
 //!
 //! # Frames and units
@@ -33,6 +36,7 @@ pub mod camera;
 pub mod headless;
 pub mod imagination;
 pub mod overlay;
+pub mod robot;
 pub mod scene;
 pub mod spawn;
 pub mod ui;
@@ -65,6 +69,9 @@ pub enum ViewerError {
     /// No GPU adapter (no Vulkan driver): headless rendering is impossible here.
     #[error("no GPU adapter found (install Mesa's lavapipe: mesa-vulkan-drivers): {0}")]
     NoGpu(String),
+    /// A robot could not be placed or planned for.
+    #[error("robot: {0}")]
+    Robot(String),
     /// Rendering did not produce the requested screenshots.
     #[error("rendering: {0}")]
     Render(String),
@@ -131,6 +138,10 @@ pub struct ViewerConfig {
     /// Select the moving vehicle nearest the view's centre, show its imagined futures and
     /// frame the camera on it (at most 110 m away).
     pub imagine: bool,
+    /// Place a delivery robot at start (and, with the orbit camera, frame it).
+    pub robot: Option<robot::RobotSpawn>,
+    /// Cast and draw the robot's lidar.
+    pub lidar: bool,
 }
 
 impl Default for ViewerConfig {
@@ -143,6 +154,8 @@ impl Default for ViewerConfig {
             chunk_m: scene::CHUNK_M,
             camera: CameraStart::Orbit,
             imagine: false,
+            robot: None,
+            lidar: false,
         }
     }
 }
@@ -183,6 +196,8 @@ impl Plugin for ViewerCorePlugin {
     fn build(&self, app: &mut App) {
         let highlight = self.highlight_agents;
         app.init_resource::<agents::Selection>()
+            .init_resource::<robot::Robots>()
+            .init_resource::<robot::RobotOverlay>()
             .add_systems(
                 Startup,
                 (
@@ -196,7 +211,16 @@ impl Plugin for ViewerCorePlugin {
             )
             .add_systems(
                 Update,
-                (agents::advance_sim, agents::sync_agents, spawn::update_signals, spawn::recolour_buildings).chain(),
+                (
+                    robot::robot_tasks,
+                    agents::advance_sim,
+                    agents::sync_agents,
+                    robot::sync_robot,
+                    robot::update_robot_overlay,
+                    spawn::update_signals,
+                    spawn::recolour_buildings,
+                )
+                    .chain(),
             );
     }
 }
@@ -236,12 +260,21 @@ impl Plugin for ViewerPlugin {
             .init_resource::<overlay::ExternalOverlay>()
             .init_resource::<overlay::BevOverlay>()
             .insert_resource(imagination::Imagination::new(self.config.imagine))
+            .insert_resource(robot::Robots::new(self.config.lidar))
+            .insert_resource(robot::RobotStart(self.config.robot))
+            .insert_gizmo_config(
+                robot::ThickGizmos,
+                GizmoConfig { line: GizmoLineConfig { width: 6.0, ..default() }, ..default() },
+            )
             .insert_resource(CameraSetup {
                 start: self.config.camera,
                 target: self.target.clone(),
                 imagine: self.config.imagine,
             })
-            .add_systems(Startup, (spawn::spawn_sun, setup_camera))
+            .add_systems(
+                Startup,
+                (spawn::spawn_sun, robot::spawn_configured_robot, setup_camera.after(robot::spawn_configured_robot)),
+            )
             .add_systems(
                 Update,
                 (
@@ -249,6 +282,7 @@ impl Plugin for ViewerPlugin {
                     overlay::update_bev_overlay,
                     imagination::imagination_tasks.after(agents::advance_sim),
                     imagination::draw_imagination.after(imagination::imagination_tasks),
+                    robot::draw_robot_overlay.after(robot::update_robot_overlay),
                 ),
             );
         if self.interactive {
@@ -261,7 +295,8 @@ impl Plugin for ViewerPlugin {
                         ui::panel_input.before(agents::advance_sim),
                         camera::camera_controls.after(agents::sync_agents),
                         camera::pick_on_click.after(camera::camera_controls),
-                        ui::update_status.after(camera::pick_on_click),
+                        robot::place_on_click.after(camera::pick_on_click),
+                        ui::update_status.after(robot::place_on_click),
                     ),
                 );
         }
@@ -274,6 +309,8 @@ fn setup_camera(
     data: Res<spawn::SceneData>,
     sim: Res<SimResource>,
     mut selection: ResMut<agents::Selection>,
+    robots: Res<robot::Robots>,
+    twin: Res<TwinResource>,
 ) {
     let (lo, hi) = spawn::scene_bounds(&data.meshes);
     let centre = Vec3::new(0.5 * (lo.x + hi.x), lo.y.max(0.0).min(hi.y), 0.5 * (lo.z + hi.z));
@@ -316,6 +353,15 @@ fn setup_camera(
         orbit.distance_m = orbit.distance_m.min(110.0);
         orbit.top_down = false;
         orbit.pitch_rad = orbit.pitch_rad.max(0.6);
+        transform = orbit.transform();
+    }
+    if let Some(r) = robots.robot.as_ref().filter(|_| setup.start == CameraStart::Orbit && !setup.imagine) {
+        // Frame the robot, its route ahead and its plans.
+        let p = r.state.point_enu;
+        let z = twin.0.terrain.elevation_at(p);
+        orbit.focus = agents::bevy_from_twin(p[0], p[1], z);
+        orbit.distance_m = 45.0;
+        orbit.pitch_rad = 0.95;
         transform = orbit.transform();
     }
     let mut e = commands.spawn((Camera3d::default(), transform, orbit));

@@ -17,8 +17,9 @@ use swm_viewer::{BuildingColouring, CameraStart, FrameDt, SimParams, ViewerConfi
 /// overlays.
 ///
 /// Keys: Space play/pause, N step, +/- speed, [ ] seed, , . density, C colours, 1-4
-/// overlays, I imagination, T top-down, F follow, Esc deselect; mouse: left drag orbit,
-/// right drag pan, wheel zoom, click an agent to inspect it.
+/// overlays, I imagination, R place a delivery robot (click its start, then its goal),
+/// L lidar, T top-down, F follow, Esc deselect; mouse: left drag orbit, right drag pan,
+/// wheel zoom, click an agent to inspect it.
 #[derive(Parser, Debug)]
 #[command(name = "swm-viewer", version, verbatim_doc_comment)]
 struct Args {
@@ -74,6 +75,16 @@ struct Args {
     /// Select the vehicle nearest the view's centre and show the model's imagined futures.
     #[arg(long)]
     imagine: bool,
+    /// Place a delivery robot at the walk node nearest X,Y (twin frame: east, north; metres);
+    /// it plans in imagination towards --robot-goal. With the orbit camera, the view frames it.
+    #[arg(long, requires = "robot_goal")]
+    robot: Option<String>,
+    /// The robot's goal: the walk node nearest X,Y (twin frame, metres).
+    #[arg(long, requires = "robot")]
+    robot_goal: Option<String>,
+    /// Cast and draw the robot's lidar.
+    #[arg(long)]
+    lidar: bool,
     /// Draw agents unlit magenta (tests find them by colour).
     #[arg(long)]
     highlight_agents: bool,
@@ -151,6 +162,13 @@ fn config_of(args: &Args) -> anyhow::Result<ViewerConfig> {
             other => bail!("--overlay {other:?}: expected lanes, walk, bev or distance"),
         }
     }
+    let robot = match (&args.robot, &args.robot_goal) {
+        (Some(a), Some(b)) => Some(swm_viewer::robot::RobotSpawn {
+            start_enu: parse_xy(a).with_context(|| format!("--robot {a:?}"))?,
+            goal_enu: parse_xy(b).with_context(|| format!("--robot-goal {b:?}"))?,
+        }),
+        _ => None,
+    };
     if !(args.density.is_finite() && args.density >= 0.0) {
         bail!("--density {}: must be a number >= 0", args.density);
     }
@@ -170,8 +188,19 @@ fn config_of(args: &Args) -> anyhow::Result<ViewerConfig> {
         highlight_agents: args.highlight_agents,
         camera,
         imagine: args.imagine,
+        robot,
+        lidar: args.lidar,
         ..ViewerConfig::default()
     })
+}
+
+/// `X,Y` as two finite numbers.
+fn parse_xy(s: &str) -> anyhow::Result<[f64; 2]> {
+    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>()?;
+    match v.as_slice() {
+        [x, y] if x.is_finite() && y.is_finite() => Ok([*x, *y]),
+        _ => bail!("expected two numbers X,Y (metres east and north in the twin frame)"),
+    }
 }
 
 fn headless(
@@ -223,6 +252,18 @@ fn headless(
             stats.buildings,
             stats.scene_meshes + stats.agents + 2 * stats.signal_heads,
         );
+        if let Some(r) = &stats.robot {
+            println!(
+                "{{\"robot_steps\": {}, \"robot_replans\": {}, \"robot_plan_mean_ms\": {:.1}, \"robot_plan_last_ms\": {:.1}, \"robot_driven_m\": {:.2}, \"robot_remaining_m\": {:.2}, \"robot_collisions\": {}}}",
+                r.steps,
+                r.replans,
+                r.plan_mean_s * 1e3,
+                r.plan_last_s * 1e3,
+                r.driven_m,
+                r.remaining_m,
+                r.collisions
+            );
+        }
     }
     Ok(())
 }

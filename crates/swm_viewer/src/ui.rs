@@ -11,6 +11,8 @@
 //! | `C` | building colours: use → height → measured/estimated height |
 //! | `1`–`4` | overlays: lane graph, walk graph, BEV classes, distance field |
 //! | `I` | imagination (the model's sampled futures) of the selected agent |
+//! | `R` | place a delivery robot: click its start, then its goal (see [`crate::robot`]) |
+//! | `L` | the robot's lidar rays |
 //! | `T` / `F` / `Esc` | top-down, follow, clear selection (see [`crate::camera`]) |
 
 use bevy::prelude::*;
@@ -18,6 +20,7 @@ use bevy::prelude::*;
 use crate::agents::{Selection, SimParams, SimResource, TwinResource};
 use crate::imagination::Imagination;
 use crate::overlay::Overlays;
+use crate::robot::{PlaceMode, Robots};
 use crate::spawn::SceneData;
 
 /// Something the panel or a key asks for.
@@ -51,10 +54,14 @@ pub enum PanelAction {
     DistanceField,
     /// Imagination of the selected agent.
     Imagination,
+    /// Place a delivery robot (the next two ground clicks: start, goal).
+    PlaceRobot,
+    /// The robot's lidar overlay.
+    Lidar,
 }
 
 impl PanelAction {
-    const ALL: [(PanelAction, &'static str); 14] = [
+    const ALL: [(PanelAction, &'static str); 16] = [
         (PanelAction::PlayPause, "Play/Pause [Space]"),
         (PanelAction::Step, "Step [N]"),
         (PanelAction::Slower, "Slower [-]"),
@@ -69,6 +76,8 @@ impl PanelAction {
         (PanelAction::BevClasses, "BEV [3]"),
         (PanelAction::DistanceField, "Distance [4]"),
         (PanelAction::Imagination, "Imagine [I]"),
+        (PanelAction::PlaceRobot, "Robot [R]"),
+        (PanelAction::Lidar, "Lidar [L]"),
     ];
 
     fn key(self) -> KeyCode {
@@ -87,6 +96,8 @@ impl PanelAction {
             PanelAction::BevClasses => KeyCode::Digit3,
             PanelAction::DistanceField => KeyCode::Digit4,
             PanelAction::Imagination => KeyCode::KeyI,
+            PanelAction::PlaceRobot => KeyCode::KeyR,
+            PanelAction::Lidar => KeyCode::KeyL,
         }
     }
 }
@@ -161,6 +172,7 @@ fn apply(
     scene: &mut SceneData,
     overlays: &mut Overlays,
     imagination: &mut Imagination,
+    robots: &mut Robots,
 ) {
     let c = &mut sim.clock;
     match action {
@@ -187,6 +199,11 @@ fn apply(
         PanelAction::BevClasses => overlays.bev_classes = !overlays.bev_classes,
         PanelAction::DistanceField => overlays.distance_field = !overlays.distance_field,
         PanelAction::Imagination => imagination.enabled = !imagination.enabled,
+        PanelAction::PlaceRobot => {
+            // Pressed again while placing: cancel.
+            robots.mode = if robots.mode == PlaceMode::Off { PlaceMode::Start } else { PlaceMode::Off };
+        }
+        PanelAction::Lidar => robots.lidar = !robots.lidar,
     }
     let _ = twin;
 }
@@ -201,6 +218,7 @@ pub fn panel_input(
     mut scene: ResMut<SceneData>,
     mut overlays: ResMut<Overlays>,
     mut imagination: ResMut<Imagination>,
+    mut robots: ResMut<Robots>,
 ) {
     let mut actions: Vec<PanelAction> =
         PanelAction::ALL.iter().map(|(a, _)| *a).filter(|a| keys.just_pressed(a.key())).collect();
@@ -222,7 +240,7 @@ pub fn panel_input(
     }
     let mut restart = None;
     for a in actions {
-        apply(a, &twin, &mut sim, &mut restart, &mut scene, &mut overlays, &mut imagination);
+        apply(a, &twin, &mut sim, &mut restart, &mut scene, &mut overlays, &mut imagination, &mut robots);
     }
     if let Some(params) = restart {
         let clock = sim.clock;
@@ -250,6 +268,7 @@ pub fn update_status(
     overlays: Res<Overlays>,
     selection: Res<Selection>,
     imagination: Res<Imagination>,
+    robots: Res<Robots>,
     twin: Res<TwinResource>,
     mut texts: Query<&mut Text, With<StatusText>>,
 ) {
@@ -294,6 +313,8 @@ pub fn update_status(
         }
         None => s.push_str("\n\nclick an agent to inspect it"),
     }
+    s.push_str("\n\n");
+    s.push_str(&crate::robot::status_lines(&robots));
     for mut t in &mut texts {
         if t.0 != s {
             t.0 = s.clone();

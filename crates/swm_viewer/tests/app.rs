@@ -1,5 +1,6 @@
 //! Headless `App` tests of the viewer's systems (no window, no GPU): spawning a twin's
-//! chunks, agents and signals; stepping and interpolation; selection; recolouring.
+//! chunks, agents and signals; stepping and interpolation; selection; recolouring; a
+//! delivery robot planning in imagination and its plan overlay.
 
 use std::sync::{Arc, OnceLock};
 
@@ -162,4 +163,64 @@ fn recolouring_rewrites_building_vertex_colours() {
         let red = swm_viewer::scene::linear_rgba([225, 20, 20], 1.0);
         assert!(colours.iter().all(|c| (c[0] - red[0]).abs() < 1e-6 && (c[1] - red[1]).abs() < 1e-6), "all walls red");
     }
+}
+
+#[test]
+fn a_placed_robot_plans_in_imagination_and_drives_towards_its_goal() {
+    use swm_viewer::robot::{CANDIDATES_DRAWN, RobotMarker, RobotOverlay, Robots, robot_transform};
+    let twin = small_twin();
+    let walk = swm_robots::route::WalkGraph::new(&twin);
+    // A start with a goal 40-70 m of walking away (the first such node in index order).
+    let (start, goal) = (0..twin.walk_nodes.len() as u32)
+        .filter(|&v| !walk.adjacency[v as usize].is_empty())
+        .find_map(|v| walk.nodes_within(&twin, v, 40.0, 70.0).first().map(|&g| (v, g)))
+        .expect("a walk route of 40-70 m");
+    let mut app = app(FrameDt::Fixed(0.1));
+    app.update();
+    app.world_mut().resource_scope(|world, mut robots: Mut<Robots>| {
+        robots.blocking = true;
+        robots.spawn_at_nodes(&twin, world.resource::<SimResource>(), start, goal).expect("robot placed");
+    });
+    let (d0, route_m) = {
+        let r = app.world().resource::<Robots>().robot.as_ref().expect("robot");
+        assert_eq!((r.start_node, r.goal_node), (start, goal));
+        assert_eq!(r.history().len(), swm_robots::env::HISTORY_FRAMES, "a second of history from the start");
+        (r.remaining_m(), r.route.length_m())
+    };
+    assert!((40.0..=70.0 + 1e-6).contains(&route_m), "route {route_m} m");
+    // 40 frames of 0.1 s: 40 steps, each replanned with the world model.
+    for _ in 0..40 {
+        app.update();
+    }
+    let world = app.world_mut();
+    let robots = world.resource::<Robots>();
+    let r = robots.robot.as_ref().expect("robot");
+    assert!(robots.error.is_none(), "{:?}", robots.error);
+    assert_eq!(r.steps, 40);
+    assert!(r.replans >= 39, "a replan for every step: {}", r.replans);
+    let d1 = r.remaining_m();
+    // 4 s at up to 1.6 m/s after starting from rest: several metres along the route.
+    assert!(d1 < d0 - 2.0, "the robot moved towards its goal: {d0:.2} m -> {d1:.2} m");
+    assert!(r.state.speed_mps > 0.2, "moving: {} m/s", r.state.speed_mps);
+    let plan = r.plan.as_ref().expect("a plan");
+    assert!(plan.candidates_total >= 3 && plan.plan_wall_s > 0.0);
+    // The overlay: candidates (a subset) and the chosen plan, from the robot on.
+    let overlay = world.resource::<RobotOverlay>().clone();
+    let chosen = overlay.chosen.as_ref().expect("chosen plan polyline");
+    assert!(chosen.points_m.len() >= 10, "{} points", chosen.points_m.len());
+    assert!((3..=CANDIDATES_DRAWN).contains(&overlay.candidates.len()), "{} candidates", overlay.candidates.len());
+    assert!(overlay.candidates.iter().all(|c| c.points_m.len() >= 2));
+    assert!(overlay.candidates.iter().any(|c| c.points_m != chosen.points_m), "candidates differ from the plan");
+    assert!(overlay.route.as_ref().is_some_and(|l| l.points_m.len() >= 2), "the route ahead");
+    let p0 = chosen.points_m[0];
+    assert!((p0[0] - r.state.point_enu[0]).hypot(p0[1] - r.state.point_enu[1]) < 1e-9, "the plan starts at the robot");
+    // Its box: the robot's size, at its heading.
+    let params = r.params;
+    let state = r.prev_state;
+    let boxes: Vec<Transform> = world.query_filtered::<&Transform, With<RobotMarker>>().iter(world).copied().collect();
+    assert_eq!(boxes.len(), 1);
+    let want = robot_transform(&params, &state, twin.terrain.elevation_at(state.point_enu));
+    assert_eq!(boxes[0].scale, want.scale);
+    assert!((boxes[0].translation - want.translation).length() < 1e-3, "drawn one step behind, like the agents");
+    assert!(boxes[0].rotation.angle_between(want.rotation) < 1e-3);
 }
