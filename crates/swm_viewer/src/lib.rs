@@ -360,8 +360,8 @@ fn setup_camera(
         let p = r.state.point_enu;
         let z = twin.0.terrain.elevation_at(p);
         orbit.focus = agents::bevy_from_twin(p[0], p[1], z);
-        orbit.distance_m = 45.0;
-        orbit.pitch_rad = 0.95;
+        orbit.distance_m = 28.0;
+        orbit.pitch_rad = 1.05;
         transform = orbit.transform();
     }
     let mut e = commands.spawn((Camera3d::default(), transform, orbit));

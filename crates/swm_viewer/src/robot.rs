@@ -77,8 +77,9 @@ pub const HISTORY_RADIUS_M: f64 = 80.0;
 pub const CANDIDATES_DRAWN: usize = 24;
 /// Height of the lidar above the ground (m).
 pub const LIDAR_HEIGHT_M: f64 = 0.5;
-/// Drawing height of plans above the ground (m).
-const PLAN_LIFT_M: f64 = 0.35;
+/// Drawing height of plans above the ground (m): above the lidar's plane, so rays do not hide
+/// them from above.
+const PLAN_LIFT_M: f64 = 0.6;
 
 /// Colour of the robot's body (sRGB).
 pub const ROBOT_SRGB: [f32; 3] = [1.0, 0.42, 0.0];
@@ -757,7 +758,7 @@ pub fn sync_robot(
 /// What the robot overlay draws (twin frame), rebuilt every frame from [`Robots`].
 #[derive(Resource, Clone, Debug, Default, PartialEq)]
 pub struct RobotOverlay {
-    /// The route still ahead (thick).
+    /// The route still ahead.
     pub route: Option<OverlayPolyline>,
     /// The chosen plan from the robot (thick, bright).
     pub chosen: Option<OverlayPolyline>,
@@ -832,7 +833,7 @@ pub fn update_robot_overlay(robots: Res<Robots>, twin: Res<TwinResource>, mut ov
     }
 }
 
-/// Thick lines: the chosen plan and the route.
+/// Thick lines: the chosen plan.
 #[derive(Default, Reflect, GizmoConfigGroup)]
 pub struct ThickGizmos;
 
@@ -852,7 +853,10 @@ pub fn draw_robot_overlay(overlay: Res<RobotOverlay>, mut thin: Gizmos, mut thic
             thin.circle(iso, set.radius_m, colour(set.srgba));
         }
     }
-    for l in overlay.route.iter().chain(overlay.chosen.iter()) {
+    if let Some(l) = &overlay.route {
+        thin.linestrip(l.points_m.iter().map(at), colour(l.srgba));
+    }
+    if let Some(l) = &overlay.chosen {
         thick.linestrip(l.points_m.iter().map(at), colour(l.srgba));
     }
 }

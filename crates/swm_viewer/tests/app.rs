@@ -224,3 +224,49 @@ fn a_placed_robot_plans_in_imagination_and_drives_towards_its_goal() {
     assert!((boxes[0].translation - want.translation).length() < 1e-3, "drawn one step behind, like the agents");
     assert!(boxes[0].rotation.angle_between(want.rotation) < 1e-3);
 }
+
+#[test]
+fn an_interactive_robot_never_waits_for_its_planner() {
+    use swm_viewer::robot::{PlaceMode, Robots};
+    let twin = small_twin();
+    let mut app = app(FrameDt::Fixed(0.1));
+    app.update();
+    // As the panel and two clicks would: the placing mode, then start and goal near points.
+    let (a, b) = {
+        let walk = swm_robots::route::WalkGraph::new(&twin);
+        let (start, goal) = (0..twin.walk_nodes.len() as u32)
+            .filter(|&v| !walk.adjacency[v as usize].is_empty())
+            .find_map(|v| walk.nodes_within(&twin, v, 40.0, 70.0).first().map(|&g| (v, g)))
+            .expect("a walk route");
+        let p = |v: u32| [twin.walk_nodes[v as usize].position[0] + 0.4, twin.walk_nodes[v as usize].position[1] - 0.3];
+        (p(start), p(goal))
+    };
+    app.world_mut().resource_scope(|world, mut robots: Mut<Robots>| {
+        assert!(!robots.blocking, "interactive by default");
+        robots.mode = PlaceMode::Start;
+        let start = robots.snap(&twin, a).expect("snaps to a walk node");
+        let goal = robots.snap(&twin, b).expect("snaps to a walk node");
+        robots.spawn_at_nodes(&twin, world.resource::<SimResource>(), start, goal).expect("robot placed");
+        robots.mode = PlaceMode::Off;
+    });
+    let d0 = app.world().resource::<Robots>().robot.as_ref().expect("robot").remaining_m();
+    // Frames do not wait: the robot brakes until the first plan (model loading) is back,
+    // then follows its latest plan between replans.
+    let t0 = std::time::Instant::now();
+    let mut frames = 0;
+    while frames < 400 {
+        app.update();
+        frames += 1;
+        let r = app.world().resource::<Robots>().robot.as_ref().expect("robot");
+        if r.replans >= 20 && d0 - r.remaining_m() > 2.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let robots = app.world().resource::<Robots>();
+    let r = robots.robot.as_ref().expect("robot");
+    assert!(robots.error.is_none(), "{:?}", robots.error);
+    assert_eq!(r.steps, frames, "one step per frame, none skipped for the planner");
+    assert!(r.replans >= 20 && r.replans <= r.steps, "{} replans in {} steps", r.replans, r.steps);
+    assert!(d0 - r.remaining_m() > 2.0, "moved {:.2} m in {frames} frames ({:?})", d0 - r.remaining_m(), t0.elapsed());
+}

@@ -167,6 +167,68 @@ fn yeouido_renders_its_towers() {
     assert!((0.02..0.6).contains(&buildings), "buildings cover {:.1} % of the frame", 100.0 * buildings);
 }
 
+/// Centroid and count of the pixels matching `f`.
+fn blob(img: &RgbImage, f: impl Fn(&image::Rgb<u8>) -> bool) -> (usize, [f64; 2]) {
+    let (mut n, mut sx, mut sy) = (0usize, 0.0, 0.0);
+    for (x, y, p) in img.enumerate_pixels() {
+        if f(p) {
+            n += 1;
+            sx += x as f64;
+            sy += y as f64;
+        }
+    }
+    (n, if n > 0 { [sx / n as f64, sy / n as f64] } else { [f64::NAN; 2] })
+}
+
+#[test]
+fn a_robot_its_chosen_plan_and_its_lidar_are_drawn() {
+    if !gpu_or_skip("a_robot_its_chosen_plan_and_its_lidar_are_drawn") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("robot.png");
+    // A delivery robot on the default district's walk graph (both points snap to the nearest
+    // walk node); the orbit camera frames it, 28 m away.
+    let stdout = viewer(&[
+        "--screenshot",
+        out.to_str().unwrap(),
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--colour",
+        "mask",
+        "--robot",
+        "19,25",
+        "--robot-goal",
+        "45,-45",
+        "--lidar",
+        "--frames",
+        "8",
+        "--stats",
+    ]);
+    let stats = stdout.lines().find(|l| l.contains("robot_replans")).unwrap_or_else(|| panic!("no robot: {stdout}"));
+    assert!(!stats.contains("\"robot_replans\": 0,"), "the robot planned: {stats}");
+    let img = load(&out);
+    let centre = [img.width() as f64 / 2.0, img.height() as f64 / 2.0];
+    let near_centre = |c: [f64; 2], r: f64| (c[0] - centre[0]).hypot(c[1] - centre[1]) < r;
+    // The chosen plan: unlit cyan, thick, from the robot on.
+    let (plan_px, plan_at) = blob(&img, |p| p.0[0] < 90 && p.0[1] > 200 && p.0[2] > 200);
+    assert!(plan_px >= 15, "{plan_px} pixels of the chosen plan");
+    assert!(near_centre(plan_at, 50.0), "the plan is at the robot (centre of the view): {plan_at:?}");
+    // The robot: its orange box at the centre of the view.
+    let (robot_px, robot_at) = blob(&img, |p| {
+        let [r, g, b] = p.0.map(i32::from);
+        r > 200 && r - g > 45 && g - b > 30
+    });
+    assert!(robot_px >= 8, "{robot_px} pixels of the robot");
+    assert!(near_centre(robot_at, 30.0), "the robot is framed: {robot_at:?}");
+    // Lidar rays: translucent green fanning out from the robot to the walls.
+    let rays =
+        share(&img, |p| p.0[1] > 150 && p.0[1] as i32 > p.0[0] as i32 + 40 && p.0[1] as i32 > p.0[2] as i32 + 40);
+    assert!(rays > 0.01, "lidar rays cover {:.2} % of the frame", 100.0 * rays);
+}
+
 fn reference_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/default-top.png")
 }
