@@ -90,6 +90,7 @@ pub fn camera_controls(
     selection: Res<Selection>,
     mut drag: ResMut<DragState>,
     mut cameras: Query<(&mut OrbitCamera, &mut Transform)>,
+    robots: Option<Res<crate::robot::Robots>>,
 ) {
     let dt = time.delta_secs().min(0.1);
     for (mut cam, mut transform) in &mut cameras {
@@ -97,7 +98,9 @@ pub fn camera_controls(
             cam.top_down = !cam.top_down;
         }
         if keys.just_pressed(KeyCode::KeyF) {
-            cam.follow = !cam.follow && selection.0.is_some();
+            // Follow the selected agent, or else the robot (`robot::follow_robot`).
+            let robot = robots.as_ref().is_some_and(|r| r.robot.is_some());
+            cam.follow = !cam.follow && (selection.0.is_some() || robot);
         }
         let delta = motion.delta;
         if buttons.pressed(MouseButton::Left)

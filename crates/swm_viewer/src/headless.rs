@@ -88,6 +88,8 @@ pub struct RobotStats {
     pub remaining_m: f64,
     /// Contacts.
     pub collisions: u32,
+    /// Where it is (twin frame, m).
+    pub position_enu: [f64; 2],
 }
 
 /// Whether a Vulkan driver seems installed (an ICD manifest in the standard places or
@@ -200,6 +202,14 @@ pub fn render_frames(
         let t0 = Instant::now();
         app.update();
         frame += 1;
+        if config.robot.is_some() {
+            // The robot could not be placed, or its planner failed: say so rather than draw
+            // a picture without it.
+            let robots = app.world().resource::<crate::robot::Robots>();
+            if robots.robot.is_none() {
+                return Err(ViewerError::Robot(robots.error.clone().unwrap_or_else(|| "not placed".into())));
+            }
+        }
         if frame <= last {
             stats.frame_s.push(t0.elapsed().as_secs_f64());
         }
@@ -237,6 +247,7 @@ pub fn render_frames(
         driven_m: r.route_s_m,
         remaining_m: r.remaining_m(),
         collisions: r.collisions,
+        position_enu: r.state.point_enu,
     });
     let mut images = store.0.lock().map(|v| v.clone()).unwrap_or_default();
     images.sort_by_key(|(f, _)| *f);

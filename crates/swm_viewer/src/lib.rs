@@ -283,6 +283,7 @@ impl Plugin for ViewerPlugin {
                     imagination::imagination_tasks.after(agents::advance_sim),
                     imagination::draw_imagination.after(imagination::imagination_tasks),
                     robot::draw_robot_overlay.after(robot::update_robot_overlay),
+                    robot::follow_robot.after(robot::sync_robot).after(camera::camera_controls),
                 ),
             );
         if self.interactive {
@@ -356,12 +357,13 @@ fn setup_camera(
         transform = orbit.transform();
     }
     if let Some(r) = robots.robot.as_ref().filter(|_| setup.start == CameraStart::Orbit && !setup.imagine) {
-        // Frame the robot, its route ahead and its plans.
+        // Frame the robot, its route ahead and its plans, and follow it.
         let p = r.state.point_enu;
         let z = twin.0.terrain.elevation_at(p);
         orbit.focus = agents::bevy_from_twin(p[0], p[1], z);
         orbit.distance_m = 28.0;
         orbit.pitch_rad = 1.05;
+        orbit.follow = true;
         transform = orbit.transform();
     }
     let mut e = commands.spawn((Camera3d::default(), transform, orbit));

@@ -77,10 +77,10 @@ struct Args {
     imagine: bool,
     /// Place a delivery robot at the walk node nearest X,Y (twin frame: east, north; metres);
     /// it plans in imagination towards --robot-goal. With the orbit camera, the view frames it.
-    #[arg(long, requires = "robot_goal")]
+    #[arg(long, requires = "robot_goal", allow_hyphen_values = true)]
     robot: Option<String>,
     /// The robot's goal: the walk node nearest X,Y (twin frame, metres).
-    #[arg(long, requires = "robot")]
+    #[arg(long, requires = "robot", allow_hyphen_values = true)]
     robot_goal: Option<String>,
     /// Cast and draw the robot's lidar.
     #[arg(long)]
@@ -254,14 +254,16 @@ fn headless(
         );
         if let Some(r) = &stats.robot {
             println!(
-                "{{\"robot_steps\": {}, \"robot_replans\": {}, \"robot_plan_mean_ms\": {:.1}, \"robot_plan_last_ms\": {:.1}, \"robot_driven_m\": {:.2}, \"robot_remaining_m\": {:.2}, \"robot_collisions\": {}}}",
+                "{{\"robot_steps\": {}, \"robot_replans\": {}, \"robot_plan_mean_ms\": {:.1}, \"robot_plan_last_ms\": {:.1}, \"robot_driven_m\": {:.2}, \"robot_remaining_m\": {:.2}, \"robot_collisions\": {}, \"robot_x_m\": {:.2}, \"robot_y_m\": {:.2}}}",
                 r.steps,
                 r.replans,
                 r.plan_mean_s * 1e3,
                 r.plan_last_s * 1e3,
                 r.driven_m,
                 r.remaining_m,
-                r.collisions
+                r.collisions,
+                r.position_enu[0],
+                r.position_enu[1]
             );
         }
     }

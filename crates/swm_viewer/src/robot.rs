@@ -80,13 +80,16 @@ pub const LIDAR_HEIGHT_M: f64 = 0.5;
 /// Drawing height of plans above the ground (m): above the lidar's plane, so rays do not hide
 /// them from above.
 const PLAN_LIFT_M: f64 = 0.6;
+/// The chosen plan is drawn this much higher than the candidates and the route, so it stays
+/// on top of them (m).
+const CHOSEN_ABOVE_M: f64 = 0.1;
 
 /// Colour of the robot's body (sRGB).
 pub const ROBOT_SRGB: [f32; 3] = [1.0, 0.42, 0.0];
 /// Colour of the chosen plan (sRGBA): bright cyan.
 pub const CHOSEN_SRGBA: [f32; 4] = [0.0, 1.0, 1.0, 1.0];
 /// Colour of the candidates (sRGBA): faded blue.
-pub const CANDIDATE_SRGBA: [f32; 4] = [0.55, 0.7, 1.0, 0.3];
+pub const CANDIDATE_SRGBA: [f32; 4] = [0.3, 0.45, 1.0, 0.55];
 /// Colour of the route (sRGBA): pink.
 pub const ROUTE_SRGBA: [f32; 4] = [1.0, 0.25, 0.65, 0.9];
 /// Colour of lidar rays (sRGBA).
@@ -208,6 +211,25 @@ impl DeliveryRobot {
     /// Straight-line distance to the goal (m).
     pub fn goal_distance_m(&self) -> f64 {
         (self.state.point_enu[0] - self.goal_enu[0]).hypot(self.state.point_enu[1] - self.goal_enu[1])
+    }
+
+    /// The state drawn at interpolation weight `alpha` between the last two steps (position
+    /// linearly, heading along the shorter arc), like the agents.
+    pub fn drawn_state(&self, alpha: f32) -> RobotState {
+        let a = f64::from(alpha.clamp(0.0, 1.0));
+        let (p, q) = (self.prev_state, self.state);
+        let mut d = (q.heading_rad - p.heading_rad).rem_euclid(std::f64::consts::TAU);
+        if d > std::f64::consts::PI {
+            d -= std::f64::consts::TAU;
+        }
+        RobotState {
+            point_enu: [
+                p.point_enu[0] + a * (q.point_enu[0] - p.point_enu[0]),
+                p.point_enu[1] + a * (q.point_enu[1] - p.point_enu[1]),
+            ],
+            heading_rad: p.heading_rad + a * d,
+            ..q
+        }
     }
 
     /// The history frames the planner sees (oldest first).
@@ -673,6 +695,14 @@ pub fn robot_tasks(mut robots: ResMut<Robots>, sim: Res<SimResource>, twin: Res<
     robots.start_lidar(&sim);
 }
 
+/// The message of a robot error, without the variant's prefix.
+fn message(e: ViewerError) -> String {
+    match e {
+        ViewerError::Robot(m) => m,
+        other => other.to_string(),
+    }
+}
+
 /// Places the robot given on the command line (startup).
 pub fn spawn_configured_robot(
     start: Res<RobotStart>,
@@ -684,7 +714,7 @@ pub fn spawn_configured_robot(
         && let Err(e) = robots.spawn(&twin.0, &sim, spawn)
     {
         tracing::error!(error = %e, "placing the robot");
-        robots.error = Some(e.to_string());
+        robots.error = Some(message(e));
     }
 }
 
@@ -724,20 +754,7 @@ pub fn sync_robot(
         }
         return;
     };
-    let a = f64::from(sim.clock.alpha());
-    let (p, q) = (r.prev_state, r.state);
-    let mut d = (q.heading_rad - p.heading_rad).rem_euclid(std::f64::consts::TAU);
-    if d > std::f64::consts::PI {
-        d -= std::f64::consts::TAU;
-    }
-    let mid = RobotState {
-        point_enu: [
-            p.point_enu[0] + a * (q.point_enu[0] - p.point_enu[0]),
-            p.point_enu[1] + a * (q.point_enu[1] - p.point_enu[1]),
-        ],
-        heading_rad: p.heading_rad + a * d,
-        ..q
-    };
+    let mid = r.drawn_state(sim.clock.alpha());
     let z = twin.0.terrain.elevation_at(mid.point_enu);
     let t = robot_transform(&r.params, &mid, z);
     match existing.iter_mut().next() {
@@ -751,6 +768,29 @@ pub fn sync_robot(
                 ..default()
             });
             commands.spawn((RobotMarker, Mesh3d(meshes.add(Cuboid::new(1.0, 1.0, 1.0))), MeshMaterial3d(material), t));
+        }
+    }
+}
+
+/// Keeps a following camera on the robot when no agent is selected (`F`; on from the start
+/// when the view was framed on a robot placed from the command line).
+pub fn follow_robot(
+    robots: Res<Robots>,
+    sim: Res<SimResource>,
+    twin: Res<TwinResource>,
+    selection: Res<crate::agents::Selection>,
+    mut cameras: Query<(&mut camera::OrbitCamera, &mut Transform)>,
+) {
+    let Some(r) = robots.robot.as_ref().filter(|_| selection.0.is_none()) else { return };
+    for (mut cam, mut transform) in &mut cameras {
+        if !cam.follow {
+            continue;
+        }
+        let p = r.drawn_state(sim.clock.alpha()).point_enu;
+        cam.focus = bevy_from_twin(p[0], p[1], twin.0.terrain.elevation_at(p));
+        let want = cam.transform();
+        if *transform != want {
+            *transform = want;
         }
     }
 }
@@ -805,8 +845,10 @@ pub fn update_robot_overlay(robots: Res<Robots>, twin: Res<TwinResource>, mut ov
         let start = lift(&r.state.point_enu);
         // The plan from the robot on: drop the steps already driven.
         let done = (r.steps.saturating_sub(p.from_step)) as usize;
-        let chosen: Vec<[f64; 3]> =
-            std::iter::once(start).chain(p.states.iter().skip(done).map(|s| lift(&s.point_enu))).collect();
+        let above = |q: [f64; 3]| [q[0], q[1], q[2] + CHOSEN_ABOVE_M];
+        let chosen: Vec<[f64; 3]> = std::iter::once(above(start))
+            .chain(p.states.iter().skip(done).map(|s| above(lift(&s.point_enu))))
+            .collect();
         if chosen.len() >= 2 {
             out.chosen = Some(OverlayPolyline { points_m: chosen, srgba: CHOSEN_SRGBA });
         }
@@ -911,7 +953,7 @@ pub fn place_on_click(
     let node = match robots.snap(&twin.0, p) {
         Ok(v) => v,
         Err(e) => {
-            robots.error = Some(e.to_string());
+            robots.error = Some(message(e));
             return;
         }
     };
@@ -925,7 +967,7 @@ pub fn place_on_click(
         PlaceMode::Goal { start_node } => {
             robots.mode = PlaceMode::Off;
             if let Err(e) = robots.spawn_at_nodes(&twin.0, &sim, start_node, node) {
-                robots.error = Some(e.to_string());
+                robots.error = Some(message(e));
             }
         }
     }
