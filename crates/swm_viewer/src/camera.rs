@@ -5,9 +5,10 @@
 //! around the vertical (0: looking north) and `pitch_rad` above the horizon. Controls:
 //! left drag orbits, right or middle drag pans (in the ground plane), the wheel zooms
 //! (exponentially), `W A S D` / arrows pan, `Q E` rotate, `T` toggles top-down, `F` follows
-//! the selected agent, a left click (without dragging) selects the agent under the cursor
-//! (ray against each agent's oriented box, [`crate::agents::pick_agent`]) and `Esc` clears
-//! the selection.
+//! the selected agent (or, with none selected, the robot: [`crate::robot::follow_robot`]), a
+//! left click (without dragging) selects the agent under the cursor (ray against each
+//! agent's oriented box, [`crate::agents::pick_agent`]) unless it is placing a robot
+//! ([`crate::robot::place_on_click`]), and `Esc` clears the selection.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;

@@ -7,10 +7,11 @@
 //! side within [`OVERLAY_MAX_PX`] pixels. Classes use fixed colours; the signed distance
 //! runs from red (inside buildings) through white (on a wall) to blue (20 m and more away).
 //!
-//! **Hook for robots and sensors.** [`ExternalOverlay`] is a plain resource of polylines
-//! and point sets in the twin frame; whoever wants something drawn (a robot's candidate
-//! and chosen plans, lidar rays and hits) writes it each frame (or when it changes) and the
-//! viewer draws it with gizmos. The viewer does not depend on the crates that fill it.
+//! **Hook for other crates.** [`ExternalOverlay`] is a plain resource of polylines and point
+//! sets in the twin frame; whoever wants something drawn (another planner's paths, another
+//! sensor's rays and hits) writes it each frame (or when it changes) and the viewer draws it
+//! with gizmos. The viewer's own delivery robot draws through
+//! [`RobotOverlay`](crate::robot::RobotOverlay), with the same types.
 
 use bevy::asset::RenderAssetUsages;
 use bevy::image::Image;

@@ -1,7 +1,7 @@
 //! Spawning the twin's chunks, the signal heads and the sun; recolouring buildings; signal
 //! phases each frame.
 //!
-//! One entity per [`ChunkMesh`](crate::scene::ChunkMesh) (one mesh, one material per
+//! One entity per [`ChunkMesh`] (one mesh, one material per
 //! layer). Signal heads are one small box per signalised lane, at the right end of its
 //! stop line 4.5 m up, drawn in the colour of the lane's current phase
 //! (`SignalController::lane_state` at the simulation's time).
