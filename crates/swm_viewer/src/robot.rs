@@ -927,9 +927,10 @@ pub fn ground_point(twin: &Twin, origin: Vec3, dir: Vec3) -> Option<P2> {
 }
 
 /// Left clicks on the ground in placing mode: the start, then the goal (after
-/// [`camera::pick_on_click`], which ignores clicks in this mode).
+/// [`camera::pick_on_click`], which ignores clicks in this mode); `Esc` cancels.
 #[allow(clippy::too_many_arguments)]
 pub fn place_on_click(
+    keys: Res<ButtonInput<KeyCode>>,
     buttons: Res<ButtonInput<MouseButton>>,
     drag: Res<camera::DragState>,
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
@@ -939,6 +940,10 @@ pub fn place_on_click(
     sim: Res<SimResource>,
     twin: Res<TwinResource>,
 ) {
+    if keys.just_pressed(KeyCode::Escape) && robots.mode != PlaceMode::Off {
+        robots.mode = PlaceMode::Off;
+        return;
+    }
     if robots.mode == PlaceMode::Off || !buttons.just_released(MouseButton::Left) || drag.dragged_px() > 4.0 {
         return;
     }
@@ -977,8 +982,8 @@ pub fn place_on_click(
 pub fn status_lines(robots: &Robots) -> String {
     let mut s = String::new();
     match robots.mode {
-        PlaceMode::Start => s.push_str("robot: click the ground to place it\n"),
-        PlaceMode::Goal { .. } => s.push_str("robot: click its goal\n"),
+        PlaceMode::Start => s.push_str("robot: click the ground to place it (Esc cancels)\n"),
+        PlaceMode::Goal { .. } => s.push_str("robot: click its goal (Esc cancels)\n"),
         PlaceMode::Off => {}
     }
     match &robots.robot {

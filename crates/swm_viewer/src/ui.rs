@@ -11,7 +11,7 @@
 //! | `C` | building colours: use → height → measured/estimated height |
 //! | `1`–`4` | overlays: lane graph, walk graph, BEV classes, distance field |
 //! | `I` | imagination (the model's sampled futures) of the selected agent |
-//! | `R` | place a delivery robot: click its start, then its goal (see [`crate::robot`]) |
+//! | `R` | place a delivery robot: click its start, then its goal; `Esc` cancels (see [`crate::robot`]) |
 //! | `L` | the robot's lidar rays |
 //! | `T` / `F` / `Esc` | top-down, follow, clear selection (see [`crate::camera`]) |
 
