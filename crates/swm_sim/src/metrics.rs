@@ -10,7 +10,9 @@
 //!   centred on `(x_m, y_m)`, rotated by `heading_rad`) that overlap at the same step by more
 //!   than [`CONTACT_EPS_M`] on every separating axis (separating axis theorem). A pair in
 //!   contact over consecutive recorded steps is one collision (one *contact episode*); it
-//!   counts again only after the boxes separated.
+//!   counts again only after the boxes separated. Boxes whose `z_m` differ by
+//!   [`LEVEL_SEPARATION_M`] or more are on different levels (a bridge over a road) and do
+//!   not collide.
 //! * **pedestrian_collisions**: a pedestrian disc of radius [`PEDESTRIAN_RADIUS_M`] that
 //!   reaches into a vehicle box by more than [`CONTACT_EPS_M`], counted per episode likewise.
 //! * **gridlocked_vehicles**: vehicles that stood still (speed below [`STOPPED_MPS`]) for
@@ -36,6 +38,8 @@ use swm_twin::Twin;
 use crate::record::SimEvent;
 use crate::{DT_S, TrajectoryRecord};
 
+/// Vehicles whose recorded heights differ by this much (m) are on different levels.
+pub const LEVEL_SEPARATION_M: f64 = 3.0;
 /// Radius of a pedestrian's disc in collision tests (m).
 pub const PEDESTRIAN_RADIUS_M: f64 = 0.25;
 /// Overlap below this depth is contact, not collision (m): touching boxes do not collide.
@@ -304,12 +308,14 @@ impl MetricsAccumulator {
 
         let mut vboxes = Vec::new();
         let mut vids = Vec::new();
+        let mut vz = Vec::new();
         let mut peds = Vec::new();
         for r in records {
             if r.kind.is_vehicle() {
                 self.vehicles.insert(r.agent_id);
                 vboxes.push(OrientedBox::of_record(r));
                 vids.push(r.agent_id);
+                vz.push(r.z_m);
                 self.vehicle(r, time_s, interval_s);
             } else {
                 self.pedestrians.insert(r.agent_id);
@@ -328,6 +334,9 @@ impl MetricsAccumulator {
         // Vehicle-vehicle contacts.
         let mut contacts = BTreeSet::new();
         for (i, j) in overlapping_pairs(&vboxes) {
+            if (vz[i] - vz[j]).abs() >= LEVEL_SEPARATION_M {
+                continue;
+            }
             let (a, b) = (vids[i].min(vids[j]), vids[i].max(vids[j]));
             contacts.insert((a, b));
         }
@@ -662,6 +671,7 @@ mod tests {
             turns: Vec::new(),
             stop_line: None,
             signal: None,
+            level: 0,
         }
     }
 }

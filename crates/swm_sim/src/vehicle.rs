@@ -47,7 +47,26 @@
 //!   vehicle of the other side holds it, when there is room to leave it (no slow leader
 //!   within it), and, on the minor side, when no major-side vehicle is in the zone or
 //!   would reach it before the minor vehicle clears it. A holder standing still before
-//!   the zone lets it go. No spawning or lane changing within 30 m of a zone.
+//!   the zone lets it go. No spawning or lane changing within 30 m of a zone. Zones over a
+//!   lane's hold point (starting at most 30 m before it), on the connections and lanes
+//!   reserved through, and on the exit lane before the first stop clear of the connection
+//!   are taken **together with the reservation** (all or nothing); a vehicle without it
+//!   stops before them, so no vehicle waits for a junction inside a zone nor for a zone
+//!   inside a junction.
+//! * **Levels**: pieces on different vertical levels ([`swm_twin::Lane::level`]: bridges,
+//!   tunnels) pass over each other: no conflicts, zones or hold points between them.
+//!   Recorded poses are raised [`net::LEVEL_HEIGHT_M`] per level (connections ramp), so the
+//!   collision metric tells them apart.
+//! * **Sweeps** ([`Net::intrusions`]): where the bodies of vehicles driving through a
+//!   connection (a bus cutting its corner) reach a vehicle standing near the end of another
+//!   lane, vehicles of that lane stop at the farthest position clear of the sweep while
+//!   another vehicle holds the connection, and the connection is not granted while a vehicle
+//!   stands beyond that position (vehicles already in a junction excepted).
+//! * **Clearance guard**: whatever the rules above allow, a vehicle does not move (nor go on
+//!   with a lane change's lateral move) in a step that would put its body into, or deeper
+//!   into, another vehicle's box on its level, as that box stands at the step's start or
+//!   where that vehicle, planned earlier in the step, will be ([`Wait::Clearance`]); a lane
+//!   change whose body in the target lane would touch another vehicle is not made.
 //! * **Signals**: red: stop at the hold point; amber: stop if possible at <= 3 m/s², else go
 //!   when the stop line is reached before the amber ends, else brake hard; no turn on red.
 //!   Crossing a stop line on red emits [`SimEvent::RedLightViolation`].
@@ -55,8 +74,9 @@
 //!   4 m/s² for mandatory changes towards the lane the route needs), with a smooth lateral
 //!   move of 1.5 m/s during which the vehicle still blocks its old lane.
 //! * **Motion**: ballistic integration along the path; the recorded pose is the kinematic
-//!   bicycle pose with the rear axle trailing the front along the path (heading from rear
-//!   to front).
+//!   bicycle pose with the rear trailing the front along the path it drove (through up to
+//!   five pieces: chains of short links), heading from rear to front; during a lane change
+//!   the rear lags the front's lateral move, never beyond where the change started.
 //! * **Pedestrians**: a vehicle stops 2.5 m before a crossing on its lanes that the
 //!   pedestrian simulator reports occupied, unless it cannot stop at 6 m/s².
 //! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder, priority
@@ -99,6 +119,9 @@ const NONE: u32 = u32::MAX;
 const REROUTE_BLOCKED_S: f64 = 15.0;
 /// A vehicle whose reservations a deadlock resolution revoked requests none for this long (s).
 const DEADLOCK_PAUSE_S: f64 = 5.0;
+/// A zone over a lane's hold point that starts at most this far before it is taken only
+/// together with the junction beyond (m); longer overlaps are taken on their own.
+const ATOMIC_ZONE_REACH_M: f64 = 30.0;
 
 /// Driver and vehicle parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -174,8 +197,13 @@ pub struct Vehicle {
     pub v_mps: f64,
     pub a_mps2: f64,
     prev_piece: u32,
+    /// The pieces before `prev_piece`, latest first (the rear of a long vehicle trails
+    /// through chains of short pieces).
+    history: [u32; 3],
     /// Lateral offset from the lane centre (m, + left), decaying after a lane change.
     lat_m: f64,
+    /// The offset a lane change started from (m): the rear's lag never exceeds it.
+    lat0_m: f64,
     /// The lane left by a lane change still in progress.
     ghost_lane: u32,
     route: Vec<u32>,
@@ -193,6 +221,8 @@ pub struct Vehicle {
     /// No new reservations before this time (s): set when a deadlock resolution revoked
     /// this vehicle's, so the others of the cycle go first.
     no_grant_until_s: f64,
+    /// The clearance guard stopped this vehicle: its lateral move waits too.
+    hold_lat: bool,
     pub odo_m: f64,
     spawn_time_s: f64,
     pub stopped_s: f64,
@@ -225,6 +255,8 @@ pub enum Wait {
     StopSign,
     /// An overlap zone with a lane of another road.
     Zone,
+    /// The clearance guard: the next step would put the body into another vehicle's.
+    Clearance,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -254,6 +286,38 @@ pub struct VehicleSim {
     pub updates: u64,
     /// Events of the initial placement, handed out with the first step.
     pending_events: Vec<SimEvent>,
+    /// Boxes (and heights) of the vehicles at the start of the step, by slot, and the slots
+    /// by grid cell: the clearance guard's view.
+    guard_boxes: Vec<(OrientedBox, f64)>,
+    guard_grid: std::collections::HashMap<(i64, i64), Vec<u32>>,
+    /// Where the vehicles planned so far this step will be (the guard checks both).
+    guard_next: Vec<Option<OrientedBox>>,
+}
+
+/// Cell of the clearance guard's grid (m).
+const GUARD_CELL_M: f64 = 8.0;
+/// The clearance guard looks this far beyond the step's advance (m).
+const GUARD_MARGIN_M: f64 = 0.2;
+
+fn guard_cell(p: [f64; 2]) -> (i64, i64) {
+    ((p[0] / GUARD_CELL_M).floor() as i64, (p[1] / GUARD_CELL_M).floor() as i64)
+}
+
+/// The rear's lateral offset during a lane change with the front `lat_m` off the lane's
+/// centre: it lags (15 % more offset) but never beyond where the change started.
+fn rear_lat_m(v: &Vehicle, lat_m: f64) -> f64 {
+    lat_m.signum() * (lat_m.abs() * 1.15).min(v.lat0_m.abs().max(lat_m.abs()))
+}
+
+/// The recorded box of a body with front `f` and rear `r`.
+fn body_box_of(f: [f64; 3], r: [f64; 3], p: &Params, fallback_heading: f64) -> OrientedBox {
+    let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
+    OrientedBox {
+        center: [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0],
+        heading_rad: if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { fallback_heading },
+        length_m: p.length_m,
+        width_m: p.width_m,
+    }
 }
 
 /// What the vehicles need from the world in one step.
@@ -290,6 +354,9 @@ impl VehicleSim {
             alive_count: 0,
             updates: 0,
             pending_events: Vec::new(),
+            guard_boxes: Vec::new(),
+            guard_grid: std::collections::HashMap::new(),
+            guard_next: Vec::new(),
         };
         let mut events = Vec::new();
         let attempts = target as usize * 4;
@@ -358,6 +425,39 @@ impl VehicleSim {
             if !chain.is_empty() {
                 out.push(format!("    chain{chain}"));
             }
+        }
+        out
+    }
+
+    /// Diagnostics: for every vehicle stopped longer than `min_stopped_s`, the head of its
+    /// wait-for chain (the first vehicle waiting for something other than a leader, or the
+    /// last one reached; with `follow_all`, the end of the whole chain): `(head id, head's
+    /// reason, head's gate, head stopped s, cycle)`.
+    pub fn wait_heads(&self, min_stopped_s: f64, follow_all: bool) -> Vec<(u64, Wait, Option<Gate>, f64, bool)> {
+        let nl = self.net.n_lanes as u32;
+        let mut out = Vec::new();
+        for (slot, v) in self.vehicles.iter().enumerate() {
+            if !v.alive || v.stopped_s <= min_stopped_s {
+                continue;
+            }
+            let mut seen = vec![slot as u32];
+            let mut cur = slot as u32;
+            let mut cycle = false;
+            loop {
+                let c = &self.vehicles[cur as usize];
+                if c.blocked_by == NONE || !(follow_all || c.why == Wait::Leader) {
+                    break;
+                }
+                if seen.contains(&c.blocked_by) {
+                    cycle = true;
+                    break;
+                }
+                seen.push(c.blocked_by);
+                cur = c.blocked_by;
+            }
+            let h = &self.vehicles[cur as usize];
+            let gate = (h.piece < nl).then(|| self.net.gate[h.piece as usize]);
+            out.push((h.id, h.why, gate, h.stopped_s, cycle));
         }
         out
     }
@@ -560,6 +660,21 @@ impl VehicleSim {
                 }
             }
         }
+        // No vehicle standing where the sweep of this connection reaches (a vehicle already in
+        // a junction it holds must get out, so it is not held back by this).
+        if v.held.is_empty() {
+            for &(l, safe_car, safe_long) in &self.net.intruded_by[c as usize] {
+                if let Some(e) = self.lists[l as usize].iter().rev().find(|e| !e.ghost && e.slot != slot) {
+                    let o = &self.vehicles[e.slot as usize];
+                    let safe_s = if o.p.length_m > 5.0 { safe_long } else { safe_car };
+                    // A vehicle driving on through its own reservation does not stand there.
+                    let passing = o.v_mps > 1.0 && o.held.iter().any(|h| self.net.conn_from[h.0 as usize] == l);
+                    if e.s > safe_s + 0.05 && !passing {
+                        return Err((e.slot, Wait::Conflict));
+                    }
+                }
+            }
+        }
         // Room on the exit lane (no blocking the box).
         let to = self.net.conn_to[c as usize];
         let to_len = self.net.len[to as usize];
@@ -608,6 +723,152 @@ impl VehicleSim {
             }
         }
         Ok(())
+    }
+
+    /// The piece, position and previous piece of a point `ahead_m` beyond a vehicle's front
+    /// along its route (`None` where its route does not go on).
+    fn ahead_on_route(&self, twin: &Twin, v: &Vehicle, ahead_m: f64) -> Option<(u32, f64, u32)> {
+        let nl = self.net.n_lanes as u32;
+        let (mut piece, mut s, mut prev, mut rp) = (v.piece, v.s_m + ahead_m, v.prev_piece, v.route_idx);
+        for _ in 0..4 {
+            let len = self.net.len[piece as usize];
+            if s <= len {
+                return Some((piece, s, prev));
+            }
+            let next = if piece < nl {
+                nl + self.planned_conn(twin, v, piece, rp)?
+            } else {
+                rp += 1;
+                self.net.conn_to[(piece - nl) as usize]
+            };
+            s -= len;
+            prev = piece;
+            piece = next;
+        }
+        None
+    }
+
+    /// The piece a vehicle drove on before `pc` (one of its current, previous or planned
+    /// pieces): from its history, else a connection's lane, else none.
+    fn piece_before(&self, v: &Vehicle, pc: u32) -> u32 {
+        let nl = self.net.n_lanes as u32;
+        let chain = [v.piece, v.prev_piece, v.history[0], v.history[1], v.history[2]];
+        if let Some(k) = chain[..4].iter().position(|&x| x == pc && x != NONE) {
+            chain[k + 1]
+        } else if pc >= nl {
+            self.net.conn_from[(pc - nl) as usize]
+        } else {
+            NONE
+        }
+    }
+
+    /// Front and rear of a vehicle if its front were at `s` on `piece` (entered from `prev`),
+    /// `lat_m` off the centre line when that is its own lane.
+    fn pose_at(&self, v: &Vehicle, piece: u32, s: f64, prev: u32, lat_m: f64) -> ([f64; 3], [f64; 3]) {
+        let nl = self.net.n_lanes as u32;
+        let (mut f, h) = self.net.point_at(piece, s);
+        let lat = if piece == v.piece && piece < nl { lat_m } else { 0.0 };
+        if lat != 0.0 {
+            f[0] -= h.sin() * lat;
+            f[1] += h.cos() * lat;
+        }
+        let (mut pc, mut rs, mut pv) = (piece, s - v.p.length_m, prev);
+        let r = loop {
+            if rs >= 0.0 || pv == NONE {
+                break self.net.point_at(pc, rs).0;
+            }
+            // Entered `pc` from `pv`: step back onto it.
+            let before = self.piece_before(v, pv);
+            rs += self.net.len[pv as usize];
+            pc = pv;
+            pv = before;
+        };
+        let mut r = r;
+        if lat != 0.0 {
+            let lat_r = rear_lat_m(v, lat);
+            let (_, hr) = self.net.point_at(piece, (s - v.p.length_m).max(0.0));
+            r[0] -= hr.sin() * lat_r;
+            r[1] += hr.cos() * lat_r;
+        }
+        (f, r)
+    }
+
+    /// The vehicle whose box (at the step's start) the body of `slot` would newly overlap
+    /// with its front `ahead_m` farther along its route.
+    /// Also returns the predicted box (`Err` when the route does not go on that far).
+    fn guard_blocker(&self, twin: &Twin, slot: u32, ahead_m: f64) -> Result<(Option<u32>, OrientedBox), ()> {
+        let v = &self.vehicles[slot as usize];
+        let (piece, s, prev) = self.ahead_on_route(twin, v, ahead_m).ok_or(())?;
+        let step = LANE_CHANGE_LAT_MPS * DT_S;
+        let lat = if v.lat_m.abs() <= step { 0.0 } else { v.lat_m - step * v.lat_m.signum() };
+        let (f, r) = self.pose_at(v, piece, s, prev, lat);
+        let pred = body_box_of(f, r, &v.p, v.heading_rad);
+        Ok((self.box_blocker(slot, pred, (f[2] + r[2]) / 2.0), pred))
+    }
+
+    /// The vehicle whose box (at the step's start) `pred` would newly overlap, or overlap
+    /// deeper than the body of `slot` does now.
+    fn box_blocker(&self, slot: u32, pred: OrientedBox, z: f64) -> Option<u32> {
+        let (cur, _) = self.guard_boxes[slot as usize];
+        let (cx, cy) = guard_cell(pred.center);
+        for dx in -2..=2 {
+            for dy in -2..=2 {
+                let Some(cell) = self.guard_grid.get(&(cx + dx, cy + dy)) else { continue };
+                for &o in cell {
+                    if o == slot {
+                        continue;
+                    }
+                    let (ob, oz) = self.guard_boxes[o as usize];
+                    if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
+                        continue;
+                    }
+                    // Where the other stands, and where it goes if it was planned already.
+                    for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
+                        let d = pred.overlap_depth_m(&ob);
+                        if d > crate::metrics::CONTACT_EPS_M && d > cur.overlap_depth_m(&ob).max(0.0) + 1e-4 {
+                            return Some(o);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Overlap zones a vehicle takes together with its reservation of `chain` (connections
+    /// with the distance from its front to their start), so that it never stands in a zone
+    /// while it waits for a junction nor in a junction while it waits for a zone: the zones
+    /// its body would stand in at the hold point of its lane (starting at most
+    /// [`ATOMIC_ZONE_REACH_M`] before it), those on the connections and on the lanes reserved
+    /// through, and those on the exit lane that start before its first stop clear of the
+    /// last connection. Per zone: (zone, side, distance from the front to its start, to its
+    /// end).
+    fn junction_zones(&self, v: &Vehicle, chain: &[(u32, f64)]) -> Vec<(u32, u8, f64, f64)> {
+        let nl = self.net.n_lanes as u32;
+        let mut out = Vec::new();
+        let mut add = |piece: u32, off: f64, keep: &dyn Fn(f64, f64) -> bool| {
+            for &(z, side) in &self.net.lane_zones[piece as usize] {
+                let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+                if keep(s0, s1) && !out.iter().any(|o: &(u32, u8, f64, f64)| o.0 == z) {
+                    out.push((z, side, off + s0, off + s1));
+                }
+            }
+        };
+        let hold = self.net.hold_s[v.piece as usize];
+        let body = v.p.length_m + 0.5;
+        add(v.piece, -v.s_m, &|s0, s1| s1 > hold - body && s0 > hold - ATOMIC_ZONE_REACH_M);
+        for (k, &(c, d)) in chain.iter().enumerate() {
+            add(nl + c, d, &|_, _| true);
+            let to = self.net.conn_to[c as usize];
+            let off = d + self.net.len[(nl + c) as usize];
+            if k + 1 < chain.len() {
+                add(to, off, &|_, _| true);
+            } else {
+                let stop = self.net.zone_tail_m(c) + v.p.length_m + v.p.s0_m + 1.0;
+                add(to, off, &|s0, _| s0 < stop);
+            }
+        }
+        out
     }
 
     /// Checks whether `slot`, `d_m` before the start of its side of overlap zone `z`, may
@@ -674,6 +935,23 @@ impl VehicleSim {
         let nl = self.net.n_lanes as u32;
         let n = self.vehicles.len();
         events.append(&mut self.pending_events);
+        // The clearance guard's view of the step's start.
+        self.guard_grid.clear();
+        self.guard_boxes.clear();
+        self.guard_next.clear();
+        self.guard_next.resize(n, None);
+        for slot in 0..n {
+            let v = &self.vehicles[slot];
+            if !v.alive {
+                self.guard_boxes
+                    .push((OrientedBox { center: [0.0; 2], heading_rad: 0.0, length_m: 0.0, width_m: 0.0 }, 0.0));
+                continue;
+            }
+            let (f, r) = self.pose(v);
+            let b = body_box_of(f, r, &v.p, v.heading_rad);
+            self.guard_grid.entry(guard_cell(b.center)).or_default().push(slot as u32);
+            self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
+        }
         // Phase 1: accelerations, reservations.
         for slot in 0..n as u32 {
             if !self.vehicles[slot as usize].alive {
@@ -801,6 +1079,27 @@ impl VehicleSim {
             dist += self.net.len[nxt as usize];
             pc = nxt;
         }
+        // Stop clear of connections being driven through whose sweep reaches this lane's end.
+        if piece < nl {
+            for &(c2, safe_car, safe_long) in &self.net.intrusions[piece as usize] {
+                let safe_s = if p.length_m > 5.0 { safe_long } else { safe_car };
+                let through = next_conn.is_some_and(|c| v.held.iter().any(|h| h.0 == c));
+                if Some(c2) == next_conn || through || v.s_m > safe_s + 0.05 {
+                    continue;
+                }
+                if let Some(&(o, _)) = self.occupants[c2 as usize].iter().find(|x| x.0 != slot) {
+                    let d = safe_s - v.s_m;
+                    if v_now * v_now / (2.0 * d.max(0.01)) <= 6.0 {
+                        let a_before = a;
+                        stop_at(d, true, &mut a, &mut a_obst, &mut max_adv);
+                        if a < a_before {
+                            why = Wait::Conflict;
+                            blocked_by = o;
+                        }
+                    }
+                }
+            }
+        }
         // The gate at the end of the current lane.
         let mut amber_go = v.amber_go;
         let mut stopped_at_line = v.stopped_at_line;
@@ -808,6 +1107,11 @@ impl VehicleSim {
         let mut grant: Vec<(u32, f64)> = Vec::new();
         let mut revoke: Option<u32> = None;
         let mut reroute_now = false;
+        // Zones granted with the junction, and zones of the junction's set the vehicle stops
+        // before while it has no reservation.
+        let mut zgrant_j: Vec<(u32, u8, f64, f64)> = Vec::new();
+        let mut zstop: Vec<u32> = Vec::new();
+        let mut junction_pending = false;
         if piece < nl {
             let hold = self.net.hold_s[piece as usize];
             let d_end = plen - v.s_m;
@@ -830,6 +1134,21 @@ impl VehicleSim {
                     let held = v.held.iter().any(|h| h.0 == c);
                     let entered = d_end <= 0.0;
                     let mut go = true;
+                    junction_pending = !held && !entered;
+                    // Zones over the hold point are entered only with the junction: request
+                    // it as far before the first of them as before the hold point.
+                    let mut zone_reach = 0.0f64;
+                    if junction_pending {
+                        for (z, _, d0, _) in self.junction_zones(v, &[(c, d_end.max(0.0))]) {
+                            if d0 < d_hold && v.zheld.iter().all(|h| h.0 != z) {
+                                let can_stop = v.v_mps * v.v_mps / (2.0 * (d0 - 0.5).max(0.01)) <= 4.5;
+                                if d0 > 0.0 && can_stop {
+                                    zstop.push(z);
+                                    zone_reach = zone_reach.max(d_hold - d0);
+                                }
+                            }
+                        }
+                    }
                     if self.net.gate[piece as usize] == Gate::Signal && !entered {
                         match ctx.signals.connection_state(c, ctx.time_s) {
                             Some(SignalState::Red) => {
@@ -868,13 +1187,13 @@ impl VehicleSim {
                     if !go && held && !entered {
                         revoke = Some(c);
                     }
+                    let first = {
+                        let list = &self.lists[piece as usize];
+                        let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
+                        list[i..].iter().all(|e| e.ghost || e.slot == slot)
+                    };
                     if go && !held {
-                        let first = {
-                            let list = &self.lists[piece as usize];
-                            let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
-                            list[i..].iter().all(|e| e.ghost || e.slot == slot)
-                        };
-                        let req_d = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 20.0;
+                        let req_d = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 20.0 + zone_reach;
                         if first && d_hold < req_d && ctx.time_s < v.no_grant_until_s {
                             go = false;
                             why = Wait::Conflict;
@@ -936,6 +1255,23 @@ impl VehicleSim {
                                     }
                                 }
                             }
+                            if res.is_ok() {
+                                for zj in self.junction_zones(v, &chain) {
+                                    if v.zheld.iter().any(|h| h.0 == zj.0) {
+                                        continue;
+                                    }
+                                    if zj.2 > 0.0 {
+                                        res = self.zone_blocker(slot, zj.0, zj.1, zj.2, leader);
+                                        if res.is_err() {
+                                            break;
+                                        }
+                                    }
+                                    zgrant_j.push(zj);
+                                }
+                            }
+                            if res.is_err() {
+                                zgrant_j.clear();
+                            }
                             match res {
                                 Ok(()) => {
                                     grant = chain
@@ -962,6 +1298,11 @@ impl VehicleSim {
                     if !go && !entered {
                         let a_before = a;
                         stop_at(d_hold, true, &mut a, &mut a_obst, &mut max_adv);
+                        for (z, _, d0, _) in self.junction_zones(v, &[(c, d_end.max(0.0))]) {
+                            if zstop.contains(&z) {
+                                stop_at(d0 - 0.5, true, &mut a, &mut a_obst, &mut max_adv);
+                            }
+                        }
                         if a < a_before && blocked_by == NONE {
                             blocked_by = NONE;
                         }
@@ -976,6 +1317,11 @@ impl VehicleSim {
             let v = &self.vehicles[slot as usize];
             let looks: [(u32, f64); 3] = if piece < nl {
                 match next_conn {
+                    // Without its reservation, a vehicle takes no zone beyond its hold point:
+                    // those come with the reservation.
+                    Some(_) if junction_pending && zgrant_j.is_empty() && grant.is_empty() => {
+                        [(piece, -v.s_m), (NONE, 0.0), (NONE, 0.0)]
+                    }
                     Some(c) => [
                         (piece, -v.s_m),
                         (nl + c, plen - v.s_m),
@@ -992,6 +1338,9 @@ impl VehicleSim {
                     continue;
                 }
                 for &(z, side) in &self.net.lane_zones[pc as usize] {
+                    if zstop.contains(&z) || zgrant_j.iter().any(|zj| zj.0 == z) {
+                        continue;
+                    }
                     let (_, s0, s1) = self.net.zones[z as usize][side as usize];
                     let d = off + s0;
                     if v.zheld.iter().any(|h| h.0 == z) {
@@ -1022,7 +1371,32 @@ impl VehicleSim {
                 }
             }
         }
+        // Clearance guard: no step that would put the body into another vehicle's (as they
+        // stand at the step's start), whatever the rules above allowed.
+        let mut hold_lat = false;
+        {
+            let v = &self.vehicles[slot as usize];
+            let a_c = a.clamp(-B_MAX_MPS2, p.a_mps2);
+            let v_new = (v.v_mps + a_c * DT_S).max(0.0);
+            let ds = ((v.v_mps + v_new) * 0.5 * DT_S).min(max_adv);
+            let check = if ds > 1e-3 || v.lat_m != 0.0 {
+                self.guard_blocker(twin, slot, ds.max(0.0) + GUARD_MARGIN_M).ok()
+            } else {
+                None
+            };
+            if let Some((None, pred)) = check {
+                self.guard_next[slot as usize] = Some(pred);
+            }
+            if let Some((Some(o), _)) = check {
+                hold_lat = true;
+                a = a.min(-v.v_mps / DT_S).max(-B_MAX_MPS2.max(v.v_mps / DT_S));
+                max_adv = 0.0;
+                why = Wait::Clearance;
+                blocked_by = o;
+            }
+        }
         let v = &mut self.vehicles[slot as usize];
+        v.hold_lat = hold_lat;
         v.a_mps2 = a.clamp(-B_MAX_MPS2, p.a_mps2);
         v.a_obst = a_obst;
         v.max_adv_m = max_adv;
@@ -1048,6 +1422,12 @@ impl VehicleSim {
         for (z, side, entry, rel) in zgrant {
             self.zone_occ[z as usize].push((slot, side));
             self.vehicles[slot as usize].zheld.push((z, entry, rel));
+        }
+        let odo = self.vehicles[slot as usize].odo_m;
+        let len_m = self.vehicles[slot as usize].p.length_m;
+        for (z, side, d0, d1) in zgrant_j {
+            self.zone_occ[z as usize].push((slot, side));
+            self.vehicles[slot as usize].zheld.push((z, odo + d0, odo + d1 + len_m + 0.3));
         }
         if reroute_now || self.vehicles[slot as usize].wait_end_s > 15.0 {
             self.reroute_here(twin, slot, None);
@@ -1229,11 +1609,20 @@ impl VehicleSim {
             }
         }
         let Some((_, nb, s_n)) = best else { return };
+        // The clearance guard: the body in the target lane must touch no one.
+        {
+            let v = &self.vehicles[slot as usize];
+            let (f, r) = self.pose_at(v, nb, s_n, v.prev_piece, 0.0);
+            if self.box_blocker(slot, body_box_of(f, r, &v.p, v.heading_rad), (f[2] + r[2]) / 2.0).is_some() {
+                return;
+            }
+        }
         let old_w = twin.lanes[lane as usize].width_m;
         let new_w = twin.lanes[nb as usize].width_m;
         let to_left = twin.lanes[lane as usize].left == Some(nb);
         let v = &mut self.vehicles[slot as usize];
         v.lat_m += if to_left { -(old_w + new_w) / 2.0 } else { (old_w + new_w) / 2.0 };
+        v.lat0_m = v.lat_m;
         v.ghost_lane = lane;
         v.piece = nb;
         v.s_m = s_n;
@@ -1277,7 +1666,7 @@ impl VehicleSim {
         v.s_m += ds;
         v.stopped_s = if v_new < 0.1 { v.stopped_s + DT_S } else { 0.0 };
         v.lc_cooldown_s = (v.lc_cooldown_s - DT_S).max(0.0);
-        if v.lat_m != 0.0 {
+        if v.lat_m != 0.0 && !v.hold_lat {
             let step = LANE_CHANGE_LAT_MPS * DT_S;
             v.lat_m = if v.lat_m.abs() <= step { 0.0 } else { v.lat_m - step * v.lat_m.signum() };
             if v.lat_m.abs() < 0.2 {
@@ -1313,6 +1702,7 @@ impl VehicleSim {
                             events.push(SimEvent::RedLightViolation { agent_id: v.id, step: ctx.step, lane });
                         }
                         let v = &mut self.vehicles[slot as usize];
+                        v.history = [v.prev_piece, v.history[0], v.history[1]];
                         v.prev_piece = v.piece;
                         v.piece = nl + c;
                         v.s_m = over;
@@ -1336,6 +1726,7 @@ impl VehicleSim {
                 let c = v.piece - nl;
                 let to = self.net.conn_to[c as usize];
                 let v = &mut self.vehicles[slot as usize];
+                v.history = [v.prev_piece, v.history[0], v.history[1]];
                 v.prev_piece = v.piece;
                 v.piece = to;
                 v.s_m = over;
@@ -1612,7 +2003,9 @@ impl VehicleSim {
             v_mps: v_spawn.max(0.0),
             a_mps2: 0.0,
             prev_piece: NONE,
+            history: [NONE; 3],
             lat_m: 0.0,
+            lat0_m: 0.0,
             ghost_lane: NONE,
             route,
             route_idx: 0,
@@ -1623,6 +2016,7 @@ impl VehicleSim {
             stopped_at_line: false,
             ignore_yield: false,
             no_grant_until_s: 0.0,
+            hold_lat: false,
             odo_m: 0.0,
             spawn_time_s: time_s,
             stopped_s: 0.0,
@@ -1673,12 +2067,12 @@ impl VehicleSim {
                 }
                 s += self.net.len[prev as usize];
                 piece = prev;
-                prev = if prev >= nl { self.net.conn_from[(prev - nl) as usize] } else { NONE };
+                prev = self.piece_before(v, prev);
             }
         };
         if v.lat_m != 0.0 && v.piece < nl {
             // The rear lags the lateral move.
-            let lat_r = v.lat_m * 1.15;
+            let lat_r = rear_lat_m(v, v.lat_m);
             let (_, hr) = self.net.point_at(v.piece, rs.max(0.0));
             r[0] -= hr.sin() * lat_r;
             r[1] += hr.cos() * lat_r;

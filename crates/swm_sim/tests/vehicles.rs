@@ -130,6 +130,7 @@ fn run_checked(twin: Arc<Twin>, cfg: SimConfig, steps: u32) -> (Check, Simulatio
             let boxes: Vec<OrientedBox> = vs.iter().map(|r| OrientedBox::of_record(r)).collect();
             let now: BTreeSet<(u64, u64)> = overlapping_pairs(&boxes)
                 .into_iter()
+                .filter(|&(i, j)| (vs[i].z_m - vs[j].z_m).abs() < swm_sim::metrics::LEVEL_SEPARATION_M)
                 .map(|(i, j)| (vs[i].agent_id.min(vs[j].agent_id), vs[i].agent_id.max(vs[j].agent_id)))
                 .collect();
             for &(a, b) in now.difference(&contacts) {
@@ -314,6 +315,49 @@ fn seoul_jamsil_ten_minutes() {
     district_check(twin, n, steps, "jamsil");
 }
 
+/// The safety half of the quality bar, over several seeds on every district: no
+/// vehicle-vehicle collision (the metrics' oriented-box definition) and no red-light
+/// violation in 10 simulated minutes with 300 vehicles (400 on the default district).
+#[test]
+fn districts_collision_and_violation_free() {
+    let mut districts: Vec<(&str, Twin, u32)> = vec![(
+        "default",
+        swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0,
+        400,
+    )];
+    for (name, path, bbox) in
+        [("jamsil", "seoul/jamsil.osm.pbf", None), ("yeouido", "seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84))]
+    {
+        if let Some(t) = seoul(path, bbox) {
+            districts.push((name, t, 300));
+        }
+    }
+    let runs: Vec<(&str, Arc<Twin>, SimConfig)> = districts
+        .into_iter()
+        .flat_map(|(name, twin, n)| {
+            let twin = Arc::new(twin);
+            (11..=13).map(move |seed| (name, twin.clone(), cfg(seed, n, 0.0)))
+        })
+        .collect();
+    let results: Vec<(String, Check)> = runs
+        .into_par_iter()
+        .map(|(name, twin, c)| (format!("{name} seed {}", c.seed), run_checked(twin, c, 6000).0))
+        .collect();
+    for (label, ck) in &results {
+        eprintln!(
+            "{label}: collisions {} violations {} gridlocked {} mean speed {:.2} m/s",
+            ck.collisions,
+            ck.violations,
+            ck.gridlocked,
+            mean_speed(ck)
+        );
+    }
+    for (label, ck) in &results {
+        assert_eq!(ck.collisions, 0, "{label}: collisions; first: {:#?}", ck.first_collisions);
+        assert_eq!(ck.violations, 0, "{label}: red-light violations");
+    }
+}
+
 /// The island core of the Yeouido extract (west, south, east, north): the full extract is
 /// fragmented (bridge and expressway stubs cut by the extract's edge).
 const YEOUIDO_CORE_WGS84: [f64; 4] = [126.915, 37.515, 126.945, 37.535];
@@ -360,7 +404,8 @@ fn diag_district_contacts() {
     };
     let Some(twin) = twin else { return };
     let n = if name == "default" { 400 } else { 300 };
-    let mut sim = Simulation::new(Arc::new(twin), cfg(11, n, 0.0)).unwrap();
+    let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
+    let mut sim = Simulation::new(Arc::new(twin), cfg(seed, n, 0.0)).unwrap();
     let mut contacts: BTreeSet<(u64, u64)> = BTreeSet::new();
     for _ in 0..6000 {
         sim.step();
@@ -369,6 +414,7 @@ fn diag_district_contacts() {
         let boxes: Vec<OrientedBox> = vs.iter().map(|r| OrientedBox::of_record(r)).collect();
         let now: BTreeSet<(u64, u64)> = overlapping_pairs(&boxes)
             .into_iter()
+            .filter(|&(i, j)| (vs[i].z_m - vs[j].z_m).abs() < swm_sim::metrics::LEVEL_SEPARATION_M)
             .map(|(i, j)| (vs[i].agent_id.min(vs[j].agent_id), vs[i].agent_id.max(vs[j].agent_id)))
             .collect();
         let vsim = sim.vehicle_sim();
@@ -376,7 +422,8 @@ fn diag_district_contacts() {
         let desc = |id: u64| {
             let v = vsim.vehicles.iter().find(|v| v.id == id).unwrap();
             let p = if v.piece < nl { format!("lane {}", v.piece) } else { format!("conn {}", v.piece - nl) };
-            format!("{id} {:?} {p} s {:.1} v {:.1} why {:?}", v.kind, v.s_m, v.v_mps, v.why)
+            let len = vsim.net.len[v.piece as usize];
+            format!("{id} {:?} {p} s {:.1}/{len:.1} v {:.1} why {:?}", v.kind, v.s_m, v.v_mps, v.why)
         };
         for &(a, b) in now.difference(&contacts) {
             eprintln!("step {} contact: [{}] [{}]", sim.step_index(), desc(a), desc(b));
@@ -418,6 +465,17 @@ fn diag_lane_pairs() {
                 net.lane_in[l],
                 net.lane_out[l]
             );
+            eprintln!("  source {:?} class {:?} intrusions {:?}", ln.source, ln.road_class, net.intrusions[l]);
+            for &(z, side) in &net.lane_zones[l] {
+                let zz = net.zones[z as usize];
+                let o = zz[1 - side as usize];
+                let op =
+                    if (o.0 as usize) < nl { format!("lane {}", o.0) } else { format!("conn {}", o.0 as usize - nl) };
+                eprintln!(
+                    "  zone {z} side {side} here [{:.1}, {:.1}] other {op} [{:.1}, {:.1}]",
+                    zz[side as usize].1, zz[side as usize].2, o.1, o.2
+                );
+            }
             for &c in &net.lane_out[l] {
                 let st: Vec<String> = (0..24)
                     .map(|k| {
@@ -485,6 +543,12 @@ fn diag_sweep() {
     let (a, b) = seeds.split_once("..").unwrap();
     let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
     let n = if name == "default" { 400 } else { 300 };
+    let lane_km: f64 = twin.lanes.iter().map(|l| l.length_m).sum::<f64>() / 1000.0;
+    eprintln!(
+        "{name}: {} lanes, {lane_km:.1} lane-km, {:.1} vehicles per lane-km",
+        twin.lanes.len(),
+        n as f64 / lane_km
+    );
     let cfgs: Vec<SimConfig> = (a..=b).map(|s| cfg(s, n, 0.0)).collect();
     let results: Vec<(u64, Check)> = cfgs
         .par_iter()
@@ -513,4 +577,114 @@ fn diag_sweep() {
         "{name} TOTAL seeds {a}..={b}: collisions {col} violations {viol} gridlocked {grid} mean speed {:.2}",
         speed / results.len() as f64
     );
+}
+
+/// Diagnostics: the heads of the wait-for chains of vehicles stopped > 120 s, sampled every
+/// 30 s (`SWM_DIAG=default|jamsil|yeouido`, `SWM_SEEDS=11..14`).
+#[test]
+#[ignore]
+fn diag_wait_heads() {
+    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
+    let twin = match name.as_str() {
+        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
+        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
+        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
+    };
+    let Some(twin) = twin else { return };
+    let twin = Arc::new(twin);
+    let seeds = std::env::var("SWM_SEEDS").unwrap_or_else(|_| "11..14".into());
+    let (a, b) = seeds.split_once("..").unwrap();
+    let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+    let n = if name == "default" { 400 } else { 300 };
+    let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+    let mut heads: BTreeMap<String, usize> = BTreeMap::new();
+    let mut all: BTreeMap<String, usize> = BTreeMap::new();
+    let mut head_lanes: BTreeMap<String, usize> = BTreeMap::new();
+    for seed in a..=b {
+        let mut sim = Simulation::new(twin.clone(), cfg(seed, n, 0.0)).unwrap();
+        for step in 1..=6000 {
+            sim.step();
+            if step % 10 == 0 {
+                let follow = std::env::var("SWM_FOLLOW").is_ok();
+                for (_, why, gate, _, cyc) in sim.vehicle_sim().wait_heads(0.5, follow) {
+                    *all.entry(format!("{why:?} {gate:?} cycle {cyc}")).or_default() += 1;
+                }
+            }
+            if step % 300 == 0 {
+                for (id, why, gate, st, cyc) in sim.vehicle_sim().wait_heads(120.0, std::env::var("SWM_FOLLOW").is_ok())
+                {
+                    *hist.entry(format!("{why:?} {gate:?} cycle {cyc}")).or_default() += 1;
+                    *heads.entry(format!("seed {seed} head {id} {why:?} {gate:?} {st:.0}s")).or_default() += 1;
+                    let vs = sim.vehicle_sim();
+                    if let Some(h) = vs.vehicles.iter().find(|v| v.id == id && v.piece < vs.net.n_lanes as u32) {
+                        let p = vs.net.point_at(h.piece, h.s_m).0;
+                        *head_lanes
+                            .entry(format!("lane {} at ({:.0}, {:.0}) {why:?}", h.piece, p[0], p[1]))
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    for (k, c) in &hist {
+        eprintln!("{name} reason {k}: {c}");
+    }
+    let total: usize = all.values().sum();
+    for (k, c) in &all {
+        eprintln!("{name} all stopped > 0.5 s, head {k}: {:.1} %", 100.0 * *c as f64 / total as f64);
+    }
+    let mut hv: Vec<_> = heads.into_iter().collect();
+    let mut lv: Vec<_> = head_lanes.into_iter().collect();
+    lv.sort_by_key(|x| std::cmp::Reverse(x.1));
+    for (k, c) in lv.iter().take(15) {
+        eprintln!("{name} head place {k}: {c}");
+    }
+    hv.sort_by_key(|x| std::cmp::Reverse(x.1));
+    for (k, c) in hv.iter().take(25) {
+        eprintln!("{name} {k}: {c}");
+    }
+}
+
+/// Diagnostics: the boxes of two vehicles around a step (`SWM_DIAG`, `SWM_SEED`,
+/// `SWM_PAIR=a,b`, `SWM_STEP=k`).
+#[test]
+#[ignore]
+fn diag_pair() {
+    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
+    let twin = match name.as_str() {
+        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
+        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
+        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
+    };
+    let Some(twin) = twin else { return };
+    let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
+    let pair: Vec<u64> = std::env::var("SWM_PAIR").unwrap().split(',').map(|x| x.parse().unwrap()).collect();
+    let at: u32 = std::env::var("SWM_STEP").unwrap().parse().unwrap();
+    let n = if name == "default" { 400 } else { 300 };
+    let mut sim = Simulation::new(Arc::new(twin), cfg(seed, n, 0.0)).unwrap();
+    for _ in 0..at + 3 {
+        sim.step();
+        if sim.step_index() + 8 < at {
+            continue;
+        }
+        let recs = sim.records();
+        let rs: Vec<&TrajectoryRecord> = pair.iter().filter_map(|id| recs.iter().find(|r| r.agent_id == *id)).collect();
+        if rs.len() == 2 {
+            let (a, b) = (OrientedBox::of_record(rs[0]), OrientedBox::of_record(rs[1]));
+            let vs = sim.vehicle_sim();
+            let d = |id: u64| {
+                let v = vs.vehicles.iter().find(|v| v.id == id).unwrap();
+                format!("piece {} s {:.2} v {:.2} why {:?}", v.piece, v.s_m, v.v_mps, v.why)
+            };
+            eprintln!(
+                "step {} depth {:.3} | {} {:?} | {} {:?}",
+                sim.step_index(),
+                a.overlap_depth_m(&b),
+                d(pair[0]),
+                a,
+                d(pair[1]),
+                b
+            );
+        }
+    }
 }

@@ -161,6 +161,7 @@ mod tests {
             turns: vec![],
             stop_line: None,
             signal: None,
+            level: 0,
         }
     }
 

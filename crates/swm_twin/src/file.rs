@@ -39,10 +39,11 @@ use std::path::{Path, PathBuf};
 
 /// The first eight bytes of every `.swt` file.
 pub const MAGIC: [u8; 8] = *b"SWMTWIN\0";
-/// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (and the newest it reads). Version 2 added
+/// [`crate::Lane::level`]; files of version 1 must be ingested again.
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build reads.
-pub const MIN_FORMAT_VERSION: u32 = 1;
+pub const MIN_FORMAT_VERSION: u32 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 28;
 
@@ -251,6 +252,7 @@ mod tests {
                 segment: [[95.0, -1.6, 11.0], [95.0, 1.6, 11.0]],
             }),
             signal: Some(0),
+            level: 0,
         }
     }
 
@@ -434,7 +436,7 @@ mod tests {
         let mut newer = bytes.clone();
         newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let err = read_swt_bytes(&newer, "new.swt").unwrap_err();
-        assert!(matches!(err, TwinError::NewerVersion { found: 2, supported: FORMAT_VERSION, .. }), "{err:?}");
+        assert!(matches!(err, TwinError::NewerVersion { found: 3, supported: FORMAT_VERSION, .. }), "{err:?}");
         assert!(err.to_string().contains("new.swt") && err.to_string().contains("upgrade"));
         // Newer version wins over truncation: a newer file is reported as such.
         assert!(matches!(read_swt_bytes(&newer[..20], "x"), Err(TwinError::NewerVersion { .. })));
@@ -460,7 +462,7 @@ mod tests {
         // The first field is meta.name: claim a 2^62-byte string.
         payload.splice(0..1, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f]);
         let header = Header {
-            version: 1,
+            version: FORMAT_VERSION,
             flags: 0,
             payload_len: payload.len() as u64,
             payload_crc32: crc32fast::hash(&payload),
@@ -471,8 +473,12 @@ mod tests {
     }
 
     fn with_valid_header(payload: &[u8]) -> Vec<u8> {
-        let header =
-            Header { version: 1, flags: 0, payload_len: payload.len() as u64, payload_crc32: crc32fast::hash(payload) };
+        let header = Header {
+            version: FORMAT_VERSION,
+            flags: 0,
+            payload_len: payload.len() as u64,
+            payload_crc32: crc32fast::hash(payload),
+        };
         let mut bytes = header.to_bytes().to_vec();
         bytes.extend_from_slice(payload);
         bytes

@@ -466,6 +466,10 @@ pub struct Lane {
     pub turns: Vec<Turn>,
     pub stop_line: Option<StopLine>,
     pub signal: Option<u32>,
+    /// Vertical level of the road (OSM `layer`; a bridge without `layer` is 1, a tunnel
+    /// -1, everything else 0). Lanes on different levels pass over or under each other
+    /// without meeting, whatever their plan-view geometry.
+    pub level: i8,
 }
 
 /// A connection through a junction from the end of one lane to the start of another.

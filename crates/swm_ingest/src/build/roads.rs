@@ -505,6 +505,7 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
                 .collect()
         };
         let (from_j, to_j) = (net.junction_of.get(&seg.from()).copied(), net.junction_of.get(&seg.to()).copied());
+        let level = road_level(seg_tags[si]);
         let name = seg_tags[si].get("name").map(str::to_string);
         let speed = seg_tags[si].get("maxspeed").and_then(super::tags::parse_speed_mps);
         let mut reversed = core.clone();
@@ -542,6 +543,7 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
                     turns: turns.as_ref().map(|t| t[r as usize].clone()).unwrap_or_default(),
                     stop_line: None,
                     signal: None,
+                    level,
                 });
             }
             let ids: Vec<u32> = (first..first + n as u32).collect();
@@ -803,12 +805,40 @@ fn twin_lane_xy(twin: &Twin, lane: u32) -> Vec<P2> {
     twin.lanes[lane as usize].centerline.iter().map(|p| [p[0], p[1]]).collect()
 }
 
+/// The vertical level of a road way: its `layer` (clamped to -5..=5), else 1 for a bridge
+/// and -1 for a tunnel, else 0.
+fn road_level(tags: &Tags) -> i8 {
+    if let Some(l) = tags.get("layer").and_then(|v| v.trim().parse::<i32>().ok()) {
+        return l.clamp(-5, 5) as i8;
+    }
+    let yes = |k: &str| tags.get(k).is_some_and(|v| v != "no");
+    if yes("bridge") {
+        1
+    } else if yes("tunnel") {
+        -1
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tags(kv: &[(&str, &str)]) -> Tags {
         kv.iter().copied().collect()
+    }
+
+    #[test]
+    fn road_levels_from_layer_bridge_tunnel() {
+        assert_eq!(road_level(&tags(&[("highway", "primary")])), 0);
+        assert_eq!(road_level(&tags(&[("bridge", "yes")])), 1);
+        assert_eq!(road_level(&tags(&[("bridge", "yes"), ("layer", "2")])), 2);
+        assert_eq!(road_level(&tags(&[("tunnel", "yes")])), -1);
+        assert_eq!(road_level(&tags(&[("tunnel", "yes"), ("layer", "-3")])), -3);
+        assert_eq!(road_level(&tags(&[("bridge", "no")])), 0);
+        assert_eq!(road_level(&tags(&[("layer", "99")])), 5);
+        assert_eq!(road_level(&tags(&[("layer", "x"), ("bridge", "viaduct")])), 1);
     }
 
     #[test]

@@ -61,6 +61,7 @@ fn hand_twin(signalled: bool) -> Twin {
             turns: Vec::new(),
             stop_line: None,
             signal: None,
+            level: 0,
         }
     };
     Twin { walk_nodes, walk_edges, lanes: vec![lane(1.65, true), lane(-1.65, false)], ..Twin::default() }

@@ -8,6 +8,7 @@ use std::collections::BinaryHeap;
 use swm_twin::{Control, StopKind, Turn, Twin};
 
 use crate::crossing::CrossingMap;
+use crate::metrics::OrientedBox;
 
 /// Two connection paths closer than this (m) conflict (widest vehicle plus margin).
 pub const CONFLICT_DIST_M: f64 = 3.0;
@@ -76,6 +77,26 @@ pub struct Net {
     pub zones: Vec<[(u32, f64, f64); 2]>,
     /// Per piece: its zones `(zone, side)` (side 0 major, 1 minor).
     pub lane_zones: Vec<Vec<(u32, u8)>>,
+    /// Per piece: the lowest and highest vertical level it is on ([`swm_twin::Lane::level`];
+    /// a connection spans the levels of the lanes it joins).
+    pub level: Vec<(i8, i8)>,
+    /// Per lane: connections whose sweep (the bodies of vehicles driving through them, a
+    /// bus cutting its corner) reaches a vehicle standing at the lane's hold point, with
+    /// the farthest front positions clear of it for a car and for a bus or truck
+    /// `(connection, safe_s car, safe_s long)`.
+    pub intrusions: Vec<Vec<(u32, f64, f64)>>,
+    /// Per connection: the same seen from the connection `(lane, safe_s car, safe_s long)`.
+    pub intruded_by: Vec<Vec<(u32, f64, f64)>>,
+}
+
+/// Height of one vertical level (m): pieces are raised by it, so recorded poses carry the
+/// deck height of bridges and the depth of tunnels.
+pub const LEVEL_HEIGHT_M: f64 = 6.0;
+
+/// Whether two level spans share a level (the pieces can meet).
+#[inline]
+pub fn levels_meet(a: (i8, i8), b: (i8, i8)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
 }
 
 /// Two lane centre lines closer than this (m) overlap (two of the widest vehicles side by
@@ -95,6 +116,7 @@ fn overlap_zones(
     group_of: &[u32],
     lane_out: &[Vec<u32>],
     conn_to: &[u32],
+    level: &[(i8, i8)],
 ) -> Zones {
     let nl = group_of.len();
     let np = lane_samples.len();
@@ -116,6 +138,9 @@ fn overlap_zones(
         })
     };
     let skip = |a: usize, b: usize| -> bool {
+        if !levels_meet(level[a], level[b]) {
+            return true;
+        }
         if b >= nl {
             // Only lane-connection pairs (connection pairs are junction conflicts).
             if a >= nl {
@@ -243,6 +268,30 @@ impl Net {
             })
             .collect();
         let len: Vec<f64> = cum.iter().map(|c| c.last().copied().unwrap_or(0.0).max(0.05)).collect();
+        let mut level: Vec<(i8, i8)> = twin.lanes.iter().map(|l| (l.level, l.level)).collect();
+        for c in &twin.lane_connections {
+            let (a, b) = (level[c.from_lane as usize].0, level[c.to_lane as usize].0);
+            level.push((a.min(b), a.max(b)));
+        }
+        // Raise every piece to its level (connections ramp between their lanes' levels).
+        for (i, p) in pts.iter_mut().enumerate() {
+            let (z0, z1) = if i < nl {
+                let z = level[i].0 as f64 * LEVEL_HEIGHT_M;
+                (z, z)
+            } else {
+                let c = &twin.lane_connections[i - nl];
+                (
+                    level[c.from_lane as usize].0 as f64 * LEVEL_HEIGHT_M,
+                    level[c.to_lane as usize].0 as f64 * LEVEL_HEIGHT_M,
+                )
+            };
+            if z0 == 0.0 && z1 == 0.0 {
+                continue;
+            }
+            for (q, s) in p.iter_mut().zip(&cum[i]) {
+                q[2] += z0 + (z1 - z0) * (s / len[i]).clamp(0.0, 1.0);
+            }
+        }
         let mut lane_out = vec![Vec::new(); nl];
         let mut lane_in = vec![Vec::new(); nl];
         let mut conn_from = Vec::with_capacity(nc);
@@ -352,7 +401,7 @@ impl Net {
         // Foreign paths: every connection and the last/first 30 m of every lane, from any
         // junction (dual carriageways and close nodes make separate junctions overlap).
         // Entries: (group of the path's lane, group a connection leads into, point).
-        let mut foreign: Vec<(u32, u32, [f64; 2])> = Vec::new();
+        let mut foreign: Vec<ForeignPoint> = Vec::new();
         for (ci, c) in twin.lane_connections.iter().enumerate() {
             if c.turn == Turn::UTurn {
                 continue;
@@ -369,20 +418,24 @@ impl Net {
             let lc = len[nl + ci];
             ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M).map(|(s, p)| (lc + s, *p)));
             let body = chord_points(&ext);
-            foreign.extend(conn_samples[ci].iter().chain(body.iter()).map(|(_, p)| (gf, gt, *p)));
+            let lv = level[nl + ci];
+            foreign.extend(conn_samples[ci].iter().chain(body.iter()).map(|(_, p)| (gf, gt, lv, *p)));
         }
         for l in 0..nl {
             let g = group_of[l];
             let lenl = len[l];
             foreign.extend(
-                lane_samples[l].iter().filter(|(s, _)| *s <= 30.0 || *s >= lenl - 30.0).map(|(_, p)| (g, g, *p)),
+                lane_samples[l]
+                    .iter()
+                    .filter(|(s, _)| *s <= 30.0 || *s >= lenl - 30.0)
+                    .map(|(_, p)| (g, g, level[l], *p)),
             );
         }
         const CELL_M: f64 = 5.0;
         let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
         let mut grid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
         for (i, f) in foreign.iter().enumerate() {
-            grid.entry(cell(f.2)).or_default().push(i as u32);
+            grid.entry(cell(f.3)).or_default().push(i as u32);
         }
         let mut clear_s: Vec<f64> = (0..nl).map(|l| (len[l] - 0.5).max(0.0)).collect();
         for l in 0..nl {
@@ -401,9 +454,10 @@ impl Net {
                     (-1..=1).any(|dy| {
                         grid.get(&(cx + dx, cy + dy)).is_some_and(|v| {
                             v.iter().any(|&i| {
-                                let (fg, ft, q) = foreign[i as usize];
+                                let (fg, ft, fl, q) = foreign[i as usize];
                                 fg != g
                                     && ft != g
+                                    && levels_meet(fl, level[l])
                                     && (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) < HOLD_CLEAR_M * HOLD_CLEAR_M
                             })
                         })
@@ -434,7 +488,7 @@ impl Net {
             v.extend(body);
             piece_samples.push(v);
         }
-        let (zones, lane_zones) = overlap_zones(twin, &piece_samples, &group_of, &lane_out, &conn_to);
+        let (zones, lane_zones) = overlap_zones(twin, &piece_samples, &group_of, &lane_out, &conn_to, &level);
         let sources: Vec<u32> = (0..nl as u32).filter(|l| lane_in[*l as usize].is_empty()).collect();
         let sinks: Vec<u32> = (0..nl as u32).filter(|l| lane_out[*l as usize].is_empty()).collect();
         // Extended paths: the lane tail from the hold point, the connection, the exit head.
@@ -486,6 +540,9 @@ impl Net {
                                     continue;
                                 }
                                 let cb = &twin.lane_connections[b as usize];
+                                if !levels_meet(level[nl + a as usize], level[nl + b as usize]) {
+                                    continue;
+                                }
                                 // Consecutive connections of one path (through a short lane).
                                 if cb.junction != c.junction && (c.to_lane == cb.from_lane || cb.to_lane == c.from_lane)
                                 {
@@ -569,9 +626,13 @@ impl Net {
         }
         let release_m: Vec<f64> =
             (0..nc).map(|c| conflicts[c].iter().map(|x| x.my_end_m).fold(len[nl + c], f64::max)).collect();
+        let (intrusions, intruded_by) = intrusions(twin, &lane_samples, &conn_samples, &len, &hold_s, &level);
         Net {
+            intrusions,
+            intruded_by,
             zones,
             lane_zones,
+            level,
             release_m,
             clear_s,
             n_lanes: nl,
@@ -741,4 +802,157 @@ fn sample(pts: &[[f64; 3]], cum: &[f64], step_m: f64) -> Vec<(f64, [f64; 2])> {
         out.push((s, [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]));
     }
     out
+}
+
+/// Width of the widest vehicle (m): sweeps and standing boxes are this wide.
+const SWEEP_WIDTH_M: f64 = 2.5;
+/// How far before a hold point intrusions are looked for (m).
+const INTRUSION_REACH_M: f64 = 40.0;
+
+/// Point at `t` along samples `(t, point)` (linear, clamped).
+fn at_t(samples: &[(f64, [f64; 2])], t: f64) -> [f64; 2] {
+    let k = samples.partition_point(|(ti, _)| *ti < t);
+    if k == 0 {
+        return samples[0].1;
+    }
+    if k >= samples.len() {
+        return samples[samples.len() - 1].1;
+    }
+    let ((t0, a), (t1, b)) = (samples[k - 1], samples[k]);
+    let u = ((t - t0) / (t1 - t0).max(1e-9)).clamp(0.0, 1.0);
+    [a[0] + (b[0] - a[0]) * u, a[1] + (b[1] - a[1]) * u]
+}
+
+/// The box of a body whose front is at `t` and whose rear trails `body_m` behind along the
+/// samples, as the simulator records it (as long as the body, centred between them).
+fn body_box(samples: &[(f64, [f64; 2])], t: f64, body_m: f64) -> OrientedBox {
+    let f = at_t(samples, t);
+    let r = at_t(samples, t - body_m);
+    let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
+    let chord = (dx * dx + dy * dy).sqrt();
+    OrientedBox {
+        center: [(f[0] + r[0]) * 0.5, (f[1] + r[1]) * 0.5],
+        heading_rad: if chord > 1e-6 { dy.atan2(dx) } else { 0.0 },
+        // Recorded boxes are as long as the vehicle, centred between front and rear.
+        length_m: body_m,
+        width_m: SWEEP_WIDTH_M,
+    }
+}
+
+/// A point of a foreign path: (group of the path's lane, group it leads into, levels, point).
+type ForeignPoint = (u32, u32, (i8, i8), [f64; 2]);
+
+type Intrusions = (Vec<Vec<(u32, f64, f64)>>, Vec<Vec<(u32, f64, f64)>>);
+
+/// Where the sweep of a connection (fronts of 4.5 and 12 m bodies from its start to 12 m
+/// into its exit lane, rears trailing along the path) reaches the box of a vehicle standing
+/// near the end of another lane: per lane `(connection, safe_s car, safe_s long)` with the
+/// farthest front positions of a car (4.5 m) and of a bus or truck (12 m) clear of that
+/// sweep, and per connection the same with the lane.
+fn intrusions(
+    twin: &Twin,
+    lane_samples: &[Vec<(f64, [f64; 2])>],
+    conn_samples: &[Vec<(f64, [f64; 2])>],
+    len: &[f64],
+    hold_s: &[f64],
+    level: &[(i8, i8)],
+) -> Intrusions {
+    let nl = lane_samples.len();
+    let nc = conn_samples.len();
+    const CELL_M: f64 = 10.0;
+    let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
+    // Lane ends (the stretch where vehicles stand) by grid cell.
+    let mut grid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
+    for l in 0..nl {
+        for (s, p) in &lane_samples[l] {
+            if *s >= hold_s[l] - INTRUSION_REACH_M - 5.0 && *s <= hold_s[l] + 1.0 {
+                let v = grid.entry(cell(*p)).or_default();
+                if v.last() != Some(&(l as u32)) {
+                    v.push(l as u32);
+                }
+            }
+        }
+    }
+    let mut by_lane: Vec<Vec<(u32, f64, f64)>> = vec![Vec::new(); nl];
+    let mut by_conn: Vec<Vec<(u32, f64, f64)>> = vec![Vec::new(); nc];
+    for (ci, c) in twin.lane_connections.iter().enumerate() {
+        if c.turn == Turn::UTurn || conn_samples[ci].is_empty() {
+            continue;
+        }
+        let (fl, tl) = (c.from_lane as usize, c.to_lane as usize);
+        let lc = len[nl + ci];
+        let mut ext: Vec<(f64, [f64; 2])> = lane_samples[fl]
+            .iter()
+            .filter(|(s, _)| *s >= len[fl] - BUS_LENGTH_M - 1.0)
+            .map(|(s, p)| (s - len[fl], *p))
+            .collect();
+        ext.extend(conn_samples[ci].iter().copied());
+        ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M + 1.0).map(|(s, p)| (lc + s, *p)));
+        ext.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut sweep: Vec<OrientedBox> = Vec::new();
+        let mut t = 0.0;
+        while t <= lc + BUS_LENGTH_M {
+            for body_m in [4.5, BUS_LENGTH_M] {
+                sweep.push(body_box(&ext, t, body_m));
+            }
+            t += 1.0;
+        }
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for b in &sweep {
+            let r = b.bounding_radius_m();
+            for k in 0..2 {
+                lo[k] = lo[k].min(b.center[k] - r);
+                hi[k] = hi[k].max(b.center[k] + r);
+            }
+        }
+        let mut cand: Vec<u32> = Vec::new();
+        let (c0, c1) = (cell([lo[0] - 3.0, lo[1] - 3.0]), cell([hi[0] + 3.0, hi[1] + 3.0]));
+        for cx in c0.0..=c1.0 {
+            for cy in c0.1..=c1.1 {
+                if let Some(v) = grid.get(&(cx, cy)) {
+                    cand.extend(v.iter().copied());
+                }
+            }
+        }
+        cand.sort_unstable();
+        cand.dedup();
+        for l in cand {
+            let lu = l as usize;
+            if lu == fl || lu == tl || !levels_meet(level[lu], level[nl + ci]) {
+                continue;
+            }
+            let smp = &lane_samples[lu];
+            if smp.len() < 2 {
+                continue;
+            }
+            let hits = |s: f64, body_m: f64| {
+                let b = body_box(smp, s, body_m);
+                let rb = b.bounding_radius_m();
+                sweep.iter().any(|x| {
+                    let d2 = (x.center[0] - b.center[0]).powi(2) + (x.center[1] - b.center[1]).powi(2);
+                    d2 < (rb + x.bounding_radius_m()).powi(2) && b.overlap_depth_m(x) > 0.0
+                })
+            };
+            let hold = hold_s[lu];
+            if !hits(hold, BUS_LENGTH_M) {
+                continue;
+            }
+            let safe = |body_m: f64| {
+                let mut s = hold;
+                while s > (hold - INTRUSION_REACH_M).max(body_m) && hits(s, body_m) {
+                    s -= 0.5;
+                }
+                s
+            };
+            let (car, long) = (safe(4.5), safe(BUS_LENGTH_M));
+            if hits(car, 4.5) {
+                // No place on the lane is clear of the sweep (a short link inside a junction
+                // cluster): vehicles cross it on reservations instead.
+                continue;
+            }
+            by_lane[lu].push((ci as u32, car, long));
+            by_conn[ci].push((l, car, long));
+        }
+    }
+    (by_lane, by_conn)
 }

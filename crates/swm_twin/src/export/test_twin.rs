@@ -57,6 +57,7 @@ fn lane(id: i64, class: RoadClass, pts: &[P2], index_from_right: u8, lanes_in_di
         turns: vec![],
         stop_line: None,
         signal: None,
+        level: 0,
     }
 }
 

@@ -30,6 +30,7 @@ fn lane(points: Vec<P3>, width_m: f64) -> Lane {
         turns: vec![],
         stop_line: None,
         signal: None,
+        level: 0,
     }
 }
 
