@@ -55,7 +55,7 @@
 //!   inside a junction.
 //! * **Levels**: pieces on different vertical levels ([`swm_twin::Lane::level`]: bridges,
 //!   tunnels) pass over each other: no conflicts, zones or hold points between them.
-//!   Recorded poses are raised [`net::LEVEL_HEIGHT_M`] per level (connections ramp), so the
+//!   Recorded poses are raised [`swm_twin::LEVEL_HEIGHT_M`] per level (connections ramp), so the
 //!   collision metric tells them apart.
 //! * **Sweeps** ([`Net::intrusions`]): where the bodies of vehicles driving through a
 //!   connection (a bus cutting its corner) reach a vehicle standing near the end of another
@@ -83,7 +83,7 @@
 //!   vehicle) of vehicles stopped > 60 s is searched for cycles; a cycle is broken by
 //!   revoking the unused overlap zones or the reservation of a vehicle that has not yet
 //!   entered them (the unused part of a partly used chain only when its holder stands
-//!   at the hold point of its lane), or by letting a yielding vehicle ignore priority,
+//!   at the hold point of its lane), or by letting a yielding vehicle ignore priority for 10 s,
 //!   emitting
 //!   [`SimEvent::DeadlockResolved`]; a vehicle whose reservations or zones were revoked
 //!   requests none for 5 s, so the others of the cycle go first. A reservation chain through a short lane is not
@@ -119,6 +119,8 @@ const NONE: u32 = u32::MAX;
 const REROUTE_BLOCKED_S: f64 = 15.0;
 /// A vehicle whose reservations a deadlock resolution revoked requests none for this long (s).
 const DEADLOCK_PAUSE_S: f64 = 5.0;
+/// How long a deadlock resolution lets a vehicle ignore priority (s).
+const IGNORE_YIELD_S: f64 = 10.0;
 /// A zone over a lane's hold point that starts at most this far before it is taken only
 /// together with the junction beyond (m); longer overlaps are taken on their own.
 const ATOMIC_ZONE_REACH_M: f64 = 30.0;
@@ -217,7 +219,9 @@ pub struct Vehicle {
     zheld: Vec<(u32, f64, f64)>,
     amber_go: bool,
     stopped_at_line: bool,
-    ignore_yield: bool,
+    /// Until this time (s) the vehicle ignores priority (it need not yield to vehicles with
+    /// right of way): a deadlock resolution's last resort.
+    ignore_yield_until_s: f64,
     /// No new reservations before this time (s): set when a deadlock resolution revoked
     /// this vehicle's, so the others of the cycle go first.
     no_grant_until_s: f64,
@@ -292,6 +296,8 @@ pub struct VehicleSim {
     guard_grid: std::collections::HashMap<(i64, i64), Vec<u32>>,
     /// Where the vehicles planned so far this step will be (the guard checks both).
     guard_next: Vec<Option<OrientedBox>>,
+    /// Simulation time of the current step (s).
+    now_s: f64,
 }
 
 /// Cell of the clearance guard's grid (m).
@@ -357,6 +363,7 @@ impl VehicleSim {
             guard_boxes: Vec::new(),
             guard_grid: std::collections::HashMap::new(),
             guard_next: Vec::new(),
+            now_s: 0.0,
         };
         let mut events = Vec::new();
         let attempts = target as usize * 4;
@@ -628,13 +635,14 @@ impl VehicleSim {
     fn grant_blocker(&self, twin: &Twin, slot: u32, c: u32, dist_to_end_m: f64) -> Result<(), (u32, Wait)> {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
+        let ignore_yield = self.now_s < v.ignore_yield_until_s;
         for cf in &self.net.conflicts[c as usize] {
             for &(o, entry) in &self.occupants[cf.other as usize] {
                 if o != slot && self.occupant_rear(o, entry) < cf.other_end_m + 0.5 {
                     return Err((o, Wait::Conflict));
                 }
             }
-            if cf.yield_to_other && !v.ignore_yield {
+            if cf.yield_to_other && !ignore_yield {
                 let from = self.net.conn_from[cf.other as usize];
                 let x = dist_to_end_m + cf.my_end_m + v.p.length_m;
                 let t_clear = (2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(0.1).max(3.0)) + 1.5;
@@ -897,7 +905,7 @@ impl VehicleSim {
         {
             return Err((ls, Wait::ExitRoom));
         }
-        if side == 1 && !v.ignore_yield {
+        if side == 1 && self.now_s >= v.ignore_yield_until_s {
             let (la, a0, a1) = self.net.zones[z as usize][0];
             let t_clear = (2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(3.0)) + 1.5;
             for e in &self.lists[la as usize] {
@@ -935,6 +943,7 @@ impl VehicleSim {
         let nl = self.net.n_lanes as u32;
         let n = self.vehicles.len();
         events.append(&mut self.pending_events);
+        self.now_s = ctx.time_s;
         // The clearance guard's view of the step's start.
         self.guard_grid.clear();
         self.guard_boxes.clear();
@@ -1865,7 +1874,7 @@ impl VehicleSim {
             }
             if !revoked {
                 let m = *members.iter().min_by_key(|s| self.vehicles[**s as usize].id).unwrap_or(&members[0]);
-                self.vehicles[m as usize].ignore_yield = true;
+                self.vehicles[m as usize].ignore_yield_until_s = ctx.time_s + IGNORE_YIELD_S;
                 how = format!("vehicle {} proceeds ignoring priority", self.vehicles[m as usize].id);
             }
             let mut agents: Vec<u64> = members.iter().map(|s| self.vehicles[*s as usize].id).collect();
@@ -2014,7 +2023,7 @@ impl VehicleSim {
             zheld: Vec::new(),
             amber_go: false,
             stopped_at_line: false,
-            ignore_yield: false,
+            ignore_yield_until_s: 0.0,
             no_grant_until_s: 0.0,
             hold_lat: false,
             odo_m: 0.0,

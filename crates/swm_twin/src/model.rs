@@ -438,6 +438,10 @@ pub struct StopLine {
     pub segment: [P3; 2],
 }
 
+/// Height of one vertical level of roads (m): a lane of [`Lane::level`] `k` runs `k` times
+/// this above (below, for tunnels) its centre line, which follows the ground.
+pub const LEVEL_HEIGHT_M: f64 = 6.0;
+
 /// One directed lane between two road-graph nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lane {
@@ -468,7 +472,8 @@ pub struct Lane {
     pub signal: Option<u32>,
     /// Vertical level of the road (OSM `layer`; a bridge without `layer` is 1, a tunnel
     /// -1, everything else 0). Lanes on different levels pass over or under each other
-    /// without meeting, whatever their plan-view geometry.
+    /// without meeting, whatever their plan-view geometry; the deck is [`LEVEL_HEIGHT_M`]
+    /// per level above the centre line.
     pub level: i8,
 }
 

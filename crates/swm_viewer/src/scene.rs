@@ -424,6 +424,10 @@ fn dashes(points: &[P3], dash_m: f64, gap_m: f64) -> Vec<Vec<P3>> {
 fn lane_markings(twin: &Twin, i: usize) -> Vec<(Layer, TriangleMesh)> {
     let lane = &twin.lanes[i];
     let mut out = Vec::new();
+    // On the deck of a bridge (or the floor of a tunnel), like the lane's ribbon.
+    let deck = f64::from(lane.level) * swm_twin::LEVEL_HEIGHT_M;
+    let lift = |pts: &[P3]| -> Vec<P3> { pts.iter().map(|p| [p[0], p[1], p[2] + deck]).collect() };
+    let lane = &swm_twin::Lane { centerline: lift(&lane.centerline), ..lane.clone() };
     let width = if lane.width_m.is_finite() && lane.width_m > 0.05 { lane.width_m } else { 3.2 };
     if lane.centerline.len() >= 2 {
         if lane.left.is_some() {
@@ -439,7 +443,7 @@ fn lane_markings(twin: &Twin, i: usize) -> Vec<(Layer, TriangleMesh)> {
         }
     }
     if let Some(stop) = &lane.stop_line {
-        out.push((Layer::MarkingWhite, twin_mesh::ribbon(&stop.segment, STOP_LINE_WIDTH_M, MARKING_LIFT_M)));
+        out.push((Layer::MarkingWhite, twin_mesh::ribbon(&lift(&stop.segment), STOP_LINE_WIDTH_M, MARKING_LIFT_M)));
     }
     out
 }

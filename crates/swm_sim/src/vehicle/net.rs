@@ -91,7 +91,7 @@ pub struct Net {
 
 /// Height of one vertical level (m): pieces are raised by it, so recorded poses carry the
 /// deck height of bridges and the depth of tunnels.
-pub const LEVEL_HEIGHT_M: f64 = 6.0;
+pub use swm_twin::LEVEL_HEIGHT_M;
 
 /// Whether two level spans share a level (the pieces can meet).
 #[inline]

@@ -87,7 +87,22 @@ pub fn ribbon(centerline: &[P3], width_m: f64, lift_m: f64) -> TriangleMesh {
 /// of range.
 pub fn lane(twin: &Twin, lane: usize) -> TriangleMesh {
     let Some(l) = twin.lanes.get(lane) else { return TriangleMesh::default() };
-    ribbon(&l.centerline, usable_width(l.width_m, DEFAULT_LANE_WIDTH_M), ROAD_LIFT_M)
+    let lift = ROAD_LIFT_M + f64::from(l.level) * crate::LEVEL_HEIGHT_M;
+    ribbon(&l.centerline, usable_width(l.width_m, DEFAULT_LANE_WIDTH_M), lift)
+}
+
+/// The height of a lane connection's deck over its path at each of its points (m): it ramps
+/// from the level of the lane it leaves to the level of the lane it enters.
+pub fn connection_level_lift_m(twin: &Twin, c: &crate::LaneConnection) -> Vec<f64> {
+    let level = |l: u32| twin.lanes.get(l as usize).map_or(0.0, |l| f64::from(l.level)) * crate::LEVEL_HEIGHT_M;
+    let (z0, z1) = (level(c.from_lane), level(c.to_lane));
+    let mut cum = vec![0.0];
+    for w in c.path.windows(2) {
+        let d = ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt();
+        cum.push(cum.last().copied().unwrap_or(0.0) + d);
+    }
+    let total = cum.last().copied().unwrap_or(0.0).max(1e-9);
+    cum.iter().map(|s| z0 + (z1 - z0) * s / total).collect()
 }
 
 /// The ribbon of lane connection `connection` (a path through a junction), as wide as the
@@ -98,7 +113,9 @@ pub fn lane_connection(twin: &Twin, connection: usize) -> TriangleMesh {
         .lanes
         .get(c.from_lane as usize)
         .map_or(DEFAULT_LANE_WIDTH_M, |l| usable_width(l.width_m, DEFAULT_LANE_WIDTH_M));
-    ribbon(&c.path, width, CONNECTION_LIFT_M)
+    let lifted: Vec<P3> =
+        c.path.iter().zip(connection_level_lift_m(twin, c)).map(|(p, dz)| [p[0], p[1], p[2] + dz]).collect();
+    ribbon(&lifted, width, CONNECTION_LIFT_M)
 }
 
 /// The ribbon of a walk edge: `Some((true, mesh))` for a crossing, `Some((false, mesh))`
