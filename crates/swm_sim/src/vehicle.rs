@@ -292,21 +292,62 @@ pub struct VehicleSim {
     pending_events: Vec<SimEvent>,
     /// Boxes (and heights) of the vehicles at the start of the step, by slot, and the slots
     /// by grid cell: the clearance guard's view.
-    guard_boxes: Vec<(OrientedBox, f64)>,
-    guard_grid: std::collections::HashMap<(i64, i64), Vec<u32>>,
+    guard_boxes: Vec<(GuardBox, f64)>,
+    /// `(cell key, slot)` sorted: the slots by grid cell.
+    guard_grid: Vec<(u64, u32)>,
     /// Where the vehicles planned so far this step will be (the guard checks both).
-    guard_next: Vec<Option<OrientedBox>>,
+    guard_next: Vec<Option<GuardBox>>,
     /// Simulation time of the current step (s).
     now_s: f64,
 }
 
-/// Cell of the clearance guard's grid (m).
-const GUARD_CELL_M: f64 = 8.0;
+/// Cell of the clearance guard's grid (m): at least the largest distance between the
+/// centres of two touching boxes (two 12 x 2.5 m buses: 12.3 m), so neighbours are within
+/// one cell.
+const GUARD_CELL_M: f64 = 12.5;
 /// The clearance guard looks this far beyond the step's advance (m).
 const GUARD_MARGIN_M: f64 = 0.2;
 
 fn guard_cell(p: [f64; 2]) -> (i64, i64) {
     ((p[0] / GUARD_CELL_M).floor() as i64, (p[1] / GUARD_CELL_M).floor() as i64)
+}
+
+fn guard_key(c: (i64, i64)) -> u64 {
+    ((c.0 as u32 as u64) << 32) | c.1 as u32 as u64
+}
+
+/// The guard's box: the same rectangle as [`OrientedBox`] (centre, axis, half extents)
+/// with its axis as a unit vector, for quick separating-axis tests.
+#[derive(Clone, Copy, Debug)]
+struct GuardBox {
+    c: [f64; 2],
+    u: [f64; 2],
+    half: [f64; 2],
+    radius: f64,
+}
+
+impl GuardBox {
+    const EMPTY: GuardBox = GuardBox { c: [0.0; 2], u: [1.0, 0.0], half: [0.0; 2], radius: 0.0 };
+
+    /// Overlap depth (m; negative: apart), as [`OrientedBox::overlap_depth_m`] computes it.
+    fn depth(&self, o: &GuardBox) -> f64 {
+        let d = [o.c[0] - self.c[0], o.c[1] - self.c[1]];
+        if d[0] * d[0] + d[1] * d[1] >= (self.radius + o.radius).powi(2) {
+            return -1.0;
+        }
+        let proj = |b: &GuardBox, a: [f64; 2]| {
+            let (pu, pv) = (b.u[0] * a[0] + b.u[1] * a[1], -b.u[1] * a[0] + b.u[0] * a[1]);
+            b.half[0] * pu.abs() + b.half[1] * pv.abs()
+        };
+        let mut depth = f64::INFINITY;
+        for b in [self, o] {
+            for a in [b.u, [-b.u[1], b.u[0]]] {
+                let dist = (d[0] * a[0] + d[1] * a[1]).abs();
+                depth = depth.min(proj(self, a) + proj(o, a) - dist);
+            }
+        }
+        depth
+    }
 }
 
 /// The rear's lateral offset during a lane change with the front `lat_m` off the lane's
@@ -316,13 +357,21 @@ fn rear_lat_m(v: &Vehicle, lat_m: f64) -> f64 {
 }
 
 /// The recorded box of a body with front `f` and rear `r`.
-fn body_box_of(f: [f64; 3], r: [f64; 3], p: &Params, fallback_heading: f64) -> OrientedBox {
+fn body_box_of(f: [f64; 3], r: [f64; 3], p: &Params, fallback_heading: f64) -> GuardBox {
     let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
-    OrientedBox {
-        center: [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0],
-        heading_rad: if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { fallback_heading },
-        length_m: p.length_m,
-        width_m: p.width_m,
+    let n2 = dx * dx + dy * dy;
+    let u = if n2 > 1e-6 {
+        let n = n2.sqrt();
+        [dx / n, dy / n]
+    } else {
+        [fallback_heading.cos(), fallback_heading.sin()]
+    };
+    let half = [p.length_m / 2.0, p.width_m / 2.0];
+    GuardBox {
+        c: [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0],
+        u,
+        half,
+        radius: (half[0] * half[0] + half[1] * half[1]).sqrt(),
     }
 }
 
@@ -361,7 +410,7 @@ impl VehicleSim {
             updates: 0,
             pending_events: Vec::new(),
             guard_boxes: Vec::new(),
-            guard_grid: std::collections::HashMap::new(),
+            guard_grid: Vec::new(),
             guard_next: Vec::new(),
             now_s: 0.0,
         };
@@ -774,16 +823,19 @@ impl VehicleSim {
     /// `lat_m` off the centre line when that is its own lane.
     fn pose_at(&self, v: &Vehicle, piece: u32, s: f64, prev: u32, lat_m: f64) -> ([f64; 3], [f64; 3]) {
         let nl = self.net.n_lanes as u32;
-        let (mut f, h) = self.net.point_at(piece, s);
         let lat = if piece == v.piece && piece < nl { lat_m } else { 0.0 };
-        if lat != 0.0 {
+        let f = if lat != 0.0 {
+            let (mut f, h) = self.net.point_at(piece, s);
             f[0] -= h.sin() * lat;
             f[1] += h.cos() * lat;
-        }
+            f
+        } else {
+            self.net.position_at(piece, s)
+        };
         let (mut pc, mut rs, mut pv) = (piece, s - v.p.length_m, prev);
         let r = loop {
             if rs >= 0.0 || pv == NONE {
-                break self.net.point_at(pc, rs).0;
+                break self.net.position_at(pc, rs);
             }
             // Entered `pc` from `pv`: step back onto it.
             let before = self.piece_before(v, pv);
@@ -804,7 +856,7 @@ impl VehicleSim {
     /// The vehicle whose box (at the step's start) the body of `slot` would newly overlap
     /// with its front `ahead_m` farther along its route.
     /// Also returns the predicted box (`Err` when the route does not go on that far).
-    fn guard_blocker(&self, twin: &Twin, slot: u32, ahead_m: f64) -> Result<(Option<u32>, OrientedBox), ()> {
+    fn guard_blocker(&self, twin: &Twin, slot: u32, ahead_m: f64) -> Result<(Option<u32>, GuardBox), ()> {
         let v = &self.vehicles[slot as usize];
         let (piece, s, prev) = self.ahead_on_route(twin, v, ahead_m).ok_or(())?;
         let step = LANE_CHANGE_LAT_MPS * DT_S;
@@ -816,13 +868,17 @@ impl VehicleSim {
 
     /// The vehicle whose box (at the step's start) `pred` would newly overlap, or overlap
     /// deeper than the body of `slot` does now.
-    fn box_blocker(&self, slot: u32, pred: OrientedBox, z: f64) -> Option<u32> {
+    fn box_blocker(&self, slot: u32, pred: GuardBox, z: f64) -> Option<u32> {
         let (cur, _) = self.guard_boxes[slot as usize];
-        let (cx, cy) = guard_cell(pred.center);
-        for dx in -2..=2 {
-            for dy in -2..=2 {
-                let Some(cell) = self.guard_grid.get(&(cx + dx, cy + dy)) else { continue };
-                for &o in cell {
+        let (cx, cy) = guard_cell(pred.c);
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                let key = guard_key((cx + dx, cy + dy));
+                let lo = self.guard_grid.partition_point(|e| e.0 < key);
+                for &(k, o) in &self.guard_grid[lo..] {
+                    if k != key {
+                        break;
+                    }
                     if o == slot {
                         continue;
                     }
@@ -832,8 +888,8 @@ impl VehicleSim {
                     }
                     // Where the other stands, and where it goes if it was planned already.
                     for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
-                        let d = pred.overlap_depth_m(&ob);
-                        if d > crate::metrics::CONTACT_EPS_M && d > cur.overlap_depth_m(&ob).max(0.0) + 1e-4 {
+                        let d = pred.depth(&ob);
+                        if d > crate::metrics::CONTACT_EPS_M && d > cur.depth(&ob).max(0.0) + 1e-4 {
                             return Some(o);
                         }
                     }
@@ -952,15 +1008,15 @@ impl VehicleSim {
         for slot in 0..n {
             let v = &self.vehicles[slot];
             if !v.alive {
-                self.guard_boxes
-                    .push((OrientedBox { center: [0.0; 2], heading_rad: 0.0, length_m: 0.0, width_m: 0.0 }, 0.0));
+                self.guard_boxes.push((GuardBox::EMPTY, 0.0));
                 continue;
             }
             let (f, r) = self.pose(v);
             let b = body_box_of(f, r, &v.p, v.heading_rad);
-            self.guard_grid.entry(guard_cell(b.center)).or_default().push(slot as u32);
+            self.guard_grid.push((guard_key(guard_cell(b.c)), slot as u32));
             self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
         }
+        self.guard_grid.sort_unstable();
         // Phase 1: accelerations, reservations.
         for slot in 0..n as u32 {
             if !self.vehicles[slot as usize].alive {
@@ -2062,7 +2118,11 @@ impl VehicleSim {
     /// Front and rear points of a vehicle (the rear trails along the path).
     fn pose(&self, v: &Vehicle) -> ([f64; 3], [f64; 3]) {
         let nl = self.net.n_lanes as u32;
-        let (mut f, h) = self.net.point_at(v.piece, v.s_m);
+        let (mut f, h) = if v.lat_m != 0.0 && v.piece < nl {
+            self.net.point_at(v.piece, v.s_m)
+        } else {
+            (self.net.position_at(v.piece, v.s_m), 0.0)
+        };
         if v.lat_m != 0.0 && v.piece < nl {
             f[0] -= h.sin() * v.lat_m;
             f[1] += h.cos() * v.lat_m;
@@ -2072,7 +2132,7 @@ impl VehicleSim {
             let (mut piece, mut s, mut prev) = (v.piece, rs, v.prev_piece);
             loop {
                 if s >= 0.0 || prev == NONE {
-                    break self.net.point_at(piece, s).0;
+                    break self.net.position_at(piece, s);
                 }
                 s += self.net.len[prev as usize];
                 piece = prev;
