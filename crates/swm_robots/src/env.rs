@@ -4,12 +4,13 @@
 //! # What moves the world, and why
 //! The other agents (vehicles, pedestrians) are the teacher simulator's: it is the ground
 //! truth the world model was trained to imitate, so outcomes measured here are not graded
-//! by the model that plans. `swm_sim` has no way to take in an external agent (its vehicles
-//! and pedestrians see only each other), so **the ground-truth agents do not react to the
-//! robot**: a car may drive into a robot standing on a crossing, a pedestrian may walk into
-//! it. Every contact counts against the robot (the episode fails), and [`Info::struck`]
-//! says when the robot was standing still or hit from behind, so the figures can be read
-//! both ways. Only the planner's *imagination* (the world model) has agents that react.
+//! by the model that plans. Every step the robot is handed to the simulator as a
+//! [`swm_sim::ExternalAgent`] ([`EnvConfig::teacher_sees_robot`], on by default), so **the
+//! ground-truth agents react to it** as the world model's do: vehicles brake for it on their
+//! path and never drive into it, pedestrians keep clear of it, a crossing it stands on stops
+//! traffic. A pedestrian can still step into it and the robot can still drive into anyone:
+//! every contact counts against the robot (the episode fails), and [`Info::struck`] says
+//! when the robot was standing still or hit from behind.
 //!
 //! # Episodes
 //! [`Env::reset`]`(seed)` builds the simulation with that seed ([`EnvConfig`]'s traffic),
@@ -66,7 +67,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use swm_core::rng::CounterRng;
 use swm_sim::metrics::OrientedBox;
-use swm_sim::{AgentKind, SignalState, SimConfig, Simulation, TrajectoryRecord};
+use swm_sim::{AgentKind, ExternalAgent, SignalState, SimConfig, Simulation, TrajectoryRecord};
 use swm_twin::P2;
 
 use crate::RobotError;
@@ -148,6 +149,10 @@ pub struct EnvConfig {
     pub max_neighbours: usize,
     pub bev: Option<BevSpec>,
     pub lidar: Option<LidarSpec>,
+    /// The teacher's agents see the robot (default): its vehicles brake for it and never
+    /// drive into it, pedestrians keep clear of it, a crossing it stands on stops traffic
+    /// ([`swm_sim::ExternalAgent`]). `false`: they ignore it, as in earlier versions.
+    pub teacher_sees_robot: bool,
 }
 
 impl EnvConfig {
@@ -166,6 +171,7 @@ impl EnvConfig {
             max_neighbours: 16,
             bev: None,
             lidar: None,
+            teacher_sees_robot: true,
         }
     }
 
@@ -184,6 +190,7 @@ impl EnvConfig {
             max_neighbours: 16,
             bev: None,
             lidar: None,
+            teacher_sees_robot: true,
         }
     }
 
@@ -662,6 +669,17 @@ impl Env {
         }
         let t_before = ep.sim.time_s();
         ep.robot = params.step(&ep.robot, action);
+        if self.config.teacher_sees_robot {
+            let fp = params.footprint(&ep.robot, 0.0);
+            ep.sim.set_external_agents(&[ExternalAgent {
+                center: fp.center,
+                z_m: self.scene.twin.terrain.elevation_at(ep.robot.point_enu),
+                heading_rad: fp.heading_rad,
+                length_m: fp.length_m,
+                width_m: fp.width_m,
+                speed_mps: ep.robot.speed_mps,
+            }]);
+        }
         ep.sim.step();
         ep.steps += 1;
         let others = ep.sim.records();

@@ -11,7 +11,8 @@
 //! * [`mod@env`]: the gym-like environment (`reset(seed)`, `step(action)`), its observation and
 //!   action spec, [`env::VecEnv`] for many at once, and the [`env::Controller`] trait to
 //!   bring one's own controller. The other agents are the teacher simulator's (ground
-//!   truth); they do not react to the robot (see the module docs);
+//!   truth); they react to the robot, handed to the simulator as an external agent every
+//!   step (see the module docs);
 //! * [`planner`]: MPPI through futures sampled from the world model conditioned on the
 //!   robot's plan, and the constant-velocity baseline.
 //!

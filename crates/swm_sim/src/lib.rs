@@ -41,6 +41,22 @@ pub struct VehicleBox {
     pub lane: Option<(u32, f64)>,
 }
 
+/// An agent the simulation does not move (a robot driven from outside), as the teacher's
+/// agents see it for one step ([`Simulation::set_external_agents`]): vehicles brake for it
+/// when it is on their path and never drive into it, pedestrians keep clear of it like of a
+/// vehicle, and a crossing it stands on is occupied (vehicles yield).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExternalAgent {
+    /// Centre of its box (m, twin frame).
+    pub center: swm_twin::P2,
+    /// Height of its base (m): vehicles on other levels (bridges) ignore it.
+    pub z_m: f64,
+    pub heading_rad: f64,
+    pub length_m: f64,
+    pub width_m: f64,
+    pub speed_mps: f64,
+}
+
 /// The simulation step (s).
 pub const DT_S: f64 = 0.1;
 

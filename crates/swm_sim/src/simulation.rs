@@ -17,7 +17,7 @@ use crate::pedestrian::PedestrianSim;
 use crate::record::SimEvent;
 use crate::signal::SignalController;
 use crate::vehicle::{StepCtx, VehicleSim};
-use crate::{DT_S, SimError, TrajectoryRecord, VehicleBox};
+use crate::{DT_S, ExternalAgent, SimError, TrajectoryRecord, VehicleBox};
 
 fn one() -> u32 {
     1
@@ -71,6 +71,8 @@ pub struct Simulation {
     pedestrians: Option<PedestrianSim>,
     events: Vec<SimEvent>,
     step: u32,
+    /// Agents moved from outside, as of the next step.
+    external: Vec<ExternalAgent>,
 }
 
 impl Simulation {
@@ -100,7 +102,17 @@ impl Simulation {
             vehicles = vehicles.count(),
             "simulation ready"
         );
-        Ok(Simulation { twin, config, signals, crossings, vehicles, pedestrians, events: Vec::new(), step: 0 })
+        Ok(Simulation {
+            twin,
+            config,
+            signals,
+            crossings,
+            vehicles,
+            pedestrians,
+            events: Vec::new(),
+            step: 0,
+            external: Vec::new(),
+        })
     }
 
     /// A copy of this simulation, from now on driven by another random stream: new
@@ -154,16 +166,40 @@ impl Simulation {
         }
     }
 
+    /// The agents driven from outside (robots) as they stand now: the teacher's vehicles and
+    /// pedestrians react to them in the following steps ([`ExternalAgent`]), until the next
+    /// call replaces them (an empty slice removes them).
+    pub fn set_external_agents(&mut self, agents: &[ExternalAgent]) {
+        self.external.clear();
+        self.external.extend_from_slice(agents);
+        self.vehicles.set_external(agents);
+    }
+
     /// Advances everything by [`DT_S`].
     pub fn step(&mut self) {
         let t_end = (self.step + 1) as f64 * DT_S;
         let twin = &*self.twin;
         if let Some(peds) = self.pedestrians.as_mut() {
-            let boxes = self.vehicles.boxes();
+            let mut boxes = self.vehicles.boxes();
+            boxes.extend(self.external.iter().map(|e| VehicleBox {
+                agent_id: u64::MAX,
+                center: e.center,
+                heading_rad: e.heading_rad,
+                length_m: e.length_m,
+                width_m: e.width_m,
+                speed_mps: e.speed_mps,
+                lane: None,
+            }));
             peds.step(twin, self.step + 1, t_end, &self.signals, &boxes, &mut self.events);
         }
         let peds = self.pedestrians.as_ref();
-        let occupied = |edge: u32| peds.is_some_and(|p| p.crossing_occupied(edge));
+        // Crossings an external agent stands on (within 3 m of where the crossing cuts a lane).
+        let ext_crossings: Vec<u32> = if self.external.is_empty() {
+            Vec::new()
+        } else {
+            self.vehicles.crossings_near(&self.external.iter().map(|e| e.center).collect::<Vec<_>>(), 3.0)
+        };
+        let occupied = |edge: u32| peds.is_some_and(|p| p.crossing_occupied(edge)) || ext_crossings.contains(&edge);
         let ctx =
             StepCtx { twin, signals: &self.signals, step: self.step + 1, time_s: self.time_s(), occupied: &occupied };
         self.vehicles.step(&ctx, &mut self.events);

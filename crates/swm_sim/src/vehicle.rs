@@ -299,6 +299,8 @@ pub struct VehicleSim {
     guard_next: Vec<Option<GuardBox>>,
     /// Simulation time of the current step (s).
     now_s: f64,
+    /// Agents driven from outside: their boxes, heights and speeds.
+    external: Vec<(GuardBox, f64, f64)>,
 }
 
 /// Cell of the clearance guard's grid (m): at least the largest distance between the
@@ -413,6 +415,7 @@ impl VehicleSim {
             guard_grid: Vec::new(),
             guard_next: Vec::new(),
             now_s: 0.0,
+            external: Vec::new(),
         };
         let mut events = Vec::new();
         let attempts = target as usize * 4;
@@ -562,6 +565,36 @@ impl VehicleSim {
             v.dest_s_m = dest_s_m;
             v.wait_end_s = 0.0;
         }
+    }
+
+    /// The agents driven from outside (robots), for the following steps.
+    pub fn set_external(&mut self, agents: &[crate::ExternalAgent]) {
+        self.external = agents
+            .iter()
+            .map(|e| {
+                let (sn, cs) = e.heading_rad.sin_cos();
+                let half = [e.length_m.max(0.1) / 2.0, e.width_m.max(0.1) / 2.0];
+                let b =
+                    GuardBox { c: e.center, u: [cs, sn], half, radius: (half[0] * half[0] + half[1] * half[1]).sqrt() };
+                (b, e.z_m, e.speed_mps)
+            })
+            .collect();
+    }
+
+    /// The walk edges of crossings that cut a lane within `r_m` of any of `points`.
+    pub fn crossings_near(&self, points: &[[f64; 2]], r_m: f64) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (l, cs) in self.net.crossings.iter().enumerate() {
+            for &(s, edge) in cs {
+                let q = self.net.position_at(l as u32, s);
+                if points.iter().any(|p| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r_m * r_m)
+                    && !out.contains(&edge)
+                {
+                    out.push(edge);
+                }
+            }
+        }
+        out
     }
 
     /// Vehicles alive.
@@ -870,6 +903,14 @@ impl VehicleSim {
     /// deeper than the body of `slot` does now.
     fn box_blocker(&self, slot: u32, pred: GuardBox, z: f64) -> Option<u32> {
         let (cur, _) = self.guard_boxes[slot as usize];
+        for (eb, ez, _) in &self.external {
+            if (ez - z).abs() < crate::metrics::LEVEL_SEPARATION_M {
+                let d = pred.depth(eb);
+                if d > crate::metrics::CONTACT_EPS_M && d > cur.depth(eb).max(0.0) + 1e-4 {
+                    return Some(NONE);
+                }
+            }
+        }
         let (cx, cy) = guard_cell(pred.c);
         for dx in -1..=1 {
             for dy in -1..=1 {
@@ -1433,6 +1474,35 @@ impl VehicleSim {
                             }
                         }
                     }
+                }
+            }
+        }
+        // Agents driven from outside (robots) on the path ahead: brake to stop short of them.
+        if !self.external.is_empty() {
+            let v = &self.vehicles[slot as usize];
+            let (cur, z) = self.guard_boxes[slot as usize];
+            let reach = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 6.0;
+            let near = self.external.iter().any(|(eb, ez, _)| {
+                (ez - z).abs() < crate::metrics::LEVEL_SEPARATION_M
+                    && (eb.c[0] - cur.c[0]).powi(2) + (eb.c[1] - cur.c[1]).powi(2)
+                        < (reach + cur.radius + eb.radius).powi(2)
+            });
+            if near {
+                let mut d = 0.5;
+                while d <= reach {
+                    let Some((pc, sc, prev)) = self.ahead_on_route(twin, v, d) else { break };
+                    let (f, r) = self.pose_at(v, pc, sc, prev, 0.0);
+                    let b = body_box_of(f, r, &v.p, v.heading_rad);
+                    if self.external.iter().any(|(eb, _, _)| b.depth(eb) > -0.3 && cur.depth(eb) <= 0.0) {
+                        let a_before = a;
+                        stop_at(d - 1.0, false, &mut a, &mut a_obst, &mut max_adv);
+                        if a < a_before {
+                            why = Wait::Clearance;
+                            blocked_by = NONE;
+                        }
+                        break;
+                    }
+                    d += 1.0;
                 }
             }
         }

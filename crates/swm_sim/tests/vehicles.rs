@@ -248,6 +248,57 @@ fn priority_t_junction_safe() {
 }
 
 #[test]
+fn vehicles_stop_for_an_external_agent_and_go_on_when_it_leaves() {
+    let twin = Arc::new(straight_road());
+    let mut sim = Simulation::new(twin, cfg(3, 16, 0.0)).unwrap();
+    // A barrier across the road (a robot crossing it, in the extreme) half-way along it (the
+    // twin's road runs from x = -801 m to 0).
+    const X_M: f64 = -400.0;
+    let barrier = swm_sim::ExternalAgent {
+        center: [X_M, 0.0],
+        z_m: 0.0,
+        heading_rad: std::f64::consts::FRAC_PI_2,
+        length_m: 16.0,
+        width_m: 1.0,
+        speed_mps: 0.0,
+    };
+    let b = OrientedBox {
+        center: barrier.center,
+        heading_rad: barrier.heading_rad,
+        length_m: barrier.length_m,
+        width_m: barrier.width_m,
+    };
+    let mut waiting = 0;
+    let mut before: Vec<(u64, f64)> = Vec::new();
+    for step in 0..1200 {
+        if step == 900 {
+            before = sim.records().iter().map(|r| (r.agent_id, r.x_m)).collect();
+            sim.set_external_agents(&[]);
+        } else if step == 0 {
+            sim.set_external_agents(&[barrier]);
+        }
+        sim.step();
+        for r in sim.records().iter().filter(|r| r.kind.is_vehicle()) {
+            let vb = OrientedBox::of_record(r);
+            if step < 900 {
+                assert!(vb.overlap_depth_m(&b) <= 1e-3, "step {step}: vehicle {} drove into the barrier", r.agent_id);
+                if (r.x_m - X_M).abs() < 15.0 && r.speed_mps < 0.1 {
+                    waiting += 1;
+                }
+            }
+        }
+    }
+    assert!(waiting > 100, "vehicles waited at the barrier for {waiting} vehicle-steps");
+    // Once it has gone, traffic passes it again.
+    let crossed = sim
+        .records()
+        .iter()
+        .filter(|r| before.iter().any(|(id, x)| *id == r.agent_id && (x - X_M).signum() != (r.x_m - X_M).signum()))
+        .count();
+    assert!(crossed > 0, "no vehicle passed where the barrier stood after it left");
+}
+
+#[test]
 fn deterministic_and_thread_independent() {
     let twin = Arc::new(crossroads());
     let cfgs = vec![cfg(7, 30, 30.0), cfg(8, 30, 30.0)];

@@ -24,7 +24,8 @@
 //! along the route by windowed projection, contacts by oriented-box overlap beyond 1 cm and
 //! building outlines, arrival within [`GOAL_RADIUS_M`]) follows `Env::step`.
 //!
-//! As in `swm_robots::env`, the teacher's agents do not see the robot: every contact counts.
+//! As in `swm_robots::env`, the teacher's agents see the robot (it is handed to the
+//! simulator as an `swm_sim::ExternalAgent` every step), and every contact counts.
 //!
 //! **Budget.** With [`Robots::blocking`] (headless renders and tests) each step waits for the
 //! replan of the step before, so a run is reproducible. Interactively the frame never waits:
@@ -643,6 +644,16 @@ impl Robots {
             let action = r.action_now();
             r.prev_state = r.state;
             r.state = r.params.step(&r.state, &action);
+            // The teacher's agents see the robot, as in `swm_robots::env`.
+            let fp = r.params.footprint(&r.state, 0.0);
+            sim.sim.set_external_agents(&[swm_sim::ExternalAgent {
+                center: fp.center,
+                z_m: twin.terrain.elevation_at(r.state.point_enu),
+                heading_rad: fp.heading_rad,
+                length_m: fp.length_m,
+                width_m: fp.width_m,
+                speed_mps: r.state.speed_mps,
+            }]);
         }
         sim.step();
         let Some(r) = self.robot.as_mut() else { return };
