@@ -2297,3 +2297,49 @@ impl VehicleSim {
         }
     }
 }
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    /// The guard's boxes are the metric's: the same depth wherever they can touch, and
+    /// "apart" wherever the metric says apart.
+    #[test]
+    fn guard_box_depth_matches_the_collision_metric() {
+        let mut rng = CounterRng::new(7, 1);
+        let mut touching = 0;
+        for _ in 0..20_000 {
+            let mut pick = || {
+                let (l, w) =
+                    if rng.chance(0.5) { (rng.range_f64(3.0, 12.0), rng.range_f64(1.5, 2.6)) } else { (0.7, 0.6) };
+                let c = [rng.range_f64(-8.0, 8.0), rng.range_f64(-8.0, 8.0)];
+                let h = rng.range_f64(-3.2, 3.2);
+                let (sn, cs) = h.sin_cos();
+                let half = [l / 2.0, w / 2.0];
+                (
+                    GuardBox { c, u: [cs, sn], half, radius: (half[0] * half[0] + half[1] * half[1]).sqrt() },
+                    OrientedBox { center: c, heading_rad: h, length_m: l, width_m: w },
+                )
+            };
+            let ((ga, oa), (gb, ob)) = (pick(), pick());
+            let (dg, dm) = (ga.depth(&gb), oa.overlap_depth_m(&ob));
+            if dm > 0.0 {
+                touching += 1;
+                assert!((dg - dm).abs() < 1e-9, "guard {dg} vs metric {dm}");
+            } else {
+                assert!(dg <= 0.0, "guard says touching ({dg}) where the metric says apart ({dm})");
+            }
+        }
+        assert!(touching > 1000, "only {touching} touching pairs drawn");
+    }
+
+    /// A body built from front and rear points is centred between them, along them.
+    #[test]
+    fn body_box_is_centred_between_front_and_rear() {
+        let p = Params::of(AgentKind::Bus);
+        let b = body_box_of([10.0, 0.0, 0.0], [0.0, 0.0, 0.0], &p, 1.0);
+        assert_eq!(b.c, [5.0, 0.0]);
+        assert!((b.u[0] - 1.0).abs() < 1e-12 && b.u[1].abs() < 1e-12);
+        assert_eq!(b.half, [6.0, 1.25]);
+    }
+}
