@@ -9,8 +9,8 @@
 //! cargo run --example delivery_robot -- yeouido.osm.pbf 3 out.mcap   # twin/OSM, seed, log
 //! ```
 //!
-//! The other agents are the teacher simulator's (the ground truth); they do not see the
-//! robot (see `swm_robots::env`), so every contact counts against the robot.
+//! The other agents are the teacher simulator's (the ground truth); they see the robot and
+//! react to it (see `swm_robots::env`), and every contact counts against the robot.
 
 use std::sync::Arc;
 

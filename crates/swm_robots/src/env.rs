@@ -362,7 +362,7 @@ pub struct Info {
     pub outcome: Option<Outcome>,
     pub contact: Option<Contact>,
     /// The contact happened while the robot stood still (< 0.1 m/s) or came from behind
-    /// it: the ground-truth agents do not see the robot (module docs).
+    /// it (a pedestrian stepping into it, or with `teacher_sees_robot` off).
     pub struck: bool,
     /// Route metres gained this step.
     pub progress_m: f64,
