@@ -67,6 +67,9 @@
 //!   into, another vehicle's box on its level, as that box stands at the step's start or
 //!   where that vehicle, planned earlier in the step, will be ([`Wait::Clearance`]); a lane
 //!   change whose body in the target lane would touch another vehicle is not made.
+//! * **External agents** ([`crate::ExternalAgent`], robots): a vehicle whose path within
+//!   its braking distance + 6 m would reach one brakes to stop 1 m short of it, and the
+//!   clearance guard treats it like a vehicle; a crossing it stands on is occupied.
 //! * **Signals**: red: stop at the hold point; amber: stop if possible at <= 3 m/s², else go
 //!   when the stop line is reached before the amber ends, else brake hard; no turn on red.
 //!   Crossing a stop line on red emits [`SimEvent::RedLightViolation`].
