@@ -355,6 +355,12 @@ impl GuardBox {
     }
 }
 
+/// A lane change's lateral offset one step later (it closes at [`LANE_CHANGE_LAT_MPS`]).
+fn lat_after_step(lat_m: f64) -> f64 {
+    let step = LANE_CHANGE_LAT_MPS * DT_S;
+    if lat_m.abs() <= step { 0.0 } else { lat_m - step * lat_m.signum() }
+}
+
 /// The rear's lateral offset during a lane change with the front `lat_m` off the lane's
 /// centre: it lags (15 % more offset) but never beyond where the change started.
 fn rear_lat_m(v: &Vehicle, lat_m: f64) -> f64 {
@@ -895,9 +901,7 @@ impl VehicleSim {
     fn guard_blocker(&self, twin: &Twin, slot: u32, ahead_m: f64) -> Result<(Option<u32>, GuardBox), ()> {
         let v = &self.vehicles[slot as usize];
         let (piece, s, prev) = self.ahead_on_route(twin, v, ahead_m).ok_or(())?;
-        let step = LANE_CHANGE_LAT_MPS * DT_S;
-        let lat = if v.lat_m.abs() <= step { 0.0 } else { v.lat_m - step * v.lat_m.signum() };
-        let (f, r) = self.pose_at(v, piece, s, prev, lat);
+        let (f, r) = self.pose_at(v, piece, s, prev, lat_after_step(v.lat_m));
         let pred = body_box_of(f, r, &v.p, v.heading_rad);
         Ok((self.box_blocker(slot, pred, (f[2] + r[2]) / 2.0), pred))
     }
@@ -1219,7 +1223,7 @@ impl VehicleSim {
         // Zones granted with the junction, and zones of the junction's set the vehicle stops
         // before while it has no reservation.
         let mut zgrant_j: Vec<(u32, u8, f64, f64)> = Vec::new();
-        let mut zstop: Vec<u32> = Vec::new();
+        let mut zstop: Vec<(u32, f64)> = Vec::new();
         let mut junction_pending = false;
         if piece < nl {
             let hold = self.net.hold_s[piece as usize];
@@ -1252,7 +1256,7 @@ impl VehicleSim {
                             if d0 < d_hold && v.zheld.iter().all(|h| h.0 != z) {
                                 let can_stop = v.v_mps * v.v_mps / (2.0 * (d0 - 0.5).max(0.01)) <= 4.5;
                                 if d0 > 0.0 && can_stop {
-                                    zstop.push(z);
+                                    zstop.push((z, d0));
                                     zone_reach = zone_reach.max(d_hold - d0);
                                 }
                             }
@@ -1407,10 +1411,8 @@ impl VehicleSim {
                     if !go && !entered {
                         let a_before = a;
                         stop_at(d_hold, true, &mut a, &mut a_obst, &mut max_adv);
-                        for (z, _, d0, _) in self.junction_zones(v, &[(c, d_end.max(0.0))]) {
-                            if zstop.contains(&z) {
-                                stop_at(d0 - 0.5, true, &mut a, &mut a_obst, &mut max_adv);
-                            }
+                        for &(_, d0) in &zstop {
+                            stop_at(d0 - 0.5, true, &mut a, &mut a_obst, &mut max_adv);
                         }
                         if a < a_before && blocked_by == NONE {
                             blocked_by = NONE;
@@ -1447,7 +1449,7 @@ impl VehicleSim {
                     continue;
                 }
                 for &(z, side) in &self.net.lane_zones[pc as usize] {
-                    if zstop.contains(&z) || zgrant_j.iter().any(|zj| zj.0 == z) {
+                    if zstop.iter().any(|zs| zs.0 == z) || zgrant_j.iter().any(|zj| zj.0 == z) {
                         continue;
                     }
                     let (_, s0, s1) = self.net.zones[z as usize][side as usize];
@@ -1805,8 +1807,7 @@ impl VehicleSim {
         v.stopped_s = if v_new < 0.1 { v.stopped_s + DT_S } else { 0.0 };
         v.lc_cooldown_s = (v.lc_cooldown_s - DT_S).max(0.0);
         if v.lat_m != 0.0 && !v.hold_lat {
-            let step = LANE_CHANGE_LAT_MPS * DT_S;
-            v.lat_m = if v.lat_m.abs() <= step { 0.0 } else { v.lat_m - step * v.lat_m.signum() };
+            v.lat_m = lat_after_step(v.lat_m);
             if v.lat_m.abs() < 0.2 {
                 v.ghost_lane = NONE;
             }
@@ -2190,36 +2191,7 @@ impl VehicleSim {
 
     /// Front and rear points of a vehicle (the rear trails along the path).
     fn pose(&self, v: &Vehicle) -> ([f64; 3], [f64; 3]) {
-        let nl = self.net.n_lanes as u32;
-        let (mut f, h) = if v.lat_m != 0.0 && v.piece < nl {
-            self.net.point_at(v.piece, v.s_m)
-        } else {
-            (self.net.position_at(v.piece, v.s_m), 0.0)
-        };
-        if v.lat_m != 0.0 && v.piece < nl {
-            f[0] -= h.sin() * v.lat_m;
-            f[1] += h.cos() * v.lat_m;
-        }
-        let rs = v.s_m - v.p.length_m;
-        let mut r = {
-            let (mut piece, mut s, mut prev) = (v.piece, rs, v.prev_piece);
-            loop {
-                if s >= 0.0 || prev == NONE {
-                    break self.net.position_at(piece, s);
-                }
-                s += self.net.len[prev as usize];
-                piece = prev;
-                prev = self.piece_before(v, prev);
-            }
-        };
-        if v.lat_m != 0.0 && v.piece < nl {
-            // The rear lags the lateral move.
-            let lat_r = rear_lat_m(v, v.lat_m);
-            let (_, hr) = self.net.point_at(v.piece, rs.max(0.0));
-            r[0] -= hr.sin() * lat_r;
-            r[1] += hr.cos() * lat_r;
-        }
-        (f, r)
+        self.pose_at(v, v.piece, v.s_m, v.prev_piece, v.lat_m)
     }
 
     /// Centre, heading of a vehicle.

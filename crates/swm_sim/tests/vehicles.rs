@@ -442,19 +442,37 @@ fn dump_straight() {
     }
 }
 
-/// Diagnostics: the pieces of the vehicles in each new contact on a district
-/// (`SWM_DIAG=default|jamsil|yeouido`).
-#[test]
-#[ignore]
-fn diag_district_contacts() {
+/// The district the diagnostics run on (`SWM_DIAG=default|jamsil|yeouido`); `None` when
+/// its shared data is missing.
+fn diag_district() -> Option<(String, Twin)> {
     let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
     let twin = match name.as_str() {
         "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
         "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
         _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
-    };
-    let Some(twin) = twin else { return };
-    let n = if name == "default" { 400 } else { 300 };
+    }?;
+    Some((name, twin))
+}
+
+/// The diagnostics' seed range (`SWM_SEEDS=a..b`, both included; default 11..14).
+fn diag_seeds() -> (u64, u64) {
+    let seeds = std::env::var("SWM_SEEDS").unwrap_or_else(|_| "11..14".into());
+    let (a, b) = seeds.split_once("..").expect("SWM_SEEDS=a..b");
+    (a.parse().expect("SWM_SEEDS start"), b.parse().expect("SWM_SEEDS end"))
+}
+
+/// Vehicles of the district quality-bar runs.
+fn diag_vehicles(name: &str) -> u32 {
+    if name == "default" { 400 } else { 300 }
+}
+
+/// Diagnostics: the pieces of the vehicles in each new contact on a district
+/// (`SWM_DIAG=default|jamsil|yeouido`).
+#[test]
+#[ignore]
+fn diag_district_contacts() {
+    let Some((name, twin)) = diag_district() else { return };
+    let n = diag_vehicles(&name);
     let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
     let mut sim = Simulation::new(Arc::new(twin), cfg(seed, n, 0.0)).unwrap();
     let mut contacts: BTreeSet<(u64, u64)> = BTreeSet::new();
@@ -487,13 +505,7 @@ fn diag_district_contacts() {
 #[test]
 #[ignore]
 fn diag_lane_pairs() {
-    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
-    let twin = match name.as_str() {
-        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
-        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
-        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
-    };
-    let Some(twin) = twin else { return };
+    let Some((_, twin)) = diag_district() else { return };
     let sim = Simulation::new(Arc::new(twin.clone()), cfg(11, 0, 0.0)).unwrap();
     let net = &sim.vehicle_sim().net;
     let nl = net.n_lanes;
@@ -582,18 +594,10 @@ fn fork_resamples_intents_deterministically() {
 #[test]
 #[ignore]
 fn diag_sweep() {
-    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
-    let twin = match name.as_str() {
-        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
-        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
-        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
-    };
-    let Some(twin) = twin else { return };
+    let Some((name, twin)) = diag_district() else { return };
     let twin = Arc::new(twin);
-    let seeds = std::env::var("SWM_SEEDS").unwrap_or_else(|_| "11..14".into());
-    let (a, b) = seeds.split_once("..").unwrap();
-    let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
-    let n = if name == "default" { 400 } else { 300 };
+    let (a, b) = diag_seeds();
+    let n = diag_vehicles(&name);
     let lane_km: f64 = twin.lanes.iter().map(|l| l.length_m).sum::<f64>() / 1000.0;
     eprintln!(
         "{name}: {} lanes, {lane_km:.1} lane-km, {:.1} vehicles per lane-km",
@@ -635,18 +639,10 @@ fn diag_sweep() {
 #[test]
 #[ignore]
 fn diag_wait_heads() {
-    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
-    let twin = match name.as_str() {
-        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
-        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
-        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
-    };
-    let Some(twin) = twin else { return };
+    let Some((name, twin)) = diag_district() else { return };
     let twin = Arc::new(twin);
-    let seeds = std::env::var("SWM_SEEDS").unwrap_or_else(|_| "11..14".into());
-    let (a, b) = seeds.split_once("..").unwrap();
-    let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
-    let n = if name == "default" { 400 } else { 300 };
+    let (a, b) = diag_seeds();
+    let n = diag_vehicles(&name);
     let mut hist: BTreeMap<String, usize> = BTreeMap::new();
     let mut heads: BTreeMap<String, usize> = BTreeMap::new();
     let mut all: BTreeMap<String, usize> = BTreeMap::new();
@@ -701,17 +697,11 @@ fn diag_wait_heads() {
 #[test]
 #[ignore]
 fn diag_pair() {
-    let name = std::env::var("SWM_DIAG").unwrap_or_else(|_| "default".into());
-    let twin = match name.as_str() {
-        "jamsil" => seoul("seoul/jamsil.osm.pbf", None),
-        "yeouido" => seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)),
-        _ => Some(swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0),
-    };
-    let Some(twin) = twin else { return };
+    let Some((name, twin)) = diag_district() else { return };
     let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
     let pair: Vec<u64> = std::env::var("SWM_PAIR").unwrap().split(',').map(|x| x.parse().unwrap()).collect();
     let at: u32 = std::env::var("SWM_STEP").unwrap().parse().unwrap();
-    let n = if name == "default" { 400 } else { 300 };
+    let n = diag_vehicles(&name);
     let mut sim = Simulation::new(Arc::new(twin), cfg(seed, n, 0.0)).unwrap();
     for _ in 0..at + 3 {
         sim.step();

@@ -171,6 +171,18 @@ pub fn camera_controls(
     }
 }
 
+/// The ray from the orbit camera through the mouse cursor (`None` without a window,
+/// cursor or camera).
+pub fn cursor_ray(
+    windows: &Query<&Window, With<PrimaryWindow>>,
+    cameras: &Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+) -> Option<Ray3d> {
+    let window = windows.single().ok()?;
+    let cursor = window.cursor_position()?;
+    let (camera, cam_transform) = cameras.single().ok()?;
+    camera.viewport_to_world(cam_transform, cursor).ok()
+}
+
 /// Selects the agent under the cursor on a left click; `Esc` clears.
 #[allow(clippy::too_many_arguments)]
 pub fn pick_on_click(
@@ -201,10 +213,7 @@ pub fn pick_on_click(
     if ui_hover.iter().any(|i| *i != Interaction::None) {
         return;
     }
-    let Ok(window) = windows.single() else { return };
-    let Some(cursor) = window.cursor_position() else { return };
-    let Ok((camera, cam_transform)) = cameras.single() else { return };
-    let Ok(ray) = camera.viewport_to_world(cam_transform, cursor) else { return };
+    let Some(ray) = cursor_ray(&windows, &cameras) else { return };
     let picked = crate::agents::pick_agent(ray.origin, *ray.direction, agents.iter().map(|(m, t)| (m.0, t)));
     selection.0 = picked;
     tracing::debug!(?picked, "pick");

@@ -465,18 +465,7 @@ impl Robots {
 
     /// Takes a finished replan (waiting for it with `block`).
     fn collect_plan(&mut self, block: bool) {
-        let Some(task) = self.plan_task.as_mut() else { return };
-        let result = if block {
-            let task = self.plan_task.take().expect("checked");
-            Some(block_on(task))
-        } else {
-            let r = block_on(poll_once(task));
-            if r.is_some() {
-                self.plan_task = None;
-            }
-            r
-        };
-        let Some(result) = result else { return };
+        let Some(result) = take_finished(&mut self.plan_task, block) else { return };
         match result {
             Ok(out) => {
                 self.shared = Some(out.shared);
@@ -498,17 +487,7 @@ impl Robots {
 
     /// Takes a finished lidar scan (waiting for it with `block`).
     fn collect_lidar(&mut self, block: bool) {
-        let Some(task) = self.lidar_task.as_mut() else { return };
-        let result = if block {
-            let task = self.lidar_task.take().expect("checked");
-            Some(block_on(task))
-        } else {
-            let r = block_on(poll_once(task));
-            if r.is_some() {
-                self.lidar_task = None;
-            }
-            r
-        };
+        let result = take_finished(&mut self.lidar_task, block);
         match result {
             Some(Ok(v)) => self.lidar_view = Some(v),
             Some(Err(e)) => {
@@ -961,10 +940,7 @@ pub fn place_on_click(
     if ui_hover.iter().any(|i| *i != Interaction::None) {
         return;
     }
-    let Ok(window) = windows.single() else { return };
-    let Some(cursor) = window.cursor_position() else { return };
-    let Ok((camera, cam_transform)) = cameras.single() else { return };
-    let Ok(ray) = camera.viewport_to_world(cam_transform, cursor) else { return };
+    let Some(ray) = camera::cursor_ray(&windows, &cameras) else { return };
     let Some(p) = ground_point(&twin.0, ray.origin, *ray.direction) else { return };
     let node = match robots.snap(&twin.0, p) {
         Ok(v) => v,
@@ -1030,6 +1006,20 @@ pub fn status_lines(robots: &Robots) -> String {
         s.push_str(&format!("\nrobot error: {e}"));
     }
     s
+}
+
+/// The result of the task in `slot` once it has finished (waiting for it with `block`),
+/// emptying the slot; `None` while it runs or when there is none.
+fn take_finished<T>(slot: &mut Option<Task<T>>, block: bool) -> Option<T> {
+    let task = slot.as_mut()?;
+    if block {
+        return slot.take().map(block_on);
+    }
+    let r = block_on(poll_once(task));
+    if r.is_some() {
+        *slot = None;
+    }
+    r
 }
 
 #[cfg(test)]

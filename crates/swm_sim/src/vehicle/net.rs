@@ -211,6 +211,11 @@ fn overlap_zones(
     (zones, lane_zones)
 }
 
+/// The point `t` of the way from `a` to `b` (the height not extrapolated).
+fn lerp(a: [f64; 3], b: [f64; 3], t: f64) -> [f64; 3] {
+    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t.clamp(0.0, 1.0)]
+}
+
 fn heading(a: [f64; 3], b: [f64; 3]) -> f64 {
     (b[1] - a[1]).atan2(b[0] - a[0])
 }
@@ -662,31 +667,29 @@ impl Net {
         (self.release_m[c as usize] - self.len[self.n_lanes + c as usize]).max(0.0)
     }
 
-    /// Point at `s` along piece `p` (as [`Net::point_at`], without the heading).
-    pub fn position_at(&self, p: u32, s: f64) -> [f64; 3] {
+    /// The segment of piece `p` holding `s` (its two points) and where `s` falls on it.
+    fn segment_at(&self, p: u32, s: f64) -> ([f64; 3], [f64; 3], f64) {
         let pts = &self.pts[p as usize];
         let cum = &self.cum[p as usize];
         let n = pts.len();
         let k = cum.partition_point(|c| *c <= s).clamp(1, n - 1);
-        let (a, b) = (pts[k - 1], pts[k]);
         let seg = (cum[k] - cum[k - 1]).max(1e-9);
         let t = (s - cum[k - 1]) / seg;
+        // Extrapolated beyond the ends, clamped inside.
         let t = if k == 1 || k == n - 1 { t } else { t.clamp(0.0, 1.0) };
-        [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t.clamp(0.0, 1.0)]
+        (pts[k - 1], pts[k], t)
+    }
+
+    /// Point at `s` along piece `p` (as [`Net::point_at`], without the heading).
+    pub fn position_at(&self, p: u32, s: f64) -> [f64; 3] {
+        let (a, b, t) = self.segment_at(p, s);
+        lerp(a, b, t)
     }
 
     /// Point and heading at `s` along piece `p` (clamped, extrapolated beyond the ends).
     pub fn point_at(&self, p: u32, s: f64) -> ([f64; 3], f64) {
-        let pts = &self.pts[p as usize];
-        let cum = &self.cum[p as usize];
-        let n = pts.len();
-        let k = cum.partition_point(|c| *c <= s).clamp(1, n - 1);
-        let (a, b) = (pts[k - 1], pts[k]);
-        let seg = (cum[k] - cum[k - 1]).max(1e-9);
-        let t = (s - cum[k - 1]) / seg;
-        let h = heading(a, b);
-        let t = if k == 1 || k == n - 1 { t } else { t.clamp(0.0, 1.0) };
-        ([a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t.clamp(0.0, 1.0)], h)
+        let (a, b, t) = self.segment_at(p, s);
+        (lerp(a, b, t), heading(a, b))
     }
 
     /// The connection from `lane` into group `g` (the one keeping the lane's position).
