@@ -37,7 +37,10 @@ pub enum TwinError {
     BadMagic { path: String },
     #[error("{path}: twin file format version {found} is newer than this build supports ({supported}); upgrade swm")]
     NewerVersion { path: String, found: u32, supported: u32 },
-    #[error("{path}: twin file format version {found} is no longer supported (this build reads {supported})")]
+    #[error(
+        "{path}: twin file format version {found} is no longer supported (this build reads {supported}); \
+         build it again from its sources with `swm ingest`"
+    )]
     OlderVersion { path: String, found: u32, supported: u32 },
     #[error("{path}: truncated twin file: expected {expected} bytes, found {found}")]
     Truncated { path: String, expected: u64, found: u64 },
