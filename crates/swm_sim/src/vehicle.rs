@@ -124,6 +124,16 @@ const REROUTE_BLOCKED_S: f64 = 15.0;
 const DEADLOCK_PAUSE_S: f64 = 5.0;
 /// How long a deadlock resolution lets a vehicle ignore priority (s).
 const IGNORE_YIELD_S: f64 = 10.0;
+/// A driver waiting to enter a priority junction starts to accept shorter gaps after this
+/// long (s), and after [`IMPATIENT_RAMP_S`] more goes at the first moment no vehicle with
+/// right of way holds a reservation across its path (SUMO's `impatience`). Vehicles with
+/// right of way reserve their way at braking distance + 20 m, so those
+/// it no longer waits for can still stop.
+const IMPATIENT_AFTER_S: f64 = 20.0;
+/// See [`IMPATIENT_AFTER_S`] (s).
+const IMPATIENT_RAMP_S: f64 = 40.0;
+/// A front this far past a signalled lane's hold point has crossed its stop line (m).
+const STOP_LINE_TOL_M: f64 = 0.3;
 /// A zone over a lane's hold point that starts at most this far before it is taken only
 /// together with the junction beyond (m); longer overlaps are taken on their own.
 const ATOMIC_ZONE_REACH_M: f64 = 30.0;
@@ -530,6 +540,40 @@ impl VehicleSim {
         out
     }
 
+    /// Draws a destination lane: a sink (a lane leaving the district) or any lane, by
+    /// demand weight.
+    fn draw_lane(&mut self, to_sink: bool) -> Option<u32> {
+        let u = self.rng.next_f64();
+        if to_sink {
+            Net::pick_weighted(&self.net.sink_cdf, u).map(|i| self.net.sinks[i])
+        } else {
+            Net::pick_weighted(&self.net.lane_cdf, u).map(|i| i as u32)
+        }
+    }
+
+    /// Whether slot `slot` holds a live vehicle.
+    pub fn alive(&self, slot: usize) -> bool {
+        self.vehicles.get(slot).is_some_and(|v| v.alive)
+    }
+
+    /// The wait-for chain from vehicle slot `slot` (diagnostics): the slots each vehicle
+    /// waits for, in order, ending at the first vehicle that waits for no one or at the
+    /// first repeated slot.
+    pub fn wait_chain(&self, slot: usize) -> Vec<usize> {
+        let mut chain = vec![slot];
+        let mut cur = slot;
+        while self.vehicles[cur].blocked_by != NONE {
+            let b = self.vehicles[cur].blocked_by as usize;
+            if chain.contains(&b) {
+                chain.push(b);
+                break;
+            }
+            chain.push(b);
+            cur = b;
+        }
+        chain
+    }
+
     /// Forks: a new random stream from `seed`; every vehicle draws a new desired speed
     /// (its driver's latent parameter, as at spawn), and every vehicle that can still
     /// choose (on a lane, no reservation, at least braking distance + 20 m before its hold
@@ -555,8 +599,7 @@ impl VehicleSim {
                 continue;
             }
             let to_sink = self.rng.chance(0.6) && !self.net.sinks.is_empty();
-            let dest_lane =
-                if to_sink { *self.rng.pick(&self.net.sinks) } else { self.rng.range_i64(0, nl as i64 - 1) as u32 };
+            let Some(dest_lane) = self.draw_lane(to_sink) else { continue };
             let g0 = self.net.group_of[lane as usize];
             let gd = self.net.group_of[dest_lane as usize];
             if gd == g0 {
@@ -736,7 +779,10 @@ impl VehicleSim {
             if cf.yield_to_other && !ignore_yield {
                 let from = self.net.conn_from[cf.other as usize];
                 let x = dist_to_end_m + cf.my_end_m + v.p.length_m;
-                let t_clear = (2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(0.1).max(3.0)) + 1.5;
+                // Impatience: the gap a driver waits for shrinks after a long wait (those
+                // with right of way that have not reserved yet are far enough to stop).
+                let patience = 1.0 - ((v.stopped_s - IMPATIENT_AFTER_S) / IMPATIENT_RAMP_S).clamp(0.0, 1.0);
+                let t_clear = ((2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(0.1).max(3.0)) + 1.5) * patience;
                 let lane_len = self.net.len[from as usize];
                 for e in self.lists[from as usize].iter().rev() {
                     let d = lane_len - e.s;
@@ -900,7 +946,14 @@ impl VehicleSim {
     /// Also returns the predicted box (`Err` when the route does not go on that far).
     fn guard_blocker(&self, twin: &Twin, slot: u32, ahead_m: f64) -> Result<(Option<u32>, GuardBox), ()> {
         let v = &self.vehicles[slot as usize];
-        let (piece, s, prev) = self.ahead_on_route(twin, v, ahead_m).ok_or(())?;
+        // Where the route ends (a lane leaving the district), its last piece's end.
+        let (piece, s, prev) = self
+            .ahead_on_route(twin, v, ahead_m)
+            .or_else(|| {
+                let to_end = self.net.len[v.piece as usize] - v.s_m;
+                (to_end < ahead_m).then(|| self.ahead_on_route(twin, v, to_end.max(0.0))).flatten()
+            })
+            .ok_or(())?;
         let (f, r) = self.pose_at(v, piece, s, prev, lat_after_step(v.lat_m));
         let pred = body_box_of(f, r, &v.p, v.heading_rad);
         Ok((self.box_blocker(slot, pred, (f[2] + r[2]) / 2.0), pred))
@@ -1233,15 +1286,17 @@ impl VehicleSim {
             match next_conn {
                 None if last_group => {}
                 None => {
-                    // Not on a lane with the connection the route needs: wait at the end.
-                    stop_at(d_end - 1.0, true, &mut a, &mut a_obst, &mut max_adv);
-                    wait_end = d_end < 3.0 && v.v_mps < 0.5;
+                    // Not on a lane with the connection the route needs: wait at the hold
+                    // point (the stop line), or at the end once past it.
+                    let d_stop = if v.s_m <= hold + STOP_LINE_TOL_M { d_hold } else { d_end - 1.0 };
+                    stop_at(d_stop, true, &mut a, &mut a_obst, &mut max_adv);
+                    wait_end = d_stop < 3.0 && v.v_mps < 0.5;
                     if wait_end {
                         why = Wait::NoConnection;
                     }
-                    // Too close to the end for a lane change: take another way at once
-                    // rather than stop with the rear in the junction behind.
-                    reroute_now = d_end < 14.0;
+                    // Too close for a lane change: take another way at once rather than
+                    // stop with the rear in the junction behind.
+                    reroute_now = d_stop < 14.0;
                 }
                 Some(c) => {
                     let held = v.held.iter().any(|h| h.0 == c);
@@ -1262,7 +1317,10 @@ impl VehicleSim {
                             }
                         }
                     }
-                    if self.net.gate[piece as usize] == Gate::Signal && !entered {
+                    // A vehicle that crossed the stop line with its way reserved (on green or
+                    // amber) clears the junction whatever the signal shows now.
+                    let past_line = v.s_m > hold + STOP_LINE_TOL_M;
+                    if self.net.gate[piece as usize] == Gate::Signal && !entered && !(held && past_line) {
                         match ctx.signals.connection_state(c, ctx.time_s) {
                             Some(SignalState::Red) => {
                                 go = false;
@@ -1520,7 +1578,15 @@ impl VehicleSim {
             let v_new = (v.v_mps + a_c * DT_S).max(0.0);
             let ds = ((v.v_mps + v_new) * 0.5 * DT_S).min(max_adv);
             let check = if ds > 1e-3 || v.lat_m != 0.0 {
-                self.guard_blocker(twin, slot, ds.max(0.0) + GUARD_MARGIN_M).ok()
+                // Where the step ends, and a margin beyond it (on a curve the box turns
+                // between the two, so both are checked).
+                match self.guard_blocker(twin, slot, ds.max(0.0) + GUARD_MARGIN_M).ok() {
+                    Some((None, pred)) if ds > 1e-3 => match self.guard_blocker(twin, slot, ds.max(0.0)).ok() {
+                        Some((Some(o), b)) => Some((Some(o), b)),
+                        _ => Some((None, pred)),
+                    },
+                    other => other,
+                }
             } else {
                 None
             };
@@ -1803,8 +1869,22 @@ impl VehicleSim {
         v.a_mps2 = (v_new - v.v_mps) / DT_S;
         v.v_mps = v_new;
         v.odo_m += ds;
+        let s_before = v.s_m;
         v.s_m += ds;
         v.stopped_s = if v_new < 0.1 { v.stopped_s + DT_S } else { 0.0 };
+        // Crossing a signal's stop line (the lane's hold point) on red.
+        if v.piece < nl && self.net.gate[v.piece as usize] == Gate::Signal {
+            let hold = self.net.hold_s[v.piece as usize];
+            if s_before <= hold + STOP_LINE_TOL_M && v.s_m > hold + STOP_LINE_TOL_M {
+                let v = &self.vehicles[slot as usize];
+                if let Some(c) = self.planned_conn(twin, v, v.piece, v.route_idx)
+                    && ctx.signals.connection_state(c, ctx.time_s) == Some(SignalState::Red)
+                {
+                    events.push(SimEvent::RedLightViolation { agent_id: v.id, step: ctx.step, lane: v.piece });
+                }
+            }
+        }
+        let v = &mut self.vehicles[slot as usize];
         v.lc_cooldown_s = (v.lc_cooldown_s - DT_S).max(0.0);
         if v.lat_m != 0.0 && !v.hold_lat {
             v.lat_m = lat_after_step(v.lat_m);
@@ -1835,11 +1915,6 @@ impl VehicleSim {
                 let held = c.filter(|c| v.held.iter().any(|h| h.0 == *c));
                 match held {
                     Some(c) => {
-                        if self.net.gate[lane as usize] == Gate::Signal
-                            && ctx.signals.connection_state(c, ctx.time_s) == Some(SignalState::Red)
-                        {
-                            events.push(SimEvent::RedLightViolation { agent_id: v.id, step: ctx.step, lane });
-                        }
                         let v = &mut self.vehicles[slot as usize];
                         v.history = [v.prev_piece, v.history[0], v.history[1]];
                         v.prev_piece = v.piece;
@@ -1989,10 +2064,12 @@ impl VehicleSim {
                 let pending: Vec<u32> = mv.held.iter().filter(|h| mv.odo_m < h.1).map(|h| h.0).collect();
                 // A reservation chain partly in use stays whole, unless its holder has
                 // come to a stop at or before the hold point of its lane anyway.
-                let stopped_at_hold = mv.v_mps < 0.05
-                    && (mv.piece as usize) < self.net.n_lanes
-                    && mv.s_m <= self.net.hold_s[mv.piece as usize] + 0.3;
-                if !pending.is_empty() && (pending.len() == mv.held.len() || stopped_at_hold) {
+                // A vehicle past its hold point keeps its way: without it, it would stand in
+                // the junction's mouth, in the way of the paths it crosses.
+                let before_hold =
+                    (mv.piece as usize) < self.net.n_lanes && mv.s_m <= self.net.hold_s[mv.piece as usize] + 0.3;
+                let stopped_at_hold = mv.v_mps < 0.05 && before_hold;
+                if !pending.is_empty() && ((pending.len() == mv.held.len() && before_hold) || stopped_at_hold) {
                     for c in pending {
                         self.release(m, c);
                     }
@@ -2039,8 +2116,13 @@ impl VehicleSim {
         p.speed_factor *= self.rng.range_f64(0.9, 1.05);
         p.speed_factor = p.speed_factor.min(1.0);
         let from_source = at_edge && !self.net.sources.is_empty();
-        let lane =
-            if from_source { *self.rng.pick(&self.net.sources) } else { self.rng.range_i64(0, nl as i64 - 1) as u32 };
+        let u = self.rng.next_f64();
+        let picked = if from_source {
+            Net::pick_weighted(&self.net.source_cdf, u).map(|i| self.net.sources[i])
+        } else {
+            Net::pick_weighted(&self.net.lane_cdf, u).map(|i| i as u32)
+        };
+        let Some(lane) = picked else { return false };
         let len = self.net.len[lane as usize];
         if len < p.length_m + 4.0 {
             return false;
@@ -2061,8 +2143,7 @@ impl VehicleSim {
         }
         // Destination.
         let to_sink = self.rng.chance(0.6) && !self.net.sinks.is_empty();
-        let dest_lane =
-            if to_sink { *self.rng.pick(&self.net.sinks) } else { self.rng.range_i64(0, nl as i64 - 1) as u32 };
+        let Some(dest_lane) = self.draw_lane(to_sink) else { return false };
         let g0 = self.net.group_of[lane as usize];
         let gd = self.net.group_of[dest_lane as usize];
         let route = if gd == g0 {

@@ -729,3 +729,144 @@ fn diag_pair() {
         }
     }
 }
+
+/// Diagnostics: lanes and their connections' signal control (`SWM_DIAG`, `SWM_LANES=a,b`).
+#[test]
+#[ignore]
+fn diag_lane_info() {
+    let Some((_, twin)) = diag_district() else { return };
+    let twin = Arc::new(twin);
+    let sim = Simulation::new(twin.clone(), cfg(11, 10, 0.0)).unwrap();
+    let net = &sim.vehicle_sim().net;
+    let plans = &sim.signals().plans;
+    let mut distinct: Vec<&swm_sim::signal::Plan> = Vec::new();
+    for p in plans {
+        if !distinct.contains(&p) {
+            distinct.push(p);
+        }
+    }
+    eprintln!("{} signals, {} distinct plans", plans.len(), distinct.len());
+    let lanes = std::env::var("SWM_LANES").unwrap_or_default();
+    for l in lanes.split(',').filter_map(|x| x.parse::<u32>().ok()) {
+        let lane = &twin.lanes[l as usize];
+        eprintln!(
+            "lane {l}: {:?} {:?} lvl {} len {:.1} from_j {:?} to_j {:?} gate {:?} hold {:.1} clear {:.1}",
+            lane.road_class,
+            lane.name,
+            lane.level,
+            lane.length_m,
+            lane.from_junction,
+            lane.to_junction,
+            net.gate[l as usize],
+            net.hold_s[l as usize],
+            net.clear_s[l as usize]
+        );
+        for (ci, c) in twin.lane_connections.iter().enumerate().filter(|(_, c)| c.from_lane == l) {
+            let st: String = (0..120)
+                .map(|t| match sim.signals().connection_state(ci as u32, t as f64) {
+                    Some(swm_sim::SignalState::Green) => 'G',
+                    Some(swm_sim::SignalState::Amber) => 'A',
+                    Some(swm_sim::SignalState::Red) => '.',
+                    None => '-',
+                })
+                .collect();
+            eprintln!("  conn {ci} -> {} {:?} {st}", c.to_lane, c.turn);
+        }
+    }
+}
+
+/// Diagnostics: the wait chains of vehicles stopped longer than `SWM_MIN_STOP` s (default
+/// 300) at the end of 600 s (`SWM_DIAG`, `SWM_SEEDS`).
+#[test]
+#[ignore]
+fn diag_stuck() {
+    let Some((name, twin)) = diag_district() else { return };
+    let twin = Arc::new(twin);
+    let (a, b) = diag_seeds();
+    let n = diag_vehicles(&name);
+    let min: f64 = std::env::var("SWM_MIN_STOP").ok().and_then(|x| x.parse().ok()).unwrap_or(300.0);
+    for seed in a..=b {
+        let mut sim = Simulation::new(twin.clone(), cfg(seed, n, 0.0)).unwrap();
+        let mut hist: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        let env_u32 = |k: &str, d: u32| std::env::var(k).ok().and_then(|x| x.parse().ok()).unwrap_or(d);
+        let (from, every) = (env_u32("SWM_FROM", 4000), env_u32("SWM_EVERY", 50));
+        for step in 1..=6000 {
+            sim.step();
+            if step % every == 0 && step > from {
+                let vs = sim.vehicle_sim();
+                for (slot, v) in vs.vehicles.iter().enumerate() {
+                    if vs.alive(slot) {
+                        let by = vs.wait_chain(slot).get(1).map(|&b| vs.vehicles[b].id as i64).unwrap_or(-1);
+                        hist.entry(v.id)
+                            .or_default()
+                            .push(format!("{:?}/p{}/{:.1}/{:.2}/by{by}", v.why, v.piece, v.s_m, v.v_mps));
+                    }
+                }
+            }
+        }
+        let vs = sim.vehicle_sim();
+        let show: Vec<u64> =
+            std::env::var("SWM_SHOW").unwrap_or_default().split(',').filter_map(|x| x.parse().ok()).collect();
+        for id in show {
+            eprintln!("history #{id}: {}", hist.get(&id).map(|h| h.join(" ")).unwrap_or_default());
+        }
+        for (slot, v) in vs.vehicles.iter().enumerate() {
+            if v.stopped_s < min || !vs.alive(slot) {
+                continue;
+            }
+            let parts: Vec<String> = vs
+                .wait_chain(slot)
+                .into_iter()
+                .map(|k| {
+                    let c = &vs.vehicles[k];
+                    let pt = vs.net.point_at(c.piece, c.s_m).0;
+                    format!(
+                        "#{} {:?} p{} s{:.1} ({:.0},{:.0}) st{:.0} {:?} len{:.1}",
+                        c.id, c.why, c.piece, c.s_m, pt[0], pt[1], c.stopped_s, c.kind, c.p.length_m
+                    )
+                })
+                .collect();
+            eprintln!("{name} seed {seed}: {}", parts.join("  ->  "));
+        }
+    }
+}
+
+/// Diagnostics: red-light violations of one run with the state of the violator before and
+/// after (`SWM_DIAG`, `SWM_SEED`).
+#[test]
+#[ignore]
+fn diag_violations() {
+    let Some((name, twin)) = diag_district() else { return };
+    let n = diag_vehicles(&name);
+    let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
+    let mut sim = Simulation::new(Arc::new(twin), cfg(seed, n, 0.0)).unwrap();
+    let mut prev: BTreeMap<u64, String> = BTreeMap::new();
+    for _ in 0..6000 {
+        sim.step();
+        let vs = sim.vehicle_sim();
+        for e in sim.events() {
+            if let SimEvent::RedLightViolation { agent_id, step, lane } = e
+                && *step == sim.step_index()
+            {
+                let v = vs.vehicles.iter().find(|v| v.id == *agent_id).unwrap();
+                eprintln!(
+                    "step {step} t {:.1} states {:?} #{agent_id} lane {lane} before [{}] now [{:?} p{} s{:.1} v{:.2} hold {:.1}]",
+                    sim.time_s(),
+                    [-0.1, 0.0, 0.1].map(|d| sim.signals().lane_state(*lane, sim.time_s() + d)),
+                    prev.get(agent_id).cloned().unwrap_or_default(),
+                    v.why,
+                    v.piece,
+                    v.s_m,
+                    v.v_mps,
+                    vs.net.hold_s[*lane as usize]
+                );
+            }
+        }
+        prev.clear();
+        for (slot, v) in vs.vehicles.iter().enumerate() {
+            if vs.alive(slot) {
+                prev.insert(v.id, format!("{:?} p{} s{:.1} v{:.2}", v.why, v.piece, v.s_m, v.v_mps));
+            }
+        }
+    }
+}

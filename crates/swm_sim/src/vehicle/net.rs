@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use swm_twin::{Control, StopKind, Turn, Twin};
+use swm_twin::{Control, RoadClass, StopKind, Turn, Twin};
 
 use crate::crossing::CrossingMap;
 use crate::metrics::OrientedBox;
@@ -40,6 +40,27 @@ pub enum Gate {
     Signal,
 }
 
+/// Demand weight per metre of a road class: trips start and end on lanes in proportion to
+/// length times this. Parking aisles and other service roads carry few trips; living
+/// streets some.
+pub fn demand_weight(class: RoadClass) -> f64 {
+    match class {
+        RoadClass::Service => 0.1,
+        RoadClass::LivingStreet => 0.3,
+        _ => 1.0,
+    }
+}
+
+/// Factor on the route cost of a road class: routes use service roads (parking aisles,
+/// driveways) to reach or leave them, not as short cuts.
+pub fn route_penalty(class: RoadClass) -> f64 {
+    match class {
+        RoadClass::Service => 3.0,
+        RoadClass::LivingStreet => 1.5,
+        _ => 1.0,
+    }
+}
+
 /// Static network data.
 #[derive(Clone, Debug)]
 pub struct Net {
@@ -62,6 +83,11 @@ pub struct Net {
     /// Lanes with no incoming / no outgoing connection.
     pub sources: Vec<u32>,
     pub sinks: Vec<u32>,
+    /// Cumulative demand weights (see [`demand_weight`]) of all lanes, of `sources` and of
+    /// `sinks`, for drawing origins and destinations.
+    pub lane_cdf: Vec<f64>,
+    pub source_cdf: Vec<f64>,
+    pub sink_cdf: Vec<f64>,
     /// Per lane: crossings on it `(s_m, walk edge)`.
     pub crossings: Vec<Vec<(f64, u32)>>,
     pub conn_from: Vec<u32>,
@@ -365,7 +391,7 @@ impl Net {
             .iter()
             .map(|m| {
                 let l = m[0] as usize;
-                len[l] / vmax[l] + 3.0
+                (len[l] / vmax[l] + 3.0) * route_penalty(twin.lanes[l].road_class)
             })
             .collect();
         // Crossings per lane and hold points.
@@ -496,6 +522,18 @@ impl Net {
         let (zones, lane_zones) = overlap_zones(twin, &piece_samples, &group_of, &lane_out, &conn_to, &level);
         let sources: Vec<u32> = (0..nl as u32).filter(|l| lane_in[*l as usize].is_empty()).collect();
         let sinks: Vec<u32> = (0..nl as u32).filter(|l| lane_out[*l as usize].is_empty()).collect();
+        let cdf = |lanes: &mut dyn Iterator<Item = f64>| -> Vec<f64> {
+            let mut acc = 0.0;
+            lanes
+                .map(|w| {
+                    acc += w;
+                    acc
+                })
+                .collect()
+        };
+        let lane_cdf = cdf(&mut twin.lanes.iter().map(|l| l.length_m.max(1.0) * demand_weight(l.road_class)));
+        let source_cdf = cdf(&mut sources.iter().map(|&l| demand_weight(twin.lanes[l as usize].road_class)));
+        let sink_cdf = cdf(&mut sinks.iter().map(|&l| demand_weight(twin.lanes[l as usize].road_class)));
         // Extended paths: the lane tail from the hold point, the connection, the exit head.
         let samples: Vec<Vec<(f64, [f64; 2])>> = (0..nc)
             .map(|ci| {
@@ -656,10 +694,23 @@ impl Net {
             gate,
             sources,
             sinks,
+            lane_cdf,
+            source_cdf,
+            sink_cdf,
             crossings: lane_cross,
             conn_from,
             conn_to,
         }
+    }
+
+    /// The index that `u` in `[0, 1)` picks from a cumulative weight table (`None` when
+    /// the table is empty or all zero).
+    pub fn pick_weighted(cdf: &[f64], u: f64) -> Option<usize> {
+        let total = *cdf.last()?;
+        if total <= 0.0 {
+            return None;
+        }
+        Some(cdf.partition_point(|&c| c <= u * total).min(cdf.len() - 1))
     }
 
     /// How far the conflict zone of connection `c` reaches into its exit lane (m).
