@@ -4,11 +4,15 @@
 //!
 //! # Rules
 //! * **Kinds**: car 4.5 x 1.8 m (85 %), bus 12 x 2.5 m (5 %), truck 8 x 2.4 m (10 %).
+//! * **Demand**: origins are source lanes without incoming connections (70 %) or interior
+//!   lanes, destinations sink lanes without outgoing connections (60 %) or interior lanes
+//!   (where the vehicle parks at mid-lane); interior lanes are drawn in proportion to
+//!   length times [`demand_weight`] of their road class, sources and sinks by the
+//!   weight alone (service roads and parking aisles 0.1, living streets 0.3, others 1).
 //! * **Routes**: Dijkstra by free-flow travel time over *lane groups* (a road in one
-//!   direction; lane changes within a group are free), from an origin (a source lane
-//!   without incoming connections, or a random interior lane) to a destination (a sink
-//!   lane without outgoing connections, or a random interior lane, where the vehicle
-//!   parks at mid-lane). At every lane end the connection into the next group that keeps
+//!   direction; lane changes within a group are free), service roads and living streets
+//!   costing [`route_penalty`] times more, so routes use them to reach or leave
+//!   them, not as short cuts. At every lane end the connection into the next group that keeps
 //!   the lane position is taken; a vehicle that cannot reach a lane with such a
 //!   connection waits at the lane end for a gap and re-routes after 15 s. A vehicle kept
 //!   at its hold point for 15 s by a stopped queue on its exit lane (or by a short lane
@@ -25,7 +29,10 @@
 //!   merging or diverging included) has yet to clear its conflict zone, when the exit
 //!   lane has room for it (no blocking the box), and, at give-way junctions, when no
 //!   vehicle with priority (major road; right before left at uncontrolled junctions;
-//!   opposing through traffic for left turns) would arrive before it clears the zone.
+//!   opposing through traffic for left turns) would arrive before it clears the zone;
+//!   a driver kept waiting there accepts shorter gaps after 20 s and, after 60 s, goes as
+//!   soon as no vehicle with priority holds a conflicting reservation (impatience, as in
+//!   SUMO).
 //!   The exit lane must also hold the vehicle behind its queue compacted at its hold
 //!   point (vehicles there and on their way, length + s0 each).
 //!   All-way stops require a full stop first. So no two vehicles are in a conflict zone
@@ -65,14 +72,18 @@
 //! * **Clearance guard**: whatever the rules above allow, a vehicle does not move (nor go on
 //!   with a lane change's lateral move) in a step that would put its body into, or deeper
 //!   into, another vehicle's box on its level, as that box stands at the step's start or
-//!   where that vehicle, planned earlier in the step, will be ([`Wait::Clearance`]); a lane
+//!   where that vehicle, planned earlier in the step, will be ([`Wait::Clearance`]); its
+//!   body is checked 0.2 m beyond the step's end and, where the path turns, at the end
+//!   too; a lane
 //!   change whose body in the target lane would touch another vehicle is not made.
 //! * **External agents** ([`crate::ExternalAgent`], robots): a vehicle whose path within
 //!   its braking distance + 6 m would reach one brakes to stop 1 m short of it, and the
 //!   clearance guard treats it like a vehicle; a crossing it stands on is occupied.
-//! * **Signals**: red: stop at the hold point; amber: stop if possible at <= 3 m/s², else go
-//!   when the stop line is reached before the amber ends, else brake hard; no turn on red.
-//!   Crossing a stop line on red emits [`SimEvent::RedLightViolation`].
+//! * **Signals**: red: stop at the hold point (the stop line); amber: stop if possible at
+//!   <= 3 m/s², else go when the stop line is reached before the amber ends, else brake
+//!   hard; no turn on red. A vehicle that crossed the stop line with its way reserved
+//!   clears the junction whatever the signal shows. Crossing a stop line on red emits
+//!   [`SimEvent::RedLightViolation`].
 //! * **Lane changes**: MOBIL (politeness 0.2, threshold 0.1 m/s², safe braking 3 m/s²;
 //!   4 m/s² for mandatory changes towards the lane the route needs), with a smooth lateral
 //!   move of 1.5 m/s during which the vehicle still blocks its old lane.
@@ -85,14 +96,16 @@
 //! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder, priority
 //!   vehicle) of vehicles stopped > 60 s is searched for cycles; a cycle is broken by
 //!   revoking the unused overlap zones or the reservation of a vehicle that has not yet
-//!   entered them (the unused part of a partly used chain only when its holder stands
-//!   at the hold point of its lane), or by letting a yielding vehicle ignore priority for 10 s,
+//!   entered them (never of a vehicle past its hold point, which would then stand in the
+//!   junction's mouth without a way through; the unused part of a partly used chain only
+//!   when its holder stands at the hold point of its lane), or by letting a yielding vehicle ignore priority for 10 s,
 //!   emitting
 //!   [`SimEvent::DeadlockResolved`]; a vehicle whose reservations or zones were revoked
 //!   requests none for 5 s, so the others of the cycle go first. A reservation chain through a short lane is not
 //!   granted while a vehicle on that lane has not yet got its own way out.
-//! * **Dead ends of lanes**: a vehicle within 14 m of the end of a lane without the
-//!   connection its route needs (too late for a lane change) re-routes at once.
+//! * **Dead ends of lanes**: a vehicle on a lane without the connection its route needs
+//!   waits at the lane's hold point (at its end once past it) and, within 14 m of that
+//!   (too late for a lane change), re-routes at once.
 //! * **Spawning**: at source lanes (70 %) or random interior lanes, only where the gaps
 //!   ahead and behind are safe and the new box (2 m longer at each end, 0.5 m wider at
 //!   each side) touches no vehicle of any piece; despawning at sinks and destinations, with
@@ -100,7 +113,7 @@
 
 mod net;
 
-pub use net::{CONFLICT_DIST_M, Conflict, Gate, Net};
+pub use net::{CONFLICT_DIST_M, Conflict, Gate, Net, demand_weight, route_penalty};
 
 use swm_core::rng::CounterRng;
 use swm_twin::Twin;
@@ -312,6 +325,8 @@ pub struct VehicleSim {
     guard_next: Vec<Option<GuardBox>>,
     /// Simulation time of the current step (s).
     now_s: f64,
+    /// Every slot's pose as of the last [`VehicleSim::update_headings`].
+    poses: Vec<PoseCache>,
     /// Agents driven from outside: their boxes, heights and speeds.
     external: Vec<(GuardBox, f64, f64)>,
 }
@@ -396,6 +411,28 @@ fn body_box_of(f: [f64; 3], r: [f64; 3], p: &Params, fallback_heading: f64) -> G
     }
 }
 
+/// Whether a body's box turns between `a` and `b` (on a straight path the boxes in between
+/// are translations, and a guard check at both ends covers them).
+fn turns(a: &GuardBox, b: &GuardBox) -> bool {
+    a.u[0] * b.u[0] + a.u[1] * b.u[1] < 1.0 - 1e-7
+}
+
+/// A vehicle's front and rear points and the state they were computed for.
+#[derive(Clone, Copy, Debug)]
+struct PoseCache {
+    piece: u32,
+    prev: u32,
+    s_m: f64,
+    lat_m: f64,
+    f: [f64; 3],
+    r: [f64; 3],
+}
+
+impl PoseCache {
+    const NONE: PoseCache =
+        PoseCache { piece: u32::MAX, prev: u32::MAX, s_m: f64::NAN, lat_m: 0.0, f: [0.0; 3], r: [0.0; 3] };
+}
+
 /// What the vehicles need from the world in one step.
 pub struct StepCtx<'a> {
     pub twin: &'a Twin,
@@ -434,6 +471,7 @@ impl VehicleSim {
             guard_grid: Vec::new(),
             guard_next: Vec::new(),
             now_s: 0.0,
+            poses: Vec::new(),
             external: Vec::new(),
         };
         let mut events = Vec::new();
@@ -1112,7 +1150,7 @@ impl VehicleSim {
                 self.guard_boxes.push((GuardBox::EMPTY, 0.0));
                 continue;
             }
-            let (f, r) = self.pose(v);
+            let (f, r) = self.pose_of_slot(slot);
             let b = body_box_of(f, r, &v.p, v.heading_rad);
             self.guard_grid.push((guard_key(guard_cell(b.c)), slot as u32));
             self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
@@ -1581,10 +1619,12 @@ impl VehicleSim {
                 // Where the step ends, and a margin beyond it (on a curve the box turns
                 // between the two, so both are checked).
                 match self.guard_blocker(twin, slot, ds.max(0.0) + GUARD_MARGIN_M).ok() {
-                    Some((None, pred)) if ds > 1e-3 => match self.guard_blocker(twin, slot, ds.max(0.0)).ok() {
-                        Some((Some(o), b)) => Some((Some(o), b)),
-                        _ => Some((None, pred)),
-                    },
+                    Some((None, pred)) if ds > 1e-3 && turns(&self.guard_boxes[slot as usize].0, &pred) => {
+                        match self.guard_blocker(twin, slot, ds.max(0.0)).ok() {
+                            Some((Some(o), b)) => Some((Some(o), b)),
+                            _ => Some((None, pred)),
+                        }
+                    }
                     other => other,
                 }
             } else {
@@ -2306,13 +2346,31 @@ impl VehicleSim {
             .collect()
     }
 
-    /// Updates the recorded headings (call once per step after [`VehicleSim::step`]).
+    /// Updates the recorded headings (call once per step after [`VehicleSim::step`]), and
+    /// keeps every vehicle's pose for the records and the next step's clearance guard.
     pub fn update_headings(&mut self) {
+        self.poses.resize(self.vehicles.len(), PoseCache::NONE);
         for i in 0..self.vehicles.len() {
             if self.vehicles[i].alive {
-                let h = self.center_heading(&self.vehicles[i]).1;
-                self.vehicles[i].heading_rad = h;
+                let v = &self.vehicles[i];
+                let (f, r) = self.pose(v);
+                self.poses[i] = PoseCache { piece: v.piece, prev: v.prev_piece, s_m: v.s_m, lat_m: v.lat_m, f, r };
+                let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
+                if dx * dx + dy * dy > 1e-6 {
+                    self.vehicles[i].heading_rad = dy.atan2(dx);
+                }
             }
+        }
+    }
+
+    /// The pose of the vehicle in `slot`, from the cache when it still holds it.
+    fn pose_of_slot(&self, slot: usize) -> ([f64; 3], [f64; 3]) {
+        let v = &self.vehicles[slot];
+        match self.poses.get(slot) {
+            Some(c) if c.piece == v.piece && c.prev == v.prev_piece && c.s_m == v.s_m && c.lat_m == v.lat_m => {
+                (c.f, c.r)
+            }
+            _ => self.pose(v),
         }
     }
 
@@ -2326,8 +2384,11 @@ impl VehicleSim {
         out: &mut Vec<TrajectoryRecord>,
     ) {
         let nl = self.net.n_lanes as u32;
-        for v in self.vehicles.iter().filter(|v| v.alive) {
-            let (c, h) = self.center_heading(v);
+        for (slot, v) in self.vehicles.iter().enumerate().filter(|(_, v)| v.alive) {
+            let (f, r) = self.pose_of_slot(slot);
+            let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
+            let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
+            let h = if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { v.heading_rad };
             let lane = self.lane_of(v.piece);
             let signal = lane.and_then(|l| match self.planned_conn(twin, v, l, v.route_idx) {
                 Some(cn) if self.net.gate[l as usize] == Gate::Signal => signals.connection_state(cn, time_s),

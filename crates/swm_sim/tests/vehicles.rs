@@ -75,6 +75,42 @@ fn crossroads() -> Twin {
     )
 }
 
+/// Two signalled crossroads 44 m apart on one road (one intersection mapped with two signal
+/// nodes: ingest groups signal nodes less than 40 m apart, but the lanes between these two,
+/// cut back at both junctions, are shorter than 40 m), and a third 250 m further on.
+fn double_crossroads() -> Twin {
+    let road: &[(&str, &str)] = &[("highway", "secondary"), ("lanes", "2"), ("maxspeed", "50")];
+    let sig: &[(&str, &str)] = &[("highway", "traffic_signals")];
+    twin_from_osm(
+        "double",
+        &[
+            (1, 0.0, 0.0, sig),
+            (2, 44.0, 0.0, sig),
+            (3, 280.0, 0.0, sig),
+            (10, -300.0, 0.0, &[]),
+            (11, 530.0, 0.0, &[]),
+            (20, 0.0, -300.0, &[]),
+            (21, 0.0, 300.0, &[]),
+            (22, 44.0, -300.0, &[]),
+            (23, 44.0, 300.0, &[]),
+            (24, 280.0, -300.0, &[]),
+            (25, 280.0, 300.0, &[]),
+        ],
+        &[
+            (&[10, 1], road),
+            (&[1, 2], road),
+            (&[2, 3], road),
+            (&[3, 11], road),
+            (&[20, 1], road),
+            (&[1, 21], road),
+            (&[22, 2], road),
+            (&[2, 23], road),
+            (&[24, 3], road),
+            (&[3, 25], road),
+        ],
+    )
+}
+
 fn t_junction() -> Twin {
     let major: &[(&str, &str)] = &[("highway", "primary"), ("lanes", "2"), ("maxspeed", "50")];
     let minor: &[(&str, &str)] = &[("highway", "residential")];
@@ -233,6 +269,42 @@ fn vehicle_stops_at_red_and_goes_on_green() {
     });
     assert!(went_green > 3, "vehicles that waited at red and went on: {went_green}");
     assert!(!sim.events().iter().any(|e| matches!(e, SimEvent::RedLightViolation { .. })));
+}
+
+#[test]
+fn signals_linked_by_a_short_lane_share_one_plan() {
+    let twin = Arc::new(double_crossroads());
+    let pos: Vec<_> =
+        twin.signals.iter().map(|s| (s.position[0].round(), s.position[1].round(), s.lanes.len())).collect();
+    assert_eq!(twin.signals.len(), 3, "one signal per node: {pos:?}");
+    let sim = Simulation::new(twin.clone(), cfg(5, 10, 0.0)).unwrap();
+    let signals = sim.signals();
+    let at = |x: f64| {
+        twin.signals.iter().position(|s| (s.position[0] - x).abs() < 3.0).unwrap_or_else(|| panic!("signal at x={x}"))
+    };
+    let x0 = twin.signals.iter().map(|s| s.position[0]).fold(f64::INFINITY, f64::min);
+    let (a, b, c) = (at(x0), at(x0 + 44.0), at(x0 + 280.0));
+    assert_eq!(signals.plans[a], signals.plans[b], "the two nodes 44 m apart run one plan");
+    assert_ne!(signals.plans[a], signals.plans[c], "the node 250 m away runs its own");
+    // The links between the two nodes are clearance lanes: always green, in both directions.
+    let links: Vec<u32> = (0..twin.lanes.len() as u32)
+        .filter(|&l| {
+            let lane = &twin.lanes[l as usize];
+            lane.length_m < 40.0
+                && lane.centerline.iter().all(|p| p[1].abs() < 8.0 && p[0] > x0 - 1.0 && p[0] < x0 + 45.0)
+        })
+        .collect();
+    assert!(links.len() >= 2, "links between the nodes: {links:?}");
+    for l in links {
+        for t in 0..200 {
+            assert_eq!(signals.lane_state(l, t as f64), Some(swm_sim::SignalState::Green), "link lane {l} at {t} s");
+        }
+    }
+    // Vehicles cross the pair without collisions or red-light violations.
+    let (ck, _) = run_checked(twin, cfg(5, 40, 0.0), 3000);
+    assert_no_collisions(&ck);
+    assert_eq!(ck.violations, 0);
+    assert!(ck.arrived > 20, "arrived {}", ck.arrived);
 }
 
 #[test]

@@ -1023,3 +1023,28 @@ fn intrusions(
     }
     (by_lane, by_conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_picks_follow_the_weights() {
+        // Weights 1, 0 (never picked), 3.
+        let cdf = [1.0, 1.0, 4.0];
+        let mut counts = [0usize; 3];
+        for k in 0..4000 {
+            let u = (k as f64 + 0.5) / 4000.0;
+            counts[Net::pick_weighted(&cdf, u).unwrap()] += 1;
+        }
+        assert_eq!(counts, [1000, 0, 3000]);
+        assert_eq!(Net::pick_weighted(&[], 0.3), None);
+        assert_eq!(Net::pick_weighted(&[0.0, 0.0], 0.3), None);
+    }
+
+    #[test]
+    fn service_roads_carry_few_trips_and_are_no_short_cuts() {
+        assert!(demand_weight(RoadClass::Service) < 0.2 * demand_weight(RoadClass::Residential));
+        assert!(route_penalty(RoadClass::Service) > route_penalty(RoadClass::Primary));
+    }
+}
