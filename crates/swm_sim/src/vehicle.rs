@@ -139,9 +139,10 @@ const DEADLOCK_PAUSE_S: f64 = 5.0;
 const IGNORE_YIELD_S: f64 = 10.0;
 /// A driver waiting to enter a priority junction starts to accept shorter gaps after this
 /// long (s), and after [`IMPATIENT_RAMP_S`] more goes at the first moment no vehicle with
-/// right of way holds a reservation across its path (SUMO's `impatience`). Vehicles with
-/// right of way reserve their way at braking distance + 20 m, so those
-/// it no longer waits for can still stop.
+/// right of way holds a reservation across its path (SUMO's `impatience`). The first vehicle
+/// of a lane with right of way reserves its way at braking distance + 20 m, so it stops
+/// comfortably; one that becomes first closer than that (behind a leader that just
+/// entered) may have to brake hard, as SUMO's impatient drivers make others do.
 const IMPATIENT_AFTER_S: f64 = 20.0;
 /// See [`IMPATIENT_AFTER_S`] (s).
 const IMPATIENT_RAMP_S: f64 = 40.0;
@@ -817,8 +818,8 @@ impl VehicleSim {
             if cf.yield_to_other && !ignore_yield {
                 let from = self.net.conn_from[cf.other as usize];
                 let x = dist_to_end_m + cf.my_end_m + v.p.length_m;
-                // Impatience: the gap a driver waits for shrinks after a long wait (those
-                // with right of way that have not reserved yet are far enough to stop).
+                // Impatience: the gap a driver waits for shrinks after a long wait (see
+                // IMPATIENT_AFTER_S).
                 let patience = 1.0 - ((v.stopped_s - IMPATIENT_AFTER_S) / IMPATIENT_RAMP_S).clamp(0.0, 1.0);
                 let t_clear = ((2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(0.1).max(3.0)) + 1.5) * patience;
                 let lane_len = self.net.len[from as usize];
