@@ -23,9 +23,6 @@
 //!   always green, so vehicles inside the box leave it; they still yield by conflict-zone
 //!   reservation like everyone else. So is a signalled lane shorter than [`SHORT_LINK_M`]
 //!   that starts at another junction (the junctions act as one box).
-//! * **Joined signals**: signals linked by a signalled lane shorter than [`SIGNAL_JOIN_M`]
-//!   (one intersection mapped with several signal nodes) get one plan over all their
-//!   lanes, so their links are clearance lanes as above.
 //! * **Offsets**: each signal's cycle is shifted by a whole number of seconds drawn from the
 //!   run seed (`CounterRng` stream [`OFFSET_STREAM`]).
 //! * **Pedestrians**: a crossing is green only when every signalled (non-internal) lane it
@@ -47,11 +44,6 @@ pub const PED_CLEAR_S: f64 = 8.0;
 /// A signalled lane shorter than this (m) that starts at another junction is a clearance
 /// lane too: no vehicle can wait on it clear of both junctions.
 pub const SHORT_LINK_M: f64 = 15.0;
-/// Signals whose junctions are linked by a signalled lane shorter than this (m) are one
-/// intersection (a dual carriageway's box mapped with several signal nodes): they share
-/// one plan, and the links between them are clearance lanes (like netconvert's
-/// `--tls.join`).
-pub const SIGNAL_JOIN_M: f64 = 40.0;
 /// Longest cycle (s): greens are shortened (not below [`MIN_GREEN_S`]) to fit.
 pub const MAX_CYCLE_S: f64 = 100.0;
 /// Most approach axes of a plan (each gets a through and a protected-left phase).
@@ -126,44 +118,6 @@ enum ConnControl {
     Phase(u32, u32),
 }
 
-/// Joined signals (see [`SIGNAL_JOIN_M`]): for every signal, the smallest index of its
-/// group.
-fn joined_signals(twin: &Twin) -> Vec<usize> {
-    let ns = twin.signals.len();
-    let mut parent: Vec<usize> = (0..ns).collect();
-    fn find(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    // Signals by the junctions their lanes end at.
-    let mut at_junction: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
-    for (si, sig) in twin.signals.iter().enumerate() {
-        for &l in &sig.lanes {
-            if let Some(j) = twin.lanes.get(l as usize).and_then(|lane| lane.to_junction) {
-                at_junction.entry(j).or_default().push(si);
-            }
-        }
-    }
-    for (si, sig) in twin.signals.iter().enumerate() {
-        for &l in &sig.lanes {
-            let Some(lane) = twin.lanes.get(l as usize) else { continue };
-            if lane.length_m >= SIGNAL_JOIN_M {
-                continue;
-            }
-            let Some(others) = lane.from_junction.and_then(|fj| at_junction.get(&fj)) else { continue };
-            for &sj in others {
-                let (a, b) = (find(&mut parent, si), find(&mut parent, sj));
-                // The smallest index represents the group.
-                parent[a.max(b)] = a.min(b);
-            }
-        }
-    }
-    (0..ns).map(|i| find(&mut parent, i)).collect()
-}
-
 /// The signal plans of a twin and the state of every lane, connection and crossing.
 #[derive(Clone, Debug)]
 pub struct SignalController {
@@ -226,19 +180,9 @@ impl SignalController {
         let mut lane_signal: Vec<Option<u32>> = vec![None; nl];
         let mut lane_clearance = vec![false; nl];
         let mut rng = CounterRng::new(seed, OFFSET_STREAM);
-        let rep = joined_signals(twin);
-        let mut plans: Vec<Plan> = Vec::with_capacity(twin.signals.len());
-        for si in 0..twin.signals.len() {
-            if rep[si] != si {
-                // A member of a joined group: its plan is its representative's (below).
-                plans.push(Plan::new(Vec::new(), 0.0));
-                continue;
-            }
-            let mut lanes: Vec<u32> = (si..twin.signals.len())
-                .filter(|&sj| rep[sj] == si)
-                .flat_map(|sj| twin.signals[sj].lanes.iter().copied())
-                .filter(|l| (*l as usize) < nl)
-                .collect();
+        let mut plans = Vec::with_capacity(twin.signals.len());
+        for (si, sig) in twin.signals.iter().enumerate() {
+            let mut lanes: Vec<u32> = sig.lanes.iter().copied().filter(|l| (*l as usize) < nl).collect();
             lanes.sort_unstable();
             lanes.dedup();
             // Clearance lanes: start at a junction whose incoming lanes belong to this signal.
@@ -355,11 +299,6 @@ impl SignalController {
             let plan = Plan::new(phases, 0.0);
             let offset_s = offset_draw.rem_euclid(plan.cycle_s.floor().max(1.0));
             plans.push(Plan { offset_s, ..plan });
-        }
-        for si in 0..plans.len() {
-            if rep[si] != si {
-                plans[si] = plans[rep[si]].clone();
-            }
         }
         SignalController { plans, conn, lane_conns, lane_signal, lane_clearance }
     }

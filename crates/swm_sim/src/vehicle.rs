@@ -418,6 +418,13 @@ fn turns(a: &GuardBox, b: &GuardBox) -> bool {
     a.u[0] * b.u[0] + a.u[1] * b.u[1] < 1.0 - 1e-7
 }
 
+/// Centre and heading (rear to front; `fallback_rad` when they coincide) of a body.
+fn center_heading_of(f: [f64; 3], r: [f64; 3], fallback_rad: f64) -> ([f64; 3], f64) {
+    let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
+    let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
+    (c, if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { fallback_rad })
+}
+
 /// A vehicle's front and rear points and the state they were computed for.
 #[derive(Clone, Copy, Debug)]
 struct PoseCache {
@@ -2231,8 +2238,8 @@ impl VehicleSim {
                 length_m: p.length_m + 4.0,
                 width_m: p.width_m + 1.0,
             };
-            for o in self.vehicles.iter().filter(|o| o.alive) {
-                let (oc, oh) = self.center_heading(o);
+            for (os, o) in self.vehicles.iter().enumerate().filter(|(_, o)| o.alive) {
+                let (oc, oh) = self.center_heading(os);
                 let ob = OrientedBox {
                     center: [oc[0], oc[1]],
                     heading_rad: oh,
@@ -2316,14 +2323,10 @@ impl VehicleSim {
         self.pose_at(v, v.piece, v.s_m, v.prev_piece, v.lat_m)
     }
 
-    /// Centre, heading of a vehicle.
-    fn center_heading(&self, v: &Vehicle) -> ([f64; 3], f64) {
-        let (f, r) = self.pose(v);
-        let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
-        let dx = f[0] - r[0];
-        let dy = f[1] - r[1];
-        let h = if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { v.heading_rad };
-        (c, h)
+    /// Centre, heading of the vehicle in `slot` (from the pose cache when it holds it).
+    fn center_heading(&self, slot: usize) -> ([f64; 3], f64) {
+        let (f, r) = self.pose_of_slot(slot);
+        center_heading_of(f, r, self.vehicles[slot].heading_rad)
     }
 
     /// Boxes of all vehicles, in slot order.
@@ -2331,9 +2334,10 @@ impl VehicleSim {
         let nl = self.net.n_lanes as u32;
         self.vehicles
             .iter()
-            .filter(|v| v.alive)
-            .map(|v| {
-                let (c, h) = self.center_heading(v);
+            .enumerate()
+            .filter(|(_, v)| v.alive)
+            .map(|(slot, v)| {
+                let (c, h) = self.center_heading(slot);
                 VehicleBox {
                     agent_id: v.id,
                     center: [c[0], c[1]],
@@ -2356,10 +2360,7 @@ impl VehicleSim {
                 let v = &self.vehicles[i];
                 let (f, r) = self.pose(v);
                 self.poses[i] = PoseCache { piece: v.piece, prev: v.prev_piece, s_m: v.s_m, lat_m: v.lat_m, f, r };
-                let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
-                if dx * dx + dy * dy > 1e-6 {
-                    self.vehicles[i].heading_rad = dy.atan2(dx);
-                }
+                self.vehicles[i].heading_rad = center_heading_of(f, r, v.heading_rad).1;
             }
         }
     }
@@ -2386,10 +2387,7 @@ impl VehicleSim {
     ) {
         let nl = self.net.n_lanes as u32;
         for (slot, v) in self.vehicles.iter().enumerate().filter(|(_, v)| v.alive) {
-            let (f, r) = self.pose_of_slot(slot);
-            let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
-            let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
-            let h = if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { v.heading_rad };
+            let (c, h) = self.center_heading(slot);
             let lane = self.lane_of(v.piece);
             let signal = lane.and_then(|l| match self.planned_conn(twin, v, l, v.route_idx) {
                 Some(cn) if self.net.gate[l as usize] == Gate::Signal => signals.connection_state(cn, time_s),

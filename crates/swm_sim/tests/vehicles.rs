@@ -276,16 +276,20 @@ fn signals_linked_by_a_short_lane_share_one_plan() {
     let twin = Arc::new(double_crossroads());
     let pos: Vec<_> =
         twin.signals.iter().map(|s| (s.position[0].round(), s.position[1].round(), s.lanes.len())).collect();
-    assert_eq!(twin.signals.len(), 3, "one signal per node: {pos:?}");
+    // Ingest groups the two nodes 44 m apart (their links are shorter than 40 m) into one
+    // signal with the incoming lanes of both; the node 250 m away keeps its own.
+    assert_eq!(twin.signals.len(), 2, "one signal for the pair, one for the third node: {pos:?}");
+    let x0 =
+        twin.junctions.iter().filter(|j| j.control.is_signalized()).map(|j| j.center[0]).fold(f64::INFINITY, f64::min);
+    let junction_at =
+        |x: f64| twin.junctions.iter().position(|j| (j.center[0] - x).abs() < 3.0 && j.center[1].abs() < 3.0).unwrap();
+    let signal_of = |j: usize| twin.lanes[twin.junctions[j].incoming_lanes[0] as usize].signal.unwrap();
+    let (a, b, c) = (signal_of(junction_at(x0)), signal_of(junction_at(x0 + 44.0)), signal_of(junction_at(x0 + 280.0)));
+    assert_eq!(a, b, "the two nodes 44 m apart are one signal");
+    assert_ne!(a, c, "the node 250 m away is another");
     let sim = Simulation::new(twin.clone(), cfg(5, 10, 0.0)).unwrap();
     let signals = sim.signals();
-    let at = |x: f64| {
-        twin.signals.iter().position(|s| (s.position[0] - x).abs() < 3.0).unwrap_or_else(|| panic!("signal at x={x}"))
-    };
-    let x0 = twin.signals.iter().map(|s| s.position[0]).fold(f64::INFINITY, f64::min);
-    let (a, b, c) = (at(x0), at(x0 + 44.0), at(x0 + 280.0));
-    assert_eq!(signals.plans[a], signals.plans[b], "the two nodes 44 m apart run one plan");
-    assert_ne!(signals.plans[a], signals.plans[c], "the node 250 m away runs its own");
+    assert_ne!(signals.plans[a as usize], signals.plans[c as usize], "the node 250 m away runs its own plan");
     // The links between the two nodes are clearance lanes: always green, in both directions.
     let links: Vec<u32> = (0..twin.lanes.len() as u32)
         .filter(|&l| {

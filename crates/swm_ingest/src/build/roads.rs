@@ -24,6 +24,8 @@
 //!   practice; `highway=stop` + `stop=all` makes an all-way stop; otherwise the arms of
 //!   the highest class have priority and the others yield, or right-before-left when all
 //!   arms are equal.
+//! * Signals: one [`Signal`] per intersection; signalized junctions joined by a road
+//!   segment or a lane shorter than [`SIGNAL_CLUSTER_M`] are one intersection.
 
 use super::{Ctx, geom};
 use crate::Report;
@@ -738,13 +740,15 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
     net
 }
 
-/// Signalized junction nodes closer than this along a road belong to one intersection (the
-/// nodes where the carriageways of dual roads cross) and share one signal.
+/// Signalized junction nodes closer than this along a road, or joined by a lane shorter
+/// than this once cut back at both junctions, belong to one intersection (the nodes where
+/// the carriageways of dual roads cross) and share one signal (like netconvert's
+/// `--tls.join`): no vehicle can wait between them clear of both.
 pub const SIGNAL_CLUSTER_M: f64 = 40.0;
 
 /// One [`Signal`] per signalized intersection: signalized junctions joined by short road
-/// segments are grouped (dual carriageways make up to four junction nodes per crossing),
-/// and every incoming lane of the group points to the group's signal.
+/// segments or short lanes are grouped (dual carriageways make up to four junction nodes
+/// per crossing), and every incoming lane of the group points to the group's signal.
 fn make_signals(ctx: &Ctx, net: &RoadNetwork, signal_at: &BTreeMap<i64, Vec<i64>>, twin: &mut Twin) {
     let n = twin.junctions.len();
     let mut parent: Vec<usize> = (0..n).collect();
@@ -755,12 +759,19 @@ fn make_signals(ctx: &Ctx, net: &RoadNetwork, signal_at: &BTreeMap<i64, Vec<i64>
         }
         x
     }
-    for seg in &net.segments {
-        let (a, b) = (net.junction_of[&seg.from()] as usize, net.junction_of[&seg.to()] as usize);
-        if twin.junctions[a].control.is_signalized()
-            && twin.junctions[b].control.is_signalized()
-            && geom::polyline_len(&seg.points) < SIGNAL_CLUSTER_M
-        {
+    let short_segments = net
+        .segments
+        .iter()
+        .filter(|seg| geom::polyline_len(&seg.points) < SIGNAL_CLUSTER_M)
+        .map(|seg| (net.junction_of[&seg.from()] as usize, net.junction_of[&seg.to()] as usize));
+    let short_lanes = twin
+        .lanes
+        .iter()
+        .filter(|l| l.length_m < SIGNAL_CLUSTER_M)
+        .filter_map(|l| Some((l.from_junction? as usize, l.to_junction? as usize)));
+    let links: Vec<(usize, usize)> = short_segments.chain(short_lanes).collect();
+    for (a, b) in links {
+        if twin.junctions[a].control.is_signalized() && twin.junctions[b].control.is_signalized() {
             let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
             if ra != rb {
                 parent[ra.max(rb)] = ra.min(rb);
