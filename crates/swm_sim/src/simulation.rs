@@ -224,7 +224,7 @@ impl Simulation {
 
     fn records_into(&self, out: &mut Vec<TrajectoryRecord>) {
         let t = self.time_s();
-        self.vehicles.records(&self.signals, &self.twin, self.step, t, out);
+        self.vehicles.records(&self.signals, self.step, t, out);
         if let Some(p) = &self.pedestrians {
             p.records(self.step, t, out);
         }

@@ -295,6 +295,10 @@ struct Entry {
     s: f64,
     slot: u32,
     ghost: bool,
+    /// The vehicle's length and speed, as they stand while the lists are valid (speeds
+    /// change only in the motion phase, after which the lists are rebuilt).
+    len_m: f64,
+    v_mps: f64,
 }
 
 /// The vehicle simulator.
@@ -321,7 +325,8 @@ pub struct VehicleSim {
     /// by grid cell: the clearance guard's view.
     guard_boxes: Vec<(GuardBox, f64)>,
     /// `(cell key, slot)` sorted: the slots by grid cell.
-    guard_grid: Vec<(u64, u32)>,
+    /// [`guard_entry`] of every vehicle, sorted.
+    guard_grid: Vec<u64>,
     /// Where the vehicles planned so far this step will be (the guard checks both).
     guard_next: Vec<Option<GuardBox>>,
     /// Simulation time of the current step (s).
@@ -343,8 +348,13 @@ fn guard_cell(p: [f64; 2]) -> (i64, i64) {
     ((p[0] / GUARD_CELL_M).floor() as i64, (p[1] / GUARD_CELL_M).floor() as i64)
 }
 
-fn guard_key(c: (i64, i64)) -> u64 {
-    ((c.0 as u32 as u64) << 32) | c.1 as u32 as u64
+/// A vehicle's entry in the guard grid: its cell and slot packed so that entries sort by
+/// cell column, then row, then slot (cells of one column are consecutive, in `y` order).
+fn guard_entry(c: (i64, i64), slot: u32) -> u64 {
+    const OFFSET: i64 = 1 << 19;
+    let col = (c.0 + OFFSET).clamp(0, (1 << 20) - 1) as u64;
+    let row = (c.1 + OFFSET).clamp(0, (1 << 20) - 1) as u64;
+    (col << 44) | (row << 24) | u64::from(slot & 0xff_ffff)
 }
 
 /// The guard's box: the same rectangle as [`OrientedBox`] (centre, axis, half extents)
@@ -425,7 +435,8 @@ fn center_heading_of(f: [f64; 3], r: [f64; 3], fallback_rad: f64) -> ([f64; 3], 
     (c, if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { fallback_rad })
 }
 
-/// A vehicle's front and rear points and the state they were computed for.
+/// A vehicle's front and rear points, its centre and heading, and the state they were
+/// computed for.
 #[derive(Clone, Copy, Debug)]
 struct PoseCache {
     piece: u32,
@@ -434,11 +445,25 @@ struct PoseCache {
     lat_m: f64,
     f: [f64; 3],
     r: [f64; 3],
+    center: [f64; 3],
+    heading_rad: f64,
 }
 
 impl PoseCache {
-    const NONE: PoseCache =
-        PoseCache { piece: u32::MAX, prev: u32::MAX, s_m: f64::NAN, lat_m: 0.0, f: [0.0; 3], r: [0.0; 3] };
+    const NONE: PoseCache = PoseCache {
+        piece: u32::MAX,
+        prev: u32::MAX,
+        s_m: f64::NAN,
+        lat_m: 0.0,
+        f: [0.0; 3],
+        r: [0.0; 3],
+        center: [0.0; 3],
+        heading_rad: 0.0,
+    };
+
+    fn holds(&self, v: &Vehicle) -> bool {
+        self.piece == v.piece && self.prev == v.prev_piece && self.s_m == v.s_m && self.lat_m == v.lat_m
+    }
 }
 
 /// What the vehicles need from the world in one step.
@@ -455,7 +480,7 @@ impl VehicleSim {
     /// random interior lanes at once.
     pub fn new(twin: &Twin, crossings: &CrossingMap, seed: u64, target: u32) -> VehicleSim {
         let net = Net::new(twin, crossings);
-        let npieces = net.pts.len();
+        let npieces = net.len.len();
         let nc = twin.lane_connections.len();
         let net_zones = net.zones.len();
         let sink_group: Vec<bool> =
@@ -717,31 +742,31 @@ impl VehicleSim {
             if l.is_empty() {
                 self.touched.push(v.piece);
             }
-            l.push(Entry { s: v.s_m, slot: slot as u32, ghost: false });
+            l.push(Entry { s: v.s_m, slot: slot as u32, ghost: false, len_m: v.p.length_m, v_mps: v.v_mps });
             if v.ghost_lane != NONE {
                 let g = v.ghost_lane as usize;
                 let s = v.s_m * self.net.len[g] / self.net.len[v.piece as usize];
                 if self.lists[g].is_empty() {
                     self.touched.push(v.ghost_lane);
                 }
-                self.lists[g].push(Entry { s, slot: slot as u32, ghost: true });
+                self.lists[g].push(Entry { s, slot: slot as u32, ghost: true, len_m: v.p.length_m, v_mps: v.v_mps });
             }
         }
         self.touched.sort_unstable();
         self.touched.dedup();
         for &p in &self.touched {
-            self.lists[p as usize].sort_by(|a, b| a.s.total_cmp(&b.s).then(a.slot.cmp(&b.slot)));
+            self.lists[p as usize].sort_unstable_by(|a, b| a.s.total_cmp(&b.s).then(a.slot.cmp(&b.slot)));
         }
     }
 
     /// Planned connection out of lane `lane` for a vehicle (towards its next group).
-    fn planned_conn(&self, twin: &Twin, v: &Vehicle, lane: u32, route_pos: usize) -> Option<u32> {
+    fn planned_conn(&self, v: &Vehicle, lane: u32, route_pos: usize) -> Option<u32> {
         let next = *v.route.get(route_pos + 1)?;
-        self.net.conn_to_group(twin, lane, next)
+        self.net.conn_to_group(lane, next)
     }
 
     /// Nearest vehicle ahead of `slot` along its route: (gap to its rear, its speed, slot).
-    fn leader(&self, twin: &Twin, slot: u32) -> Option<(f64, f64, u32)> {
+    fn leader(&self, slot: u32) -> Option<(f64, f64, u32)> {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
         let list = &self.lists[v.piece as usize];
@@ -751,8 +776,7 @@ impl VehicleSim {
             if e.slot == slot {
                 continue;
             }
-            let o = &self.vehicles[e.slot as usize];
-            best = Some((e.s - o.p.length_m - v.s_m, o.v_mps, e.slot));
+            best = Some((e.s - e.len_m - v.s_m, e.v_mps, e.slot));
             break;
         }
         let mut dist = self.net.len[v.piece as usize] - v.s_m;
@@ -769,12 +793,11 @@ impl VehicleSim {
             if piece < nl {
                 for &c in &self.net.lane_out[piece as usize] {
                     if let Some(e) = self.lists[(nl + c) as usize].first() {
-                        let o = &self.vehicles[e.slot as usize];
-                        let rear = e.s - o.p.length_m;
+                        let rear = e.s - e.len_m;
                         if rear < 0.0 && e.slot != slot {
                             let g = dist + rear;
                             if best.is_none_or(|b| g < b.0) {
-                                best = Some((g, o.v_mps, e.slot));
+                                best = Some((g, e.v_mps, e.slot));
                             }
                         }
                     }
@@ -784,7 +807,7 @@ impl VehicleSim {
                 return best;
             }
             let next = if piece < nl {
-                match self.planned_conn(twin, v, piece, rp) {
+                match self.planned_conn(v, piece, rp) {
                     Some(c) => nl + c,
                     None => return best,
                 }
@@ -793,10 +816,9 @@ impl VehicleSim {
                 self.net.conn_to[(piece - nl) as usize]
             };
             if let Some(e) = self.lists[next as usize].iter().find(|e| e.slot != slot) {
-                let o = &self.vehicles[e.slot as usize];
-                let g = dist + e.s - o.p.length_m;
+                let g = dist + e.s - e.len_m;
                 if best.is_none_or(|b| g < b.0) {
-                    best = Some((g, o.v_mps, e.slot));
+                    best = Some((g, e.v_mps, e.slot));
                 }
             }
             dist += self.net.len[next as usize];
@@ -812,7 +834,7 @@ impl VehicleSim {
     }
 
     /// Checks whether `slot` may enter connection `c`; returns the blocking vehicle.
-    fn grant_blocker(&self, twin: &Twin, slot: u32, c: u32, dist_to_end_m: f64) -> Result<(), (u32, Wait)> {
+    fn grant_blocker(&self, slot: u32, c: u32, dist_to_end_m: f64) -> Result<(), (u32, Wait)> {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
         let ignore_yield = self.now_s < v.ignore_yield_until_s;
@@ -843,7 +865,7 @@ impl VehicleSim {
                         continue;
                     }
                     if o.v_mps > 1.0 && d / o.v_mps < t_clear {
-                        let oc = self.planned_conn(twin, o, from, o.route_idx);
+                        let oc = self.planned_conn(o, from, o.route_idx);
                         if oc == Some(cf.other) || oc.is_none() {
                             return Err((e.slot, Wait::Priority));
                         }
@@ -918,7 +940,7 @@ impl VehicleSim {
 
     /// The piece, position and previous piece of a point `ahead_m` beyond a vehicle's front
     /// along its route (`None` where its route does not go on).
-    fn ahead_on_route(&self, twin: &Twin, v: &Vehicle, ahead_m: f64) -> Option<(u32, f64, u32)> {
+    fn ahead_on_route(&self, v: &Vehicle, ahead_m: f64) -> Option<(u32, f64, u32)> {
         let nl = self.net.n_lanes as u32;
         let (mut piece, mut s, mut prev, mut rp) = (v.piece, v.s_m + ahead_m, v.prev_piece, v.route_idx);
         for _ in 0..4 {
@@ -927,7 +949,7 @@ impl VehicleSim {
                 return Some((piece, s, prev));
             }
             let next = if piece < nl {
-                nl + self.planned_conn(twin, v, piece, rp)?
+                nl + self.planned_conn(v, piece, rp)?
             } else {
                 rp += 1;
                 self.net.conn_to[(piece - nl) as usize]
@@ -990,14 +1012,14 @@ impl VehicleSim {
     /// The vehicle whose box (at the step's start) the body of `slot` would newly overlap
     /// with its front `ahead_m` farther along its route.
     /// Also returns the predicted box (`Err` when the route does not go on that far).
-    fn guard_blocker(&self, twin: &Twin, slot: u32, ahead_m: f64) -> Result<(Option<u32>, GuardBox), ()> {
+    fn guard_blocker(&self, slot: u32, ahead_m: f64) -> Result<(Option<u32>, GuardBox), ()> {
         let v = &self.vehicles[slot as usize];
         // Where the route ends (a lane leaving the district), its last piece's end.
         let (piece, s, prev) = self
-            .ahead_on_route(twin, v, ahead_m)
+            .ahead_on_route(v, ahead_m)
             .or_else(|| {
                 let to_end = self.net.len[v.piece as usize] - v.s_m;
-                (to_end < ahead_m).then(|| self.ahead_on_route(twin, v, to_end.max(0.0))).flatten()
+                (to_end < ahead_m).then(|| self.ahead_on_route(v, to_end.max(0.0))).flatten()
             })
             .ok_or(())?;
         let (f, r) = self.pose_at(v, piece, s, prev, lat_after_step(v.lat_m));
@@ -1019,26 +1041,26 @@ impl VehicleSim {
         }
         let (cx, cy) = guard_cell(pred.c);
         for dx in -1..=1 {
-            for dy in -1..=1 {
-                let key = guard_key((cx + dx, cy + dy));
-                let lo = self.guard_grid.partition_point(|e| e.0 < key);
-                for &(k, o) in &self.guard_grid[lo..] {
-                    if k != key {
-                        break;
-                    }
-                    if o == slot {
-                        continue;
-                    }
-                    let (ob, oz) = self.guard_boxes[o as usize];
-                    if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
-                        continue;
-                    }
-                    // Where the other stands, and where it goes if it was planned already.
-                    for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
-                        let d = pred.depth(&ob);
-                        if d > crate::metrics::CONTACT_EPS_M && d > cur.depth(&ob).max(0.0) + 1e-4 {
-                            return Some(o);
-                        }
+            // The three cells of a column are one run of the sorted grid.
+            let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), 0xff_ffff));
+            let lo = self.guard_grid.partition_point(|&e| e < first);
+            for &e in &self.guard_grid[lo..] {
+                if e > last {
+                    break;
+                }
+                let o = (e & 0xff_ffff) as u32;
+                if o == slot {
+                    continue;
+                }
+                let (ob, oz) = self.guard_boxes[o as usize];
+                if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
+                    continue;
+                }
+                // Where the other stands, and where it goes if it was planned already.
+                for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
+                    let d = pred.depth(&ob);
+                    if d > crate::metrics::CONTACT_EPS_M && d > cur.depth(&ob).max(0.0) + 1e-4 {
+                        return Some(o);
                     }
                 }
             }
@@ -1160,7 +1182,7 @@ impl VehicleSim {
             }
             let (f, r) = self.pose_of_slot(slot);
             let b = body_box_of(f, r, &v.p, v.heading_rad);
-            self.guard_grid.push((guard_key(guard_cell(b.c)), slot as u32));
+            self.guard_grid.push(guard_entry(guard_cell(b.c), slot as u32));
             self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
         }
         self.guard_grid.sort_unstable();
@@ -1204,7 +1226,7 @@ impl VehicleSim {
         let _ = events;
         let twin = ctx.twin;
         let nl = self.net.n_lanes as u32;
-        let leader = self.leader(twin, slot);
+        let leader = self.leader(slot);
         let v = &self.vehicles[slot as usize];
         let p = v.p;
         let piece = v.piece;
@@ -1253,7 +1275,7 @@ impl VehicleSim {
                 break;
             }
             let nxt = if pc < nl {
-                match self.planned_conn(twin, v, pc, rp) {
+                match self.planned_conn(v, pc, rp) {
                     Some(c) => {
                         if hop == 0 {
                             next_conn = Some(c);
@@ -1280,7 +1302,7 @@ impl VehicleSim {
                     }
                 }
                 // A red signal at the end of the next lane.
-                if let Some(c2) = self.planned_conn(twin, v, nxt, rp)
+                if let Some(c2) = self.planned_conn(v, nxt, rp)
                     && !ctx.signals.connection_allowed(c2, ctx.time_s)
                     && self.net.gate[nxt as usize] == Gate::Signal
                 {
@@ -1427,7 +1449,7 @@ impl VehicleSim {
                                 < p.length_m + p.s0_m
                                 && chain.len() < 6
                             {
-                                let Some(c2) = self.planned_conn(twin, v, lk, rk) else { break };
+                                let Some(c2) = self.planned_conn(v, lk, rk) else { break };
                                 // Vehicles ahead on the chain that have not yet got their way
                                 // out of the short lane go first.
                                 let ahead = [lk, nl + c_prev].into_iter().find_map(|pc| {
@@ -1466,7 +1488,7 @@ impl VehicleSim {
                                     if v.held.iter().any(|h| h.0 == ck) {
                                         continue;
                                     }
-                                    res = self.grant_blocker(twin, slot, ck, dck);
+                                    res = self.grant_blocker(slot, ck, dck);
                                     if res.is_err() {
                                         break;
                                     }
@@ -1599,7 +1621,7 @@ impl VehicleSim {
             if near {
                 let mut d = 0.5;
                 while d <= reach {
-                    let Some((pc, sc, prev)) = self.ahead_on_route(twin, v, d) else { break };
+                    let Some((pc, sc, prev)) = self.ahead_on_route(v, d) else { break };
                     let (f, r) = self.pose_at(v, pc, sc, prev, 0.0);
                     let b = body_box_of(f, r, &v.p, v.heading_rad);
                     if self.external.iter().any(|(eb, _, _)| b.depth(eb) > -0.3 && cur.depth(eb) <= 0.0) {
@@ -1626,9 +1648,9 @@ impl VehicleSim {
             let check = if ds > 1e-3 || v.lat_m != 0.0 {
                 // Where the step ends, and a margin beyond it (on a curve the box turns
                 // between the two, so both are checked).
-                match self.guard_blocker(twin, slot, ds.max(0.0) + GUARD_MARGIN_M).ok() {
+                match self.guard_blocker(slot, ds.max(0.0) + GUARD_MARGIN_M).ok() {
                     Some((None, pred)) if ds > 1e-3 && turns(&self.guard_boxes[slot as usize].0, &pred) => {
-                        match self.guard_blocker(twin, slot, ds.max(0.0)).ok() {
+                        match self.guard_blocker(slot, ds.max(0.0)).ok() {
                             Some((Some(o), b)) => Some((Some(o), b)),
                             _ => Some((None, pred)),
                         }
@@ -1774,7 +1796,7 @@ impl VehicleSim {
         }
         let last_group = v.route_idx + 1 >= v.route.len();
         let next_g = v.route.get(v.route_idx + 1).copied();
-        let good = |l: u32| -> bool { next_g.is_none_or(|g| self.net.conn_to_group(twin, l, g).is_some()) };
+        let good = |l: u32| -> bool { next_g.is_none_or(|g| self.net.conn_to_group(l, g).is_some()) };
         let here_good = good(lane);
         let idx = twin.lanes[lane as usize].index_from_right;
         // The nearest good lane in the group, for mandatory changes.
@@ -1889,16 +1911,16 @@ impl VehicleSim {
             e.ghost = true;
             e.s = old_s;
         }
+        let (len_m, v_mps) = (self.vehicles[slot as usize].p.length_m, self.vehicles[slot as usize].v_mps);
         let list = &mut self.lists[nb as usize];
         if list.is_empty() {
             self.touched.push(nb);
         }
         let i = list.partition_point(|e| (e.s, e.slot) <= (s_n, slot));
-        list.insert(i, Entry { s: s_n, slot, ghost: false });
+        list.insert(i, Entry { s: s_n, slot, ghost: false, len_m, v_mps });
     }
 
     fn advance(&mut self, ctx: &StepCtx, slot: u32, events: &mut Vec<SimEvent>) {
-        let twin = ctx.twin;
         let nl = self.net.n_lanes as u32;
         self.updates += 1;
         let v = &mut self.vehicles[slot as usize];
@@ -1925,7 +1947,7 @@ impl VehicleSim {
             let hold = self.net.hold_s[v.piece as usize];
             if s_before <= hold + STOP_LINE_TOL_M && v.s_m > hold + STOP_LINE_TOL_M {
                 let v = &self.vehicles[slot as usize];
-                if let Some(c) = self.planned_conn(twin, v, v.piece, v.route_idx)
+                if let Some(c) = self.planned_conn(v, v.piece, v.route_idx)
                     && ctx.signals.connection_state(c, ctx.time_s) == Some(SignalState::Red)
                 {
                     events.push(SimEvent::RedLightViolation { agent_id: v.id, step: ctx.step, lane: v.piece });
@@ -1959,7 +1981,7 @@ impl VehicleSim {
             let over = v.s_m - plen;
             if v.piece < nl {
                 let lane = v.piece;
-                let c = self.planned_conn(twin, v, lane, v.route_idx);
+                let c = self.planned_conn(v, lane, v.route_idx);
                 let held = c.filter(|c| v.held.iter().any(|h| h.0 == *c));
                 match held {
                     Some(c) => {
@@ -2307,11 +2329,12 @@ impl VehicleSim {
                 (self.vehicles.len() - 1) as u32
             }
         };
+        let (len_m, v_mps) = (self.vehicles[slot as usize].p.length_m, self.vehicles[slot as usize].v_mps);
         let list = &mut self.lists[lane as usize];
         if list.is_empty() {
             self.touched.push(lane);
         }
-        list.insert(i, Entry { s, slot, ghost: false });
+        list.insert(i, Entry { s, slot, ghost: false, len_m, v_mps });
         self.alive_count += 1;
         events.push(SimEvent::Spawned { agent_id: id, step, kind });
         let _ = twin;
@@ -2325,8 +2348,14 @@ impl VehicleSim {
 
     /// Centre, heading of the vehicle in `slot` (from the pose cache when it holds it).
     fn center_heading(&self, slot: usize) -> ([f64; 3], f64) {
-        let (f, r) = self.pose_of_slot(slot);
-        center_heading_of(f, r, self.vehicles[slot].heading_rad)
+        let v = &self.vehicles[slot];
+        match self.poses.get(slot) {
+            Some(c) if c.holds(v) => (c.center, c.heading_rad),
+            _ => {
+                let (f, r) = self.pose(v);
+                center_heading_of(f, r, v.heading_rad)
+            }
+        }
     }
 
     /// Boxes of all vehicles, in slot order.
@@ -2359,8 +2388,18 @@ impl VehicleSim {
             if self.vehicles[i].alive {
                 let v = &self.vehicles[i];
                 let (f, r) = self.pose(v);
-                self.poses[i] = PoseCache { piece: v.piece, prev: v.prev_piece, s_m: v.s_m, lat_m: v.lat_m, f, r };
-                self.vehicles[i].heading_rad = center_heading_of(f, r, v.heading_rad).1;
+                let (center, heading_rad) = center_heading_of(f, r, v.heading_rad);
+                self.poses[i] = PoseCache {
+                    piece: v.piece,
+                    prev: v.prev_piece,
+                    s_m: v.s_m,
+                    lat_m: v.lat_m,
+                    f,
+                    r,
+                    center,
+                    heading_rad,
+                };
+                self.vehicles[i].heading_rad = heading_rad;
             }
         }
     }
@@ -2369,27 +2408,18 @@ impl VehicleSim {
     fn pose_of_slot(&self, slot: usize) -> ([f64; 3], [f64; 3]) {
         let v = &self.vehicles[slot];
         match self.poses.get(slot) {
-            Some(c) if c.piece == v.piece && c.prev == v.prev_piece && c.s_m == v.s_m && c.lat_m == v.lat_m => {
-                (c.f, c.r)
-            }
+            Some(c) if c.holds(v) => (c.f, c.r),
             _ => self.pose(v),
         }
     }
 
     /// Records of all vehicles.
-    pub fn records(
-        &self,
-        signals: &SignalController,
-        twin: &Twin,
-        step: u32,
-        time_s: f64,
-        out: &mut Vec<TrajectoryRecord>,
-    ) {
+    pub fn records(&self, signals: &SignalController, step: u32, time_s: f64, out: &mut Vec<TrajectoryRecord>) {
         let nl = self.net.n_lanes as u32;
         for (slot, v) in self.vehicles.iter().enumerate().filter(|(_, v)| v.alive) {
             let (c, h) = self.center_heading(slot);
             let lane = self.lane_of(v.piece);
-            let signal = lane.and_then(|l| match self.planned_conn(twin, v, l, v.route_idx) {
+            let signal = lane.and_then(|l| match self.planned_conn(v, l, v.route_idx) {
                 Some(cn) if self.net.gate[l as usize] == Gate::Signal => signals.connection_state(cn, time_s),
                 _ => signals.lane_state(l, time_s),
             });

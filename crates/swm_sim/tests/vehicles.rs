@@ -599,8 +599,8 @@ fn diag_lane_pairs() {
                 ln.from_junction,
                 ln.to_junction,
                 net.gate[l],
-                net.pts[l].first(),
-                net.pts[l].last(),
+                net.points(l as u32).first(),
+                net.points(l as u32).last(),
                 net.lane_in[l],
                 net.lane_out[l]
             );
@@ -625,7 +625,7 @@ fn diag_lane_pairs() {
                 eprintln!("  out conn {c} to {} j {} {:?} states {st:?}", lc.to_lane, lc.junction, lc.turn);
             }
             for &c in &net.lane_in[l] {
-                let p = &net.pts[nl + c as usize];
+                let p = &net.points(nl as u32 + c);
                 let lc = &twin.lane_connections[c as usize];
                 eprintln!(
                     "  in conn {c} from {} j {} {:?} pts {:?}",
@@ -945,4 +945,41 @@ fn diag_violations() {
             }
         }
     }
+}
+
+/// Diagnostics: vehicle updates per second of the step loop on one thread, as `swm simulate`
+/// measures them (records built, the callback's own time excluded), and a fingerprint of every
+/// record, so that a pure speed-up can be checked to change nothing
+/// (`SWM_DIAG=default|jamsil|yeouido`, `SWM_SEEDS=11..14`).
+#[test]
+#[ignore]
+fn diag_speed() {
+    use std::hash::{Hash, Hasher};
+    use std::time::Instant;
+    let Some((name, twin)) = diag_district() else { return };
+    let twin = Arc::new(twin);
+    let (a, b) = diag_seeds();
+    let n = diag_vehicles(&name);
+    let (mut updates, mut loop_s) = (0u64, 0.0);
+    let mut fp = std::collections::hash_map::DefaultHasher::new();
+    for seed in a..=b {
+        let mut sim = Simulation::new(twin.clone(), cfg(seed, n, 0.0)).unwrap();
+        let mut cb_s = 0.0;
+        let t0 = Instant::now();
+        sim.run(6000, &mut |_, recs| {
+            let tc = Instant::now();
+            for r in recs {
+                updates += u64::from(r.kind.is_vehicle());
+                (r.agent_id, r.x_m.to_bits(), r.y_m.to_bits(), r.heading_rad.to_bits(), r.speed_mps.to_bits())
+                    .hash(&mut fp);
+            }
+            cb_s += tc.elapsed().as_secs_f64();
+        });
+        loop_s += t0.elapsed().as_secs_f64() - cb_s;
+    }
+    eprintln!(
+        "{name} SPEED seeds {a}..={b}: {:.0} vehicle updates/s, fingerprint {:016x}",
+        updates as f64 / loop_s,
+        fp.finish()
+    );
 }

@@ -61,12 +61,25 @@ pub fn route_penalty(class: RoadClass) -> f64 {
     }
 }
 
+/// A polyline point with its distance along the piece and the heading of the segment that
+/// ends at it (the first point's is unused).
+#[derive(Clone, Copy, Debug)]
+struct GeomPt {
+    p: [f64; 3],
+    cum_m: f64,
+    heading_rad: f64,
+}
+
 /// Static network data.
 #[derive(Clone, Debug)]
 pub struct Net {
     pub n_lanes: usize,
-    pub pts: Vec<Vec<[f64; 3]>>,
-    pub cum: Vec<Vec<f64>>,
+    /// Every piece's polyline, flat: piece `p` is `geom[geom_off[p]..geom_off[p + 1]]`.
+    geom: Vec<GeomPt>,
+    geom_off: Vec<u32>,
+    /// Per lane: each group its connections reach, with the connection into it that keeps
+    /// the lane's position (see [`Net::conn_to_group`]).
+    lane_groups: Vec<Vec<(u32, u32)>>,
     pub len: Vec<f64>,
     pub vmax: Vec<f64>,
     pub lane_out: Vec<Vec<u32>>,
@@ -670,6 +683,34 @@ impl Net {
         let release_m: Vec<f64> =
             (0..nc).map(|c| conflicts[c].iter().map(|x| x.my_end_m).fold(len[nl + c], f64::max)).collect();
         let (intrusions, intruded_by) = intrusions(twin, &lane_samples, &conn_samples, &len, &hold_s, &level);
+        let mut geom = Vec::with_capacity(pts.iter().map(Vec::len).sum());
+        let mut geom_off = Vec::with_capacity(pts.len() + 1);
+        for (p, c) in pts.iter().zip(&cum) {
+            geom_off.push(geom.len() as u32);
+            for k in 0..p.len() {
+                let heading_rad = if k == 0 { 0.0 } else { heading(p[k - 1], p[k]) };
+                geom.push(GeomPt { p: p[k], cum_m: c[k], heading_rad });
+            }
+        }
+        geom_off.push(geom.len() as u32);
+        let lane_groups: Vec<Vec<(u32, u32)>> = (0..nl)
+            .map(|l| {
+                let idx = twin.lanes[l].index_from_right as i32;
+                // (group, best distance in lane positions, connection), first best kept.
+                let mut best: Vec<(u32, i32, u32)> = Vec::new();
+                for &c in &lane_out[l] {
+                    let to = conn_to[c as usize];
+                    let g = group_of[to as usize];
+                    let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
+                    match best.iter_mut().find(|b| b.0 == g) {
+                        Some(b) if d < b.1 => *b = (g, d, c),
+                        Some(_) => {}
+                        None => best.push((g, d, c)),
+                    }
+                }
+                best.into_iter().map(|(g, _, c)| (g, c)).collect()
+            })
+            .collect();
         Net {
             intrusions,
             intruded_by,
@@ -679,8 +720,9 @@ impl Net {
             release_m,
             clear_s,
             n_lanes: nl,
-            pts,
-            cum,
+            geom,
+            geom_off,
+            lane_groups,
             len,
             vmax,
             lane_out,
@@ -718,45 +760,43 @@ impl Net {
         (self.release_m[c as usize] - self.len[self.n_lanes + c as usize]).max(0.0)
     }
 
-    /// The segment of piece `p` holding `s` (its two points) and where `s` falls on it.
-    fn segment_at(&self, p: u32, s: f64) -> ([f64; 3], [f64; 3], f64) {
-        let pts = &self.pts[p as usize];
-        let cum = &self.cum[p as usize];
-        let n = pts.len();
-        let k = cum.partition_point(|c| *c <= s).clamp(1, n - 1);
-        let seg = (cum[k] - cum[k - 1]).max(1e-9);
-        let t = (s - cum[k - 1]) / seg;
+    /// The segment of piece `p` holding `s` (its two points), where `s` falls on it, and its
+    /// heading.
+    fn segment_at(&self, p: u32, s: f64) -> ([f64; 3], [f64; 3], f64, f64) {
+        let g = &self.geom[self.geom_off[p as usize] as usize..self.geom_off[p as usize + 1] as usize];
+        let n = g.len();
+        let k = g.partition_point(|q| q.cum_m <= s).clamp(1, n - 1);
+        let seg = (g[k].cum_m - g[k - 1].cum_m).max(1e-9);
+        let t = (s - g[k - 1].cum_m) / seg;
         // Extrapolated beyond the ends, clamped inside.
         let t = if k == 1 || k == n - 1 { t } else { t.clamp(0.0, 1.0) };
-        (pts[k - 1], pts[k], t)
+        (g[k - 1].p, g[k].p, t, g[k].heading_rad)
+    }
+
+    /// The polyline of piece `p` (a lane, or `n_lanes +` a connection).
+    pub fn points(&self, p: u32) -> Vec<[f64; 3]> {
+        self.geom[self.geom_off[p as usize] as usize..self.geom_off[p as usize + 1] as usize]
+            .iter()
+            .map(|q| q.p)
+            .collect()
     }
 
     /// Point at `s` along piece `p` (as [`Net::point_at`], without the heading).
     pub fn position_at(&self, p: u32, s: f64) -> [f64; 3] {
-        let (a, b, t) = self.segment_at(p, s);
+        let (a, b, t, _) = self.segment_at(p, s);
         lerp(a, b, t)
     }
 
     /// Point and heading at `s` along piece `p` (clamped, extrapolated beyond the ends).
     pub fn point_at(&self, p: u32, s: f64) -> ([f64; 3], f64) {
-        let (a, b, t) = self.segment_at(p, s);
-        (lerp(a, b, t), heading(a, b))
+        let (a, b, t, h) = self.segment_at(p, s);
+        (lerp(a, b, t), h)
     }
 
-    /// The connection from `lane` into group `g` (the one keeping the lane's position).
-    pub fn conn_to_group(&self, twin: &Twin, lane: u32, g: u32) -> Option<u32> {
-        let mut best: Option<(i32, u32)> = None;
-        let idx = twin.lanes[lane as usize].index_from_right as i32;
-        for &c in &self.lane_out[lane as usize] {
-            let to = self.conn_to[c as usize];
-            if self.group_of[to as usize] == g {
-                let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
-                if best.is_none_or(|(bd, _)| d < bd) {
-                    best = Some((d, c));
-                }
-            }
-        }
-        best.map(|(_, c)| c)
+    /// The connection from `lane` into group `g` (the one keeping the lane's position;
+    /// the first such in `lane_out` order on a tie).
+    pub fn conn_to_group(&self, lane: u32, g: u32) -> Option<u32> {
+        self.lane_groups[lane as usize].iter().find(|(gg, _)| *gg == g).map(|(_, c)| *c)
     }
 
     /// Shortest route (by free-flow travel time) of groups from `from` to `to`, both
