@@ -324,9 +324,14 @@ pub struct VehicleSim {
     /// Boxes (and heights) of the vehicles at the start of the step, by slot, and the slots
     /// by grid cell: the clearance guard's view.
     guard_boxes: Vec<(GuardBox, f64)>,
-    /// `(cell key, slot)` sorted: the slots by grid cell.
     /// [`guard_entry`] of every vehicle, sorted.
     guard_grid: Vec<u64>,
+    /// The same on the coarser grid of [`VehicleSim::mark_isolated`].
+    near_grid: Vec<u64>,
+    /// The largest box radius this step (m).
+    max_radius_m: f64,
+    /// By slot: no other box near enough this step for the clearance guard to matter.
+    isolated: Vec<bool>,
     /// Where the vehicles planned so far this step will be (the guard checks both).
     guard_next: Vec<Option<GuardBox>>,
     /// Simulation time of the current step (s).
@@ -343,6 +348,13 @@ pub struct VehicleSim {
 const GUARD_CELL_M: f64 = 12.5;
 /// The clearance guard looks this far beyond the step's advance (m).
 const GUARD_MARGIN_M: f64 = 0.2;
+/// Cell of the coarse grid that finds vehicles with no other near (m; see
+/// [`VehicleSim::mark_isolated`]).
+const NEAR_CELL_M: f64 = 25.0;
+/// How much closer than their radii (plus the step's advance) two boxes must be for the
+/// clearance guard to look (m): covers the other's advance in one step (at most 2.7 m) and
+/// the jumps of a body's pose across the joints of pieces, with room to spare.
+const NEAR_SLACK_M: f64 = 7.0;
 
 fn guard_cell(p: [f64; 2]) -> (i64, i64) {
     ((p[0] / GUARD_CELL_M).floor() as i64, (p[1] / GUARD_CELL_M).floor() as i64)
@@ -352,10 +364,18 @@ fn guard_cell(p: [f64; 2]) -> (i64, i64) {
 /// cell column, then row, then slot (cells of one column are consecutive, in `y` order).
 fn guard_entry(c: (i64, i64), slot: u32) -> u64 {
     const OFFSET: i64 = 1 << 19;
-    let col = (c.0 + OFFSET).clamp(0, (1 << 20) - 1) as u64;
-    let row = (c.1 + OFFSET).clamp(0, (1 << 20) - 1) as u64;
-    (col << 44) | (row << 24) | u64::from(slot & 0xff_ffff)
+    pack_entry(c.0 + OFFSET, c.1 + OFFSET, slot)
 }
+
+/// [`guard_entry`] from offset (non-negative) cell coordinates, clamped into 20 bits each.
+fn pack_entry(col: i64, row: i64, slot: u32) -> u64 {
+    let col = col.clamp(0, (1 << 20) - 1) as u64;
+    let row = row.clamp(0, (1 << 20) - 1) as u64;
+    (col << 44) | (row << 24) | u64::from(slot & SLOT_MASK)
+}
+
+/// The slot bits of a grid entry.
+const SLOT_MASK: u32 = 0xff_ffff;
 
 /// The guard's box: the same rectangle as [`OrientedBox`] (centre, axis, half extents)
 /// with its axis as a unit vector, for quick separating-axis tests.
@@ -502,6 +522,9 @@ impl VehicleSim {
             pending_events: Vec::new(),
             guard_boxes: Vec::new(),
             guard_grid: Vec::new(),
+            near_grid: Vec::new(),
+            max_radius_m: 0.0,
+            isolated: Vec::new(),
             guard_next: Vec::new(),
             now_s: 0.0,
             poses: Vec::new(),
@@ -1009,6 +1032,55 @@ impl VehicleSim {
         (f, r)
     }
 
+    /// Marks the vehicles with no other box near enough for the clearance guard to matter
+    /// this step: every other centre farther than both radii, the most the vehicle can
+    /// advance in a step plus [`GUARD_MARGIN_M`], and [`NEAR_SLACK_M`]. No step of such a
+    /// vehicle can touch another box, nor can another vehicle's step touch where it goes, so
+    /// the guard skips it. One sweep over the sorted coarse grid, a moving cursor per
+    /// neighbouring column.
+    fn mark_isolated(&mut self) {
+        self.isolated.clear();
+        self.isolated.resize(self.vehicles.len(), false);
+        if !self.external.is_empty() {
+            return;
+        }
+        let grid = &self.near_grid;
+        let mut cursor = [0usize; 3];
+        for &e in grid {
+            let slot = ((e as u32) & SLOT_MASK) as usize;
+            let (col, row) = ((e >> 44) as i64, ((e >> 24) & 0xf_ffff) as i64);
+            let v = &self.vehicles[slot];
+            let cur = &self.guard_boxes[slot].0;
+            let ahead_m = v.v_mps * DT_S + 0.5 * v.p.a_mps2 * DT_S * DT_S + GUARD_MARGIN_M;
+            if cur.radius + self.max_radius_m + ahead_m + NEAR_SLACK_M > NEAR_CELL_M {
+                continue;
+            }
+            let mut alone = true;
+            'columns: for (k, dx) in (-1..=1).enumerate() {
+                let (first, last) = (pack_entry(col + dx, row - 1, 0), pack_entry(col + dx, row + 1, SLOT_MASK));
+                while cursor[k] < grid.len() && grid[cursor[k]] < first {
+                    cursor[k] += 1;
+                }
+                for &oe in &grid[cursor[k]..] {
+                    if oe > last {
+                        break;
+                    }
+                    let o = ((oe as u32) & SLOT_MASK) as usize;
+                    if o == slot {
+                        continue;
+                    }
+                    let ob = &self.guard_boxes[o].0;
+                    let reach = cur.radius + ob.radius + ahead_m + NEAR_SLACK_M;
+                    if (ob.c[0] - cur.c[0]).powi(2) + (ob.c[1] - cur.c[1]).powi(2) < reach * reach {
+                        alone = false;
+                        break 'columns;
+                    }
+                }
+            }
+            self.isolated[slot] = alone;
+        }
+    }
+
     /// The vehicle whose box (at the step's start) the body of `slot` would newly overlap
     /// with its front `ahead_m` farther along its route.
     /// Also returns the predicted box (`Err` when the route does not go on that far).
@@ -1042,13 +1114,13 @@ impl VehicleSim {
         let (cx, cy) = guard_cell(pred.c);
         for dx in -1..=1 {
             // The three cells of a column are one run of the sorted grid.
-            let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), 0xff_ffff));
+            let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), SLOT_MASK));
             let lo = self.guard_grid.partition_point(|&e| e < first);
             for &e in &self.guard_grid[lo..] {
                 if e > last {
                     break;
                 }
-                let o = (e & 0xff_ffff) as u32;
+                let o = (e as u32) & SLOT_MASK;
                 if o == slot {
                     continue;
                 }
@@ -1171,6 +1243,8 @@ impl VehicleSim {
         self.now_s = ctx.time_s;
         // The clearance guard's view of the step's start.
         self.guard_grid.clear();
+        self.near_grid.clear();
+        self.max_radius_m = 0.0;
         self.guard_boxes.clear();
         self.guard_next.clear();
         self.guard_next.resize(n, None);
@@ -1183,9 +1257,14 @@ impl VehicleSim {
             let (f, r) = self.pose_of_slot(slot);
             let b = body_box_of(f, r, &v.p, v.heading_rad);
             self.guard_grid.push(guard_entry(guard_cell(b.c), slot as u32));
+            let near = ((b.c[0] / NEAR_CELL_M).floor() as i64, (b.c[1] / NEAR_CELL_M).floor() as i64);
+            self.near_grid.push(guard_entry(near, slot as u32));
+            self.max_radius_m = self.max_radius_m.max(b.radius);
             self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
         }
         self.guard_grid.sort_unstable();
+        self.near_grid.sort_unstable();
+        self.mark_isolated();
         // Phase 1: accelerations, reservations.
         for slot in 0..n as u32 {
             if !self.vehicles[slot as usize].alive {
@@ -1645,7 +1724,7 @@ impl VehicleSim {
             let a_c = a.clamp(-B_MAX_MPS2, p.a_mps2);
             let v_new = (v.v_mps + a_c * DT_S).max(0.0);
             let ds = ((v.v_mps + v_new) * 0.5 * DT_S).min(max_adv);
-            let check = if ds > 1e-3 || v.lat_m != 0.0 {
+            let check = if (ds > 1e-3 || v.lat_m != 0.0) && !self.isolated[slot as usize] {
                 // Where the step ends, and a margin beyond it (on a curve the box turns
                 // between the two, so both are checked).
                 match self.guard_blocker(slot, ds.max(0.0) + GUARD_MARGIN_M).ok() {
@@ -2083,6 +2162,10 @@ impl VehicleSim {
         });
         self.free_slots.push(slot);
         self.alive_count -= 1;
+        // The slot's next vehicle must not inherit this one's pose.
+        if let Some(c) = self.poses.get_mut(slot as usize) {
+            *c = PoseCache::NONE;
+        }
     }
 
     fn resolve_deadlocks(&mut self, ctx: &StepCtx, events: &mut Vec<SimEvent>) {
@@ -2385,7 +2468,8 @@ impl VehicleSim {
     pub fn update_headings(&mut self) {
         self.poses.resize(self.vehicles.len(), PoseCache::NONE);
         for i in 0..self.vehicles.len() {
-            if self.vehicles[i].alive {
+            // A vehicle that has not moved keeps its pose (and heading).
+            if self.vehicles[i].alive && !self.poses[i].holds(&self.vehicles[i]) {
                 let v = &self.vehicles[i];
                 let (f, r) = self.pose(v);
                 let (center, heading_rad) = center_heading_of(f, r, v.heading_rad);
