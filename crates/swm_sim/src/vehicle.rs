@@ -133,6 +133,9 @@ const LANE_CHANGE_LAT_MPS: f64 = 1.5;
 const NONE: u32 = u32::MAX;
 /// A vehicle kept this long at its hold point by a stopped queue on its exit re-routes (s).
 const REROUTE_BLOCKED_S: f64 = 15.0;
+/// A vehicle kept this long at its hold point by the traffic it must cross or yield to
+/// re-routes (s).
+const REROUTE_STARVED_S: f64 = 90.0;
 /// A vehicle whose reservations a deadlock resolution revoked requests none for this long (s).
 const DEADLOCK_PAUSE_S: f64 = 5.0;
 /// How long a deadlock resolution lets a vehicle ignore priority (s).
@@ -1795,8 +1798,11 @@ impl VehicleSim {
             let v = &self.vehicles[slot as usize];
             let chain_wait = matches!(v.why, Wait::NotFirst)
                 || (v.why == Wait::Red && self.net.gate[piece as usize] != Gate::Signal);
+            // One starved by a stream it must cross or yield to gives up and turns
+            // elsewhere, as a driver would after a long wait.
+            let starved = v.stopped_s > REROUTE_STARVED_S && matches!(v.why, Wait::Conflict | Wait::Priority);
             if v.stopped_s > REROUTE_BLOCKED_S
-                && (matches!(v.why, Wait::ExitRoom | Wait::ExitReserved) || chain_wait)
+                && (matches!(v.why, Wait::ExitRoom | Wait::ExitReserved) || chain_wait || starved)
                 && v.held.is_empty()
                 && plen - v.s_m < 3.0 + (plen - self.net.hold_s[piece as usize])
             {

@@ -78,6 +78,79 @@ fn crossroads() -> Twin {
 /// Two signalled crossroads 44 m apart on one road (one intersection mapped with two signal
 /// nodes: ingest groups signal nodes less than 40 m apart, but the lanes between these two,
 /// cut back at both junctions, are shorter than 40 m), and a third 250 m further on.
+/// Where a narrow road meets a wide one end to end at a right angle (a bend node, as where
+/// Jamsil's 토성로 becomes 올림픽로), both are cut back at the node: the narrow road's lane
+/// ends before the wide road's carriageway, so the wide road's outer lane does not start on
+/// the narrow road's lane (vehicles followed a hairpin path there and locked).
+#[test]
+fn a_bend_between_a_wide_and_a_narrow_road_is_cut_back() {
+    let twin = twin_from_osm(
+        "bend",
+        &[(1, -200.0, 0.0, &[]), (2, 0.0, 0.0, &[]), (3, 0.0, -200.0, &[])],
+        &[(&[1, 2], &[("highway", "tertiary"), ("lanes", "2")]), (&[2, 3], &[("highway", "primary"), ("lanes", "8")])],
+    );
+    let primary_half_width_m: f64 =
+        twin.lanes.iter().filter(|l| l.road_class == swm_twin::RoadClass::Primary).map(|l| l.width_m).sum::<f64>()
+            / 2.0;
+    assert!(primary_half_width_m > 8.0, "half width {primary_half_width_m}");
+    let mut checked = 0;
+    for l in twin.lanes.iter().filter(|l| l.road_class == swm_twin::RoadClass::Tertiary) {
+        // The end of the eastbound lane (into the bend) stays west of the wide road's edge.
+        let (a, b) = (l.centerline[0], l.centerline[l.centerline.len() - 1]);
+        if b[0] > a[0] {
+            assert!(b[0] < -primary_half_width_m + 0.5, "tertiary lane ends at x = {:.1}", b[0]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1);
+    // Every path through the bend goes forward: no connection turns back more than 135°.
+    for c in &twin.lane_connections {
+        let h = |p: [f64; 3], q: [f64; 3]| (q[1] - p[1]).atan2(q[0] - p[0]);
+        let from = &twin.lanes[c.from_lane as usize].centerline;
+        let to = &twin.lanes[c.to_lane as usize].centerline;
+        let (h0, h1) = (h(from[from.len() - 2], from[from.len() - 1]), h(to[0], to[1]));
+        let dir = (c.path[c.path.len() - 1][0] - c.path[0][0], c.path[c.path.len() - 1][1] - c.path[0][1]);
+        let along = dir.0 * (h0.cos() + h1.cos()) + dir.1 * (h0.sin() + h1.sin());
+        assert!(along > -0.5, "connection {} -> {} runs backwards", c.from_lane, c.to_lane);
+    }
+}
+
+/// Through a junction, vehicles in adjacent lanes drive side by side: the straight paths of
+/// two adjacent 2.8 m lanes (centre lines closer than the 3 m conflict distance) do not
+/// conflict, while two paths into the same lane do.
+#[test]
+fn side_by_side_paths_through_a_junction_do_not_conflict() {
+    let road: &[(&str, &str)] = &[("highway", "secondary"), ("lanes", "4"), ("width", "11.2")];
+    let twin = Arc::new(twin_from_osm(
+        "narrow_cross",
+        &[(1, 0.0, 0.0, &[]), (2, -300.0, 0.0, &[]), (3, 300.0, 0.0, &[]), (4, 0.0, -300.0, &[]), (5, 0.0, 300.0, &[])],
+        &[(&[2, 1], road), (&[1, 3], road), (&[4, 1], road), (&[1, 5], road)],
+    ));
+    assert!(twin.lanes.iter().all(|l| (l.width_m - 2.8).abs() < 1e-6));
+    let sim = Simulation::new(twin.clone(), cfg(1, 1, 0.0)).unwrap();
+    let net = &sim.vehicle_sim().net;
+    let straight: Vec<u32> = (0..twin.lane_connections.len() as u32)
+        .filter(|&c| twin.lane_connections[c as usize].turn == swm_twin::Turn::Straight)
+        .collect();
+    let mut side_by_side = 0;
+    for &a in &straight {
+        for &b in &straight {
+            let (ca, cb) = (&twin.lane_connections[a as usize], &twin.lane_connections[b as usize]);
+            let heading = |c: &swm_twin::LaneConnection| {
+                let p = &c.path;
+                (p[p.len() - 1][1] - p[0][1]).atan2(p[p.len() - 1][0] - p[0][0])
+            };
+            if a == b || ca.junction != cb.junction || (heading(ca) - heading(cb)).abs() > 0.1 {
+                continue;
+            }
+            let conflict = net.conflicts[a as usize].iter().any(|cf| cf.other == b);
+            assert_eq!(conflict, ca.to_lane == cb.to_lane, "{a} and {b}");
+            side_by_side += usize::from(ca.to_lane != cb.to_lane);
+        }
+    }
+    assert!(side_by_side >= 4, "{side_by_side} side-by-side pairs");
+}
+
 fn double_crossroads() -> Twin {
     let road: &[(&str, &str)] = &[("highway", "secondary"), ("lanes", "2"), ("maxspeed", "50")];
     let sig: &[(&str, &str)] = &[("highway", "traffic_signals")];
@@ -847,6 +920,32 @@ fn diag_lane_info() {
                 })
                 .collect();
             eprintln!("  conn {ci} -> {} {:?} {st}", c.to_lane, c.turn);
+            let pts: Vec<(i64, i64)> = net
+                .points(net.n_lanes as u32 + ci as u32)
+                .iter()
+                .map(|p| (p[0].round() as i64, p[1].round() as i64))
+                .collect();
+            eprintln!("    path {pts:?}");
+            for cf in &net.conflicts[ci] {
+                let o = &twin.lane_connections[cf.other as usize];
+                eprintln!(
+                    "    conflict conn {} ({} -> {} {:?} j {}) here to {:.1} there to {:.1} yield {}",
+                    cf.other,
+                    o.from_lane,
+                    o.to_lane,
+                    o.turn,
+                    o.junction,
+                    cf.my_end_m,
+                    cf.other_end_m,
+                    cf.yield_to_other
+                );
+            }
+        }
+        let pts: Vec<(i64, i64)> = net.points(l).iter().map(|p| (p[0].round() as i64, p[1].round() as i64)).collect();
+        eprintln!("  centre line {pts:?}");
+        for j in [lane.from_junction, lane.to_junction].into_iter().flatten() {
+            let c = twin.junctions[j as usize].center;
+            eprintln!("  junction {j} at ({:.0}, {:.0})", c[0], c[1]);
         }
     }
 }

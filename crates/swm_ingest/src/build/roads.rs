@@ -78,6 +78,10 @@ pub struct RoadNetwork {
     pub arms: BTreeMap<i64, Vec<(usize, bool)>>,
 }
 
+/// Two roads meeting end to end at a node are cut back there when the angle between them
+/// is below this (rad, 135°: a bend sharper than 45°).
+const BEND_TRIM_MAX_RAD: f64 = 2.356;
+
 fn class_rank(c: RoadClass) -> u8 {
     match c {
         RoadClass::Motorway => 8,
@@ -477,6 +481,28 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
             for (s, at_end) in arms {
                 let len = geom::polyline_len(&net.segments[*s].points);
                 trim[*s][*at_end as usize] = r.min(0.4 * len);
+            }
+        } else if let [(sa, ea), (sb, eb)] = arms[..]
+            && sa != sb
+        {
+            // A bend where two roads meet end to end: each is cut back to where its centre
+            // line leaves the other's carriageway, so that at a sharp corner the outer lanes
+            // of a wide road do not start on the narrow road's lanes (as in netconvert's
+            // junction shapes).
+            let (a, b) = (&net.segments[sa], &net.segments[sb]);
+            let away = |seg: &Segment, at_end: bool| {
+                let d = geom::end_direction(&seg.points, at_end);
+                if at_end { [-d[0], -d[1]] } else { d }
+            };
+            let (da, db) = (away(a, ea), away(b, eb));
+            let cos = da[0] * db[0] + da[1] * db[1];
+            let angle = cos.clamp(-1.0, 1.0).acos();
+            if angle < BEND_TRIM_MAX_RAD {
+                let sin = angle.sin().max(0.3);
+                let (ha, hb) = (a.width_m() / 2.0, b.width_m() / 2.0);
+                let (la, lb) = (geom::polyline_len(&a.points), geom::polyline_len(&b.points));
+                trim[sa][ea as usize] = ((hb + ha * cos) / sin + 1.0).clamp(0.0, 0.4 * la);
+                trim[sb][eb as usize] = ((ha + hb * cos) / sin + 1.0).clamp(0.0, 0.4 * lb);
             }
         }
     }

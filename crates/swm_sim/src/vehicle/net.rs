@@ -12,6 +12,13 @@ use crate::metrics::OrientedBox;
 
 /// Two connection paths closer than this (m) conflict (widest vehicle plus margin).
 pub const CONFLICT_DIST_M: f64 = 3.0;
+/// Two side-by-side connection paths (same direction at both ends, from different lanes
+/// into different lanes) conflict only closer than this (m): vehicles drive side by side
+/// through a junction in adjacent lanes, and narrow urban lanes put the centre lines under
+/// [`CONFLICT_DIST_M`] apart. The widest vehicle (2.5 m) still fits.
+pub const PARALLEL_CONFLICT_DIST_M: f64 = 2.6;
+/// Largest heading difference of side-by-side paths (rad, 15°).
+const PARALLEL_MAX_RAD: f64 = 0.26;
 /// Lateral acceleration allowed in turns (m/s²).
 pub const A_LAT_MPS2: f64 = 2.0;
 
@@ -625,6 +632,17 @@ impl Net {
             {
                 {
                     let (sa, sb) = (&samples[a as usize], &samples[b as usize]);
+                    let (ca, cb) = (&twin.lane_connections[a as usize], &twin.lane_connections[b as usize]);
+                    let (pa, pb) = (&pts[nl + a as usize], &pts[nl + b as usize]);
+                    let same_dir = |x: f64, y: f64| wrap(x - y).abs() < PARALLEL_MAX_RAD;
+                    let parallel = ca.from_lane != cb.from_lane
+                        && ca.to_lane != cb.to_lane
+                        && same_dir(heading(pa[0], pa[1]), heading(pb[0], pb[1]))
+                        && same_dir(
+                            heading(pa[pa.len() - 2], pa[pa.len() - 1]),
+                            heading(pb[pb.len() - 2], pb[pb.len() - 1]),
+                        );
+                    let d2 = if parallel { PARALLEL_CONFLICT_DIST_M.powi(2) } else { d2 };
                     let mut end_a = f64::NEG_INFINITY;
                     let mut end_b = f64::NEG_INFINITY;
                     for (ta, pa) in sa {
@@ -638,7 +656,6 @@ impl Net {
                     if end_a == f64::NEG_INFINITY {
                         continue;
                     }
-                    let (ca, cb) = (&twin.lane_connections[a as usize], &twin.lane_connections[b as usize]);
                     let pri = |x: &swm_twin::LaneConnection,
                                y: &swm_twin::LaneConnection,
                                px: &[[f64; 3]],
@@ -664,7 +681,6 @@ impl Net {
                             _ => false,
                         }
                     };
-                    let (pa, pb) = (&pts[nl + a as usize], &pts[nl + b as usize]);
                     conflicts[a as usize].push(Conflict {
                         other: b,
                         my_end_m: end_a + 0.5,
