@@ -13,6 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use swm_core::ErrorChain;
 
 use crate::BatchError;
 use crate::chunk::{self, ChunkRecord, chunk_file_name, record_file_name, twin_dir};
@@ -76,7 +77,7 @@ fn check(out: &Path, state: &BatchState, twin: &TwinState, c: u64) -> Result<Chu
     if !rec_path.exists() {
         return Err(if pq_path.exists() { NotOk::Uncommitted } else { NotOk::Missing });
     }
-    let rec: ChunkRecord = chunk::read_json(&rec_path).map_err(|e| problem(&rec_path, e.to_string()))?;
+    let rec: ChunkRecord = chunk::read_json(&rec_path).map_err(|e| problem(&rec_path, ErrorChain(&e).to_string()))?;
     if rec.config_hash != state.config_hash || rec.chunk != c || rec.twin != twin.name {
         return Err(problem(
             &rec_path,
@@ -91,7 +92,7 @@ fn check(out: &Path, state: &BatchState, twin: &TwinState, c: u64) -> Result<Chu
     if sha != rec.sha256 {
         return Err(problem(&pq_path, format!("SHA-256 {sha}, the record says {}", rec.sha256)));
     }
-    let rows = chunk::parquet_rows(bytes, &pq_path).map_err(|e| problem(&pq_path, e.to_string()))?;
+    let rows = chunk::parquet_rows(bytes, &pq_path).map_err(|e| problem(&pq_path, ErrorChain(&e).to_string()))?;
     if rows != rec.rows {
         return Err(problem(&pq_path, format!("{rows} rows, the record says {}", rec.rows)));
     }

@@ -24,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use swm_core::ErrorChain;
 use swm_core::rng::CounterRng;
 use swm_dataset::{CenterSelector, Scenario, ScenarioOptions};
 use swm_model::{MapContext, Network};
@@ -71,8 +72,10 @@ impl PreparedTwin {
         if let Some(m) = self.map.get() {
             return Ok(m);
         }
-        let m = MapContext::new(&self.twin, self.signal_seed)
-            .map_err(|e| BatchError::Twin { twin: self.name.clone(), message: format!("preparing the map: {e}") })?;
+        let m = MapContext::new(&self.twin, self.signal_seed).map_err(|e| BatchError::Twin {
+            twin: self.name.clone(),
+            message: format!("preparing the map: {}", ErrorChain(&e)),
+        })?;
         let _ = self.map.set(m);
         Ok(self.map.get().expect("set above"))
     }
@@ -209,7 +212,7 @@ fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, B
         TwinSource::File(path) => {
             let (bytes, h) = sha256_of_file(&path)?;
             let twin = swm_twin::file::read_swt_bytes(&bytes, &path.display().to_string())
-                .map_err(|e| terr(format!("{}: {e}", path.display())))?;
+                .map_err(|e| terr(format!("{}: {}", path.display(), ErrorChain(&e))))?;
             (twin, h)
         }
         src => {
@@ -218,8 +221,8 @@ fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, B
                 params = params.with_seed(seed);
                 params.name = format!("procgen-{seed}");
             }
-            let (twin, _) = swm_procgen::build_district(&params).map_err(|e| terr(e.to_string()))?;
-            let bytes = swm_twin::file::write_swt_bytes(&twin).map_err(|e| terr(e.to_string()))?;
+            let (twin, _) = swm_procgen::build_district(&params).map_err(|e| terr(ErrorChain(&e).to_string()))?;
+            let bytes = swm_twin::file::write_swt_bytes(&twin).map_err(|e| terr(ErrorChain(&e).to_string()))?;
             (twin, sha256_hex(&bytes))
         }
     };
@@ -228,7 +231,8 @@ fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, B
     let (scenarios, scenarios_sha256, teacher_seed, signal_seed) = match &spec.scenarios {
         Some(dir) => {
             let h = sha256_of_dir(dir)?;
-            let sc = swm_model::data::read_scenario_dir(dir).map_err(|e| terr(format!("{}: {e}", dir.display())))?;
+            let sc = swm_model::data::read_scenario_dir(dir)
+                .map_err(|e| terr(format!("{}: {}", dir.display(), ErrorChain(&e))))?;
             let signal_seed =
                 spec.signal_seed.or_else(|| swm_dataset::RunManifest::read(dir).ok().and_then(|m| m.seed));
             (sc, Some(h), None, signal_seed)
@@ -258,8 +262,8 @@ fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, B
                 radius_m: t.radius_m,
                 stride_s: t.stride_s,
             };
-            let sc =
-                swm_dataset::cut_scenarios(&records, &opts).map_err(|e| terr(format!("cutting scenarios: {e}")))?;
+            let sc = swm_dataset::cut_scenarios(&records, &opts)
+                .map_err(|e| terr(format!("cutting scenarios: {}", ErrorChain(&e))))?;
             tracing::info!(twin = %name, records = records.len(), scenarios = sc.len(), "teacher scenarios");
             (sc, None, Some(seed), Some(seed))
         }

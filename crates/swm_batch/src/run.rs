@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use rayon::prelude::*;
+use swm_core::ErrorChain;
 
 use crate::chunk::{
     self, ChunkRecord, WriteStage, chunk_file_name, commit_file, commit_json, record_file_name, temp_target, twin_dir,
@@ -148,7 +149,7 @@ fn check_chunk(plan: &BatchPlan, out: &Path, c: &ChunkSpec) -> Status {
     }
     let rec: ChunkRecord = match chunk::read_json(&rec_path) {
         Ok(r) => r,
-        Err(e) => return Status::Damaged(format!("unreadable commit record: {e}")),
+        Err(e) => return Status::Damaged(format!("unreadable commit record: {}", ErrorChain(&e))),
     };
     if rec.config_hash != plan.config_hash || rec.chunk != c.index || &rec.twin != name {
         return Status::Damaged(format!(

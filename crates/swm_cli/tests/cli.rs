@@ -87,9 +87,15 @@ fn bad_inputs_give_clear_errors() {
     // Empty bbox.
     let err = fails(&["ingest", s(&xml), "--bbox", "127.1,37.5,127.0,37.6", "-o", s(&out)]);
     assert!(err.contains("bbox"), "{err}");
-    // Missing file.
+    // Missing file: the message names it and gives the OS cause once (the library errors
+    // keep the cause in `source()`, the CLI prints the chain).
+    let os = std::fs::metadata("/nonexistent/seoul.osm.pbf").unwrap_err().to_string();
     let err = fails(&["ingest", "/nonexistent/seoul.osm.pbf", "-o", s(&out)]);
     assert!(err.contains("/nonexistent/seoul.osm.pbf"), "{err}");
+    assert_eq!(err.matches(&os).count(), 1, "{err}");
+    let err = fails(&["inspect", "/nonexistent/city.swt"]);
+    assert!(err.contains("/nonexistent/city.swt"), "{err}");
+    assert_eq!(err.matches(&os).count(), 1, "{err}");
     // Not a twin.
     let err = fails(&["inspect", s(&xml)]);
     assert!(err.contains("broken.osm"), "{err}");

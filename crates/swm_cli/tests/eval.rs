@@ -66,6 +66,8 @@ fn eval_rejects_unknown_methods_and_bad_twins() {
     assert!(err.contains("unknown method \"oracle\""), "{err}");
     let err = fails(&["eval", "/nonexistent/city.swt", "-o", out]);
     assert!(err.contains("/nonexistent/city.swt"), "{err}");
+    let os = std::fs::metadata("/nonexistent/city.swt").unwrap_err().to_string();
+    assert_eq!(err.matches(&os).count(), 1, "the OS cause once: {err}");
 }
 
 /// The goals on real Seoul (unseen in training): the model beats constant velocity

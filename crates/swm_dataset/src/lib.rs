@@ -28,22 +28,25 @@ pub use trajectories::{TrajectoryWriter, read_trajectories};
 use std::path::PathBuf;
 
 /// Errors of the dataset crate.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatasetError {
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("Parquet error on {path}: {source}")]
+    #[error("Parquet error on {path}")]
     Parquet {
         path: PathBuf,
         #[source]
         source: parquet::errors::ParquetError,
     },
-    #[error("Arrow error on {path}: {source}")]
+    #[error("Arrow error on {path}")]
     Arrow {
         path: PathBuf,
         #[source]
@@ -51,7 +54,7 @@ pub enum DatasetError {
     },
     #[error("{path}: not a swm trajectory file: {message}")]
     Schema { path: PathBuf, message: String },
-    #[error("JSON error on {path}: {source}")]
+    #[error("JSON error on {path}")]
     Json {
         path: PathBuf,
         #[source]

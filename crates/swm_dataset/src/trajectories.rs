@@ -425,5 +425,13 @@ mod tests {
         std::fs::write(&junk, b"not parquet").unwrap();
         let e = read_trajectories(&junk).unwrap_err().to_string();
         assert!(e.contains("junk.parquet"), "{e}");
+        // A missing file: the OS error is the source, shown once in the chain.
+        let e = read_trajectories(&dir.path().join("none.parquet")).unwrap_err();
+        assert!(matches!(e, DatasetError::Io { .. }), "{e:?}");
+        let os = std::error::Error::source(&e).expect("the I/O error is the source").to_string();
+        assert!(!e.to_string().contains(&os), "{e}");
+        let chain = swm_core::ErrorChain(&e).to_string();
+        assert!(chain.contains("none.parquet"), "{chain}");
+        assert_eq!(chain.matches(&os).count(), 1, "{chain}");
     }
 }

@@ -271,6 +271,9 @@ pub struct MethodReport {
 }
 
 /// Errors of the evaluation.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvalError {
@@ -292,8 +295,12 @@ pub enum EvalError {
     Plot(String),
     #[error("teacher simulator: {0}")]
     Sim(String),
-    #[error("{source}: {}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("I/O error on {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Scores `rollouts` against `scenarios` on `twin` (see the crate docs), with the road

@@ -284,4 +284,20 @@ fn plots_are_written() {
         assert!(bytes.len() > 2000);
     }
     assert!(plot_reports(&[], dir.path()).is_err());
+    // An output directory that cannot be created (a file is in the way): an I/O error
+    // naming it, whose OS cause is its source and shows once in the chain.
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"x").unwrap();
+    let err = plot_reports(&methods, &blocked.join("plots")).unwrap_err();
+    assert!(matches!(err, EvalError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("a-file"), "{err}");
+    let os = std::error::Error::source(&err).expect("the I/O error is the source").to_string();
+    assert!(!err.to_string().contains(&os), "{err}");
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain = format!("{chain}: {c}");
+        cause = c.source();
+    }
+    assert_eq!(chain.matches(&os).count(), 1, "{chain}");
 }

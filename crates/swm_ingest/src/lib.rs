@@ -34,10 +34,13 @@ pub use osm::OsmData;
 pub use vector::VectorMapping;
 
 /// Errors that stop an ingest. Each names the file and, where it can, the place in it.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IngestError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -622,6 +622,11 @@ mod tests {
     fn osm_xml_read_file_errors_name_the_path() {
         let err = read_xml(Path::new("/nonexistent/x.osm")).unwrap_err();
         assert!(matches!(err, IngestError::Io { .. }), "{err}");
+        // The OS error is the source, not part of the message: the chain shows it once.
+        let os = std::error::Error::source(&err).expect("the I/O error is the source").to_string();
+        let chain = swm_core::ErrorChain(&err).to_string();
+        assert!(chain.starts_with("cannot read /nonexistent/x.osm: "), "{chain}");
+        assert_eq!(chain.matches(&os).count(), 1, "{chain}");
     }
 
     /// The Overpass export of Jamsil holds the same objects as the PBF osmium wrote from it.

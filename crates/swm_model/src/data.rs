@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use swm_core::ErrorChain;
 use swm_dataset::Scenario;
 use swm_sim::{AgentKind, SimConfig, Simulation, TrajectoryRecord};
 use swm_twin::{P2, Twin};
@@ -261,7 +262,7 @@ pub fn procgen_episodes(seeds: &[u64], opts: &ProcgenDataOptions) -> Result<Vec<
                 ..swm_procgen::DistrictParams::embedded_default()
             };
             let (twin, _) = swm_procgen::build_district(&params)
-                .map_err(|e| ModelError::Data(format!("district seed {seed}: {e}")))?;
+                .map_err(|e| ModelError::Data(format!("district seed {seed}: {}", ErrorChain(&e))))?;
             let twin = Arc::new(twin);
             let sim_seed = seed.wrapping_mul(1000).wrapping_add(1);
             let config = SimConfig {

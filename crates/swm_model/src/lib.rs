@@ -44,10 +44,13 @@ pub use sampling::SamplingConfig;
 use std::path::PathBuf;
 
 /// Errors of the world model.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -63,7 +66,7 @@ pub enum ModelError {
     Map(String),
     #[error("training data: {0}")]
     Data(String),
-    #[error("dataset: {0}")]
+    #[error("dataset")]
     Dataset(#[source] Box<swm_dataset::DatasetError>),
     #[error("training: {0}")]
     Train(String),

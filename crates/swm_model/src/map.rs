@@ -286,7 +286,7 @@ impl MapContext {
         let index = TwinIndex::new(twin);
         let raster = index
             .bev_raster(center, 0.0, width as u32, height as u32, res_m)
-            .map_err(|e| ModelError::Map(format!("twin raster: {e}")))?;
+            .map_err(|e| ModelError::Map(format!("twin raster: {}", swm_core::ErrorChain(&e))))?;
         // BEV rows go top (north) to bottom; store south-up for simple indexing.
         let mut classes = vec![0u8; width * height];
         for row in 0..height {

@@ -218,6 +218,11 @@ fn model_files_round_trip_and_bad_files_name_the_problem() {
 
     let missing = Network::load(&dir.path().join("nope.safetensors")).unwrap_err();
     assert!(missing.to_string().contains("nope.safetensors"), "{missing}");
+    // The OS error is the source, not part of the message: the chain shows it once.
+    let os = std::error::Error::source(&missing).expect("the I/O error is the source").to_string();
+    assert!(!missing.to_string().contains(&os), "{missing}");
+    let chain = format!("{:#}", anyhow::Error::from(missing));
+    assert_eq!(chain.matches(&os).count(), 1, "{chain}");
 
     // A tensor with the wrong shape: the error names the file and the tensor.
     let mut wrong = net.clone();

@@ -41,18 +41,21 @@ use swm_ingest::{BuildOptions, Dem, IngestError, Report};
 use swm_twin::Twin;
 
 /// Errors of the generator: bad parameters, or a failed twin build.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProcgenError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid district parameters: {0}")]
+    #[error("invalid district parameters")]
     Toml(#[source] Box<toml::de::Error>),
-    #[error("{path}: invalid district parameters: {source}")]
+    #[error("{path}: invalid district parameters")]
     TomlFile {
         path: PathBuf,
         #[source]
@@ -60,7 +63,7 @@ pub enum ProcgenError {
     },
     #[error("district parameter `{field}`: {message}")]
     Invalid { field: &'static str, message: String },
-    #[error("building the generated district: {0}")]
+    #[error("building the generated district")]
     Build(#[from] IngestError),
 }
 

@@ -456,6 +456,11 @@ fn params_from_toml() {
     let err = DistrictParams::load(&path).unwrap_err();
     assert!(matches!(err, ProcgenError::TomlFile { .. }));
     assert!(err.to_string().contains("bad.toml"), "{err}");
+    // The TOML error is the source, not part of the message: the chain shows it once.
+    let cause = std::error::Error::source(&err).expect("the TOML error is the source").to_string();
+    assert!(!err.to_string().contains(&cause), "{err}");
+    let chain = swm_core::ErrorChain(&err).to_string();
+    assert_eq!(chain.matches(&cause).count(), 1, "{chain}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

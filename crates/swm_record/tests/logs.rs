@@ -235,3 +235,17 @@ fn arrow_select_concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::Rec
     }
     panic!("expected one row group per small table, got {}", batches.len());
 }
+
+#[test]
+fn unwritable_log_paths_are_io_errors_with_the_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("log.mcap");
+    let Err(err) = McapLog::create(&path) else { panic!("created a log in a missing directory") };
+    assert!(matches!(err, swm_record::RecordError::Io { .. }), "{err:?}");
+    // The OS error is the source, not part of the message: the chain shows it once.
+    let os = std::error::Error::source(&err).expect("the I/O error is the source").to_string();
+    assert!(!err.to_string().contains(&os), "{err}");
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(chain.contains("log.mcap"), "{chain}");
+    assert_eq!(chain.matches(&os).count(), 1, "{chain}");
+}

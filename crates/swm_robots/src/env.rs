@@ -65,6 +65,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use swm_core::ErrorChain;
 use swm_core::rng::CounterRng;
 use swm_sim::metrics::OrientedBox;
 use swm_sim::{AgentKind, ExternalAgent, SignalState, SimConfig, Simulation, TrajectoryRecord};
@@ -856,7 +857,7 @@ impl Env {
             .scene
             .lidar_scene()
             .scan(&l.config(), &pose, &boxes, self.seed, scan_index)
-            .map_err(|e| RobotError::InvalidParameter { name: "lidar", reason: e.to_string() })?;
+            .map_err(|e| RobotError::InvalidParameter { name: "lidar", reason: ErrorChain(&e).to_string() })?;
         Ok(scan.ranges_m.iter().map(|r| if r.is_finite() { *r as f32 } else { l.range_max_m as f32 }).collect())
     }
 
@@ -866,7 +867,7 @@ impl Env {
             .scene
             .index
             .bev_raster(s.point_enu, s.heading_rad, b.size_px, b.size_px, b.resolution_m)
-            .map_err(|e| RobotError::InvalidParameter { name: "bev", reason: e.to_string() })?;
+            .map_err(|e| RobotError::InvalidParameter { name: "bev", reason: ErrorChain(&e).to_string() })?;
         let n = b.size_px as usize;
         let mut agents = vec![0u8; n * n];
         let half = 0.5 * n as f64 * b.resolution_m;

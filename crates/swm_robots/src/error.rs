@@ -1,6 +1,9 @@
 //! The one error type of `swm_robots`.
 
 /// Everything that can go wrong in `swm_robots`.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 pub enum RobotError {
     /// A parameter outside its documented range.
@@ -40,10 +43,10 @@ pub enum RobotError {
         reason: String,
     },
     /// The simulator refused the configuration.
-    #[error("teacher simulator: {0}")]
+    #[error("teacher simulator")]
     Sim(#[from] swm_sim::SimError),
     /// The world model failed (loading the model, building its map).
-    #[error("world model: {0}")]
+    #[error("world model")]
     Model(#[from] swm_model::ModelError),
     /// Loading a twin failed (`.swt`, OSM, procedural district).
     #[error("loading twin {path}: {reason}")]

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use swm_core::ErrorChain;
 use swm_sim::crossing::CrossingMap;
 use swm_twin::{P2, Twin, TwinIndex};
 
@@ -116,16 +117,17 @@ pub fn load_twin(path: Option<&Path>) -> Result<Twin, RobotError> {
     match path {
         None => {
             let params = swm_procgen::DistrictParams::embedded_default();
-            let (twin, _) = swm_procgen::build_district(&params)
-                .map_err(|e| RobotError::Load { path: "<default district>".into(), reason: e.to_string() })?;
+            let (twin, _) = swm_procgen::build_district(&params).map_err(|e| RobotError::Load {
+                path: "<default district>".into(),
+                reason: ErrorChain(&e).to_string(),
+            })?;
             Ok(twin)
         }
-        Some(p) if p.extension().is_some_and(|e| e == "swt") => {
-            swm_twin::read_swt(p).map_err(|e| RobotError::Load { path: p.display().to_string(), reason: e.to_string() })
-        }
+        Some(p) if p.extension().is_some_and(|e| e == "swt") => swm_twin::read_swt(p)
+            .map_err(|e| RobotError::Load { path: p.display().to_string(), reason: ErrorChain(&e).to_string() }),
         Some(p) => {
             let (twin, _) = swm_ingest::ingest_paths(&[p.to_path_buf()], &Default::default())
-                .map_err(|e| RobotError::Load { path: p.display().to_string(), reason: e.to_string() })?;
+                .map_err(|e| RobotError::Load { path: p.display().to_string(), reason: ErrorChain(&e).to_string() })?;
             Ok(twin)
         }
     }

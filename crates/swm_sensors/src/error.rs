@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong in `swm_sensors`.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SensorError {
@@ -15,10 +18,10 @@ pub enum SensorError {
         reason: String,
     },
     /// A query of the twin failed (for example an oversized BEV crop).
-    #[error("twin query failed: {0}")]
+    #[error("twin query failed")]
     Twin(#[from] swm_twin::TwinError),
     /// Reading or writing a file failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -164,5 +164,12 @@ mod tests {
         assert!(err.contains("truncated") && err.contains("cloud.ply"), "{err}");
         std::fs::write(&path, "ply\nformat ascii 1.0\nend_header\n").unwrap();
         assert!(read_ply(&path).unwrap_err().to_string().contains("line 2"));
+        // A missing file: the OS error is the source, shown once in the chain.
+        let err = read_ply(&dir.path().join("none.ply")).unwrap_err();
+        let os = std::error::Error::source(&err).expect("the I/O error is the source").to_string();
+        assert!(!err.to_string().contains(&os), "{err}");
+        let chain = swm_core::ErrorChain(&err).to_string();
+        assert!(chain.contains("none.ply"), "{chain}");
+        assert_eq!(chain.matches(&os).count(), 1, "{chain}");
     }
 }

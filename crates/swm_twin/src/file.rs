@@ -389,6 +389,11 @@ mod tests {
         let err = read_swt(&missing).unwrap_err();
         assert!(matches!(err, TwinError::Io { .. }));
         assert!(err.to_string().contains("missing.swt"), "{err}");
+        // The OS error is the source, not part of the message: the chain shows it once.
+        let os = std::error::Error::source(&err).expect("the I/O error is the source").to_string();
+        assert!(!err.to_string().contains(&os), "{err}");
+        let chain = swm_core::ErrorChain(&err).to_string();
+        assert_eq!(chain.matches(&os).count(), 1, "{chain}");
         // Writing into a missing directory fails cleanly.
         assert!(matches!(write_swt(&twin, &dir.join("nope").join("x.swt")), Err(TwinError::Io { .. })));
         std::fs::remove_dir_all(&dir).unwrap();

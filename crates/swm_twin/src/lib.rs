@@ -24,10 +24,13 @@ pub use model::*;
 pub use query::TwinIndex;
 
 /// Errors of the twin crate.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TwinError {
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         path: std::path::PathBuf,
         #[source]

@@ -213,8 +213,10 @@ fn heat_cell(centre: [f64; 2], x: f64, y: f64) -> Option<usize> {
 
 fn load_model(twin: &Twin, signal_seed: u64) -> Result<LoadedModel, String> {
     let path = swm_model::default_model_path();
-    let net = Network::load(&path).map_err(|e| format!("loading {}: {e}", path.display()))?;
-    let map = MapContext::new(twin, Some(signal_seed)).map_err(|e| format!("map context: {e}"))?;
+    // `{:#}`: the message with its causes (the I/O error is the model error's source).
+    let net = Network::load(&path).map_err(|e| format!("loading {}: {:#}", path.display(), anyhow::Error::from(e)))?;
+    let map =
+        MapContext::new(twin, Some(signal_seed)).map_err(|e| format!("map context: {:#}", anyhow::Error::from(e)))?;
     Ok(LoadedModel { net, map })
 }
 

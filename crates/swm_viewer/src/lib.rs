@@ -51,14 +51,17 @@ pub use agents::{FrameDt, SimParams, SimResource, TwinResource};
 pub use scene::{BuildingColouring, build_scene};
 
 /// Errors of the viewer.
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message:
+/// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ViewerError {
     /// The twin file could not be read.
-    #[error("reading the twin: {0}")]
+    #[error("reading the twin")]
     Twin(#[from] swm_twin::TwinError),
     /// The embedded default district could not be generated.
-    #[error("generating the embedded default district: {0}")]
+    #[error("generating the embedded default district")]
     Procgen(#[from] swm_procgen::ProcgenError),
     /// The simulation refused the twin or the parameters.
     #[error("starting the simulation: {0}")]

@@ -357,8 +357,10 @@ fn history_from_sim(sim: &SimResource, state: RobotState) -> VecDeque<Frame> {
 fn load_shared(twin: &Arc<Twin>, signal_seed: u64) -> Result<Shared, String> {
     let t0 = std::time::Instant::now();
     let path = swm_model::default_model_path();
-    let net = Network::load(&path).map_err(|e| format!("loading {}: {e}", path.display()))?;
-    let map = MapContext::new(twin, Some(signal_seed)).map_err(|e| format!("map context: {e}"))?;
+    // `{:#}`: the message with its causes (the I/O error is the model error's source).
+    let net = Network::load(&path).map_err(|e| format!("loading {}: {:#}", path.display(), anyhow::Error::from(e)))?;
+    let map =
+        MapContext::new(twin, Some(signal_seed)).map_err(|e| format!("map context: {:#}", anyhow::Error::from(e)))?;
     let scene = Scene::new(twin.clone());
     tracing::info!(ms = t0.elapsed().as_millis() as u64, "robot planner ready (model, map context, scene)");
     Ok(Shared { scene: Arc::new(scene), net: Arc::new(net), map: Arc::new(map) })
@@ -399,7 +401,10 @@ impl Robots {
         if start == goal {
             return Err(ViewerError::Robot("the goal is the start".into()));
         }
-        let route = self.walk(twin).route(twin, start, goal).map_err(|e| ViewerError::Robot(e.to_string()))?;
+        let route = self
+            .walk(twin)
+            .route(twin, start, goal)
+            .map_err(|e| ViewerError::Robot(format!("{:#}", anyhow::Error::from(e))))?;
         if route.points.len() < 2 {
             return Err(ViewerError::Robot(format!("the route from {start} to {goal} has no length")));
         }
@@ -595,7 +600,7 @@ impl Robots {
                 .scene
                 .lidar_scene()
                 .scan(&config, &pose, &agents, seed, step)
-                .map_err(|e| format!("lidar scan: {e}"))?;
+                .map_err(|e| format!("lidar scan: {:#}", anyhow::Error::from(e)))?;
             Ok(LidarView { step, origin_enu: origin, hits_enu: scan.points_enu, beams: scan.ranges_m.len() })
         }));
     }
@@ -689,7 +694,7 @@ pub fn robot_tasks(mut robots: ResMut<Robots>, sim: Res<SimResource>, twin: Res<
 fn message(e: ViewerError) -> String {
     match e {
         ViewerError::Robot(m) => m,
-        other => other.to_string(),
+        other => format!("{:#}", anyhow::Error::from(other)),
     }
 }
 
