@@ -69,6 +69,36 @@ fn yeouido_core_has_lanes_walks_signals_and_water() {
     }
 }
 
+/// The Han River multipolygon (relation/152336) is cut by the extract: 22 of its 25 member
+/// ways are missing, so its chains stay open. Closed along the extract's edge, it covers the
+/// river north of the island inside the extract (lat up to 37.535), not the island.
+#[test]
+fn yeouido_han_river_is_closed_along_the_extract_edge() {
+    use swm::twin::{LandGeometry, LandKind};
+    let Some(twin) = build("yeouido.osm.pbf", &IngestOptions::default()) else { return };
+    let water: Vec<(String, &swm::twin::Polygon)> = twin
+        .land_cover
+        .iter()
+        .filter(|l| l.kind == LandKind::Water)
+        .filter_map(|l| match &l.geometry {
+            LandGeometry::Area(p) => Some((l.source.to_string(), p)),
+            LandGeometry::Line { .. } => None,
+        })
+        .collect();
+    let han_m2: f64 = water.iter().filter(|(s, _)| s == "relation/152336").map(|(_, p)| p.area_m2()).sum();
+    let total_m2: f64 = water.iter().map(|(_, p)| p.area_m2()).sum();
+    assert!(han_m2 > 0.9e6, "the Han inside the extract: {han_m2:.0} m2");
+    assert!(total_m2 > 1.0e6, "water polygons: {total_m2:.0} m2");
+    let frame = twin.meta.frame();
+    let in_water = |lat: f64, lon: f64| {
+        let p = frame.enu_from_wgs84(swm::core::LatLon::new(lat, lon));
+        water.iter().any(|(_, w)| w.contains(p))
+    };
+    assert!(in_water(37.532, 126.935), "the river between Yeouido and Mapo");
+    assert!(!in_water(37.5255, 126.925), "Yeouido's centre is land");
+    assert!(!in_water(37.5215, 126.924), "Yeouido park is land");
+}
+
 #[test]
 fn jamsil_xml_from_overpass_and_pbf_give_the_same_twin() {
     let options = IngestOptions { name: Some("jamsil".into()), ..Default::default() };

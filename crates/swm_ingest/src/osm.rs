@@ -88,6 +88,9 @@ pub struct OsmData {
     pub relations: BTreeMap<i64, Relation>,
     /// Objects that stand for features of vector files: what to call them in the twin.
     pub origins: BTreeMap<(OsmType, i64), SourceRef>,
+    /// The area the input covers (`[west, south, east, north]`, degrees) when the file says
+    /// so (a PBF header's bbox): an extract holds every object reaching into it.
+    pub bounds_wgs84: Option<[f64; 4]>,
     /// The next synthetic id to hand out (negative, decreasing).
     next_synthetic_id: i64,
 }
@@ -133,7 +136,14 @@ impl OsmData {
     /// Adds everything in `other`; objects with the same id are replaced by `other`'s
     /// (overlapping extracts carry the same objects). Synthetic ids of `other` are
     /// renumbered so they stay unique.
+    /// Bounds: the union of both sides' bounds, `None` if a non-empty side has none.
     pub fn merge(&mut self, mut other: OsmData) {
+        self.bounds_wgs84 = match (self.bounds_wgs84, other.bounds_wgs84) {
+            (_, o) if self.is_empty() => o,
+            (s, _) if other.is_empty() => s,
+            (Some(s), Some(o)) => Some([s[0].min(o[0]), s[1].min(o[1]), s[2].max(o[2]), s[3].max(o[3])]),
+            _ => None,
+        };
         if other.next_synthetic_id != 0 && self.next_synthetic_id != 0 {
             other.renumber_synthetic(self.next_synthetic_id - FIRST_SYNTHETIC_ID);
         }

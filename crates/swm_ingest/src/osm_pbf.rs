@@ -58,7 +58,7 @@ pub fn parse_pbf(bytes: &[u8], label: &Path) -> Result<OsmData, IngestError> {
         .map(|frame| {
             let raw = frame.decompress().map_err(|m| frame.error(label, m))?;
             match frame.kind {
-                BlobKind::Header => check_header_block(&raw).map(|()| Block::default()),
+                BlobKind::Header => check_header_block(&raw).map(|bbox_wgs84| Block { bbox_wgs84, ..Block::default() }),
                 BlobKind::Data => decode_primitive_block(&raw),
                 BlobKind::Unknown => Ok(Block::default()),
             }
@@ -78,6 +78,7 @@ pub fn parse_pbf(bytes: &[u8], label: &Path) -> Result<OsmData, IngestError> {
     let mut nodes = Vec::with_capacity(node_count);
     let mut ways = Vec::with_capacity(way_count);
     let mut relations = Vec::with_capacity(relation_count);
+    let bounds_wgs84 = blocks.iter().find_map(|b| b.bbox_wgs84);
     for block in blocks {
         nodes.extend(block.nodes);
         ways.extend(block.ways);
@@ -87,6 +88,7 @@ pub fn parse_pbf(bytes: &[u8], label: &Path) -> Result<OsmData, IngestError> {
     data.nodes = nodes.into_iter().collect();
     data.ways = ways.into_iter().collect();
     data.relations = relations.into_iter().collect();
+    data.bounds_wgs84 = bounds_wgs84;
     Ok(data)
 }
 
@@ -232,10 +234,17 @@ fn parse_blob_header(header: &[u8]) -> Result<(&str, i64), String> {
     Ok((blob_type.ok_or("no blob type")?, data_size.ok_or("no blob size")?))
 }
 
-/// Rejects files needing features this reader does not implement (history, ...).
-fn check_header_block(raw: &[u8]) -> Result<(), String> {
+/// Rejects files needing features this reader does not implement (history, ...); returns
+/// the header's bounding box (`[west, south, east, north]`, degrees) when it has a valid one.
+fn check_header_block(raw: &[u8]) -> Result<Option<[f64; 4]>, String> {
     let mut msg = Pb::new(raw);
+    let mut bbox = None;
     while let Some((field, value)) = msg.next_field()? {
+        if field == 1
+            && let Value::Bytes(b) = value
+        {
+            bbox = header_bbox(b)?;
+        }
         if field == 4 {
             let Value::Bytes(b) = value else {
                 return Err("HeaderBlock required_features has the wrong wire type".into());
@@ -251,12 +260,34 @@ fn check_header_block(raw: &[u8]) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(bbox)
+}
+
+/// A `HeaderBBox` (left, right, top, bottom in nanodegrees) as `[west, south, east, north]`;
+/// `None` when a side is missing or the box is empty or off the globe (the box is a hint).
+fn header_bbox(raw: &[u8]) -> Result<Option<[f64; 4]>, String> {
+    let mut sides = [None; 4];
+    let mut msg = Pb::new(raw);
+    while let Some((field, value)) = msg.next_field()? {
+        if let (1..=4, Value::Varint(v)) = (field, value) {
+            sides[field as usize - 1] = Some(zigzag(v) as f64 * 1e-9);
+        }
+    }
+    let [Some(left), Some(right), Some(top), Some(bottom)] = sides else { return Ok(None) };
+    let ok = (-180.0..=180.0).contains(&left)
+        && (-180.0..=180.0).contains(&right)
+        && (-90.0..=90.0).contains(&bottom)
+        && (-90.0..=90.0).contains(&top)
+        && left < right
+        && bottom < top;
+    Ok(ok.then_some([left, bottom, right, top]))
 }
 
 /// The objects of one `PrimitiveBlock`, in file order.
 #[derive(Default)]
 struct Block {
+    /// The `OSMHeader`'s bounding box (header blocks only).
+    bbox_wgs84: Option<[f64; 4]>,
     nodes: Vec<(i64, Node)>,
     ways: Vec<(i64, Way)>,
     relations: Vec<(i64, Relation)>,
@@ -751,6 +782,28 @@ mod tests {
         frame("OSMData", &string_table(&[]), &mut only_data);
         let err = parse_pbf(&only_data, Path::new("d.pbf")).unwrap_err().to_string();
         assert!(err.contains("first blob"), "{err}");
+    }
+
+    #[test]
+    fn osm_pbf_reads_the_header_bbox() {
+        let file = small_file(1);
+        assert_eq!(parse_pbf(&file, Path::new("a.pbf")).unwrap().bounds_wgs84, None, "no bbox in the header");
+        let with_bbox = |left: i64, right: i64, top: i64, bottom: i64| {
+            let mut bbox = Vec::new();
+            for (field, v) in [(1, left), (2, right), (3, top), (4, bottom)] {
+                field_varint(field, zz(v), &mut bbox);
+            }
+            let mut h = header_block();
+            field_bytes(1, &bbox, &mut h);
+            let mut file = Vec::new();
+            frame("OSMHeader", &h, &mut file);
+            parse_pbf(&file, Path::new("b.pbf")).unwrap().bounds_wgs84
+        };
+        let b = with_bbox(126_900_000_000, 126_950_000_000, 37_540_000_000, 37_510_000_000).unwrap();
+        for (got, want) in b.iter().zip([126.9, 37.51, 126.95, 37.54]) {
+            assert!((got - want).abs() < 1e-9, "{b:?}");
+        }
+        assert_eq!(with_bbox(126_950_000_000, 126_900_000_000, 37_540_000_000, 37_510_000_000), None, "empty box");
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub mod tags;
 pub mod walk;
 
 use crate::{IngestError, Report, dem::Dem, osm::OsmData};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 use swm_core::{LatLon, LocalFrame};
 use swm_twin::{P2, P3, Terrain, Twin};
 
@@ -39,6 +40,10 @@ pub struct Ctx<'a> {
     pub node_xy: HashMap<i64, P2>,
     /// Twin-frame bbox of the kept area (`[min_x, min_y, max_x, max_y]`), if clipped.
     pub clip_m: Option<[f64; 4]>,
+    /// Twin-frame box of the area the input covers completely, computed on first use.
+    data_box: OnceLock<Option<[f64; 4]>>,
+    /// Nodes of buildings, roads and railways (no bridges or tunnels), computed on first use.
+    land_evidence: OnceLock<Vec<P2>>,
 }
 
 impl Ctx<'_> {
@@ -61,6 +66,64 @@ impl Ctx<'_> {
     pub fn keeps_point(&self, p: P2) -> bool {
         self.keeps_bbox([p[0], p[1], p[0], p[1]])
     }
+
+    /// Twin-frame box of the area the input covers completely (see [`data_box_m`]): where
+    /// multipolygons cut by the extract are closed.
+    pub fn data_box_m(&self) -> Option<[f64; 4]> {
+        *self.data_box.get_or_init(|| data_box_m(self.data, &self.frame, &self.node_xy))
+    }
+
+    /// Twin-frame positions of the nodes of buildings, roads and railways that are neither
+    /// bridges nor tunnels: places that are land, not inside water, parks or forests. Used to
+    /// tell which side of an area cut by the extract is the area.
+    pub fn land_evidence(&self) -> &[P2] {
+        self.land_evidence.get_or_init(|| {
+            let road = |v: &str| {
+                matches!(
+                    v.trim_end_matches("_link"),
+                    "motorway" | "trunk" | "primary" | "secondary" | "tertiary" | "unclassified" | "residential"
+                )
+            };
+            let off = |t: &crate::osm::Tags, k: &str| t.get(k).is_none_or(|v| v == "no");
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            for w in self.data.ways.values() {
+                let t = &w.tags;
+                let land = t.get("building").is_some_and(|v| v != "no")
+                    || t.get("highway").is_some_and(road)
+                    || t.get("railway").is_some_and(|v| matches!(v, "rail" | "subway" | "light_rail" | "tram"));
+                if land && off(t, "bridge") && off(t, "tunnel") && t.get("layer").is_none_or(|l| l == "0") {
+                    out.extend(w.nodes.iter().filter(|n| seen.insert(**n)).filter_map(|n| self.xy(*n)));
+                }
+            }
+            out
+        })
+    }
+}
+
+/// The twin-frame box of the area an extract covers completely, `[min_x, min_y, max_x,
+/// max_y]`: the file's bounds when it states them (shrunk to the axis-aligned box inside
+/// their projection); else the bbox of the nodes no way references (an extract keeps a node
+/// only inside its area, while ways reaching into the area come with all their nodes, far
+/// outside); else the bbox of all nodes.
+pub fn data_box_m(data: &OsmData, frame: &LocalFrame, node_xy: &HashMap<i64, P2>) -> Option<[f64; 4]> {
+    if let Some(b) = data.bounds_wgs84 {
+        let c = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]
+            .map(|c| frame.enu_from_wgs84(LatLon::new(c[1], c[0])));
+        let inner = [c[0][0].max(c[3][0]), c[0][1].max(c[1][1]), c[1][0].min(c[2][0]), c[2][1].min(c[3][1])];
+        if inner[0] < inner[2] && inner[1] < inner[3] {
+            return Some(inner);
+        }
+    }
+    let bbox = |points: &mut dyn Iterator<Item = P2>| {
+        let b = points.fold([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY], |m, p| {
+            [m[0].min(p[0]), m[1].min(p[1]), m[2].max(p[0]), m[3].max(p[1])]
+        });
+        (b[0] < b[2] && b[1] < b[3]).then_some(b)
+    };
+    let in_ways: HashSet<i64> = data.ways.values().flat_map(|w| w.nodes.iter().copied()).collect();
+    let mut standalone = node_xy.iter().filter(|(id, _)| !in_ways.contains(id)).map(|(_, p)| *p);
+    bbox(&mut standalone).or_else(|| bbox(&mut node_xy.values().copied()))
 }
 
 /// Median of the nodes' latitudes and longitudes: robust to relations whose members
@@ -111,7 +174,15 @@ pub fn build_twin(
             Some(m)
         }
     };
-    let mut ctx = Ctx { data, frame, terrain: Terrain::default(), node_xy, clip_m };
+    let mut ctx = Ctx {
+        data,
+        frame,
+        terrain: Terrain::default(),
+        node_xy,
+        clip_m,
+        data_box: OnceLock::new(),
+        land_evidence: OnceLock::new(),
+    };
 
     // Terrain covers the data's extent (or the clip area).
     let data_bbox = ctx.clip_m.unwrap_or_else(|| {
