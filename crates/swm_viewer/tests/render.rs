@@ -165,6 +165,16 @@ fn yeouido_renders_its_towers() {
     let buildings = share(&img, is_building);
     // Yeouido's core is dense: towers cover a good part of the island seen from above.
     assert!((0.02..0.6).contains(&buildings), "buildings cover {:.1} % of the frame", 100.0 * buildings);
+    // The Han River north-east of the island (the extract cuts its multipolygon; ingest closes
+    // it along the extract's edge): about 12 % of this frame, none without it.
+    let water = share(&img, is_water);
+    assert!(water > 0.05, "water covers {:.1} % of the frame", 100.0 * water);
+}
+
+/// Pixels of water (blue-dominant).
+fn is_water(p: &image::Rgb<u8>) -> bool {
+    let [r, g, b] = p.0;
+    b as u32 > r as u32 + 40 && b as u32 > g as u32 + 10
 }
 
 /// Centroid and count of the pixels matching `f`.
