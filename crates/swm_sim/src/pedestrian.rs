@@ -90,6 +90,19 @@ pub const KEEP_RIGHT_FRACTION: f64 = 0.15;
 pub const KEEP_RIGHT_MAX_M: f64 = 0.4;
 /// On shared roads people walk this far inside the road's edge (m).
 pub const SHARED_ROAD_INSET_M: f64 = 0.5;
+/// Strength of a vehicle body's repulsion (m/s² at contact).
+pub const VEHICLE_A_MPS2: f64 = 8.0;
+/// Range of a vehicle body's repulsion (m, exponential decay).
+pub const VEHICLE_B_M: f64 = 0.3;
+/// Pedestrians feel vehicle bodies within this distance (m).
+pub const VEHICLE_RANGE_M: f64 = 2.0;
+/// Pedestrians keep out of the road a vehicle covers in this time (s): its box is
+/// lengthened ahead by its speed times this.
+pub const VEHICLE_AHEAD_S: f64 = 1.0;
+/// Cell of the vehicles' grid the pedestrians query (m): the largest vehicle's half
+/// diagonal (lengthened ahead by [`VEHICLE_AHEAD_S`] at 20 m/s) plus [`VEHICLE_RANGE_M`]
+/// and a body fits in one cell.
+const VEHICLE_CELL_M: f64 = 20.0;
 /// Route cost factor of steps.
 pub const STEPS_COST_FACTOR: f64 = 2.0;
 /// Pedestrians decide about a crossing within this distance of its start (m).
@@ -646,6 +659,11 @@ impl PedestrianSim {
         self.occupied.get(walk_edge as usize).is_some_and(|n| *n > 0)
     }
 
+    /// Where every pedestrian stands: `[x, y, z]` (m, ENU), in id order.
+    pub fn positions(&self) -> Vec<[f64; 3]> {
+        self.peds.iter().map(|p| [p.pos[0], p.pos[1], p.z_m]).collect()
+    }
+
     /// One record per pedestrian, in id order.
     pub fn records(&self, step: u32, time_s: f64, out: &mut Vec<TrajectoryRecord>) {
         out.extend(self.peds.iter().map(|p| TrajectoryRecord {
@@ -723,6 +741,7 @@ impl PedestrianSim {
 
         // 2. Social forces (from the state at the start of the step).
         let grid = Grid::new(self.peds.iter().map(|p| p.pos));
+        let vgrid = VehicleGrid::new(vehicles);
         let mut new_vel: Vec<P2> = Vec::with_capacity(self.peds.len());
         for (i, p) in self.peds.iter().enumerate() {
             let (target, speed_factor) = self.waypoint(p);
@@ -745,6 +764,7 @@ impl PedestrianSim {
                 }
             });
             f = add(f, self.wall_force(p));
+            f = add(f, vehicle_force(&vgrid, p.pos, facing));
             let mut v = add(p.vel, scale(f, DT_S));
             let vmax = MAX_SPEED_FACTOR * p.desired_speed_mps;
             let speed = norm(v);
@@ -759,7 +779,18 @@ impl PedestrianSim {
         for (i, v) in new_vel.into_iter().enumerate() {
             let old = self.peds[i].pos;
             let wanted = add(old, scale(v, DT_S));
-            let pos = self.keep_on_graph(&self.peds[i], wanted);
+            let mut pos = self.keep_on_graph(&self.peds[i], wanted);
+            // Never a step into a vehicle's body (deeper than the pedestrian stands now).
+            let mut into_vehicle = false;
+            vgrid.for_near(pos, |b| {
+                let depth = vehicle_depth(b, pos);
+                if depth > 1e-3 && depth > vehicle_depth(b, old) + 1e-4 {
+                    into_vehicle = true;
+                }
+            });
+            if into_vehicle {
+                pos = old;
+            }
             let p = &mut self.peds[i];
             let moved = sub(pos, old);
             p.pos = pos;
@@ -1148,6 +1179,102 @@ impl PedestrianSim {
 
 /// The Helbing-Molnár repulsion of `b` on `a` (m/s²), with anisotropy, passing on the
 /// right and body contact.
+/// Vehicle boxes, each lengthened ahead over the road it covers in [`VEHICLE_AHEAD_S`], by
+/// grid cell, for the pedestrians' queries.
+struct VehicleGrid {
+    boxes: Vec<VehicleBox>,
+    cells: BTreeMap<(i64, i64), Vec<usize>>,
+}
+
+impl VehicleGrid {
+    fn new(boxes: &[VehicleBox]) -> Self {
+        let mut cells: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
+        let mut ahead = Vec::with_capacity(boxes.len());
+        for (i, b) in boxes.iter().enumerate() {
+            // The box and the road it covers in the next VEHICLE_AHEAD_S.
+            let reach_m = b.speed_mps.clamp(0.0, 20.0) * VEHICLE_AHEAD_S;
+            let (c, s) = (b.heading_rad.cos(), b.heading_rad.sin());
+            let center = [b.center[0] + c * reach_m / 2.0, b.center[1] + s * reach_m / 2.0];
+            ahead.push(VehicleBox { center, length_m: b.length_m + reach_m, lane: None, ..*b });
+            cells.entry(Self::cell(center)).or_default().push(i);
+        }
+        VehicleGrid { boxes: ahead, cells }
+    }
+
+    fn cell(p: P2) -> (i64, i64) {
+        ((p[0] / VEHICLE_CELL_M).floor() as i64, (p[1] / VEHICLE_CELL_M).floor() as i64)
+    }
+
+    /// Every box whose centre is in the 3 x 3 cells around `p`.
+    fn for_near(&self, p: P2, mut f: impl FnMut(&VehicleBox)) {
+        if self.boxes.is_empty() {
+            return;
+        }
+        let (cx, cy) = Self::cell(p);
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                if let Some(v) = self.cells.get(&(cx + dx, cy + dy)) {
+                    for &i in v {
+                        f(&self.boxes[i]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Distance from `p` to the box of `b` (0 inside) and the unit direction from the box's
+/// nearest point to `p` (outwards through the nearest side when inside).
+fn box_distance(b: &VehicleBox, p: P2) -> (f64, P2) {
+    let (c, s) = (b.heading_rad.cos(), b.heading_rad.sin());
+    let d = sub(p, b.center);
+    let (lx, ly) = (d[0] * c + d[1] * s, -d[0] * s + d[1] * c);
+    let (hx, hy) = (b.length_m / 2.0, b.width_m / 2.0);
+    let (qx, qy) = (lx.clamp(-hx, hx), ly.clamp(-hy, hy));
+    let (ex, ey) = (lx - qx, ly - qy);
+    let dist_m = (ex * ex + ey * ey).sqrt();
+    let local = if dist_m > 1e-9 {
+        [ex / dist_m, ey / dist_m]
+    } else if hx - lx.abs() < hy - ly.abs() {
+        [lx.signum(), 0.0]
+    } else {
+        [0.0, if ly >= 0.0 { 1.0 } else { -1.0 }]
+    };
+    (dist_m, [local[0] * c - local[1] * s, local[0] * s + local[1] * c])
+}
+
+/// How deep a pedestrian's body at `p` reaches into the box of `b` (m; negative: apart).
+fn vehicle_depth(b: &VehicleBox, p: P2) -> f64 {
+    let (d, _) = box_distance(b, p);
+    if d > 0.0 {
+        BODY_RADIUS_M - d
+    } else {
+        // Inside: how far to the nearest side, plus the body.
+        let (c, s) = (b.heading_rad.cos(), b.heading_rad.sin());
+        let q = sub(p, b.center);
+        let (lx, ly) = (q[0] * c + q[1] * s, -q[0] * s + q[1] * c);
+        BODY_RADIUS_M + (b.length_m / 2.0 - lx.abs()).min(b.width_m / 2.0 - ly.abs())
+    }
+}
+
+/// Repulsion of vehicle bodies near a pedestrian walking towards `desired` (unit): away
+/// from each body, and around it (to the walker's right) when the body stands in the way.
+fn vehicle_force(grid: &VehicleGrid, pos: P2, desired: P2) -> P2 {
+    let mut f = [0.0, 0.0];
+    grid.for_near(pos, |b| {
+        let (d, n) = box_distance(b, pos);
+        if d > VEHICLE_RANGE_M {
+            return;
+        }
+        let k = VEHICLE_A_MPS2 * ((BODY_RADIUS_M - d) / VEHICLE_B_M).exp().min(10.0);
+        f = add(f, scale(n, k));
+        if dot(n, desired) < -0.5 {
+            f = add(f, scale([desired[1], -desired[0]], 0.8 * k));
+        }
+    });
+    f
+}
+
 fn social_force(a: &Pedestrian, b: &Pedestrian, facing: P2) -> P2 {
     let d = sub(a.pos, b.pos);
     let dn = norm(d);

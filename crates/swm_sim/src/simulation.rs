@@ -200,8 +200,15 @@ impl Simulation {
             self.vehicles.crossings_near(&self.external.iter().map(|e| e.center).collect::<Vec<_>>(), 3.0)
         };
         let occupied = |edge: u32| peds.is_some_and(|p| p.crossing_occupied(edge)) || ext_crossings.contains(&edge);
-        let ctx =
-            StepCtx { twin, signals: &self.signals, step: self.step + 1, time_s: self.time_s(), occupied: &occupied };
+        let pedestrians = peds.map(PedestrianSim::positions).unwrap_or_default();
+        let ctx = StepCtx {
+            twin,
+            signals: &self.signals,
+            step: self.step + 1,
+            time_s: self.time_s(),
+            occupied: &occupied,
+            pedestrians: &pedestrians,
+        };
         self.vehicles.step(&ctx, &mut self.events);
         self.vehicles.update_headings();
         self.step += 1;

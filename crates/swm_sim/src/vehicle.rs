@@ -291,6 +291,8 @@ pub enum Wait {
     Zone,
     /// The clearance guard: the next step would put the body into another vehicle's.
     Clearance,
+    /// A pedestrian in the vehicle's path (on a shared street, or off a crossing).
+    Pedestrian,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -335,6 +337,8 @@ pub struct VehicleSim {
     max_radius_m: f64,
     /// By slot: no other box near enough this step for the clearance guard to matter.
     isolated: Vec<bool>,
+    /// The pedestrians of this step by [`PED_CELL_M`] cell ([`guard_entry`] with their index).
+    ped_grid: Vec<u64>,
     /// Where the vehicles planned so far this step will be (the guard checks both).
     guard_next: Vec<Option<GuardBox>>,
     /// Simulation time of the current step (s).
@@ -351,6 +355,15 @@ pub struct VehicleSim {
 const GUARD_CELL_M: f64 = 12.5;
 /// The clearance guard looks this far beyond the step's advance (m).
 const GUARD_MARGIN_M: f64 = 0.2;
+/// Cell of the pedestrians' grid (m).
+const PED_CELL_M: f64 = 16.0;
+/// A vehicle looks this far beyond its braking distance for pedestrians in its path (m).
+const PED_LOOK_M: f64 = 8.0;
+/// Half width of a vehicle's path for pedestrians: its own half width plus this (m; a
+/// pedestrian's radius and a margin).
+const PED_PATH_MARGIN_M: f64 = 0.45;
+/// Where a vehicle stops short of a pedestrian in its path (m from its front).
+const PED_GAP_M: f64 = 1.5;
 /// Cell of the coarse grid that finds vehicles with no other near (m; see
 /// [`VehicleSim::mark_isolated`]).
 const NEAR_CELL_M: f64 = 25.0;
@@ -496,6 +509,8 @@ pub struct StepCtx<'a> {
     pub step: u32,
     pub time_s: f64,
     pub occupied: &'a dyn Fn(u32) -> bool,
+    /// Where the pedestrians stand (`[x, y, z]`, m): vehicles stop for those in their path.
+    pub pedestrians: &'a [[f64; 3]],
 }
 
 impl VehicleSim {
@@ -528,6 +543,7 @@ impl VehicleSim {
             near_grid: Vec::new(),
             max_radius_m: 0.0,
             isolated: Vec::new(),
+            ped_grid: Vec::new(),
             guard_next: Vec::new(),
             now_s: 0.0,
             poses: Vec::new(),
@@ -1035,6 +1051,45 @@ impl VehicleSim {
         (f, r)
     }
 
+    /// The nearest pedestrian in the straight path ahead of `slot` within its braking
+    /// distance and [`PED_LOOK_M`]: distance from the front (m; negative when one stands at
+    /// the bumper already).
+    fn pedestrian_ahead(&self, slot: u32, pedestrians: &[[f64; 3]]) -> Option<f64> {
+        if pedestrians.is_empty() {
+            return None;
+        }
+        let v = &self.vehicles[slot as usize];
+        let (cur, z) = self.guard_boxes[slot as usize];
+        let reach = v.v_mps * v.v_mps / (2.0 * v.p.b_mps2) + PED_LOOK_M;
+        let half_w = cur.half[1] + PED_PATH_MARGIN_M;
+        let front = [cur.c[0] + cur.u[0] * cur.half[0], cur.c[1] + cur.u[1] * cur.half[0]];
+        let far = [front[0] + cur.u[0] * reach, front[1] + cur.u[1] * reach];
+        let cell = |x: f64| (x / PED_CELL_M).floor() as i64;
+        let (cx0, cx1) = (cell(front[0].min(far[0]) - half_w), cell(front[0].max(far[0]) + half_w));
+        let (cy0, cy1) = (cell(front[1].min(far[1]) - half_w), cell(front[1].max(far[1]) + half_w));
+        let mut best: Option<f64> = None;
+        for cx in cx0..=cx1 {
+            let (first, last) = (guard_entry((cx, cy0), 0), guard_entry((cx, cy1), SLOT_MASK));
+            let lo = self.ped_grid.partition_point(|&e| e < first);
+            for &e in &self.ped_grid[lo..] {
+                if e > last {
+                    break;
+                }
+                let p = pedestrians[((e as u32) & SLOT_MASK) as usize];
+                if (p[2] - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
+                    continue;
+                }
+                let d = [p[0] - front[0], p[1] - front[1]];
+                let along = d[0] * cur.u[0] + d[1] * cur.u[1];
+                let lateral = (d[1] * cur.u[0] - d[0] * cur.u[1]).abs();
+                if (-0.5..=reach).contains(&along) && lateral < half_w && best.is_none_or(|b| along < b) {
+                    best = Some(along);
+                }
+            }
+        }
+        best
+    }
+
     /// Marks the vehicles with no other box near enough for the clearance guard to matter
     /// this step: every other centre farther than both radii, the most the vehicle can
     /// advance in a step plus [`GUARD_MARGIN_M`], and [`NEAR_SLACK_M`]. No step of such a
@@ -1268,6 +1323,12 @@ impl VehicleSim {
         self.guard_grid.sort_unstable();
         self.near_grid.sort_unstable();
         self.mark_isolated();
+        self.ped_grid.clear();
+        for (k, p) in ctx.pedestrians.iter().enumerate() {
+            let cell = ((p[0] / PED_CELL_M).floor() as i64, (p[1] / PED_CELL_M).floor() as i64);
+            self.ped_grid.push(guard_entry(cell, k as u32));
+        }
+        self.ped_grid.sort_unstable();
         // Phase 1: accelerations, reservations.
         for slot in 0..n as u32 {
             if !self.vehicles[slot as usize].alive {
@@ -1688,6 +1749,16 @@ impl VehicleSim {
                         }
                     }
                 }
+            }
+        }
+        // Pedestrians in the path ahead (walking along a street without sidewalks, or
+        // crossing where there is no crossing): stop short of them.
+        if let Some(d) = self.pedestrian_ahead(slot, ctx.pedestrians) {
+            let a_before = a;
+            stop_at(d - PED_GAP_M, d < PED_GAP_M + 1.0, &mut a, &mut a_obst, &mut max_adv);
+            if a < a_before {
+                why = Wait::Pedestrian;
+                blocked_by = NONE;
             }
         }
         // Agents driven from outside (robots) on the path ahead: brake to stop short of them.

@@ -558,6 +558,33 @@ fn districts_collision_and_violation_free() {
     }
 }
 
+/// Pedestrians and vehicles keep apart on the real districts: vehicles stop for pedestrians
+/// in their path (Korean side streets have no sidewalks: pedestrians walk on the road), and
+/// pedestrians keep out of vehicle bodies and of the road a vehicle covers in the next
+/// second. Before both rules a 300 s Jamsil run with 200 pedestrians had 104 contacts (by
+/// the metrics' disc-in-box definition); now a handful remain (pedestrians stepping off the
+/// walk graph's edges next to fast lanes), so the bar is a regression guard, not zero.
+#[test]
+fn pedestrians_and_vehicles_keep_apart_on_real_districts() {
+    for (name, path, bbox) in
+        [("jamsil", "seoul/jamsil.osm.pbf", None), ("yeouido", "seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84))]
+    {
+        let Some(twin) = seoul(path, bbox) else { return };
+        let mut c = cfg(11, 300, 0.0);
+        c.pedestrians = 200;
+        let mut acc = MetricsAccumulator::new(&twin);
+        let mut sim = Simulation::new(Arc::new(twin), c).unwrap();
+        sim.run(3000, &mut |step, recs| acc.push_step(step, recs));
+        let m = acc.finish(sim.events());
+        eprintln!(
+            "{name}: {} pedestrian collisions, {} vehicle collisions",
+            m.pedestrian_collisions, m.vehicle_collisions
+        );
+        assert_eq!(m.vehicle_collisions, 0, "{name}");
+        assert!(m.pedestrian_collisions <= 10, "{name}: {} pedestrian collisions", m.pedestrian_collisions);
+    }
+}
+
 /// The island core of the Yeouido extract (west, south, east, north): the full extract is
 /// fragmented (bridge and expressway stubs cut by the extract's edge).
 const YEOUIDO_CORE_WGS84: [f64; 4] = [126.915, 37.515, 126.945, 37.535];
@@ -1081,4 +1108,63 @@ fn diag_speed() {
         updates as f64 / loop_s,
         fp.finish()
     );
+}
+
+/// Diagnostics: every new pedestrian-vehicle contact of one run with both agents' state
+/// (`SWM_DIAG`, `SWM_SEED`, `SWM_PEDS` pedestrians, 300 s).
+#[test]
+#[ignore]
+fn diag_ped_contacts() {
+    let Some((name, twin)) = diag_district() else { return };
+    let n = diag_vehicles(&name);
+    let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
+    let peds: u32 = std::env::var("SWM_PEDS").ok().and_then(|x| x.parse().ok()).unwrap_or(200);
+    let mut c = cfg(seed, n, 0.0);
+    c.pedestrians = peds;
+    let mut sim = Simulation::new(Arc::new(twin), c).unwrap();
+    let mut prev: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for step in 1..=3000 {
+        sim.step();
+        let recs = sim.records();
+        let mut now = BTreeSet::new();
+        for p in recs.iter().filter(|r| !r.kind.is_vehicle()) {
+            for v in recs.iter().filter(|r| r.kind.is_vehicle()) {
+                if (v.x_m - p.x_m).hypot(v.y_m - p.y_m) > 10.0 {
+                    continue;
+                }
+                let b = OrientedBox::of_record(v);
+                if b.disc_depth_m([p.x_m, p.y_m], swm_sim::metrics::PEDESTRIAN_RADIUS_M) > 1e-3 {
+                    now.insert((p.agent_id, v.agent_id));
+                    if !prev.contains(&(p.agent_id, v.agent_id)) {
+                        let on_crossing = !sim.vehicle_sim().crossings_near(&[[p.x_m, p.y_m]], 1.5).is_empty();
+                        let key = format!(
+                            "vehicle {} ped {} on crossing {on_crossing}",
+                            if v.speed_mps > 0.5 { "moving" } else { "standing" },
+                            if p.speed_mps > 0.2 { "walking" } else { "standing" }
+                        );
+                        *kinds.entry(key.clone()).or_default() += 1;
+                        eprintln!(
+                            "step {step}: {key}: ped #{} ({:.1}, {:.1}) v {:.1} h {:.2}; vehicle #{} ({:.1}, {:.1}) v {:.1} lane {:?} signal {:?}",
+                            p.agent_id,
+                            p.x_m,
+                            p.y_m,
+                            p.speed_mps,
+                            p.heading_rad,
+                            v.agent_id,
+                            v.x_m,
+                            v.y_m,
+                            v.speed_mps,
+                            v.lane,
+                            p.signal
+                        );
+                    }
+                }
+            }
+        }
+        prev = now;
+    }
+    for (k, n) in kinds {
+        eprintln!("{name} TOTAL {k}: {n}");
+    }
 }
