@@ -90,6 +90,8 @@ pub const KEEP_RIGHT_FRACTION: f64 = 0.15;
 pub const KEEP_RIGHT_MAX_M: f64 = 0.4;
 /// On shared roads people walk this far inside the road's edge (m).
 pub const SHARED_ROAD_INSET_M: f64 = 0.5;
+/// How far a pedestrian may leave its walk edge to step round a standing vehicle (m).
+pub const PED_DETOUR_M: f64 = 2.5;
 /// Strength of a vehicle body's repulsion (m/s² at contact).
 pub const VEHICLE_A_MPS2: f64 = 8.0;
 /// Range of a vehicle body's repulsion (m, exponential decay).
@@ -659,9 +661,10 @@ impl PedestrianSim {
         self.occupied.get(walk_edge as usize).is_some_and(|n| *n > 0)
     }
 
-    /// Where every pedestrian stands: `[x, y, z]` (m, ENU), in id order.
-    pub fn positions(&self) -> Vec<[f64; 3]> {
-        self.peds.iter().map(|p| [p.pos[0], p.pos[1], p.z_m]).collect()
+    /// Where every pedestrian stands and how fast it walks: `[x, y, z, speed]` (m ENU, m/s),
+    /// in id order.
+    pub fn positions(&self) -> Vec<[f64; 4]> {
+        self.peds.iter().map(|p| [p.pos[0], p.pos[1], p.z_m, p.speed_mps]).collect()
     }
 
     /// One record per pedestrian, in id order.
@@ -779,7 +782,16 @@ impl PedestrianSim {
         for (i, v) in new_vel.into_iter().enumerate() {
             let old = self.peds[i].pos;
             let wanted = add(old, scale(v, DT_S));
-            let mut pos = self.keep_on_graph(&self.peds[i], wanted);
+            // A vehicle body standing in the way: step round it, off the edge if need be.
+            let facing = [self.peds[i].heading_rad.cos(), self.peds[i].heading_rad.sin()];
+            let mut blocked = false;
+            vgrid.for_near(old, |b| {
+                let (d, n) = box_distance(b, old);
+                if d < 1.0 && b.speed_mps < 0.5 && dot(n, facing) < -0.3 {
+                    blocked = true;
+                }
+            });
+            let mut pos = self.keep_on_graph(&self.peds[i], wanted, if blocked { PED_DETOUR_M } else { 0.0 });
             // Never a step into a vehicle's body (deeper than the pedestrian stands now).
             let mut into_vehicle = false;
             vgrid.for_near(pos, |b| {
@@ -903,12 +915,12 @@ impl PedestrianSim {
     }
 
     /// `wanted` moved back inside the walkable band if it left it.
-    fn keep_on_graph(&self, p: &Pedestrian, wanted: P2) -> P2 {
+    fn keep_on_graph(&self, p: &Pedestrian, wanted: P2, detour_m: f64) -> P2 {
         let (excess, e, pr) = self.region_excess(p, wanted);
-        if excess <= 0.0 || pr.dist_m < EPS {
+        if excess <= detour_m || pr.dist_m < EPS {
             return wanted;
         }
-        let half = self.edges[e as usize].half_width_m;
+        let half = self.edges[e as usize].half_width_m + detour_m;
         add(pr.point, scale(sub(wanted, pr.point), half / pr.dist_m))
     }
 

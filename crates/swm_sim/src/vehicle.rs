@@ -359,9 +359,18 @@ const GUARD_MARGIN_M: f64 = 0.2;
 const PED_CELL_M: f64 = 16.0;
 /// A vehicle looks this far beyond its braking distance for pedestrians in its path (m).
 const PED_LOOK_M: f64 = 8.0;
-/// Half width of a vehicle's path for pedestrians: its own half width plus this (m; a
-/// pedestrian's radius and a margin).
-const PED_PATH_MARGIN_M: f64 = 0.45;
+/// A vehicle stops for a pedestrian closer to its path's centre line than its own half
+/// width plus this (m: a pedestrian's radius and a margin).
+const PED_PATH_MARGIN_M: f64 = 0.4;
+/// A vehicle passes a pedestrian closer than its half width plus this (m) at no more than
+/// [`PED_PASS_MPS`].
+const PED_PASS_MARGIN_M: f64 = 1.5;
+/// A pedestrian faster than this walks (m/s; see [`VehicleSim::pedestrian_ahead`]).
+const PED_WALKING_MPS: f64 = 0.5;
+/// Speed for passing a pedestrian close by (m/s).
+const PED_PASS_MPS: f64 = 2.5;
+/// Step of the path a vehicle checks for pedestrians (m).
+const PED_PATH_STEP_M: f64 = 2.0;
 /// Where a vehicle stops short of a pedestrian in its path (m from its front).
 const PED_GAP_M: f64 = 1.5;
 /// Cell of the coarse grid that finds vehicles with no other near (m; see
@@ -425,6 +434,16 @@ impl GuardBox {
         }
         depth
     }
+}
+
+/// Distance from `p` to the segment `ab`, and where along it (0 at `a`, 1 at `b`) the
+/// nearest point lies.
+fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
+    let ab = [b[0] - a[0], b[1] - a[1]];
+    let l2 = ab[0] * ab[0] + ab[1] * ab[1];
+    let t = if l2 > 1e-12 { (((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / l2).clamp(0.0, 1.0) } else { 0.0 };
+    let q = [a[0] + ab[0] * t, a[1] + ab[1] * t];
+    ((p[0] - q[0]).hypot(p[1] - q[1]), t)
 }
 
 /// A lane change's lateral offset one step later (it closes at [`LANE_CHANGE_LAT_MPS`]).
@@ -509,8 +528,9 @@ pub struct StepCtx<'a> {
     pub step: u32,
     pub time_s: f64,
     pub occupied: &'a dyn Fn(u32) -> bool,
-    /// Where the pedestrians stand (`[x, y, z]`, m): vehicles stop for those in their path.
-    pub pedestrians: &'a [[f64; 3]],
+    /// Where the pedestrians stand and how fast they walk (`[x, y, z, speed]`, m, m/s):
+    /// vehicles stop for those in their path.
+    pub pedestrians: &'a [[f64; 4]],
 }
 
 impl VehicleSim {
@@ -1051,24 +1071,25 @@ impl VehicleSim {
         (f, r)
     }
 
-    /// The nearest pedestrian in the straight path ahead of `slot` within its braking
-    /// distance and [`PED_LOOK_M`]: distance from the front (m; negative when one stands at
-    /// the bumper already).
-    fn pedestrian_ahead(&self, slot: u32, pedestrians: &[[f64; 3]]) -> Option<f64> {
+    /// The nearest pedestrian on the path ahead of `slot` (its route's centre line, within its
+    /// half width and [`PED_PASS_MARGIN_M`]) within its braking distance and [`PED_LOOK_M`],
+    /// up to the next junction: distance from the front and from the centre line (m).
+    fn pedestrian_ahead(&self, slot: u32, pedestrians: &[[f64; 4]]) -> Option<(f64, f64)> {
+        let v = &self.vehicles[slot as usize];
+        let nl = self.net.n_lanes as u32;
         if pedestrians.is_empty() {
             return None;
         }
-        let v = &self.vehicles[slot as usize];
         let (cur, z) = self.guard_boxes[slot as usize];
         let reach = v.v_mps * v.v_mps / (2.0 * v.p.b_mps2) + PED_LOOK_M;
-        let half_w = cur.half[1] + PED_PATH_MARGIN_M;
+        let half_w = cur.half[1] + PED_PASS_MARGIN_M;
         let front = [cur.c[0] + cur.u[0] * cur.half[0], cur.c[1] + cur.u[1] * cur.half[0]];
-        let far = [front[0] + cur.u[0] * reach, front[1] + cur.u[1] * reach];
+        // Candidates: pedestrians within reach of the front (the path ahead is no longer).
+        let r = reach + half_w;
         let cell = |x: f64| (x / PED_CELL_M).floor() as i64;
-        let (cx0, cx1) = (cell(front[0].min(far[0]) - half_w), cell(front[0].max(far[0]) + half_w));
-        let (cy0, cy1) = (cell(front[1].min(far[1]) - half_w), cell(front[1].max(far[1]) + half_w));
-        let mut best: Option<f64> = None;
-        for cx in cx0..=cx1 {
+        let (cy0, cy1) = (cell(front[1] - r), cell(front[1] + r));
+        let mut near: Vec<[f64; 3]> = Vec::new();
+        for cx in cell(front[0] - r)..=cell(front[0] + r) {
             let (first, last) = (guard_entry((cx, cy0), 0), guard_entry((cx, cy1), SLOT_MASK));
             let lo = self.ped_grid.partition_point(|&e| e < first);
             for &e in &self.ped_grid[lo..] {
@@ -1076,18 +1097,41 @@ impl VehicleSim {
                     break;
                 }
                 let p = pedestrians[((e as u32) & SLOT_MASK) as usize];
-                if (p[2] - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
-                    continue;
-                }
-                let d = [p[0] - front[0], p[1] - front[1]];
-                let along = d[0] * cur.u[0] + d[1] * cur.u[1];
-                let lateral = (d[1] * cur.u[0] - d[0] * cur.u[1]).abs();
-                if (-0.5..=reach).contains(&along) && lateral < half_w && best.is_none_or(|b| along < b) {
-                    best = Some(along);
+                if (p[2] - z).abs() < crate::metrics::LEVEL_SEPARATION_M
+                    && (p[0] - front[0]).powi(2) + (p[1] - front[1]).powi(2) < r * r
+                {
+                    near.push([p[0], p[1], p[3]]);
                 }
             }
         }
-        best
+        if near.is_empty() {
+            return None;
+        }
+        // Walk the path ahead in steps, nearest first.
+        let mut prev = front;
+        let mut d = 0.0;
+        while d < reach {
+            let next_d = (d + PED_PATH_STEP_M).min(reach);
+            let Some((pc, sc, _)) = self.ahead_on_route(v, next_d) else { break };
+            // In junctions only walking pedestrians count: turning paths pass close to the
+            // kerbs where pedestrians stand waiting to cross (by their own rules, for these
+            // very vehicles).
+            let in_junction = pc >= nl;
+            let q = self.net.position_at(pc, sc);
+            let q = [q[0], q[1]];
+            for p in &near {
+                if in_junction && p[2] < PED_WALKING_MPS {
+                    continue;
+                }
+                let (dist_m, t) = segment_distance([p[0], p[1]], prev, q);
+                if dist_m < half_w {
+                    return Some((d + t * (next_d - d), dist_m));
+                }
+            }
+            prev = q;
+            d = next_d;
+        }
+        None
     }
 
     /// Marks the vehicles with no other box near enough for the clearance guard to matter
@@ -1753,9 +1797,16 @@ impl VehicleSim {
         }
         // Pedestrians in the path ahead (walking along a street without sidewalks, or
         // crossing where there is no crossing): stop short of them.
-        if let Some(d) = self.pedestrian_ahead(slot, ctx.pedestrians) {
+        // One on the vehicle's course is waited for; one beside it is passed at walking pace.
+        if let Some((d, lateral)) = self.pedestrian_ahead(slot, ctx.pedestrians) {
             let a_before = a;
-            stop_at(d - PED_GAP_M, d < PED_GAP_M + 1.0, &mut a, &mut a_obst, &mut max_adv);
+            if lateral < self.guard_boxes[slot as usize].0.half[1] + PED_PATH_MARGIN_M {
+                stop_at(d - PED_GAP_M, d < PED_GAP_M + 1.0, &mut a, &mut a_obst, &mut max_adv);
+            } else if v_now > PED_PASS_MPS {
+                let need = (v_now * v_now - PED_PASS_MPS * PED_PASS_MPS) / (2.0 * (d - PED_GAP_M).max(1.0));
+                a = a.min(-need);
+                a_obst = a_obst.min(-need);
+            }
             if a < a_before {
                 why = Wait::Pedestrian;
                 blocked_by = NONE;

@@ -559,11 +559,13 @@ fn districts_collision_and_violation_free() {
 }
 
 /// Pedestrians and vehicles keep apart on the real districts: vehicles stop for pedestrians
-/// in their path (Korean side streets have no sidewalks: pedestrians walk on the road), and
-/// pedestrians keep out of vehicle bodies and of the road a vehicle covers in the next
-/// second. Before both rules a 300 s Jamsil run with 200 pedestrians had 104 contacts (by
-/// the metrics' disc-in-box definition); now a handful remain (pedestrians stepping off the
-/// walk graph's edges next to fast lanes), so the bar is a regression guard, not zero.
+/// on their lane ahead (Korean side streets have no sidewalks: pedestrians walk on the road)
+/// and for walking ones on their path through a junction, and pass others close by at
+/// walking pace; pedestrians keep out of vehicle bodies and of the road a vehicle covers in
+/// the next second. Before these rules a 300 s run (seed 11, 300 vehicles, 200 pedestrians)
+/// had 104 contacts on Jamsil and 86 on Yeouido's core (the metrics' disc-in-box
+/// definition); now 5 and 8 remain (pedestrians standing at kerbs that turning paths pass
+/// over), so the bar is a regression guard, not zero.
 #[test]
 fn pedestrians_and_vehicles_keep_apart_on_real_districts() {
     for (name, path, bbox) in
@@ -581,7 +583,7 @@ fn pedestrians_and_vehicles_keep_apart_on_real_districts() {
             m.pedestrian_collisions, m.vehicle_collisions
         );
         assert_eq!(m.vehicle_collisions, 0, "{name}");
-        assert!(m.pedestrian_collisions <= 10, "{name}: {} pedestrian collisions", m.pedestrian_collisions);
+        assert!(m.pedestrian_collisions <= 20, "{name}: {} pedestrian collisions", m.pedestrian_collisions);
     }
 }
 
@@ -1166,5 +1168,99 @@ fn diag_ped_contacts() {
     }
     for (k, n) in kinds {
         eprintln!("{name} TOTAL {k}: {n}");
+    }
+}
+
+/// Diagnostics: metrics of 600 s runs with pedestrians (`SWM_DIAG`, `SWM_SEEDS`, `SWM_PEDS`).
+#[test]
+#[ignore]
+fn diag_ped_metrics() {
+    let Some((name, twin)) = diag_district() else { return };
+    let twin = Arc::new(twin);
+    let n = diag_vehicles(&name);
+    let (a, b) = diag_seeds();
+    let peds: u32 = std::env::var("SWM_PEDS").ok().and_then(|x| x.parse().ok()).unwrap_or(200);
+    let out: Vec<String> = (a..=b)
+        .into_par_iter()
+        .map(|seed| {
+            let mut c = cfg(seed, n, 0.0);
+            c.pedestrians = peds;
+            let mut acc = MetricsAccumulator::new(&twin);
+            let mut sim = Simulation::new(twin.clone(), c).unwrap();
+            let mut why: BTreeMap<String, usize> = BTreeMap::new();
+            for step in 1..=6000 {
+                sim.step();
+                acc.push_step(step, &sim.records());
+                if step % 100 == 0 {
+                    let vs = sim.vehicle_sim();
+                    for (slot, v) in vs.vehicles.iter().enumerate() {
+                        if vs.alive(slot) && v.stopped_s > 60.0 {
+                            *why.entry(format!("{:?}", v.why)).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            let m = acc.finish(sim.events());
+            format!(
+                "{name} seed {seed}: ped collisions {} vehicle collisions {} gridlocked {} mean speed {:.2} arrivals {}; stopped > 60 s by reason {why:?}",
+                m.pedestrian_collisions, m.vehicle_collisions, m.gridlocked_vehicles, m.mean_speed_mps, m.arrivals
+            )
+        })
+        .collect();
+    for l in out {
+        eprintln!("{l}");
+    }
+}
+
+/// Diagnostics: vehicles waiting long for a pedestrian, with the pedestrians near them
+/// (`SWM_DIAG`, `SWM_SEED`).
+#[test]
+#[ignore]
+fn diag_ped_waits() {
+    let Some((name, twin)) = diag_district() else { return };
+    let twin = Arc::new(twin);
+    let n = diag_vehicles(&name);
+    let seed: u64 = std::env::var("SWM_SEED").ok().and_then(|x| x.parse().ok()).unwrap_or(11);
+    let mut c = cfg(seed, n, 0.0);
+    c.pedestrians = 200;
+    let mut sim = Simulation::new(twin.clone(), c).unwrap();
+    for step in 1..=6000 {
+        sim.step();
+        if step % 1000 != 0 {
+            continue;
+        }
+        let recs = sim.records();
+        let vs = sim.vehicle_sim();
+        for r in recs.iter().filter(|r| r.kind.is_vehicle()) {
+            let Some((slot, v)) = vs.vehicles.iter().enumerate().find(|(s, v)| vs.alive(*s) && v.id == r.agent_id)
+            else {
+                continue;
+            };
+            let _ = slot;
+            if v.why != swm_sim::vehicle::Wait::Pedestrian || v.stopped_s < 60.0 {
+                continue;
+            }
+            let peds: Vec<String> = recs
+                .iter()
+                .filter(|p| !p.kind.is_vehicle() && (p.x_m - r.x_m).hypot(p.y_m - r.y_m) < 12.0)
+                .map(|p| {
+                    let near_crossing = !vs.crossings_near(&[[p.x_m, p.y_m]], 3.0).is_empty();
+                    format!(
+                        "#{} ({:.1},{:.1}) v {:.2} crossing {near_crossing} signal {:?}",
+                        p.agent_id, p.x_m, p.y_m, p.speed_mps, p.signal
+                    )
+                })
+                .collect();
+            eprintln!(
+                "step {step}: vehicle #{} ({:.1},{:.1}) h {:.2} lane {:?} stopped {:.0} s; peds: {}",
+                v.id,
+                r.x_m,
+                r.y_m,
+                r.heading_rad,
+                r.lane,
+                v.stopped_s,
+                peds.join("; ")
+            );
+        }
     }
 }
