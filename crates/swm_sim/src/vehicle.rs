@@ -377,8 +377,9 @@ const PED_GAP_M: f64 = 1.5;
 /// [`VehicleSim::mark_isolated`]).
 const NEAR_CELL_M: f64 = 25.0;
 /// How much closer than their radii (plus the step's advance) two boxes must be for the
-/// clearance guard to look (m): covers the other's advance in one step (at most 2.7 m) and
-/// the jumps of a body's pose across the joints of pieces, with room to spare.
+/// clearance guard to look (m): covers the other's advance in one step (under 3 m at
+/// motorway speeds) and the jumps of a body's pose across the joints of pieces, with room
+/// to spare.
 const NEAR_SLACK_M: f64 = 7.0;
 
 fn guard_cell(p: [f64; 2]) -> (i64, i64) {
@@ -394,6 +395,7 @@ fn guard_entry(c: (i64, i64), slot: u32) -> u64 {
 
 /// [`guard_entry`] from offset (non-negative) cell coordinates, clamped into 20 bits each.
 fn pack_entry(col: i64, row: i64, slot: u32) -> u64 {
+    debug_assert!(slot <= SLOT_MASK, "grid entries hold 24-bit indices");
     let col = col.clamp(0, (1 << 20) - 1) as u64;
     let row = row.clamp(0, (1 << 20) - 1) as u64;
     (col << 44) | (row << 24) | u64::from(slot & SLOT_MASK)
