@@ -1115,10 +1115,11 @@ impl VehicleSim {
         while d < reach {
             let next_d = (d + PED_PATH_STEP_M).min(reach);
             let Some((pc, sc, _)) = self.ahead_on_route(v, next_d) else { break };
-            // In junctions only walking pedestrians count: turning paths pass close to the
-            // kerbs where pedestrians stand waiting to cross (by their own rules, for these
-            // very vehicles).
-            let in_junction = pc >= nl;
+            // Beyond the vehicle's own lane (through a junction and onto the next lane) only
+            // walking pedestrians count: junction paths pass close to the kerbs where
+            // pedestrians stand waiting to cross (by their own rules, for these very
+            // vehicles).
+            let in_junction = pc >= nl || v.piece >= nl || pc != v.piece;
             let q = self.net.position_at(pc, sc);
             let q = [q[0], q[1]];
             for p in &near {
