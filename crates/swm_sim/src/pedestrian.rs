@@ -37,6 +37,7 @@
 //! neighbours are visited in a fixed order; no hash map is iterated.
 
 use crate::crossing::{CrossingMap, LaneCut};
+use crate::metrics::OrientedBox;
 use crate::record::{AgentKind, SignalState, SimEvent, TrajectoryRecord};
 use crate::{DT_S, SimError, VehicleBox};
 use std::cmp::Reverse;
@@ -1255,18 +1256,11 @@ fn box_distance(b: &VehicleBox, p: P2) -> (f64, P2) {
     (dist_m, [local[0] * c - local[1] * s, local[0] * s + local[1] * c])
 }
 
-/// How deep a pedestrian's body at `p` reaches into the box of `b` (m; negative: apart).
+/// How deep a pedestrian's body at `p` reaches into the box of `b` (m; negative: apart), as
+/// the collision metric measures it.
 fn vehicle_depth(b: &VehicleBox, p: P2) -> f64 {
-    let (d, _) = box_distance(b, p);
-    if d > 0.0 {
-        BODY_RADIUS_M - d
-    } else {
-        // Inside: how far to the nearest side, plus the body.
-        let (c, s) = (b.heading_rad.cos(), b.heading_rad.sin());
-        let q = sub(p, b.center);
-        let (lx, ly) = (q[0] * c + q[1] * s, -q[0] * s + q[1] * c);
-        BODY_RADIUS_M + (b.length_m / 2.0 - lx.abs()).min(b.width_m / 2.0 - ly.abs())
-    }
+    let body = OrientedBox { center: b.center, heading_rad: b.heading_rad, length_m: b.length_m, width_m: b.width_m };
+    body.disc_depth_m(p, BODY_RADIUS_M)
 }
 
 /// Repulsion of vehicle bodies near a pedestrian walking towards `desired` (unit): away

@@ -382,8 +382,9 @@ const NEAR_CELL_M: f64 = 25.0;
 /// to spare.
 const NEAR_SLACK_M: f64 = 7.0;
 
-fn guard_cell(p: [f64; 2]) -> (i64, i64) {
-    ((p[0] / GUARD_CELL_M).floor() as i64, (p[1] / GUARD_CELL_M).floor() as i64)
+/// The cell of `p` in a grid of `cell_m` squares.
+fn grid_cell(p: [f64; 2], cell_m: f64) -> (i64, i64) {
+    ((p[0] / cell_m).floor() as i64, (p[1] / cell_m).floor() as i64)
 }
 
 /// A vehicle's entry in the guard grid: its cell and slot packed so that entries sort by
@@ -1088,10 +1089,10 @@ impl VehicleSim {
         let front = [cur.c[0] + cur.u[0] * cur.half[0], cur.c[1] + cur.u[1] * cur.half[0]];
         // Candidates: pedestrians within reach of the front (the path ahead is no longer).
         let r = reach + half_w;
-        let cell = |x: f64| (x / PED_CELL_M).floor() as i64;
-        let (cy0, cy1) = (cell(front[1] - r), cell(front[1] + r));
+        let (cx0, cy0) = grid_cell([front[0] - r, front[1] - r], PED_CELL_M);
+        let (cx1, cy1) = grid_cell([front[0] + r, front[1] + r], PED_CELL_M);
         let mut near: Vec<[f64; 3]> = Vec::new();
-        for cx in cell(front[0] - r)..=cell(front[0] + r) {
+        for cx in cx0..=cx1 {
             let (first, last) = (guard_entry((cx, cy0), 0), guard_entry((cx, cy1), SLOT_MASK));
             let lo = self.ped_grid.partition_point(|&e| e < first);
             for &e in &self.ped_grid[lo..] {
@@ -1216,7 +1217,7 @@ impl VehicleSim {
                 }
             }
         }
-        let (cx, cy) = guard_cell(pred.c);
+        let (cx, cy) = grid_cell(pred.c, GUARD_CELL_M);
         for dx in -1..=1 {
             // The three cells of a column are one run of the sorted grid.
             let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), SLOT_MASK));
@@ -1361,9 +1362,8 @@ impl VehicleSim {
             }
             let (f, r) = self.pose_of_slot(slot);
             let b = body_box_of(f, r, &v.p, v.heading_rad);
-            self.guard_grid.push(guard_entry(guard_cell(b.c), slot as u32));
-            let near = ((b.c[0] / NEAR_CELL_M).floor() as i64, (b.c[1] / NEAR_CELL_M).floor() as i64);
-            self.near_grid.push(guard_entry(near, slot as u32));
+            self.guard_grid.push(guard_entry(grid_cell(b.c, GUARD_CELL_M), slot as u32));
+            self.near_grid.push(guard_entry(grid_cell(b.c, NEAR_CELL_M), slot as u32));
             self.max_radius_m = self.max_radius_m.max(b.radius);
             self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
         }
@@ -1372,8 +1372,7 @@ impl VehicleSim {
         self.mark_isolated();
         self.ped_grid.clear();
         for (k, p) in ctx.pedestrians.iter().enumerate() {
-            let cell = ((p[0] / PED_CELL_M).floor() as i64, (p[1] / PED_CELL_M).floor() as i64);
-            self.ped_grid.push(guard_entry(cell, k as u32));
+            self.ped_grid.push(guard_entry(grid_cell([p[0], p[1]], PED_CELL_M), k as u32));
         }
         self.ped_grid.sort_unstable();
         // Phase 1: accelerations, reservations.
