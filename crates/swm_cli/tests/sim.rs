@@ -54,6 +54,17 @@ fn simulate_report_scenarios_on_the_default_district() {
     }
     let text = ok(&["report", s(&run), "--no-plots"]);
     assert!(text.contains("vehicle collisions"), "{text}");
+    // Piped into a reader that goes away (`swm report --json | head -c 1`): no panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_swm"))
+        .args(["report", s(&run), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "a closed pipe is not a panic: {err}");
 
     let sc = dir.path().join("scenarios");
     let out = ok(&["scenarios", s(&run), "-o", s(&sc), "--history", "1", "--future", "8", "--radius", "50"]);
