@@ -216,8 +216,16 @@ fn print_metrics(m: &RunMetrics) {
         m.vehicle_collisions, m.pedestrian_collisions, m.red_light_violations
     );
     println!(
-        "  flow          mean speed {:.2} m/s (max {:.2}), {} gridlocked, {} deadlocks resolved, {} arrivals",
-        m.mean_speed_mps, m.max_speed_mps, m.gridlocked_vehicles, m.deadlocks_resolved, m.arrivals
+        "  flow          mean speed {:.2} m/s (max {:.2}), {} deadlocks resolved, {} arrivals",
+        m.mean_speed_mps, m.max_speed_mps, m.deadlocks_resolved, m.arrivals
+    );
+    println!(
+        "  stops         {} gridlocked (stopped > {:.0} s), {} stopped > {:.0} s, longest stop {:.0} s",
+        m.gridlocked_vehicles,
+        swm_sim::metrics::GRIDLOCK_S,
+        m.long_stopped_vehicles,
+        swm_sim::metrics::LONG_STOP_S,
+        m.max_stopped_s
     );
     println!(
         "  off network   {:.1} vehicle-s off road ({} vehicles), {} pedestrian steps off the walk graph",

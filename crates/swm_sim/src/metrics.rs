@@ -16,7 +16,11 @@
 //! * **pedestrian_collisions**: a pedestrian disc of radius [`PEDESTRIAN_RADIUS_M`] that
 //!   reaches into a vehicle box by more than [`CONTACT_EPS_M`], counted per episode likewise.
 //! * **gridlocked_vehicles**: vehicles that stood still (speed below [`STOPPED_MPS`]) for
-//!   longer than [`GRIDLOCK_S`] without interruption at any time of the run.
+//!   longer than [`GRIDLOCK_S`] without interruption at any time of the run: SUMO's jam
+//!   criterion (its default `--time-to-teleport`, after which SUMO would teleport them).
+//! * **long_stopped_vehicles**: the same over [`LONG_STOP_S`]: waits longer than a signal
+//!   cycle, as in an oversaturated queue that misses a green; **max_stopped_s**: the longest
+//!   such wait of the run.
 //! * **mean_speed_mps**: the mean of vehicle speeds over all recorded vehicle-steps (a time
 //!   average when steps are evenly spaced).
 //! * **off_road_time_s**: vehicle-seconds spent farther than [`OFF_ROAD_M`] from every lane
@@ -46,8 +50,12 @@ pub const PEDESTRIAN_RADIUS_M: f64 = 0.25;
 pub const CONTACT_EPS_M: f64 = 1e-3;
 /// A vehicle slower than this is stopped (m/s).
 pub const STOPPED_MPS: f64 = 0.1;
-/// A vehicle stopped longer than this without interruption is gridlocked (s).
-pub const GRIDLOCK_S: f64 = 120.0;
+/// A vehicle stopped longer than this without interruption is gridlocked (s): SUMO's
+/// default `--time-to-teleport`.
+pub const GRIDLOCK_S: f64 = 300.0;
+/// A vehicle stopped longer than this without interruption waited longer than a signal
+/// cycle (s).
+pub const LONG_STOP_S: f64 = 120.0;
 /// A vehicle farther than this from every lane and connection is off the road (m).
 pub const OFF_ROAD_M: f64 = 3.0;
 /// Bin width of the speed histogram (m/s).
@@ -86,6 +94,12 @@ pub struct RunMetrics {
     pub pedestrian_collisions: u64,
     pub red_light_violations: u64,
     pub gridlocked_vehicles: u64,
+    /// Vehicles stopped longer than [`LONG_STOP_S`] at some time.
+    #[serde(default)]
+    pub long_stopped_vehicles: u64,
+    /// The longest uninterrupted stop of a vehicle (s).
+    #[serde(default)]
+    pub max_stopped_s: f64,
     pub mean_speed_mps: f64,
     pub max_speed_mps: f64,
     /// Vehicle-seconds off the road (see the module docs).
@@ -235,6 +249,8 @@ pub struct MetricsAccumulator {
     pedestrian_collisions: u64,
     stops: BTreeMap<u64, StopState>,
     gridlocked: BTreeSet<u64>,
+    long_stopped: BTreeSet<u64>,
+    max_stopped_s: f64,
     speed_sum: f64,
     max_speed_mps: f64,
     vehicle_updates: u64,
@@ -278,6 +294,8 @@ impl MetricsAccumulator {
             pedestrian_collisions: 0,
             stops: BTreeMap::new(),
             gridlocked: BTreeSet::new(),
+            long_stopped: BTreeSet::new(),
+            max_stopped_s: 0.0,
             speed_sum: 0.0,
             max_speed_mps: 0.0,
             vehicle_updates: 0,
@@ -384,7 +402,12 @@ impl MetricsAccumulator {
         let st = self.stops.entry(r.agent_id).or_default();
         if speed < STOPPED_MPS {
             let since = *st.stopped_since_s.get_or_insert(time_s);
-            if time_s - since > GRIDLOCK_S {
+            let stopped_s = time_s - since;
+            self.max_stopped_s = self.max_stopped_s.max(stopped_s);
+            if stopped_s > LONG_STOP_S {
+                self.long_stopped.insert(r.agent_id);
+            }
+            if stopped_s > GRIDLOCK_S {
                 self.gridlocked.insert(r.agent_id);
             }
         } else {
@@ -432,6 +455,8 @@ impl MetricsAccumulator {
             pedestrian_collisions: self.pedestrian_collisions,
             red_light_violations: red,
             gridlocked_vehicles: self.gridlocked.len() as u64,
+            long_stopped_vehicles: self.long_stopped.len() as u64,
+            max_stopped_s: self.max_stopped_s,
             mean_speed_mps: if self.vehicle_updates > 0 { self.speed_sum / self.vehicle_updates as f64 } else { 0.0 },
             max_speed_mps: self.max_speed_mps,
             off_road_time_s: self.off_road_time_s,
@@ -583,14 +608,23 @@ mod tests {
     }
 
     #[test]
-    fn a_vehicle_stopped_130_s_is_gridlocked() {
+    fn a_vehicle_stopped_130_s_waited_long_and_one_stopped_310_s_is_gridlocked() {
         let mut acc = MetricsAccumulator::new(&empty_twin());
         for step in 0..=1300 {
             let moving = rec(2, AgentKind::Bus, step, 100.0 + f64::from(step), 0.0, 0.0, 10.0);
             acc.push_step(step, &[rec(1, AgentKind::Car, step, 0.0, 0.0, 0.0, 0.0), moving]);
         }
         let m = acc.finish(&[]);
-        assert_eq!(m.gridlocked_vehicles, 1);
+        assert_eq!(m.gridlocked_vehicles, 0);
+        assert_eq!(m.long_stopped_vehicles, 1);
+        assert!((m.max_stopped_s - 130.0).abs() < 1e-6, "{}", m.max_stopped_s);
+        let mut longer = MetricsAccumulator::new(&empty_twin());
+        for step in 0..=3100 {
+            longer.push_step(step, &[rec(1, AgentKind::Car, step, 0.0, 0.0, 0.0, 0.0)]);
+        }
+        let l = longer.finish(&[]);
+        assert_eq!((l.gridlocked_vehicles, l.long_stopped_vehicles), (1, 1));
+        assert!((l.max_stopped_s - 310.0).abs() < 1e-6, "{}", l.max_stopped_s);
         assert!((m.sim_seconds - 130.1).abs() < 1e-6, "{}", m.sim_seconds);
         assert!((m.mean_speed_mps - 5.0).abs() < 1e-9);
         assert_eq!(m.vehicle_updates, 2602);

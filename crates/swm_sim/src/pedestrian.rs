@@ -114,6 +114,11 @@ pub const DECIDE_DISTANCE_M: f64 = 4.0;
 pub const GAP_ACCEPTANCE_S: f64 = 4.0;
 /// Signalled crossings on green: the smallest accepted time to arrival of a vehicle (s).
 pub const GREEN_GAP_S: f64 = 1.5;
+/// A vehicle slower than this stands (m/s): it does not approach a crossing.
+pub const STANDING_MPS: f64 = 0.2;
+/// A pedestrian kept this long at a kerb by a vehicle standing on the crossing walks round
+/// it (s): the vehicle may be waiting for the pedestrian.
+pub const STANDOFF_S: f64 = 20.0;
 /// Half the width of the strip of a lane a crossing occupies (m).
 pub const CROSSING_HALF_STRIP_M: f64 = 2.0;
 /// Vehicles farther than this from a cut are not considered by gap acceptance (m).
@@ -149,8 +154,12 @@ pub fn may_cross(state: Option<SignalState>, min_time_to_arrival_s: f64) -> bool
 
 /// The smallest time until a vehicle reaches the strip of a crossed lane (s): vehicles on
 /// a crossed lane by their lane position, others (in junctions, on the lanes before) by
-/// their heading; 0 for one on the strip, `f64::INFINITY` when none approaches.
-pub fn min_time_to_arrival_s(cuts: &[LaneCut], cut_points: &[P2], vehicles: &[VehicleBox]) -> f64 {
+/// their heading; 0 for one on the strip, `f64::INFINITY` when none approaches. A standing
+/// vehicle (slower than [`STANDING_MPS`]) before the strip does not approach: it waits for
+/// the pedestrian. With `past_standoff` (the pedestrian has waited [`STANDOFF_S`]) neither
+/// does one standing on the strip: it may be waiting for the pedestrian too, who walks round
+/// its body rather than wait for it for good.
+pub fn min_time_to_arrival_s(cuts: &[LaneCut], cut_points: &[P2], vehicles: &[VehicleBox], past_standoff: bool) -> f64 {
     let mut best = f64::INFINITY;
     for v in vehicles {
         let speed = v.speed_mps.max(0.1);
@@ -162,6 +171,9 @@ pub fn min_time_to_arrival_s(cuts: &[LaneCut], cut_points: &[P2], vehicles: &[Ve
                         continue; // past the crossing
                     }
                     let gap = cut.s_m - CROSSING_HALF_STRIP_M - (s + half_len);
+                    if v.speed_mps < STANDING_MPS && (gap > 0.0 || past_standoff) {
+                        continue;
+                    }
                     if gap <= 0.0 { 0.0 } else { gap / speed }
                 }
                 _ => {
@@ -176,6 +188,9 @@ pub fn min_time_to_arrival_s(cuts: &[LaneCut], cut_points: &[P2], vehicles: &[Ve
                         continue; // not driving over this cut
                     }
                     let gap = along - half_len - CROSSING_HALF_STRIP_M;
+                    if v.speed_mps < STANDING_MPS && (gap > 0.0 || past_standoff) {
+                        continue;
+                    }
                     if gap <= 0.0 { 0.0 } else { gap / speed }
                 }
             };
@@ -432,6 +447,8 @@ struct Pedestrian {
     signal: Option<SignalState>,
     spawn_time_s: f64,
     distance_m: f64,
+    /// How long it has waited at the kerb for the next crossing (s).
+    waited_s: f64,
 }
 
 impl Pedestrian {
@@ -722,6 +739,7 @@ impl PedestrianSim {
         };
         for p in &mut self.peds {
             p.signal = None;
+            let waited_s = std::mem::take(&mut p.waited_s);
             let leg = &p.route[p.leg];
             if leg.kind == WalkKind::Crossing {
                 if let Some(info) = &self.crossings[leg.edge as usize] {
@@ -738,8 +756,11 @@ impl PedestrianSim {
             let state = state_of(next.edge, info, self.edges[next.edge as usize].signalled);
             p.signal = state;
             if p.cross != CrossState::Committed {
-                let tta = min_time_to_arrival_s(&info.cuts, &info.cut_points, vehicles);
+                let tta = min_time_to_arrival_s(&info.cuts, &info.cut_points, vehicles, waited_s > STANDOFF_S);
                 p.cross = if may_cross(state, tta) { CrossState::Committed } else { CrossState::Waiting };
+                if p.cross == CrossState::Waiting {
+                    p.waited_s = waited_s + DT_S;
+                }
             }
         }
 
@@ -1100,6 +1121,7 @@ impl PedestrianSim {
             cross: CrossState::Free,
             signal: None,
             spawn_time_s: time_s,
+            waited_s: 0.0,
             distance_m: 0.0,
         };
         p.seg = p.route[0].guide.project(pos).seg;

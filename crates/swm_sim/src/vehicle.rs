@@ -149,6 +149,17 @@ const IGNORE_YIELD_S: f64 = 10.0;
 const IMPATIENT_AFTER_S: f64 = 20.0;
 /// See [`IMPATIENT_AFTER_S`] (s).
 const IMPATIENT_RAMP_S: f64 = 40.0;
+/// A first vehicle kept this long at its hold point by vehicles it must cross or yield to
+/// *claims* the connections it needs (s): vehicles that can still stop get no new way across
+/// them until it has gone, so a stream never starves a lane for good. The oldest claim wins
+/// between two conflicting ones, so claims never wait for each other in a cycle.
+const CLAIM_AFTER_S: f64 = 30.0;
+/// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
+/// it can reach that signal on green; after waiting this long (s), whenever it is green.
+const SQUEEZE_AFTER_S: f64 = 40.0;
+/// A vehicle that can stop at its hold point braking at most this hard honours claims
+/// (m/s^2); one closer goes on.
+const CLAIM_STOP_MPS2: f64 = 4.5;
 /// A front this far past a signalled lane's hold point has crossed its stop line (m).
 const STOP_LINE_TOL_M: f64 = 0.3;
 /// A zone over a lane's hold point that starts at most this far before it is taken only
@@ -255,6 +266,11 @@ pub struct Vehicle {
     /// No new reservations before this time (s): set when a deadlock resolution revoked
     /// this vehicle's, so the others of the cycle go first.
     no_grant_until_s: f64,
+    /// Connections this vehicle claims (see [`CLAIM_AFTER_S`]).
+    claimed: Vec<u32>,
+    /// No claims before this time (s): set when a deadlock resolution dropped this
+    /// vehicle's.
+    no_claim_until_s: f64,
     /// The clearance guard stopped this vehicle: its lateral move waits too.
     hold_lat: bool,
     pub odo_m: f64,
@@ -315,6 +331,9 @@ pub struct VehicleSim {
     lists: Vec<Vec<Entry>>,
     touched: Vec<u32>,
     occupants: Vec<Vec<(u32, f64)>>,
+    /// The claim on each connection: (slot, time its wait began (s), id), slot [`NONE`]
+    /// when unclaimed (see [`CLAIM_AFTER_S`]).
+    claims: Vec<(u32, f64, u64)>,
     /// Holders of each overlap zone: (slot, side).
     zone_occ: Vec<Vec<(u32, u8)>>,
     sink_group: Vec<bool>,
@@ -553,6 +572,7 @@ impl VehicleSim {
             lists: vec![Vec::new(); npieces],
             touched: Vec::new(),
             occupants: vec![Vec::new(); nc],
+            claims: vec![(NONE, 0.0, 0); nc],
             zone_occ: vec![Vec::new(); net_zones],
             sink_group,
             rng: CounterRng::new(seed, SPAWN_STREAM),
@@ -903,9 +923,33 @@ impl VehicleSim {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
         let ignore_yield = self.now_s < v.ignore_yield_until_s;
+        // Claims of vehicles starved at their hold points, honoured by a vehicle that can
+        // still stop (the oldest claim goes first).
+        let hold_d = dist_to_end_m - 1.0;
+        let can_stop = v.v_mps * v.v_mps / (2.0 * hold_d.max(0.01)) <= CLAIM_STOP_MPS2;
+        let mine = self.claim_key(slot, c);
+        // A claimant waiting for this vehicle (standing in its way) lets it go first.
+        let older_claim = |other: u32| -> Option<u32> {
+            let (w, since, id) = self.claims[other as usize];
+            (w != NONE && w != slot && (since, id) < mine && self.vehicles[w as usize].blocked_by != slot).then_some(w)
+        };
         for cf in &self.net.conflicts[c as usize] {
+            if can_stop
+                && !ignore_yield
+                && let Some(w) = older_claim(cf.other)
+            {
+                return Err((w, Wait::Conflict));
+            }
             for &(o, entry) in &self.occupants[cf.other as usize] {
                 if o != slot && self.occupant_rear(o, entry) < cf.other_end_m + 0.5 {
+                    // A holder standing still that waits for this vehicle (or any, in a
+                    // deadlock resolution's last resort) is passed if its body is not in
+                    // the way.
+                    let ov = &self.vehicles[o as usize];
+                    let reach_m = dist_to_end_m + self.net.len[(nl + c) as usize] + v.p.length_m;
+                    if ov.v_mps < 0.05 && (ignore_yield || ov.blocked_by == slot) && !self.path_hits(slot, o, reach_m) {
+                        continue;
+                    }
                     return Err((o, Wait::Conflict));
                 }
             }
@@ -929,6 +973,11 @@ impl VehicleSim {
                     if o.held.iter().any(|h| h.0 == cf.other) {
                         continue;
                     }
+                    // One that will stop for this vehicle's claim is no threat.
+                    let o_hold_d = d - (lane_len - self.net.hold_s[from as usize]);
+                    if mine.0 < f64::INFINITY && o.v_mps * o.v_mps / (2.0 * o_hold_d.max(0.01)) <= CLAIM_STOP_MPS2 {
+                        continue;
+                    }
                     if o.v_mps > 1.0 && d / o.v_mps < t_clear {
                         let oc = self.planned_conn(o, from, o.route_idx);
                         if oc == Some(cf.other) || oc.is_none() {
@@ -947,7 +996,12 @@ impl VehicleSim {
                     let safe_s = if o.p.length_m > 5.0 { safe_long } else { safe_car };
                     // A vehicle driving on through its own reservation does not stand there.
                     let passing = o.v_mps > 1.0 && o.held.iter().any(|h| self.net.conn_from[h.0 as usize] == l);
-                    if e.s > safe_s + 0.05 && !passing {
+                    // One standing where the sweep reaches, but waiting for this vehicle (or
+                    // in a deadlock resolution's last resort), holds it back only if its body
+                    // is really in the way.
+                    let waits = o.v_mps < 0.05 && (o.blocked_by == slot || ignore_yield);
+                    let reach_m = dist_to_end_m + self.net.len[(nl + c) as usize] + v.p.length_m;
+                    if e.s > safe_s + 0.05 && !passing && (!waits || self.path_hits(slot, e.slot, reach_m)) {
                         return Err((e.slot, Wait::Conflict));
                     }
                 }
@@ -967,6 +1021,7 @@ impl VehicleSim {
             }
         }
         let mut reserved = 0.0;
+        let mut reserver = NONE;
         for &ci in &self.net.lane_in[to as usize] {
             for &(o, entry) in &self.occupants[ci as usize] {
                 if o == slot {
@@ -975,12 +1030,15 @@ impl VehicleSim {
                 let ov = &self.vehicles[o as usize];
                 if ov.odo_m < entry + self.net.len[(nl + ci) as usize] + 0.01 && ov.piece != to {
                     reserved += ov.p.length_m + ov.p.s0_m;
+                    if reserver == NONE {
+                        reserver = o;
+                    }
                 }
             }
         }
         let need = (self.net.zone_tail_m(c) + v.p.length_m + v.p.s0_m).min(to_len);
         if reserved > 0.0 && free - reserved < need {
-            return Err((NONE, Wait::ExitReserved));
+            return Err((reserver, Wait::ExitReserved));
         }
         // The queue on the exit lane, compacted at its hold point, must leave room to
         // stop clear of the zone (a lane reserved through is checked by the chain).
@@ -1001,6 +1059,26 @@ impl VehicleSim {
             }
         }
         Ok(())
+    }
+
+    /// The connections `slot` claims now (diagnostics; see [`CLAIM_AFTER_S`]).
+    pub fn claimed(&self, slot: usize) -> &[u32] {
+        &self.vehicles[slot].claimed
+    }
+
+    /// The order of `slot`'s claim on connection `c` among claims (infinite without one).
+    fn claim_key(&self, slot: u32, c: u32) -> (f64, u64) {
+        let (w, since, id) = self.claims[c as usize];
+        if w == slot { (since, id) } else { (f64::INFINITY, u64::MAX) }
+    }
+
+    /// Drops every claim of `slot`.
+    fn drop_claims(&mut self, slot: u32) {
+        for c in std::mem::take(&mut self.vehicles[slot as usize].claimed) {
+            if self.claims[c as usize].0 == slot {
+                self.claims[c as usize] = (NONE, 0.0, 0);
+            }
+        }
     }
 
     /// The piece, position and previous piece of a point `ahead_m` beyond a vehicle's front
@@ -1072,6 +1150,23 @@ impl VehicleSim {
             r[1] += hr.cos() * lat_r;
         }
         (f, r)
+    }
+
+    /// Whether `slot`'s body, driven along its route up to `reach_m` ahead, would come
+    /// within [`GUARD_MARGIN_M`] of `other`'s body as it stands.
+    fn path_hits(&self, slot: u32, other: u32, reach_m: f64) -> bool {
+        let v = &self.vehicles[slot as usize];
+        let ob = &self.guard_boxes[other as usize].0;
+        let mut d = 0.5;
+        while d <= reach_m {
+            let Some((pc, sc, prev)) = self.ahead_on_route(v, d) else { break };
+            let (f, r) = self.pose_at(v, pc, sc, prev, 0.0);
+            if body_box_of(f, r, &v.p, v.heading_rad).depth(ob) > -GUARD_MARGIN_M {
+                return true;
+            }
+            d += 0.5;
+        }
+        false
     }
 
     /// The nearest pedestrian on the path ahead of `slot` (its route's centre line, within its
@@ -1293,8 +1388,11 @@ impl VehicleSim {
         leader: Option<(f64, f64, u32)>,
     ) -> Result<(), (u32, Wait)> {
         let v = &self.vehicles[slot as usize];
+        let ignore_yield = self.now_s < v.ignore_yield_until_s;
         for &(o, os) in &self.zone_occ[z as usize] {
-            if os != side && o != slot {
+            // A deadlock resolution's last resort: a holder standing still is passed, under
+            // the clearance guard.
+            if os != side && o != slot && !(ignore_yield && self.vehicles[o as usize].v_mps < 0.05) {
                 return Err((o, Wait::Zone));
             }
         }
@@ -1308,7 +1406,7 @@ impl VehicleSim {
         {
             return Err((ls, Wait::ExitRoom));
         }
-        if side == 1 && self.now_s >= v.ignore_yield_until_s {
+        if side == 1 && !ignore_yield {
             let (la, a0, a1) = self.net.zones[z as usize][0];
             let t_clear = (2.0 * x / v.p.a_mps2).sqrt().max(x / v.v_mps.max(3.0)) + 1.5;
             for e in &self.lists[la as usize] {
@@ -1510,7 +1608,14 @@ impl VehicleSim {
                 if Some(c2) == next_conn || through || v.s_m > safe_s + 0.05 {
                     continue;
                 }
-                if let Some(&(o, _)) = self.occupants[c2 as usize].iter().find(|x| x.0 != slot) {
+                // Claimed connections are kept clear too (see CLAIM_AFTER_S).
+                let claimant = self.claims[c2 as usize].0;
+                let holder = self.occupants[c2 as usize]
+                    .iter()
+                    .find(|x| x.0 != slot)
+                    .map(|x| x.0)
+                    .or((claimant != NONE && claimant != slot).then_some(claimant));
+                if let Some(o) = holder {
                     let d = safe_s - v.s_m;
                     if v_now * v_now / (2.0 * d.max(0.01)) <= 6.0 {
                         let a_before = a;
@@ -1535,10 +1640,27 @@ impl VehicleSim {
         let mut zgrant_j: Vec<(u32, u8, f64, f64)> = Vec::new();
         let mut zstop: Vec<(u32, f64)> = Vec::new();
         let mut junction_pending = false;
+        // The connections to claim, for a starved first vehicle at its hold point.
+        let mut claim_chain: Option<Vec<u32>> = None;
         if piece < nl {
             let hold = self.net.hold_s[piece as usize];
             let d_end = plen - v.s_m;
-            let d_hold = if v.s_m <= hold + 0.3 { hold - v.s_m } else { d_end - 0.1 };
+            // A vehicle waits clear of the sweeps of other lanes' connections (a bus cutting
+            // its corner), unless it is already in them.
+            let mut hold_w = hold;
+            for &(c2, safe_car, safe_long) in &self.net.intrusions[piece as usize] {
+                let safe_s = if p.length_m > 5.0 { safe_long } else { safe_car };
+                if Some(c2) != next_conn && v.s_m <= safe_s + 0.3 {
+                    hold_w = hold_w.min(safe_s);
+                }
+            }
+            let d_hold = if v.s_m <= hold_w + 0.3 {
+                hold_w - v.s_m
+            } else if v.s_m <= hold + 0.3 {
+                hold - v.s_m
+            } else {
+                d_end - 0.1
+            };
             let last_group = v.route_idx + 1 >= v.route.len();
             match next_conn {
                 None if last_group => {}
@@ -1657,7 +1779,14 @@ impl VehicleSim {
                                 }
                                 if self.net.gate[lk as usize] == Gate::Signal {
                                     let x = dk + self.net.len[lk as usize];
-                                    let t_reach = (2.0 * x / p.a_mps2).sqrt().min(x / v.v_mps.max(0.1)) + 2.0;
+                                    // After a long wait, any green will do: the driver squeezes
+                                    // in, and may have to stop on the short lane with the rear
+                                    // over the junction behind (its reservation keeps that clear).
+                                    let t_reach = if v.stopped_s > SQUEEZE_AFTER_S {
+                                        0.0
+                                    } else {
+                                        (2.0 * x / p.a_mps2).sqrt().min(x / v.v_mps.max(0.1)) + 2.0
+                                    };
                                     if !ctx.signals.connection_allowed(c2, ctx.time_s)
                                         || ctx.signals.connection_go_remaining_s(c2, ctx.time_s) < t_reach
                                     {
@@ -1713,6 +1842,15 @@ impl VehicleSim {
                                     go = false;
                                     if b != NONE {
                                         blocked_by = b;
+                                    }
+                                    if b != NONE
+                                        && matches!(w, Wait::Conflict | Wait::Priority | Wait::Zone)
+                                        && d_hold < 3.0
+                                        && v.v_mps < 0.5
+                                        && v.stopped_s > CLAIM_AFTER_S
+                                        && ctx.time_s >= v.no_claim_until_s
+                                    {
+                                        claim_chain = Some(chain.iter().map(|x| x.0).collect());
                                     }
                                 }
                             }
@@ -1931,6 +2069,20 @@ impl VehicleSim {
                 && plen - v.s_m < 3.0 + (plen - self.net.hold_s[piece as usize])
             {
                 self.reroute_here(twin, slot, Some(c));
+            }
+        }
+        // Claims, unless a re-route just chose another way.
+        self.drop_claims(slot);
+        if let Some(chain) = claim_chain {
+            let v = &self.vehicles[slot as usize];
+            let key = (slot, ctx.time_s - v.stopped_s, v.id);
+            if v.piece == piece && self.planned_conn(v, piece, v.route_idx) == chain.first().copied() {
+                for c in chain {
+                    if self.claims[c as usize].0 == NONE {
+                        self.claims[c as usize] = key;
+                        self.vehicles[slot as usize].claimed.push(c);
+                    }
+                }
             }
         }
     }
@@ -2273,6 +2425,7 @@ impl VehicleSim {
     }
 
     fn despawn(&mut self, slot: u32, step: u32, time_s: f64, events: &mut Vec<SimEvent>) {
+        self.drop_claims(slot);
         let held: Vec<u32> = self.vehicles[slot as usize].held.iter().map(|h| h.0).collect();
         for c in held {
             self.release(slot, c);
@@ -2332,7 +2485,17 @@ impl VehicleSim {
             let mut revoked = false;
             let mut cands: Vec<u32> = members.clone();
             cands.sort_by_key(|s| std::cmp::Reverse(self.vehicles[*s as usize].id));
+            // Claims first: a claimant in a cycle waits for the others anyway.
+            if let Some(&m) = cands.iter().find(|&&m| !self.vehicles[m as usize].claimed.is_empty()) {
+                self.drop_claims(m);
+                self.vehicles[m as usize].no_claim_until_s = ctx.time_s + CLAIM_AFTER_S;
+                how = format!("dropped the claims of vehicle {}", self.vehicles[m as usize].id);
+                revoked = true;
+            }
             for &m in &cands {
+                if revoked {
+                    break;
+                }
                 let mv = &self.vehicles[m as usize];
                 let unused_zones: Vec<u32> = mv.zheld.iter().filter(|h| mv.odo_m < h.1).map(|h| h.0).collect();
                 if !unused_zones.is_empty() {
@@ -2363,7 +2526,11 @@ impl VehicleSim {
                 }
             }
             if !revoked {
-                let m = *members.iter().min_by_key(|s| self.vehicles[**s as usize].id).unwrap_or(&members[0]);
+                // Members take turns, in id order, at successive resolutions of a cycle
+                // that persists.
+                let mut by_id = members.clone();
+                by_id.sort_by_key(|s| self.vehicles[*s as usize].id);
+                let m = by_id[(ctx.step as usize / 50) % by_id.len()];
                 self.vehicles[m as usize].ignore_yield_until_s = ctx.time_s + IGNORE_YIELD_S;
                 how = format!("vehicle {} proceeds ignoring priority", self.vehicles[m as usize].id);
             }
@@ -2519,6 +2686,8 @@ impl VehicleSim {
             stopped_at_line: false,
             ignore_yield_until_s: 0.0,
             no_grant_until_s: 0.0,
+            claimed: Vec::new(),
+            no_claim_until_s: 0.0,
             hold_lat: false,
             odo_m: 0.0,
             spawn_time_s: time_s,

@@ -188,7 +188,7 @@ fn crossing_decision() {
         speed_mps: speed,
         lane: Some((0, s_m)),
     };
-    let tta = |v: &[VehicleBox]| min_time_to_arrival_s(&info.cuts, &info.cut_points, v);
+    let tta = |v: &[VehicleBox]| min_time_to_arrival_s(&info.cuts, &info.cut_points, v, false);
     // Front at 62.25 m, strip from 98 m: 35.75 m at 10 m/s.
     assert!((tta(&[car(60.0, 10.0)]) - 3.575).abs() < 1e-6);
     assert!(!may_cross(None, tta(&[car(60.0, 10.0)])));
@@ -196,6 +196,11 @@ fn crossing_decision() {
     assert_eq!(tta(&[car(100.0, 5.0)]), 0.0, "on the crossing");
     assert_eq!(tta(&[car(110.0, 10.0)]), inf, "past it");
     assert!(may_cross(None, tta(&[car(95.0, 0.0)])), "a stopped car waits for us");
+    assert_eq!(tta(&[car(95.5, 0.0)]), inf, "a car standing just before the strip does not approach");
+    assert_eq!(tta(&[car(100.0, 0.0)]), 0.0, "one standing on it does");
+    let standoff = min_time_to_arrival_s(&info.cuts, &info.cut_points, &[car(100.0, 0.0)], true);
+    assert_eq!(standoff, inf, "but not after a standoff: the pedestrian walks round it");
+    assert!((tta(&[car(95.5, 1.0)]) - 0.25).abs() < 1e-9, "one creeping up does");
     // In a junction (no lane), driving at the cut: by geometry.
     let mut j = car(60.0, 10.0);
     j.lane = None;
@@ -272,7 +277,7 @@ fn waits_for_a_gap_in_traffic() {
             if crossed_at_s.is_none() && s.crossing_occupied(4) {
                 crossed_at_s = Some(t);
                 let info = s.crossings[4].as_ref().expect("info");
-                let tta = min_time_to_arrival_s(&info.cuts, &info.cut_points, &[car]);
+                let tta = min_time_to_arrival_s(&info.cuts, &info.cut_points, &[car], false);
                 assert!(tta > GAP_ACCEPTANCE_S, "committed with the car {tta} s away");
             }
         }
