@@ -157,6 +157,8 @@ const CLAIM_AFTER_S: f64 = 30.0;
 /// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
 /// it can reach that signal on green; after waiting this long (s), whenever it is green.
 const SQUEEZE_AFTER_S: f64 = 40.0;
+/// A vehicle slower than this stands still (m/s): no way is granted through its body.
+const STANDING_MPS: f64 = 0.3;
 /// A vehicle that can stop at its hold point braking at most this hard honours claims
 /// (m/s^2); one closer goes on.
 const CLAIM_STOP_MPS2: f64 = 4.5;
@@ -1058,7 +1060,51 @@ impl VehicleSim {
                 return Err((e.slot, Wait::ExitRoom));
             }
         }
+        // No vehicle standing where the body will pass: whatever the rules say, a way
+        // through a standing body would stop in it (a lock no rule can undo).
+        let reach_m = dist_to_end_m + self.net.len[(nl + c) as usize] + v.p.length_m;
+        if let Some(o) = self.standing_in_path(slot, reach_m) {
+            return Err((o, Wait::Conflict));
+        }
         Ok(())
+    }
+
+    /// A vehicle standing still (slower than [`STANDING_MPS`]) whose body `slot`'s body,
+    /// driven along its route up to `reach_m` ahead, would come within [`GUARD_MARGIN_M`]
+    /// of (nearer than it is now).
+    fn standing_in_path(&self, slot: u32, reach_m: f64) -> Option<u32> {
+        let v = &self.vehicles[slot as usize];
+        let (cur, z) = self.guard_boxes[slot as usize];
+        let mut d = 1.0;
+        while d <= reach_m {
+            let Some((pc, sc, prev)) = self.ahead_on_route(v, d) else { break };
+            let (f, r) = self.pose_at(v, pc, sc, prev, 0.0);
+            let b = body_box_of(f, r, &v.p, v.heading_rad);
+            let (cx, cy) = grid_cell(b.c, GUARD_CELL_M);
+            for dx in -1..=1 {
+                let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), SLOT_MASK));
+                let lo = self.guard_grid.partition_point(|&e| e < first);
+                for &e in &self.guard_grid[lo..] {
+                    if e > last {
+                        break;
+                    }
+                    let o = (e as u32) & SLOT_MASK;
+                    if o == slot || self.vehicles[o as usize].v_mps >= STANDING_MPS {
+                        continue;
+                    }
+                    let (ob, oz) = self.guard_boxes[o as usize];
+                    if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
+                        continue;
+                    }
+                    let depth = b.depth(&ob);
+                    if depth > -GUARD_MARGIN_M && depth > cur.depth(&ob) + 1e-4 {
+                        return Some(o);
+                    }
+                }
+            }
+            d += 1.0;
+        }
+        None
     }
 
     /// The connections `slot` claims now (diagnostics; see [`CLAIM_AFTER_S`]).
