@@ -1075,34 +1075,48 @@ impl VehicleSim {
     fn standing_in_path(&self, slot: u32, reach_m: f64) -> Option<u32> {
         let v = &self.vehicles[slot as usize];
         let (cur, z) = self.guard_boxes[slot as usize];
+        // Candidates: standing vehicles within reach of the body.
+        let r = reach_m + cur.radius + self.max_radius_m;
+        let (cx0, cy0) = grid_cell([cur.c[0] - r, cur.c[1] - r], GUARD_CELL_M);
+        let (cx1, cy1) = grid_cell([cur.c[0] + r, cur.c[1] + r], GUARD_CELL_M);
+        let mut cand: Vec<(u32, GuardBox)> = Vec::new();
+        for cx in cx0..=cx1 {
+            let (first, last) = (guard_entry((cx, cy0), 0), guard_entry((cx, cy1), SLOT_MASK));
+            let lo = self.guard_grid.partition_point(|&e| e < first);
+            for &e in &self.guard_grid[lo..] {
+                if e > last {
+                    break;
+                }
+                let o = (e as u32) & SLOT_MASK;
+                if o == slot || self.vehicles[o as usize].v_mps >= STANDING_MPS {
+                    continue;
+                }
+                let (ob, oz) = self.guard_boxes[o as usize];
+                let d2 = (ob.c[0] - cur.c[0]).powi(2) + (ob.c[1] - cur.c[1]).powi(2);
+                if (oz - z).abs() < crate::metrics::LEVEL_SEPARATION_M && d2 < r * r {
+                    cand.push((o, ob));
+                }
+            }
+        }
+        if cand.is_empty() {
+            return None;
+        }
         let mut d = 1.0;
         while d <= reach_m {
             let Some((pc, sc, prev)) = self.ahead_on_route(v, d) else { break };
-            let (f, r) = self.pose_at(v, pc, sc, prev, 0.0);
-            let b = body_box_of(f, r, &v.p, v.heading_rad);
-            let (cx, cy) = grid_cell(b.c, GUARD_CELL_M);
-            for dx in -1..=1 {
-                let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), SLOT_MASK));
-                let lo = self.guard_grid.partition_point(|&e| e < first);
-                for &e in &self.guard_grid[lo..] {
-                    if e > last {
-                        break;
-                    }
-                    let o = (e as u32) & SLOT_MASK;
-                    if o == slot || self.vehicles[o as usize].v_mps >= STANDING_MPS {
-                        continue;
-                    }
-                    let (ob, oz) = self.guard_boxes[o as usize];
-                    if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
-                        continue;
-                    }
-                    let depth = b.depth(&ob);
-                    if depth > -GUARD_MARGIN_M && depth > cur.depth(&ob) + 1e-4 {
-                        return Some(o);
-                    }
+            let (f, rr) = self.pose_at(v, pc, sc, prev, 0.0);
+            let b = body_box_of(f, rr, &v.p, v.heading_rad);
+            for &(o, ob) in &cand {
+                let reach = b.radius + ob.radius + GUARD_MARGIN_M;
+                if (ob.c[0] - b.c[0]).powi(2) + (ob.c[1] - b.c[1]).powi(2) > reach * reach {
+                    continue;
+                }
+                let depth = b.depth(&ob);
+                if depth > -GUARD_MARGIN_M && depth > cur.depth(&ob) + 1e-4 {
+                    return Some(o);
                 }
             }
-            d += 1.0;
+            d += 1.5;
         }
         None
     }
