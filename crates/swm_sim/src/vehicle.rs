@@ -36,10 +36,18 @@
 //!   The exit lane must also hold the vehicle behind its queue compacted at its hold
 //!   point (vehicles there and on their way, length + s0 each).
 //!   All-way stops require a full stop first. So no two vehicles are in a conflict zone
-//!   at once. "Room" means room to stop with the rear clear of the zone; a lane too short
+//!   at once. Nor is a way granted whose path would bring the body within 0.2 m of a
+//!   vehicle standing still (a lock no rule could undo).
+//! * **Claims** (no starvation): a first vehicle kept [`CLAIM_AFTER_S`] at its hold point
+//!   by vehicles it must cross or yield to *claims* the connections it needs; a vehicle
+//!   that can still stop at its hold point (<= 4.5 m/s²) is granted nothing across a claim
+//!   older than its own, and vehicles with priority that will stop for the claim are not
+//!   waited for; a claimant waiting for the very vehicle asking lets it go. Between two
+//!   conflicting claims the older wins, so claims never wait for each other in a cycle. "Room" means room to stop with the rear clear of the zone; a lane too short
 //!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
 //!   connections beyond it are granted together (a signal beyond must stay green long
-//!   enough), and an unused chain is revoked only whole.
+//!   enough; after [`SQUEEZE_AFTER_S`] of waiting, green is enough), and an unused chain is
+//!   revoked only whole.
 //! * **Conflicts between junctions**: conflict zones are computed between any two
 //!   connections whose extended paths (lane tail from the hold point, the connection, 12 m
 //!   of the exit lane, plus the chords cut by 8 and 12 m bodies on curves) come closer
@@ -66,9 +74,11 @@
 //!   collision metric tells them apart.
 //! * **Sweeps** ([`Net::intrusions`]): where the bodies of vehicles driving through a
 //!   connection (a bus cutting its corner) reach a vehicle standing near the end of another
-//!   lane, vehicles of that lane stop at the farthest position clear of the sweep while
-//!   another vehicle holds the connection, and the connection is not granted while a vehicle
-//!   stands beyond that position (vehicles already in a junction excepted).
+//!   lane, vehicles of that lane wait at the farthest position clear of the sweep (not at
+//!   the hold point) and stop there while another vehicle holds or claims the connection;
+//!   the connection is not granted while a vehicle stands beyond that position (vehicles
+//!   already in a junction excepted), unless that vehicle waits for the one asking and the
+//!   asker's path does not touch its body.
 //! * **Clearance guard**: whatever the rules above allow, a vehicle does not move (nor go on
 //!   with a lane change's lateral move) in a step that would put its body into, or deeper
 //!   into, another vehicle's box on its level, as that box stands at the step's start or
@@ -92,14 +102,19 @@
 //!   five pieces: chains of short links), heading from rear to front; during a lane change
 //!   the rear lags the front's lateral move, never beyond where the change started.
 //! * **Pedestrians**: a vehicle stops 2.5 m before a crossing on its lanes that the
-//!   pedestrian simulator reports occupied, unless it cannot stop at 6 m/s².
-//! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder, priority
-//!   vehicle) of vehicles stopped > 60 s is searched for cycles; a cycle is broken by
-//!   revoking the unused overlap zones or the reservation of a vehicle that has not yet
+//!   pedestrian simulator reports occupied, unless it cannot stop at 6 m/s²; it stops for
+//!   a pedestrian on its course along its own lane ahead, passes one close by at 2.5 m/s,
+//!   and beyond its lane stops for walking ones only.
+//! * **Deadlocks**: every 5 s the wait-for graph (leader, reservation holder or claimant,
+//!   priority vehicle, vehicle reserving room on the exit) of vehicles stopped > 60 s is
+//!   searched for cycles; a cycle is broken by dropping a member's claims (it claims none
+//!   for 30 s), else by revoking the unused overlap zones or the reservation of a vehicle
+//!   that has not yet
 //!   entered them (never of a vehicle past its hold point, which would then stand in the
 //!   junction's mouth without a way through; the unused part of a partly used chain only
-//!   when its holder stands at the hold point of its lane), or by letting a yielding vehicle ignore priority for 10 s,
-//!   emitting
+//!   when its holder stands at the hold point of its lane), or by letting one member (in
+//!   turn, by id, at successive resolutions) ignore priority, claims and holders standing
+//!   clear of its path for 10 s, emitting
 //!   [`SimEvent::DeadlockResolved`]; a vehicle whose reservations or zones were revoked
 //!   requests none for 5 s, so the others of the cycle go first. A reservation chain through a short lane is not
 //!   granted while a vehicle on that lane has not yet got its own way out.
@@ -153,10 +168,10 @@ const IMPATIENT_RAMP_S: f64 = 40.0;
 /// *claims* the connections it needs (s): vehicles that can still stop get no new way across
 /// them until it has gone, so a stream never starves a lane for good. The oldest claim wins
 /// between two conflicting ones, so claims never wait for each other in a cycle.
-const CLAIM_AFTER_S: f64 = 30.0;
+pub const CLAIM_AFTER_S: f64 = 30.0;
 /// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
 /// it can reach that signal on green; after waiting this long (s), whenever it is green.
-const SQUEEZE_AFTER_S: f64 = 40.0;
+pub const SQUEEZE_AFTER_S: f64 = 40.0;
 /// A vehicle slower than this stands still (m/s): no way is granted through its body.
 const STANDING_MPS: f64 = 0.3;
 /// A vehicle that can stop at its hold point braking at most this hard honours claims
