@@ -201,6 +201,8 @@ struct Check {
     collisions: u64,
     first_collisions: Vec<(u32, TrajectoryRecord, TrajectoryRecord)>,
     gridlocked: u64,
+    /// Vehicles stopped longer than `LONG_STOP_S` at some time.
+    long_stopped: u64,
     max_stopped_s: f64,
     speed_sum: f64,
     speed_n: u64,
@@ -255,6 +257,7 @@ fn run_checked(twin: Arc<Twin>, cfg: SimConfig, steps: u32) -> (Check, Simulatio
     let m = acc.finish(sim.events());
     ck.collisions = m.vehicle_collisions;
     ck.gridlocked = m.gridlocked_vehicles;
+    ck.long_stopped = m.long_stopped_vehicles;
     ck.violations = m.red_light_violations as usize;
     ck.deadlocks = m.deadlocks_resolved as usize;
     for e in sim.events() {
@@ -787,24 +790,26 @@ fn diag_sweep() {
             (c.seed, ck)
         })
         .collect();
-    let (mut col, mut grid, mut viol, mut speed) = (0, 0, 0, 0.0);
+    let (mut col, mut grid, mut long, mut viol, mut speed) = (0, 0, 0, 0, 0.0);
     for (s, ck) in &results {
         eprintln!(
-            "{name} seed {s}: collisions {} violations {} gridlocked {} max stopped {:.0} s mean speed {:.2} arrived {}",
+            "{name} seed {s}: collisions {} violations {} gridlocked {} stopped > 120 s {} max stopped {:.0} s mean speed {:.2} arrived {}",
             ck.collisions,
             ck.violations,
             ck.gridlocked,
+            ck.long_stopped,
             ck.max_stopped_s,
             mean_speed(ck),
             ck.arrived
         );
         col += ck.collisions;
         grid += ck.gridlocked;
+        long += ck.long_stopped;
         viol += ck.violations;
         speed += mean_speed(ck);
     }
     eprintln!(
-        "{name} TOTAL seeds {a}..={b}: collisions {col} violations {viol} gridlocked {grid} mean speed {:.2}",
+        "{name} TOTAL seeds {a}..={b}: collisions {col} violations {viol} gridlocked {grid} stopped > 120 s {long} mean speed {:.2}",
         speed / results.len() as f64
     );
 }
@@ -1207,8 +1212,8 @@ fn diag_ped_metrics() {
             }
             let m = acc.finish(sim.events());
             format!(
-                "{name} seed {seed}: ped collisions {} vehicle collisions {} gridlocked {} mean speed {:.2} arrivals {}; stopped > 60 s by reason {why:?}",
-                m.pedestrian_collisions, m.vehicle_collisions, m.gridlocked_vehicles, m.mean_speed_mps, m.arrivals
+                "{name} seed {seed}: ped collisions {} vehicle collisions {} gridlocked {} stopped > 120 s {} mean speed {:.2} arrivals {}; stopped > 60 s by reason {why:?}",
+                m.pedestrian_collisions, m.vehicle_collisions, m.gridlocked_vehicles, m.long_stopped_vehicles, m.mean_speed_mps, m.arrivals
             )
         })
         .collect();
