@@ -500,7 +500,7 @@ fn seoul(name: &str, bbox_wgs84: Option<[f64; 4]>) -> Option<Twin> {
 
 #[test]
 #[ignore = "quality bar not met (gridlock): seeds 11-30, 300 veh, 600 s: 0 collisions, 0 violations, \
-            34 vehicles stopped > 300 s in all (0-8 per run, none in 7 of 20 runs); spill-back between \
+            27 vehicles stopped > 300 s in all (0-5 per run, none in 7 of 20 runs); spill-back between \
             uncoordinated signals, long bodies locked at merges"]
 fn seoul_jamsil_ten_minutes() {
     let Some(twin) = seoul("seoul/jamsil.osm.pbf", None) else { return };
@@ -593,7 +593,7 @@ const YEOUIDO_CORE_WGS84: [f64; 4] = [126.915, 37.515, 126.945, 37.535];
 
 #[test]
 #[ignore = "quality bar not met (gridlock): seeds 11-30, 300 veh, 600 s, island core: 0 collisions, \
-            0 violations, 45 vehicles stopped > 300 s in all (0-10 per run, none in 6 of 20 runs); long \
+            0 violations, 36 vehicles stopped > 300 s in all (0-10 per run, none in 7 of 20 runs); long \
             bodies locked at merges and on narrow roads"]
 fn seoul_yeouido_ten_minutes() {
     let Some(twin) = seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)) else { return };
