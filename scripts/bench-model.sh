@@ -21,5 +21,16 @@ print("| batch | Rust agent-steps/s | PyTorch agent-steps/s | Rust / PyTorch | R
 print("| ---: | ---: | ---: | ---: | ---: |")
 for a, b in zip(r["forward"], t["forward"]):
     print(f"| {a['batch']} | {a['agent_steps_per_s']:,.0f} | {b['agent_steps_per_s']:,.0f} | {a['agent_steps_per_s']/b['agent_steps_per_s']:.2f}x | {100*a['fraction_of_peak']:.0f} % |")
-print(f"peak {r['peak_gflops_1thread']:.1f} GFLOP/s (1 thread); rollout {r['rollout']['agent_steps_per_s']:,.0f} agent-steps/s on {r['rollout']['threads']} threads")
+print(f"peak {r['peak_gflops_1thread']:.1f} GFLOP/s (1 thread)")
+rs, ts = r["step"], t["step"]
+print()
+print("| one closed-loop step, 1 thread | Rust agent-steps/s | PyTorch agent-steps/s | Rust / PyTorch |")
+print("| --- | ---: | ---: | ---: |")
+for name, key in [("features + network", "features_network_agent_steps_per_s"), ("features", "features_agent_steps_per_s"), ("network", "network_agent_steps_per_s")]:
+    print(f"| {name} | {rs[key]:,.0f} | {ts[key]:,.0f} | {rs[key]/ts[key]:.2f}x |")
+one = [x for x in r["rollout"] if x["threads"] == 1][0]
+print(f"| whole rollout (+ sampling, masks, kinematics) vs PyTorch features + network | {one['agent_steps_per_s']:,.0f} | {ts['features_network_agent_steps_per_s']:,.0f} | {one['agent_steps_per_s']/ts['features_network_agent_steps_per_s']:.2f}x |")
+for x in r["rollout"]:
+    print(f"rollout on {x['threads']} threads: {x['agent_steps_per_s']:,.0f} agent-steps/s")
+print(f"features: max |PyTorch - Rust| {ts['max_abs_feature_diff']:.2e}, agents with a feature off by > 1e-3: {ts['features_differing_over_1e-3']} of {ts['agents']}; logits max |diff| {ts['max_abs_logit_diff']:.2e}")
 PY

@@ -1,20 +1,27 @@
 //! Benchmark of the CPU world model: the network's forward pass on batches of agents (one
 //! thread), this machine's measured single-thread f32 matmul peak (the `gemm` crate on a
-//! 1024³ product), and whole closed-loop rollouts (features + network + sampling +
-//! kinematics, all threads). Writes the feature batches for `scripts/bench_model_torch.py`.
+//! 1024³ product), one closed-loop step's features and network on 64 scenarios × 48 agents
+//! of a synthetic district (one thread), and whole closed-loop rollouts (features, network,
+//! sampling, feasibility masks, kinematics; one thread and all threads). Writes the feature
+//! batches and the step's world state for `scripts/bench_model_torch.py`, which runs the
+//! same network, and the same features computed from that state, in PyTorch.
 //!
 //! ```sh
 //! cargo run --release -p swm_model --example bench_model -- [MODEL] [OUT_DIR]
 //! ```
 
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
+use swm_model::features::{AgentView, Intent, agent_features};
 use swm_model::features::{EGO_DIM, FEATURE_DIM, NEIGHBOUR_DIM};
 use swm_model::map::{MapContext, make_path};
 use swm_model::net::Scratch;
+use swm_model::rollout::{RolloutAgent, start_agents};
 use swm_model::tokens::AgentClass;
 use swm_model::{Network, RolloutConfig, SamplingConfig};
-use swm_sim::{AgentKind, TrajectoryRecord};
+use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
+use swm_twin::query::BevClass;
 
 fn features(n: usize) -> Vec<f32> {
     let mut rng = swm_core::rng::CounterRng::new(7, 1);
@@ -114,20 +121,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
 
-    // Whole rollouts on a synthetic grid of roads: 64 scenarios of 48 agents, 80 steps.
+    // Whole rollouts on a synthetic district: 6 two-way roads joined at both ends by
+    // connections (a U-turn and a turn onto the next road), stop lines 5 m before every
+    // lane's end, building blocks and sidewalks between the roads.
     let mut paths = Vec::new();
-    for i in 0..6 {
-        let y = 40.0 * i as f64;
-        paths.push(make_path((0..=50).map(|k| [10.0 * k as f64, y]).collect(), 13.9, Some(2 * i), None, vec![]));
+    for i in 0..6u32 {
+        let y = 40.0 * f64::from(i);
+        paths.push(make_path((0..=50).map(|k| [10.0 * k as f64, y]).collect(), 13.9, Some(2 * i), Some(495.0), vec![]));
         paths.push(make_path(
             (0..=50).map(|k| [500.0 - 10.0 * k as f64, y + 3.5]).collect(),
             13.9,
             Some(2 * i + 1),
-            None,
+            Some(495.0),
             vec![],
         ));
     }
-    let map = MapContext::from_paths(paths, 1.75);
+    for i in 0..6u32 {
+        let y = 40.0 * f64::from(i);
+        let up = 40.0 * f64::from((i + 1) % 6);
+        // East end: eastbound lane 2i U-turns onto 2i+1, or turns onto the next road's 2(i+1)+1.
+        let east = [
+            (2 * i, 2 * i + 1, vec![[500.0, y], [506.0, y + 1.75], [500.0, y + 3.5]]),
+            (2 * i, 2 * ((i + 1) % 6) + 1, vec![[500.0, y], [508.0, 0.5 * (y + up)], [500.0, up + 3.5]]),
+            (2 * i + 1, 2 * i, vec![[0.0, y + 3.5], [-6.0, y + 1.75], [0.0, y]]),
+            (2 * i + 1, 2 * ((i + 1) % 6), vec![[0.0, y + 3.5], [-8.0, 0.5 * (y + up)], [0.0, up]]),
+        ];
+        for (from, to, pts) in east {
+            let c = paths.len() as u32;
+            paths.push(make_path(pts, 8.0, None, None, vec![to]));
+            paths[from as usize].successors.push(c);
+        }
+    }
+    let mut map = MapContext::from_paths(paths, 1.75);
+    paint_blocks(&mut map);
     let scenarios: Vec<swm_dataset::Scenario> = (0..64u64)
         .map(|s| {
             let mut rows = Vec::new();
@@ -159,7 +185,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             speed_mps: if kind == AgentKind::Pedestrian { 1.3 } else { v },
                             accel_mps2: 0.0,
                             lane: None,
-                            signal: None,
+                            signal: [None, Some(SignalState::Red), Some(SignalState::Green), Some(SignalState::Amber)]
+                                [(a % 4) as usize],
                         },
                     ));
                 }
@@ -174,17 +201,182 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .collect();
-    let cfg = RolloutConfig { steps: 80, samples: 2, seed: 1, sampling: SamplingConfig::default() };
-    let t = Instant::now();
-    let r = swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg);
-    let s = t.elapsed().as_secs_f64();
-    let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
+
+    // One closed-loop step's features and network, like for like with PyTorch: the state
+    // every rollout starts from (sample 0), written for `bench_model_torch.py`, which
+    // computes the same features from it and checks them against these.
+    let starts: Vec<Vec<RolloutAgent>> = scenarios.iter().map(|sc| start_agents(sc, 1, 0)).collect();
+    let time_s = scenarios[0].current_time_s;
+    write_world(&out_dir, &map, &starts, time_s)?;
+    let mut feats = Vec::new();
+    let mut classes = Vec::new();
+    let mut row = vec![0.0f32; FEATURE_DIM];
+    for agents in &starts {
+        let views = views_of(agents);
+        for (i, a) in agents.iter().enumerate() {
+            agent_features(&map, &views, i, time_s, &mut row);
+            feats.extend_from_slice(&row);
+            classes.push(a.class);
+        }
+    }
+    std::fs::write(out_dir.join("step-features.f32"), feats.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+    let mut scratch = Scratch::default();
+    let mut logits = Vec::new();
+    net.forward(&feats, &classes, &mut scratch, &mut logits);
+    std::fs::write(out_dir.join("step-logits.f32"), logits.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+    let agent_steps: usize = starts.iter().map(Vec::len).sum();
+    let (mut feat_s, mut net_s) = (0.0, 0.0);
+    let reps = 20;
+    for _ in 0..reps {
+        // Per scenario, as the rollouts do: features of its agents, then one forward pass.
+        for agents in &starts {
+            let t = Instant::now();
+            let views = views_of(agents);
+            let mut batch = Vec::with_capacity(agents.len() * FEATURE_DIM);
+            let mut cls = Vec::with_capacity(agents.len());
+            for (i, a) in agents.iter().enumerate() {
+                agent_features(&map, &views, i, time_s, &mut row);
+                batch.extend_from_slice(&row);
+                cls.push(a.class);
+            }
+            let t1 = Instant::now();
+            net.forward(&batch, &cls, &mut scratch, &mut logits);
+            feat_s += (t1 - t).as_secs_f64();
+            net_s += t1.elapsed().as_secs_f64();
+        }
+    }
+    let n = (reps * agent_steps) as f64;
     println!(
-        "closed-loop rollout (features + network + sampling, {} threads): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s",
-        rayon::current_num_threads(),
-        steps as f64 / s
+        "one step, features + network (1 thread, {} scenarios x {} agents): {:.0} agent-steps/s (features {:.0}, network {:.0})",
+        starts.len(),
+        starts[0].len(),
+        n / (feat_s + net_s),
+        n / feat_s,
+        n / net_s
     );
-    json["rollout"] = serde_json::json!({ "threads": rayon::current_num_threads(), "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s });
+    json["step"] = serde_json::json!({
+        "scenarios": starts.len(), "agents": agent_steps,
+        "features_network_agent_steps_per_s": n / (feat_s + net_s),
+        "features_agent_steps_per_s": n / feat_s, "network_agent_steps_per_s": n / net_s
+    });
+
+    // Whole closed-loop rollouts (features, network, sampling, feasibility masks,
+    // kinematics), on one thread and on all of them.
+    let cfg = RolloutConfig { steps: 80, samples: 2, seed: 1, sampling: SamplingConfig::default() };
+    let mut rollouts = Vec::new();
+    for threads in [1, rayon::current_num_threads()] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let t = Instant::now();
+        let r = pool.install(|| swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg));
+        let s = t.elapsed().as_secs_f64();
+        let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
+        // A fingerprint of every output record: the same whatever the thread count, and
+        // unchanged by optimisations that keep the rollouts bit for bit.
+        let mut fp = std::collections::hash_map::DefaultHasher::new();
+        for (f, rec) in r.iter().flat_map(|x| x.samples.iter()).flatten() {
+            (f, rec.agent_id, rec.x_m.to_bits(), rec.y_m.to_bits(), rec.heading_rad.to_bits(), rec.speed_mps.to_bits())
+                .hash(&mut fp);
+        }
+        println!(
+            "closed-loop rollout ({threads} threads): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s, fingerprint {:016x}",
+            steps as f64 / s,
+            fp.finish()
+        );
+        rollouts.push(serde_json::json!({ "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s }));
+    }
+    json["rollout"] = serde_json::Value::Array(rollouts);
     std::fs::write(out_dir.join("bench-rust.json"), serde_json::to_string_pretty(&json)?)?;
+    Ok(())
+}
+
+fn views_of(agents: &[RolloutAgent]) -> Vec<AgentView<'_>> {
+    agents
+        .iter()
+        .map(|a| AgentView {
+            kind: a.kind,
+            length_m: a.length_m,
+            width_m: a.width_m,
+            history: &a.history,
+            recorded_signal: a.signal,
+            intent: Intent::Choice(a.intent),
+        })
+        .collect()
+}
+
+/// Building blocks and sidewalks between the synthetic roads (rows of 40 m).
+fn paint_blocks(map: &mut MapContext) {
+    for row in 0..map.height {
+        for col in 0..map.width {
+            let x = map.origin_m[0] + col as f64 + 0.5;
+            let y = map.origin_m[1] + row as f64 + 0.5;
+            if !(10.0..490.0).contains(&x) || map.classes[row * map.width + col] != BevClass::Ground as u8 {
+                continue;
+            }
+            let in_row = y.rem_euclid(40.0);
+            let class = if (12.0..28.0).contains(&in_row) && x.rem_euclid(30.0) < 20.0 {
+                BevClass::Building
+            } else if (6.0..9.0).contains(&in_row) || (31.0..36.0).contains(&in_row) {
+                BevClass::Sidewalk
+            } else {
+                continue;
+            };
+            map.classes[row * map.width + col] = class as u8;
+        }
+    }
+}
+
+/// The state every rollout starts from, for `scripts/bench_model_torch.py`: `world.json`
+/// (paths, raster geometry, agents with their histories) and `raster.u8` (row 0 south).
+fn write_world(
+    dir: &std::path::Path,
+    map: &MapContext,
+    starts: &[Vec<RolloutAgent>],
+    time_s: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let kind = |k: AgentKind| match k {
+        AgentKind::Car => 0,
+        AgentKind::Bus => 1,
+        AgentKind::Truck => 2,
+        AgentKind::Pedestrian => 3,
+    };
+    let signal = |s: Option<SignalState>| match s {
+        Some(SignalState::Red) => 0,
+        Some(SignalState::Amber) => 1,
+        Some(SignalState::Green) => 2,
+        None => 3,
+    };
+    let paths: Vec<_> = map
+        .paths
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "points": p.points, "s_m": p.s_m, "length_m": p.length_m, "speed_limit_mps": p.speed_limit_mps,
+                "is_lane": p.lane.is_some(), "stop_s_m": p.stop_s_m, "successors": p.successors,
+            })
+        })
+        .collect();
+    let scenarios: Vec<_> = starts
+        .iter()
+        .map(|agents| {
+            agents
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "kind": kind(a.kind), "length_m": a.length_m, "width_m": a.width_m,
+                        "history": a.history.iter().map(|k| [k.point_enu[0], k.point_enu[1], k.heading_rad, k.speed_mps]).collect::<Vec<_>>(),
+                        "signal": signal(a.signal), "intent": a.intent,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let world = serde_json::json!({
+        "time_s": time_s,
+        "raster": { "width": map.width, "height": map.height, "origin_m": map.origin_m, "res_m": map.res_m },
+        "paths": paths,
+        "scenarios": scenarios,
+    });
+    std::fs::write(dir.join("world.json"), serde_json::to_string(&world)?)?;
+    std::fs::write(dir.join("raster.u8"), &map.classes)?;
     Ok(())
 }

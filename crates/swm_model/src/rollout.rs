@@ -324,27 +324,25 @@ const MASK_MAX_BRAKE_STEPS: usize = 30;
 /// Margin added to both boxes' half sizes in the collision mask (m).
 const MASK_BOX_MARGIN_M: f64 = 0.1;
 
-/// An oriented box (centre, unit forward, half length, half width).
+/// An oriented box (centre, unit forward, half length, half width, and the radius of its
+/// circumscribed circle).
 #[derive(Clone, Copy, Debug)]
 struct MaskBox {
     c: [f64; 2],
     f: [f64; 2],
     hl: f64,
     hw: f64,
+    r: f64,
 }
 
 impl MaskBox {
     fn new(k: &Kinematics, length_m: f32, width_m: f32, margin: f64) -> MaskBox {
         let (s, c) = k.heading_rad.sin_cos();
-        MaskBox {
-            c: k.point_enu,
-            f: [c, s],
-            hl: 0.5 * f64::from(length_m) + margin,
-            hw: 0.5 * f64::from(width_m) + margin,
-        }
+        let (hl, hw) = (0.5 * f64::from(length_m) + margin, 0.5 * f64::from(width_m) + margin);
+        MaskBox { c: k.point_enu, f: [c, s], hl, hw, r: hl.hypot(hw) }
     }
     fn radius(&self) -> f64 {
-        self.hl.hypot(self.hw)
+        self.r
     }
     fn corners(&self) -> [[f64; 2]; 4] {
         let (f, l) = (self.f, [-self.f[1], self.f[0]]);
@@ -394,13 +392,14 @@ fn corners_off_road(map: &MapContext, b: &MaskBox) -> u8 {
 /// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`].
 #[derive(Default)]
 struct MaskScratch {
-    /// Frame cache: every agent's box now, and its braking states (computed on demand;
-    /// empty until then).
+    /// Frame cache: every agent's box now, and the boxes of its braking states (computed
+    /// on demand; empty until then).
     boxes: Vec<MaskBox>,
-    brakes: Vec<Vec<Kinematics>>,
+    brakes: Vec<Vec<MaskBox>>,
     /// The prepared agent's collision candidates.
     cand: Vec<usize>,
     own: Vec<Kinematics>,
+    own_boxes: Vec<MaskBox>,
     brake_steps: usize,
     /// Box corners off the road now (vehicles with the off-road mask; else 4: no mask).
     off_now: u8,
@@ -461,7 +460,9 @@ impl MaskScratch {
             for &j in &self.cand {
                 if self.brakes[j].is_empty() {
                     let w = &world[j];
-                    braking_states(AgentClass::of(w.kind), &w.state, 0.0, MASK_MAX_BRAKE_STEPS, &mut self.brakes[j]);
+                    braking_states(AgentClass::of(w.kind), &w.state, 0.0, MASK_MAX_BRAKE_STEPS, &mut self.own);
+                    let boxes = self.own.iter().map(|s| MaskBox::new(s, w.length_m, w.width_m, MASK_BOX_MARGIN_M));
+                    self.brakes[j].extend(boxes);
                 }
             }
         }
@@ -491,13 +492,12 @@ impl MaskScratch {
                 AgentClass::Pedestrian => 0.0,
             };
             braking_states(a.class, &first, yaw, self.brake_steps, &mut self.own);
+            self.own_boxes.clear();
+            self.own_boxes.extend(self.own.iter().map(|s| MaskBox::new(s, a.length_m, a.width_m, MASK_BOX_MARGIN_M)));
             // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
             'cands: for &j in &self.cand {
-                let w = &world[j];
-                for (k, s) in self.own.iter().enumerate() {
-                    let mine = MaskBox::new(s, a.length_m, a.width_m, MASK_BOX_MARGIN_M);
-                    let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
-                    if mine.overlaps(&MaskBox::new(theirs, w.length_m, w.width_m, MASK_BOX_MARGIN_M)) {
+                for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {
+                    if mine.overlaps(&self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)]) {
                         coll_ok = false;
                         break 'cands;
                     }
