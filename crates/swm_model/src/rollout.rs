@@ -341,6 +341,11 @@ impl MaskBox {
         let (hl, hw) = (0.5 * f64::from(length_m) + margin, 0.5 * f64::from(width_m) + margin);
         MaskBox { c: k.point_enu, f: [c, s], hl, hw, r: hl.hypot(hw) }
     }
+    /// The same box moved to `k` (the size and radius kept: no `hypot`).
+    fn moved_to(&self, k: &Kinematics) -> MaskBox {
+        let (s, c) = k.heading_rad.sin_cos();
+        MaskBox { c: k.point_enu, f: [c, s], ..*self }
+    }
     fn radius(&self) -> f64 {
         self.r
     }
@@ -461,8 +466,8 @@ impl MaskScratch {
                 if self.brakes[j].is_empty() {
                     let w = &world[j];
                     braking_states(AgentClass::of(w.kind), &w.state, 0.0, MASK_MAX_BRAKE_STEPS, &mut self.own);
-                    let boxes = self.own.iter().map(|s| MaskBox::new(s, w.length_m, w.width_m, MASK_BOX_MARGIN_M));
-                    self.brakes[j].extend(boxes);
+                    let shape = self.boxes[j];
+                    self.brakes[j].extend(self.own.iter().map(|s| shape.moved_to(s)));
                 }
             }
         }
@@ -493,7 +498,8 @@ impl MaskScratch {
             };
             braking_states(a.class, &first, yaw, self.brake_steps, &mut self.own);
             self.own_boxes.clear();
-            self.own_boxes.extend(self.own.iter().map(|s| MaskBox::new(s, a.length_m, a.width_m, MASK_BOX_MARGIN_M)));
+            let shape = self.boxes[i];
+            self.own_boxes.extend(self.own.iter().map(|s| shape.moved_to(s)));
             // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
             'cands: for &j in &self.cand {
                 for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {

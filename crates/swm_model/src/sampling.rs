@@ -41,6 +41,10 @@ pub fn keyed_unit(seed: u64, scenario: u64, agent: u32, step: u32, sample: u32, 
     unit_f32(keyed_u32x4(seed, scenario, agent, step, sample, stream)[0])
 }
 
+/// Relative probability below which tokens are left out of the first, partial sort of
+/// [`sample_token`] (an optimisation only: the drawn token is the same).
+const NUCLEUS_FLOOR: f32 = 1e-4;
+
 /// How tokens are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SamplingConfig {
@@ -82,18 +86,44 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
         sum += e;
         scratch.push((e, i as u16));
     }
-    scratch.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut keep = if cfg.top_k > 0 { cfg.top_k.min(scratch.len()) } else { scratch.len() };
-    if cfg.top_p < 1.0 {
+    // Most likely first, ties by token: a total order, so any way of sorting gives the
+    // same sequence.
+    let order = |a: &(f32, u16), b: &(f32, u16)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    // The nucleus (`top_p`) prefix of the sorted sequence, when it ends within `n`.
+    let nucleus = |sorted: &[(f32, u16)]| {
         let mut mass = 0.0;
-        for (j, (e, _)) in scratch[..keep].iter().enumerate() {
+        for (j, (e, _)) in sorted.iter().enumerate() {
             mass += e / sum;
             if mass >= cfg.top_p {
-                keep = j + 1;
-                break;
+                return Some(j + 1);
             }
         }
+        None
+    };
+    let mut keep = None;
+    if cfg.top_k == 0 && cfg.top_p < 1.0 && !sum.is_nan() {
+        // Only the tokens within a factor NUCLEUS_FLOOR of the most likely one (which has
+        // e = 1) are sorted first: they are the sorted sequence's prefix, and the nucleus
+        // almost always ends among them. When it does not, everything is sorted below.
+        // (A NaN anywhere makes `sum` NaN; the full sort then orders it as before.)
+        let mut front = 0;
+        for i in 0..scratch.len() {
+            if scratch[i].0 >= NUCLEUS_FLOOR {
+                scratch.swap(i, front);
+                front += 1;
+            }
+        }
+        scratch[..front].sort_unstable_by(order);
+        keep = nucleus(&scratch[..front]);
     }
+    let keep = match keep {
+        Some(k) => k,
+        None => {
+            scratch.sort_unstable_by(order);
+            let k = if cfg.top_k > 0 { cfg.top_k.min(scratch.len()) } else { scratch.len() };
+            if cfg.top_p < 1.0 { nucleus(&scratch[..k]).unwrap_or(k) } else { k }
+        }
+    };
     let kept: f32 = scratch[..keep].iter().map(|x| x.0).sum();
     let target = u * kept;
     let mut acc = 0.0;
