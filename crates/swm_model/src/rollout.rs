@@ -30,11 +30,12 @@
 //!   states when it brakes straight at the same rate (pedestrians: stops) from its current
 //!   state (both boxes grown by 0.1 m). Only agents within reach of the lookahead and not overlapping the agent
 //!   already are checked (nothing a token could do about those);
-//! * **off-road-feasible** (vehicles) when neither the state after the token nor the state
-//!   after holding it [`MASK_OFFROAD_HOLD_STEPS`] more steps has more box corners (box
-//!   grown by [`MASK_OFFROAD_MARGIN_M`]) off the drivable area
-//!   ([`MapContext::is_drivable`]: lanes and connections swept by their widths) than the
-//!   current state has. A vehicle already fully off it is not masked.
+//! * **off-road-feasible** (vehicles): count the box corners (box grown by
+//!   [`MASK_OFFROAD_MARGIN_M`]) off the drivable area ([`MapContext::is_drivable`]: lanes
+//!   and connections swept by their widths) after the token and after holding it
+//!   [`MASK_OFFROAD_HOLD_STEPS`] more steps, and take the larger count. A vehicle on the
+//!   road (no corner off now) must keep that count at 0; a vehicle partly off must lower
+//!   it below its corners off now. A vehicle already fully off it is not masked.
 //!
 //! The sampled token (uniform: word 0 of the token draw) is kept when it is feasible for
 //! both masks. Otherwise every infeasible token's logit is set to −∞ and the token is
@@ -43,7 +44,8 @@
 //! distribution restricted to the feasible tokens (up to the top-k / top-p cut). When no
 //! token is collision-feasible, the collision mask is dropped; when no remaining token is
 //! off-road-feasible, the remaining tokens with the fewest corners off (the larger count
-//! of the two states checked) are kept: some token always remains. [`FeasibilityMask::NONE`] gives the network's
+//! of the two states checked) are kept: some token always remains, and a vehicle off the
+//! road takes the ones that bring it back the most. [`FeasibilityMask::NONE`] gives the network's
 //! distribution as it is ([`rollout_scenarios_masked`]).
 //!
 //! # Files ([`write_rollouts`])
@@ -528,7 +530,9 @@ impl MaskScratch {
 
     /// Whether a [`MaskScratch::check`] result passes both masks.
     fn feasible(&self, (coll_ok, off_score): (bool, u8)) -> bool {
-        coll_ok && (self.off_now >= 4 || off_score <= self.off_now)
+        // On the road: stay on it. Partly off it: come back at least one corner (or whatever
+        // is the best possible, decided by the full mask).
+        coll_ok && (self.off_now >= 4 || off_score == 0 || off_score < self.off_now)
     }
 
     /// Sets the logits of the prepared agent's infeasible tokens to −∞ (module docs): the
@@ -543,7 +547,7 @@ impl MaskScratch {
         }
         let any_coll = ok.iter().any(|x| x.0);
         let best = ok.iter().filter(|x| x.0 || !any_coll).map(|x| x.1).min().unwrap_or(0);
-        let limit = if self.off_now >= 4 { 4 } else { self.off_now.max(best) };
+        let limit = if self.off_now >= 4 { 4 } else { best };
         for (l, &(c, o)) in logits.iter_mut().zip(&ok) {
             if (any_coll && !c) || o > limit {
                 *l = f32::NEG_INFINITY;
