@@ -89,7 +89,7 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
     // Most likely first, ties by token: a total order, so any way of sorting gives the
     // same sequence.
     let order = |a: &(f32, u16), b: &(f32, u16)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    // The nucleus (`top_p`) prefix of the sorted sequence, when it ends within `n`.
+    // The length of the nucleus (`top_p`) prefix of `sorted`, when it ends there.
     let nucleus = |sorted: &[(f32, u16)]| {
         let mut mass = 0.0;
         for (j, (e, _)) in sorted.iter().enumerate() {
@@ -153,6 +153,72 @@ mod tests {
             keyed_u32x4(1, 2, 3, 4, 5, 1),
         ] {
             assert_ne!(base, other);
+        }
+    }
+
+    /// The sampler before the partial sort: sort everything, then cut.
+    fn reference(logits: &[f32], cfg: &SamplingConfig, u: f32) -> u16 {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut v: Vec<(f32, u16)> = Vec::new();
+        let mut sum = 0.0f32;
+        for (i, &l) in logits.iter().enumerate() {
+            let e = ((l - max) / cfg.temperature).exp();
+            sum += e;
+            v.push((e, i as u16));
+        }
+        v.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut keep = if cfg.top_k > 0 { cfg.top_k.min(v.len()) } else { v.len() };
+        if cfg.top_p < 1.0 {
+            let mut mass = 0.0;
+            for (j, (e, _)) in v[..keep].iter().enumerate() {
+                mass += e / sum;
+                if mass >= cfg.top_p {
+                    keep = j + 1;
+                    break;
+                }
+            }
+        }
+        let kept: f32 = v[..keep].iter().map(|x| x.0).sum();
+        let mut acc = 0.0;
+        for (e, t) in &v[..keep] {
+            acc += e;
+            if acc > u * kept {
+                return *t;
+            }
+        }
+        v[keep - 1].1
+    }
+
+    #[test]
+    fn partial_nucleus_sort_draws_the_same_tokens() {
+        let mut s = Vec::new();
+        let mut rng = swm_core::rng::CounterRng::new(11, 3);
+        let configs = [
+            SamplingConfig::default(),
+            SamplingConfig { temperature: 0.7, top_k: 0, top_p: 0.5 },
+            SamplingConfig { temperature: 2.0, top_k: 0, top_p: 0.999 },
+            SamplingConfig { temperature: 1.0, top_k: 7, top_p: 0.9 },
+            SamplingConfig { temperature: 1.0, top_k: 0, top_p: 1.0 },
+        ];
+        for case in 0..3000 {
+            let n = 1 + case % 150;
+            // Peaked and flat distributions, with ties and masked (−∞) tokens.
+            let scale = [0.1, 1.0, 4.0, 12.0][case % 4];
+            let logits: Vec<f32> = (0..n)
+                .map(|i| match i % 17 {
+                    0 if n > 1 => f32::NEG_INFINITY,
+                    5 => 1.0,
+                    _ => (rng.range_f64(-1.0, 1.0) * scale) as f32,
+                })
+                .collect();
+            if logits.iter().all(|l| !l.is_finite()) {
+                continue;
+            }
+            for cfg in &configs {
+                for u in [0.0, 0.3, 0.77, 0.9999] {
+                    assert_eq!(sample_token(&logits, cfg, u, &mut s), reference(&logits, cfg, u), "case {case}");
+                }
+            }
         }
     }
 
