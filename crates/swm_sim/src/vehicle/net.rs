@@ -206,7 +206,7 @@ fn overlap_zones(
     };
     const CELL_M: f64 = 3.0;
     let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
-    let mut grid: std::collections::BTreeMap<(i64, i64), Vec<(u32, u32)>> = std::collections::BTreeMap::new();
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<(u32, u32)>> = std::collections::HashMap::new();
     for (l, smp) in lane_samples.iter().enumerate() {
         for (k, (_, p)) in smp.iter().enumerate() {
             grid.entry(cell(*p)).or_default().push((l as u32, k as u32));
@@ -484,7 +484,7 @@ impl Net {
         }
         const CELL_M: f64 = 5.0;
         let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
-        let mut grid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
+        let mut grid: std::collections::HashMap<(i64, i64), Vec<u32>> = std::collections::HashMap::new();
         for (i, f) in foreign.iter().enumerate() {
             grid.entry(cell(f.3)).or_default().push(i as u32);
         }
@@ -575,7 +575,8 @@ impl Net {
         // dual carriageways and close nodes make junctions share space.
         const PAIR_CELL_M: f64 = 4.0;
         let pcell = |p: [f64; 2]| ((p[0] / PAIR_CELL_M).floor() as i64, (p[1] / PAIR_CELL_M).floor() as i64);
-        let mut pgrid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
+        // (Only looked up, never iterated: a hash map keeps the result independent of its order.)
+        let mut pgrid: std::collections::HashMap<(i64, i64), Vec<u32>> = std::collections::HashMap::new();
         for (ci, c) in twin.lane_connections.iter().enumerate() {
             if c.turn == Turn::UTurn {
                 continue;
@@ -587,12 +588,15 @@ impl Net {
                 }
             }
         }
-        let mut pairs: std::collections::BTreeSet<(u32, u32)> = std::collections::BTreeSet::new();
+        // Sorted and unique, like a set.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        let mut partners: Vec<u32> = Vec::new();
         for (ci, c) in twin.lane_connections.iter().enumerate() {
             if c.turn == Turn::UTurn {
                 continue;
             }
             let a = ci as u32;
+            partners.clear();
             for (_, p) in &samples[ci] {
                 let (cx, cy) = pcell(*p);
                 for dx in -1..=1 {
@@ -611,15 +615,27 @@ impl Net {
                                 {
                                     continue;
                                 }
-                                pairs.insert((a, b));
+                                partners.push(b);
                             }
                         }
                     }
                 }
             }
+            partners.sort_unstable();
+            partners.dedup();
+            pairs.extend(partners.iter().map(|&b| (a, b)));
         }
         let mut conflicts: Vec<Vec<Conflict>> = vec![Vec::new(); nc];
         let d2 = CONFLICT_DIST_M * CONFLICT_DIST_M;
+        // Each path's samples, farthest along first.
+        let far_first: Vec<Vec<u32>> = samples
+            .iter()
+            .map(|v| {
+                let mut o: Vec<u32> = (0..v.len() as u32).collect();
+                o.sort_by(|&i, &j| v[j as usize].0.total_cmp(&v[i as usize].0));
+                o
+            })
+            .collect();
         for &(a, b) in &pairs {
             let same_junction =
                 twin.lane_connections[a as usize].junction == twin.lane_connections[b as usize].junction;
@@ -643,19 +659,23 @@ impl Net {
                             heading(pb[pb.len() - 2], pb[pb.len() - 1]),
                         );
                     let d2 = if parallel { PARALLEL_CONFLICT_DIST_M.powi(2) } else { d2 };
-                    let mut end_a = f64::NEG_INFINITY;
-                    let mut end_b = f64::NEG_INFINITY;
-                    for (ta, pa) in sa {
-                        for (tb, pb) in sb {
-                            if (pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2) < d2 {
-                                end_a = end_a.max(*ta);
-                                end_b = end_b.max(*tb);
-                            }
-                        }
-                    }
-                    if end_a == f64::NEG_INFINITY {
+                    // The farthest sample of each path with a sample of the other closer than
+                    // the conflict distance: scanned from the farthest down, so the first hit
+                    // is the answer.
+                    let close = |pa: &[f64; 2], pb: &[f64; 2]| (pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2) < d2;
+                    let Some(end_a) = far_first[a as usize]
+                        .iter()
+                        .map(|&i| &sa[i as usize])
+                        .find(|(_, pa)| sb.iter().any(|(_, pb)| close(pa, pb)))
+                        .map(|x| x.0)
+                    else {
                         continue;
-                    }
+                    };
+                    let end_b = far_first[b as usize]
+                        .iter()
+                        .map(|&i| &sb[i as usize])
+                        .find(|(_, pb)| sa.iter().any(|(_, pa)| close(pa, pb)))
+                        .map_or(f64::NEG_INFINITY, |x| x.0);
                     let pri = |x: &swm_twin::LaneConnection,
                                y: &swm_twin::LaneConnection,
                                px: &[[f64; 3]],
@@ -985,7 +1005,7 @@ fn intrusions(
     const CELL_M: f64 = 10.0;
     let cell = |p: [f64; 2]| ((p[0] / CELL_M).floor() as i64, (p[1] / CELL_M).floor() as i64);
     // Lane ends (the stretch where vehicles stand) by grid cell.
-    let mut grid: std::collections::BTreeMap<(i64, i64), Vec<u32>> = std::collections::BTreeMap::new();
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<u32>> = std::collections::HashMap::new();
     for l in 0..nl {
         for (s, p) in &lane_samples[l] {
             if *s >= hold_s[l] - INTRUSION_REACH_M - 5.0 && *s <= hold_s[l] + 1.0 {
