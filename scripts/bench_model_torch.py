@@ -54,7 +54,8 @@ class Net(torch.nn.Module):
         super().__init__()
         self.w = w
 
-    def forward(self, x):
+    def trunk(self, x):
+        """Neighbour MLP with masked max-pool, then the trunk: [batch, T]."""
         w = self.w
         b = x.shape[0]
         ego = x[:, :EGO]
@@ -65,23 +66,17 @@ class Net(torch.nn.Module):
         h = (h * mask).reshape(b, NBR, -1).amax(dim=1)
         z = torch.cat([ego, h], dim=1)
         z = torch.relu(torch.nn.functional.linear(z, w["trunk.0.weight"], w["trunk.0.bias"]))
-        z = torch.relu(torch.nn.functional.linear(z, w["trunk.1.weight"], w["trunk.1.bias"]))
-        return torch.nn.functional.linear(z, w["head_vehicle.weight"], w["head_vehicle.bias"])
+        return torch.relu(torch.nn.functional.linear(z, w["trunk.1.weight"], w["trunk.1.bias"]))
+
+    def forward(self, x):
+        """Every row with the vehicle head."""
+        return torch.nn.functional.linear(self.trunk(x), self.w["head_vehicle.weight"], self.w["head_vehicle.bias"])
 
     def forward_classes(self, x, ped):
         """Every agent with the head of its class: logits of vehicles, then of pedestrians
         (`ped`: bool per row), each in row order."""
         w = self.w
-        b = x.shape[0]
-        ego = x[:, :EGO]
-        nbr = x[:, EGO:].reshape(b * NBR, NBR_DIM)
-        mask = nbr[:, NBR_DIM - 1 :]
-        h = torch.relu(torch.nn.functional.linear(nbr, w["nbr.0.weight"], w["nbr.0.bias"]))
-        h = torch.relu(torch.nn.functional.linear(h, w["nbr.1.weight"], w["nbr.1.bias"]))
-        h = (h * mask).reshape(b, NBR, -1).amax(dim=1)
-        z = torch.cat([ego, h], dim=1)
-        z = torch.relu(torch.nn.functional.linear(z, w["trunk.0.weight"], w["trunk.0.bias"]))
-        z = torch.relu(torch.nn.functional.linear(z, w["trunk.1.weight"], w["trunk.1.bias"]))
+        z = self.trunk(x)
         veh = torch.nn.functional.linear(z[~ped], w["head_vehicle.weight"], w["head_vehicle.bias"])
         pd = torch.nn.functional.linear(z[ped], w["head_pedestrian.weight"], w["head_pedestrian.bias"])
         return veh, pd

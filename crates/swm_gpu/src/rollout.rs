@@ -28,7 +28,7 @@
 use rayon::prelude::*;
 use swm_core::rng::unit_f32;
 use swm_dataset::Scenario;
-use swm_model::features::{AgentView, FEATURE_DIM, Intent, agent_features};
+use swm_model::features::{AgentView, FEATURE_DIM, agent_features};
 use swm_model::map::MapContext;
 use swm_model::rollout::{
     AgentDriver, FeasibilityFilter, FeasibilityMask, RolloutAgent, RolloutConfig, ScenarioRollout, WorldAgent,
@@ -130,18 +130,7 @@ pub fn rollout_scenarios_gpu_masked(
             .par_iter()
             .map(|it| {
                 let time_s = scenarios[it.scenario].current_time_s + DT_S * f64::from(frame - 1);
-                let views: Vec<AgentView> = it
-                    .agents
-                    .iter()
-                    .map(|a| AgentView {
-                        kind: a.kind,
-                        length_m: a.length_m,
-                        width_m: a.width_m,
-                        history: &a.history,
-                        recorded_signal: a.signal,
-                        intent: Intent::Choice(a.intent),
-                    })
-                    .collect();
+                let views: Vec<AgentView> = it.agents.iter().map(RolloutAgent::view).collect();
                 (0..it.agents.len())
                     .map(|i| {
                         let mut row = vec![0.0f32; FEATURE_DIM];

@@ -13,7 +13,7 @@
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
-use swm_model::features::{AgentView, Intent, agent_features};
+use swm_model::features::{AgentView, agent_features};
 use swm_model::features::{EGO_DIM, FEATURE_DIM, NEIGHBOUR_DIM};
 use swm_model::map::{MapContext, make_path};
 use swm_model::net::Scratch;
@@ -212,7 +212,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut classes = Vec::new();
     let mut row = vec![0.0f32; FEATURE_DIM];
     for agents in &starts {
-        let views = views_of(agents);
+        let views: Vec<AgentView> = agents.iter().map(RolloutAgent::view).collect();
         for (i, a) in agents.iter().enumerate() {
             agent_features(&map, &views, i, time_s, &mut row);
             feats.extend_from_slice(&row);
@@ -231,7 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Per scenario, as the rollouts do: features of its agents, then one forward pass.
         for agents in &starts {
             let t = Instant::now();
-            let views = views_of(agents);
+            let views: Vec<AgentView> = agents.iter().map(RolloutAgent::view).collect();
             let mut batch = Vec::with_capacity(agents.len() * FEATURE_DIM);
             let mut cls = Vec::with_capacity(agents.len());
             for (i, a) in agents.iter().enumerate() {
@@ -287,20 +287,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     json["rollout"] = serde_json::Value::Array(rollouts);
     std::fs::write(out_dir.join("bench-rust.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
-}
-
-fn views_of(agents: &[RolloutAgent]) -> Vec<AgentView<'_>> {
-    agents
-        .iter()
-        .map(|a| AgentView {
-            kind: a.kind,
-            length_m: a.length_m,
-            width_m: a.width_m,
-            history: &a.history,
-            recorded_signal: a.signal,
-            intent: Intent::Choice(a.intent),
-        })
-        .collect()
 }
 
 /// Building blocks and sidewalks between the synthetic roads (rows of 40 m).

@@ -151,6 +151,20 @@ pub struct RolloutAgent {
     pub intent: u32,
 }
 
+impl RolloutAgent {
+    /// The agent as features see it (its route intent a per-agent choice).
+    pub fn view(&self) -> AgentView<'_> {
+        AgentView {
+            kind: self.kind,
+            length_m: self.length_m,
+            width_m: self.width_m,
+            history: &self.history,
+            recorded_signal: self.signal,
+            intent: Intent::Choice(self.intent),
+        }
+    }
+}
+
 /// The agents of a rollout (module docs, "Start"): those with a record at frame 0, ordered
 /// by id, each with its contiguous recorded history ending at frame −1 and its intent draw.
 pub fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<RolloutAgent> {
@@ -636,17 +650,7 @@ pub fn rollout_one_masked(
                 }
             }
         }
-        let views: Vec<AgentView> = agents
-            .iter()
-            .map(|a| AgentView {
-                kind: a.kind,
-                length_m: a.length_m,
-                width_m: a.width_m,
-                history: &a.history,
-                recorded_signal: a.signal,
-                intent: Intent::Choice(a.intent),
-            })
-            .collect();
+        let views: Vec<AgentView> = agents.iter().map(RolloutAgent::view).collect();
         feats.clear();
         classes.clear();
         model_rows.clear();
