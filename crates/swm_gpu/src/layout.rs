@@ -131,6 +131,50 @@ impl AgentState {
     }
 }
 
+/// `features.wgsl` and `commit.wgsl`: the step being computed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FeatureParams {
+    pub rows: u32,
+    /// Steps already taken (the history ring's position).
+    pub steps_done: u32,
+    /// The frame being produced (its features are those of frame − 1's states).
+    pub frame: u32,
+    /// `commit.wgsl`: the record buffer's frame slot for this step (`u32::MAX`: none).
+    pub record_slot: u32,
+}
+
+impl FeatureParams {
+    pub fn new(rows: u32, steps_done: u32, frame: u32) -> FeatureParams {
+        FeatureParams { rows, steps_done, frame, record_slot: u32::MAX }
+    }
+}
+
+/// Who a row is, for `features.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct AgentInfo {
+    /// 0 car, 1 bus, 2 truck, 3 pedestrian.
+    pub kind: u32,
+    pub length_m: f32,
+    pub width_m: f32,
+    /// The route-intent draw.
+    pub intent: u32,
+    /// The recorded signal: 0 red, 1 amber, 2 green, 3 none.
+    pub recorded_signal: u32,
+    /// States in the initial history ring (1..=11).
+    pub hist_len0: u32,
+    /// The rows of the agent's (scenario, sample), in agent order: `members[off..off + n]`.
+    pub members_off: u32,
+    pub members_n: u32,
+    /// The agent's index in its (scenario, sample).
+    pub index: u32,
+    /// Time of frame 0 (s); frame `f`'s features use `time0_s + 0.1 (f − 1)`.
+    pub time0_s: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
 /// A shared struct's Rust layout: `(WGSL struct name, size in bytes, [(field, offset)])`.
 pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
 
@@ -166,5 +210,20 @@ pub fn shared_layouts() -> Vec<StructLayout> {
         layout!(SampleParams { agents, step, seed_lo, seed_hi, temperature, top_p, top_k, logit_stride }),
         layout!(AgentKey { scenario, agent, sample, agent_class }),
         layout!(AgentState { x_cell_m, y_cell_m, x_offset_m, y_offset_m, heading_rad, speed_mps, _pad0, _pad1 }),
+        layout!(FeatureParams { rows, steps_done, frame, record_slot }),
+        layout!(AgentInfo {
+            kind,
+            length_m,
+            width_m,
+            intent,
+            recorded_signal,
+            hist_len0,
+            members_off,
+            members_n,
+            index,
+            time0_s,
+            _pad0,
+            _pad1
+        }),
     ]
 }

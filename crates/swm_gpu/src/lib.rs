@@ -5,6 +5,8 @@
 //! * [`shaders`]: the WGSL sources in the top-level `shaders/` directory and the modules
 //!   kernels are composed from;
 //! * [`layout`]: the `#[repr(C)]` structs shared with WGSL (checked against naga's layouts);
+//! * [`features`]: the agent features (feature layout 1) from a history ring kept on the
+//!   device and the model's map packed once;
 //! * [`philox`]: Philox4x32-10 and the keyed draws of `swm_model::sampling` on the GPU,
 //!   bit-identical to the CPU;
 //! * [`network`]: the network's forward pass (weights uploaded once; a fused neighbour MLP
@@ -17,6 +19,7 @@
 //! Libraries do not print: adapter choice and wgpu errors go to `tracing`.
 
 pub mod context;
+pub mod features;
 pub mod layout;
 pub mod network;
 pub mod philox;
@@ -25,6 +28,7 @@ pub mod sample;
 pub mod shaders;
 
 pub use context::{AdapterKind, AdapterPreference, AdapterSummary, GpuContext};
+pub use features::{GpuFeatures, GpuMap};
 pub use network::GpuNetwork;
 pub use rollout::{rollout_scenarios_gpu, rollout_scenarios_gpu_masked};
 

@@ -1,44 +1,48 @@
-//! Closed-loop rollouts with the network, sampling and kinematics on the GPU.
+//! Closed-loop rollouts with the features, network, sampling and kinematics on the GPU.
 //!
 //! [`rollout_scenarios_gpu`] has the contract of `swm_model::rollout_scenarios_with`: the
 //! same agents, histories, route intents, keyed draws (counter `(frame, agent index,
 //! scenario id, sample)`), drivers and output records. It batches **every (scenario, sample)
-//! at once**: per frame, features are computed on the CPU (rayon over scenarios × samples,
-//! `swm_model::features::agent_features`), uploaded, and one command buffer runs the
-//! forward pass of all agents, the sampling and the kinematic step; the new states (32 bytes
-//! an agent) come back for the next frame's features and the records.
+//! at once**: the map is packed and uploaded once ([`crate::features::GpuMap`]), every
+//! agent's recent states live in a history ring on the device, and per frame one command
+//! buffer computes the features of all agents (`shaders/features.wgsl`), runs the forward
+//! pass, samples a token and steps the kinematics.
 //!
-//! Differences from the CPU backend, by design: states are f32 (positions as whole metres + an f32 offset) on
-//! the GPU, so trajectories agree with the CPU's to about 1e-6 m per step while the same
-//! tokens are drawn, and diverge once a logit difference (≤ 1e-3) flips a draw; rollouts are
-//! therefore equal in distribution, not in bytes. Agents claimed by a driver are still run
-//! through the network (their rows are discarded), which keeps the batch shape fixed.
+//! * **Without masks or a driver** (`FeasibilityMask::NONE`, no driver) nothing comes back
+//!   per frame: a commit kernel moves the new states into the ring and a record buffer,
+//!   which is read back in chunks of frames (as many as fit 256 MB) for the output records.
+//! * **With the feasibility masks** (`swm_model::rollout` docs; the default) or a driver,
+//!   the sampled tokens, logits and new states are read back each frame; every model-driven
+//!   agent's token goes through `swm_model::rollout::FeasibilityFilter` on the CPU, exactly
+//!   as the CPU backend does (an agent whose token is replaced advances by the CPU's
+//!   kinematic step), the driver moves the agents it claims, and the settled states (32
+//!   bytes an agent) are written into the ring. The masks are not on the GPU yet.
 //!
-//! **Feasibility masks** (`swm_model::rollout` docs): the sampled tokens and the logits are
-//! read back each frame and every model-driven agent's token goes through
-//! `swm_model::rollout::FeasibilityFilter` on the CPU, exactly as the CPU backend does; an
-//! agent whose token is replaced advances by the CPU's kinematic step.
+//! Differences from the CPU backend, by design: states are f32 (positions as whole metres +
+//! an f32 offset) on the GPU and features are computed in f32 (`crate::features` states
+//! their tolerance), so trajectories agree with the CPU's to about 1e-6 m per step while the
+//! same tokens are drawn, and diverge once a logit difference (≤ 1e-3) flips a draw;
+//! rollouts are therefore equal in distribution, not in bytes. Agents claimed by a driver
+//! are still run through the network (their rows are discarded), which keeps the batch
+//! shape fixed.
+//!
 //! [`rollout_scenarios_gpu`] applies the default masks (as `rollout_scenarios_with`),
 //! [`rollout_scenarios_gpu_masked`] takes them as a parameter.
-//!
-//! Not yet on the GPU: features (neighbour search, lane look-ahead, raster look-ups) and
-//! the masks, so there is a per-frame upload and read-back; see `shaders/README.md` for the
-//! plan.
 
 use rayon::prelude::*;
 use swm_core::rng::unit_f32;
 use swm_dataset::Scenario;
-use swm_model::features::{AgentView, FEATURE_DIM, agent_features};
 use swm_model::map::MapContext;
 use swm_model::rollout::{
     AgentDriver, FeasibilityFilter, FeasibilityMask, RolloutAgent, RolloutConfig, ScenarioRollout, WorldAgent,
     push_frame, start_agents, world_of,
 };
 use swm_model::sampling::{STREAM_TOKEN, keyed_u32x4};
-use swm_model::tokens::{AgentClass, DT_S, Kinematics};
+use swm_model::tokens::{AgentClass, Kinematics};
 use swm_sim::TrajectoryRecord;
 
-use crate::layout::{AgentKey, AgentState};
+use crate::features::{FeatureRows, GpuCommit, GpuFeatures, GpuMap, history_slot};
+use crate::layout::{AgentKey, AgentState, FeatureParams};
 use crate::network::LOGIT_STRIDE;
 use crate::sample::{GpuSampler, class_code, sample_params};
 use crate::{GpuContext, GpuError, GpuNetwork};
@@ -113,62 +117,94 @@ pub fn rollout_scenarios_gpu_masked(
     }
     let batch = net.batch(ctx, n_rows as u32, vehicles as u32)?;
     let sampler = GpuSampler::new(ctx)?;
+    let feats = GpuFeatures::new(ctx)?;
+    let commit = GpuCommit::new(ctx)?;
+    let gmap = GpuMap::new(ctx, map)?;
+    let groups: Vec<(&[RolloutAgent], &[usize], f64)> = inst
+        .iter()
+        .map(|it| (it.agents.as_slice(), it.rows.as_slice(), scenarios[it.scenario].current_time_s))
+        .collect();
+    let rows_in = FeatureRows::new(&groups, n_rows);
+    let state_size = std::mem::size_of::<AgentState>();
     let keys_b = ctx.storage_init("agent keys", &keys)?;
-    let state_size = std::mem::size_of::<AgentState>() as u64;
-    let state_in = ctx.storage("states in", n_rows as u64 * state_size)?;
-    let state_out = ctx.storage("states out", n_rows as u64 * state_size)?;
+    let info_b = ctx.storage_init("agent info", &rows_in.info)?;
+    let members_b = ctx.storage_init("members", &rows_in.members)?;
+    let hist_b = ctx.storage_init("history ring", &rows_in.history)?;
+    let state_in = ctx.storage("states in", (n_rows * state_size) as u64)?;
+    let state_out = ctx.storage("states out", (n_rows * state_size) as u64)?;
     let tokens = ctx.storage("tokens", n_rows as u64 * 4)?;
+    // The CPU steps in every frame when masks or a driver apply; otherwise states stay on the
+    // device and come back in chunks of frames.
+    let cpu_step = (mask != FeasibilityMask::NONE || driver.is_some()) && n_rows > 0;
+    let chunk = if cpu_step || n_rows == 0 {
+        1
+    } else {
+        let limit = ctx.limits().max_storage_buffer_binding_size.min(ctx.limits().max_buffer_size).min(256 << 20);
+        ((limit / (n_rows * state_size) as u64).max(1) as usize).min(cfg.steps.max(1) as usize)
+    };
+    let records = ctx.storage("records", (if cpu_step { 1 } else { chunk * n_rows.max(1) } * state_size) as u64)?;
+    let fparams = ctx.uniform("feature params", &FeatureParams::new(n_rows as u32, 0, 1));
     let params = ctx.uniform("sample params", &sample_params(n_rows as u32, 1, cfg.seed, &cfg.sampling));
     let bind = sampler.bind(ctx, [&params, &batch.logits, &keys_b, &state_in, &state_out, &tokens]);
+    let fbind = feats.bind(ctx, [&fparams, &gmap.words, &info_b, &members_b, &hist_b, &batch.features, &state_in]);
+    let cbind = commit.bind(ctx, [&fparams, &state_out, &hist_b, &records]);
     debug_assert_eq!(LOGIT_STRIDE, swm_model::tokens::VEHICLE_TOKENS);
 
-    let mut features = vec![0.0f32; n_rows * FEATURE_DIM];
-    let mut states = vec![AgentState::default(); n_rows];
+    let mut pending = 0usize;
     for frame in 1..=cfg.steps as i32 {
-        // Features of every agent from the previous frame's states (CPU, in parallel).
-        let rows: Vec<Vec<(usize, Vec<f32>)>> = inst
-            .par_iter()
-            .map(|it| {
-                let time_s = scenarios[it.scenario].current_time_s + DT_S * f64::from(frame - 1);
-                let views: Vec<AgentView> = it.agents.iter().map(RolloutAgent::view).collect();
-                (0..it.agents.len())
-                    .map(|i| {
-                        let mut row = vec![0.0f32; FEATURE_DIM];
-                        agent_features(map, &views, i, time_s, &mut row);
-                        (it.rows[i], row)
-                    })
-                    .collect()
-            })
-            .collect();
-        for (row, f) in rows.into_iter().flatten() {
-            features[row * FEATURE_DIM..(row + 1) * FEATURE_DIM].copy_from_slice(&f);
+        if n_rows == 0 {
+            break;
         }
-        for it in &inst {
-            for (a, &row) in it.agents.iter().zip(&it.rows) {
-                states[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"));
+        let mut fp = FeatureParams::new(n_rows as u32, frame as u32 - 1, frame as u32);
+        if !cpu_step {
+            fp.record_slot = pending as u32;
+        }
+        ctx.queue.write_buffer(&fparams, 0, bytemuck::bytes_of(&fp));
+        ctx.queue.write_buffer(
+            &params,
+            0,
+            bytemuck::bytes_of(&sample_params(n_rows as u32, frame as u32, cfg.seed, &cfg.sampling)),
+        );
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        feats.encode(ctx, &mut enc, &fbind, n_rows as u32);
+        net.encode(ctx, &mut enc, &batch);
+        sampler.encode(ctx, &mut enc, &bind, n_rows as u32);
+        if cpu_step {
+            ctx.submit_and_wait(enc)?;
+            let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
+            let masked = if mask != FeasibilityMask::NONE {
+                Some((ctx.read::<u32>(&tokens, n_rows)?, ctx.read::<f32>(&batch.logits, n_rows * LOGIT_STRIDE)?))
+            } else {
+                None
+            };
+            let step_ctx = StepInputs { next: &next, masked: masked.as_ref(), mask, cfg };
+            inst.par_iter_mut().for_each(|it| advance(it, &scenarios[it.scenario], map, &step_ctx, frame, driver));
+            // The states the CPU settled on become the ring's newest slot.
+            let mut settled = vec![AgentState::default(); n_rows];
+            for it in &inst {
+                for (a, &row) in it.agents.iter().zip(&it.rows) {
+                    settled[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"));
+                }
+            }
+            let slot = history_slot(frame as u32, 0) as usize;
+            ctx.queue.write_buffer(&hist_b, (slot * n_rows * state_size) as u64, bytemuck::cast_slice(&settled));
+        } else {
+            commit.encode(ctx, &mut enc, &cbind, n_rows as u32);
+            ctx.queue.submit([enc.finish()]);
+            pending += 1;
+            if pending == chunk || frame == cfg.steps as i32 {
+                let states: Vec<AgentState> = ctx.read(&records, pending * n_rows)?;
+                let first = frame - pending as i32 + 1;
+                inst.par_iter_mut().for_each(|it| {
+                    for (k, f) in (first..=frame).enumerate() {
+                        let next: Vec<Kinematics> =
+                            it.rows.iter().map(|&r| states[k * n_rows + r].to_kinematics()).collect();
+                        push_frame(&mut it.agents, &next, map, &scenarios[it.scenario], f, &mut it.out);
+                    }
+                });
+                pending = 0;
             }
         }
-        if n_rows > 0 {
-            ctx.queue.write_buffer(&batch.features, 0, bytemuck::cast_slice(&features));
-            ctx.queue.write_buffer(&state_in, 0, bytemuck::cast_slice(&states));
-            ctx.queue.write_buffer(
-                &params,
-                0,
-                bytemuck::bytes_of(&sample_params(n_rows as u32, frame as u32, cfg.seed, &cfg.sampling)),
-            );
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            net.encode(ctx, &mut enc, &batch);
-            sampler.encode(ctx, &mut enc, &bind, n_rows as u32);
-            ctx.submit_and_wait(enc)?;
-        }
-        let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
-        let masked = if mask != FeasibilityMask::NONE && n_rows > 0 {
-            Some((ctx.read::<u32>(&tokens, n_rows)?, ctx.read::<f32>(&batch.logits, n_rows * LOGIT_STRIDE)?))
-        } else {
-            None
-        };
-        let step_ctx = StepInputs { next: &next, masked: masked.as_ref(), mask, cfg };
-        inst.par_iter_mut().for_each(|it| advance(it, &scenarios[it.scenario], map, &step_ctx, frame, driver));
     }
     let s = cfg.samples as usize;
     let mut it = inst.into_iter();

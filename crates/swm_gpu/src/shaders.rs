@@ -25,6 +25,23 @@ pub const SAMPLE: &str = concat!(
     include_str!("../../../shaders/sample.wgsl")
 );
 
+/// Agent features from the history ring and the packed map.
+pub const FEATURES: &str = concat!(
+    include_str!("../../../shaders/kinematics.wgsl"),
+    "\n",
+    include_str!("../../../shaders/feature_types.wgsl"),
+    "\n",
+    include_str!("../../../shaders/features.wgsl")
+);
+/// The end of a step: new states into the history ring and the record buffer.
+pub const COMMIT: &str = concat!(
+    include_str!("../../../shaders/kinematics.wgsl"),
+    "\n",
+    include_str!("../../../shaders/feature_types.wgsl"),
+    "\n",
+    include_str!("../../../shaders/commit.wgsl")
+);
+
 /// Every module a pipeline is built from, with the `shaders/` files it is made of.
 pub const MODULES: &[(&str, &str, &[&str])] = &[
     ("philox", PHILOX, &["philox.wgsl"]),
@@ -33,4 +50,6 @@ pub const MODULES: &[(&str, &str, &[&str])] = &[
     ("linear", LINEAR, &["linear.wgsl"]),
     ("nbr_mlp", NBR_MLP, &["nbr_mlp.wgsl"]),
     ("sample", SAMPLE, &["philox.wgsl", "kinematics.wgsl", "sample.wgsl"]),
+    ("features", FEATURES, &["kinematics.wgsl", "feature_types.wgsl", "features.wgsl"]),
+    ("commit", COMMIT, &["kinematics.wgsl", "feature_types.wgsl", "commit.wgsl"]),
 ];

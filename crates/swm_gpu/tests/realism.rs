@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use swm_dataset::ScenarioOptions;
 use swm_eval::{EvalConfig, Evaluator, TeacherEvalOptions, teacher_eval_set};
-use swm_gpu::{GpuNetwork, rollout_scenarios_gpu};
-use swm_model::{MapContext, Network, RolloutConfig, SamplingConfig};
+use swm_gpu::{GpuNetwork, rollout_scenarios_gpu_masked};
+use swm_model::{FeasibilityMask, MapContext, Network, RolloutConfig, SamplingConfig};
 use swm_sim::SimConfig;
 
 fn to_eval(r: swm_model::ScenarioRollout) -> swm_eval::ScenarioRollout {
@@ -18,6 +18,16 @@ fn to_eval(r: swm_model::ScenarioRollout) -> swm_eval::ScenarioRollout {
 
 #[test]
 fn gpu_rollouts_score_like_the_cpu() {
+    score_like_the_cpu(FeasibilityMask::default());
+}
+
+#[test]
+fn resident_gpu_rollouts_score_like_the_cpu() {
+    // No masks: the rollout never leaves the device until its records come back.
+    score_like_the_cpu(FeasibilityMask::NONE);
+}
+
+fn score_like_the_cpu(mask: FeasibilityMask) {
     let Some(ctx) = common::ctx() else { return };
     let (twin, _) = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap();
     let twin = Arc::new(twin);
@@ -35,9 +45,14 @@ fn gpu_rollouts_score_like_the_cpu() {
     let gnet = GpuNetwork::new(&ctx, &net).unwrap();
     // Other seeds for the two backends: independent samples, compared in distribution.
     let cfg = |seed| RolloutConfig { steps: 40, samples: 6, seed, sampling: SamplingConfig::default() };
-    let cpu: Vec<_> =
-        swm_model::rollout_scenarios(&net, &map, &set.scenarios, &cfg(1)).into_iter().map(to_eval).collect();
-    let gpu: Vec<_> = rollout_scenarios_gpu(&ctx, &gnet, &map, &set.scenarios, &cfg(2), None)
+    let cpu_run = |seed| -> Vec<_> {
+        swm_model::rollout::rollout_scenarios_masked(&net, &map, &set.scenarios, &cfg(seed), None, mask)
+            .into_iter()
+            .map(to_eval)
+            .collect()
+    };
+    let cpu = cpu_run(1);
+    let gpu: Vec<_> = rollout_scenarios_gpu_masked(&ctx, &gnet, &map, &set.scenarios, &cfg(2), None, mask)
         .unwrap()
         .into_iter()
         .map(to_eval)
@@ -45,11 +60,10 @@ fn gpu_rollouts_score_like_the_cpu() {
     let ev = Evaluator::for_scenarios(&twin, &set.scenarios, &EvalConfig::default()).unwrap();
     let (c, g) = (ev.evaluate(&set.scenarios, &cpu).unwrap(), ev.evaluate(&set.scenarios, &gpu).unwrap());
     // The CPU against itself under a third seed: how far two samplings of one model lie apart.
-    let cpu2: Vec<_> =
-        swm_model::rollout_scenarios(&net, &map, &set.scenarios, &cfg(3)).into_iter().map(to_eval).collect();
+    let cpu2 = cpu_run(3);
     let c2 = ev.evaluate(&set.scenarios, &cpu2).unwrap();
     eprintln!(
-        "meta cpu {:.4} cpu' {:.4} gpu {:.4}; minADE {:.3} {:.3} {:.3}; collision {:.3} {:.3} {:.3}; off-road {:.3} {:.3} {:.3}",
+        "{mask:?}: meta cpu {:.4} cpu' {:.4} gpu {:.4}; minADE {:.3} {:.3} {:.3}; collision {:.3} {:.3} {:.3}; off-road {:.3} {:.3} {:.3}",
         c.meta_metric,
         c2.meta_metric,
         g.meta_metric,

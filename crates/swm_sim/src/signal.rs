@@ -107,6 +107,15 @@ impl Plan {
     }
 }
 
+/// What a lane's signal state is made of ([`SignalController::lane_signal_source`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaneSignalSource {
+    /// An internal clearance lane, or one with a clearance movement: always green.
+    AlwaysGreen,
+    /// `(plan, phase)` of every signalled movement leaving the lane.
+    Phases(Vec<(u32, u32)>),
+}
+
 /// How a connection is controlled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ConnControl {
@@ -344,6 +353,27 @@ impl SignalController {
             }
         }
         Some(best)
+    }
+
+    /// How [`SignalController::lane_state`] of `lane` is made, for engines that recompute it
+    /// elsewhere (the GPU rollouts): `None` when no signal controls the lane (as
+    /// `lane_state`), else always green or the `(plan, phase)` of each of its signalled
+    /// movements (green when one is green, amber when one is amber, else red).
+    pub fn lane_signal_source(&self, lane: u32) -> Option<LaneSignalSource> {
+        let l = lane as usize;
+        if *self.lane_clearance.get(l)? {
+            return Some(LaneSignalSource::AlwaysGreen);
+        }
+        self.lane_signal[l]?;
+        let mut phases = Vec::new();
+        for &c in &self.lane_conns[l] {
+            match self.conn.get(c as usize) {
+                Some(ConnControl::Clearance) => return Some(LaneSignalSource::AlwaysGreen),
+                Some(ConnControl::Phase(s, p)) => phases.push((*s, *p)),
+                Some(ConnControl::None) | None => {}
+            }
+        }
+        Some(LaneSignalSource::Phases(phases))
     }
 
     /// The pedestrian signal of a crossing that cuts `crossed_lanes`: green only when every

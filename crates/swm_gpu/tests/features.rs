@@ -1,0 +1,172 @@
+//! Agent features on the GPU (`shaders/features.wgsl`) against the CPU reference
+//! (`swm_model::features::agent_features`) on the same states: a synthetic road far from the
+//! origin (recorded signals), and teacher scenarios of the procedural default district (its
+//! buildings, crossings, junction connections and signal plans).
+
+mod common;
+
+use std::sync::Arc;
+
+use swm_dataset::{Scenario, ScenarioOptions};
+use swm_eval::{TeacherEvalOptions, teacher_eval_set};
+use swm_gpu::GpuContext;
+use swm_gpu::features::{FeatureRows, GpuFeatures, GpuMap, HISTORY_SLOTS, history_slot, pack_map};
+use swm_gpu::layout::AgentState;
+use swm_model::features::{FEATURE_DIM, agent_features};
+use swm_model::map::{MapContext, SignalSource};
+use swm_model::rollout::{RolloutAgent, start_agents};
+use swm_sim::SimConfig;
+use swm_sim::signal::LaneSignalSource;
+
+/// Worst |GPU − CPU| per row, with the feature index where it occurs.
+struct Comparison {
+    rows: usize,
+    /// (row, feature, cpu, gpu) of rows beyond 1e-4.
+    outliers: Vec<(usize, usize, f32, f32)>,
+    max_within: f32,
+    /// Rows (CPU side) with a matched path, in a junction, a stop line with a signal state,
+    /// a building within a ray's reach, a neighbour, a leader.
+    coverage: [usize; 6],
+}
+
+/// Agents of every scenario's sample 0, their states rounded to the GPU's (so both sides
+/// see the same inputs), features at frame 1 on both sides.
+fn compare(ctx: &GpuContext, map: &MapContext, scenarios: &[Scenario]) -> Comparison {
+    let mut groups: Vec<(Vec<RolloutAgent>, Vec<usize>, f64)> = Vec::new();
+    let mut n = 0usize;
+    for sc in scenarios {
+        let mut agents = start_agents(sc, 5, 0);
+        for a in &mut agents {
+            for k in &mut a.history {
+                *k = AgentState::from_kinematics(k).to_kinematics();
+            }
+        }
+        let rows: Vec<usize> = (n..n + agents.len()).collect();
+        n += agents.len();
+        groups.push((agents, rows, sc.current_time_s));
+    }
+    let refs: Vec<(&[RolloutAgent], &[usize], f64)> =
+        groups.iter().map(|(a, r, t)| (a.as_slice(), r.as_slice(), *t)).collect();
+    let rows = FeatureRows::new(&refs, n);
+    let gmap = GpuMap::new(ctx, map).unwrap();
+    let gpu = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();
+    assert_eq!(gpu.len(), n * FEATURE_DIM);
+    let mut cmp = Comparison { rows: n, outliers: Vec::new(), max_within: 0.0, coverage: [0; 6] };
+    let mut cpu = vec![0.0f32; FEATURE_DIM];
+    for (agents, rws, t0) in &groups {
+        let views: Vec<_> = agents.iter().map(RolloutAgent::view).collect();
+        for (i, &row) in rws.iter().enumerate() {
+            agent_features(map, &views, i, *t0, &mut cpu);
+            let g = &gpu[row * FEATURE_DIM..(row + 1) * FEATURE_DIM];
+            let seen = [
+                cpu[25] == 1.0,
+                cpu[26] == 1.0,
+                cpu[62] == 1.0 && cpu[66] == 0.0,
+                (0..8).any(|d| cpu[67 + 2 * d] < 1.0),
+                cpu[90 + 13] == 1.0,
+                cpu[87] == 1.0,
+            ];
+            for (c, s) in cmp.coverage.iter_mut().zip(seen) {
+                *c += usize::from(s);
+            }
+            let (k, d) = (0..FEATURE_DIM)
+                .map(|k| (k, (g[k] - cpu[k]).abs()))
+                .fold((0, 0.0f32), |b, x| if x.1 > b.1 || x.1.is_nan() { x } else { b });
+            if d > 1e-4 || d.is_nan() {
+                cmp.outliers.push((row, k, cpu[k], g[k]));
+            } else {
+                cmp.max_within = cmp.max_within.max(d);
+            }
+        }
+    }
+    cmp
+}
+
+#[test]
+fn features_match_the_cpu_on_a_synthetic_road_far_from_the_origin() {
+    let Some(ctx) = common::ctx() else { return };
+    let (angle, shift) = (0.3, [2_500.0, -1_800.0]);
+    let map = common::road(angle, shift);
+    let scs = common::scenarios(angle, shift);
+    let c = compare(&ctx, &map, &scs);
+    println!("{} rows, {} beyond 1e-4, max within {:.1e}", c.rows, c.outliers.len(), c.max_within);
+    assert!(c.rows >= 20);
+    assert!(c.outliers.is_empty(), "rows beyond 1e-4 (row, feature, cpu, gpu): {:?}", c.outliers);
+}
+
+#[test]
+fn features_match_the_cpu_on_the_default_district_with_signal_plans() {
+    let Some(ctx) = common::ctx() else { return };
+    let (twin, _) = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap();
+    let twin = Arc::new(twin);
+    let opts = TeacherEvalOptions {
+        sim: SimConfig { seed: 4, vehicles: 500, pedestrians: 300, ..Default::default() },
+        warmup_s: 30.0,
+        window_s: 20.0,
+        scenarios: ScenarioOptions { stride_s: 2.0, future_s: 1.0, radius_m: 120.0, ..Default::default() },
+        max_scenarios: 24,
+        samples: 1,
+    };
+    let set = teacher_eval_set(twin.clone(), &opts).unwrap();
+    let map = MapContext::new(&twin, Some(opts.sim.seed)).unwrap();
+    let SignalSource::Plans(ctl) = &map.signals else { panic!("plans expected") };
+    // The exported lane sources recompute lane_state exactly (f64, on the CPU).
+    let lanes = twin.lanes.len() as u32;
+    let mut signalled = 0;
+    for lane in 0..lanes {
+        for t in [0.0, 7.3, 33.1, 101.7] {
+            let want = ctl.lane_state(lane, t);
+            let got = ctl.lane_signal_source(lane).map(|src| match src {
+                LaneSignalSource::AlwaysGreen => swm_sim::SignalState::Green,
+                LaneSignalSource::Phases(v) => {
+                    let s: Vec<_> =
+                        v.iter().map(|&(p, ph)| ctl.plans[p as usize].phase_state(ph as usize, t)).collect();
+                    if s.contains(&swm_sim::SignalState::Green) {
+                        swm_sim::SignalState::Green
+                    } else if s.contains(&swm_sim::SignalState::Amber) {
+                        swm_sim::SignalState::Amber
+                    } else {
+                        swm_sim::SignalState::Red
+                    }
+                }
+            });
+            assert_eq!(got, want, "lane {lane} at {t} s");
+        }
+        signalled += usize::from(ctl.lane_signal_source(lane).is_some());
+    }
+    assert!(signalled > 50, "{signalled} signalled lanes");
+    let c = compare(&ctx, &map, &set.scenarios);
+    println!(
+        "{} rows in {} scenarios, {} beyond 1e-4, max within {:.1e}; map {} words; rows with a path, in a \
+         junction, a signal ahead, a building, a neighbour, a leader: {:?}",
+        c.rows,
+        set.scenarios.len(),
+        c.outliers.len(),
+        c.max_within,
+        pack_map(&map).unwrap().len(),
+        c.coverage
+    );
+    for o in &c.outliers {
+        println!("  row {} feature {}: cpu {} gpu {}", o.0, o.1, o.2, o.3);
+    }
+    assert!(c.rows >= 300, "{} rows", c.rows);
+    // Every feature path was exercised.
+    assert!(c.coverage.iter().all(|&k| k >= 10), "coverage {:?}", c.coverage);
+    // Rows beyond 1e-4 only where the CPU sits on a discontinuity (module docs of
+    // swm_gpu::features): a handful in a thousand at most.
+    assert!(c.outliers.len() * 500 <= c.rows, "{} of {} rows beyond 1e-4", c.outliers.len(), c.rows);
+    assert!(c.max_within <= 1e-4);
+}
+
+#[test]
+fn the_history_ring_turns_with_the_steps() {
+    // After k steps, age a sits in slot (10 + k - a) % 11: every age of one step is a
+    // different slot, and age a + 1 after k + 1 steps is age a after k.
+    for k in 0..30 {
+        let slots: std::collections::BTreeSet<u32> = (0..HISTORY_SLOTS).map(|a| history_slot(k, a)).collect();
+        assert_eq!(slots.len(), HISTORY_SLOTS as usize);
+        for a in 0..HISTORY_SLOTS - 1 {
+            assert_eq!(history_slot(k + 1, a + 1), history_slot(k, a));
+        }
+    }
+}

@@ -1,0 +1,23 @@
+// The end of a rollout step on the device: each row's new state (the sampler's output) goes
+// into the history ring's next slot (slot (11 + steps_done) % 11, i.e. age 0 after the step)
+// and, when `record_slot` is not 0xffffffff, into the record buffer's frame slot
+// (records[record_slot * rows + row]), read back in chunks. Composed after kinematics.wgsl and
+// feature_types.wgsl.
+
+@group(0) @binding(0) var<uniform> params: FeatureParams;
+@group(0) @binding(1) var<storage, read> next: array<AgentState>;
+@group(0) @binding(2) var<storage, read_write> hist: array<AgentState>;
+@group(0) @binding(3) var<storage, read_write> records: array<AgentState>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wg.x + wg.y * nwg.x) * 64u + li;
+    if row >= params.rows {
+        return;
+    }
+    let s = next[row];
+    hist[((params.steps_done + 11u) % 11u) * params.rows + row] = s;
+    if params.record_slot != 0xffffffffu {
+        records[params.record_slot * params.rows + row] = s;
+    }
+}
