@@ -1,6 +1,6 @@
 // Agent features, layout 1 of swm_model::features (see that module's table), for every row at
 // once: one invocation per agent. Composed after kinematics.wgsl (AgentState, wrap_angle, PI)
-// and feature_types.wgsl (FeatureParams, AgentInfo).
+// feature_types.wgsl (FeatureParams, AgentInfo) and map.wgsl (the packed map, binding 1).
 //
 // Inputs: the packed map (swm_gpu::features::pack_map: a header of offsets, then paths,
 // points, successors, the segment grid, the class raster, the signal plans), each row's
@@ -9,7 +9,6 @@
 // Geometry is always taken as whole metres (i32) + an f32 offset, relative to the agent.
 
 @group(0) @binding(0) var<uniform> params: FeatureParams;
-@group(0) @binding(1) var<storage, read> map: array<u32>;
 @group(0) @binding(2) var<storage, read> info: array<AgentInfo>;
 @group(0) @binding(3) var<storage, read> members: array<u32>;
 @group(0) @binding(4) var<storage, read> hist: array<AgentState>;
@@ -29,63 +28,13 @@ const STOP_HORIZON_M: f32 = 60.0;
 const RAY_MAX_M: f32 = 24.0;
 const MATCH_RADIUS_M: f32 = 6.0;
 const NEIGHBOUR_RADIUS_M: f32 = 40.0;
-const NONE: u32 = 0xffffffffu;
 const KIND_PEDESTRIAN: u32 = 3u;
 const SIGNAL_NONE: u32 = 3u;
-const CLASS_GROUND: u32 = 0u;
-const CLASS_ROAD: u32 = 1u;
-const CLASS_SIDEWALK: u32 = 2u;
-const CLASS_CROSSING: u32 = 3u;
-const CLASS_BUILDING: u32 = 4u;
-
-// Header words of the packed map.
-const H_PATHS: u32 = 0u;
-const H_PTS: u32 = 2u;
-const H_SUCC: u32 = 3u;
-const H_GRID_START: u32 = 4u;
-const H_GRID_ENT: u32 = 5u;
-const H_GRID_NX: u32 = 6u;
-const H_GRID_NY: u32 = 7u;
-const H_GRID_X0: u32 = 8u;
-const H_GRID_Y0: u32 = 9u;
-const H_GRID_CELL: u32 = 10u;
-const H_HAS_PLANS: u32 = 11u;
-const H_RASTER: u32 = 12u;
-const H_RASTER_W: u32 = 13u;
-const H_RASTER_H: u32 = 14u;
-const H_RASTER_RES: u32 = 15u;
-const H_RASTER_CX: u32 = 16u;
-const H_RASTER_CY: u32 = 17u;
-const H_RASTER_OX: u32 = 18u;
-const H_RASTER_OY: u32 = 19u;
-const H_LANE_SIG: u32 = 20u;
-const H_LANES: u32 = 21u;
-const H_LANE_PH: u32 = 22u;
-const H_PLANS: u32 = 23u;
-const H_PHASES: u32 = 24u;
-const H_RES_ONE: u32 = 25u;
-const PATH_WORDS: u32 = 12u;
-
-fn mf(i: u32) -> f32 {
-    return bitcast<f32>(map[i]);
-}
-
-fn mi(i: u32) -> i32 {
-    return bitcast<i32>(map[i]);
-}
 
 // The state `age` steps old of `row`.
 fn state_at(row: u32, age: u32) -> AgentState {
     let slot = (HISTORY_SLOTS - 1u + params.steps_done - age) % HISTORY_SLOTS;
     return hist[slot * params.rows + row];
-}
-
-// b's position relative to a (m).
-fn rel(a: AgentState, b: AgentState) -> vec2<f32> {
-    return vec2<f32>(
-        f32(b.x_cell_m - a.x_cell_m) + (b.x_offset_m - a.x_offset_m),
-        f32(b.y_cell_m - a.y_cell_m) + (b.y_offset_m - a.y_offset_m),
-    );
 }
 
 // A vector in the agent frame (cos, sin of its heading).
@@ -268,34 +217,6 @@ fn lane_signal(lane: u32, t: f32) -> u32 {
         }
     }
     return best;
-}
-
-// The raster class at the agent's position plus d (m): swm_model::map::MapContext::class_at.
-fn class_at(k: AgentState, d: vec2<f32>) -> u32 {
-    let w = map[H_RASTER_W];
-    let h = map[H_RASTER_H];
-    let fx = (k.x_offset_m - mf(H_RASTER_OX)) + d.x;
-    let fy = (k.y_offset_m - mf(H_RASTER_OY)) + d.y;
-    var col: f32;
-    var row: f32;
-    if map[H_RES_ONE] == 1u {
-        // Whole metres and the small remainder apart: exact pixel edges.
-        col = f32(k.x_cell_m - mi(H_RASTER_CX)) + floor(fx);
-        row = f32(k.y_cell_m - mi(H_RASTER_CY)) + floor(fy);
-    } else {
-        let res = mf(H_RASTER_RES);
-        col = floor((f32(k.x_cell_m - mi(H_RASTER_CX)) + fx) / res);
-        row = floor((f32(k.y_cell_m - mi(H_RASTER_CY)) + fy) / res);
-    }
-    if col < 0.0 || row < 0.0 || col >= f32(w) || row >= f32(h) {
-        return CLASS_GROUND;
-    }
-    let px = u32(row) * w + u32(col);
-    return (map[map[H_RASTER] + px / 4u] >> (8u * (px % 4u))) & 0xffu;
-}
-
-fn is_road(c: u32) -> bool {
-    return c == CLASS_ROAD || c == CLASS_CROSSING;
 }
 
 fn put(base: u32, i: u32, v: f32) {

@@ -53,10 +53,9 @@ fn moved(k: AgentState, dx_m: f32, dy_m: f32) -> AgentState {
     return o;
 }
 
-fn vehicle_step(k: AgentState, token: u32) -> AgentState {
-    let t = min(token, VEHICLE_TOKENS - 1u);
-    let accel_mps2 = VEHICLE_ACCEL_MPS2[t / 11u];
-    let yaw_rate_radps = VEHICLE_YAW_RATE_RADPS[t % 11u];
+// swm_model::tokens::vehicle_step_with: a kinematic bicycle step with an acceleration and a
+// yaw rate (clamped to the curvature limit).
+fn vehicle_step_with(k: AgentState, accel_mps2: f32, yaw_rate_radps: f32) -> AgentState {
     let v1 = max(k.speed_mps + accel_mps2 * DT_S, 0.0);
     let v_mean = 0.5 * (k.speed_mps + v1);
     let max_w = VEHICLE_MAX_CURVATURE_PER_M * v_mean;
@@ -66,6 +65,16 @@ fn vehicle_step(k: AgentState, token: u32) -> AgentState {
     o.heading_rad = wrap_angle(k.heading_rad + w * DT_S);
     o.speed_mps = v1;
     return o;
+}
+
+// The yaw rate of a vehicle token.
+fn vehicle_token_yaw_rate(token: u32) -> f32 {
+    return VEHICLE_YAW_RATE_RADPS[min(token, VEHICLE_TOKENS - 1u) % 11u];
+}
+
+fn vehicle_step(k: AgentState, token: u32) -> AgentState {
+    let t = min(token, VEHICLE_TOKENS - 1u);
+    return vehicle_step_with(k, VEHICLE_ACCEL_MPS2[t / 11u], VEHICLE_YAW_RATE_RADPS[t % 11u]);
 }
 
 fn pedestrian_step(k: AgentState, token: u32) -> AgentState {

@@ -7,7 +7,8 @@
 //!   lengths, speed limits, stop lines, successors), a uniform grid of path segments for
 //!   path matching (every segment within [`MATCH_RADIUS_M`] of a cell is listed in it), the
 //!   class raster (4 classes a word) and, with `SignalSource::Plans`, the fixed-time plans
-//!   and what each lane's state is made of (`swm_sim::signal::LaneSignalSource`).
+//!   and what each lane's state is made of (`swm_sim::signal::LaneSignalSource`), and the
+//!   drivable-area bitmap of the off-road mask (`swm_model::map::Drivable`).
 //! * [`GpuFeatures`]: the kernel; one invocation per agent; neighbours are searched among
 //!   the agents of the same (scenario, sample) (`AgentInfo::members_off`).
 //!
@@ -38,7 +39,7 @@ pub const HISTORY_SLOTS: u32 = HISTORY_STEPS as u32 + 1;
 /// Side of a path-grid cell (m).
 const GRID_CELL_M: f64 = 16.0;
 /// Words of the map header (`features.wgsl`: `H_*`).
-const HEADER_WORDS: usize = 32;
+const HEADER_WORDS: usize = 48;
 /// No lane / no stop line.
 const NONE: u32 = u32::MAX;
 
@@ -222,6 +223,31 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
         false
     };
 
+    // The drivable-area bitmap (bit k: word k / 32, bit k % 32, as the CPU's u64 words).
+    let drive_off = w.len();
+    let mut drive_header = [0u32; 10];
+    if let Some(d) = &map.drivable {
+        for &b in &d.bits {
+            w.extend([b as u32, (b >> 32) as u32]);
+        }
+        let (dcx, dox) = split(d.origin_m[0]);
+        let (dcy, doy) = split(d.origin_m[1]);
+        let per_m = 1.0 / d.res_m;
+        let cells_per_m = if per_m.fract() == 0.0 && (1.0..=64.0).contains(&per_m) { per_m as u32 } else { 0 };
+        drive_header = [
+            idx(drive_off, "map")?,
+            idx(d.nx, "drivable")?,
+            idx(d.ny, "drivable")?,
+            dcx as u32,
+            dcy as u32,
+            dox.to_bits(),
+            doy.to_bits(),
+            f(d.res_m),
+            cells_per_m,
+            1,
+        ];
+    }
+
     let (rcx, rox) = split(map.origin_m[0]);
     let (rcy, roy) = split(map.origin_m[1]);
     let header: [u32; 26] = [
@@ -253,6 +279,7 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
         u32::from(map.res_m == 1.0),
     ];
     w[..header.len()].copy_from_slice(&header);
+    w[header.len()..header.len() + drive_header.len()].copy_from_slice(&drive_header);
     Ok(w)
 }
 

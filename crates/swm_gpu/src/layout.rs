@@ -175,6 +175,16 @@ pub struct AgentInfo {
     pub _pad1: u32,
 }
 
+/// `mask.wgsl`: which feasibility masks apply.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct MaskParams {
+    pub collision: u32,
+    pub offroad: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
 /// A shared struct's Rust layout: `(WGSL struct name, size in bytes, [(field, offset)])`.
 pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
 
@@ -211,6 +221,7 @@ pub fn shared_layouts() -> Vec<StructLayout> {
         layout!(AgentKey { scenario, agent, sample, agent_class }),
         layout!(AgentState { x_cell_m, y_cell_m, x_offset_m, y_offset_m, heading_rad, speed_mps, _pad0, _pad1 }),
         layout!(FeatureParams { rows, steps_done, frame, record_slot }),
+        layout!(MaskParams { collision, offroad, _pad0, _pad1 }),
         layout!(AgentInfo {
             kind,
             length_m,

@@ -8,15 +8,16 @@
 //! buffer computes the features of all agents (`shaders/features.wgsl`), runs the forward
 //! pass, samples a token and steps the kinematics.
 //!
-//! * **Without masks or a driver** (`FeasibilityMask::NONE`, no driver) nothing comes back
-//!   per frame: a commit kernel moves the new states into the ring and a record buffer,
-//!   which is read back in chunks of frames (as many as fit 256 MB) for the output records.
-//! * **With the feasibility masks** (`swm_model::rollout` docs; the default) or a driver,
-//!   the sampled tokens, logits and new states are read back each frame; every model-driven
-//!   agent's token goes through `swm_model::rollout::FeasibilityFilter` on the CPU, exactly
-//!   as the CPU backend does (an agent whose token is replaced advances by the CPU's
-//!   kinematic step), the driver moves the agents it claims, and the settled states (32
-//!   bytes an agent) are written into the ring. The masks are not on the GPU yet.
+//! * **The feasibility masks** (`swm_model::rollout` docs; on by default) run on the device
+//!   after the sampler (`shaders/mask.wgsl`, the rule of
+//!   `swm_model::rollout::FeasibilityFilter`): a sampled token that is infeasible is
+//!   redrawn among the feasible ones with word 1 of the same keyed draw.
+//! * **Without a driver** nothing comes back per frame: a commit kernel moves the new states
+//!   into the ring and a record buffer, which is read back in chunks of frames (as many as
+//!   fit 256 MB) for the output records.
+//! * **With a driver** (robots, an ego car) the new states are read back each frame, the
+//!   driver moves the agents it claims, and the settled states (32 bytes an agent) are
+//!   written into the ring.
 //!
 //! Differences from the CPU backend, by design: states are f32 (positions as whole metres +
 //! an f32 offset) on the GPU and features are computed in f32 (`crate::features` states
@@ -30,21 +31,19 @@
 //! [`rollout_scenarios_gpu_masked`] takes them as a parameter.
 
 use rayon::prelude::*;
-use swm_core::rng::unit_f32;
 use swm_dataset::Scenario;
 use swm_model::map::MapContext;
 use swm_model::rollout::{
-    AgentDriver, FeasibilityFilter, FeasibilityMask, RolloutAgent, RolloutConfig, ScenarioRollout, WorldAgent,
-    push_frame, start_agents, world_of,
+    AgentDriver, FeasibilityMask, RolloutAgent, RolloutConfig, ScenarioRollout, WorldAgent, push_frame, start_agents,
+    world_of,
 };
-use swm_model::sampling::{STREAM_TOKEN, keyed_u32x4};
 use swm_model::tokens::{AgentClass, Kinematics};
 use swm_sim::TrajectoryRecord;
 
 use crate::features::{FeatureRows, GpuCommit, GpuFeatures, GpuMap, history_slot};
 use crate::layout::{AgentKey, AgentState, FeatureParams};
 use crate::network::LOGIT_STRIDE;
-use crate::sample::{GpuSampler, class_code, sample_params};
+use crate::sample::{GpuMasks, GpuSampler, class_code, sample_params};
 use crate::{GpuContext, GpuError, GpuNetwork};
 
 /// One (scenario, sample).
@@ -133,9 +132,10 @@ pub fn rollout_scenarios_gpu_masked(
     let state_in = ctx.storage("states in", (n_rows * state_size) as u64)?;
     let state_out = ctx.storage("states out", (n_rows * state_size) as u64)?;
     let tokens = ctx.storage("tokens", n_rows as u64 * 4)?;
-    // The CPU steps in every frame when masks or a driver apply; otherwise states stay on the
+    // The CPU steps in every frame when a driver moves agents; otherwise states stay on the
     // device and come back in chunks of frames.
-    let cpu_step = (mask != FeasibilityMask::NONE || driver.is_some()) && n_rows > 0;
+    let cpu_step = driver.is_some() && n_rows > 0;
+    let masks = if mask != FeasibilityMask::NONE { Some(GpuMasks::new(ctx)?) } else { None };
     let chunk = if cpu_step || n_rows == 0 {
         1
     } else {
@@ -148,6 +148,24 @@ pub fn rollout_scenarios_gpu_masked(
     let bind = sampler.bind(ctx, [&params, &batch.logits, &keys_b, &state_in, &state_out, &tokens]);
     let fbind = feats.bind(ctx, [&fparams, &gmap.words, &info_b, &members_b, &hist_b, &batch.features, &state_in]);
     let cbind = commit.bind(ctx, [&fparams, &state_out, &hist_b, &records]);
+    let mparams = ctx.uniform("mask params", &GpuMasks::params(mask));
+    let mbind = masks.as_ref().map(|m| {
+        m.bind(
+            ctx,
+            [
+                &params,
+                &gmap.words,
+                &info_b,
+                &members_b,
+                &keys_b,
+                &batch.logits,
+                &state_in,
+                &state_out,
+                &tokens,
+                &mparams,
+            ],
+        )
+    });
     debug_assert_eq!(LOGIT_STRIDE, swm_model::tokens::VEHICLE_TOKENS);
 
     let mut pending = 0usize;
@@ -169,16 +187,13 @@ pub fn rollout_scenarios_gpu_masked(
         feats.encode(ctx, &mut enc, &fbind, n_rows as u32);
         net.encode(ctx, &mut enc, &batch);
         sampler.encode(ctx, &mut enc, &bind, n_rows as u32);
-        if cpu_step {
+        if let (Some(m), Some(mb)) = (&masks, &mbind) {
+            m.encode(ctx, &mut enc, mb, n_rows as u32);
+        }
+        if let (true, Some(driver)) = (cpu_step, driver) {
             ctx.submit_and_wait(enc)?;
             let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
-            let masked = if mask != FeasibilityMask::NONE {
-                Some((ctx.read::<u32>(&tokens, n_rows)?, ctx.read::<f32>(&batch.logits, n_rows * LOGIT_STRIDE)?))
-            } else {
-                None
-            };
-            let step_ctx = StepInputs { next: &next, masked: masked.as_ref(), mask, cfg };
-            inst.par_iter_mut().for_each(|it| advance(it, &scenarios[it.scenario], map, &step_ctx, frame, driver));
+            inst.par_iter_mut().for_each(|it| drive(it, &scenarios[it.scenario], map, &next, frame, driver));
             // The states the CPU settled on become the ring's newest slot.
             let mut settled = vec![AgentState::default(); n_rows];
             for it in &inst {
@@ -217,50 +232,20 @@ pub fn rollout_scenarios_gpu_masked(
         .collect())
 }
 
-/// What one frame's [`advance`] reads from the GPU.
-struct StepInputs<'a> {
-    next: &'a [AgentState],
-    /// Sampled tokens and logits (`[rows, LOGIT_STRIDE]`) when masks apply.
-    masked: Option<&'a (Vec<u32>, Vec<f32>)>,
-    mask: FeasibilityMask,
-    cfg: &'a RolloutConfig,
-}
-
-/// Applies the GPU's states (after the masks; and the driver's) to one instance and
-/// appends its records.
-fn advance(
+/// Applies the GPU's states and then the driver's to one instance and appends its records.
+fn drive(
     it: &mut Instance,
     scenario: &Scenario,
     map: &MapContext,
-    inputs: &StepInputs,
+    next: &[AgentState],
     frame: i32,
-    driver: Option<&dyn AgentDriver>,
+    driver: &dyn AgentDriver,
 ) {
-    let next = inputs.next;
     let world: Vec<WorldAgent> = world_of(&it.agents);
     let mut new_states: Vec<Kinematics> = it.rows.iter().map(|&r| next[r].to_kinematics()).collect();
-    if let Some((tokens, logits)) = inputs.masked {
-        let mut filter = FeasibilityFilter::default();
-        filter.new_frame(&world);
-        for (i, (a, &row)) in it.agents.iter().zip(&it.rows).enumerate() {
-            let vocab = match a.class {
-                AgentClass::Vehicle => swm_model::tokens::VEHICLE_TOKENS,
-                AgentClass::Pedestrian => swm_model::tokens::PEDESTRIAN_TOKENS,
-            };
-            let mut l = logits[row * LOGIT_STRIDE..row * LOGIT_STRIDE + vocab].to_vec();
-            let tok = tokens[row] as u16;
-            let r = keyed_u32x4(inputs.cfg.seed, scenario.scenario_id, i as u32, frame as u32, it.sample, STREAM_TOKEN);
-            let kept = filter.filter(inputs.mask, map, &world, i, tok, &mut l, &inputs.cfg.sampling, unit_f32(r[1]));
-            if kept != tok {
-                new_states[i] = swm_model::tokens::step(a.class, &world[i].state, kept);
-            }
-        }
-    }
-    if let Some(d) = driver {
-        for (i, a) in it.agents.iter().enumerate() {
-            if let Some(k) = d.next_state(scenario.scenario_id, it.sample, a.id, frame, &world) {
-                new_states[i] = k;
-            }
+    for (i, a) in it.agents.iter().enumerate() {
+        if let Some(k) = driver.next_state(scenario.scenario_id, it.sample, a.id, frame, &world) {
+            new_states[i] = k;
         }
     }
     push_frame(&mut it.agents, &new_states, map, scenario, frame, &mut it.out);

@@ -6,7 +6,7 @@ use swm_model::SamplingConfig;
 use swm_model::tokens::AgentClass;
 
 use crate::context::dispatch;
-use crate::layout::{AgentKey, AgentState, SampleParams};
+use crate::layout::{AgentKey, AgentState, MaskParams, SampleParams};
 use crate::network::LOGIT_STRIDE;
 use crate::{GpuContext, GpuError, shaders};
 
@@ -95,6 +95,85 @@ impl GpuSampler {
         let state_out = ctx.storage("state out", (n * std::mem::size_of::<AgentState>()) as u64)?;
         let tokens = ctx.storage("tokens", n as u64 * 4)?;
         let bind = self.bind(ctx, [&params, &logits_b, &keys_b, &state_in, &state_out, &tokens]);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.encode(ctx, &mut enc, &bind, n as u32);
+        ctx.submit_and_wait(enc)?;
+        let toks: Vec<u32> = ctx.read(&tokens, n)?;
+        let next: Vec<AgentState> = ctx.read(&state_out, n)?;
+        Ok((toks.into_iter().map(|t| t as u16).collect(), next))
+    }
+}
+
+/// The rollout feasibility masks on the device (`shaders/mask.wgsl`), run after the sampler
+/// on its tokens and states: the rule of `swm_model::rollout::FeasibilityFilter`.
+pub struct GpuMasks {
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl GpuMasks {
+    pub fn new(ctx: &GpuContext) -> Result<GpuMasks, GpuError> {
+        Ok(GpuMasks { pipeline: ctx.pipeline("mask", shaders::MASK, "main")? })
+    }
+
+    /// The kernel's parameters for `mask`.
+    pub fn params(mask: swm_model::FeasibilityMask) -> MaskParams {
+        MaskParams { collision: u32::from(mask.collision), offroad: u32::from(mask.offroad), _pad0: 0, _pad1: 0 }
+    }
+
+    /// A bind group: sample params, map words, agent info, members, keys, logits, states in,
+    /// states out, tokens, mask params.
+    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 10]) -> wgpu::BindGroup {
+        ctx.bind(&self.pipeline, &buffers)
+    }
+
+    /// Records the masks of `agents` rows (one workgroup each).
+    pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, bind: &wgpu::BindGroup, agents: u32) {
+        dispatch(ctx, enc, &self.pipeline, bind, agents);
+    }
+
+    /// The masks around sampled tokens (`sampled`: the sampler's tokens and next states for
+    /// `rows.states`, frame `step` of the rollout seeded `seed`): returns the tokens kept
+    /// and the states after them. One upload and read-back; for tests and one-off use.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &self,
+        ctx: &GpuContext,
+        map: &crate::features::GpuMap,
+        agents: &crate::features::FeatureRows,
+        rows: &SampleRows,
+        sampled: (&[u16], &[AgentState]),
+        step: u32,
+        seed: u64,
+        cfg: &SamplingConfig,
+        mask: swm_model::FeasibilityMask,
+    ) -> Result<(Vec<u16>, Vec<AgentState>), GpuError> {
+        let SampleRows { logits, keys, states } = *rows;
+        let n = keys.len();
+        if logits.len() != n * LOGIT_STRIDE
+            || states.len() != n
+            || agents.info.len() != n
+            || sampled.0.len() != n
+            || sampled.1.len() != n
+        {
+            return Err(GpuError::Input(format!("mask inputs of different lengths for {n} keys")));
+        }
+        if n == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let params = ctx.uniform("sample params", &sample_params(n as u32, step, seed, cfg));
+        let mparams = ctx.uniform("mask params", &GpuMasks::params(mask));
+        let info = ctx.storage_init("agent info", &agents.info)?;
+        let members = ctx.storage_init("members", &agents.members)?;
+        let keys_b = ctx.storage_init("keys", keys)?;
+        let logits_b = ctx.storage_init("logits", logits)?;
+        let state_in = ctx.storage_init("state in", states)?;
+        let state_out = ctx.storage_init("state out", sampled.1)?;
+        let toks: Vec<u32> = sampled.0.iter().map(|&t| u32::from(t)).collect();
+        let tokens = ctx.storage_init("tokens", &toks)?;
+        let bind = self.bind(
+            ctx,
+            [&params, &map.words, &info, &members, &keys_b, &logits_b, &state_in, &state_out, &tokens, &mparams],
+        );
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         self.encode(ctx, &mut enc, &bind, n as u32);
         ctx.submit_and_wait(enc)?;

@@ -22,16 +22,33 @@ pub const SAMPLE: &str = concat!(
     "\n",
     include_str!("../../../shaders/kinematics.wgsl"),
     "\n",
+    include_str!("../../../shaders/token_rule.wgsl"),
+    "\n",
     include_str!("../../../shaders/sample.wgsl")
 );
-
 /// Agent features from the history ring and the packed map.
 pub const FEATURES: &str = concat!(
     include_str!("../../../shaders/kinematics.wgsl"),
     "\n",
     include_str!("../../../shaders/feature_types.wgsl"),
     "\n",
+    include_str!("../../../shaders/map.wgsl"),
+    "\n",
     include_str!("../../../shaders/features.wgsl")
+);
+/// The rollout feasibility masks around the sampled tokens.
+pub const MASK: &str = concat!(
+    include_str!("../../../shaders/philox.wgsl"),
+    "\n",
+    include_str!("../../../shaders/kinematics.wgsl"),
+    "\n",
+    include_str!("../../../shaders/feature_types.wgsl"),
+    "\n",
+    include_str!("../../../shaders/map.wgsl"),
+    "\n",
+    include_str!("../../../shaders/token_rule.wgsl"),
+    "\n",
+    include_str!("../../../shaders/mask.wgsl")
 );
 /// The end of a step: new states into the history ring and the record buffer.
 pub const COMMIT: &str = concat!(
@@ -49,7 +66,12 @@ pub const MODULES: &[(&str, &str, &[&str])] = &[
     ("philox_test", PHILOX_TEST, &["philox.wgsl", "philox_test.wgsl"]),
     ("linear", LINEAR, &["linear.wgsl"]),
     ("nbr_mlp", NBR_MLP, &["nbr_mlp.wgsl"]),
-    ("sample", SAMPLE, &["philox.wgsl", "kinematics.wgsl", "sample.wgsl"]),
-    ("features", FEATURES, &["kinematics.wgsl", "feature_types.wgsl", "features.wgsl"]),
+    ("sample", SAMPLE, &["philox.wgsl", "kinematics.wgsl", "token_rule.wgsl", "sample.wgsl"]),
+    ("features", FEATURES, &["kinematics.wgsl", "feature_types.wgsl", "map.wgsl", "features.wgsl"]),
+    (
+        "mask",
+        MASK,
+        &["philox.wgsl", "kinematics.wgsl", "feature_types.wgsl", "map.wgsl", "token_rule.wgsl", "mask.wgsl"],
+    ),
     ("commit", COMMIT, &["kinematics.wgsl", "feature_types.wgsl", "commit.wgsl"]),
 ];

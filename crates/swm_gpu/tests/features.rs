@@ -5,17 +5,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use swm_dataset::{Scenario, ScenarioOptions};
-use swm_eval::{TeacherEvalOptions, teacher_eval_set};
+use swm_dataset::Scenario;
 use swm_gpu::GpuContext;
 use swm_gpu::features::{FeatureRows, GpuFeatures, GpuMap, HISTORY_SLOTS, history_slot, pack_map};
 use swm_gpu::layout::AgentState;
 use swm_model::features::{FEATURE_DIM, agent_features};
 use swm_model::map::{MapContext, SignalSource};
 use swm_model::rollout::{RolloutAgent, start_agents};
-use swm_sim::SimConfig;
 use swm_sim::signal::LaneSignalSource;
 
 /// Worst |GPU − CPU| per row, with the feature index where it occurs.
@@ -97,18 +93,7 @@ fn features_match_the_cpu_on_a_synthetic_road_far_from_the_origin() {
 #[test]
 fn features_match_the_cpu_on_the_default_district_with_signal_plans() {
     let Some(ctx) = common::ctx() else { return };
-    let (twin, _) = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap();
-    let twin = Arc::new(twin);
-    let opts = TeacherEvalOptions {
-        sim: SimConfig { seed: 4, vehicles: 500, pedestrians: 300, ..Default::default() },
-        warmup_s: 30.0,
-        window_s: 20.0,
-        scenarios: ScenarioOptions { stride_s: 2.0, future_s: 1.0, radius_m: 120.0, ..Default::default() },
-        max_scenarios: 24,
-        samples: 1,
-    };
-    let set = teacher_eval_set(twin.clone(), &opts).unwrap();
-    let map = MapContext::new(&twin, Some(opts.sim.seed)).unwrap();
+    let (twin, set, map) = common::dense_district();
     let SignalSource::Plans(ctl) = &map.signals else { panic!("plans expected") };
     // The exported lane sources recompute lane_state exactly (f64, on the CPU).
     let lanes = twin.lanes.len() as u32;

@@ -1,10 +1,13 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
-use swm_dataset::Scenario;
+use std::sync::Arc;
+
+use swm_dataset::{Scenario, ScenarioOptions};
+use swm_eval::{TeacherEvalOptions, TeacherEvalSet, teacher_eval_set};
 use swm_gpu::{AdapterPreference, GpuContext, GpuError};
 use swm_model::map::{MapContext, make_path};
-use swm_sim::{AgentKind, TrajectoryRecord};
+use swm_sim::{AgentKind, SimConfig, TrajectoryRecord};
 
 /// A context on the best adapter. Without any adapter: fails under `CI=true` (CI installs
 /// Mesa's lavapipe), otherwise prints why and returns `None` so the test is skipped.
@@ -129,4 +132,22 @@ pub fn scenarios(angle: f64, shift: [f64; 2]) -> Vec<Scenario> {
     let p = transform([100.0, 0.0], angle, shift);
     v.push(scenario(8, &[(AgentKind::Car, p[0], p[1], angle, 10.0)]));
     v
+}
+
+/// Dense teacher scenarios (120 m radius, 500 vehicles and 300 pedestrians) of the
+/// procedural default district, and its map with the teacher run's signal plans.
+pub fn dense_district() -> (Arc<swm_twin::Twin>, TeacherEvalSet, MapContext) {
+    let (twin, _) = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap();
+    let twin = Arc::new(twin);
+    let opts = TeacherEvalOptions {
+        sim: SimConfig { seed: 4, vehicles: 500, pedestrians: 300, ..Default::default() },
+        warmup_s: 30.0,
+        window_s: 20.0,
+        scenarios: ScenarioOptions { stride_s: 2.0, future_s: 1.0, radius_m: 120.0, ..Default::default() },
+        max_scenarios: 24,
+        samples: 1,
+    };
+    let set = teacher_eval_set(twin.clone(), &opts).unwrap();
+    let map = MapContext::new(&twin, Some(opts.sim.seed)).unwrap();
+    (twin, set, map)
 }

@@ -1,0 +1,289 @@
+// The rollout feasibility masks of swm_model::rollout (module docs, "Feasibility masks") on
+// the device, after sample.wgsl: one workgroup per agent. Composed after philox.wgsl,
+// kinematics.wgsl, feature_types.wgsl, map.wgsl (binding 1) and token_rule.wgsl.
+//
+// For the sampled token: collision-feasible when, after the token, the agent braking at
+// 6 m/s² holding the token's yaw rate (pedestrians: standing still) until it stops never
+// overlaps, step by step, a candidate braking straight (both boxes grown by 0.1 m);
+// candidates are the agents of the same (scenario, sample) within reach that do not overlap
+// it already (checked in parallel, one candidate per invocation). Off-road-feasible
+// (vehicles): the larger count of box corners (grown by 0.15 m) off the drivable area after
+// the token and after holding it 10 more steps is 0, or below the corners off now. A kept
+// token leaves the sampler's output as it is. Otherwise every token is checked (one per
+// invocation), the infeasible ones are banned as the CPU bans them (collision first, dropped
+// when no token passes; then the fewest corners off), and a token is drawn again with word 1
+// of the same keyed draw; the state is stepped with it.
+
+struct MaskParams {
+    collision: u32,
+    offroad: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: SampleParams;
+@group(0) @binding(2) var<storage, read> info: array<AgentInfo>;
+@group(0) @binding(3) var<storage, read> members: array<u32>;
+@group(0) @binding(4) var<storage, read> keys: array<AgentKey>;
+@group(0) @binding(5) var<storage, read> logits: array<f32>;
+@group(0) @binding(6) var<storage, read> state_in: array<AgentState>;
+@group(0) @binding(7) var<storage, read_write> state_out: array<AgentState>;
+@group(0) @binding(8) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(9) var<uniform> mp: MaskParams;
+
+const MASK_BRAKE_MPS2: f32 = 6.0;
+const MASK_OFFROAD_HOLD_STEPS: u32 = 10u;
+const MASK_OFFROAD_MARGIN_M: f32 = 0.15;
+const MASK_MAX_BRAKE_STEPS: u32 = 30u;
+const MASK_BOX_MARGIN_M: f32 = 0.1;
+
+var<workgroup> n_cand: atomic<u32>;
+var<workgroup> hit: atomic<u32>;
+var<workgroup> decision: u32;
+var<workgroup> coll_ok: array<u32, MAX_VOCAB>;
+var<workgroup> off_score: array<u32, MAX_VOCAB>;
+
+// An oriented box: centre (relative to the masked agent's current position), unit forward,
+// half length and width (margin included).
+struct MBox {
+    c: vec2<f32>,
+    f: vec2<f32>,
+    hl: f32,
+    hw: f32,
+}
+
+fn mbox(c: vec2<f32>, heading: f32, length_m: f32, width_m: f32, margin: f32) -> MBox {
+    return MBox(c, vec2<f32>(cos(heading), sin(heading)), 0.5 * length_m + margin, 0.5 * width_m + margin);
+}
+
+fn radius(b: MBox) -> f32 {
+    return sqrt(b.hl * b.hl + b.hw * b.hw);
+}
+
+fn extent(b: MBox, axis: vec2<f32>) -> f32 {
+    let l = vec2<f32>(-b.f.y, b.f.x);
+    return b.hl * abs(dot(b.f, axis)) + b.hw * abs(dot(l, axis));
+}
+
+// Separating-axis test (touching counts as overlapping).
+fn overlaps(a: MBox, o: MBox) -> bool {
+    let d = o.c - a.c;
+    let r = radius(a) + radius(o);
+    if dot(d, d) > r * r {
+        return false;
+    }
+    let axes = array<vec2<f32>, 4>(a.f, vec2<f32>(-a.f.y, a.f.x), o.f, vec2<f32>(-o.f.y, o.f.x));
+    for (var i = 0u; i < 4u; i++) {
+        if abs(dot(d, axes[i])) > extent(a, axes[i]) + extent(o, axes[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`; pedestrians stop at once).
+fn brake(agent_class: u32, k: AgentState, yaw: f32) -> AgentState {
+    if agent_class == CLASS_VEHICLE {
+        return vehicle_step_with(k, -MASK_BRAKE_MPS2, yaw);
+    }
+    var o = k;
+    o.speed_mps = 0.0;
+    return o;
+}
+
+fn class_of(kind: u32) -> u32 {
+    if kind == 3u {
+        return CLASS_PEDESTRIAN;
+    }
+    return CLASS_VEHICLE;
+}
+
+// Box corners (grown by MASK_OFFROAD_MARGIN_M) of `k` off the drivable area.
+fn corners_off(k: AgentState, length_m: f32, width_m: f32) -> u32 {
+    let f = vec2<f32>(cos(k.heading_rad), sin(k.heading_rad));
+    let l = vec2<f32>(-f.y, f.x);
+    let hl = 0.5 * length_m + MASK_OFFROAD_MARGIN_M;
+    let hw = 0.5 * width_m + MASK_OFFROAD_MARGIN_M;
+    var n = 0u;
+    let sa = array<f32, 4>(hl, -hl, -hl, hl);
+    let sb = array<f32, 4>(hw, hw, -hw, -hw);
+    for (var i = 0u; i < 4u; i++) {
+        if !is_drivable(k, sa[i] * f + sb[i] * l) {
+            n++;
+        }
+    }
+    return n;
+}
+
+// Whether member `j` of the agent's (scenario, sample) is a collision candidate.
+fn is_candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> bool {
+    if j == me.index {
+        return false;
+    }
+    let orow = members[me.members_off + j];
+    let ob = info[orow];
+    let o = state_in[orow];
+    let mine = mbox(vec2<f32>(0.0, 0.0), now.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
+    let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+    let horizon_s = DT_S * f32(brake_steps + 1u);
+    let base = radius(mine) + (now.speed_mps + 3.0) * horizon_s;
+    let reach = base + radius(theirs) + o.speed_mps * horizon_s;
+    let d = theirs.c;
+    return dot(d, d) <= reach * reach && !overlaps(mine, theirs);
+}
+
+// Whether token `t` keeps clear of candidate `j` (the CPU's step-by-step braking check).
+fn clear_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, brake_steps: u32) -> bool {
+    let orow = members[me.members_off + j];
+    let ob = info[orow];
+    var yaw = 0.0;
+    if cls == CLASS_VEHICLE {
+        yaw = vehicle_token_yaw_rate(t);
+    }
+    var s = token_step(cls, now, t);
+    // Their state one step ahead of ours (their braking states 1, 2, ..., capped at 30).
+    var o = brake(class_of(ob.kind), state_in[orow], 0.0);
+    for (var k = 0u; k <= brake_steps; k++) {
+        let mine = mbox(rel(now, s), s.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
+        let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+        if overlaps(mine, theirs) {
+            return false;
+        }
+        if s.speed_mps <= 0.0 && k > 0u {
+            break;
+        }
+        s = brake(cls, s, yaw);
+        if k + 2u <= MASK_MAX_BRAKE_STEPS {
+            o = brake(class_of(ob.kind), o, 0.0);
+        }
+    }
+    return true;
+}
+
+// The off-road score of token `t`: the larger count of corners off after it and after
+// holding it MASK_OFFROAD_HOLD_STEPS more steps.
+fn offroad_score(me: AgentInfo, now: AgentState, cls: u32, t: u32) -> u32 {
+    var s = token_step(cls, now, t);
+    let first = corners_off(s, me.length_m, me.width_m);
+    for (var k = 0u; k < MASK_OFFROAD_HOLD_STEPS; k++) {
+        s = token_step(cls, s, t);
+    }
+    return max(first, corners_off(s, me.length_m, me.width_m));
+}
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wg.x + wg.y * groups.x;
+    if row >= p.agents || (mp.collision == 0u && mp.offroad == 0u) {
+        return;
+    }
+    let me = info[row];
+    let key = keys[row];
+    let cls = key.agent_class;
+    var vocab = VEHICLE_TOKENS;
+    if cls != CLASS_VEHICLE {
+        vocab = PEDESTRIAN_TOKENS;
+    }
+    let now = state_in[row];
+    var brake_steps = 1u;
+    if cls == CLASS_VEHICLE {
+        brake_steps = min(u32(ceil((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S))), MASK_MAX_BRAKE_STEPS);
+    }
+    var off_now = 4u;
+    if mp.offroad != 0u && cls == CLASS_VEHICLE {
+        off_now = corners_off(now, me.length_m, me.width_m);
+    }
+    if li == 0u {
+        atomicStore(&n_cand, 0u);
+        atomicStore(&hit, 0u);
+    }
+    workgroupBarrier();
+
+    // The sampled token against every candidate, one candidate per invocation.
+    let tok = tokens[row];
+    if mp.collision != 0u {
+        for (var j = li; j < me.members_n; j += GROUP) {
+            if is_candidate(me, now, j, brake_steps) {
+                atomicAdd(&n_cand, 1u);
+                if !clear_of(me, now, cls, tok, j, brake_steps) {
+                    atomicOr(&hit, 1u);
+                }
+            }
+        }
+    }
+    workgroupBarrier();
+    if li == 0u {
+        let cands = atomicLoad(&n_cand);
+        var d = 0u;
+        if cands > 0u || off_now < 4u {
+            var off = 0u;
+            if off_now < 4u {
+                off = offroad_score(me, now, cls, tok);
+            }
+            let feasible = atomicLoad(&hit) == 0u && (off_now >= 4u || off == 0u || off < off_now);
+            if !feasible {
+                d = 1u;
+            }
+        }
+        decision = d;
+    }
+    if workgroupUniformLoad(&decision) == 0u {
+        return;
+    }
+
+    // Every token, one per invocation.
+    for (var t = li; t < vocab; t += GROUP) {
+        var ok = 1u;
+        if mp.collision != 0u {
+            for (var j = 0u; j < me.members_n; j++) {
+                if is_candidate(me, now, j, brake_steps) && !clear_of(me, now, cls, t, j, brake_steps) {
+                    ok = 0u;
+                    break;
+                }
+            }
+        }
+        coll_ok[t] = ok;
+        var off = 0u;
+        if off_now < 4u {
+            off = offroad_score(me, now, cls, t);
+        }
+        off_score[t] = off;
+    }
+    workgroupBarrier();
+    if li == 0u {
+        var any_coll = false;
+        for (var t = 0u; t < vocab; t++) {
+            any_coll = any_coll || coll_ok[t] != 0u;
+        }
+        var best = 4u;
+        var seen = false;
+        for (var t = 0u; t < vocab; t++) {
+            if coll_ok[t] != 0u || !any_coll {
+                best = select(min(best, off_score[t]), off_score[t], !seen);
+                seen = true;
+            }
+        }
+        if !seen {
+            best = 0u;
+        }
+        var limit = best;
+        if off_now >= 4u {
+            limit = 4u;
+        }
+        for (var t = 0u; t < vocab; t++) {
+            banned[t] = select(0u, 1u, (any_coll && coll_ok[t] == 0u) || off_score[t] > limit);
+        }
+    }
+    workgroupBarrier();
+    let bits = keyed_u32x4(key_from_seed(p.seed_lo, p.seed_hi), key.scenario, key.agent, p.step, key.sample, STREAM_TOKEN);
+    let base = row * p.logit_stride;
+    let token = draw_token(base, vocab, p.temperature, p.top_k, p.top_p, unit_f32(bits.y), li, true);
+    if li == 0u {
+        tokens[row] = token;
+        state_out[row] = token_step(cls, now, token);
+    }
+}
