@@ -81,6 +81,34 @@ pub fn rollout_scenarios_gpu_masked(
     driver: Option<&dyn AgentDriver>,
     mask: FeasibilityMask,
 ) -> Result<Vec<ScenarioRollout>, GpuError> {
+    rollout_scenarios_gpu_timed(ctx, net, map, scenarios, cfg, driver, mask).map(|(r, _)| r)
+}
+
+/// Where a GPU rollout's wall time went ([`rollout_scenarios_gpu_timed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GpuRolloutTimes {
+    /// Agents, batch rows and pipelines; packing and uploading the map and the histories.
+    pub setup_s: f64,
+    /// The frame loop on the device, with the chunked read-back of states (and, with a
+    /// driver, the per-frame read-back and the driver).
+    pub device_s: f64,
+    /// Turning the states read back into output records on the CPU (lane matching,
+    /// elevation, signals), rayon over (scenario, sample).
+    pub records_s: f64,
+}
+
+/// [`rollout_scenarios_gpu_masked`], also returning where the time went.
+pub fn rollout_scenarios_gpu_timed(
+    ctx: &GpuContext,
+    net: &GpuNetwork,
+    map: &MapContext,
+    scenarios: &[Scenario],
+    cfg: &RolloutConfig,
+    driver: Option<&dyn AgentDriver>,
+    mask: FeasibilityMask,
+) -> Result<(Vec<ScenarioRollout>, GpuRolloutTimes), GpuError> {
+    let started = std::time::Instant::now();
+    let mut times = GpuRolloutTimes::default();
     let mut inst: Vec<Instance> = (0..scenarios.len() * cfg.samples as usize)
         .into_par_iter()
         .map(|k| {
@@ -169,6 +197,8 @@ pub fn rollout_scenarios_gpu_masked(
     debug_assert_eq!(LOGIT_STRIDE, swm_model::tokens::VEHICLE_TOKENS);
 
     let mut pending = 0usize;
+    times.setup_s = started.elapsed().as_secs_f64();
+    let loop_started = std::time::Instant::now();
     for frame in 1..=cfg.steps as i32 {
         if n_rows == 0 {
             break;
@@ -210,6 +240,7 @@ pub fn rollout_scenarios_gpu_masked(
             if pending == chunk || frame == cfg.steps as i32 {
                 let states: Vec<AgentState> = ctx.read(&records, pending * n_rows)?;
                 let first = frame - pending as i32 + 1;
+                let records_started = std::time::Instant::now();
                 inst.par_iter_mut().for_each(|it| {
                     for (k, f) in (first..=frame).enumerate() {
                         let next: Vec<Kinematics> =
@@ -217,19 +248,22 @@ pub fn rollout_scenarios_gpu_masked(
                         push_frame(&mut it.agents, &next, map, &scenarios[it.scenario], f, &mut it.out);
                     }
                 });
+                times.records_s += records_started.elapsed().as_secs_f64();
                 pending = 0;
             }
         }
     }
+    times.device_s = loop_started.elapsed().as_secs_f64() - times.records_s;
     let s = cfg.samples as usize;
     let mut it = inst.into_iter();
-    Ok(scenarios
+    let out = scenarios
         .iter()
         .map(|sc| ScenarioRollout {
             scenario_id: sc.scenario_id,
             samples: it.by_ref().take(s).map(|i| i.out).collect(),
         })
-        .collect())
+        .collect();
+    Ok((out, times))
 }
 
 /// Applies the GPU's states and then the driver's to one instance and appends its records.
