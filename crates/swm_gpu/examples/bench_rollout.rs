@@ -5,7 +5,7 @@
 //! sampling and masks, across sample counts (the batch is scenarios × samples × agents).
 //!
 //! ```text
-//! cargo run --release -p swm_gpu --example bench_rollout -- [--samples 1,4,16] [--steps 40] [--scenarios 32] [--no-cpu]
+//! cargo run --release -p swm_gpu --example bench_rollout -- [--samples 1,4,16] [--steps 40] [--scenarios 32] [--cpu-max-samples 64]
 //! ```
 //! Agent-steps per second = agents × samples × steps / wall time of the whole call (the GPU's
 //! includes packing and uploading the map, building pipelines, reading the states back and
@@ -24,7 +24,7 @@ use swm_sim::SimConfig;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut samples = vec![1u32, 4, 16];
-    let (mut steps, mut max_scenarios, mut cpu) = (40u32, 32usize, true);
+    let (mut steps, mut max_scenarios, mut cpu_max_samples) = (40u32, 32usize, 64u32);
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -40,7 +40,10 @@ fn main() -> anyhow::Result<()> {
                 max_scenarios = args[i + 1].parse()?;
                 i += 1;
             }
-            "--no-cpu" => cpu = false,
+            "--cpu-max-samples" => {
+                cpu_max_samples = args[i + 1].parse()?;
+                i += 1;
+            }
             other => anyhow::bail!("unknown argument {other}"),
         }
         i += 1;
@@ -76,7 +79,7 @@ fn main() -> anyhow::Result<()> {
     for &s in &samples {
         let cfg = RolloutConfig { steps, samples: s, seed: 7, sampling: SamplingConfig::default() };
         let work = (agents * s as usize * steps as usize) as f64;
-        let cpu_rate = if cpu {
+        let cpu_rate = if s <= cpu_max_samples {
             let t = Instant::now();
             let out = swm_model::rollout_scenarios(&net, &map, &set.scenarios, &cfg);
             let r = work / t.elapsed().as_secs_f64();
