@@ -83,7 +83,18 @@ fn features_match_the_cpu_on_a_synthetic_road_far_from_the_origin() {
     let Some(ctx) = common::ctx() else { return };
     let (angle, shift) = (0.3, [2_500.0, -1_800.0]);
     let map = common::road(angle, shift);
-    let scs = common::scenarios(angle, shift);
+    let mut scs = common::scenarios(angle, shift);
+    // Agents that left the district: beyond the path grid and the raster, and on its edge.
+    let far = common::transform([9_000.0, 4_000.0], angle, shift);
+    let edge = [map.origin_m[0] + 0.5, map.origin_m[1] + 0.5];
+    scs.push(common::scenario(
+        9,
+        &[
+            (swm_sim::AgentKind::Car, far[0], far[1], 0.4, 12.0),
+            (swm_sim::AgentKind::Pedestrian, far[0] + 3.0, far[1], 2.0, 1.2),
+            (swm_sim::AgentKind::Truck, edge[0], edge[1], -2.5, 6.0),
+        ],
+    ));
     let c = compare(&ctx, &map, &scs);
     println!("{} rows, {} beyond 1e-4, max within {:.1e}", c.rows, c.outliers.len(), c.max_within);
     assert!(c.rows >= 20);
