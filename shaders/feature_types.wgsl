@@ -19,6 +19,6 @@ struct AgentInfo {
     members_n: u32,
     index: u32,
     time0_s: f32,
-    _pad0: u32,
-    _pad1: u32,
+    script_off: u32,
+    script_len: u32,
 }

@@ -325,8 +325,8 @@ impl FeatureRows {
                     members_n: rws.len() as u32,
                     index: i as u32,
                     time0_s: *t0 as f32,
-                    _pad0: 0,
-                    _pad1: 0,
+                    script_off: 0,
+                    script_len: 0,
                 };
                 for (j, k) in h.iter().enumerate() {
                     let age = (h.len() - 1 - j) as u32;
@@ -403,8 +403,9 @@ impl GpuCommit {
     }
 
     /// A bind group: params uniform (shared with the features), new states, history ring,
-    /// record buffer (`[frames, rows]`; any buffer when no records are kept).
-    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 4]) -> wgpu::BindGroup {
+    /// record buffer (`[frames, rows]`; any buffer when no records are kept), agent info,
+    /// scripted states (any buffer when no agent is scripted).
+    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 6]) -> wgpu::BindGroup {
         ctx.bind(&self.pipeline, &buffers)
     }
 

@@ -171,8 +171,10 @@ pub struct AgentInfo {
     pub index: u32,
     /// Time of frame 0 (s); frame `f`'s features use `time0_s + 0.1 (f − 1)`.
     pub time0_s: f32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+    /// A scripted agent's states (`commit.wgsl`): `scripts[off..off + len]`, frame `f`
+    /// taking `min(f − 1, len − 1)`; `script_len` 0: the model moves it.
+    pub script_off: u32,
+    pub script_len: u32,
 }
 
 /// `mask.wgsl`: which feasibility masks apply.
@@ -233,8 +235,8 @@ pub fn shared_layouts() -> Vec<StructLayout> {
             members_n,
             index,
             time0_s,
-            _pad0,
-            _pad1
+            script_off,
+            script_len
         }),
     ]
 }

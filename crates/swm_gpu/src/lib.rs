@@ -30,7 +30,10 @@ pub mod shaders;
 pub use context::{AdapterKind, AdapterPreference, AdapterSummary, GpuContext};
 pub use features::{GpuFeatures, GpuMap};
 pub use network::GpuNetwork;
-pub use rollout::{GpuRolloutTimes, rollout_scenarios_gpu, rollout_scenarios_gpu_masked, rollout_scenarios_gpu_timed};
+pub use rollout::{
+    GpuRolloutEngine, GpuRolloutTimes, ScriptedAgent, rollout_scenarios_gpu, rollout_scenarios_gpu_masked,
+    rollout_scenarios_gpu_timed,
+};
 
 /// Errors of the GPU engine.
 #[derive(Debug, thiserror::Error)]

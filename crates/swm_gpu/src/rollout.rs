@@ -15,9 +15,15 @@
 //! * **Without a driver** nothing comes back per frame: a commit kernel moves the new states
 //!   into the ring and a record buffer, which is read back in chunks of frames (as many as
 //!   fit 256 MB) for the output records.
-//! * **With a driver** (robots, an ego car) the new states are read back each frame, the
-//!   driver moves the agents it claims, and the settled states (32 bytes an agent) are
-//!   written into the ring.
+//! * **Scripted agents** ([`ScriptedAgent`]: a robot's candidate plan, an ego car's
+//!   trajectory) take their given states on the device (the commit kernel reads them from a
+//!   buffer uploaded once), so planning in imagination needs no read-back per frame either.
+//! * **With a driver** (an `AgentDriver` that reacts to the world) the new states are read
+//!   back each frame, the driver moves the agents it claims, and the settled states (32
+//!   bytes an agent) are written into the ring.
+//!
+//! [`GpuRolloutEngine`] keeps the packed map and the pipelines for repeated calls (a
+//! planner's 10 Hz replans); the free functions build one per call.
 //!
 //! Differences from the CPU backend, by design: states are f32 (positions as whole metres +
 //! an f32 offset) on the GPU and features are computed in f32 (`crate::features` states
@@ -108,162 +114,264 @@ pub fn rollout_scenarios_gpu_timed(
     mask: FeasibilityMask,
 ) -> Result<(Vec<ScenarioRollout>, GpuRolloutTimes), GpuError> {
     let started = std::time::Instant::now();
-    let mut times = GpuRolloutTimes::default();
-    let mut inst: Vec<Instance> = (0..scenarios.len() * cfg.samples as usize)
-        .into_par_iter()
-        .map(|k| {
-            let s = cfg.samples as usize;
-            let (scenario, sample) = (k / s, (k % s) as u32);
-            let agents = start_agents(&scenarios[scenario], cfg.seed, sample);
-            Instance { scenario, sample, rows: vec![0; agents.len()], agents, out: Vec::new() }
-        })
-        .collect();
-    // Class-sorted global rows: all vehicles, then all pedestrians.
-    let mut n_rows = 0usize;
-    for want in [AgentClass::Vehicle, AgentClass::Pedestrian] {
-        for it in &mut inst {
-            for (a, row) in it.agents.iter().zip(it.rows.iter_mut()) {
-                if a.class == want {
-                    *row = n_rows;
-                    n_rows += 1;
-                }
-            }
-        }
-    }
-    let vehicles = inst.iter().flat_map(|it| &it.agents).filter(|a| a.class == AgentClass::Vehicle).count();
-    let mut keys = vec![AgentKey::default(); n_rows];
-    for it in &inst {
-        for (i, (a, &row)) in it.agents.iter().zip(&it.rows).enumerate() {
-            keys[row] = AgentKey {
-                scenario: scenarios[it.scenario].scenario_id as u32,
-                agent: i as u32,
-                sample: it.sample,
-                agent_class: class_code(a.class),
-            };
-        }
-    }
-    let batch = net.batch(ctx, n_rows as u32, vehicles as u32)?;
-    let sampler = GpuSampler::new(ctx)?;
-    let feats = GpuFeatures::new(ctx)?;
-    let commit = GpuCommit::new(ctx)?;
-    let gmap = GpuMap::new(ctx, map)?;
-    let groups: Vec<(&[RolloutAgent], &[usize], f64)> = inst
-        .iter()
-        .map(|it| (it.agents.as_slice(), it.rows.as_slice(), scenarios[it.scenario].current_time_s))
-        .collect();
-    let rows_in = FeatureRows::new(&groups, n_rows);
-    let state_size = std::mem::size_of::<AgentState>();
-    let keys_b = ctx.storage_init("agent keys", &keys)?;
-    let info_b = ctx.storage_init("agent info", &rows_in.info)?;
-    let members_b = ctx.storage_init("members", &rows_in.members)?;
-    let hist_b = ctx.storage_init("history ring", &rows_in.history)?;
-    let state_in = ctx.storage("states in", (n_rows * state_size) as u64)?;
-    let state_out = ctx.storage("states out", (n_rows * state_size) as u64)?;
-    let tokens = ctx.storage("tokens", n_rows as u64 * 4)?;
-    // The CPU steps in every frame when a driver moves agents; otherwise states stay on the
-    // device and come back in chunks of frames.
-    let cpu_step = driver.is_some() && n_rows > 0;
-    let masks = if mask != FeasibilityMask::NONE { Some(GpuMasks::new(ctx)?) } else { None };
-    let chunk = if cpu_step || n_rows == 0 {
-        1
-    } else {
-        let limit = ctx.limits().max_storage_buffer_binding_size.min(ctx.limits().max_buffer_size).min(256 << 20);
-        ((limit / (n_rows * state_size) as u64).max(1) as usize).min(cfg.steps.max(1) as usize)
-    };
-    let records = ctx.storage("records", (if cpu_step { 1 } else { chunk * n_rows.max(1) } * state_size) as u64)?;
-    let fparams = ctx.uniform("feature params", &FeatureParams::new(n_rows as u32, 0, 1));
-    let params = ctx.uniform("sample params", &sample_params(n_rows as u32, 1, cfg.seed, &cfg.sampling));
-    let bind = sampler.bind(ctx, [&params, &batch.logits, &keys_b, &state_in, &state_out, &tokens]);
-    let fbind = feats.bind(ctx, [&fparams, &gmap.words, &info_b, &members_b, &hist_b, &batch.features, &state_in]);
-    let cbind = commit.bind(ctx, [&fparams, &state_out, &hist_b, &records]);
-    let mparams = ctx.uniform("mask params", &GpuMasks::params(mask));
-    let mbind = masks.as_ref().map(|m| {
-        m.bind(
-            ctx,
-            [
-                &params,
-                &gmap.words,
-                &info_b,
-                &members_b,
-                &keys_b,
-                &batch.logits,
-                &state_in,
-                &state_out,
-                &tokens,
-                &mparams,
-            ],
-        )
-    });
-    debug_assert_eq!(LOGIT_STRIDE, swm_model::tokens::VEHICLE_TOKENS);
-
-    let mut pending = 0usize;
-    times.setup_s = started.elapsed().as_secs_f64();
-    let loop_started = std::time::Instant::now();
-    for frame in 1..=cfg.steps as i32 {
-        if n_rows == 0 {
-            break;
-        }
-        let mut fp = FeatureParams::new(n_rows as u32, frame as u32 - 1, frame as u32);
-        if !cpu_step {
-            fp.record_slot = pending as u32;
-        }
-        ctx.queue.write_buffer(&fparams, 0, bytemuck::bytes_of(&fp));
-        ctx.queue.write_buffer(
-            &params,
-            0,
-            bytemuck::bytes_of(&sample_params(n_rows as u32, frame as u32, cfg.seed, &cfg.sampling)),
-        );
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        feats.encode(ctx, &mut enc, &fbind, n_rows as u32);
-        net.encode(ctx, &mut enc, &batch);
-        sampler.encode(ctx, &mut enc, &bind, n_rows as u32);
-        if let (Some(m), Some(mb)) = (&masks, &mbind) {
-            m.encode(ctx, &mut enc, mb, n_rows as u32);
-        }
-        if let (true, Some(driver)) = (cpu_step, driver) {
-            ctx.submit_and_wait(enc)?;
-            let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
-            inst.par_iter_mut().for_each(|it| drive(it, &scenarios[it.scenario], map, &next, frame, driver));
-            // The states the CPU settled on become the ring's newest slot.
-            let mut settled = vec![AgentState::default(); n_rows];
-            for it in &inst {
-                for (a, &row) in it.agents.iter().zip(&it.rows) {
-                    settled[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"));
-                }
-            }
-            let slot = history_slot(frame as u32, 0) as usize;
-            ctx.queue.write_buffer(&hist_b, (slot * n_rows * state_size) as u64, bytemuck::cast_slice(&settled));
-        } else {
-            commit.encode(ctx, &mut enc, &cbind, n_rows as u32);
-            ctx.queue.submit([enc.finish()]);
-            pending += 1;
-            if pending == chunk || frame == cfg.steps as i32 {
-                let states: Vec<AgentState> = ctx.read(&records, pending * n_rows)?;
-                let first = frame - pending as i32 + 1;
-                let records_started = std::time::Instant::now();
-                inst.par_iter_mut().for_each(|it| {
-                    for (k, f) in (first..=frame).enumerate() {
-                        let next: Vec<Kinematics> =
-                            it.rows.iter().map(|&r| states[k * n_rows + r].to_kinematics()).collect();
-                        push_frame(&mut it.agents, &next, map, &scenarios[it.scenario], f, &mut it.out);
-                    }
-                });
-                times.records_s += records_started.elapsed().as_secs_f64();
-                pending = 0;
-            }
-        }
-    }
-    times.device_s = loop_started.elapsed().as_secs_f64() - times.records_s;
-    let s = cfg.samples as usize;
-    let mut it = inst.into_iter();
-    let out = scenarios
-        .iter()
-        .map(|sc| ScenarioRollout {
-            scenario_id: sc.scenario_id,
-            samples: it.by_ref().take(s).map(|i| i.out).collect(),
-        })
-        .collect();
+    let engine = GpuRolloutEngine::new(ctx, net, map)?;
+    let setup_s = started.elapsed().as_secs_f64();
+    let (out, mut times) = engine.rollout(scenarios, cfg, driver, &[], mask)?;
+    times.setup_s += setup_s;
     Ok((out, times))
+}
+
+/// An agent moved along given states instead of by the model (a robot's candidate plan):
+/// in every sample of `scenarios[scenario]`, agent `agent_id` takes `states[f − 1]` at
+/// frame `f` (the last one after the end). Scripts go to the device once; no read-back per
+/// frame (the "actions through a buffer" of planning in imagination).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptedAgent {
+    /// Index into the scenarios of the call.
+    pub scenario: usize,
+    pub agent_id: u64,
+    pub states: Vec<Kinematics>,
+}
+
+/// The GPU engine for one twin and network: the packed map and the pipelines, built once
+/// and reused by every [`GpuRolloutEngine::rollout`] (a planner calls it at 10 Hz).
+pub struct GpuRolloutEngine<'a> {
+    ctx: &'a GpuContext,
+    net: &'a GpuNetwork,
+    map: &'a MapContext,
+    gmap: GpuMap,
+    sampler: GpuSampler,
+    feats: GpuFeatures,
+    commit: GpuCommit,
+    masks: GpuMasks,
+}
+
+impl<'a> GpuRolloutEngine<'a> {
+    /// Packs and uploads `map`, builds the pipelines.
+    pub fn new(
+        ctx: &'a GpuContext,
+        net: &'a GpuNetwork,
+        map: &'a MapContext,
+    ) -> Result<GpuRolloutEngine<'a>, GpuError> {
+        Ok(GpuRolloutEngine {
+            ctx,
+            net,
+            map,
+            gmap: GpuMap::new(ctx, map)?,
+            sampler: GpuSampler::new(ctx)?,
+            feats: GpuFeatures::new(ctx)?,
+            commit: GpuCommit::new(ctx)?,
+            masks: GpuMasks::new(ctx)?,
+        })
+    }
+
+    /// Rolls out `cfg.samples` samples of every scenario (module docs), `driver` moving the
+    /// agents it claims (states read back every frame) and `scripts` moving theirs on the
+    /// device; a driver and scripts together are refused. Returns the rollouts as
+    /// [`rollout_scenarios_gpu`] and where the time went (`setup_s`: this call's buffers).
+    pub fn rollout(
+        &self,
+        scenarios: &[Scenario],
+        cfg: &RolloutConfig,
+        driver: Option<&dyn AgentDriver>,
+        scripts: &[ScriptedAgent],
+        mask: FeasibilityMask,
+    ) -> Result<(Vec<ScenarioRollout>, GpuRolloutTimes), GpuError> {
+        let (ctx, net, map) = (self.ctx, self.net, self.map);
+        if driver.is_some() && !scripts.is_empty() {
+            return Err(GpuError::Input("a driver and scripted agents in one rollout".into()));
+        }
+        if let Some(sa) = scripts.iter().find(|sa| sa.scenario >= scenarios.len() || sa.states.is_empty()) {
+            return Err(GpuError::Input(format!(
+                "scripted agent {} of scenario index {}: {} states, {} scenarios",
+                sa.agent_id,
+                sa.scenario,
+                sa.states.len(),
+                scenarios.len()
+            )));
+        }
+        let started = std::time::Instant::now();
+        let mut times = GpuRolloutTimes::default();
+        let mut inst: Vec<Instance> = (0..scenarios.len() * cfg.samples as usize)
+            .into_par_iter()
+            .map(|k| {
+                let s = cfg.samples as usize;
+                let (scenario, sample) = (k / s, (k % s) as u32);
+                let agents = start_agents(&scenarios[scenario], cfg.seed, sample);
+                Instance { scenario, sample, rows: vec![0; agents.len()], agents, out: Vec::new() }
+            })
+            .collect();
+        // Class-sorted global rows: all vehicles, then all pedestrians.
+        let mut n_rows = 0usize;
+        for want in [AgentClass::Vehicle, AgentClass::Pedestrian] {
+            for it in &mut inst {
+                for (a, row) in it.agents.iter().zip(it.rows.iter_mut()) {
+                    if a.class == want {
+                        *row = n_rows;
+                        n_rows += 1;
+                    }
+                }
+            }
+        }
+        let vehicles = inst.iter().flat_map(|it| &it.agents).filter(|a| a.class == AgentClass::Vehicle).count();
+        let mut keys = vec![AgentKey::default(); n_rows];
+        for it in &inst {
+            for (i, (a, &row)) in it.agents.iter().zip(&it.rows).enumerate() {
+                keys[row] = AgentKey {
+                    scenario: scenarios[it.scenario].scenario_id as u32,
+                    agent: i as u32,
+                    sample: it.sample,
+                    agent_class: class_code(a.class),
+                };
+            }
+        }
+        let batch = net.batch(ctx, n_rows as u32, vehicles as u32)?;
+        let groups: Vec<(&[RolloutAgent], &[usize], f64)> = inst
+            .iter()
+            .map(|it| (it.agents.as_slice(), it.rows.as_slice(), scenarios[it.scenario].current_time_s))
+            .collect();
+        let mut rows_in = FeatureRows::new(&groups, n_rows);
+        // Scripted agents: their states once (shared by the samples of a scenario).
+        let mut script_states: Vec<AgentState> = Vec::new();
+        let mut script_at: Vec<(usize, u64, u32, u32)> = Vec::new();
+        for sa in scripts {
+            script_at.push((sa.scenario, sa.agent_id, script_states.len() as u32, sa.states.len() as u32));
+            script_states.extend(sa.states.iter().map(AgentState::from_kinematics));
+        }
+        for &(sc, id, off, len) in &script_at {
+            let mut found = cfg.samples == 0;
+            for it in inst.iter().filter(|it| it.scenario == sc) {
+                if let Some(i) = it.agents.iter().position(|a| a.id == id) {
+                    let info = &mut rows_in.info[it.rows[i]];
+                    (info.script_off, info.script_len) = (off, len);
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(GpuError::Input(format!(
+                    "scripted agent {id}: scenario {} (index {sc}) has no agent with that id at frame 0",
+                    scenarios[sc].scenario_id
+                )));
+            }
+        }
+        if script_states.is_empty() {
+            script_states.push(AgentState::default());
+        }
+        let scripts_b = ctx.storage_init("scripted states", &script_states)?;
+        let state_size = std::mem::size_of::<AgentState>();
+        let keys_b = ctx.storage_init("agent keys", &keys)?;
+        let info_b = ctx.storage_init("agent info", &rows_in.info)?;
+        let members_b = ctx.storage_init("members", &rows_in.members)?;
+        let hist_b = ctx.storage_init("history ring", &rows_in.history)?;
+        let state_in = ctx.storage("states in", (n_rows * state_size) as u64)?;
+        let state_out = ctx.storage("states out", (n_rows * state_size) as u64)?;
+        let tokens = ctx.storage("tokens", n_rows as u64 * 4)?;
+        // The CPU steps in every frame when a driver moves agents; otherwise states stay on the
+        // device and come back in chunks of frames.
+        let cpu_step = driver.is_some() && n_rows > 0;
+        let masks = (mask != FeasibilityMask::NONE).then_some(&self.masks);
+        let chunk = if cpu_step || n_rows == 0 {
+            1
+        } else {
+            let limit = ctx.limits().max_storage_buffer_binding_size.min(ctx.limits().max_buffer_size).min(256 << 20);
+            ((limit / (n_rows * state_size) as u64).max(1) as usize).min(cfg.steps.max(1) as usize)
+        };
+        let records = ctx.storage("records", (if cpu_step { 1 } else { chunk * n_rows.max(1) } * state_size) as u64)?;
+        let fparams = ctx.uniform("feature params", &FeatureParams::new(n_rows as u32, 0, 1));
+        let params = ctx.uniform("sample params", &sample_params(n_rows as u32, 1, cfg.seed, &cfg.sampling));
+        let (sampler, feats, commit, gmap) = (&self.sampler, &self.feats, &self.commit, &self.gmap);
+        let bind = sampler.bind(ctx, [&params, &batch.logits, &keys_b, &state_in, &state_out, &tokens]);
+        let fbind = feats.bind(ctx, [&fparams, &gmap.words, &info_b, &members_b, &hist_b, &batch.features, &state_in]);
+        let cbind = commit.bind(ctx, [&fparams, &state_out, &hist_b, &records, &info_b, &scripts_b]);
+        let mparams = ctx.uniform("mask params", &GpuMasks::params(mask));
+        let mbind = masks.as_ref().map(|m| {
+            m.bind(
+                ctx,
+                [
+                    &params,
+                    &gmap.words,
+                    &info_b,
+                    &members_b,
+                    &keys_b,
+                    &batch.logits,
+                    &state_in,
+                    &state_out,
+                    &tokens,
+                    &mparams,
+                ],
+            )
+        });
+        debug_assert_eq!(LOGIT_STRIDE, swm_model::tokens::VEHICLE_TOKENS);
+
+        let mut pending = 0usize;
+        times.setup_s = started.elapsed().as_secs_f64();
+        let loop_started = std::time::Instant::now();
+        for frame in 1..=cfg.steps as i32 {
+            if n_rows == 0 {
+                break;
+            }
+            let mut fp = FeatureParams::new(n_rows as u32, frame as u32 - 1, frame as u32);
+            if !cpu_step {
+                fp.record_slot = pending as u32;
+            }
+            ctx.queue.write_buffer(&fparams, 0, bytemuck::bytes_of(&fp));
+            ctx.queue.write_buffer(
+                &params,
+                0,
+                bytemuck::bytes_of(&sample_params(n_rows as u32, frame as u32, cfg.seed, &cfg.sampling)),
+            );
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            feats.encode(ctx, &mut enc, &fbind, n_rows as u32);
+            net.encode(ctx, &mut enc, &batch);
+            sampler.encode(ctx, &mut enc, &bind, n_rows as u32);
+            if let (Some(m), Some(mb)) = (&masks, &mbind) {
+                m.encode(ctx, &mut enc, mb, n_rows as u32);
+            }
+            if let (true, Some(driver)) = (cpu_step, driver) {
+                ctx.submit_and_wait(enc)?;
+                let next: Vec<AgentState> = ctx.read(&state_out, n_rows)?;
+                inst.par_iter_mut().for_each(|it| drive(it, &scenarios[it.scenario], map, &next, frame, driver));
+                // The states the CPU settled on become the ring's newest slot.
+                let mut settled = vec![AgentState::default(); n_rows];
+                for it in &inst {
+                    for (a, &row) in it.agents.iter().zip(&it.rows) {
+                        settled[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"));
+                    }
+                }
+                let slot = history_slot(frame as u32, 0) as usize;
+                ctx.queue.write_buffer(&hist_b, (slot * n_rows * state_size) as u64, bytemuck::cast_slice(&settled));
+            } else {
+                commit.encode(ctx, &mut enc, &cbind, n_rows as u32);
+                ctx.queue.submit([enc.finish()]);
+                pending += 1;
+                if pending == chunk || frame == cfg.steps as i32 {
+                    let states: Vec<AgentState> = ctx.read(&records, pending * n_rows)?;
+                    let first = frame - pending as i32 + 1;
+                    let records_started = std::time::Instant::now();
+                    inst.par_iter_mut().for_each(|it| {
+                        for (k, f) in (first..=frame).enumerate() {
+                            let next: Vec<Kinematics> =
+                                it.rows.iter().map(|&r| states[k * n_rows + r].to_kinematics()).collect();
+                            push_frame(&mut it.agents, &next, map, &scenarios[it.scenario], f, &mut it.out);
+                        }
+                    });
+                    times.records_s += records_started.elapsed().as_secs_f64();
+                    pending = 0;
+                }
+            }
+        }
+        times.device_s = loop_started.elapsed().as_secs_f64() - times.records_s;
+        let s = cfg.samples as usize;
+        let mut it = inst.into_iter();
+        let out = scenarios
+            .iter()
+            .map(|sc| ScenarioRollout {
+                scenario_id: sc.scenario_id,
+                samples: it.by_ref().take(s).map(|i| i.out).collect(),
+            })
+            .collect();
+        Ok((out, times))
+    }
 }
 
 /// Applies the GPU's states and then the driver's to one instance and appends its records.

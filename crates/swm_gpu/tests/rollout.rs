@@ -4,7 +4,8 @@
 mod common;
 
 use common::{road, scenarios};
-use swm_gpu::{GpuNetwork, rollout_scenarios_gpu, rollout_scenarios_gpu_masked};
+use swm_gpu::layout::AgentState;
+use swm_gpu::{GpuNetwork, GpuRolloutEngine, ScriptedAgent, rollout_scenarios_gpu, rollout_scenarios_gpu_masked};
 use swm_model::tokens::Kinematics;
 use swm_model::{FeasibilityMask, NetConfig, Network, RolloutConfig, SamplingConfig, WorldAgent};
 
@@ -114,4 +115,72 @@ fn rollouts_do_not_depend_on_the_dispatch_grid() {
     let narrow = rollout_scenarios_gpu(&ctx, &gnet, &map, &scs, &cfg, None).unwrap();
     assert_eq!(wide, again);
     assert_eq!(wide, narrow);
+}
+
+#[test]
+fn scripted_agents_move_as_a_driver_would_without_read_back() {
+    // A robot's plan as a script (on the device) against the same plan as a driver (read
+    // back every frame): every other agent's records are identical, the scripted agent's
+    // states are the plan's (to the device's f32 offsets).
+    let Some(ctx) = common::ctx() else { return };
+    let map = road(0.2, [300.0, 700.0]);
+    let scs = scenarios(0.2, [300.0, 700.0]);
+    let net = model();
+    let gnet = GpuNetwork::new(&ctx, &net).unwrap();
+    let cfg = RolloutConfig { steps: 15, samples: 2, seed: 9, sampling: SamplingConfig::default() };
+    // Agent 1 of every scenario brakes to a stop along its heading.
+    let plan = |sc: &swm_dataset::Scenario| -> Vec<Kinematics> {
+        let r = sc.rows.iter().find(|(f, r)| *f == 0 && r.agent_id == 1).map(|(_, r)| r.clone()).unwrap();
+        let mut k = Kinematics { point_enu: [r.x_m, r.y_m], heading_rad: r.heading_rad, speed_mps: r.speed_mps };
+        (0..10)
+            .map(|_| {
+                k = swm_model::tokens::vehicle_step_with(&k, -3.0, 0.02);
+                k
+            })
+            .collect()
+    };
+    let scripts: Vec<ScriptedAgent> = scs
+        .iter()
+        .enumerate()
+        .filter(|(_, sc)| sc.rows.iter().any(|(f, r)| *f == 0 && r.agent_id == 1))
+        .map(|(i, sc)| ScriptedAgent { scenario: i, agent_id: 1, states: plan(sc) })
+        .collect();
+    assert!(scripts.len() >= 3);
+    let engine = GpuRolloutEngine::new(&ctx, &gnet, &map).unwrap();
+    let (scripted, _) = engine.rollout(&scs, &cfg, None, &scripts, FeasibilityMask::default()).unwrap();
+    let driver = |sid: u64, _s: u32, id: u64, frame: i32, _w: &[WorldAgent]| -> Option<Kinematics> {
+        let sa = scripts.iter().find(|sa| scs[sa.scenario].scenario_id == sid && sa.agent_id == id)?;
+        let k = sa.states.get((frame - 1) as usize).or(sa.states.last())?;
+        Some(AgentState::from_kinematics(k).to_kinematics())
+    };
+    let (driven, _) = engine.rollout(&scs, &cfg, Some(&driver), &[], FeasibilityMask::default()).unwrap();
+    let mut scripted_rows = 0;
+    for (a, b) in scripted.iter().zip(&driven) {
+        for (sa, sb) in a.samples.iter().zip(&b.samples) {
+            assert_eq!(sa.len(), sb.len());
+            for ((fa, ra), (fb, rb)) in sa.iter().zip(sb) {
+                assert_eq!((fa, ra.agent_id), (fb, rb.agent_id));
+                if ra.agent_id == 1 {
+                    scripted_rows += 1;
+                    assert!((ra.x_m - rb.x_m).abs() < 1e-6 && (ra.y_m - rb.y_m).abs() < 1e-6);
+                } else {
+                    assert_eq!(ra, rb, "frame {fa}");
+                }
+            }
+        }
+    }
+    assert!(scripted_rows >= 3 * 2 * 15);
+    // Bad scripts are errors, not panics.
+    let bad = [ScriptedAgent {
+        scenario: 99,
+        agent_id: 1,
+        states: vec![Kinematics { point_enu: [0.0, 0.0], heading_rad: 0.0, speed_mps: 0.0 }],
+    }];
+    assert!(engine.rollout(&scs, &cfg, None, &bad, FeasibilityMask::default()).is_err());
+    let bad = [ScriptedAgent {
+        scenario: 0,
+        agent_id: 1234,
+        states: vec![Kinematics { point_enu: [0.0, 0.0], heading_rad: 0.0, speed_mps: 0.0 }],
+    }];
+    assert!(engine.rollout(&scs, &cfg, None, &bad, FeasibilityMask::default()).is_err());
 }
