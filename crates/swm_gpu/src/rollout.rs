@@ -114,9 +114,9 @@ pub fn rollout_scenarios_gpu_timed(
     mask: FeasibilityMask,
 ) -> Result<(Vec<ScenarioRollout>, GpuRolloutTimes), GpuError> {
     let started = std::time::Instant::now();
-    let engine = GpuRolloutEngine::new(ctx, net, map)?;
+    let engine = GpuRolloutEngine::new(ctx, map)?;
     let setup_s = started.elapsed().as_secs_f64();
-    let (out, mut times) = engine.rollout(scenarios, cfg, driver, &[], mask)?;
+    let (out, mut times) = engine.rollout(ctx, net, map, scenarios, cfg, driver, &[], mask)?;
     times.setup_s += setup_s;
     Ok((out, times))
 }
@@ -133,12 +133,12 @@ pub struct ScriptedAgent {
     pub states: Vec<Kinematics>,
 }
 
-/// The GPU engine for one twin and network: the packed map and the pipelines, built once
-/// and reused by every [`GpuRolloutEngine::rollout`] (a planner calls it at 10 Hz).
-pub struct GpuRolloutEngine<'a> {
-    ctx: &'a GpuContext,
-    net: &'a GpuNetwork,
-    map: &'a MapContext,
+/// The GPU engine's state for one twin: the packed map and the pipelines, built once and
+/// reused by every [`GpuRolloutEngine::rollout`] (a planner calls it at 10 Hz). It owns no
+/// borrowed data, so planners and viewers can keep it next to their context and network.
+pub struct GpuRolloutEngine {
+    /// What the map was packed from (paths, raster size and origin), checked on each call.
+    map_key: (usize, usize, usize, u64, u64),
     gmap: GpuMap,
     sampler: GpuSampler,
     feats: GpuFeatures,
@@ -146,17 +146,15 @@ pub struct GpuRolloutEngine<'a> {
     masks: GpuMasks,
 }
 
-impl<'a> GpuRolloutEngine<'a> {
+fn map_key(map: &MapContext) -> (usize, usize, usize, u64, u64) {
+    (map.paths.len(), map.width, map.height, map.origin_m[0].to_bits(), map.origin_m[1].to_bits())
+}
+
+impl GpuRolloutEngine {
     /// Packs and uploads `map`, builds the pipelines.
-    pub fn new(
-        ctx: &'a GpuContext,
-        net: &'a GpuNetwork,
-        map: &'a MapContext,
-    ) -> Result<GpuRolloutEngine<'a>, GpuError> {
+    pub fn new(ctx: &GpuContext, map: &MapContext) -> Result<GpuRolloutEngine, GpuError> {
         Ok(GpuRolloutEngine {
-            ctx,
-            net,
-            map,
+            map_key: map_key(map),
             gmap: GpuMap::new(ctx, map)?,
             sampler: GpuSampler::new(ctx)?,
             feats: GpuFeatures::new(ctx)?,
@@ -165,19 +163,27 @@ impl<'a> GpuRolloutEngine<'a> {
         })
     }
 
-    /// Rolls out `cfg.samples` samples of every scenario (module docs), `driver` moving the
-    /// agents it claims (states read back every frame) and `scripts` moving theirs on the
-    /// device; a driver and scripts together are refused. Returns the rollouts as
-    /// [`rollout_scenarios_gpu`] and where the time went (`setup_s`: this call's buffers).
+    /// Rolls out `cfg.samples` samples of every scenario (module docs) on `ctx` (the
+    /// context the engine was built on) with `net`, over `map` (the one it was built from),
+    /// `driver` moving the agents it claims (states read back every frame) and `scripts`
+    /// moving theirs on the device; a driver and scripts together are refused. Returns the
+    /// rollouts as [`rollout_scenarios_gpu`] and where the time went (`setup_s`: this
+    /// call's buffers).
+    #[allow(clippy::too_many_arguments)]
     pub fn rollout(
         &self,
+        ctx: &GpuContext,
+        net: &GpuNetwork,
+        map: &MapContext,
         scenarios: &[Scenario],
         cfg: &RolloutConfig,
         driver: Option<&dyn AgentDriver>,
         scripts: &[ScriptedAgent],
         mask: FeasibilityMask,
     ) -> Result<(Vec<ScenarioRollout>, GpuRolloutTimes), GpuError> {
-        let (ctx, net, map) = (self.ctx, self.net, self.map);
+        if map_key(map) != self.map_key {
+            return Err(GpuError::Input("the map differs from the one the engine was built from".into()));
+        }
         if driver.is_some() && !scripts.is_empty() {
             return Err(GpuError::Input("a driver and scripted agents in one rollout".into()));
         }

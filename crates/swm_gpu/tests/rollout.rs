@@ -146,14 +146,16 @@ fn scripted_agents_move_as_a_driver_would_without_read_back() {
         .map(|(i, sc)| ScriptedAgent { scenario: i, agent_id: 1, states: plan(sc) })
         .collect();
     assert!(scripts.len() >= 3);
-    let engine = GpuRolloutEngine::new(&ctx, &gnet, &map).unwrap();
-    let (scripted, _) = engine.rollout(&scs, &cfg, None, &scripts, FeasibilityMask::default()).unwrap();
+    let engine = GpuRolloutEngine::new(&ctx, &map).unwrap();
+    let (scripted, _) =
+        engine.rollout(&ctx, &gnet, &map, &scs, &cfg, None, &scripts, FeasibilityMask::default()).unwrap();
     let driver = |sid: u64, _s: u32, id: u64, frame: i32, _w: &[WorldAgent]| -> Option<Kinematics> {
         let sa = scripts.iter().find(|sa| scs[sa.scenario].scenario_id == sid && sa.agent_id == id)?;
         let k = sa.states.get((frame - 1) as usize).or(sa.states.last())?;
         Some(AgentState::from_kinematics(k).to_kinematics())
     };
-    let (driven, _) = engine.rollout(&scs, &cfg, Some(&driver), &[], FeasibilityMask::default()).unwrap();
+    let (driven, _) =
+        engine.rollout(&ctx, &gnet, &map, &scs, &cfg, Some(&driver), &[], FeasibilityMask::default()).unwrap();
     let mut scripted_rows = 0;
     for (a, b) in scripted.iter().zip(&driven) {
         for (sa, sb) in a.samples.iter().zip(&b.samples) {
@@ -176,11 +178,11 @@ fn scripted_agents_move_as_a_driver_would_without_read_back() {
         agent_id: 1,
         states: vec![Kinematics { point_enu: [0.0, 0.0], heading_rad: 0.0, speed_mps: 0.0 }],
     }];
-    assert!(engine.rollout(&scs, &cfg, None, &bad, FeasibilityMask::default()).is_err());
+    assert!(engine.rollout(&ctx, &gnet, &map, &scs, &cfg, None, &bad, FeasibilityMask::default()).is_err());
     let bad = [ScriptedAgent {
         scenario: 0,
         agent_id: 1234,
         states: vec![Kinematics { point_enu: [0.0, 0.0], heading_rad: 0.0, speed_mps: 0.0 }],
     }];
-    assert!(engine.rollout(&scs, &cfg, None, &bad, FeasibilityMask::default()).is_err());
+    assert!(engine.rollout(&ctx, &gnet, &map, &scs, &cfg, None, &bad, FeasibilityMask::default()).is_err());
 }

@@ -6,6 +6,10 @@
 /// print the chain (anyhow's `{:#}`, or `swm_core::ErrorChain`) to see it.
 #[derive(Debug, thiserror::Error)]
 pub enum RobotError {
+    /// The GPU engine (feature `gpu`) could not start or run.
+    #[cfg(feature = "gpu")]
+    #[error("GPU engine")]
+    Gpu(#[from] swm_gpu::GpuError),
     /// A parameter outside its documented range.
     #[error("invalid parameter {name}: {reason}")]
     InvalidParameter {

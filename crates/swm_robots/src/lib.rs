@@ -14,7 +14,8 @@
 //!   truth); they react to the robot, handed to the simulator as an external agent every
 //!   step (see the module docs);
 //! * [`planner`]: MPPI through futures sampled from the world model conditioned on the
-//!   robot's plan, and the constant-velocity baseline.
+//!   robot's plan, and the constant-velocity baseline;
+//! * `gpu` (feature `gpu`): the same world-model futures on the GPU engine (`swm_gpu`).
 //!
 //! **Determinism**: one `u64` seed decides an episode (the simulation, the start and goal,
 //! the planner's noise and the world model's draws are keyed by it); vectorised stepping
@@ -23,6 +24,8 @@
 pub mod drone;
 pub mod env;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod planner;
 pub mod robot;
 pub mod route;

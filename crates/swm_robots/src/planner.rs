@@ -186,6 +186,12 @@ impl WorldModel {
         }
     }
 
+    /// The rollout settings of prediction call `call` (its seed from the input's and the call's).
+    pub fn rollout_config(&self, input: &PlanInput, steps: usize, call: u64) -> RolloutConfig {
+        let seed = input.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ call;
+        RolloutConfig { steps: steps as u32, samples: self.samples as u32, seed, sampling: self.sampling }
+    }
+
     /// The scenario of the last second around the robot: the robot is agent 0, the
     /// `max_agents` nearest others within `radius_m` follow, nearest first.
     pub fn scenario(&self, input: &PlanInput, scenario_id: u64) -> Scenario {
@@ -252,28 +258,37 @@ impl Predictor for WorldModel {
             let s = plan.get((frame - 1).max(0) as usize).or(plan.last())?;
             Some(Kinematics { point_enu: s.point_enu, heading_rad: s.heading_rad, speed_mps: s.speed_mps })
         };
-        let seed = input.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ call;
-        let cfg = RolloutConfig { steps: steps as u32, samples: self.samples as u32, seed, sampling: self.sampling };
+        let cfg = self.rollout_config(input, steps, call);
         let out = rollout_scenarios_masked(&self.net, &self.map, &scenarios, &cfg, Some(&driver), self.mask);
-        let boxes = out
-            .iter()
-            .map(|sr| {
-                sr.samples
-                    .iter()
-                    .map(|rows| {
-                        let mut per: Vec<Vec<OrientedBox>> = vec![Vec::new(); steps];
-                        for (f, r) in rows {
-                            if r.agent_id != 0 && *f >= 1 && (*f as usize) <= steps {
-                                per[*f as usize - 1].push(OrientedBox::of_record(r));
-                            }
-                        }
-                        per
-                    })
-                    .collect()
-            })
-            .collect();
-        Futures { start_time_s: input.time_s, boxes, plans: plans.to_vec() }
+        futures_of(&out, input, plans, steps)
     }
+}
+
+/// The futures of world-model rollouts whose agent 0 is the robot (one scenario per plan).
+pub(crate) fn futures_of(
+    out: &[swm_model::ScenarioRollout],
+    input: &PlanInput,
+    plans: &[Vec<RobotState>],
+    steps: usize,
+) -> Futures {
+    let boxes = out
+        .iter()
+        .map(|sr| {
+            sr.samples
+                .iter()
+                .map(|rows| {
+                    let mut per: Vec<Vec<OrientedBox>> = vec![Vec::new(); steps];
+                    for (f, r) in rows {
+                        if r.agent_id != 0 && *f >= 1 && (*f as usize) <= steps {
+                            per[*f as usize - 1].push(OrientedBox::of_record(r));
+                        }
+                    }
+                    per
+                })
+                .collect()
+        })
+        .collect();
+    Futures { start_time_s: input.time_s, boxes, plans: plans.to_vec() }
 }
 
 /// Cost weights (module docs, "Costs").

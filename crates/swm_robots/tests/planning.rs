@@ -107,12 +107,15 @@ fn run(
     (states, hit)
 }
 
-fn world_model_planner() -> MppiPlanner {
+fn world_model() -> WorldModel {
     let net = Network::load(&swm_model::default_model_path()).expect("the shipped model loads");
     let road = make_path(vec![[-200.0, 0.0], [200.0, 0.0]], 14.0, Some(0), None, Vec::new());
     let map = MapContext::from_paths(vec![road], 3.5);
-    let wm = WorldModel::new(Arc::new(net), Arc::new(map));
-    MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(wm))
+    WorldModel::new(Arc::new(net), Arc::new(map))
+}
+
+fn world_model_planner() -> MppiPlanner {
+    MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(world_model()))
 }
 
 fn plan_with<'a>(planner: &'a mut MppiPlanner) -> impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action + 'a {
@@ -207,4 +210,81 @@ fn a_planner_that_imagines_an_empty_road_hits_the_car() {
     let mut planner = MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(Blind));
     let (states, hit) = run(true, plan_with(&mut planner));
     assert!(hit, "without prediction the planner walks into the car: {:?}", states.last());
+}
+
+/// The same with the world model's futures on the GPU engine (lavapipe in CI).
+#[cfg(feature = "gpu")]
+mod gpu {
+    use super::*;
+    use swm_robots::gpu::GpuWorldModel;
+    use swm_robots::planner::Predictor;
+
+    fn ctx() -> Option<Arc<swm_gpu::GpuContext>> {
+        match swm_gpu::GpuContext::new(swm_gpu::AdapterPreference::Auto) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI=true but no GPU adapter: {e}");
+                eprintln!("skipped: {e}");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_futures_are_the_cpus() {
+        let Some(ctx) = ctx() else { return };
+        let mut cpu = world_model();
+        cpu.sampling.temperature = 0.0; // greedy: both sides draw the same tokens
+        let mut gpu = GpuWorldModel::new(ctx, world_model()).unwrap();
+        gpu.model.sampling.temperature = 0.0;
+        let p = RobotParams::delivery_robot();
+        let (r, s) = (route(), start());
+        let hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, true)).collect();
+        let input = PlanInput {
+            params: &p,
+            time_s: 10.0,
+            state: s,
+            route: &r,
+            route_s_m: 0.0,
+            history: &hist,
+            rules: &OpenGround,
+            seed: 3,
+        };
+        let mut go = s;
+        let plan: Vec<RobotState> = (0..25)
+            .map(|_| {
+                go = p.step(&go, &Action { accel_mps2: p.max_accel_mps2, turn: 0.0 });
+                go
+            })
+            .collect();
+        let plans = vec![plan, vec![s; 25]];
+        let (a, b) = (cpu.predict(&input, &plans, 25, 1), gpu.predict(&input, &plans, 25, 1));
+        assert_eq!(a.boxes.len(), b.boxes.len());
+        let (mut worst, mut compared) = (0.0f64, 0usize);
+        for (fa, fb) in a.boxes.iter().zip(&b.boxes) {
+            for (sa, sb) in fa.iter().zip(fb) {
+                for (ka, kb) in sa.iter().zip(sb) {
+                    assert_eq!(ka.len(), kb.len());
+                    for (x, y) in ka.iter().zip(kb) {
+                        compared += 1;
+                        worst = worst.max((x.center[0] - y.center[0]).hypot(x.center[1] - y.center[1]));
+                    }
+                }
+            }
+        }
+        assert!(compared >= 2 * 4 * 25, "{compared} boxes compared");
+        assert!(worst < 1e-3, "the car's imagined boxes differ by {worst} m");
+    }
+
+    #[test]
+    fn the_robot_waits_for_the_car_planning_on_the_gpu() {
+        let Some(ctx) = ctx() else { return };
+        let wm = GpuWorldModel::new(ctx, world_model()).unwrap();
+        let mut planner = MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(wm));
+        let (states, hit) = run(true, plan_with(&mut planner));
+        assert!(!hit, "the planner must not touch the car: {states:?}");
+        let passing = ((0.0 - CAR_START_X_M) / CAR_SPEED_MPS / 0.1).round() as usize;
+        assert!(states[passing].point_enu[1] < -1.0, "waiting at the kerb while the car passes: {:?}", states[passing]);
+        assert!(states.last().unwrap().point_enu[1] > -0.5, "crosses once the car is gone: {:?}", states.last());
+    }
 }
