@@ -36,7 +36,7 @@ pub mod train;
 pub use map::MapContext;
 pub use net::{MODEL_FORMAT, NetConfig, Network};
 pub use rollout::{
-    AgentDriver, FeasibilityMask, RolloutConfig, ScenarioRollout, WorldAgent, rollout_scenarios,
+    AgentDriver, FeasibilityMask, LiveRollout, RolloutConfig, ScenarioRollout, WorldAgent, rollout_scenarios,
     rollout_scenarios_masked, rollout_scenarios_with,
 };
 pub use sampling::SamplingConfig;

@@ -622,67 +622,166 @@ pub fn rollout_one_masked(
     driver: Option<&dyn AgentDriver>,
     mask: FeasibilityMask,
 ) -> Vec<(i32, TrajectoryRecord)> {
-    let mut agents = start_agents(scenario, cfg.seed, sample);
-    let t0 = scenario.current_time_s;
-    let mut out = Vec::with_capacity(agents.len() * cfg.steps as usize);
-    let mut scratch = Scratch::default();
-    let mut feats: Vec<f32> = Vec::new();
-    let mut classes: Vec<AgentClass> = Vec::new();
-    let mut model_rows: Vec<usize> = Vec::new();
-    let mut logits = Vec::new();
-    let mut sort_buf = Vec::new();
-    let mut next: Vec<Kinematics> = Vec::with_capacity(agents.len());
-    let mut world: Vec<WorldAgent> = Vec::with_capacity(agents.len());
-    let mut row = vec![0.0f32; FEATURE_DIM];
-    let mut ms = MaskScratch::default();
-    for frame in 1..=cfg.steps as i32 {
-        let time_s = t0 + DT_S * f64::from(frame - 1);
-        world.clear();
-        world.extend(world_of(&agents));
-        next.clear();
-        next.extend(world.iter().map(|w| w.state));
+    let mut live = LiveRollout::start(std::borrow::Cow::Borrowed(scenario), cfg.clone(), sample, mask);
+    let mut out = Vec::with_capacity(live.agents.len() * cfg.steps as usize);
+    for _ in 1..=cfg.steps {
+        live.step(net, map, driver, &mut out);
+    }
+    out
+}
+
+/// A rollout advanced one frame at a time ([`LiveRollout::step`]): what
+/// [`rollout_one_masked`] runs, for callers that interleave frames with their own work (a
+/// viewer whose traffic the model drives, frame by frame, for as long as it runs).
+/// `cfg.steps` is not used: the rollout goes on while it is stepped.
+pub struct LiveRollout<'a> {
+    scenario: std::borrow::Cow<'a, Scenario>,
+    cfg: RolloutConfig,
+    sample: u32,
+    mask: FeasibilityMask,
+    /// The agents now (history kept to [`HISTORY_STEPS`] + 1).
+    pub agents: Vec<RolloutAgent>,
+    /// The last frame produced (0 at the start).
+    pub frame: i32,
+    scratch: Scratch,
+    feats: Vec<f32>,
+    classes: Vec<AgentClass>,
+    model_rows: Vec<usize>,
+    logits: Vec<f32>,
+    sort_buf: Vec<(f32, u16)>,
+    next: Vec<Kinematics>,
+    world: Vec<WorldAgent>,
+    row: Vec<f32>,
+    ms: MaskScratch,
+}
+
+impl<'a> LiveRollout<'a> {
+    /// Sample `sample` of `scenario` ([`start_agents`]), before its first frame.
+    pub fn start(
+        scenario: std::borrow::Cow<'a, Scenario>,
+        cfg: RolloutConfig,
+        sample: u32,
+        mask: FeasibilityMask,
+    ) -> LiveRollout<'a> {
+        let agents = start_agents(&scenario, cfg.seed, sample);
+        LiveRollout {
+            scenario,
+            cfg,
+            sample,
+            mask,
+            agents,
+            frame: 0,
+            scratch: Scratch::default(),
+            feats: Vec::new(),
+            classes: Vec::new(),
+            model_rows: Vec::new(),
+            logits: Vec::new(),
+            sort_buf: Vec::new(),
+            next: Vec::new(),
+            world: Vec::new(),
+            row: vec![0.0f32; FEATURE_DIM],
+            ms: MaskScratch::default(),
+        }
+    }
+
+    /// A live rollout of every agent in `history` (the last records of a simulation, oldest
+    /// first, the current ones last, at most [`HISTORY_STEPS`] + 1 steps at 0.1 s): the
+    /// agents present in the last step, each with its contiguous recorded past. The
+    /// scenario id is 0; `seed` keys the draws.
+    pub fn from_history(
+        history: &[Vec<TrajectoryRecord>],
+        seed: u64,
+        sampling: SamplingConfig,
+    ) -> LiveRollout<'static> {
+        let n = history.len().min(HISTORY_STEPS + 1);
+        let recent = &history[history.len() - n..];
+        let mut rows = Vec::new();
+        for (k, frame) in recent.iter().enumerate() {
+            let f = k as i32 - (n as i32 - 1);
+            rows.extend(frame.iter().map(|r| (f, r.clone())));
+        }
+        let now = recent.last().and_then(|f| f.first());
+        let scenario = Scenario {
+            scenario_id: 0,
+            center_agent_id: now.map_or(0, |r| r.agent_id),
+            current_time_s: now.map_or(0.0, |r| r.time_s),
+            current_step: now.map_or(0, |r| r.step),
+            agents: recent.last().map(|f| f.iter().map(|r| r.agent_id).collect()).unwrap_or_default(),
+            rows,
+        };
+        let cfg = RolloutConfig { steps: 0, samples: 1, seed, sampling };
+        LiveRollout::start(std::borrow::Cow::Owned(scenario), cfg, 0, FeasibilityMask::default())
+    }
+
+    /// Produces the next frame: every agent's state (the driver's where it claims one, the
+    /// model's otherwise), appended to `out` as `(frame, record)` in agent order.
+    pub fn step(
+        &mut self,
+        net: &Network,
+        map: &MapContext,
+        driver: Option<&dyn AgentDriver>,
+        out: &mut Vec<(i32, TrajectoryRecord)>,
+    ) {
+        let (scenario, cfg, sample, mask) = (&self.scenario, &self.cfg, self.sample, self.mask);
+        let agents = &mut self.agents;
+        let frame = self.frame + 1;
+        self.frame = frame;
+        let time_s = scenario.current_time_s + DT_S * f64::from(frame - 1);
+        self.world.clear();
+        self.world.extend(world_of(agents));
+        self.next.clear();
+        self.next.extend(self.world.iter().map(|w| w.state));
         let mut external = vec![false; agents.len()];
         if let Some(d) = driver {
             for (i, a) in agents.iter().enumerate() {
-                if let Some(k) = d.next_state(scenario.scenario_id, sample, a.id, frame, &world) {
-                    next[i] = k;
+                if let Some(k) = d.next_state(scenario.scenario_id, sample, a.id, frame, &self.world) {
+                    self.next[i] = k;
                     external[i] = true;
                 }
             }
         }
         let views: Vec<AgentView> = agents.iter().map(RolloutAgent::view).collect();
-        feats.clear();
-        classes.clear();
-        model_rows.clear();
+        self.feats.clear();
+        self.classes.clear();
+        self.model_rows.clear();
         for (i, a) in agents.iter().enumerate() {
             if external[i] {
                 continue;
             }
-            agent_features(map, &views, i, time_s, &mut row);
-            feats.extend_from_slice(&row);
-            classes.push(a.class);
-            model_rows.push(i);
+            agent_features(map, &views, i, time_s, &mut self.row);
+            self.feats.extend_from_slice(&self.row);
+            self.classes.push(a.class);
+            self.model_rows.push(i);
         }
-        if !model_rows.is_empty() {
+        if !self.model_rows.is_empty() {
             if mask != FeasibilityMask::NONE {
-                ms.new_frame(&world);
+                self.ms.new_frame(&self.world);
             }
-            net.forward(&feats, &classes, &mut scratch, &mut logits);
-            let offs = logit_offsets(&classes);
-            for (j, &i) in model_rows.iter().enumerate() {
+            net.forward(&self.feats, &self.classes, &mut self.scratch, &mut self.logits);
+            let offs = logit_offsets(&self.classes);
+            for (j, &i) in self.model_rows.iter().enumerate() {
                 let r = keyed_u32x4(cfg.seed, scenario.scenario_id, i as u32, frame as u32, sample, STREAM_TOKEN);
-                let l = &mut logits[offs[j]..offs[j + 1]];
-                let mut tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), &mut sort_buf);
+                let l = &mut self.logits[offs[j]..offs[j + 1]];
+                let mut tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), &mut self.sort_buf);
                 if mask != FeasibilityMask::NONE {
-                    tok = ms.filter(mask, map, &world, i, tok, l, &cfg.sampling, unit_f32(r[1]), &mut sort_buf);
+                    tok = self.ms.filter(
+                        mask,
+                        map,
+                        &self.world,
+                        i,
+                        tok,
+                        l,
+                        &cfg.sampling,
+                        unit_f32(r[1]),
+                        &mut self.sort_buf,
+                    );
                 }
-                next[i] = step(agents[i].class, &world[i].state, tok);
+                self.next[i] = step(agents[i].class, &self.world[i].state, tok);
             }
         }
         drop(views);
-        push_frame(&mut agents, &next, map, scenario, frame, &mut out);
+        push_frame(agents, &self.next, map, scenario, frame, out);
     }
-    out
 }
 
 /// Rolls out `cfg.samples` samples of every scenario (rayon over scenarios × samples;

@@ -458,3 +458,26 @@ fn rolls_out_on_real_yeouido() {
         }
     }
 }
+
+#[test]
+fn a_live_rollout_from_a_simulation_history_is_the_scenario_rollout() {
+    // The viewer hands the model the last second of the teacher's records and steps it
+    // frame by frame: the same records as rolling out the scenario of that second.
+    let map = road(0.3, [100.0, 50.0], 1.75);
+    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 5);
+    let sc = scenario(0, &busy_scene());
+    let mut history: Vec<Vec<TrajectoryRecord>> = Vec::new();
+    for f in -10..=0 {
+        history.push(sc.rows.iter().filter(|(g, _)| *g == f).map(|(_, r)| r.clone()).collect());
+    }
+    let cfg = RolloutConfig { steps: 25, samples: 1, seed: 77, sampling: SamplingConfig::default() };
+    let want = swm_model::rollout::rollout_one(&net, &map, &sc, &cfg, 0, None);
+    let mut live = swm_model::LiveRollout::from_history(&history, cfg.seed, cfg.sampling);
+    let mut got = Vec::new();
+    for _ in 0..cfg.steps {
+        live.step(&net, &map, None, &mut got);
+    }
+    assert_eq!(live.frame, 25);
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+}

@@ -204,6 +204,25 @@ pub struct SimResource {
     pub steps_run: u64,
     /// Mean wall time of one simulation step over the last frames (s).
     pub step_wall_s: f64,
+    /// Who moves the agents drawn.
+    pub traffic: Traffic,
+}
+
+/// Who moves the agents the viewer draws.
+pub enum Traffic {
+    /// The teacher simulation.
+    Teacher,
+    /// The world model (CPU, feasibility masks on), taking over from the teacher's last
+    /// second; the teacher keeps running underneath for the clock and the signal phases.
+    Model(Box<ModelTraffic>),
+}
+
+/// The world model driving every agent, frame by frame.
+pub struct ModelTraffic {
+    live: swm_model::LiveRollout<'static>,
+    model: Arc<crate::imagination::LoadedModel>,
+    /// Agents farther than this outside the twin's bounding box are dropped (m).
+    bbox_m: [f64; 4],
 }
 
 impl SimResource {
@@ -227,6 +246,7 @@ impl SimResource {
             clock: SimClock::default(),
             steps_run: 0,
             step_wall_s: 0.0,
+            traffic: Traffic::Teacher,
         };
         let preroll = (me.params.preroll_s.max(0.0) / DT_S).round() as u32;
         for _ in 0..preroll {
@@ -238,18 +258,69 @@ impl SimResource {
         Ok(me)
     }
 
-    /// One simulation step; the last two states move along.
+    /// One simulation step; the last two states move along. With model traffic the model
+    /// advances every agent one frame (the teacher steps too, unseen).
     pub fn step(&mut self) {
         let t0 = std::time::Instant::now();
         self.sim.step();
         self.steps_run += 1;
-        self.snapshot();
+        match &mut self.traffic {
+            Traffic::Teacher => self.snapshot(),
+            Traffic::Model(m) => {
+                let mut out = Vec::new();
+                m.live.step(&m.model.net, &m.model.map, None, &mut out);
+                let b = m.bbox_m;
+                m.live.agents.retain(|a| {
+                    let p = a.history.last().map_or([0.0, 0.0], |k| k.point_enu);
+                    p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3]
+                });
+                let kept: std::collections::BTreeSet<u64> = m.live.agents.iter().map(|a| a.id).collect();
+                let records = out.into_iter().map(|(_, r)| r).filter(|r| kept.contains(&r.agent_id)).collect();
+                self.snapshot_records(records);
+            }
+        }
         let dt = t0.elapsed().as_secs_f64();
         self.step_wall_s = if self.step_wall_s == 0.0 { dt } else { 0.9 * self.step_wall_s + 0.1 * dt };
     }
 
+    /// Hands the agents to the world model: it continues from the last second of records
+    /// (the run's seed keys its draws). Agents farther than 20 m outside `twin`'s bounding
+    /// box are dropped as they leave.
+    pub fn drive_with_model(&mut self, model: Arc<crate::imagination::LoadedModel>, twin: &Twin) {
+        let history: Vec<Vec<TrajectoryRecord>> = self.history.iter().cloned().collect();
+        let live =
+            swm_model::LiveRollout::from_history(&history, self.params.seed, swm_model::SamplingConfig::default());
+        let b = twin.meta.bbox_m;
+        let bbox_m = [b[0] - 20.0, b[1] - 20.0, b[2] + 20.0, b[3] + 20.0];
+        self.traffic = Traffic::Model(Box::new(ModelTraffic { live, model, bbox_m }));
+    }
+
+    /// Hands the agents back to the teacher (they jump to where the teacher has them now).
+    pub fn drive_with_teacher(&mut self) {
+        self.traffic = Traffic::Teacher;
+        self.snapshot();
+    }
+
+    /// Who drives, for the panel.
+    pub fn traffic_label(&self) -> &'static str {
+        match self.traffic {
+            Traffic::Teacher => "teacher simulation",
+            Traffic::Model(_) => "world model (CPU)",
+        }
+    }
+
+    /// (vehicles, pedestrians) drawn now.
+    pub fn counts(&self) -> (usize, usize) {
+        let peds = self.curr.values().filter(|a| a.kind == AgentKind::Pedestrian).count();
+        (self.curr.len() - peds, peds)
+    }
+
     fn snapshot(&mut self) {
         let records = self.sim.records();
+        self.snapshot_records(records);
+    }
+
+    fn snapshot_records(&mut self, records: Vec<TrajectoryRecord>) {
         self.prev = std::mem::take(&mut self.curr);
         self.curr = records.iter().map(|r| (r.agent_id, AgentState::from(r))).collect();
         self.history.push_back(records);
@@ -340,7 +411,9 @@ pub fn advance_sim(
         FrameDt::Fixed(s) => s,
     };
     let steps = sim.clock.advance(frame_s);
-    let mut robots = robots.filter(|r| r.robot.is_some());
+    // A robot steps with the teacher's traffic only (it stands still while the model drives).
+    let teacher = matches!(sim.traffic, Traffic::Teacher);
+    let mut robots = robots.filter(|r| r.robot.is_some() && teacher);
     for _ in 0..steps {
         match robots.as_deref_mut() {
             Some(r) => r.step_with(&mut sim, &twin.0),

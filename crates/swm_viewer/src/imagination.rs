@@ -38,10 +38,10 @@ pub const HEAT_CELL_M: f64 = 2.0;
 /// Cells per side of the heat map.
 pub const HEAT_CELLS: u32 = 64;
 
-/// The model and its map, loaded once.
+/// The model and its map, loaded once (shared with the model-driven traffic).
 pub struct LoadedModel {
-    net: Network,
-    map: MapContext,
+    pub(crate) net: Network,
+    pub(crate) map: MapContext,
 }
 
 /// What the model imagined for one agent at one step.
@@ -98,6 +98,11 @@ pub struct Imagination {
 }
 
 impl Imagination {
+    /// The model, once a rollout task has loaded it.
+    pub fn model(&self) -> Option<Arc<LoadedModel>> {
+        self.model.clone()
+    }
+
     /// Imagination switched on or off, nothing computed yet.
     pub fn new(enabled: bool) -> Self {
         Imagination { enabled, ..Default::default() }
@@ -211,7 +216,7 @@ fn heat_cell(centre: [f64; 2], x: f64, y: f64) -> Option<usize> {
     (col >= 0.0 && row >= 0.0 && col < n && row < n).then(|| row as usize * HEAT_CELLS as usize + col as usize)
 }
 
-fn load_model(twin: &Twin, signal_seed: u64) -> Result<LoadedModel, String> {
+pub(crate) fn load_model(twin: &Twin, signal_seed: u64) -> Result<LoadedModel, String> {
     let path = swm_model::default_model_path();
     // `{:#}`: the message with its causes (the I/O error is the model error's source).
     let net = Network::load(&path).map_err(|e| format!("loading {}: {:#}", path.display(), anyhow::Error::from(e)))?;

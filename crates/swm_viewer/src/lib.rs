@@ -2,8 +2,8 @@
 //!
 //! It shows a twin in 3D (extruded buildings with roofs coloured by use or height, roads
 //! with lane markings, sidewalks, crossings, water, parks, terrain, signals in their
-//! current phase, a sun with shadows), the teacher simulation's agents moving live
-//! (interpolated between its 10 Hz steps), the world model's sampled futures of a selected
+//! current phase, a sun with shadows), the agents moving live (interpolated between 10 Hz
+//! steps) as the teacher simulation or the world model moves them, the world model's sampled futures of a selected
 //! agent, a delivery robot planning in imagination with its candidate and chosen plans and
 //! its lidar, and overlays (lane graph, walk graph, BEV classes, distance field, and
 //! whatever other crates hand in through [`overlay::ExternalOverlay`]).
@@ -78,6 +78,9 @@ pub enum ViewerError {
     /// Rendering did not produce the requested screenshots.
     #[error("rendering: {0}")]
     Render(String),
+    /// The world model (for model traffic) could not be loaded.
+    #[error("world model: {0}")]
+    Model(String),
     /// Writing an image failed.
     #[error("writing {path}: {message}")]
     Write {
@@ -145,6 +148,8 @@ pub struct ViewerConfig {
     pub robot: Option<robot::RobotSpawn>,
     /// Cast and draw the robot's lidar.
     pub lidar: bool,
+    /// Hand the traffic to the world model after the preroll (`M` toggles it).
+    pub model_traffic: bool,
 }
 
 impl Default for ViewerConfig {
@@ -159,6 +164,7 @@ impl Default for ViewerConfig {
             imagine: false,
             robot: None,
             lidar: false,
+            model_traffic: false,
         }
     }
 }
@@ -184,7 +190,11 @@ pub fn prepare(twin: Arc<Twin>, config: &ViewerConfig) -> Result<Prepared, Viewe
         ms = t0.elapsed().as_millis() as u64,
         "scene built"
     );
-    let sim = SimResource::start(twin.clone(), config.sim.clone())?;
+    let mut sim = SimResource::start(twin.clone(), config.sim.clone())?;
+    if config.model_traffic {
+        let model = imagination::load_model(&twin, config.sim.seed).map_err(ViewerError::Model)?;
+        sim.drive_with_model(Arc::new(model), &twin);
+    }
     Ok(Prepared { twin, scene, sim })
 }
 

@@ -18,7 +18,8 @@ use swm_viewer::{BuildingColouring, CameraStart, FrameDt, SimParams, ViewerConfi
 ///
 /// Keys: Space play/pause, N step, +/- speed, [ ] seed, , . density, C colours, 1-4
 /// overlays, I imagination, R place a delivery robot (click its start, then its goal),
-/// L lidar, T top-down, F follow, Esc deselect; mouse: left drag orbit, right drag pan,
+/// L lidar, M model traffic (the world model drives every agent), T top-down, F follow,
+/// Esc deselect; mouse: left drag orbit, right drag pan,
 /// wheel zoom, click an agent to inspect it.
 #[derive(Parser, Debug)]
 #[command(name = "swm-viewer", version, verbatim_doc_comment)]
@@ -85,6 +86,10 @@ struct Args {
     /// Cast and draw the robot's lidar.
     #[arg(long)]
     lidar: bool,
+    /// After the preroll, hand the traffic to the world model (CPU): it moves every agent
+    /// from the teacher's last second on (M toggles it in the window).
+    #[arg(long)]
+    model_traffic: bool,
     /// Draw agents unlit magenta (tests find them by colour).
     #[arg(long)]
     highlight_agents: bool,
@@ -190,6 +195,7 @@ fn config_of(args: &Args) -> anyhow::Result<ViewerConfig> {
         imagine: args.imagine,
         robot,
         lidar: args.lidar,
+        model_traffic: args.model_traffic,
         ..ViewerConfig::default()
     })
 }

@@ -58,10 +58,11 @@ pub enum PanelAction {
     PlaceRobot,
     /// The robot's lidar overlay.
     Lidar,
+    Traffic,
 }
 
 impl PanelAction {
-    const ALL: [(PanelAction, &'static str); 16] = [
+    const ALL: [(PanelAction, &'static str); 17] = [
         (PanelAction::PlayPause, "Play/Pause [Space]"),
         (PanelAction::Step, "Step [N]"),
         (PanelAction::Slower, "Slower [-]"),
@@ -78,6 +79,7 @@ impl PanelAction {
         (PanelAction::Imagination, "Imagine [I]"),
         (PanelAction::PlaceRobot, "Robot [R]"),
         (PanelAction::Lidar, "Lidar [L]"),
+        (PanelAction::Traffic, "Model traffic [M]"),
     ];
 
     fn key(self) -> KeyCode {
@@ -98,6 +100,7 @@ impl PanelAction {
             PanelAction::Imagination => KeyCode::KeyI,
             PanelAction::PlaceRobot => KeyCode::KeyR,
             PanelAction::Lidar => KeyCode::KeyL,
+            PanelAction::Traffic => KeyCode::KeyM,
         }
     }
 }
@@ -204,8 +207,28 @@ fn apply(
             robots.mode = if robots.mode == PlaceMode::Off { PlaceMode::Start } else { PlaceMode::Off };
         }
         PanelAction::Lidar => robots.lidar = !robots.lidar,
+        PanelAction::Traffic => match sim.traffic {
+            crate::agents::Traffic::Teacher => match toggle_model_traffic(sim, &twin.0, imagination) {
+                Ok(()) => tracing::info!("the world model drives the traffic"),
+                Err(e) => tracing::error!(error = %e, "could not hand the traffic to the model"),
+            },
+            crate::agents::Traffic::Model(_) => sim.drive_with_teacher(),
+        },
     }
-    let _ = twin;
+}
+
+/// Hands the traffic to the world model, loading it (and its map) unless imagination has.
+pub fn toggle_model_traffic(
+    sim: &mut SimResource,
+    twin: &std::sync::Arc<swm_twin::Twin>,
+    imagination: &Imagination,
+) -> Result<(), String> {
+    let model = match imagination.model() {
+        Some(m) => m,
+        None => std::sync::Arc::new(crate::imagination::load_model(twin, sim.params.seed)?),
+    };
+    sim.drive_with_model(model, twin);
+    Ok(())
 }
 
 /// Keys and buttons → actions; restarts the simulation when seed or density changed.
@@ -274,14 +297,15 @@ pub fn update_status(
 ) {
     let dt = time.delta_secs_f64();
     frame.mean_s = if frame.mean_s == 0.0 { dt } else { 0.95 * frame.mean_s + 0.05 * dt };
-    let counts = sim.sim.counts();
+    let counts = sim.counts();
     let mut s = format!(
-        "{}  t = {:.1} s  {}\nvehicles {}  pedestrians {}  speed x{}\nseed {}  density {:.2}\nframe {:.1} ms ({:.0} fps)  step {:.2} ms\nbuildings by {}  triangles {}\noverlays:{}{}{}{}",
+        "{}  t = {:.1} s  {}\ntraffic: {}\nvehicles {}  pedestrians {}  speed x{}\nseed {}  density {:.2}\nframe {:.1} ms ({:.0} fps)  step {:.2} ms\nbuildings by {}  triangles {}\noverlays:{}{}{}{}",
         twin.0.meta.name,
         sim.sim.time_s(),
         if sim.clock.paused { "[paused]" } else { "" },
-        counts.vehicles,
-        counts.pedestrians,
+        sim.traffic_label(),
+        counts.0,
+        counts.1,
         sim.clock.speed,
         sim.params.seed,
         sim.params.density,

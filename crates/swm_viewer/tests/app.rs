@@ -270,3 +270,56 @@ fn an_interactive_robot_never_waits_for_its_planner() {
     assert!(r.replans >= 20 && r.replans <= r.steps, "{} replans in {} steps", r.replans, r.steps);
     assert!(d0 - r.remaining_m() > 2.0, "moved {:.2} m in {frames} frames ({:?})", d0 - r.remaining_m(), t0.elapsed());
 }
+
+#[test]
+fn the_world_model_takes_over_the_traffic_and_moves_it() {
+    // The teacher's last second goes to the world model, which then moves every agent;
+    // the teacher keeps the clock underneath; handing back restores the teacher's agents.
+    let config = ViewerConfig {
+        sim: SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 },
+        model_traffic: true,
+        ..ViewerConfig::default()
+    };
+    let prepared = prepare(small_twin(), &config).expect("prepare with model traffic");
+    let before = prepared.sim.curr.clone();
+    assert!(matches!(prepared.sim.traffic, swm_viewer::agents::Traffic::Model(_)));
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Mesh>()
+        .init_asset::<Image>()
+        .init_asset::<StandardMaterial>();
+    insert_prepared(&mut app, prepared, &config, FrameDt::Fixed(0.1));
+    app.add_plugins(ViewerCorePlugin { highlight_agents: false });
+    for _ in 0..21 {
+        app.update();
+    }
+    let world = app.world_mut();
+    let drawn = world.query::<&AgentMarker>().iter(world).count();
+    let sim = world.resource::<SimResource>();
+    assert!(sim.steps_run >= 20, "{} steps", sim.steps_run);
+    assert_eq!(sim.traffic_label(), "world model (CPU)");
+    assert_eq!(drawn, sim.curr.len());
+    // The same agents (none appear; a few may leave the district), moved by the model.
+    assert!(sim.curr.keys().all(|id| before.contains_key(id)));
+    assert!(
+        sim.curr.len() * 10 >= before.len() * 9,
+        "{} of {} agents left",
+        before.len() - sim.curr.len(),
+        before.len()
+    );
+    let moved = sim
+        .curr
+        .iter()
+        .filter(|(id, a)| {
+            let b = &before[id];
+            (a.position_m[0] - b.position_m[0]).hypot(a.position_m[1] - b.position_m[1]) > 1.0
+        })
+        .count();
+    assert!(moved * 3 >= sim.curr.len(), "{moved} of {} agents moved more than 1 m in 2 s", sim.curr.len());
+    let teacher_positions: std::collections::BTreeMap<u64, [f64; 3]> =
+        sim.sim.records().iter().map(|r| (r.agent_id, [r.x_m, r.y_m, r.z_m])).collect();
+    let mut sim = world.resource_mut::<SimResource>();
+    sim.drive_with_teacher();
+    assert_eq!(sim.traffic_label(), "teacher simulation");
+    assert!(sim.curr.iter().all(|(id, a)| teacher_positions.get(id).is_some_and(|p| p[..2] == a.position_m[..2])));
+}
