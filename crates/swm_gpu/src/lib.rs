@@ -12,9 +12,10 @@
 //! * [`network`]: the network's forward pass (weights uploaded once; a fused neighbour MLP
 //!   with masked max-pool, tiled linear layers for the trunk and the heads);
 //! * [`sample`]: token sampling with the CPU's rule and generator, fused with the token
-//!   kinematics;
-//! * [`rollout`]: closed-loop rollouts with the network, sampling and kinematics on the GPU
-//!   (features still on the CPU: see the module docs).
+//!   kinematics, and the rollout feasibility masks ([`sample::GpuMasks`]);
+//! * [`rollout`]: closed-loop rollouts with features, network, sampling, masks and
+//!   kinematics all on the device ([`GpuRolloutEngine`] keeps the map and pipelines for
+//!   repeated calls; [`ScriptedAgent`]s move robots along their plans from a buffer).
 //!
 //! Libraries do not print: adapter choice and wgpu errors go to `tracing`.
 
