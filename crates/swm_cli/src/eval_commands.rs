@@ -71,6 +71,10 @@ pub struct EvalArgs {
     /// Only these methods (comma-separated; default: all).
     #[arg(long, value_delimiter = ',')]
     pub methods: Vec<String>,
+    /// Where the model's and the random baseline's rollouts run: `cpu` (the reference) or
+    /// `gpu` (swm_gpu: a real GPU, else Mesa's lavapipe; equal in distribution).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    pub backend: String,
     /// Print one JSON object, keyed by method, instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -142,6 +146,15 @@ pub fn eval_cmd(a: EvalArgs, quiet: bool) -> Result<()> {
         None
     };
     pb.inc(1);
+    let gpu = match (a.backend.as_str(), net.as_ref()) {
+        ("gpu", Some(net)) => {
+            let ctx = swm_gpu::GpuContext::new(swm_gpu::AdapterPreference::Auto)?;
+            tracing::info!(adapter = %ctx.adapter(), "GPU rollouts");
+            let gnet = swm_gpu::GpuNetwork::new(&ctx, net)?;
+            Some((ctx, gnet))
+        }
+        _ => None,
+    };
     let mut reports: Vec<(String, MethodReport)> = Vec::new();
     let mut teacher = Some(set.teacher_other_seed.clone());
     for m in &methods {
@@ -159,7 +172,13 @@ pub fn eval_cmd(a: EvalArgs, quiet: bool) -> Result<()> {
                 let (net, map) = (net.as_ref().expect("loaded"), map.as_ref().expect("built"));
                 // The model with its rollout feasibility masks; random tokens without them.
                 let mask = if m == "model" { FeasibilityMask::default() } else { FeasibilityMask::NONE };
-                rollout_scenarios_masked(net, map, scenarios, &cfg, None, mask).into_iter().map(to_eval).collect()
+                let out = match &gpu {
+                    Some((ctx, gnet)) => {
+                        swm_gpu::rollout_scenarios_gpu_masked(ctx, gnet, map, scenarios, &cfg, None, mask)?
+                    }
+                    None => rollout_scenarios_masked(net, map, scenarios, &cfg, None, mask),
+                };
+                out.into_iter().map(to_eval).collect()
             }
             _ => unreachable!("checked above"),
         };
@@ -176,6 +195,7 @@ pub fn eval_cmd(a: EvalArgs, quiet: bool) -> Result<()> {
     doc.insert("model".into(), serde_json::Value::String(model_path.display().to_string()));
     doc.insert("teacher".into(), serde_json::to_value(&opts)?);
     doc.insert("rollout_seed".into(), a.rollout_seed.into());
+    doc.insert("backend".into(), serde_json::Value::String(a.backend.clone()));
     doc.insert("methods".into(), serde_json::Value::Object(obj.clone()));
     let json_path = a.output.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&serde_json::Value::Object(doc))?)

@@ -26,6 +26,58 @@ fn eval_json(twin: &str, extra: &[&str], out: &std::path::Path) -> serde_json::V
     v
 }
 
+#[test]
+fn eval_with_gpu_rollouts_scores_the_model_like_the_cpu() {
+    // `--backend gpu` (lavapipe in CI): the model's rollouts on the GPU engine score within
+    // the GPU crate's stated tolerance of the CPU's on the same held-out scenarios.
+    let args = [
+        "--max-scenarios",
+        "6",
+        "--samples",
+        "3",
+        "--vehicles",
+        "120",
+        "--pedestrians",
+        "20",
+        "--warmup",
+        "20",
+        "--window",
+        "10",
+        "--future",
+        "4",
+        "--methods",
+        "model",
+    ];
+    let (cpu_dir, gpu_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = |dir: &std::path::Path, backend: &str| -> Option<serde_json::Value> {
+        let mut a = vec!["eval", "default", "--json", "-o", dir.to_str().unwrap(), "--backend", backend];
+        a.extend_from_slice(&args);
+        if backend == "gpu" && std::env::var("CI").map_or(true, |v| v != "true") {
+            // Outside CI a machine without a Vulkan driver skips (CI installs lavapipe).
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_swm")).args(&a).output().unwrap();
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("no GPU adapter"), "{err}");
+                eprintln!("skipped: {err}");
+                return None;
+            }
+            return Some(serde_json::from_slice(&out.stdout).unwrap());
+        }
+        Some(serde_json::from_str(ok(&a).trim()).unwrap())
+    };
+    let cpu = run(cpu_dir.path(), "cpu").unwrap();
+    let Some(gpu) = run(gpu_dir.path(), "gpu") else { return };
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(gpu_dir.path().join("eval.json")).unwrap()).unwrap();
+    assert_eq!(doc["backend"], "gpu");
+    let (c, g) = (meta(&cpu, "model"), meta(&gpu, "model"));
+    assert!((c - g).abs() < 0.03, "meta-metric cpu {c} gpu {g}");
+    for k in ["collision_rate", "offroad_rate"] {
+        let (c, g) = (cpu["model"][k].as_f64().unwrap(), gpu["model"][k].as_f64().unwrap());
+        assert!((c - g).abs() < 0.05, "{k}: cpu {c} gpu {g}");
+    }
+}
+
 fn meta(v: &serde_json::Value, m: &str) -> f64 {
     v[m]["meta_metric"].as_f64().unwrap()
 }
