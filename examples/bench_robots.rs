@@ -7,8 +7,10 @@
 //! real Yeouido and Jamsil twins.
 //!
 //! ```sh
-//! cargo run --release --example bench_robots -- [TWIN|-] [delivery|car] [EPISODES] [FIRST_SEED] [wm,cv]
+//! cargo run --release --example bench_robots -- [TWIN|-] [delivery|car] [EPISODES] [FIRST_SEED] [wm,cv] [teacher|model]
 //! ```
+//! The last argument picks the world: the teacher simulation (default), or the world model
+//! moving every other agent (`Env::with_model_world`).
 
 use std::sync::Arc;
 
@@ -30,6 +32,11 @@ fn main() -> Result<()> {
     let episodes: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(10);
     let first_seed: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1);
     let planners: Vec<String> = args.get(4).map_or("wm,cv", String::as_str).split(',').map(str::to_string).collect();
+    let model_world = match args.get(5).map_or("teacher", String::as_str) {
+        "teacher" => false,
+        "model" => true,
+        w => bail!("unknown world {w} (teacher or model)"),
+    };
     let t_load = std::time::Instant::now();
     let twin = load_twin(path.as_deref().map(std::path::Path::new))?;
     let name = twin.meta.name.clone();
@@ -49,6 +56,9 @@ fn main() -> Result<()> {
                 };
                 let mut planner = MppiPlanner::new(PlannerConfig::of(kind), predictor);
                 let mut env = Env::new(scene.clone(), config.clone())?;
+                if model_world {
+                    env = env.with_model_world(net.clone(), map.clone());
+                }
                 run_episode(&mut env, &mut planner, seed, &mut |_, _, _| {})
             })
             .collect();
@@ -57,7 +67,7 @@ fn main() -> Result<()> {
             let s = r?;
             println!(
                 "{}",
-                serde_json::json!({"twin": name, "robot": kind.as_str(), "planner": planner_name, "episode": s})
+                serde_json::json!({"twin": name, "robot": kind.as_str(), "planner": planner_name, "world": if model_world { "model" } else { "teacher" }, "episode": s})
             );
             rows.push(s);
         }
@@ -71,6 +81,7 @@ fn main() -> Result<()> {
             "{}",
             serde_json::json!({
                 "summary": true, "twin": name, "robot": kind.as_str(), "planner": planner_name,
+                "world": if model_world { "model" } else { "teacher" },
                 "episodes": rows.len(),
                 "success_rate": count(Outcome::Success) / n,
                 "collision_rate": count(Outcome::Collision) / n,

@@ -8,8 +8,9 @@
 #   scripts/bench-robots.sh                      # 12 episodes per robot, planner and twin
 #   EPISODES=30 FIRST_SEED=1 scripts/bench-robots.sh
 #   TWINS="seoul/yeouido.osm.pbf" ROBOTS=car scripts/bench-robots.sh
+#   WORLD=model scripts/bench-robots.sh          # the world model moves the other agents
 #
-# Writes bench-out/robots/<twin>-<robot>.jsonl (one line per episode, one summary line per
+# Writes bench-out/robots-<world>/<twin>-<robot>.jsonl (one line per episode, one summary line per
 # planner) and prints a Markdown table for BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ FIRST_SEED=${FIRST_SEED:-1}
 ROBOTS=${ROBOTS:-"delivery car"}
 TWINS=${TWINS:-"seoul/yeouido.osm.pbf seoul/jamsil.osm.pbf"}
 DATA=${SWM_SHARED_DATA:-../shared/data}
-OUT=bench-out/robots
+WORLD=${WORLD:-teacher}
+OUT=bench-out/robots-$WORLD
 mkdir -p "$OUT"
 cargo build --release -p swm --example bench_robots
 BIN=${CARGO_TARGET_DIR:-target}/release/examples/bench_robots
@@ -31,7 +33,7 @@ for twin in $TWINS; do
     name=$(basename "$twin" .osm.pbf)
     for robot in $ROBOTS; do
         echo "== $name $robot: $EPISODES episodes from seed $FIRST_SEED" >&2
-        "$BIN" "$DATA/$twin" "$robot" "$EPISODES" "$FIRST_SEED" wm,cv > "$OUT/$name-$robot.jsonl"
+        "$BIN" "$DATA/$twin" "$robot" "$EPISODES" "$FIRST_SEED" wm,cv "$WORLD" > "$OUT/$name-$robot.jsonl"
     done
 done
 python3 - "$OUT" <<'PY'
@@ -42,10 +44,10 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*.jsonl")):
         d = json.loads(line)
         if d.get("summary"):
             rows.append(d)
-print("| twin | robot | planner | episodes | success | collision (struck) | timeout | time to goal (s) | red violations | planning ms/step |")
-print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| twin | world | robot | planner | episodes | success | collision (struck) | timeout | time to goal (s) | red violations | planning ms/step |")
+print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for d in rows:
-    print(f"| {d['twin']} | {d['robot']} | {d['planner']} | {d['episodes']} | {d['success_rate']:.2f} | "
+    print(f"| {d['twin']} | {d.get('world', 'teacher')} | {d['robot']} | {d['planner']} | {d['episodes']} | {d['success_rate']:.2f} | "
           f"{d['collision_rate']:.2f} ({d['collisions_struck']}) | {d['timeout_rate']:.2f} | "
           f"{d['mean_time_to_goal_s']:.1f} | {d['red_violations']} | {d['planning_ms_per_step']:.1f} |")
 PY

@@ -12,6 +12,14 @@
 //! every contact counts against the robot (the episode fails), and [`Info::struck`] says
 //! when the robot was standing still or hit from behind.
 //!
+//! **Model world** ([`Env::with_model_world`]): after the same warm-up the world model
+//! takes every agent over from the teacher's last second ([`swm_model::LiveRollout`], the
+//! robot among them as an externally driven agent [`ROBOT_AGENT_ID`], so the model's agents
+//! see it through their features and feasibility masks); nobody spawns, so agents that
+//! leave are gone. Outcomes there are graded by a world the model itself makes: the setting
+//! for asking whether planning with the right model of the world helps, not for judging the
+//! model.
+//!
 //! # Episodes
 //! [`Env::reset`]`(seed)` builds the simulation with that seed ([`EnvConfig`]'s traffic),
 //! runs it [`EnvConfig::warmup_s`] so traffic spreads, then picks a start and a goal with
@@ -67,6 +75,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use swm_core::ErrorChain;
 use swm_core::rng::CounterRng;
+use swm_model::tokens::Kinematics;
 use swm_sim::metrics::OrientedBox;
 use swm_sim::{AgentKind, ExternalAgent, SignalState, SimConfig, Simulation, TrajectoryRecord};
 use swm_twin::P2;
@@ -437,6 +446,8 @@ impl Rules for SceneRules<'_> {
 }
 
 struct Episode {
+    /// With a model world, the model's rollout of every other agent (and the robot, driven).
+    live: Option<swm_model::LiveRollout<'static>>,
     sim: Simulation,
     robot: RobotState,
     route: Route,
@@ -453,7 +464,17 @@ pub struct Env {
     config: EnvConfig,
     seed: u64,
     ep: Option<Episode>,
+    model_world: Option<ModelWorld>,
 }
+
+/// The world model as the robot's world ([`Env::with_model_world`]).
+struct ModelWorld {
+    net: Arc<swm_model::Network>,
+    map: Arc<swm_model::MapContext>,
+}
+
+/// The robot's agent id in a model world's rollout.
+pub const ROBOT_AGENT_ID: u64 = u64::MAX;
 
 /// The robot frame of `s`: point `p` (twin frame) in robot coordinates.
 pub fn to_robot_frame(s: &RobotState, p: P2) -> [f64; 2] {
@@ -499,7 +520,38 @@ impl Env {
                 ),
             });
         }
-        Ok(Env { scene, config, seed: 0, ep: None })
+        Ok(Env { scene, config, seed: 0, ep: None, model_world: None })
+    }
+
+    /// The other agents moved by the world model instead of the teacher (module docs,
+    /// "Model world"): after the teacher's warm-up the model takes every agent over from the
+    /// last second, with the robot among them as an externally driven agent (the model's
+    /// agents see it: features and feasibility masks). The teacher keeps running for the
+    /// clock and the signals; its agents are no longer the world.
+    pub fn with_model_world(mut self, net: Arc<swm_model::Network>, map: Arc<swm_model::MapContext>) -> Env {
+        self.model_world = Some(ModelWorld { net, map });
+        self
+    }
+
+    /// The robot as a trajectory record (for a model world).
+    fn robot_record(&self, f: &Frame) -> TrajectoryRecord {
+        let p = self.config.robot;
+        TrajectoryRecord {
+            agent_id: ROBOT_AGENT_ID,
+            kind: p.kind.agent_kind(),
+            length_m: p.length_m as f32,
+            width_m: p.width_m as f32,
+            step: f.step,
+            time_s: f.time_s,
+            x_m: f.robot.point_enu[0],
+            y_m: f.robot.point_enu[1],
+            z_m: self.scene.twin.terrain.elevation_at(f.robot.point_enu),
+            heading_rad: f.robot.heading_rad,
+            speed_mps: f.robot.speed_mps,
+            accel_mps2: f.robot.accel_mps2,
+            lane: None,
+            signal: None,
+        }
     }
 
     pub fn scene(&self) -> &Arc<Scene> {
@@ -656,7 +708,19 @@ impl Env {
         }
         let goal = *route.points.last().expect("routes have points");
         let s0 = route.project(robot.point_enu, 0.0, 20.0).0;
-        self.ep = Some(Episode { sim, robot, route, route_s_m: s0, goal, steps: 0, history, done: false });
+        let live = self.model_world.as_ref().map(|_| {
+            let frames: Vec<Vec<TrajectoryRecord>> = history
+                .iter()
+                .map(|f| {
+                    let mut v = f.others.clone();
+                    v.push(self.robot_record(f));
+                    v
+                })
+                .collect();
+            let world_seed = seed ^ 0x6D6F_6465_6C57_6F72; // "modelWor"
+            swm_model::LiveRollout::from_history(&frames, world_seed, swm_model::SamplingConfig::default())
+        });
+        self.ep = Some(Episode { live, sim, robot, route, route_s_m: s0, goal, steps: 0, history, done: false });
         tracing::debug!(seed, kind = c.robot.kind.as_str(), "episode reset");
         self.observe()
     }
@@ -683,7 +747,22 @@ impl Env {
         }
         ep.sim.step();
         ep.steps += 1;
-        let others = ep.sim.records();
+        let others = match (&mut ep.live, &self.model_world) {
+            (Some(live), Some(mw)) => {
+                let robot = Kinematics {
+                    point_enu: ep.robot.point_enu,
+                    heading_rad: ep.robot.heading_rad,
+                    speed_mps: ep.robot.speed_mps,
+                };
+                let driver = move |_s: u64, _sample: u32, id: u64, _f: i32, _w: &[swm_model::WorldAgent]| {
+                    (id == ROBOT_AGENT_ID).then_some(robot)
+                };
+                let mut out = Vec::new();
+                live.step(&mw.net, &mw.map, Some(&driver), &mut out);
+                out.into_iter().map(|(_, r)| r).filter(|r| r.agent_id != ROBOT_AGENT_ID).collect()
+            }
+            _ => ep.sim.records(),
+        };
         // Progress along the route (windowed projection: no jumps to a later leg).
         let (s_new, _) = ep.route.project(ep.robot.point_enu, ep.route_s_m - 2.0, ep.route_s_m + 5.0);
         let progress = s_new - ep.route_s_m;

@@ -194,3 +194,43 @@ fn routes_on_the_district_graphs_follow_edges_and_connections() {
     }
     assert!(found, "some lane routes exist in the default district");
 }
+
+#[test]
+fn in_a_model_world_the_model_moves_the_others_and_sees_the_robot() {
+    // After the teacher's warm-up the world model moves every other agent: the same agents
+    // as the teacher's at reset, then the model's states (not the teacher's), with the
+    // robot among the model's agents; two environments with one seed give the same bytes.
+    let net = Arc::new(swm_model::Network::load(&swm_model::default_model_path()).unwrap());
+    let sc = scene();
+    let map = Arc::new(swm_model::MapContext::new(&sc.twin, None).unwrap());
+    let make = || Env::new(sc.clone(), light(RobotKind::Car)).unwrap().with_model_world(net.clone(), map.clone());
+    let (mut a, mut b) = (make(), make());
+    let (oa, ob) = (a.reset(5).unwrap(), b.reset(5).unwrap());
+    assert_eq!(oa, ob);
+    let at_reset: std::collections::BTreeSet<u64> =
+        a.history().unwrap().back().unwrap().others.iter().map(|r| r.agent_id).collect();
+    assert!(!at_reset.is_empty());
+    let mut differs_from_teacher = 0;
+    for _ in 0..15 {
+        let act = Action { accel_mps2: 0.5, turn: 0.0 };
+        let (sa, sb) = (a.step(&act).unwrap(), b.step(&act).unwrap());
+        assert_eq!(sa.observation, sb.observation);
+        if sa.done {
+            break;
+        }
+        let frame = a.history().unwrap().back().unwrap();
+        assert!(
+            frame
+                .others
+                .iter()
+                .all(|r| at_reset.contains(&r.agent_id) && r.agent_id != swm_robots::env::ROBOT_AGENT_ID)
+        );
+        let teacher = a.sim().unwrap().records();
+        differs_from_teacher += frame
+            .others
+            .iter()
+            .filter(|r| teacher.iter().find(|t| t.agent_id == r.agent_id).is_none_or(|t| (t.x_m - r.x_m).abs() > 1e-6))
+            .count();
+    }
+    assert!(differs_from_teacher > 0, "the others are the model's, not the teacher's");
+}
