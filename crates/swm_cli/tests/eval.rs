@@ -8,6 +8,24 @@ use common::{fails, ok};
 const KEYS: [&str; 6] =
     ["meta_metric", "min_ade_m", "collision_rate", "offroad_rate", "occupancy_iou_1s", "occupancy_iou_3s"];
 
+/// A small held-out set on the embedded default district (seconds, not minutes).
+const SMALL: [&str; 14] = [
+    "--max-scenarios",
+    "6",
+    "--samples",
+    "3",
+    "--vehicles",
+    "120",
+    "--pedestrians",
+    "20",
+    "--warmup",
+    "20",
+    "--window",
+    "10",
+    "--future",
+    "4",
+];
+
 fn eval_json(twin: &str, extra: &[&str], out: &std::path::Path) -> serde_json::Value {
     let out_s = out.to_str().unwrap();
     let mut args = vec!["eval", twin, "--json", "-o", out_s];
@@ -30,24 +48,7 @@ fn eval_json(twin: &str, extra: &[&str], out: &std::path::Path) -> serde_json::V
 fn eval_with_gpu_rollouts_scores_the_model_like_the_cpu() {
     // `--backend gpu` (lavapipe in CI): the model's rollouts on the GPU engine score within
     // the GPU crate's stated tolerance of the CPU's on the same held-out scenarios.
-    let args = [
-        "--max-scenarios",
-        "6",
-        "--samples",
-        "3",
-        "--vehicles",
-        "120",
-        "--pedestrians",
-        "20",
-        "--warmup",
-        "20",
-        "--window",
-        "10",
-        "--future",
-        "4",
-        "--methods",
-        "model",
-    ];
+    let args: Vec<&str> = SMALL.iter().copied().chain(["--methods", "model"]).collect();
     let (cpu_dir, gpu_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = |dir: &std::path::Path, backend: &str| -> Option<serde_json::Value> {
         let mut a = vec!["eval", "default", "--json", "-o", dir.to_str().unwrap(), "--backend", backend];
@@ -85,26 +86,7 @@ fn meta(v: &serde_json::Value, m: &str) -> f64 {
 #[test]
 fn eval_default_district_json_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let v = eval_json(
-        "default",
-        &[
-            "--max-scenarios",
-            "6",
-            "--samples",
-            "3",
-            "--vehicles",
-            "120",
-            "--pedestrians",
-            "20",
-            "--warmup",
-            "20",
-            "--window",
-            "10",
-            "--future",
-            "4",
-        ],
-        dir.path(),
-    );
+    let v = eval_json("default", &SMALL, dir.path());
     // The teacher under another seed is the ceiling, random tokens the floor.
     assert!(meta(&v, "teacher_other_seed") > meta(&v, "random"), "{v}");
     assert!(meta(&v, "model") > meta(&v, "random"), "{v}");

@@ -144,9 +144,13 @@ fn the_robot_waits_for_a_car_the_model_predicts_while_the_naive_plan_collides() 
 
     let mut planner = world_model_planner();
     let (states, hit) = run(true, plan_with(&mut planner));
+    assert_waits_then_crosses(&states, hit);
+}
+
+/// No contact; still south of the road while the car passes x = 0 (about 1.8 s), and
+/// across afterwards.
+fn assert_waits_then_crosses(states: &[RobotState], hit: bool) {
     assert!(!hit, "the planner must not touch the car: {states:?}");
-    // It waited: still south of the road while the car passes x = 0 (about 1.8 s), and
-    // crossed afterwards.
     let passing = ((0.0 - CAR_START_X_M) / CAR_SPEED_MPS / 0.1).round() as usize;
     assert!(states[passing].point_enu[1] < -1.0, "waiting at the kerb while the car passes: {:?}", states[passing]);
     assert!(states.last().unwrap().point_enu[1] > -0.5, "crosses once the car is gone: {:?}", states.last());
@@ -282,9 +286,6 @@ mod gpu {
         let wm = GpuWorldModel::new(ctx, world_model()).unwrap();
         let mut planner = MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(wm));
         let (states, hit) = run(true, plan_with(&mut planner));
-        assert!(!hit, "the planner must not touch the car: {states:?}");
-        let passing = ((0.0 - CAR_START_X_M) / CAR_SPEED_MPS / 0.1).round() as usize;
-        assert!(states[passing].point_enu[1] < -1.0, "waiting at the kerb while the car passes: {:?}", states[passing]);
-        assert!(states.last().unwrap().point_enu[1] > -0.5, "crosses once the car is gone: {:?}", states.last());
+        assert_waits_then_crosses(&states, hit);
     }
 }
