@@ -7,11 +7,10 @@ mod common;
 
 use swm_dataset::Scenario;
 use swm_gpu::GpuContext;
-use swm_gpu::features::{FeatureRows, GpuFeatures, GpuMap, HISTORY_SLOTS, history_slot, pack_map};
-use swm_gpu::layout::AgentState;
+use swm_gpu::features::{GpuFeatures, GpuMap, HISTORY_SLOTS, history_slot, pack_map};
 use swm_model::features::{FEATURE_DIM, agent_features};
 use swm_model::map::{MapContext, SignalSource};
-use swm_model::rollout::{RolloutAgent, start_agents};
+use swm_model::rollout::RolloutAgent;
 use swm_sim::signal::LaneSignalSource;
 
 /// Worst |GPU − CPU| per row, with the feature index where it occurs.
@@ -28,31 +27,17 @@ struct Comparison {
 /// Agents of every scenario's sample 0, their states rounded to the GPU's (so both sides
 /// see the same inputs), features at frame 1 on both sides.
 fn compare(ctx: &GpuContext, map: &MapContext, scenarios: &[Scenario]) -> Comparison {
-    let mut groups: Vec<(Vec<RolloutAgent>, Vec<usize>, f64)> = Vec::new();
-    let mut n = 0usize;
-    for sc in scenarios {
-        let mut agents = start_agents(sc, 5, 0);
-        for a in &mut agents {
-            for k in &mut a.history {
-                *k = AgentState::from_kinematics(k).to_kinematics();
-            }
-        }
-        let rows: Vec<usize> = (n..n + agents.len()).collect();
-        n += agents.len();
-        groups.push((agents, rows, sc.current_time_s));
-    }
-    let refs: Vec<(&[RolloutAgent], &[usize], f64)> =
-        groups.iter().map(|(a, r, t)| (a.as_slice(), r.as_slice(), *t)).collect();
-    let rows = FeatureRows::new(&refs, n);
+    let (groups, rows) = common::groups(scenarios, 5);
+    let n = rows.info.len();
     let gmap = GpuMap::new(ctx, map).unwrap();
     let gpu = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();
     assert_eq!(gpu.len(), n * FEATURE_DIM);
     let mut cmp = Comparison { rows: n, outliers: Vec::new(), max_within: 0.0, coverage: [0; 6] };
     let mut cpu = vec![0.0f32; FEATURE_DIM];
-    for (agents, rws, t0) in &groups {
-        let views: Vec<_> = agents.iter().map(RolloutAgent::view).collect();
-        for (i, &row) in rws.iter().enumerate() {
-            agent_features(map, &views, i, *t0, &mut cpu);
+    for g in &groups {
+        let views: Vec<_> = g.agents.iter().map(RolloutAgent::view).collect();
+        for (i, &row) in g.rows.iter().enumerate() {
+            agent_features(map, &views, i, g.time0_s, &mut cpu);
             let g = &gpu[row * FEATURE_DIM..(row + 1) * FEATURE_DIM];
             let seen = [
                 cpu[25] == 1.0,

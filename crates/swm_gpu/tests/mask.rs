@@ -5,13 +5,13 @@
 
 mod common;
 
-use swm_gpu::features::{FeatureRows, GpuFeatures, GpuMap};
+use swm_gpu::features::{GpuFeatures, GpuMap};
 use swm_gpu::layout::{AgentKey, AgentState};
 use swm_gpu::network::LOGIT_STRIDE;
 use swm_gpu::sample::{GpuMasks, GpuSampler, SampleRows, class_code};
 use swm_gpu::{GpuContext, GpuNetwork};
 use swm_model::net::logit_offsets;
-use swm_model::rollout::{FeasibilityFilter, RolloutAgent, start_agents, world_of};
+use swm_model::rollout::{FeasibilityFilter, world_of};
 use swm_model::sampling::{STREAM_TOKEN, keyed_u32x4};
 use swm_model::tokens::AgentClass;
 use swm_model::{FeasibilityMask, MapContext, Network, SamplingConfig};
@@ -25,31 +25,22 @@ fn compare(
     mask: FeasibilityMask,
 ) -> (usize, usize, usize) {
     let seed = 21u64;
-    let mut groups: Vec<(u64, Vec<RolloutAgent>, Vec<usize>, f64)> = Vec::new();
-    let mut n = 0usize;
-    for sc in &set.scenarios {
-        let mut agents = start_agents(sc, seed, 0);
-        for a in &mut agents {
-            for k in &mut a.history {
-                *k = AgentState::from_kinematics(k).to_kinematics();
-            }
-        }
-        let rows: Vec<usize> = (n..n + agents.len()).collect();
-        n += agents.len();
-        groups.push((sc.scenario_id, agents, rows, sc.current_time_s));
-    }
-    let refs: Vec<(&[RolloutAgent], &[usize], f64)> =
-        groups.iter().map(|(_, a, r, t)| (a.as_slice(), r.as_slice(), *t)).collect();
-    let rows = FeatureRows::new(&refs, n);
+    let (groups, rows) = common::groups(&set.scenarios, seed);
+    let n = rows.info.len();
     let gmap = GpuMap::new(ctx, map).unwrap();
     let features = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();
     let mut classes = vec![AgentClass::Vehicle; n];
     let mut keys = vec![AgentKey::default(); n];
     let mut states = vec![AgentState::default(); n];
-    for (id, agents, rws, _) in &groups {
-        for (i, (a, &r)) in agents.iter().zip(rws).enumerate() {
+    for g in &groups {
+        for (i, (a, &r)) in g.agents.iter().zip(&g.rows).enumerate() {
             classes[r] = a.class;
-            keys[r] = AgentKey { scenario: *id as u32, agent: i as u32, sample: 0, agent_class: class_code(a.class) };
+            keys[r] = AgentKey {
+                scenario: g.scenario_id as u32,
+                agent: i as u32,
+                sample: 0,
+                agent_class: class_code(a.class),
+            };
             states[r] = AgentState::from_kinematics(a.history.last().unwrap());
         }
     }
@@ -69,8 +60,9 @@ fn compare(
         .apply(ctx, &gmap, &rows, &sample_rows, (&tok0, &next0), 1, seed, cfg, mask)
         .unwrap();
     let (mut changed, mut differ) = (0, 0);
-    for (id, agents, rws, _) in &groups {
-        let world = world_of(agents);
+    for g in &groups {
+        let (id, rws) = (&g.scenario_id, &g.rows);
+        let world = world_of(&g.agents);
         let mut filter = FeasibilityFilter::default();
         filter.new_frame(&world);
         for (i, &r) in rws.iter().enumerate() {

@@ -118,6 +118,20 @@ fn world_model_planner() -> MppiPlanner {
     MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(world_model()))
 }
 
+/// The planner's input at the start: the robot at the kerb at rest, 10 s into the run.
+fn at_start<'a>(p: &'a RobotParams, r: &'a Route, hist: &'a VecDeque<Frame>, seed: u64) -> PlanInput<'a> {
+    PlanInput {
+        params: p,
+        time_s: 10.0,
+        state: start(),
+        route: r,
+        route_s_m: 0.0,
+        history: hist,
+        rules: &OpenGround,
+        seed,
+    }
+}
+
 fn plan_with<'a>(planner: &'a mut MppiPlanner) -> impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action + 'a {
     let p = RobotParams::delivery_robot();
     move |hist, s, route_s, r| {
@@ -163,16 +177,7 @@ fn the_model_sees_the_car_coming_and_the_go_plan_collides_in_imagination() {
     let r = route();
     let s = start();
     let hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, true)).collect();
-    let input = PlanInput {
-        params: &p,
-        time_s: 10.0,
-        state: s,
-        route: &r,
-        route_s_m: 0.0,
-        history: &hist,
-        rules: &OpenGround,
-        seed: 11,
-    };
+    let input = at_start(&p, &r, &hist, 11);
     let a = planner.plan(&input);
     let rep = planner.report().clone();
     assert!(rep.go_collision_probability >= 0.5, "go should collide in most futures: {rep:?}");
@@ -244,16 +249,7 @@ mod gpu {
         let p = RobotParams::delivery_robot();
         let (r, s) = (route(), start());
         let hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, true)).collect();
-        let input = PlanInput {
-            params: &p,
-            time_s: 10.0,
-            state: s,
-            route: &r,
-            route_s_m: 0.0,
-            history: &hist,
-            rules: &OpenGround,
-            seed: 3,
-        };
+        let input = at_start(&p, &r, &hist, 3);
         let mut go = s;
         let plan: Vec<RobotState> = (0..25)
             .map(|_| {

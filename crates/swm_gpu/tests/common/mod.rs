@@ -151,3 +151,34 @@ pub fn dense_district() -> (Arc<swm_twin::Twin>, TeacherEvalSet, MapContext) {
     let map = MapContext::new(&twin, Some(opts.sim.seed)).unwrap();
     (twin, set, map)
 }
+
+/// One (scenario, sample 0) as the GPU sees it: its agents (states rounded to the device's
+/// f32 offsets, so both backends read the same inputs) and their batch rows.
+pub struct Group {
+    pub scenario_id: u64,
+    pub agents: Vec<swm_model::rollout::RolloutAgent>,
+    pub rows: Vec<usize>,
+    pub time0_s: f64,
+}
+
+/// Sample 0 of every scenario (intents keyed by `seed`), rows numbered in order, and the
+/// device's rows of them.
+pub fn groups(scenarios: &[Scenario], seed: u64) -> (Vec<Group>, swm_gpu::features::FeatureRows) {
+    let mut out = Vec::new();
+    let mut n = 0usize;
+    for sc in scenarios {
+        let mut agents = swm_model::rollout::start_agents(sc, seed, 0);
+        for a in &mut agents {
+            for k in &mut a.history {
+                *k = swm_gpu::layout::AgentState::from_kinematics(k).to_kinematics();
+            }
+        }
+        let rows: Vec<usize> = (n..n + agents.len()).collect();
+        n += agents.len();
+        out.push(Group { scenario_id: sc.scenario_id, agents, rows, time0_s: sc.current_time_s });
+    }
+    let refs: Vec<(&[swm_model::rollout::RolloutAgent], &[usize], f64)> =
+        out.iter().map(|g| (g.agents.as_slice(), g.rows.as_slice(), g.time0_s)).collect();
+    let rows = swm_gpu::features::FeatureRows::new(&refs, n);
+    (out, rows)
+}
