@@ -185,11 +185,29 @@ pub fn agent_transform(state: &AgentState, position_m: [f64; 3], heading_rad: f6
     Transform { translation: centre, rotation: Quat::from_rotation_y(heading_rad as f32), scale }
 }
 
+/// The teacher's next step, computed on a worker thread while the frames of the current
+/// one are drawn: the simulation and that step's records, and its wall time (s).
+type Ahead = std::thread::JoinHandle<(Simulation, Vec<TrajectoryRecord>, f64)>;
+
 /// The running simulation and the agents' last two steps.
+///
+/// With the teacher driving and no robot, the simulation runs one step ahead of what is
+/// drawn, on a worker thread ([`SimResource::prefetch`]): a step (tens of milliseconds with
+/// thousands of agents) then overlaps the frames drawn before it is due instead of stalling
+/// the frame it falls in. The steps are the same ones, in the same order: only when they
+/// are computed changes. [`SimResource::simulation`] waits for a step in flight and takes it
+/// in, so whoever touches the simulation finds it at the step drawn.
 #[derive(Resource)]
 pub struct SimResource {
-    /// The teacher.
-    pub sim: Simulation,
+    /// The teacher (`None` while its next step runs on the worker).
+    sim: Option<Simulation>,
+    /// The step in flight, if any.
+    ahead: Option<Ahead>,
+    /// The simulated time of the step drawn (s) and its index.
+    time_s: f64,
+    step_index: u32,
+    /// The signal plans (fixed for the run; kept apart so they can be read while a step runs).
+    signals: Arc<swm_sim::signal::SignalController>,
     /// The parameters it was started with.
     pub params: SimParams,
     /// Agents at the step before the last.
@@ -237,8 +255,13 @@ impl SimResource {
             density: params.density,
         };
         let sim = Simulation::new(twin, config).map_err(crate::ViewerError::Sim)?;
+        let signals = Arc::new(sim.signals().clone());
         let mut me = SimResource {
-            sim,
+            time_s: sim.time_s(),
+            step_index: sim.step_index(),
+            sim: Some(sim),
+            ahead: None,
+            signals,
             params,
             prev: BTreeMap::new(),
             curr: BTreeMap::new(),
@@ -261,11 +284,22 @@ impl SimResource {
     /// One simulation step; the last two states move along. With model traffic the model
     /// advances every agent one frame (the teacher steps too, unseen).
     pub fn step(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            // The step was computed ahead: take it in.
+            let (sim, records, wall_s) = ahead.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            self.sim = Some(sim);
+            self.took_step(records, wall_s);
+            return;
+        }
         let t0 = std::time::Instant::now();
-        self.sim.step();
-        self.steps_run += 1;
+        let sim = self.sim.as_mut().expect("the simulation is here when no step is in flight");
+        sim.step();
         match &mut self.traffic {
-            Traffic::Teacher => self.snapshot(),
+            Traffic::Teacher => {
+                let records = sim.records();
+                self.took_step(records, t0.elapsed().as_secs_f64());
+                return;
+            }
             Traffic::Model(m) => {
                 let mut out = Vec::new();
                 m.live.step(&m.model.net, &m.model.map, None, &mut out);
@@ -276,17 +310,80 @@ impl SimResource {
                 });
                 let kept: std::collections::BTreeSet<u64> = m.live.agents.iter().map(|a| a.id).collect();
                 let records = out.into_iter().map(|(_, r)| r).filter(|r| kept.contains(&r.agent_id)).collect();
-                self.snapshot_records(records);
+                self.took_step(records, t0.elapsed().as_secs_f64());
             }
         }
-        let dt = t0.elapsed().as_secs_f64();
-        self.step_wall_s = if self.step_wall_s == 0.0 { dt } else { 0.9 * self.step_wall_s + 0.1 * dt };
+    }
+
+    /// Bookkeeping of a step taken in: its records become the drawn step.
+    fn took_step(&mut self, records: Vec<TrajectoryRecord>, wall_s: f64) {
+        self.steps_run += 1;
+        if let Some(sim) = &self.sim {
+            (self.time_s, self.step_index) = (sim.time_s(), sim.step_index());
+        }
+        self.snapshot_records(records);
+        self.step_wall_s = if self.step_wall_s == 0.0 { wall_s } else { 0.9 * self.step_wall_s + 0.1 * wall_s };
+    }
+
+    /// Starts the teacher's next step on a worker thread (teacher traffic only; nothing when
+    /// one is already in flight). The next [`SimResource::step`] takes it in.
+    pub fn prefetch(&mut self) {
+        if self.ahead.is_some() || !matches!(self.traffic, Traffic::Teacher) {
+            return;
+        }
+        let Some(mut sim) = self.sim.take() else { return };
+        let spawned = std::thread::Builder::new().name("swm-teacher-step".into()).spawn(move || {
+            let t0 = std::time::Instant::now();
+            sim.step();
+            let records = sim.records();
+            (sim, records, t0.elapsed().as_secs_f64())
+        });
+        match spawned {
+            Ok(h) => self.ahead = Some(h),
+            // No thread to be had: the simulation went with the closure; this cannot be
+            // recovered, so say so plainly.
+            Err(e) => panic!("could not start the simulation's worker thread: {e}"),
+        }
+    }
+
+    /// The simulation, at the step drawn: a step in flight is waited for and taken in first.
+    pub fn simulation(&mut self) -> &mut Simulation {
+        if self.ahead.is_some() {
+            self.step();
+        }
+        self.sim.as_mut().expect("the simulation is here when no step is in flight")
+    }
+
+    /// Whether the teacher's next step is running on the worker now.
+    pub fn step_in_flight(&self) -> bool {
+        self.ahead.is_some()
+    }
+
+    /// Simulated time of the step drawn (s).
+    pub fn time_s(&self) -> f64 {
+        self.time_s
+    }
+
+    /// Index of the step drawn.
+    pub fn step_index(&self) -> u32 {
+        self.step_index
+    }
+
+    /// The run's signal plans.
+    pub fn signals(&self) -> &swm_sim::signal::SignalController {
+        &self.signals
+    }
+
+    /// The signal plans, shared.
+    pub fn signals_arc(&self) -> Arc<swm_sim::signal::SignalController> {
+        self.signals.clone()
     }
 
     /// Hands the agents to the world model: it continues from the last second of records
     /// (the run's seed keys its draws). Agents farther than 20 m outside `twin`'s bounding
     /// box are dropped as they leave.
     pub fn drive_with_model(&mut self, model: Arc<crate::imagination::LoadedModel>, twin: &Twin) {
+        self.simulation();
         let history: Vec<Vec<TrajectoryRecord>> = self.history.iter().cloned().collect();
         let live =
             swm_model::LiveRollout::from_history(&history, self.params.seed, swm_model::SamplingConfig::default());
@@ -297,6 +394,7 @@ impl SimResource {
 
     /// Hands the agents back to the teacher (they jump to where the teacher has them now).
     pub fn drive_with_teacher(&mut self) {
+        self.simulation();
         self.traffic = Traffic::Teacher;
         self.snapshot();
     }
@@ -316,7 +414,7 @@ impl SimResource {
     }
 
     fn snapshot(&mut self) {
-        let records = self.sim.records();
+        let records = self.simulation().records();
         self.snapshot_records(records);
     }
 
@@ -419,6 +517,11 @@ pub fn advance_sim(
             Some(r) => r.step_with(&mut sim, &twin.0),
             None => sim.step(),
         }
+    }
+    // With the teacher alone, its next step runs while the frames before it are drawn. (A
+    // robot's step needs its action first, so it stays in step with the frame.)
+    if robots.is_none() {
+        sim.prefetch();
     }
 }
 

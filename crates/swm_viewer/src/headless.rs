@@ -69,6 +69,9 @@ pub struct FrameStats {
     pub buildings: usize,
     /// The robot at the end, if one was placed.
     pub robot: Option<RobotStats>,
+    /// Wall time of one simulation step at the end (s, moving average; with teacher traffic
+    /// it runs on a worker thread, overlapping the frames).
+    pub sim_step_s: f64,
 }
 
 /// A robot's figures at the end of a headless run.
@@ -237,6 +240,7 @@ pub fn render_frames(
         }
     }
     let world = app.world_mut();
+    stats.sim_step_s = world.resource::<crate::SimResource>().step_wall_s;
     stats.agents = world.query::<&crate::agents::AgentMarker>().iter(world).count();
     stats.signal_heads = world.query::<&crate::spawn::SignalHead>().iter(world).count();
     stats.robot = world.resource::<crate::robot::Robots>().robot.as_ref().map(|r| RobotStats {

@@ -337,8 +337,8 @@ fn near(records: &[TrajectoryRecord], p: P2, radius_m: f64) -> Vec<TrajectoryRec
 /// `state` throughout (as `Env::reset`'s warm-up has it).
 fn history_from_sim(sim: &SimResource, state: RobotState) -> VecDeque<Frame> {
     let n = sim.history.len();
-    let now_t = sim.sim.time_s();
-    let now_step = sim.sim.step_index();
+    let now_t = sim.time_s();
+    let now_step = sim.step_index();
     sim.history
         .iter()
         .enumerate()
@@ -442,7 +442,7 @@ impl Robots {
             history: history_from_sim(sim, state),
             planner: Mutex::new(planner),
             sim_params: sim.params.clone(),
-            signals: Arc::new(sim.sim.signals().clone()),
+            signals: sim.signals_arc(),
         });
         self.error = None;
         Ok(())
@@ -519,7 +519,7 @@ impl Robots {
             (r.params, r.state, r.route.clone(), r.route_s_m, r.seed, r.steps);
         let history = r.history.clone();
         let signals = r.signals.clone();
-        let time_s = sim.sim.time_s();
+        let time_s = sim.time_s();
         let twin = twin.clone();
         let signal_seed = sim.params.seed;
         self.plan_task = Some(AsyncComputeTaskPool::get().spawn(async move {
@@ -617,7 +617,7 @@ impl Robots {
             // map context and the planner are made again for them).
             r.sim_params = sim.params.clone();
             r.seed = sim.params.seed;
-            r.signals = Arc::new(sim.sim.signals().clone());
+            r.signals = sim.signals_arc();
             r.history = history_from_sim(sim, r.state);
             *r.planner.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
             r.plan = None;
@@ -630,7 +630,7 @@ impl Robots {
             r.state = r.params.step(&r.state, &action);
             // The teacher's agents see the robot, as in `swm_robots::env`.
             let fp = r.params.footprint(&r.state, 0.0);
-            sim.sim.set_external_agents(&[swm_sim::ExternalAgent {
+            sim.simulation().set_external_agents(&[swm_sim::ExternalAgent {
                 center: fp.center,
                 z_m: twin.terrain.elevation_at(r.state.point_enu),
                 heading_rad: fp.heading_rad,
@@ -665,8 +665,8 @@ impl Robots {
             tracing::info!(steps = r.steps, collisions = r.collisions, "robot arrived");
         }
         r.history.push_back(Frame {
-            time_s: sim.sim.time_s(),
-            step: sim.sim.step_index(),
+            time_s: sim.time_s(),
+            step: sim.step_index(),
             robot: r.state,
             others: near(records, r.state.point_enu, HISTORY_RADIUS_M),
         });

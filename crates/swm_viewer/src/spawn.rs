@@ -188,9 +188,9 @@ pub fn update_signals(
     mut heads: Query<(&SignalHead, &mut MeshMaterial3d<StandardMaterial>)>,
 ) {
     let (Some(sim), Some(materials)) = (sim, materials) else { return };
-    let t = sim.sim.time_s();
+    let t = sim.time_s();
     for (head, mut material) in &mut heads {
-        let idx = match sim.sim.signals().lane_state(head.lane, t) {
+        let idx = match sim.signals().lane_state(head.lane, t) {
             Some(SignalState::Red) => 0,
             Some(SignalState::Amber) => 1,
             Some(SignalState::Green) => 2,

@@ -301,7 +301,7 @@ pub fn update_status(
     let mut s = format!(
         "{}  t = {:.1} s  {}\ntraffic: {}\nvehicles {}  pedestrians {}  speed x{}\nseed {}  density {:.2}\nframe {:.1} ms ({:.0} fps)  step {:.2} ms\nbuildings by {}  triangles {}\noverlays:{}{}{}{}",
         twin.0.meta.name,
-        sim.sim.time_s(),
+        sim.time_s(),
         if sim.clock.paused { "[paused]" } else { "" },
         sim.traffic_label(),
         counts.0,

@@ -316,10 +316,46 @@ fn the_world_model_takes_over_the_traffic_and_moves_it() {
         })
         .count();
     assert!(moved * 3 >= sim.curr.len(), "{moved} of {} agents moved more than 1 m in 2 s", sim.curr.len());
-    let teacher_positions: std::collections::BTreeMap<u64, [f64; 3]> =
-        sim.sim.records().iter().map(|r| (r.agent_id, [r.x_m, r.y_m, r.z_m])).collect();
+    let teacher_positions: std::collections::BTreeMap<u64, [f64; 3]> = world
+        .resource_mut::<SimResource>()
+        .simulation()
+        .records()
+        .iter()
+        .map(|r| (r.agent_id, [r.x_m, r.y_m, r.z_m]))
+        .collect();
     let mut sim = world.resource_mut::<SimResource>();
     sim.drive_with_teacher();
     assert_eq!(sim.traffic_label(), "teacher simulation");
     assert!(sim.curr.iter().all(|(id, a)| teacher_positions.get(id).is_some_and(|p| p[..2] == a.position_m[..2])));
+}
+
+#[test]
+fn the_teachers_next_step_runs_on_a_worker_and_the_same_steps_are_drawn() {
+    // Teacher traffic, no robot: each frame's due step was computed on a worker thread
+    // while the frame before it was drawn. What is drawn after n frames is what n
+    // synchronous steps give, and touching the simulation takes a step in flight in.
+    let mut app = app(FrameDt::Fixed(0.1));
+    for _ in 0..12 {
+        app.update();
+    }
+    let config_sim = SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 };
+    let mut reference = SimResource::start(small_twin(), config_sim).expect("reference simulation");
+    let mut sim = app.world_mut().resource_mut::<SimResource>();
+    assert!(sim.step_in_flight(), "the next step is computed ahead");
+    assert_eq!(sim.steps_run, reference.steps_run + 12);
+    for _ in 0..12 {
+        reference.step();
+    }
+    assert_eq!(sim.time_s(), reference.time_s());
+    assert_eq!(sim.step_index(), reference.step_index());
+    assert_eq!(sim.curr, reference.curr);
+    assert_eq!(sim.prev, reference.prev);
+    assert!(sim.step_wall_s > 0.0);
+    // Reaching for the simulation takes the step in flight in: it is then at the step drawn.
+    let at = sim.simulation().step_index();
+    assert!(!sim.step_in_flight());
+    assert_eq!(at, sim.step_index());
+    assert_eq!(at, reference.step_index() + 1);
+    reference.step();
+    assert_eq!(sim.curr, reference.curr);
 }
