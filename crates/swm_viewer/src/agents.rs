@@ -298,7 +298,6 @@ impl SimResource {
             Traffic::Teacher => {
                 let records = sim.records();
                 self.took_step(records, t0.elapsed().as_secs_f64());
-                return;
             }
             Traffic::Model(m) => {
                 let mut out = Vec::new();
