@@ -37,7 +37,7 @@ pub use map::MapContext;
 pub use net::{MODEL_FORMAT, NetConfig, Network};
 pub use rollout::{
     AgentDriver, FeasibilityMask, LiveRollout, RolloutConfig, ScenarioRollout, WorldAgent, rollout_scenarios,
-    rollout_scenarios_masked, rollout_scenarios_with,
+    rollout_scenarios_masked, rollout_scenarios_with, scenario_from_history,
 };
 pub use sampling::SamplingConfig;
 

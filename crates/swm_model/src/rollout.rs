@@ -630,6 +630,30 @@ pub fn rollout_one_masked(
     out
 }
 
+/// The scenario `scenario_id` of every agent in `history` (the last records of a simulation,
+/// oldest first, the current ones last; the last [`HISTORY_STEPS`] + 1 steps at 0.1 s are
+/// used): the agents present in the last step, with their run ids, each with its recorded
+/// past. What [`LiveRollout::from_history`] starts from, and what a caller rolling out the
+/// live world in chunks (the viewer's GPU traffic) cuts each chunk from.
+pub fn scenario_from_history(history: &[Vec<TrajectoryRecord>], scenario_id: u64) -> Scenario {
+    let n = history.len().min(HISTORY_STEPS + 1);
+    let recent = &history[history.len() - n..];
+    let mut rows = Vec::new();
+    for (k, frame) in recent.iter().enumerate() {
+        let f = k as i32 - (n as i32 - 1);
+        rows.extend(frame.iter().map(|r| (f, r.clone())));
+    }
+    let now = recent.last().and_then(|f| f.first());
+    Scenario {
+        scenario_id,
+        center_agent_id: now.map_or(0, |r| r.agent_id),
+        current_time_s: now.map_or(0.0, |r| r.time_s),
+        current_step: now.map_or(0, |r| r.step),
+        agents: recent.last().map(|f| f.iter().map(|r| r.agent_id).collect()).unwrap_or_default(),
+        rows,
+    }
+}
+
 /// A rollout advanced one frame at a time ([`LiveRollout::step`]): what
 /// [`rollout_one_masked`] runs, for callers that interleave frames with their own work (a
 /// viewer whose traffic the model drives, frame by frame, for as long as it runs).
@@ -693,22 +717,7 @@ impl<'a> LiveRollout<'a> {
         seed: u64,
         sampling: SamplingConfig,
     ) -> LiveRollout<'static> {
-        let n = history.len().min(HISTORY_STEPS + 1);
-        let recent = &history[history.len() - n..];
-        let mut rows = Vec::new();
-        for (k, frame) in recent.iter().enumerate() {
-            let f = k as i32 - (n as i32 - 1);
-            rows.extend(frame.iter().map(|r| (f, r.clone())));
-        }
-        let now = recent.last().and_then(|f| f.first());
-        let scenario = Scenario {
-            scenario_id: 0,
-            center_agent_id: now.map_or(0, |r| r.agent_id),
-            current_time_s: now.map_or(0.0, |r| r.time_s),
-            current_step: now.map_or(0, |r| r.step),
-            agents: recent.last().map(|f| f.iter().map(|r| r.agent_id).collect()).unwrap_or_default(),
-            rows,
-        };
+        let scenario = scenario_from_history(history, 0);
         let cfg = RolloutConfig { steps: 0, samples: 1, seed, sampling };
         LiveRollout::start(std::borrow::Cow::Owned(scenario), cfg, 0, FeasibilityMask::default())
     }

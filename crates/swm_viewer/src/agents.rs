@@ -224,6 +224,10 @@ pub struct SimResource {
     pub step_wall_s: f64,
     /// Who moves the agents drawn.
     pub traffic: Traffic,
+    /// Where the world model runs when it drives the traffic.
+    pub model_backend: crate::gpu_traffic::ModelBackend,
+    /// The GPU engine made for the model the last time it drove (kept for the next time).
+    pub gpu_engine: Option<Arc<crate::gpu_traffic::GpuTrafficEngine>>,
 }
 
 /// Who moves the agents the viewer draws.
@@ -233,6 +237,9 @@ pub enum Traffic {
     /// The world model (CPU, feasibility masks on), taking over from the teacher's last
     /// second; the teacher keeps running underneath for the clock and the signal phases.
     Model(Box<ModelTraffic>),
+    /// The same on the GPU engine, a chunk of steps ahead on a worker thread
+    /// ([`crate::gpu_traffic`]).
+    ModelGpu(Box<crate::gpu_traffic::GpuTraffic>),
 }
 
 /// The world model driving every agent, frame by frame.
@@ -270,6 +277,8 @@ impl SimResource {
             steps_run: 0,
             step_wall_s: 0.0,
             traffic: Traffic::Teacher,
+            model_backend: crate::gpu_traffic::ModelBackend::Auto,
+            gpu_engine: None,
         };
         let preroll = (me.params.preroll_s.max(0.0) / DT_S).round() as u32;
         for _ in 0..preroll {
@@ -311,6 +320,15 @@ impl SimResource {
                 let records = out.into_iter().map(|(_, r)| r).filter(|r| kept.contains(&r.agent_id)).collect();
                 self.took_step(records, t0.elapsed().as_secs_f64());
             }
+            Traffic::ModelGpu(g) => match g.next_frame() {
+                Ok(records) => self.took_step(records, t0.elapsed().as_secs_f64()),
+                Err(e) => {
+                    tracing::error!(error = %e, "the GPU traffic failed: the teacher drives again");
+                    self.traffic = Traffic::Teacher;
+                    let records = sim.records();
+                    self.took_step(records, t0.elapsed().as_secs_f64());
+                }
+            },
         }
     }
 
@@ -379,16 +397,41 @@ impl SimResource {
     }
 
     /// Hands the agents to the world model: it continues from the last second of records
-    /// (the run's seed keys its draws). Agents farther than 20 m outside `twin`'s bounding
-    /// box are dropped as they leave.
-    pub fn drive_with_model(&mut self, model: Arc<crate::imagination::LoadedModel>, twin: &Twin) {
+    /// (the run's seed keys its draws), on the processor [`SimResource::model_backend`]
+    /// chooses. Agents farther than 20 m outside `twin`'s bounding box are dropped as they
+    /// leave. Fails only when the GPU was asked for and there is none.
+    pub fn drive_with_model(&mut self, model: Arc<crate::imagination::LoadedModel>, twin: &Twin) -> Result<(), String> {
+        use crate::gpu_traffic::{GpuTraffic, GpuTrafficEngine, ModelBackend};
         self.simulation();
         let history: Vec<Vec<TrajectoryRecord>> = self.history.iter().cloned().collect();
-        let live =
-            swm_model::LiveRollout::from_history(&history, self.params.seed, swm_model::SamplingConfig::default());
         let b = twin.meta.bbox_m;
         let bbox_m = [b[0] - 20.0, b[1] - 20.0, b[2] + 20.0, b[3] + 20.0];
+        let pref = match self.model_backend {
+            ModelBackend::Cpu => None,
+            ModelBackend::Auto => Some(swm_gpu::AdapterPreference::Hardware),
+            ModelBackend::Gpu => Some(swm_gpu::AdapterPreference::Auto),
+        };
+        if let Some(pref) = pref {
+            let engine = match &self.gpu_engine {
+                Some(e) if e.serves(&model) => Ok(e.clone()),
+                _ => GpuTrafficEngine::new(model.clone(), pref).map(Arc::new),
+            };
+            match engine {
+                Ok(engine) => {
+                    tracing::info!(adapter = engine.adapter_name(), "the world model drives the traffic on the GPU");
+                    self.gpu_engine = Some(engine.clone());
+                    self.traffic =
+                        Traffic::ModelGpu(Box::new(GpuTraffic::start(engine, &history, self.params.seed, bbox_m)));
+                    return Ok(());
+                }
+                Err(e) if self.model_backend == ModelBackend::Gpu => return Err(format!("GPU model traffic: {e}")),
+                Err(e) => tracing::info!(reason = %e, "no hardware GPU for the model traffic: it runs on the CPU"),
+            }
+        }
+        let live =
+            swm_model::LiveRollout::from_history(&history, self.params.seed, swm_model::SamplingConfig::default());
         self.traffic = Traffic::Model(Box::new(ModelTraffic { live, model, bbox_m }));
+        Ok(())
     }
 
     /// Hands the agents back to the teacher (they jump to where the teacher has them now).
@@ -399,10 +442,11 @@ impl SimResource {
     }
 
     /// Who drives, for the panel.
-    pub fn traffic_label(&self) -> &'static str {
-        match self.traffic {
-            Traffic::Teacher => "teacher simulation",
-            Traffic::Model(_) => "world model (CPU)",
+    pub fn traffic_label(&self) -> String {
+        match &self.traffic {
+            Traffic::Teacher => "teacher simulation".into(),
+            Traffic::Model(_) => "world model (CPU)".into(),
+            Traffic::ModelGpu(g) => format!("world model (GPU: {})", g.adapter_name()),
         }
     }
 

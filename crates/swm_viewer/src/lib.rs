@@ -33,6 +33,7 @@
 
 pub mod agents;
 pub mod camera;
+pub mod gpu_traffic;
 pub mod headless;
 pub mod imagination;
 pub mod overlay;
@@ -150,6 +151,8 @@ pub struct ViewerConfig {
     pub lidar: bool,
     /// Hand the traffic to the world model after the preroll (`M` toggles it).
     pub model_traffic: bool,
+    /// Where the world model runs when it drives the traffic.
+    pub model_backend: gpu_traffic::ModelBackend,
 }
 
 impl Default for ViewerConfig {
@@ -165,6 +168,7 @@ impl Default for ViewerConfig {
             robot: None,
             lidar: false,
             model_traffic: false,
+            model_backend: gpu_traffic::ModelBackend::Auto,
         }
     }
 }
@@ -191,9 +195,10 @@ pub fn prepare(twin: Arc<Twin>, config: &ViewerConfig) -> Result<Prepared, Viewe
         "scene built"
     );
     let mut sim = SimResource::start(twin.clone(), config.sim.clone())?;
+    sim.model_backend = config.model_backend;
     if config.model_traffic {
         let model = imagination::load_model(&twin, config.sim.seed).map_err(ViewerError::Model)?;
-        sim.drive_with_model(Arc::new(model), &twin);
+        sim.drive_with_model(Arc::new(model), &twin).map_err(ViewerError::Model)?;
     }
     Ok(Prepared { twin, scene, sim })
 }

@@ -90,6 +90,10 @@ struct Args {
     /// from the teacher's last second on (M toggles it in the window).
     #[arg(long)]
     model_traffic: bool,
+    /// Where the world model runs when it drives the traffic: auto (a hardware GPU when
+    /// there is one, else the CPU), cpu, or gpu (any adapter, Mesa's lavapipe too).
+    #[arg(long, default_value = "auto")]
+    model_backend: swm_viewer::gpu_traffic::ModelBackend,
     /// Draw agents unlit magenta (tests find them by colour).
     #[arg(long)]
     highlight_agents: bool,
@@ -196,6 +200,7 @@ fn config_of(args: &Args) -> anyhow::Result<ViewerConfig> {
         robot,
         lidar: args.lidar,
         model_traffic: args.model_traffic,
+        model_backend: args.model_backend,
         ..ViewerConfig::default()
     })
 }

@@ -212,7 +212,7 @@ fn apply(
                 Ok(()) => tracing::info!("the world model drives the traffic"),
                 Err(e) => tracing::error!(error = %e, "could not hand the traffic to the model"),
             },
-            crate::agents::Traffic::Model(_) => sim.drive_with_teacher(),
+            crate::agents::Traffic::Model(_) | crate::agents::Traffic::ModelGpu(_) => sim.drive_with_teacher(),
         },
     }
 }
@@ -227,8 +227,7 @@ pub fn toggle_model_traffic(
         Some(m) => m,
         None => std::sync::Arc::new(crate::imagination::load_model(twin, sim.params.seed)?),
     };
-    sim.drive_with_model(model, twin);
-    Ok(())
+    sim.drive_with_model(model, twin)
 }
 
 /// Keys and buttons → actions; restarts the simulation when seed or density changed.
@@ -270,6 +269,8 @@ pub fn panel_input(
         match SimResource::start(twin.0.clone(), params.clone()) {
             Ok(mut fresh) => {
                 fresh.clock = SimClock { accumulator_s: 0.0, pending_steps: 0, ..clock };
+                fresh.model_backend = sim.model_backend;
+                fresh.gpu_engine = sim.gpu_engine.take();
                 *sim = fresh;
                 tracing::info!(seed = params.seed, density = params.density, "simulation restarted");
             }
