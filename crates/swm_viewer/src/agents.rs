@@ -191,12 +191,13 @@ type Ahead = std::thread::JoinHandle<(Simulation, Vec<TrajectoryRecord>, f64)>;
 
 /// The running simulation and the agents' last two steps.
 ///
-/// With the teacher driving and no robot, the simulation runs one step ahead of what is
-/// drawn, on a worker thread ([`SimResource::prefetch`]): a step (tens of milliseconds with
-/// thousands of agents) then overlaps the frames drawn before it is due instead of stalling
-/// the frame it falls in. The steps are the same ones, in the same order: only when they
-/// are computed changes. [`SimResource::simulation`] waits for a step in flight and takes it
-/// in, so whoever touches the simulation finds it at the step drawn.
+/// Without a robot, the teacher runs one step ahead of what is drawn, on a worker thread
+/// ([`SimResource::prefetch`]): a step (tens of milliseconds with thousands of agents) then
+/// overlaps the frames drawn before it is due instead of stalling the frame it falls in. The
+/// steps are the same ones, in the same order: only when they are computed changes. (Under
+/// the world model's traffic the teacher still steps, for the clock and the signal phases,
+/// and so also on the worker.) [`SimResource::simulation`] waits for a step in flight and
+/// takes it in, so whoever touches the simulation finds it at the step drawn.
 #[derive(Resource)]
 pub struct SimResource {
     /// The teacher (`None` while its next step runs on the worker).
@@ -293,21 +294,22 @@ impl SimResource {
     /// One simulation step; the last two states move along. With model traffic the model
     /// advances every agent one frame (the teacher steps too, unseen).
     pub fn step(&mut self) {
-        if let Some(ahead) = self.ahead.take() {
-            // The step was computed ahead: take it in.
-            let (sim, records, wall_s) = ahead.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            self.sim = Some(sim);
-            self.took_step(records, wall_s);
-            return;
-        }
         let t0 = std::time::Instant::now();
-        let sim = self.sim.as_mut().expect("the simulation is here when no step is in flight");
-        sim.step();
-        match &mut self.traffic {
-            Traffic::Teacher => {
-                let records = sim.records();
-                self.took_step(records, t0.elapsed().as_secs_f64());
+        // The teacher's step: computed ahead on the worker, or here.
+        let (teacher, teacher_wall_s) = match self.ahead.take() {
+            Some(ahead) => {
+                let (sim, records, wall_s) = ahead.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                self.sim = Some(sim);
+                (records, wall_s)
             }
+            None => {
+                let sim = self.sim.as_mut().expect("the simulation is here when no step is in flight");
+                sim.step();
+                (sim.records(), t0.elapsed().as_secs_f64())
+            }
+        };
+        match &mut self.traffic {
+            Traffic::Teacher => self.took_step(teacher, teacher_wall_s),
             Traffic::Model(m) => {
                 let mut out = Vec::new();
                 m.live.step(&m.model.net, &m.model.map, None, &mut out);
@@ -325,8 +327,7 @@ impl SimResource {
                 Err(e) => {
                     tracing::error!(error = %e, "the GPU traffic failed: the teacher drives again");
                     self.traffic = Traffic::Teacher;
-                    let records = sim.records();
-                    self.took_step(records, t0.elapsed().as_secs_f64());
+                    self.took_step(teacher, teacher_wall_s);
                 }
             },
         }
@@ -342,10 +343,11 @@ impl SimResource {
         self.step_wall_s = if self.step_wall_s == 0.0 { wall_s } else { 0.9 * self.step_wall_s + 0.1 * wall_s };
     }
 
-    /// Starts the teacher's next step on a worker thread (teacher traffic only; nothing when
-    /// one is already in flight). The next [`SimResource::step`] takes it in.
+    /// Starts the teacher's next step on a worker thread (nothing when one is already in
+    /// flight). The next [`SimResource::step`] takes it in: as the step drawn with teacher
+    /// traffic, as the clock and the signal phases under the world model's.
     pub fn prefetch(&mut self) {
-        if self.ahead.is_some() || !matches!(self.traffic, Traffic::Teacher) {
+        if self.ahead.is_some() {
             return;
         }
         let Some(mut sim) = self.sim.take() else { return };
@@ -363,10 +365,18 @@ impl SimResource {
         }
     }
 
-    /// The simulation, at the step drawn: a step in flight is waited for and taken in first.
+    /// The simulation, at the step drawn: a step in flight is waited for and taken in first
+    /// (under the world model's traffic the teacher's step alone: the model's frames are
+    /// not advanced).
     pub fn simulation(&mut self) -> &mut Simulation {
-        if self.ahead.is_some() {
-            self.step();
+        if let Some(ahead) = self.ahead.take() {
+            let (sim, records, wall_s) = ahead.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            self.sim = Some(sim);
+            if matches!(self.traffic, Traffic::Teacher) {
+                self.took_step(records, wall_s);
+            } else if let Some(sim) = &self.sim {
+                (self.time_s, self.step_index) = (sim.time_s(), sim.step_index());
+            }
         }
         self.sim.as_mut().expect("the simulation is here when no step is in flight")
     }
@@ -561,8 +571,8 @@ pub fn advance_sim(
             None => sim.step(),
         }
     }
-    // With the teacher alone, its next step runs while the frames before it are drawn. (A
-    // robot's step needs its action first, so it stays in step with the frame.)
+    // Without a robot, the teacher's next step runs while the frames before it are drawn.
+    // (A robot's step needs its action first, so it stays in step with the frame.)
     if robots.is_none() {
         sim.prefetch();
     }

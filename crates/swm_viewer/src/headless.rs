@@ -72,6 +72,8 @@ pub struct FrameStats {
     /// Wall time of one simulation step at the end (s, moving average; with teacher traffic
     /// it runs on a worker thread, overlapping the frames).
     pub sim_step_s: f64,
+    /// Who drove the agents at the end ([`crate::SimResource::traffic_label`]).
+    pub traffic: String,
 }
 
 /// A robot's figures at the end of a headless run.
@@ -241,6 +243,7 @@ pub fn render_frames(
     }
     let world = app.world_mut();
     stats.sim_step_s = world.resource::<crate::SimResource>().step_wall_s;
+    stats.traffic = world.resource::<crate::SimResource>().traffic_label();
     stats.agents = world.query::<&crate::agents::AgentMarker>().iter(world).count();
     stats.signal_heads = world.query::<&crate::spawn::SignalHead>().iter(world).count();
     stats.robot = world.resource::<crate::robot::Robots>().robot.as_ref().map(|r| RobotStats {
