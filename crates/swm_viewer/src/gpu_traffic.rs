@@ -87,7 +87,8 @@ impl GpuTrafficEngine {
     ) -> Result<Vec<Vec<TrajectoryRecord>>, String> {
         let scenario = swm_model::scenario_from_history(history, chunk);
         let cfg = RolloutConfig { steps: CHUNK_STEPS, samples: 1, seed, sampling: SamplingConfig::default() };
-        let (out, _) = self
+        let started = std::time::Instant::now();
+        let (out, times) = self
             .engine
             .rollout(
                 &self.ctx,
@@ -100,6 +101,15 @@ impl GpuTrafficEngine {
                 FeasibilityMask::default(),
             )
             .map_err(|e| e.to_string())?;
+        tracing::debug!(
+            chunk,
+            agents = scenario.agents.len(),
+            setup_s = times.setup_s,
+            device_s = times.device_s,
+            records_s = times.records_s,
+            wall_s = started.elapsed().as_secs_f64(),
+            "GPU traffic chunk"
+        );
         let mut frames = vec![Vec::new(); CHUNK_STEPS as usize];
         for (frame, record) in out.into_iter().flat_map(|r| r.samples).flatten() {
             if let Some(f) = usize::try_from(frame - 1).ok().and_then(|i| frames.get_mut(i)) {
