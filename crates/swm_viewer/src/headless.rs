@@ -74,6 +74,12 @@ pub struct FrameStats {
     pub sim_step_s: f64,
     /// Who drove the agents at the end ([`crate::SimResource::traffic_label`]).
     pub traffic: String,
+    /// Mesh entities at the end (scene chunks, agents, signal heads and poles, overlays).
+    pub mesh_entities: usize,
+    /// Distinct (mesh, material) pairs among them: bevy batches the entities of a pair into
+    /// one instanced draw, so this is the number of draws of a view pass that sees every
+    /// entity (each shadow cascade draws again). bevy 0.19 counts no draw calls itself.
+    pub draw_batches: usize,
 }
 
 /// A robot's figures at the end of a headless run.
@@ -244,6 +250,13 @@ pub fn render_frames(
     let world = app.world_mut();
     stats.sim_step_s = world.resource::<crate::SimResource>().step_wall_s;
     stats.traffic = world.resource::<crate::SimResource>().traffic_label();
+    let pairs: std::collections::BTreeSet<(AssetId<Mesh>, AssetId<StandardMaterial>)> = world
+        .query::<(&Mesh3d, &MeshMaterial3d<StandardMaterial>)>()
+        .iter(world)
+        .map(|(m, mat)| (m.0.id(), mat.0.id()))
+        .collect();
+    stats.mesh_entities = world.query::<&Mesh3d>().iter(world).count();
+    stats.draw_batches = pairs.len();
     stats.agents = world.query::<&crate::agents::AgentMarker>().iter(world).count();
     stats.signal_heads = world.query::<&crate::spawn::SignalHead>().iter(world).count();
     stats.robot = world.resource::<crate::robot::Robots>().robot.as_ref().map(|r| RobotStats {

@@ -251,7 +251,7 @@ fn headless(
         let p95 =
             sorted.get(((sorted.len() as f64 * 0.95).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
         println!(
-            "{{\"frames\": {}, \"steady_frames\": {}, \"frame_mean_ms\": {:.1}, \"frame_p95_ms\": {:.1}, \"scene_triangles\": {}, \"scene_meshes\": {}, \"agents\": {}, \"signal_heads\": {}, \"buildings\": {}, \"mesh_entities\": {}, \"sim_step_ms\": {:.1}, \"traffic\": {:?}}}",
+            "{{\"frames\": {}, \"steady_frames\": {}, \"frame_mean_ms\": {:.1}, \"frame_p95_ms\": {:.1}, \"scene_triangles\": {}, \"scene_meshes\": {}, \"agents\": {}, \"signal_heads\": {}, \"buildings\": {}, \"mesh_entities\": {}, \"draw_batches\": {}, \"sim_step_ms\": {:.1}, \"traffic\": {:?}}}",
             stats.frame_s.len(),
             steady.len(),
             mean * 1e3,
@@ -261,7 +261,8 @@ fn headless(
             stats.agents,
             stats.signal_heads,
             stats.buildings,
-            stats.scene_meshes + stats.agents + 2 * stats.signal_heads,
+            stats.mesh_entities,
+            stats.draw_batches,
             stats.sim_step_s * 1e3,
             stats.traffic,
         );

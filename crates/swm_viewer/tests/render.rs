@@ -219,6 +219,15 @@ fn a_robot_its_chosen_plan_and_its_lidar_are_drawn() {
     ]);
     let stats = stdout.lines().find(|l| l.contains("robot_replans")).unwrap_or_else(|| panic!("no robot: {stdout}"));
     assert!(!stats.contains("\"robot_replans\": 0,"), "the robot planned: {stats}");
+    // Frame statistics: every scene chunk is a draw of its own; agents, signals and the
+    // robot share a few (mesh, material) pairs.
+    let frame = stdout.lines().find(|l| l.contains("draw_batches")).unwrap_or_else(|| panic!("no stats: {stdout}"));
+    let field = |name: &str| -> usize {
+        let at = frame.find(&format!("\"{name}\": ")).unwrap_or_else(|| panic!("{name} in {frame}")) + name.len() + 4;
+        frame[at..].split(|c: char| !c.is_ascii_digit()).next().and_then(|v| v.parse().ok()).expect(name)
+    };
+    let (chunks, entities, batches) = (field("scene_meshes"), field("mesh_entities"), field("draw_batches"));
+    assert!(batches >= chunks && batches < chunks + 40 && batches < entities, "{frame}");
     let img = load(&out);
     let centre = [img.width() as f64 / 2.0, img.height() as f64 / 2.0];
     let near_centre = |c: [f64; 2], r: f64| (c[0] - centre[0]).hypot(c[1] - centre[1]) < r;
