@@ -301,22 +301,7 @@ fn the_world_model_takes_over_the_traffic_and_moves_it() {
     assert_eq!(sim.traffic_label(), "world model (CPU)");
     assert_eq!(drawn, sim.curr.len());
     // The same agents (none appear; a few may leave the district), moved by the model.
-    assert!(sim.curr.keys().all(|id| before.contains_key(id)));
-    assert!(
-        sim.curr.len() * 10 >= before.len() * 9,
-        "{} of {} agents left",
-        before.len() - sim.curr.len(),
-        before.len()
-    );
-    let moved = sim
-        .curr
-        .iter()
-        .filter(|(id, a)| {
-            let b = &before[id];
-            (a.position_m[0] - b.position_m[0]).hypot(a.position_m[1] - b.position_m[1]) > 1.0
-        })
-        .count();
-    assert!(moved * 3 >= sim.curr.len(), "{moved} of {} agents moved more than 1 m in 2 s", sim.curr.len());
+    assert_moved_by_the_model(&before, &sim.curr);
     let teacher_positions: std::collections::BTreeMap<u64, [f64; 3]> = world
         .resource_mut::<SimResource>()
         .simulation()
@@ -401,21 +386,7 @@ fn gpu_traffic_run(frames: u32) -> Option<std::collections::BTreeMap<u64, swm_vi
     let sim = app.world().resource::<SimResource>();
     assert!(sim.traffic_label().starts_with("world model (GPU: "), "{}", sim.traffic_label());
     assert!(sim.steps_run >= u64::from(frames));
-    assert!(sim.curr.keys().all(|id| before.contains_key(id)), "no agent appears");
-    assert!(
-        sim.curr.len() * 10 >= before.len() * 9,
-        "{} of {} agents left",
-        before.len() - sim.curr.len(),
-        before.len()
-    );
-    let moved = sim
-        .curr
-        .iter()
-        .filter(|(id, a)| {
-            (a.position_m[0] - before[id].position_m[0]).hypot(a.position_m[1] - before[id].position_m[1]) > 1.0
-        })
-        .count();
-    assert!(moved * 3 >= sim.curr.len(), "{moved} of {} agents moved more than 1 m", sim.curr.len());
+    assert_moved_by_the_model(&before, &sim.curr);
     Some(sim.curr.clone())
 }
 
@@ -426,4 +397,22 @@ fn the_world_model_drives_the_traffic_on_the_gpu_a_chunk_ahead() {
     let Some(a) = gpu_traffic_run(25) else { return };
     let b = gpu_traffic_run(25).expect("the adapter was there a moment ago");
     assert_eq!(a, b);
+}
+
+/// The agents `after` a hand-over to the world model are the same as `before` (none
+/// appears; at most a tenth left the district), and at least a third moved over 1 m.
+fn assert_moved_by_the_model(
+    before: &std::collections::BTreeMap<u64, swm_viewer::agents::AgentState>,
+    after: &std::collections::BTreeMap<u64, swm_viewer::agents::AgentState>,
+) {
+    assert!(after.keys().all(|id| before.contains_key(id)), "no agent appears");
+    assert!(after.len() * 10 >= before.len() * 9, "{} of {} agents left", before.len() - after.len(), before.len());
+    let moved = after
+        .iter()
+        .filter(|(id, a)| {
+            let b = &before[id];
+            (a.position_m[0] - b.position_m[0]).hypot(a.position_m[1] - b.position_m[1]) > 1.0
+        })
+        .count();
+    assert!(moved * 3 >= after.len(), "{moved} of {} agents moved more than 1 m", after.len());
 }
