@@ -69,6 +69,9 @@ pub struct FrameStats {
     pub buildings: usize,
     /// The robot at the end, if one was placed.
     pub robot: Option<RobotStats>,
+    /// The drone at the end, if one was placed: steps flown, arrived, metres left to its
+    /// goal, altitude (m) and the most it was below the airspace floor (m).
+    pub drone: Option<(u64, bool, f64, f64, f64)>,
     /// Wall time of one simulation step at the end (s, moving average; with teacher traffic
     /// it runs on a worker thread, overlapping the frames).
     pub sim_step_s: f64,
@@ -256,6 +259,12 @@ pub fn render_frames(
         .map(|(m, mat)| (m.0.id(), mat.0.id()))
         .collect();
     stats.mesh_entities = world.query::<&Mesh3d>().iter(world).count();
+    stats.drone = world.resource::<crate::drone::Drones>().drone.as_ref().map(|d| {
+        let p = d.drone.state.position_enu;
+        let g = d.route.last().copied().unwrap_or(p);
+        let left = (g[0] - p[0]).hypot(g[1] - p[1]).hypot(g[2] - p[2]);
+        (d.steps, d.arrived, left, p[2], d.worst_below_floor_m)
+    });
     stats.draw_batches = pairs.len();
     stats.agents = world.query::<&crate::agents::AgentMarker>().iter(world).count();
     stats.signal_heads = world.query::<&crate::spawn::SignalHead>().iter(world).count();

@@ -33,6 +33,7 @@
 
 pub mod agents;
 pub mod camera;
+pub mod drone;
 pub mod gpu_traffic;
 pub mod headless;
 pub mod imagination;
@@ -147,6 +148,9 @@ pub struct ViewerConfig {
     pub imagine: bool,
     /// Place a delivery robot at start (and, with the orbit camera, frame it).
     pub robot: Option<robot::RobotSpawn>,
+    /// Place a drone at start, flying to its goal (and, with the orbit camera and no robot,
+    /// frame it).
+    pub drone: Option<drone::DroneSpawn>,
     /// Cast and draw the robot's lidar.
     pub lidar: bool,
     /// Hand the traffic to the world model after the preroll (`M` toggles it).
@@ -166,6 +170,7 @@ impl Default for ViewerConfig {
             camera: CameraStart::Orbit,
             imagine: false,
             robot: None,
+            drone: None,
             lidar: false,
             model_traffic: false,
             model_backend: gpu_traffic::ModelBackend::Auto,
@@ -215,6 +220,7 @@ impl Plugin for ViewerCorePlugin {
         let highlight = self.highlight_agents;
         app.init_resource::<agents::Selection>()
             .init_resource::<robot::Robots>()
+            .init_resource::<drone::Drones>()
             .init_resource::<robot::RobotOverlay>()
             .add_systems(
                 Startup,
@@ -234,6 +240,8 @@ impl Plugin for ViewerCorePlugin {
                     agents::advance_sim,
                     agents::sync_agents,
                     robot::sync_robot,
+                    drone::step_drones,
+                    drone::sync_drone,
                     robot::update_robot_overlay,
                     spawn::update_signals,
                     spawn::recolour_buildings,
@@ -280,6 +288,7 @@ impl Plugin for ViewerPlugin {
             .insert_resource(imagination::Imagination::new(self.config.imagine))
             .insert_resource(robot::Robots::new(self.config.lidar))
             .insert_resource(robot::RobotStart(self.config.robot))
+            .insert_resource(drone::DroneStart(self.config.drone))
             .insert_gizmo_config(
                 robot::ThickGizmos,
                 GizmoConfig { line: GizmoLineConfig { width: 6.0, ..default() }, ..default() },
@@ -291,7 +300,12 @@ impl Plugin for ViewerPlugin {
             })
             .add_systems(
                 Startup,
-                (spawn::spawn_sun, robot::spawn_configured_robot, setup_camera.after(robot::spawn_configured_robot)),
+                (
+                    spawn::spawn_sun,
+                    robot::spawn_configured_robot,
+                    drone::spawn_configured_drone,
+                    setup_camera.after(robot::spawn_configured_robot).after(drone::spawn_configured_drone),
+                ),
             )
             .add_systems(
                 Update,
@@ -301,6 +315,7 @@ impl Plugin for ViewerPlugin {
                     imagination::imagination_tasks.after(agents::advance_sim),
                     imagination::draw_imagination.after(imagination::imagination_tasks),
                     robot::draw_robot_overlay.after(robot::update_robot_overlay),
+                    drone::draw_drone_route,
                     robot::follow_robot.after(robot::sync_robot).after(camera::camera_controls),
                 ),
             );
@@ -322,6 +337,7 @@ impl Plugin for ViewerPlugin {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn setup_camera(
     mut commands: Commands,
     setup: Res<CameraSetup>,
@@ -329,6 +345,7 @@ fn setup_camera(
     sim: Res<SimResource>,
     mut selection: ResMut<agents::Selection>,
     robots: Res<robot::Robots>,
+    drones: Res<drone::Drones>,
     twin: Res<TwinResource>,
 ) {
     let (lo, hi) = spawn::scene_bounds(&data.meshes);
@@ -382,6 +399,17 @@ fn setup_camera(
         orbit.distance_m = 28.0;
         orbit.pitch_rad = 1.05;
         orbit.follow = true;
+        transform = orbit.transform();
+    }
+    if let Some(d) =
+        drones.drone.as_ref().filter(|_| setup.start == CameraStart::Orbit && !setup.imagine && robots.robot.is_none())
+    {
+        // Frame the drone at its start, its route leaving it.
+        let p = d.drone.state.position_enu;
+        orbit.focus = agents::bevy_from_twin(p[0], p[1], p[2]);
+        orbit.distance_m = 45.0;
+        orbit.pitch_rad = 0.6;
+        orbit.top_down = false;
         transform = orbit.transform();
     }
     let mut e = commands.spawn((Camera3d::default(), transform, orbit));

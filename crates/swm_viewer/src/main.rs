@@ -83,6 +83,13 @@ struct Args {
     /// The robot's goal: the walk node nearest X,Y (twin frame, metres).
     #[arg(long, requires = "robot", allow_hyphen_values = true)]
     robot_goal: Option<String>,
+    /// Place a quadrotor drone above X,Y (twin frame, metres) at the lowest altitude the
+    /// airspace allows; it flies a 3-D A* route to --drone-goal.
+    #[arg(long, requires = "drone_goal", allow_hyphen_values = true)]
+    drone: Option<String>,
+    /// The drone's goal X,Y (twin frame, metres).
+    #[arg(long, requires = "drone", allow_hyphen_values = true)]
+    drone_goal: Option<String>,
     /// Cast and draw the robot's lidar.
     #[arg(long)]
     lidar: bool,
@@ -178,6 +185,13 @@ fn config_of(args: &Args) -> anyhow::Result<ViewerConfig> {
         }),
         _ => None,
     };
+    let drone = match (&args.drone, &args.drone_goal) {
+        (Some(a), Some(b)) => Some(swm_viewer::drone::DroneSpawn {
+            start: parse_xy(a).with_context(|| format!("--drone {a:?}"))?,
+            goal: parse_xy(b).with_context(|| format!("--drone-goal {b:?}"))?,
+        }),
+        _ => None,
+    };
     if !(args.density.is_finite() && args.density >= 0.0) {
         bail!("--density {}: must be a number >= 0", args.density);
     }
@@ -198,6 +212,7 @@ fn config_of(args: &Args) -> anyhow::Result<ViewerConfig> {
         camera,
         imagine: args.imagine,
         robot,
+        drone,
         lidar: args.lidar,
         model_traffic: args.model_traffic,
         model_backend: args.model_backend,
@@ -266,6 +281,11 @@ fn headless(
             stats.sim_step_s * 1e3,
             stats.traffic,
         );
+        if let Some((steps, arrived, left_m, z_m, below_m)) = stats.drone {
+            println!(
+                "{{\"drone_steps\": {steps}, \"drone_arrived\": {arrived}, \"drone_remaining_m\": {left_m:.2}, \"drone_z_m\": {z_m:.2}, \"drone_below_floor_m\": {below_m:.2}}}"
+            );
+        }
         if let Some(r) = &stats.robot {
             println!(
                 "{{\"robot_steps\": {}, \"robot_replans\": {}, \"robot_plan_mean_ms\": {:.1}, \"robot_plan_last_ms\": {:.1}, \"robot_driven_m\": {:.2}, \"robot_remaining_m\": {:.2}, \"robot_collisions\": {}, \"robot_x_m\": {:.2}, \"robot_y_m\": {:.2}}}",

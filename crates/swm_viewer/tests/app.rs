@@ -416,3 +416,40 @@ fn assert_moved_by_the_model(
         .count();
     assert!(moved * 3 >= after.len(), "{moved} of {} agents moved more than 1 m", after.len());
 }
+
+#[test]
+fn a_drone_flies_its_route_over_the_district_within_the_airspace() {
+    // A drone across the small district (about 420 m): one step per simulation step, above
+    // the airspace floor (ground or roofs plus the clearance) all the way, to its goal.
+    let mut app = app(FrameDt::Fixed(0.1));
+    let spawn = swm_viewer::drone::DroneSpawn { start: [-150.0, -140.0], goal: [150.0, 160.0] };
+    app.world_mut().resource_scope(|world, mut drones: Mut<swm_viewer::drone::Drones>| {
+        drones.spawn(&small_twin(), world.resource::<SimResource>(), spawn).expect("drone placed and routed");
+    });
+    let mut frames = 0u64;
+    loop {
+        app.update();
+        frames += 1;
+        let drones = app.world().resource::<swm_viewer::drone::Drones>();
+        let d = drones.drone.as_ref().expect("drone");
+        let v = d.drone.state.velocity_enu;
+        assert!(v[0].hypot(v[1]) <= d.drone.limits.max_speed_xy_mps + 1e-6, "{v:?}");
+        if d.arrived || frames > 900 {
+            break;
+        }
+    }
+    let world = app.world_mut();
+    let drawn: Vec<Transform> =
+        world.query_filtered::<&Transform, With<swm_viewer::drone::DroneMarker>>().iter(world).copied().collect();
+    let drones = world.resource::<swm_viewer::drone::Drones>();
+    let d = drones.drone.as_ref().expect("drone");
+    assert!(d.arrived, "not at its goal after {frames} frames: {:?}", d.drone.state.position_enu);
+    // One simulation step per frame here, and one drone step per simulation step.
+    assert_eq!(d.steps, frames, "one drone step per simulation step");
+    let p = d.drone.state.position_enu;
+    assert!((p[0] - 150.0).hypot(p[1] - 160.0) < 5.0, "ended at {p:?}");
+    assert!(d.worst_below_floor_m < 1.0, "{:.2} m below the airspace floor", d.worst_below_floor_m);
+    assert!(d.route.len() >= 2 && d.route.iter().all(|w| w[2] > 0.0));
+    assert_eq!(drawn.len(), 1, "one drone box");
+    assert!(drawn[0].translation.y > 5.0, "drawn in the air: {:?}", drawn[0].translation);
+}

@@ -253,6 +253,45 @@ fn reference_path() -> PathBuf {
 }
 
 #[test]
+fn a_drone_and_its_route_are_drawn_in_the_air() {
+    if !gpu_or_skip("a_drone_and_its_route_are_drawn_in_the_air") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("drone.png");
+    // Across the default district; the orbit camera frames the drone at its start, 45 m away.
+    let stdout = viewer(&[
+        "--screenshot",
+        out.to_str().unwrap(),
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--drone",
+        "-300,-200",
+        "--drone-goal",
+        "300,250",
+        "--frames",
+        "6",
+        "--stats",
+    ]);
+    let stats = stdout.lines().find(|l| l.contains("drone_steps")).unwrap_or_else(|| panic!("no drone: {stdout}"));
+    assert!(!stats.contains("\"drone_steps\": 0,"), "the drone flew: {stats}");
+    assert!(stats.contains("\"drone_below_floor_m\": 0.00"), "above the airspace floor: {stats}");
+    // The drone (emissive yellow, about 6 px across here) at the centre of the view, where
+    // the camera was aimed at it, its route (a yellow line) leaving it.
+    let img = load(&out);
+    let (cx, cy) = (img.width() as i64 / 2, img.height() as i64 / 2);
+    let yellow = img
+        .enumerate_pixels()
+        .filter(|(x, y, p)| {
+            (*x as i64 - cx).abs() <= 12 && (*y as i64 - cy).abs() <= 12 && p[0] > 180 && p[1] > 160 && p[2] < 110
+        })
+        .count();
+    assert!(yellow >= 4, "{yellow} yellow pixels at the centre");
+}
+
+#[test]
 fn reference_image_of_the_default_district() {
     if !gpu_or_skip("reference_image_of_the_default_district") {
         return;
