@@ -29,8 +29,10 @@ use crate::overlay::{ground_quad, rgba_image};
 
 /// Agents within this distance of the selected one take part (m).
 pub const RADIUS_M: f64 = 60.0;
-/// Samples drawn.
+/// Samples drawn at start (`9`/`0` change it within [`SAMPLES_RANGE`]).
 pub const SAMPLES: u32 = 8;
+/// The sample counts the panel allows.
+pub const SAMPLES_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
 /// Steps imagined (3 s).
 pub const HORIZON_STEPS: u32 = 30;
 /// Heat map cell (m) and cells per side.
@@ -84,7 +86,7 @@ impl Futures {
 type TaskResult = Result<(Arc<LoadedModel>, Futures), String>;
 
 /// The imagination state.
-#[derive(Resource, Default)]
+#[derive(Resource)]
 pub struct Imagination {
     /// Whether futures are computed and drawn.
     pub enabled: bool,
@@ -95,6 +97,22 @@ pub struct Imagination {
     /// The last error, if any (shown in the panel).
     pub error: Option<String>,
     heat_entity: Option<Entity>,
+    /// Samples per rollout ([`SAMPLES`] at start).
+    pub samples: u32,
+}
+
+impl Default for Imagination {
+    fn default() -> Self {
+        Imagination {
+            enabled: false,
+            model: None,
+            task: None,
+            futures: None,
+            error: None,
+            heat_entity: None,
+            samples: SAMPLES,
+        }
+    }
 }
 
 impl Imagination {
@@ -105,7 +123,15 @@ impl Imagination {
 
     /// Imagination switched on or off, nothing computed yet.
     pub fn new(enabled: bool) -> Self {
-        Imagination { enabled, ..Default::default() }
+        Imagination { enabled, samples: SAMPLES, ..Default::default() }
+    }
+
+    /// Doubles (`up`) or halves the samples within [`SAMPLES_RANGE`]; the next futures use it.
+    pub fn change_samples(&mut self, up: bool) {
+        let n = if up { self.samples.saturating_mul(2) } else { self.samples / 2 };
+        self.samples = n.clamp(*SAMPLES_RANGE.start(), *SAMPLES_RANGE.end());
+        // Recompute now rather than at the next refresh.
+        self.futures = None;
     }
 
     /// One line for the inspector.
@@ -174,19 +200,15 @@ pub fn scenario_from_history(history: &[Vec<TrajectoryRecord>], center: u64, rad
 }
 
 /// Rolls out `scenario` and reduces it to [`Futures`].
-pub fn imagine(model: &LoadedModel, scenario: &Scenario, agent_id: u64, step: u64, seed: u64) -> Futures {
+pub fn imagine(model: &LoadedModel, scenario: &Scenario, agent_id: u64, step: u64, seed: u64, samples: u32) -> Futures {
     let t0 = std::time::Instant::now();
-    let cfg = RolloutConfig {
-        steps: HORIZON_STEPS,
-        samples: SAMPLES,
-        seed: seed ^ step.rotate_left(17),
-        ..Default::default()
-    };
+    let samples = samples.max(1);
+    let cfg = RolloutConfig { steps: HORIZON_STEPS, samples, seed: seed ^ step.rotate_left(17), ..Default::default() };
     let start = scenario.rows.iter().find(|(f, r)| *f == 0 && r.agent_id == 0).map(|(_, r)| [r.x_m, r.y_m, r.z_m]);
     let centre = start.map_or([0.0, 0.0], |s| [s[0], s[1]]);
     let mut paths = Vec::new();
     let mut counts = vec![0u32; (HEAT_CELLS * HEAT_CELLS) as usize];
-    for sample in 0..SAMPLES {
+    for sample in 0..samples {
         let rows = swm_model::rollout::rollout_one(&model.net, &model.map, scenario, &cfg, sample, None);
         let mut path: Vec<[f64; 3]> = start.into_iter().collect();
         let mut seen = vec![false; counts.len()];
@@ -203,7 +225,7 @@ pub fn imagine(model: &LoadedModel, scenario: &Scenario, agent_id: u64, step: u6
         }
         paths.push(path);
     }
-    let heat = counts.iter().map(|&c| c as f32 / SAMPLES as f32).collect();
+    let heat = counts.iter().map(|&c| c as f32 / samples as f32).collect();
     Futures { agent_id, step, paths, heat_centre_m: centre, heat, wall_s: t0.elapsed().as_secs_f64() }
 }
 
@@ -263,12 +285,13 @@ pub fn imagination_tasks(
     let history: Vec<Vec<TrajectoryRecord>> = sim.history.iter().cloned().collect();
     let Some(scenario) = scenario_from_history(&history, id, RADIUS_M) else { return };
     let (model, twin, step, seed) = (imagination.model.clone(), twin.0.clone(), sim.steps_run, sim.params.seed);
+    let samples = imagination.samples;
     imagination.task = Some(AsyncComputeTaskPool::get().spawn(async move {
         let model = match model {
             Some(m) => m,
             None => Arc::new(load_model(&twin, seed)?),
         };
-        let futures = imagine(&model, &scenario, id, step, seed);
+        let futures = imagine(&model, &scenario, id, step, seed, samples);
         Ok((model, futures))
     }));
 }
@@ -361,6 +384,23 @@ pub fn draw_imagination(
 mod tests {
     use super::*;
     use swm_sim::AgentKind;
+
+    #[test]
+    fn the_sample_count_doubles_and_halves_within_its_range() {
+        let mut im = Imagination::new(true);
+        assert_eq!(im.samples, SAMPLES);
+        assert_eq!(Imagination::default().samples, SAMPLES);
+        im.change_samples(true);
+        assert_eq!(im.samples, 2 * SAMPLES);
+        for _ in 0..10 {
+            im.change_samples(true);
+        }
+        assert_eq!(im.samples, *SAMPLES_RANGE.end());
+        for _ in 0..10 {
+            im.change_samples(false);
+        }
+        assert_eq!(im.samples, *SAMPLES_RANGE.start());
+    }
 
     fn rec(id: u64, step: u32, x: f64) -> TrajectoryRecord {
         TrajectoryRecord {

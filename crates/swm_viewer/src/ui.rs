@@ -54,6 +54,10 @@ pub enum PanelAction {
     DistanceField,
     /// Imagination of the selected agent.
     Imagination,
+    /// Imagined samples ÷2.
+    SamplesDown,
+    /// Imagined samples ×2.
+    SamplesUp,
     /// Place a delivery robot (the next two ground clicks: start, goal).
     PlaceRobot,
     /// The robot's lidar overlay.
@@ -62,7 +66,7 @@ pub enum PanelAction {
 }
 
 impl PanelAction {
-    const ALL: [(PanelAction, &'static str); 17] = [
+    const ALL: [(PanelAction, &'static str); 19] = [
         (PanelAction::PlayPause, "Play/Pause [Space]"),
         (PanelAction::Step, "Step [N]"),
         (PanelAction::Slower, "Slower [-]"),
@@ -77,6 +81,8 @@ impl PanelAction {
         (PanelAction::BevClasses, "BEV [3]"),
         (PanelAction::DistanceField, "Distance [4]"),
         (PanelAction::Imagination, "Imagine [I]"),
+        (PanelAction::SamplesDown, "Samples- [9]"),
+        (PanelAction::SamplesUp, "Samples+ [0]"),
         (PanelAction::PlaceRobot, "Robot [R]"),
         (PanelAction::Lidar, "Lidar [L]"),
         (PanelAction::Traffic, "Model traffic [M]"),
@@ -98,6 +104,8 @@ impl PanelAction {
             PanelAction::BevClasses => KeyCode::Digit3,
             PanelAction::DistanceField => KeyCode::Digit4,
             PanelAction::Imagination => KeyCode::KeyI,
+            PanelAction::SamplesDown => KeyCode::Digit9,
+            PanelAction::SamplesUp => KeyCode::Digit0,
             PanelAction::PlaceRobot => KeyCode::KeyR,
             PanelAction::Lidar => KeyCode::KeyL,
             PanelAction::Traffic => KeyCode::KeyM,
@@ -202,6 +210,8 @@ fn apply(
         PanelAction::BevClasses => overlays.bev_classes = !overlays.bev_classes,
         PanelAction::DistanceField => overlays.distance_field = !overlays.distance_field,
         PanelAction::Imagination => imagination.enabled = !imagination.enabled,
+        PanelAction::SamplesDown => imagination.change_samples(false),
+        PanelAction::SamplesUp => imagination.change_samples(true),
         PanelAction::PlaceRobot => {
             // Pressed again while placing: cancel.
             robots.mode = if robots.mode == PlaceMode::Off { PlaceMode::Start } else { PlaceMode::Off };
@@ -300,7 +310,7 @@ pub fn update_status(
     frame.mean_s = if frame.mean_s == 0.0 { dt } else { 0.95 * frame.mean_s + 0.05 * dt };
     let counts = sim.counts();
     let mut s = format!(
-        "{}  t = {:.1} s  {}\ntraffic: {}\nvehicles {}  pedestrians {}  speed x{}\nseed {}  density {:.2}\nframe {:.1} ms ({:.0} fps)  step {:.2} ms\nbuildings by {}  triangles {}\noverlays:{}{}{}{}",
+        "{}  t = {:.1} s  {}\ntraffic: {}\nvehicles {}  pedestrians {}  speed x{}\nseed {}  density {:.2}  imagined samples {}\nframe {:.1} ms ({:.0} fps)  step {:.2} ms\nbuildings by {}  triangles {}\noverlays:{}{}{}{}",
         twin.0.meta.name,
         sim.time_s(),
         if sim.clock.paused { "[paused]" } else { "" },
@@ -310,6 +320,7 @@ pub fn update_status(
         sim.clock.speed,
         sim.params.seed,
         sim.params.density,
+        imagination.samples,
         frame.mean_s * 1e3,
         if frame.mean_s > 0.0 { 1.0 / frame.mean_s } else { 0.0 },
         sim.step_wall_s * 1e3,
