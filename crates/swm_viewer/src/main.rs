@@ -17,7 +17,7 @@ use swm_viewer::{BuildingColouring, CameraStart, FrameDt, SimParams, ViewerConfi
 /// overlays.
 ///
 /// Keys: Space play/pause, N step, +/- speed, [ ] seed, , . density, C colours, 1-4
-/// overlays, I imagination, R place a delivery robot (click its start, then its goal),
+/// overlays, I imagination, 9 0 fewer/more imagined samples, R place a delivery robot (click its start, then its goal),
 /// L lidar, M model traffic (the world model drives every agent), T top-down, F follow,
 /// Esc deselect; mouse: left drag orbit, right drag pan,
 /// wheel zoom, click an agent to inspect it.
