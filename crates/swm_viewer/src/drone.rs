@@ -67,14 +67,11 @@ impl Drones {
     /// Places a drone at `spawn.start` and routes it to `spawn.goal` (replacing any drone).
     pub fn spawn(&mut self, twin: &Twin, sim: &SimResource, spawn: DroneSpawn) -> Result<(), ViewerError> {
         let limits = DroneLimits::default();
-        let err = |e: swm_robots::RobotError| ViewerError::Robot(format!("drone: {e}"));
+        let err = |e: swm_robots::RobotError| ViewerError::Drone(e.to_string());
         let airspace = Airspace::from_twin(twin, &limits, AIRSPACE_CELL_M, AIRSPACE_MARGIN_M).map_err(err)?;
         let at = |p: [f64; 2], what: &str| -> Result<P3, ViewerError> {
             let z = airspace.floor_at(p).ok_or_else(|| {
-                ViewerError::Robot(format!(
-                    "drone: the {what} ({:.1}, {:.1}) is outside the twin's airspace",
-                    p[0], p[1]
-                ))
+                ViewerError::Drone(format!("the {what} ({:.1}, {:.1}) is outside the twin's airspace", p[0], p[1]))
             })?;
             Ok([p[0], p[1], z])
         };
@@ -143,7 +140,10 @@ pub fn spawn_configured_drone(
         && let Err(e) = drones.spawn(&twin.0, &sim, spawn)
     {
         tracing::error!(error = %e, "placing the drone");
-        drones.error = Some(e.to_string());
+        drones.error = Some(match e {
+            ViewerError::Drone(m) => m,
+            other => other.to_string(),
+        });
     }
 }
 

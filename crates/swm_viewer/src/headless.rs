@@ -224,6 +224,13 @@ pub fn render_frames(
                 return Err(ViewerError::Robot(robots.error.clone().unwrap_or_else(|| "not placed".into())));
             }
         }
+        if config.drone.is_some() {
+            // Likewise for a drone that could not be placed or routed.
+            let drones = app.world().resource::<crate::drone::Drones>();
+            if drones.drone.is_none() {
+                return Err(ViewerError::Drone(drones.error.clone().unwrap_or_else(|| "not placed".into())));
+            }
+        }
         if frame <= last {
             stats.frame_s.push(t0.elapsed().as_secs_f64());
         }

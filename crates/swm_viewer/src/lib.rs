@@ -77,6 +77,9 @@ pub enum ViewerError {
     /// A robot could not be placed or planned for.
     #[error("robot: {0}")]
     Robot(String),
+    /// A drone could not be placed or routed.
+    #[error("drone: {0}")]
+    Drone(String),
     /// Rendering did not produce the requested screenshots.
     #[error("rendering: {0}")]
     Render(String),

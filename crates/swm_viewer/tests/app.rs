@@ -22,18 +22,23 @@ fn small_twin() -> Arc<Twin> {
     .clone()
 }
 
+/// The small simulation of these tests: 40 vehicles and 20 pedestrians after 5 s.
+const SIM: SimParams = SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 };
+
 fn app(frame_dt: FrameDt) -> App {
-    let config = ViewerConfig {
-        sim: SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 },
-        ..ViewerConfig::default()
-    };
+    let config = ViewerConfig { sim: SIM, ..ViewerConfig::default() };
     let prepared = prepare(small_twin(), &config).expect("prepare");
+    app_of(prepared, &config, frame_dt)
+}
+
+/// A headless app (no window, no GPU) of the viewer's core systems around `prepared`.
+fn app_of(prepared: swm_viewer::Prepared, config: &ViewerConfig, frame_dt: FrameDt) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Mesh>()
         .init_asset::<Image>()
         .init_asset::<StandardMaterial>();
-    insert_prepared(&mut app, prepared, &config, frame_dt);
+    insert_prepared(&mut app, prepared, config, frame_dt);
     app.add_plugins(ViewerCorePlugin { highlight_agents: false });
     app
 }
@@ -276,7 +281,7 @@ fn the_world_model_takes_over_the_traffic_and_moves_it() {
     // The teacher's last second goes to the world model, which then moves every agent;
     // the teacher keeps the clock underneath; handing back restores the teacher's agents.
     let config = ViewerConfig {
-        sim: SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 },
+        sim: SIM,
         model_traffic: true,
         model_backend: swm_viewer::gpu_traffic::ModelBackend::Cpu,
         ..ViewerConfig::default()
@@ -284,13 +289,7 @@ fn the_world_model_takes_over_the_traffic_and_moves_it() {
     let prepared = prepare(small_twin(), &config).expect("prepare with model traffic");
     let before = prepared.sim.curr.clone();
     assert!(matches!(prepared.sim.traffic, swm_viewer::agents::Traffic::Model(_)));
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
-        .init_asset::<Mesh>()
-        .init_asset::<Image>()
-        .init_asset::<StandardMaterial>();
-    insert_prepared(&mut app, prepared, &config, FrameDt::Fixed(0.1));
-    app.add_plugins(ViewerCorePlugin { highlight_agents: false });
+    let mut app = app_of(prepared, &config, FrameDt::Fixed(0.1));
     for _ in 0..21 {
         app.update();
     }
@@ -324,8 +323,7 @@ fn the_teachers_next_step_runs_on_a_worker_and_the_same_steps_are_drawn() {
     for _ in 0..12 {
         app.update();
     }
-    let config_sim = SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 };
-    let mut reference = SimResource::start(small_twin(), config_sim).expect("reference simulation");
+    let mut reference = SimResource::start(small_twin(), SIM).expect("reference simulation");
     let mut sim = app.world_mut().resource_mut::<SimResource>();
     assert!(sim.step_in_flight(), "the next step is computed ahead");
     assert_eq!(sim.steps_run, reference.steps_run + 12);
@@ -351,7 +349,7 @@ fn the_teachers_next_step_runs_on_a_worker_and_the_same_steps_are_drawn() {
 /// the agents drawn at the end, or `None` when there is no Vulkan adapter outside CI.
 fn gpu_traffic_run(frames: u32) -> Option<std::collections::BTreeMap<u64, swm_viewer::agents::AgentState>> {
     let config = ViewerConfig {
-        sim: SimParams { seed: 3, vehicles: 40, pedestrians: 20, density: 1.0, preroll_s: 5.0 },
+        sim: SIM,
         model_traffic: true,
         model_backend: swm_viewer::gpu_traffic::ModelBackend::Gpu,
         ..ViewerConfig::default()
@@ -366,13 +364,7 @@ fn gpu_traffic_run(frames: u32) -> Option<std::collections::BTreeMap<u64, swm_vi
     };
     let before = prepared.sim.curr.clone();
     assert!(matches!(prepared.sim.traffic, swm_viewer::agents::Traffic::ModelGpu(_)));
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
-        .init_asset::<Mesh>()
-        .init_asset::<Image>()
-        .init_asset::<StandardMaterial>();
-    insert_prepared(&mut app, prepared, &config, FrameDt::Fixed(0.1));
-    app.add_plugins(ViewerCorePlugin { highlight_agents: false });
+    let mut app = app_of(prepared, &config, FrameDt::Fixed(0.1));
     for _ in 0..frames {
         app.update();
         let sim = app.world().resource::<SimResource>();

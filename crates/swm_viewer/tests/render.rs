@@ -292,6 +292,27 @@ fn a_drone_and_its_route_are_drawn_in_the_air() {
 }
 
 #[test]
+fn a_drone_outside_the_twin_is_refused_with_the_reason() {
+    if !gpu_or_skip("a_drone_outside_the_twin_is_refused_with_the_reason") {
+        return;
+    }
+    runtime_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swm-viewer"))
+        .args(["--screenshot", dir.path().join("d.png").to_str().unwrap(), "--width", "64", "--height", "48"])
+        .args(["--frames", "2", "--drone", "99999,0", "--drone-goal", "0,0"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run swm-viewer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "placed a drone 100 km away");
+    assert!(stderr.contains("drone: the start (99999.0, 0.0) is outside the twin's airspace"), "{stderr}");
+    assert!(!dir.path().join("d.png").exists(), "no picture without the drone");
+}
+
+#[test]
 fn reference_image_of_the_default_district() {
     if !gpu_or_skip("reference_image_of_the_default_district") {
         return;
