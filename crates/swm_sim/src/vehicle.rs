@@ -155,6 +155,29 @@ const REROUTE_STARVED_S: f64 = 90.0;
 const DEADLOCK_PAUSE_S: f64 = 5.0;
 /// How long a deadlock resolution lets a vehicle ignore priority (s).
 const IGNORE_YIELD_S: f64 = 10.0;
+/// Every this often (s) the route costs are updated from the traffic (per lane group, the
+/// larger of the mean time vehicles took to drive it and the longest time a vehicle now on
+/// it has spent there, plus the junction allowance, times the class penalty: see
+/// [`route_penalty`]), and every vehicle that can still choose (on a lane, no reservation,
+/// braking distance + 20 m before its hold point) takes the cheapest route to its
+/// destination under them if that saves [`REROUTE_GAIN`] of the rest of its own: SUMO's
+/// rerouting device, without a teleport to fall back on.
+pub const REROUTE_PERIOD_S: f64 = 30.0;
+/// The share of a route's remaining cost a new route must save.
+const REROUTE_GAIN: f64 = 0.15;
+/// Weight of one departure in a lane group's mean travel time.
+const TT_WEIGHT: f64 = 0.2;
+/// A vehicle backing away to untie a lock of bodies backs at most this far (m)...
+const REVERSE_MAX_M: f64 = 6.0;
+/// ...at most this fast (m/s), speeding up and slowing down at [`REVERSE_ACCEL_MPS2`]...
+const REVERSE_MPS: f64 = 1.0;
+const REVERSE_ACCEL_MPS2: f64 = 1.0;
+/// ...keeping this far from every other body (m), unless it does not come nearer...
+const REVERSE_MARGIN_M: f64 = 0.3;
+/// ...and waits, backed away, at most this long (s) for the vehicle it makes room for to
+/// pass; it backs away again for a lock only this long (s) after it began the last time.
+const REVERSE_HOLD_S: f64 = 30.0;
+const REVERSE_AGAIN_S: f64 = 60.0;
 /// A driver waiting to enter a priority junction starts to accept shorter gaps after this
 /// long (s), and after [`IMPATIENT_RAMP_S`] more goes at the first moment no vehicle with
 /// right of way holds a reservation across its path (SUMO's `impatience`). The first vehicle
@@ -290,8 +313,21 @@ pub struct Vehicle {
     no_claim_until_s: f64,
     /// The clearance guard stopped this vehicle: its lateral move waits too.
     hold_lat: bool,
+    /// A deadlock resolution's backing away: the vehicle it makes room for (`NONE` when
+    /// not), until when (s), how far it may still back (m), and its reversing speed (m/s,
+    /// positive backwards).
+    reverse_for: u32,
+    reverse_until_s: f64,
+    reverse_left_m: f64,
+    reverse_mps: f64,
+    /// The distance it backs in this step (m; set by the plan, applied by the motion).
+    reverse_step_m: f64,
+    /// When its last backing away began (s; see [`REVERSE_AGAIN_S`]).
+    reverse_began_s: f64,
     pub odo_m: f64,
     spawn_time_s: f64,
+    /// When it entered its lane (s; NaN on the lane it spawned on, part of which it skipped).
+    lane_entered_s: f64,
     pub stopped_s: f64,
     wait_end_s: f64,
     lc_cooldown_s: f64,
@@ -326,6 +362,9 @@ pub enum Wait {
     Clearance,
     /// A pedestrian in the vehicle's path (on a shared street, or off a crossing).
     Pedestrian,
+    /// Backing away (or waiting, backed away) to untie a lock of bodies: a deadlock
+    /// resolution's physical last step.
+    Reversing,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -383,6 +422,11 @@ pub struct VehicleSim {
     poses: Vec<PoseCache>,
     /// Agents driven from outside: their boxes, heights and speeds.
     external: Vec<(GuardBox, f64, f64)>,
+    /// Per lane group: the mean time vehicles took to drive it (s, exponentially weighted
+    /// over departures; free-flow time before any), and the live route cost of entering it
+    /// (s; see [`REROUTE_PERIOD_S`]).
+    group_tt_s: Vec<f64>,
+    route_cost_s: Vec<f64>,
 }
 
 /// Cell of the clearance guard's grid (m): at least the largest distance between the
@@ -608,7 +652,12 @@ impl VehicleSim {
             now_s: 0.0,
             poses: Vec::new(),
             external: Vec::new(),
+            group_tt_s: Vec::new(),
+            route_cost_s: Vec::new(),
         };
+        sim.route_cost_s = sim.net.group_cost_s.clone();
+        sim.group_tt_s =
+            sim.net.groups.iter().map(|m| sim.net.len[m[0] as usize] / sim.net.vmax[m[0] as usize]).collect();
         let mut events = Vec::new();
         let attempts = target as usize * 4;
         for _ in 0..attempts {
@@ -752,6 +801,52 @@ impl VehicleSim {
     /// choose (on a lane, no reservation, at least braking distance + 20 m before its hold
     /// point) draws a new destination, as at spawn. Vehicles already committed to their
     /// next connection keep their route.
+    /// Updates the route costs from the traffic and re-routes the vehicles that can still
+    /// choose (see [`REROUTE_PERIOD_S`]).
+    fn reroute_under_traffic(&mut self, time_s: f64) {
+        let nl = self.net.n_lanes as u32;
+        let mut dwell = vec![0.0f64; self.net.groups.len()];
+        for v in self.vehicles.iter().filter(|v| v.alive && v.piece < nl) {
+            if v.lane_entered_s.is_finite() {
+                let g = self.net.group_of[v.piece as usize] as usize;
+                dwell[g] = dwell[g].max(time_s - v.lane_entered_s);
+            }
+        }
+        for (g, m) in self.net.groups.iter().enumerate() {
+            let l = m[0] as usize;
+            let free = self.net.group_cost_s[g];
+            let penalty = free / (self.net.len[l] / self.net.vmax[l] + 3.0);
+            let seen = (self.group_tt_s[g].max(dwell[g]) + 3.0) * penalty;
+            self.route_cost_s[g] = free.max(seen);
+        }
+        let cost = |r: &[u32]| -> f64 { r.iter().skip(1).map(|&g| self.route_cost_s[g as usize]).sum() };
+        let mut changes: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (slot, v) in self.vehicles.iter().enumerate() {
+            if !v.alive || v.piece >= nl || !v.held.is_empty() || v.route_idx + 2 >= v.route.len() {
+                continue;
+            }
+            let lane = v.piece;
+            let brake_m = v.v_mps * v.v_mps / (2.0 * v.p.b_mps2) + 20.0;
+            if v.s_m + brake_m > self.net.hold_s[lane as usize] {
+                continue;
+            }
+            let here = &v.route[v.route_idx..];
+            let dest = *here.last().unwrap_or(&here[0]);
+            let Some(new) = self.net.route(here[0], Some(dest), &self.sink_group, &self.route_cost_s) else {
+                continue;
+            };
+            if new.last() == Some(&dest) && new != here && cost(&new) < (1.0 - REROUTE_GAIN) * cost(here) {
+                changes.push((slot, new));
+            }
+        }
+        for (slot, new) in changes {
+            let v = &mut self.vehicles[slot];
+            v.route = new;
+            v.route_idx = 0;
+            v.wait_end_s = 0.0;
+        }
+    }
+
     pub(crate) fn resample_intents(&mut self, seed: u64) {
         self.rng = CounterRng::new(seed, SPAWN_STREAM);
         let nl = self.net.n_lanes as u32;
@@ -778,7 +873,7 @@ impl VehicleSim {
             if gd == g0 {
                 continue;
             }
-            let Some(route) = self.net.route(g0, Some(gd), &self.sink_group) else { continue };
+            let Some(route) = self.net.route(g0, Some(gd), &self.sink_group, &self.route_cost_s) else { continue };
             if route.len() < 2 {
                 continue;
             }
@@ -950,14 +1045,19 @@ impl VehicleSim {
             let (w, since, id) = self.claims[other as usize];
             (w != NONE && w != slot && (since, id) < mine && self.vehicles[w as usize].blocked_by != slot).then_some(w)
         };
+        let long = |x: &Vehicle| x.p.length_m > 5.0;
         for cf in &self.net.conflicts[c as usize] {
             if can_stop
                 && !ignore_yield
+                && !cf.long_only
                 && let Some(w) = older_claim(cf.other)
             {
                 return Err((w, Wait::Conflict));
             }
             for &(o, entry) in &self.occupants[cf.other as usize] {
+                if cf.long_only && !long(v) && !long(&self.vehicles[o as usize]) {
+                    continue;
+                }
                 if o != slot && self.occupant_rear(o, entry) < cf.other_end_m + 0.5 {
                     // A holder standing still that waits for this vehicle (or any, in a
                     // deadlock resolution's last resort) is passed if its body is not in
@@ -1575,6 +1675,11 @@ impl VehicleSim {
         if ctx.step.is_multiple_of(50) {
             self.resolve_deadlocks(ctx, events);
         }
+        // Routes under the traffic.
+        let period = (REROUTE_PERIOD_S / DT_S).round() as u32;
+        if ctx.step > 0 && ctx.step.is_multiple_of(period) {
+            self.reroute_under_traffic(ctx.time_s);
+        }
         // Spawning.
         let mut k = 0;
         while self.alive_count < self.target && k < 3 {
@@ -1586,6 +1691,10 @@ impl VehicleSim {
 
     fn plan(&mut self, ctx: &StepCtx, slot: u32, events: &mut Vec<SimEvent>) {
         let _ = events;
+        self.vehicles[slot as usize].reverse_step_m = 0.0;
+        if self.vehicles[slot as usize].reverse_for != NONE && self.plan_reverse(ctx, slot) {
+            return;
+        }
         let twin = ctx.twin;
         let nl = self.net.n_lanes as u32;
         let leader = self.leader(slot);
@@ -1607,6 +1716,14 @@ impl VehicleSim {
                 why = Wait::Leader;
             }
             max_adv = max_adv.min((gap - 0.3).max(0.0));
+            // A leader backing away (a deadlock resolution) gets the room behind it: its
+            // follower stays where it is.
+            if self.vehicles[ls as usize].reverse_for != NONE && gap < 20.0 {
+                a = a.min(-v.v_mps / DT_S).max(-B_MAX_MPS2);
+                max_adv = 0.0;
+                blocked_by = ls;
+                why = Wait::Leader;
+            }
         }
         let q = Params { s0_m: 0.5, ..p };
         let v_cur = v.v_mps;
@@ -2207,7 +2324,7 @@ impl VehicleSim {
         };
         let g_next = self.net.group_of[self.net.conn_to[c as usize] as usize];
         let g_here = self.net.group_of[lane as usize];
-        let tail = self.net.route(g_next, dest, &self.sink_group).unwrap_or_else(|| vec![g_next]);
+        let tail = self.net.route(g_next, dest, &self.sink_group, &self.route_cost_s).unwrap_or_else(|| vec![g_next]);
         let mut route = vec![g_here];
         route.extend(tail);
         let dest_keep = if route.last() == dest.as_ref() { self.vehicles[slot as usize].dest_s_m } else { None };
@@ -2271,6 +2388,12 @@ impl VehicleSim {
             }
             let nlen = self.net.len[nb as usize];
             let s_n = v.s_m * nlen / len;
+            // Not onto the target lane within braking distance (at 3 m/s²) + 3 m of its
+            // hold point, nor past it: its stop line may show red where this lane's shows
+            // green.
+            if self.net.hold_s[nb as usize] - s_n < v.v_mps * v.v_mps / 6.0 + 3.0 {
+                continue;
+            }
             let near_zone = |l: u32, s: f64| {
                 self.net.lane_zones[l as usize].iter().any(|&(z, side)| {
                     let (_, s0, s1) = self.net.zones[z as usize][side as usize];
@@ -2360,6 +2483,25 @@ impl VehicleSim {
         let nl = self.net.n_lanes as u32;
         self.updates += 1;
         let v = &mut self.vehicles[slot as usize];
+        if v.reverse_for != NONE {
+            // Backing away (see `plan_reverse`), or waiting backed away.
+            let back = v.reverse_step_m;
+            v.s_m -= back;
+            v.odo_m -= back;
+            if v.s_m < 0.0 && v.piece >= nl && v.prev_piece < nl {
+                // Out of the connection, back onto its approach lane (its reservation
+                // kept: it is ahead again).
+                v.piece = v.prev_piece;
+                v.s_m += self.net.len[v.piece as usize];
+                v.prev_piece = v.history[0];
+                v.history = [v.history[1], v.history[2], NONE];
+            }
+            v.reverse_left_m -= back;
+            v.a_mps2 = 0.0;
+            v.v_mps = 0.0;
+            v.stopped_s = if back > 0.0 { 0.0 } else { v.stopped_s + DT_S };
+            return;
+        }
         let v_new = (v.v_mps + v.a_mps2 * DT_S).max(0.0);
         let mut ds = if v.a_mps2 < 0.0 && v_new == 0.0 {
             // Stops within the step.
@@ -2421,6 +2563,13 @@ impl VehicleSim {
                 let held = c.filter(|c| v.held.iter().any(|h| h.0 == *c));
                 match held {
                     Some(c) => {
+                        let v = &self.vehicles[slot as usize];
+                        if v.lane_entered_s.is_finite() {
+                            // A departure: the time it took to drive its lane group.
+                            let g = self.net.group_of[lane as usize] as usize;
+                            let tt = ctx.time_s - v.lane_entered_s;
+                            self.group_tt_s[g] += TT_WEIGHT * (tt - self.group_tt_s[g]);
+                        }
                         let v = &mut self.vehicles[slot as usize];
                         v.history = [v.prev_piece, v.history[0], v.history[1]];
                         v.prev_piece = v.piece;
@@ -2450,6 +2599,7 @@ impl VehicleSim {
                 v.prev_piece = v.piece;
                 v.piece = to;
                 v.s_m = over;
+                v.lane_entered_s = ctx.time_s;
                 if v.route.get(v.route_idx + 1) == Some(&self.net.group_of[to as usize]) {
                     v.route_idx += 1;
                 } else {
@@ -2492,7 +2642,7 @@ impl VehicleSim {
 
     fn reroute_from_group(&mut self, slot: u32) {
         let g = self.vehicles[slot as usize].route[0];
-        let r = self.net.route(g, None, &self.sink_group).unwrap_or_else(|| vec![g]);
+        let r = self.net.route(g, None, &self.sink_group, &self.route_cost_s).unwrap_or_else(|| vec![g]);
         let v = &mut self.vehicles[slot as usize];
         v.route = r;
         v.route_idx = 0;
@@ -2526,9 +2676,145 @@ impl VehicleSim {
         }
     }
 
+    /// The plan of a vehicle backing away for `reverse_for` (see [`Wait::Reversing`]):
+    /// it backs along its piece while that vehicle is still held by its body and the way
+    /// back is clear, then waits until that vehicle has passed (or the hold expires). False
+    /// when the manoeuvre is over (the vehicle plans as usual).
+    fn plan_reverse(&mut self, ctx: &StepCtx, slot: u32) -> bool {
+        let v = &self.vehicles[slot as usize];
+        let other = v.reverse_for;
+        let ov = &self.vehicles[other as usize];
+        let (mine, _) = self.guard_boxes[slot as usize];
+        let (theirs, _) = self.guard_boxes[other as usize];
+        let passed = !ov.alive || (ov.blocked_by != slot && mine.depth(&theirs) < -2.0);
+        if ctx.time_s >= v.reverse_until_s || passed {
+            let v = &mut self.vehicles[slot as usize];
+            v.reverse_for = NONE;
+            v.reverse_mps = 0.0;
+            return false;
+        }
+        let held = ov.blocked_by == slot && matches!(ov.why, Wait::Clearance | Wait::Conflict | Wait::Reversing);
+        // Speed up to REVERSE_MPS, slow down to stop where the room ends.
+        let left = v.reverse_left_m.min(self.reverse_limit_m(v));
+        let target = if held { (2.0 * REVERSE_ACCEL_MPS2 * left.max(0.0)).sqrt().min(REVERSE_MPS) } else { 0.0 };
+        let mut speed = target.min(v.reverse_mps + REVERSE_ACCEL_MPS2 * DT_S);
+        if target < v.reverse_mps {
+            speed = (v.reverse_mps - REVERSE_ACCEL_MPS2 * DT_S).max(target);
+        }
+        let back = (speed * DT_S).min(left.max(0.0));
+        let mut step = 0.0;
+        if back > 1e-4 {
+            match self.reverse_box(slot, v.s_m - back) {
+                Some(b) => {
+                    step = back;
+                    self.guard_next[slot as usize] = Some(b);
+                }
+                None => speed = 0.0,
+            }
+        } else {
+            speed = 0.0;
+        }
+        if step == 0.0 && held && v.reverse_mps == 0.0 && (left < 0.01 || self.reverse_room(slot) < 0.25) {
+            // Out of room with the other still held: the manoeuvre is over (the next
+            // resolution lets another member back away).
+            let v = &mut self.vehicles[slot as usize];
+            v.reverse_for = NONE;
+            return false;
+        }
+        let v = &mut self.vehicles[slot as usize];
+        v.reverse_step_m = step;
+        v.reverse_mps = if step > 0.0 { speed } else { 0.0 };
+        v.a_mps2 = 0.0;
+        v.max_adv_m = 0.0;
+        v.a_obst = 0.0;
+        v.why = Wait::Reversing;
+        v.blocked_by = NONE;
+        true
+    }
+
+    /// The body box of `slot` with its front at `s_m` on its piece, if that keeps
+    /// [`REVERSE_MARGIN_M`] from every other body as it stands and where it goes this step
+    /// (or comes no nearer to it than now).
+    fn reverse_box(&self, slot: u32, s_m: f64) -> Option<GuardBox> {
+        let v = &self.vehicles[slot as usize];
+        if v.s_m - s_m > self.reverse_limit_m(v) + 1e-9 || v.lat_m != 0.0 {
+            return None;
+        }
+        let (f, r) = if s_m >= 0.0 {
+            self.pose_at(v, v.piece, s_m, v.prev_piece, 0.0)
+        } else {
+            // Back out of a connection onto its approach lane.
+            let prev = v.prev_piece;
+            self.pose_at(v, prev, self.net.len[prev as usize] + s_m, v.history[0], 0.0)
+        };
+        let b = body_box_of(f, r, &v.p, v.heading_rad);
+        let z = (f[2] + r[2]) / 2.0;
+        let (cur, _) = self.guard_boxes[slot as usize];
+        for (eb, ez, _) in &self.external {
+            if (ez - z).abs() < crate::metrics::LEVEL_SEPARATION_M
+                && b.depth(eb) > -REVERSE_MARGIN_M
+                && b.depth(eb) > cur.depth(eb) + 1e-4
+            {
+                return None;
+            }
+        }
+        let reach = b.radius + self.max_radius_m + REVERSE_MARGIN_M + 1.0;
+        let (cx0, cy0) = grid_cell([b.c[0] - reach, b.c[1] - reach], GUARD_CELL_M);
+        let (cx1, cy1) = grid_cell([b.c[0] + reach, b.c[1] + reach], GUARD_CELL_M);
+        for cx in cx0..=cx1 {
+            let (first, last) = (guard_entry((cx, cy0), 0), guard_entry((cx, cy1), SLOT_MASK));
+            let lo = self.guard_grid.partition_point(|&e| e < first);
+            for &e in &self.guard_grid[lo..] {
+                if e > last {
+                    break;
+                }
+                let o = (e as u32) & SLOT_MASK;
+                if o == slot {
+                    continue;
+                }
+                let (ob, oz) = self.guard_boxes[o as usize];
+                if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
+                    continue;
+                }
+                for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
+                    let d = b.depth(&ob);
+                    if d > -REVERSE_MARGIN_M && d > cur.depth(&ob) + 1e-4 {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(b)
+    }
+
+    /// How far a vehicle may back at most (m): along its piece, and out of a connection
+    /// onto its approach lane up to the lane's hold point (never behind a stop line).
+    fn reverse_limit_m(&self, v: &Vehicle) -> f64 {
+        let nl = self.net.n_lanes as u32;
+        if v.piece >= nl && v.prev_piece < nl {
+            let prev = v.prev_piece as usize;
+            v.s_m + (self.net.len[prev] - self.net.hold_s[prev] - 0.05).max(0.0)
+        } else {
+            (v.s_m - 0.05).max(0.0)
+        }
+    }
+
+    /// How far `slot` could back along its piece (m, at most [`REVERSE_MAX_M`]) with
+    /// every body kept clear (see [`Self::reverse_box`]), in 0.25 m steps.
+    fn reverse_room(&self, slot: u32) -> f64 {
+        let v = &self.vehicles[slot as usize];
+        let max = self.reverse_limit_m(v).min(REVERSE_MAX_M);
+        let mut d = 0.0;
+        while d + 0.25 <= max && self.reverse_box(slot, v.s_m - d - 0.25).is_some() {
+            d += 0.25;
+        }
+        d
+    }
+
     fn resolve_deadlocks(&mut self, ctx: &StepCtx, events: &mut Vec<SimEvent>) {
         let n = self.vehicles.len();
         let mut done = vec![false; n];
+        let mut resolved = vec![false; n];
         for start in 0..n {
             let v = &self.vehicles[start];
             if !v.alive || v.stopped_s < 60.0 || done[start] {
@@ -2555,13 +2841,21 @@ impl VehicleSim {
             }
             let Some(pos) = cycle else { continue };
             let members: Vec<u32> = chain[pos..].to_vec();
+            // A cycle met again from another vehicle behind it, or one a member already
+            // backs away from, is being resolved.
+            if members.iter().any(|&m| resolved[m as usize] || self.vehicles[m as usize].reverse_for != NONE) {
+                continue;
+            }
+            for &m in &members {
+                resolved[m as usize] = true;
+            }
             // Revoke a reservation not yet used, else let a yielding vehicle go first.
             let mut how = String::new();
             let mut revoked = false;
             let mut cands: Vec<u32> = members.clone();
             cands.sort_by_key(|s| std::cmp::Reverse(self.vehicles[*s as usize].id));
             // Claims first: a claimant in a cycle waits for the others anyway.
-            if let Some(&m) = cands.iter().find(|&&m| !self.vehicles[m as usize].claimed.is_empty()) {
+            if !revoked && let Some(&m) = cands.iter().find(|&&m| !self.vehicles[m as usize].claimed.is_empty()) {
                 self.drop_claims(m);
                 self.vehicles[m as usize].no_claim_until_s = ctx.time_s + CLAIM_AFTER_S;
                 how = format!("dropped the claims of vehicle {}", self.vehicles[m as usize].id);
@@ -2598,6 +2892,40 @@ impl VehicleSim {
                     how = format!("revoked the unused reservation of vehicle {}", self.vehicles[m as usize].id);
                     revoked = true;
                     break;
+                }
+            }
+            if !revoked {
+                // A lock of bodies (a member the clearance guard stops at another member's
+                // body): that other member backs away, the one with the most room behind.
+                // A member waiting for a conflict whose holder stands in its path is locked the
+                // same way.
+                // Backing away first from a member the guard stops (room lets it move on;
+                // one waiting for a conflict still waits for its holder).
+                let mut backers: Vec<(bool, f64, u64, u32, u32)> = members
+                    .iter()
+                    .filter_map(|&m| {
+                        let mv = &self.vehicles[m as usize];
+                        let b = mv.blocked_by;
+                        let guard = mv.why == Wait::Clearance;
+                        let locked = guard || (mv.why == Wait::Conflict && self.path_hits(m, b, mv.p.length_m + 15.0));
+                        (locked && members.contains(&b)).then_some((!guard, b, m))
+                    })
+                    .map(|(rule, b, m)| (rule, self.reverse_room(b), self.vehicles[b as usize].id, b, m))
+                    .filter(|x| x.1 >= 1.0)
+                    .collect();
+                backers.sort_by(|x, y| x.0.cmp(&y.0).then(y.1.total_cmp(&x.1)).then(x.2.cmp(&y.2)));
+                backers.retain(|x| ctx.time_s - self.vehicles[x.3 as usize].reverse_began_s > REVERSE_AGAIN_S);
+                if let Some(&(_, room, id, b, m)) = backers.first() {
+                    let bv = &mut self.vehicles[b as usize];
+                    bv.reverse_began_s = ctx.time_s;
+                    bv.reverse_for = m;
+                    bv.reverse_until_s = ctx.time_s + REVERSE_HOLD_S;
+                    bv.reverse_left_m = room;
+                    bv.reverse_mps = 0.0;
+                    // The one it makes room for may pass holders standing clear of its path.
+                    self.vehicles[m as usize].ignore_yield_until_s = ctx.time_s + REVERSE_HOLD_S;
+                    how = format!("vehicle {id} backs away up to {room:.2} m");
+                    revoked = true;
                 }
             }
             if !revoked {
@@ -2674,7 +3002,7 @@ impl VehicleSim {
         let route = if gd == g0 {
             vec![g0]
         } else {
-            self.net.route(g0, Some(gd), &self.sink_group).unwrap_or_else(|| vec![g0])
+            self.net.route(g0, Some(gd), &self.sink_group, &self.route_cost_s).unwrap_or_else(|| vec![g0])
         };
         if route.len() == 1 && !self.sink_group[g0 as usize] {
             return false;
@@ -2764,8 +3092,15 @@ impl VehicleSim {
             claimed: Vec::new(),
             no_claim_until_s: 0.0,
             hold_lat: false,
+            reverse_for: NONE,
+            reverse_until_s: 0.0,
+            reverse_left_m: 0.0,
+            reverse_mps: 0.0,
+            reverse_step_m: 0.0,
+            reverse_began_s: f64::NEG_INFINITY,
             odo_m: 0.0,
             spawn_time_s: time_s,
+            lane_entered_s: f64::NAN,
             stopped_s: 0.0,
             wait_end_s: 0.0,
             lc_cooldown_s: 0.0,
@@ -2893,7 +3228,8 @@ impl VehicleSim {
                 y_m: c[1],
                 z_m: c[2],
                 heading_rad: h,
-                speed_mps: v.v_mps,
+                // Backwards while backing away (the only negative speeds).
+                speed_mps: if v.reverse_for != NONE { -v.reverse_mps } else { v.v_mps },
                 accel_mps2: v.a_mps2,
                 lane,
                 signal,

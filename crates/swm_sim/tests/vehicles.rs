@@ -999,8 +999,39 @@ fn diag_stuck() {
         let mut hist: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         let env_u32 = |k: &str, d: u32| std::env::var(k).ok().and_then(|x| x.parse().ok()).unwrap_or(d);
         let (from, every) = (env_u32("SWM_FROM", 4000), env_u32("SWM_EVERY", 50));
+        let mut reported: std::collections::BTreeSet<u64> = Default::default();
         for step in 1..=6000 {
             sim.step();
+            if std::env::var("SWM_AT").is_ok() {
+                // The wait chain of every vehicle at the step it passes `min` s stopped.
+                let vs = sim.vehicle_sim();
+                for (slot, v) in vs.vehicles.iter().enumerate() {
+                    if vs.alive(slot) && v.stopped_s >= min && reported.insert(v.id) {
+                        let parts: Vec<String> = vs
+                            .wait_chain(slot)
+                            .into_iter()
+                            .map(|k| {
+                                let c = &vs.vehicles[k];
+                                let pt = vs.net.point_at(c.piece, c.s_m).0;
+                                format!(
+                                    "#{} {:?} p{} s{:.1} ({:.0},{:.0}) st{:.0} v{:.2} {:?} cl{:?}",
+                                    c.id,
+                                    c.why,
+                                    c.piece,
+                                    c.s_m,
+                                    pt[0],
+                                    pt[1],
+                                    c.stopped_s,
+                                    c.v_mps,
+                                    c.kind,
+                                    vs.claimed(k)
+                                )
+                            })
+                            .collect();
+                        eprintln!("{name} seed {seed} step {step}: {}", parts.join("  ->  "));
+                    }
+                }
+            }
             if step % every == 0 && step > from {
                 let vs = sim.vehicle_sim();
                 for (slot, v) in vs.vehicles.iter().enumerate() {
@@ -1344,4 +1375,38 @@ fn a_lane_drop_starves_neither_lane() {
     assert_no_collisions(&ck);
     assert!(ck.max_stopped_s < 90.0, "stopped {}", ck.max_stopped_s);
     assert!(ck.arrived > 40, "arrived {}", ck.arrived);
+}
+
+/// Diagnostics: every lane into or out of the junctions `SWM_JUNCTIONS=a,b` (`SWM_DIAG`).
+#[test]
+#[ignore]
+fn diag_junction_lanes() {
+    let Some((_, twin)) = diag_district() else { return };
+    let js: Vec<u32> =
+        std::env::var("SWM_JUNCTIONS").unwrap_or_default().split(',').filter_map(|x| x.parse().ok()).collect();
+    for j in js {
+        eprintln!("junction {j} at {:?}", twin.junctions[j as usize].center);
+        for (i, l) in twin.lanes.iter().enumerate() {
+            if l.from_junction == Some(j) || l.to_junction == Some(j) {
+                let conns: Vec<(u32, String)> = twin
+                    .lane_connections
+                    .iter()
+                    .filter(|c| c.from_lane == i as u32)
+                    .map(|c| (c.to_lane, format!("{:?}", c.turn)))
+                    .collect();
+                eprintln!(
+                    "  lane {i} {} {:?} {:?} idx {}/{} len {:.0} from {:?} to {:?} src {:?} -> {conns:?}",
+                    if l.to_junction == Some(j) { "IN " } else { "OUT" },
+                    l.name,
+                    l.road_class,
+                    l.index_from_right,
+                    l.lanes_in_direction,
+                    l.length_m,
+                    l.from_junction,
+                    l.to_junction,
+                    l.source
+                );
+            }
+        }
+    }
 }

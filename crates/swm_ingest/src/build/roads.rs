@@ -5,15 +5,21 @@
 //! * Drivable: `highway` of [`RoadClass`] (links included), not `area=yes`, not
 //!   `access`/`vehicle`/`motor_vehicle` = `no`.
 //! * Lanes: `lanes:forward`/`lanes:backward`, else `lanes` (split, the extra lane going
-//!   forward), else per class ([`default_lanes_per_direction`]); `oneway=yes/-1`,
-//!   motorways, motorway links and roundabouts are one-way.
+//!   forward), else, for a one-way piece shorter than [`LANES_INHERIT_MAX_M`] without any
+//!   lane tag, the count of the one-way road of the same class and name (or `ref`) it
+//!   continues (the fewer of the two when both ends continue one: the short pieces inside
+//!   a dual carriageway's junction are often mapped without `lanes`), else per class
+//!   ([`default_lanes_per_direction`]); `oneway=yes/-1`, motorways, motorway links and
+//!   roundabouts are one-way.
 //! * Speed limits: `maxspeed`, else Korean urban defaults (Safe Speed 5030): 50 km/h on
 //!   arterials and collectors, 30 km/h on residential streets, 20 km/h on service roads,
 //!   80 km/h on trunk roads (urban expressways), 100 km/h on motorways.
 //! * Junctions: every node where segments meet (and every dead end). Lanes are trimmed
 //!   back from junctions of three or more arms by the widest arm's half width plus 1 m.
 //! * Connections: between every approach and every exit except U-turns (allowed only at
-//!   dead ends) and those forbidden by `type=restriction` relations (`no_*`, `only_*`,
+//!   dead ends; also across a dual carriageway's median: a connection out of a lane
+//!   shorter than [`MEDIAN_LINK_M`] between two junctions that turns back against every
+//!   lane feeding it, unless it is that lane's only way out) and those forbidden by `type=restriction` relations (`no_*`, `only_*`,
 //!   via a node). `turn:lanes` decides which lanes may turn where; untagged, right turns
 //!   leave from the rightmost lane, left turns and U-turns from the leftmost, straight from
 //!   all.
@@ -36,6 +42,53 @@ use swm_twin::{Control, Junction, Lane, LaneConnection, P2, P3, RoadClass, Signa
 
 /// A signal node this close (along the road) to a junction belongs to the junction.
 pub const SIGNAL_SNAP_M: f64 = 30.0;
+
+/// A lane between two junctions shorter than this (m) is a link inside one intersection
+/// (a dual carriageway's median): a connection out of it that turns back against every
+/// lane feeding it is a U-turn over the median and is not made.
+pub const MEDIAN_LINK_M: f64 = 30.0;
+
+/// Drops the U-turns over a dual carriageway's median (see [`MEDIAN_LINK_M`]).
+fn drop_median_u_turns(twin: &mut Twin) {
+    let nl = twin.lanes.len();
+    let mut feeders: Vec<Vec<u32>> = vec![Vec::new(); nl];
+    let mut outs: Vec<usize> = vec![0; nl];
+    for c in &twin.lane_connections {
+        feeders[c.to_lane as usize].push(c.from_lane);
+        outs[c.from_lane as usize] += 1;
+    }
+    let dir = |l: u32, at_end: bool| geom::end_direction(&twin_lane_xy(twin, l), at_end);
+    let mut drop = vec![false; twin.lane_connections.len()];
+    for (ci, c) in twin.lane_connections.iter().enumerate() {
+        let link = &twin.lanes[c.from_lane as usize];
+        if link.length_m >= MEDIAN_LINK_M || link.from_junction.is_none() || outs[c.from_lane as usize] < 2 {
+            continue;
+        }
+        let out = dir(c.to_lane, false);
+        let back = |f: &u32| {
+            let d = dir(*f, true);
+            d[0] * out[0] + d[1] * out[1] < -0.85
+        };
+        let fs = &feeders[c.from_lane as usize];
+        if !fs.is_empty() && fs.iter().all(back) {
+            drop[ci] = true;
+            outs[c.from_lane as usize] -= 1;
+        }
+    }
+    let n = drop.iter().filter(|d| **d).count();
+    if n > 0 {
+        let mut k = 0;
+        twin.lane_connections.retain(|_| {
+            k += 1;
+            !drop[k - 1]
+        });
+        tracing::debug!(connections = n, "U-turns over medians dropped");
+    }
+}
+
+/// An untagged one-way piece at most this long inherits the lane count of the road it
+/// continues (see the module's rules).
+pub const LANES_INHERIT_MAX_M: f64 = 80.0;
 
 /// One road between two graph nodes, as the walk graph also needs it.
 #[derive(Clone, Debug)]
@@ -152,6 +205,68 @@ fn oneway_dir(t: &Tags) -> Option<bool> {
             implied.then_some(true)
         }
     }
+}
+
+/// The lane counts short untagged one-way ways inherit from the one-way roads they
+/// continue: `runs` are `(way, tags, class, nodes)`, `len_m` a run's length. A way inherits
+/// only from a continuation that is unambiguous at its node (exactly one matching way ends
+/// where it starts, or starts where it ends), of the same class and name (or `ref`);
+/// chains of such pieces fill from both ends over a few passes.
+fn inherited_lanes(runs: &[(i64, &Tags, RoadClass, &[i64])], len_m: impl Fn(usize) -> f64) -> HashMap<i64, u8> {
+    let has_lane_tag = |t: &Tags| ["lanes", "lanes:forward", "lanes:backward"].iter().any(|k| t.get(k).is_some());
+    let road_key = |t: &Tags, class: RoadClass| {
+        let name = t.get("name").or_else(|| t.get("ref")).filter(|n| !n.is_empty())?;
+        Some((class, name.to_string()))
+    };
+    // One-way runs: (entry node, exit node) in the direction of travel.
+    let ends: Vec<Option<(i64, i64)>> = runs
+        .iter()
+        .map(|(_, t, _, nodes)| {
+            let (a, b) = (*nodes.first()?, *nodes.last()?);
+            match oneway_dir(t)? {
+                true => Some((a, b)),
+                false => Some((b, a)),
+            }
+        })
+        .collect();
+    let mut by_entry: HashMap<(i64, (RoadClass, String)), Vec<usize>> = HashMap::new();
+    let mut by_exit: HashMap<(i64, (RoadClass, String)), Vec<usize>> = HashMap::new();
+    for (i, (_, t, class, _)) in runs.iter().enumerate() {
+        let (Some((a, b)), Some(key)) = (ends[i], road_key(t, *class)) else { continue };
+        by_entry.entry((a, key.clone())).or_default().push(i);
+        by_exit.entry((b, key)).or_default().push(i);
+    }
+    let mut lanes: Vec<Option<u8>> =
+        runs.iter().map(|(_, t, _, _)| if oneway_dir(t).is_some() { parse_u8(t.get("lanes")) } else { None }).collect();
+    let mut out = HashMap::new();
+    for _pass in 0..4 {
+        let mut changed = false;
+        for (i, (way, t, class, _)) in runs.iter().enumerate() {
+            if lanes[i].is_some() || has_lane_tag(t) || len_m(i) > LANES_INHERIT_MAX_M {
+                continue;
+            }
+            let (Some((a, b)), Some(key)) = (ends[i], road_key(t, *class)) else { continue };
+            let only = |m: Option<&Vec<usize>>| match m.map(|v| v.as_slice()) {
+                Some([j]) => lanes[*j],
+                _ => None,
+            };
+            let before = only(by_exit.get(&(a, key.clone())));
+            let after = only(by_entry.get(&(b, key)));
+            let n = match (before, after) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            if let Some(n) = n {
+                lanes[i] = Some(n);
+                out.insert(*way, n);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    out
 }
 
 fn parse_u8(v: Option<&str>) -> Option<u8> {
@@ -416,9 +531,28 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
     type LaneTurns = Option<Vec<Vec<Turn>>>;
     let mut way_turns: Vec<(LaneTurns, LaneTurns)> = Vec::new();
     let mut seg_tags: Vec<&Tags> = Vec::new();
+    let inherited = {
+        let rs: Vec<(i64, &Tags, RoadClass, &[i64])> =
+            runs.iter().map(|r| (r.way, r.tags, r.class, r.nodes.as_slice())).collect();
+        let len_m = |i: usize| {
+            let pts: Vec<P2> = runs[i].nodes.iter().filter_map(|n| ctx.xy(*n)).collect();
+            geom::polyline_len(&pts)
+        };
+        inherited_lanes(&rs, len_m)
+    };
+    if !inherited.is_empty() {
+        tracing::debug!(ways = inherited.len(), "lane counts inherited by short untagged one-way pieces");
+    }
     for r in &runs {
         let is_link = r.tags.get("highway").is_some_and(|h| h.ends_with("_link"));
-        let (fwd, bwd, oneway) = lane_counts(r.tags, r.class, is_link);
+        let (mut fwd, mut bwd, oneway) = lane_counts(r.tags, r.class, is_link);
+        if let Some(&n) = inherited.get(&r.way) {
+            if fwd > 0 {
+                fwd = n;
+            } else {
+                bwd = n;
+            }
+        }
         let width_tag = r.tags.get("width").and_then(super::tags::parse_length_m);
         let lane_width_m = width_tag
             .map(|w| (w / (fwd + bwd).max(1) as f64).clamp(2.5, 4.0))
@@ -754,6 +888,7 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
         jn.incoming_lanes = incoming;
         jn.outgoing_lanes = outgoing;
     }
+    drop_median_u_turns(twin);
     make_signals(ctx, &net, &signal_at, twin);
     tracing::info!(
         segments = net.segments.len(),

@@ -32,6 +32,9 @@ pub struct Conflict {
     pub other_end_m: f64,
     /// Vehicles on this connection yield to those approaching the other.
     pub yield_to_other: bool,
+    /// Only a long vehicle's (bus, truck) body reaches the other's here: two cars pass
+    /// (see [`body_conflicts`]).
+    pub long_only: bool,
 }
 
 /// How a lane's end is controlled for the vehicles on it.
@@ -706,16 +709,19 @@ impl Net {
                         my_end_m: end_a + 0.5,
                         other_end_m: end_b + 0.5,
                         yield_to_other: pri(ca, cb, pa, pb),
+                        long_only: false,
                     });
                     conflicts[b as usize].push(Conflict {
                         other: a,
                         my_end_m: end_b + 0.5,
                         other_end_m: end_a + 0.5,
                         yield_to_other: pri(cb, ca, pb, pa),
+                        long_only: false,
                     });
                 }
             }
         }
+        body_conflicts(twin, &lane_samples, &conn_samples, &len, &level, &mut conflicts);
         let release_m: Vec<f64> =
             (0..nc).map(|c| conflicts[c].iter().map(|x| x.my_end_m).fold(len[nl + c], f64::max)).collect();
         let (intrusions, intruded_by) = intrusions(twin, &lane_samples, &conn_samples, &len, &hold_s, &level);
@@ -837,7 +843,10 @@ impl Net {
 
     /// Shortest route (by free-flow travel time) of groups from `from` to `to`, both
     /// included; when `to` is unreachable, to the cheapest reachable sink group.
-    pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool]) -> Option<Vec<u32>> {
+    /// The cheapest route (lane groups) from `from` to `to` (or to the nearest sink), with
+    /// `cost_s` the cost of entering each group (s): [`Net::group_cost_s`] free-flowing,
+    /// or the simulator's live estimate.
+    pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool], cost_s: &[f64]) -> Option<Vec<u32>> {
         let n = self.groups.len();
         let mut dist = vec![f64::INFINITY; n];
         let mut prev = vec![u32::MAX; n];
@@ -858,7 +867,7 @@ impl Net {
                 best_sink = Some(g);
             }
             for &h in &self.group_next[g as usize] {
-                let nd = d + self.group_cost_s[h as usize];
+                let nd = d + cost_s[h as usize];
                 if nd < dist[h as usize] {
                     dist[h as usize] = nd;
                     prev[h as usize] = g;
@@ -979,6 +988,125 @@ fn body_box(samples: &[(f64, [f64; 2])], t: f64, body_m: f64) -> OrientedBox {
         // Recorded boxes are as long as the vehicle, centred between front and rear.
         length_m: body_m,
         width_m: SWEEP_WIDTH_M,
+    }
+}
+
+/// Conflicts the paths' centre lines miss: two connections of one junction whose
+/// vehicles' bodies (4.5 m cars, 12 m buses; fronts from the connection's start to 14 m
+/// into the exit lane, rears trailing along the path from the approach lane) reach
+/// each other, where the centre lines stay [`CONFLICT_DIST_M`] apart (a bus cutting its
+/// corner into the mouth of a lane beside its own). Added to `conflicts` with the rear
+/// positions up to which they reach, `long_only`: two cars' bodies that graze where the
+/// centre lines keep apart pass (as drivers squeeze by); the clearance guard still keeps
+/// them apart.
+fn body_conflicts(
+    twin: &Twin,
+    lane_samples: &[Vec<(f64, [f64; 2])>],
+    conn_samples: &[Vec<(f64, [f64; 2])>],
+    len: &[f64],
+    level: &[(i8, i8)],
+    conflicts: &mut [Vec<Conflict>],
+) {
+    const CAR_M: f64 = 4.5;
+    let nl = lane_samples.len();
+    // Per connection: the bodies along it and their bound.
+    // (front t, body length, box) per body, and a bounding circle (x, y, r) of them all.
+    type Sweep = (Vec<(f64, f64, OrientedBox)>, [f64; 3]);
+    let sweeps: Vec<Sweep> = twin
+        .lane_connections
+        .iter()
+        .enumerate()
+        .map(|(ci, c)| {
+            if c.turn == Turn::UTurn || conn_samples[ci].is_empty() {
+                return (Vec::new(), [0.0; 3]);
+            }
+            let (fl, tl) = (c.from_lane as usize, c.to_lane as usize);
+            let lc = len[nl + ci];
+            let mut ext: Vec<(f64, [f64; 2])> = lane_samples[fl]
+                .iter()
+                .filter(|(s, _)| *s >= len[fl] - BUS_LENGTH_M - 1.0)
+                .map(|(s, p)| (s - len[fl], *p))
+                .collect();
+            ext.extend(conn_samples[ci].iter().copied());
+            ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M + 1.0).map(|(s, p)| (lc + s, *p)));
+            ext.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut out = Vec::new();
+            for body_m in [CAR_M, BUS_LENGTH_M] {
+                let mut t = 0.0;
+                while t <= lc + (BUS_LENGTH_M + 2.0).min(len[tl]) {
+                    out.push((t, body_m, body_box(&ext, t, body_m)));
+                    t += 1.0;
+                }
+            }
+            let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+            for (_, _, b) in &out {
+                let r = b.bounding_radius_m();
+                for k in 0..2 {
+                    lo[k] = lo[k].min(b.center[k] - r);
+                    hi[k] = hi[k].max(b.center[k] + r);
+                }
+            }
+            let bound = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0, 0.5 * (hi[0] - lo[0]).hypot(hi[1] - lo[1])];
+            (out, bound)
+        })
+        .collect();
+    let mut by_junction: std::collections::BTreeMap<u32, Vec<u32>> = std::collections::BTreeMap::new();
+    for (ci, c) in twin.lane_connections.iter().enumerate() {
+        if !sweeps[ci].0.is_empty() {
+            by_junction.entry(c.junction).or_default().push(ci as u32);
+        }
+    }
+    for members in by_junction.values() {
+        for (i, &a) in members.iter().enumerate() {
+            for &b in &members[i + 1..] {
+                let (ca, cb) = (&twin.lane_connections[a as usize], &twin.lane_connections[b as usize]);
+                if ca.from_lane == cb.from_lane
+                    || ca.to_lane == cb.to_lane
+                    || !levels_meet(level[nl + a as usize], level[nl + b as usize])
+                    || conflicts[a as usize].iter().any(|x| x.other == b)
+                {
+                    continue;
+                }
+                let ((sa, ba), (sb, bb)) = (&sweeps[a as usize], &sweeps[b as usize]);
+                if (ba[0] - bb[0]).hypot(ba[1] - bb[1]) > ba[2] + bb[2] {
+                    continue;
+                }
+                let (mut end_a, mut end_b, mut any) = (f64::NEG_INFINITY, f64::NEG_INFINITY, false);
+                for (ta, la, xa) in sa {
+                    let ra = xa.bounding_radius_m();
+                    for (tb, lb, xb) in sb {
+                        if *la == CAR_M && *lb == CAR_M {
+                            continue;
+                        }
+                        let d2 = (xa.center[0] - xb.center[0]).powi(2) + (xa.center[1] - xb.center[1]).powi(2);
+                        if d2 >= (ra + xb.bounding_radius_m()).powi(2) || xa.overlap_depth_m(xb) <= 0.0 {
+                            continue;
+                        }
+                        any = true;
+                        end_a = end_a.max(ta - la);
+                        end_b = end_b.max(tb - lb);
+                    }
+                }
+                if !any {
+                    continue;
+                }
+                let (ea, eb) = (end_a.max(0.0) + 0.5, end_b.max(0.0) + 0.5);
+                conflicts[a as usize].push(Conflict {
+                    other: b,
+                    my_end_m: ea,
+                    other_end_m: eb,
+                    yield_to_other: false,
+                    long_only: true,
+                });
+                conflicts[b as usize].push(Conflict {
+                    other: a,
+                    my_end_m: eb,
+                    other_end_m: ea,
+                    yield_to_other: false,
+                    long_only: true,
+                });
+            }
+        }
     }
 }
 
