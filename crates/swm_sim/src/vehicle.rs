@@ -17,6 +17,11 @@
 //!   connection waits at the lane end for a gap and re-routes after 15 s. A vehicle kept
 //!   at its hold point for 15 s by a stopped queue on its exit lane (or by a short lane
 //!   beyond that never clears for it) re-routes by another way out of its lane with room.
+//!   **Rerouting under traffic** every [`REROUTE_PERIOD_S`] (SUMO's rerouting device):
+//!   route costs become the measured travel times of the lane groups (or the longest
+//!   current dwell on one, if longer), and every vehicle that can still choose and whose
+//!   way on costs [`REROUTE_CONGESTED`] more than at free flow takes the cheapest route to
+//!   its destination if it saves [`REROUTE_GAIN`] of the rest.
 //! * **Car following**: IDM (car a = 1.5 m/s², b = 2.0 m/s², T = 1.2 s, s0 = 2 m; buses and
 //!   trucks a = 1.0, T = 1.5 s, slower desired speed), against the nearest vehicle ahead
 //!   along the route (same piece, then the connection, then the next lanes, within
@@ -37,7 +42,10 @@
 //!   point (vehicles there and on their way, length + s0 each).
 //!   All-way stops require a full stop first. So no two vehicles are in a conflict zone
 //!   at once. Nor is a way granted whose path would bring the body within 0.2 m of a
-//!   vehicle standing still (a lock no rule could undo).
+//!   vehicle standing still (a lock no rule could undo). Connections of one junction
+//!   whose paths keep 3 m apart but where a bus's or truck's body reaches the other's
+//!   vehicle (cutting its corner into the mouth of the lane beside its own) conflict too
+//!   when one of the two vehicles is long ([`Conflict::long_only`]).
 //! * **Claims** (no starvation): a first vehicle kept [`CLAIM_AFTER_S`] at its hold point
 //!   by vehicles it must cross or yield to *claims* the connections it needs; a vehicle
 //!   that can still stop at its hold point (<= 4.5 m/s²) is granted nothing across a claim
@@ -62,7 +70,9 @@
 //!   vehicle of the other side holds it, when there is room to leave it (no slow leader
 //!   within it), and, on the minor side, when no major-side vehicle is in the zone or
 //!   would reach it before the minor vehicle clears it. A holder standing still before
-//!   the zone lets it go. No spawning or lane changing within 30 m of a zone. Zones over a
+//!   the zone lets it go. While a vehicle of one side waits for the zone, one of the other
+//!   side takes it only with room to stop beyond it behind any leader, moving or not (a
+//!   queue through the zone would starve that side for good). No spawning or lane changing within 30 m of a zone. Zones over a
 //!   lane's hold point (starting at most 30 m before it), on the connections and lanes
 //!   reserved through, and on the exit lane before the first stop clear of the connection
 //!   are taken **together with the reservation** (all or nothing); a vehicle without it
@@ -96,7 +106,8 @@
 //!   [`SimEvent::RedLightViolation`].
 //! * **Lane changes**: MOBIL (politeness 0.2, threshold 0.1 m/s², safe braking 3 m/s²;
 //!   4 m/s² for mandatory changes towards the lane the route needs), with a smooth lateral
-//!   move of 1.5 m/s during which the vehicle still blocks its old lane.
+//!   move of 1.5 m/s during which the vehicle still blocks its old lane; none onto a lane
+//!   within braking distance (3 m/s²) + 3 m of its stop line (its signal may differ).
 //! * **Motion**: ballistic integration along the path; the recorded pose is the kinematic
 //!   bicycle pose with the rear trailing the front along the path it drove (through up to
 //!   five pieces: chains of short links), heading from rear to front; during a lane change
@@ -117,7 +128,16 @@
 //!   clear of its path for 10 s, emitting
 //!   [`SimEvent::DeadlockResolved`]; a vehicle whose reservations or zones were revoked
 //!   requests none for 5 s, so the others of the cycle go first. A reservation chain through a short lane is not
-//!   granted while a vehicle on that lane has not yet got its own way out.
+//!   granted while a vehicle on that lane has not yet got its own way out. Before that last
+//!   resort, a **lock of bodies** (a member the clearance guard stops at another member's
+//!   body, or one waiting for a conflict whose holder stands in its path) is untied by
+//!   **backing away**: the member in the way (the one stopping a guard-stopped member
+//!   first, then the one with most room) backs up to [`REVERSE_MAX_M`] at 1 m/s, out of a
+//!   connection onto its approach lane but never behind the stop line, keeping 0.3 m from
+//!   every body; its followers hold; the other member may pass holders standing clear of
+//!   its path; the backer waits until the other is clear of its path (at most
+//!   [`REVERSE_HOLD_S`]). Recorded speeds are negative while backing; no vehicle backs
+//!   again within [`REVERSE_AGAIN_S`]. One resolution per cycle every 5 s.
 //! * **Dead ends of lanes**: a vehicle on a lane without the connection its route needs
 //!   waits at the lane's hold point (at its end once past it) and, within 14 m of that
 //!   (too late for a lane change), re-routes at once.
@@ -159,16 +179,20 @@ const IGNORE_YIELD_S: f64 = 10.0;
 /// larger of the mean time vehicles took to drive it and the longest time a vehicle now on
 /// it has spent there, plus the junction allowance, times the class penalty: see
 /// [`route_penalty`]), and every vehicle that can still choose (on a lane, no reservation,
-/// braking distance + 20 m before its hold point) takes the cheapest route to its
-/// destination under them if that saves [`REROUTE_GAIN`] of the rest of its own: SUMO's
-/// rerouting device, without a teleport to fall back on.
+/// braking distance + 20 m before its hold point) and whose way on is congested
+/// ([`REROUTE_CONGESTED`]) takes the cheapest route to its destination under them if that
+/// saves [`REROUTE_GAIN`] of the rest of its own: SUMO's rerouting device, without a
+/// teleport to fall back on.
 pub const REROUTE_PERIOD_S: f64 = 30.0;
 /// The share of a route's remaining cost a new route must save.
-const REROUTE_GAIN: f64 = 0.15;
+pub const REROUTE_GAIN: f64 = 0.15;
+/// Only a vehicle whose remaining route costs this share more than at free flow looks
+/// for another.
+pub const REROUTE_CONGESTED: f64 = 0.3;
 /// Weight of one departure in a lane group's mean travel time.
 const TT_WEIGHT: f64 = 0.2;
 /// A vehicle backing away to untie a lock of bodies backs at most this far (m)...
-const REVERSE_MAX_M: f64 = 6.0;
+pub const REVERSE_MAX_M: f64 = 6.0;
 /// ...at most this fast (m/s), speeding up and slowing down at [`REVERSE_ACCEL_MPS2`]...
 const REVERSE_MPS: f64 = 1.0;
 const REVERSE_ACCEL_MPS2: f64 = 1.0;
@@ -176,8 +200,8 @@ const REVERSE_ACCEL_MPS2: f64 = 1.0;
 const REVERSE_MARGIN_M: f64 = 0.3;
 /// ...and waits, backed away, at most this long (s) for the vehicle it makes room for to
 /// pass; it backs away again for a lock only this long (s) after it began the last time.
-const REVERSE_HOLD_S: f64 = 30.0;
-const REVERSE_AGAIN_S: f64 = 60.0;
+pub const REVERSE_HOLD_S: f64 = 30.0;
+pub const REVERSE_AGAIN_S: f64 = 60.0;
 /// A driver waiting to enter a priority junction starts to accept shorter gaps after this
 /// long (s), and after [`IMPATIENT_RAMP_S`] more goes at the first moment no vehicle with
 /// right of way holds a reservation across its path (SUMO's `impatience`). The first vehicle
@@ -328,6 +352,9 @@ pub struct Vehicle {
     spawn_time_s: f64,
     /// When it entered its lane (s; NaN on the lane it spawned on, part of which it skipped).
     lane_entered_s: f64,
+    /// The live cost of the rest of its route when it last looked for another (s): it
+    /// looks again only once that has grown by [`REROUTE_GAIN`].
+    route_checked_s: f64,
     pub stopped_s: f64,
     wait_end_s: f64,
     lc_cooldown_s: f64,
@@ -821,6 +848,7 @@ impl VehicleSim {
         }
         let cost = |r: &[u32]| -> f64 { r.iter().skip(1).map(|&g| self.route_cost_s[g as usize]).sum() };
         let mut changes: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut checked: Vec<(usize, f64)> = Vec::new();
         for (slot, v) in self.vehicles.iter().enumerate() {
             if !v.alive || v.piece >= nl || !v.held.is_empty() || v.route_idx + 2 >= v.route.len() {
                 continue;
@@ -831,6 +859,14 @@ impl VehicleSim {
                 continue;
             }
             let here = &v.route[v.route_idx..];
+            // Only a vehicle whose way on is congested, and more so than when it last
+            // looked, looks for another.
+            let free: f64 = here.iter().skip(1).map(|&g| self.net.group_cost_s[g as usize]).sum();
+            let now = cost(here);
+            if now < (1.0 + REROUTE_CONGESTED) * free || now < (1.0 + REROUTE_GAIN) * v.route_checked_s {
+                continue;
+            }
+            checked.push((slot, now));
             let dest = *here.last().unwrap_or(&here[0]);
             let Some(new) = self.net.route(here[0], Some(dest), &self.sink_group, &self.route_cost_s) else {
                 continue;
@@ -839,8 +875,12 @@ impl VehicleSim {
                 changes.push((slot, new));
             }
         }
+        for (slot, c) in checked {
+            self.vehicles[slot].route_checked_s = c;
+        }
         for (slot, new) in changes {
             let v = &mut self.vehicles[slot];
+            v.route_checked_s = cost(&new);
             v.route = new;
             v.route_idx = 0;
             v.wait_end_s = 0.0;
@@ -1573,11 +1613,16 @@ impl VehicleSim {
         }
         let (_, s0, s1) = self.net.zones[z as usize][side as usize];
         let x = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
-        // Room beyond the zone: no stopping inside it.
+        // Room beyond the zone: no stopping inside it; behind any leader at all when a
+        // vehicle of the other side waits for the zone (keep it clear, or a queue through
+        // it starves that side for good).
+        let (lo, o0, _) = self.net.zones[z as usize][1 - side as usize];
+        let other_waits =
+            || self.lists[lo as usize].iter().any(|e| !e.ghost && e.v_mps < 0.5 && e.s > o0 - 15.0 && e.s <= o0 + 0.5);
         if let Some((gap, lv, ls)) = leader
             && d_m > 0.0
-            && lv < 3.0
             && gap < x + 1.0
+            && (lv < 3.0 || other_waits())
         {
             return Err((ls, Wait::ExitRoom));
         }
@@ -2684,9 +2729,8 @@ impl VehicleSim {
         let v = &self.vehicles[slot as usize];
         let other = v.reverse_for;
         let ov = &self.vehicles[other as usize];
-        let (mine, _) = self.guard_boxes[slot as usize];
-        let (theirs, _) = self.guard_boxes[other as usize];
-        let passed = !ov.alive || (ov.blocked_by != slot && mine.depth(&theirs) < -2.0);
+        // Passed: clear of the path this vehicle drives on along (its body and 10 m more).
+        let passed = !ov.alive || (ov.blocked_by != slot && !self.path_hits(slot, other, v.p.length_m + 10.0));
         if ctx.time_s >= v.reverse_until_s || passed {
             let v = &mut self.vehicles[slot as usize];
             v.reverse_for = NONE;
@@ -3101,6 +3145,7 @@ impl VehicleSim {
             odo_m: 0.0,
             spawn_time_s: time_s,
             lane_entered_s: f64::NAN,
+            route_checked_s: 0.0,
             stopped_s: 0.0,
             wait_end_s: 0.0,
             lc_cooldown_s: 0.0,

@@ -500,8 +500,8 @@ fn seoul(name: &str, bbox_wgs84: Option<[f64; 4]>) -> Option<Twin> {
 
 #[test]
 #[ignore = "quality bar not met (gridlock): seeds 11-30, 300 veh, 600 s: 0 collisions, 0 violations, \
-            27 vehicles stopped > 300 s in all (0-5 per run, none in 7 of 20 runs); spill-back between \
-            uncoordinated signals, long bodies locked at merges"]
+            18 vehicles stopped > 300 s in all (0-6 per run, none in 12 of 20 runs); a bus and a car \
+            inside one junction behind a queue, starved minor roads at overlap zones"]
 fn seoul_jamsil_ten_minutes() {
     let Some(twin) = seoul("seoul/jamsil.osm.pbf", None) else { return };
     let (n, steps) = if cfg!(debug_assertions) { (150, 1200) } else { (300, 6000) };
@@ -593,8 +593,8 @@ const YEOUIDO_CORE_WGS84: [f64; 4] = [126.915, 37.515, 126.945, 37.535];
 
 #[test]
 #[ignore = "quality bar not met (gridlock): seeds 11-30, 300 veh, 600 s, island core: 0 collisions, \
-            0 violations, 36 vehicles stopped > 300 s in all (0-10 per run, none in 7 of 20 runs); long \
-            bodies locked at merges and on narrow roads"]
+            0 violations, 17 vehicles stopped > 300 s in all (0-5 per run, none in 12 of 20 runs); \
+            여의동로 starved where it merges into a saturated priority road"]
 fn seoul_yeouido_ten_minutes() {
     let Some(twin) = seoul("seoul/yeouido.osm.pbf", Some(YEOUIDO_CORE_WGS84)) else { return };
     let (n, steps) = if cfg!(debug_assertions) { (150, 1200) } else { (300, 6000) };
@@ -926,7 +926,20 @@ fn diag_lane_info() {
         }
     }
     eprintln!("{} signals, {} distinct plans", plans.len(), distinct.len());
-    let lanes = std::env::var("SWM_LANES").unwrap_or_default();
+    let all: usize = net.conflicts.iter().map(Vec::len).sum();
+    let long: usize = net.conflicts.iter().flatten().filter(|c| c.long_only).count();
+    eprintln!("{all} conflict entries, {long} of them for long vehicles only");
+    let mut lanes = std::env::var("SWM_LANES").unwrap_or_default();
+    // Pieces (`SWM_PIECES`, as the diagnostics print them): their lanes, or connections'
+    // approach lanes.
+    for pc in std::env::var("SWM_PIECES").unwrap_or_default().split(',').filter_map(|x| x.parse::<u32>().ok()) {
+        let nl = net.n_lanes as u32;
+        let l = if pc < nl { pc } else { twin.lane_connections[(pc - nl) as usize].from_lane };
+        if pc >= nl {
+            eprintln!("piece {pc} is connection {}", pc - nl);
+        }
+        lanes.push_str(&format!(",{l}"));
+    }
     for l in lanes.split(',').filter_map(|x| x.parse::<u32>().ok()) {
         let lane = &twin.lanes[l as usize];
         eprintln!(

@@ -1001,6 +1001,34 @@ mod tests {
         kv.iter().copied().collect()
     }
 
+    /// A dual carriageway's 6-lane approach, two short untagged pieces inside its junctions,
+    /// the 6-lane road beyond (as Songpa-daero is mapped in Jamsil), a long untagged one-way
+    /// road and a short piece of another name: only the short pieces of the same road
+    /// inherit, from both ends through the chain.
+    #[test]
+    fn short_untagged_one_way_pieces_inherit_the_lane_count() {
+        let six = tags(&[("highway", "primary"), ("oneway", "yes"), ("name", "A"), ("lanes", "6")]);
+        let bare = tags(&[("highway", "primary"), ("oneway", "yes"), ("name", "A")]);
+        let other = tags(&[("highway", "primary"), ("oneway", "yes"), ("name", "B")]);
+        let p = RoadClass::Primary;
+        let (n1, n2, n3, n4, n5, n6) = ([1, 2], [2, 3], [3, 4], [4, 5], [5, 6], [4, 7]);
+        let runs: Vec<(i64, &Tags, RoadClass, &[i64])> = vec![
+            (10, &six, p, &n1),
+            (11, &bare, p, &n2),
+            (12, &bare, p, &n3),
+            (13, &six, p, &n4),
+            (14, &bare, p, &n5),
+            (15, &other, p, &n6),
+        ];
+        let len = |i: usize| if i == 4 { 300.0 } else { 10.0 };
+        let got = inherited_lanes(&runs, len);
+        assert_eq!(got.get(&11), Some(&6));
+        assert_eq!(got.get(&12), Some(&6));
+        assert_eq!(got.get(&14), None, "a long untagged road keeps the class default");
+        assert_eq!(got.get(&15), None, "another road does not inherit");
+        assert!(!got.contains_key(&10) && !got.contains_key(&13), "tagged ways keep their tags");
+    }
+
     #[test]
     fn road_levels_from_layer_bridge_tunnel() {
         assert_eq!(road_level(&tags(&[("highway", "primary")])), 0);

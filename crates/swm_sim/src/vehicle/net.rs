@@ -33,7 +33,7 @@ pub struct Conflict {
     /// Vehicles on this connection yield to those approaching the other.
     pub yield_to_other: bool,
     /// Only a long vehicle's (bus, truck) body reaches the other's here: two cars pass
-    /// (see [`body_conflicts`]).
+    /// (see the module rules on junctions).
     pub long_only: bool,
 }
 
@@ -845,7 +845,7 @@ impl Net {
     /// included; when `to` is unreachable, to the cheapest reachable sink group.
     /// The cheapest route (lane groups) from `from` to `to` (or to the nearest sink), with
     /// `cost_s` the cost of entering each group (s): [`Net::group_cost_s`] free-flowing,
-    /// or the simulator's live estimate.
+    /// or the simulator's live estimate (Dijkstra).
     pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool], cost_s: &[f64]) -> Option<Vec<u32>> {
         let n = self.groups.len();
         let mut dist = vec![f64::INFINITY; n];
