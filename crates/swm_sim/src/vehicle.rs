@@ -1519,18 +1519,36 @@ impl VehicleSim {
     /// deeper than the body of `slot` does now.
     fn box_blocker(&self, slot: u32, pred: GuardBox, z: f64) -> Option<u32> {
         let (cur, _) = self.guard_boxes[slot as usize];
+        // Into another box, or deeper into it than now.
+        let blocks = |o: &GuardBox| {
+            let d = pred.depth(o);
+            d > crate::metrics::CONTACT_EPS_M && d > cur.depth(o).max(0.0) + 1e-4
+        };
+        self.box_in_way(slot, &pred, z, 0.0, blocks)
+    }
+
+    /// The first other body on the level `z` for which `blocks` holds (an external agent:
+    /// `NONE`), searched in the guard grid's cells next to `pred`'s and `reach_m` farther;
+    /// each vehicle as it stands at the step's start and where it goes if it was planned
+    /// already.
+    fn box_in_way(
+        &self,
+        slot: u32,
+        pred: &GuardBox,
+        z: f64,
+        reach_m: f64,
+        blocks: impl Fn(&GuardBox) -> bool,
+    ) -> Option<u32> {
         for (eb, ez, _) in &self.external {
-            if (ez - z).abs() < crate::metrics::LEVEL_SEPARATION_M {
-                let d = pred.depth(eb);
-                if d > crate::metrics::CONTACT_EPS_M && d > cur.depth(eb).max(0.0) + 1e-4 {
-                    return Some(NONE);
-                }
+            if (ez - z).abs() < crate::metrics::LEVEL_SEPARATION_M && blocks(eb) {
+                return Some(NONE);
             }
         }
         let (cx, cy) = grid_cell(pred.c, GUARD_CELL_M);
-        for dx in -1..=1 {
-            // The three cells of a column are one run of the sorted grid.
-            let (first, last) = (guard_entry((cx + dx, cy - 1), 0), guard_entry((cx + dx, cy + 1), SLOT_MASK));
+        let k = 1 + (reach_m / GUARD_CELL_M).ceil() as i64;
+        for dx in -k..=k {
+            // The cells of a column are one run of the sorted grid.
+            let (first, last) = (guard_entry((cx + dx, cy - k), 0), guard_entry((cx + dx, cy + k), SLOT_MASK));
             let lo = self.guard_grid.partition_point(|&e| e < first);
             for &e in &self.guard_grid[lo..] {
                 if e > last {
@@ -1545,11 +1563,8 @@ impl VehicleSim {
                     continue;
                 }
                 // Where the other stands, and where it goes if it was planned already.
-                for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
-                    let d = pred.depth(&ob);
-                    if d > crate::metrics::CONTACT_EPS_M && d > cur.depth(&ob).max(0.0) + 1e-4 {
-                        return Some(o);
-                    }
+                if std::iter::once(ob).chain(self.guard_next[o as usize]).any(|ob| blocks(&ob)) {
+                    return Some(o);
                 }
             }
         }
@@ -2794,39 +2809,13 @@ impl VehicleSim {
         let b = body_box_of(f, r, &v.p, v.heading_rad);
         let z = (f[2] + r[2]) / 2.0;
         let (cur, _) = self.guard_boxes[slot as usize];
-        for (eb, ez, _) in &self.external {
-            if (ez - z).abs() < crate::metrics::LEVEL_SEPARATION_M
-                && b.depth(eb) > -REVERSE_MARGIN_M
-                && b.depth(eb) > cur.depth(eb) + 1e-4
-            {
-                return None;
-            }
-        }
-        let reach = b.radius + self.max_radius_m + REVERSE_MARGIN_M + 1.0;
-        let (cx0, cy0) = grid_cell([b.c[0] - reach, b.c[1] - reach], GUARD_CELL_M);
-        let (cx1, cy1) = grid_cell([b.c[0] + reach, b.c[1] + reach], GUARD_CELL_M);
-        for cx in cx0..=cx1 {
-            let (first, last) = (guard_entry((cx, cy0), 0), guard_entry((cx, cy1), SLOT_MASK));
-            let lo = self.guard_grid.partition_point(|&e| e < first);
-            for &e in &self.guard_grid[lo..] {
-                if e > last {
-                    break;
-                }
-                let o = (e as u32) & SLOT_MASK;
-                if o == slot {
-                    continue;
-                }
-                let (ob, oz) = self.guard_boxes[o as usize];
-                if (oz - z).abs() >= crate::metrics::LEVEL_SEPARATION_M {
-                    continue;
-                }
-                for ob in std::iter::once(ob).chain(self.guard_next[o as usize]) {
-                    let d = b.depth(&ob);
-                    if d > -REVERSE_MARGIN_M && d > cur.depth(&ob) + 1e-4 {
-                        return None;
-                    }
-                }
-            }
+        // Within the margin of another body, and nearer to it than now.
+        let blocks = |o: &GuardBox| {
+            let d = b.depth(o);
+            d > -REVERSE_MARGIN_M && d > cur.depth(o) + 1e-4
+        };
+        if self.box_in_way(slot, &b, z, REVERSE_MARGIN_M, blocks).is_some() {
+            return None;
         }
         Some(b)
     }

@@ -1022,6 +1022,32 @@ fn diag_lane_info() {
     }
 }
 
+/// The wait-for chain of the vehicle in `slot`, one entry per member: id, reason, piece,
+/// position, where, stopped s, speed, kind, length, claims.
+fn chain_text(vs: &swm_sim::vehicle::VehicleSim, slot: usize) -> Vec<String> {
+    vs.wait_chain(slot)
+        .into_iter()
+        .map(|k| {
+            let c = &vs.vehicles[k];
+            let pt = vs.net.point_at(c.piece, c.s_m).0;
+            format!(
+                "#{} {:?} p{} s{:.1} ({:.0},{:.0}) st{:.0} v{:.2} {:?} len{:.1} cl{:?}",
+                c.id,
+                c.why,
+                c.piece,
+                c.s_m,
+                pt[0],
+                pt[1],
+                c.stopped_s,
+                c.v_mps,
+                c.kind,
+                c.p.length_m,
+                vs.claimed(k)
+            )
+        })
+        .collect()
+}
+
 /// Diagnostics: the wait chains of vehicles stopped longer than `SWM_MIN_STOP` s (default
 /// 300) at the end of 600 s (`SWM_DIAG`, `SWM_SEEDS`).
 #[test]
@@ -1048,27 +1074,7 @@ fn diag_stuck() {
                 let vs = sim.vehicle_sim();
                 for (slot, v) in vs.vehicles.iter().enumerate() {
                     if vs.alive(slot) && v.stopped_s >= min && reported.insert(v.id) {
-                        let parts: Vec<String> = vs
-                            .wait_chain(slot)
-                            .into_iter()
-                            .map(|k| {
-                                let c = &vs.vehicles[k];
-                                let pt = vs.net.point_at(c.piece, c.s_m).0;
-                                format!(
-                                    "#{} {:?} p{} s{:.1} ({:.0},{:.0}) st{:.0} v{:.2} {:?} cl{:?}",
-                                    c.id,
-                                    c.why,
-                                    c.piece,
-                                    c.s_m,
-                                    pt[0],
-                                    pt[1],
-                                    c.stopped_s,
-                                    c.v_mps,
-                                    c.kind,
-                                    vs.claimed(k)
-                                )
-                            })
-                            .collect();
+                        let parts = chain_text(vs, slot);
                         eprintln!("{name} seed {seed} step {step}: {}", parts.join("  ->  "));
                     }
                 }
@@ -1100,18 +1106,7 @@ fn diag_stuck() {
             if v.stopped_s < min || !vs.alive(slot) {
                 continue;
             }
-            let parts: Vec<String> = vs
-                .wait_chain(slot)
-                .into_iter()
-                .map(|k| {
-                    let c = &vs.vehicles[k];
-                    let pt = vs.net.point_at(c.piece, c.s_m).0;
-                    format!(
-                        "#{} {:?} p{} s{:.1} ({:.0},{:.0}) st{:.0} {:?} len{:.1}",
-                        c.id, c.why, c.piece, c.s_m, pt[0], pt[1], c.stopped_s, c.kind, c.p.length_m
-                    )
-                })
-                .collect();
+            let parts = chain_text(vs, slot);
             eprintln!("{name} seed {seed}: {}", parts.join("  ->  "));
         }
     }

@@ -991,6 +991,28 @@ fn body_box(samples: &[(f64, [f64; 2])], t: f64, body_m: f64) -> OrientedBox {
     }
 }
 
+/// The path bodies follow through connection `c` (samples `conn`, `lc` long): the last
+/// bus length (+ 1 m) of its approach lane, the connection, the first bus length (+ 1 m)
+/// of its exit lane, as `(distance from the connection's start, point)`.
+fn body_path(
+    c: &swm_twin::LaneConnection,
+    conn: &[(f64, [f64; 2])],
+    lane_samples: &[Vec<(f64, [f64; 2])>],
+    len: &[f64],
+    lc: f64,
+) -> Vec<(f64, [f64; 2])> {
+    let (fl, tl) = (c.from_lane as usize, c.to_lane as usize);
+    let mut ext: Vec<(f64, [f64; 2])> = lane_samples[fl]
+        .iter()
+        .filter(|(s, _)| *s >= len[fl] - BUS_LENGTH_M - 1.0)
+        .map(|(s, p)| (s - len[fl], *p))
+        .collect();
+    ext.extend(conn.iter().copied());
+    ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M + 1.0).map(|(s, p)| (lc + s, *p)));
+    ext.sort_by(|a, b| a.0.total_cmp(&b.0));
+    ext
+}
+
 /// Conflicts the paths' centre lines miss: two connections of one junction whose
 /// vehicles' bodies (4.5 m cars, 12 m buses; fronts from the connection's start to 14 m
 /// into the exit lane, rears trailing along the path from the approach lane) reach
@@ -1020,16 +1042,9 @@ fn body_conflicts(
             if c.turn == Turn::UTurn || conn_samples[ci].is_empty() {
                 return (Vec::new(), [0.0; 3]);
             }
-            let (fl, tl) = (c.from_lane as usize, c.to_lane as usize);
+            let tl = c.to_lane as usize;
             let lc = len[nl + ci];
-            let mut ext: Vec<(f64, [f64; 2])> = lane_samples[fl]
-                .iter()
-                .filter(|(s, _)| *s >= len[fl] - BUS_LENGTH_M - 1.0)
-                .map(|(s, p)| (s - len[fl], *p))
-                .collect();
-            ext.extend(conn_samples[ci].iter().copied());
-            ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M + 1.0).map(|(s, p)| (lc + s, *p)));
-            ext.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let ext = body_path(c, &conn_samples[ci], lane_samples, len, lc);
             let mut out = Vec::new();
             for body_m in [CAR_M, BUS_LENGTH_M] {
                 let mut t = 0.0;
@@ -1152,14 +1167,7 @@ fn intrusions(
         }
         let (fl, tl) = (c.from_lane as usize, c.to_lane as usize);
         let lc = len[nl + ci];
-        let mut ext: Vec<(f64, [f64; 2])> = lane_samples[fl]
-            .iter()
-            .filter(|(s, _)| *s >= len[fl] - BUS_LENGTH_M - 1.0)
-            .map(|(s, p)| (s - len[fl], *p))
-            .collect();
-        ext.extend(conn_samples[ci].iter().copied());
-        ext.extend(lane_samples[tl].iter().filter(|(s, _)| *s <= BUS_LENGTH_M + 1.0).map(|(s, p)| (lc + s, *p)));
-        ext.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let ext = body_path(c, &conn_samples[ci], lane_samples, len, lc);
         let mut sweep: Vec<OrientedBox> = Vec::new();
         let mut t = 0.0;
         while t <= lc + BUS_LENGTH_M {
