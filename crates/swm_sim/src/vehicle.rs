@@ -2557,7 +2557,6 @@ impl VehicleSim {
                 v.history = [v.history[1], v.history[2], NONE];
             }
             v.reverse_left_m -= back;
-            v.a_mps2 = 0.0;
             v.v_mps = 0.0;
             v.stopped_s = if back > 0.0 { 0.0 } else { v.stopped_s + DT_S };
             return;
@@ -2781,9 +2780,11 @@ impl VehicleSim {
             return false;
         }
         let v = &mut self.vehicles[slot as usize];
+        let speed_now = if step > 0.0 { speed } else { 0.0 };
+        // Along the heading: backing faster is a negative acceleration.
+        v.a_mps2 = -(speed_now - v.reverse_mps) / DT_S;
         v.reverse_step_m = step;
-        v.reverse_mps = if step > 0.0 { speed } else { 0.0 };
-        v.a_mps2 = 0.0;
+        v.reverse_mps = speed_now;
         v.max_adv_m = 0.0;
         v.a_obst = 0.0;
         v.why = Wait::Reversing;
