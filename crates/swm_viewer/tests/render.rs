@@ -53,6 +53,19 @@ fn viewer(args: &[&str]) -> String {
     stdout
 }
 
+/// Renders one headless screenshot `name` of `width` x `height` pixels with the viewer's
+/// further `args` into a new temporary folder; returns the folder (kept alive while the
+/// picture is read), the picture's path and the viewer's stdout.
+fn screenshot(name: &str, width: u32, height: u32, args: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(name);
+    let (w, h) = (width.to_string(), height.to_string());
+    let mut all = vec!["--screenshot", out.to_str().unwrap(), "--width", w.as_str(), "--height", h.as_str()];
+    all.extend_from_slice(args);
+    let stdout = viewer(&all);
+    (dir, out, stdout)
+}
+
 fn load(path: &Path) -> RgbImage {
     image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
 }
@@ -86,30 +99,27 @@ fn default_district_renders_buildings_and_moving_agents() {
     if !gpu_or_skip("default_district_renders_buildings_and_moving_agents") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("default.png");
     // Nearly top-down over the district's centre, 250 m up: about 0.6 m per pixel.
-    let stdout = viewer(&[
-        "--screenshot",
-        out.to_str().unwrap(),
-        "--width",
-        "400",
-        "--height",
-        "300",
-        "--camera",
-        "0,-20,250,0,0,0",
-        "--colour",
-        "mask",
-        "--highlight-agents",
-        "--density",
-        "3",
-        "--frames",
-        "16",
-        "--also-capture",
-        "2",
-        "--sim-per-frame",
-        "0.3",
-    ]);
+    let (dir, out, stdout) = screenshot(
+        "default.png",
+        400,
+        300,
+        &[
+            "--camera",
+            "0,-20,250,0,0,0",
+            "--colour",
+            "mask",
+            "--highlight-agents",
+            "--density",
+            "3",
+            "--frames",
+            "16",
+            "--also-capture",
+            "2",
+            "--sim-per-frame",
+            "0.3",
+        ],
+    );
     assert!(stdout.contains("wrote"), "{stdout}");
     let late = load(&out);
     let early = load(&dir.path().join("default.frame2.png"));
@@ -195,28 +205,14 @@ fn a_robot_its_chosen_plan_and_its_lidar_are_drawn() {
     if !gpu_or_skip("a_robot_its_chosen_plan_and_its_lidar_are_drawn") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("robot.png");
     // A delivery robot on the default district's walk graph (both points snap to the nearest
     // walk node); the orbit camera frames it, 28 m away.
-    let stdout = viewer(&[
-        "--screenshot",
-        out.to_str().unwrap(),
-        "--width",
-        "320",
-        "--height",
-        "240",
-        "--colour",
-        "mask",
-        "--robot",
-        "19,25",
-        "--robot-goal",
-        "45,-45",
-        "--lidar",
-        "--frames",
-        "8",
-        "--stats",
-    ]);
+    let (_dir, out, stdout) = screenshot(
+        "robot.png",
+        320,
+        240,
+        &["--colour", "mask", "--robot", "19,25", "--robot-goal", "45,-45", "--lidar", "--frames", "8", "--stats"],
+    );
     let stats = stdout.lines().find(|l| l.contains("robot_replans")).unwrap_or_else(|| panic!("no robot: {stdout}"));
     assert!(!stats.contains("\"robot_replans\": 0,"), "the robot planned: {stats}");
     // Frame statistics: every scene chunk is a draw of its own; agents, signals and the
@@ -257,24 +253,13 @@ fn a_drone_and_its_route_are_drawn_in_the_air() {
     if !gpu_or_skip("a_drone_and_its_route_are_drawn_in_the_air") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("drone.png");
     // Across the default district; the orbit camera frames the drone at its start, 45 m away.
-    let stdout = viewer(&[
-        "--screenshot",
-        out.to_str().unwrap(),
-        "--width",
-        "320",
-        "--height",
-        "180",
-        "--drone",
-        "-300,-200",
-        "--drone-goal",
-        "300,250",
-        "--frames",
-        "6",
-        "--stats",
-    ]);
+    let (_dir, out, stdout) = screenshot(
+        "drone.png",
+        320,
+        180,
+        &["--drone", "-300,-200", "--drone-goal", "300,250", "--frames", "6", "--stats"],
+    );
     let stats = stdout.lines().find(|l| l.contains("drone_steps")).unwrap_or_else(|| panic!("no drone: {stdout}"));
     assert!(!stats.contains("\"drone_steps\": 0,"), "the drone flew: {stats}");
     assert!(stats.contains("\"drone_below_floor_m\": 0.00"), "above the airspace floor: {stats}");
@@ -317,28 +302,25 @@ fn reference_image_of_the_default_district() {
     if !gpu_or_skip("reference_image_of_the_default_district") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("ref.png");
-    viewer(&[
-        "--screenshot",
-        out.to_str().unwrap(),
-        "--width",
-        "160",
-        "--height",
-        "120",
-        "--camera",
-        "top",
-        "--colour",
-        "mask",
-        "--vehicles",
-        "0",
-        "--pedestrians",
-        "0",
-        "--preroll",
-        "0",
-        "--frames",
-        "2",
-    ]);
+    let (_dir, out, _) = screenshot(
+        "ref.png",
+        160,
+        120,
+        &[
+            "--camera",
+            "top",
+            "--colour",
+            "mask",
+            "--vehicles",
+            "0",
+            "--pedestrians",
+            "0",
+            "--preroll",
+            "0",
+            "--frames",
+            "2",
+        ],
+    );
     let img = load(&out);
     let reference = reference_path();
     if std::env::var_os("SWM_UPDATE_REFERENCE").is_some() {
