@@ -405,6 +405,44 @@ struct Entry {
     v_mps: f64,
 }
 
+/// A vehicle as [`VehicleSim::leader`] sees it from behind: its front's distance along the
+/// piece and its length (m; the rear overhangs the piece's start while `s_m < len_m`), its
+/// speed and slot.
+#[derive(Clone, Copy, Debug)]
+struct Rear {
+    s_m: f64,
+    len_m: f64,
+    v_mps: f64,
+    slot: u32,
+}
+
+impl Rear {
+    const NONE: Rear = Rear { s_m: 0.0, len_m: 0.0, v_mps: 0.0, slot: NONE };
+
+    fn of(e: &Entry) -> Rear {
+        Rear { s_m: e.s, len_m: e.len_m, v_mps: e.v_mps, slot: e.slot }
+    }
+
+    fn rear_m(&self) -> f64 {
+        self.s_m - self.len_m
+    }
+}
+
+/// The lists as the planning phase reads them, flat (see [`VehicleSim::index_lists`]): one
+/// array read per piece instead of a search in a list on the heap.
+#[derive(Clone, Default)]
+struct ListIndex {
+    /// By slot: the entry after the vehicle's own in its piece's list.
+    ahead: Vec<Rear>,
+    /// By piece: its first two entries.
+    heads: Vec<[Rear; 2]>,
+    /// By lane: the farthest-back rear overhanging it from its outgoing connections (the
+    /// first vehicle on each), the first such in `lane_out` order on a tie.
+    overhang: Vec<Rear>,
+    /// Pieces and lanes whose `heads` and `overhang` were set (reset at the next index).
+    set: Vec<u32>,
+}
+
 /// The vehicle simulator.
 #[derive(Clone)]
 pub struct VehicleSim {
@@ -413,6 +451,7 @@ pub struct VehicleSim {
     free_slots: Vec<u32>,
     lists: Vec<Vec<Entry>>,
     touched: Vec<u32>,
+    index: ListIndex,
     occupants: Vec<Vec<(u32, f64)>>,
     /// The claim on each connection: (slot, time its wait began (s), id), slot [`NONE`]
     /// when unclaimed (see [`CLAIM_AFTER_S`]).
@@ -435,6 +474,10 @@ pub struct VehicleSim {
     guard_grid: Vec<u64>,
     /// The same on the coarser grid of [`VehicleSim::mark_isolated`].
     near_grid: Vec<u64>,
+    /// Scratch of [`regrid`]: the entries by slot, and which were kept.
+    guard_keys: Vec<u64>,
+    near_keys: Vec<u64>,
+    regrid_seen: Vec<bool>,
     /// The largest box radius this step (m).
     max_radius_m: f64,
     /// By slot: no other box near enough this step for the clearance guard to matter.
@@ -491,7 +534,14 @@ const NEAR_SLACK_M: f64 = 7.0;
 
 /// The cell of `p` in a grid of `cell_m` squares.
 fn grid_cell(p: [f64; 2], cell_m: f64) -> (i64, i64) {
-    ((p[0] / cell_m).floor() as i64, (p[1] / cell_m).floor() as i64)
+    (floor_i64(p[0] / cell_m), floor_i64(p[1] / cell_m))
+}
+
+/// `x.floor() as i64` without the call into libm that `floor` is on baseline x86-64 (no
+/// SSE4.1 `roundsd`): the same for every `x` (saturating, 0 for NaN).
+fn floor_i64(x: f64) -> i64 {
+    let t = x as i64;
+    t.saturating_sub(i64::from((t as f64) > x))
 }
 
 /// A vehicle's entry in the guard grid: its cell and slot packed so that entries sort by
@@ -507,6 +557,43 @@ fn pack_entry(col: i64, row: i64, slot: u32) -> u64 {
     let col = col.clamp(0, (1 << 20) - 1) as u64;
     let row = row.clamp(0, (1 << 20) - 1) as u64;
     (col << 44) | (row << 24) | u64::from(slot & SLOT_MASK)
+}
+
+/// Re-keys a grid of [`guard_entry`]s for this step and sorts it: `keys` holds each slot's
+/// new entry (`u64::MAX` for none). Vehicles move little in a step, so the last step's
+/// order is kept and insertion-sorted (about linear), with a full sort when that would be
+/// slow (the first step, many spawns). The result equals sorting `keys` (entries are
+/// unique: they hold the slot).
+fn regrid(grid: &mut Vec<u64>, keys: &[u64], seen: &mut Vec<bool>) {
+    seen.clear();
+    seen.resize(keys.len(), false);
+    let mut w = 0;
+    for r in 0..grid.len() {
+        let slot = (grid[r] as u32 & SLOT_MASK) as usize;
+        if slot < keys.len() && keys[slot] != u64::MAX && !seen[slot] {
+            seen[slot] = true;
+            grid[w] = keys[slot];
+            w += 1;
+        }
+    }
+    grid.truncate(w);
+    grid.extend(keys.iter().zip(seen.iter()).filter(|(k, s)| **k != u64::MAX && !**s).map(|(k, _)| *k));
+    let budget = 16 * grid.len() + 64;
+    let mut moves = 0;
+    for i in 1..grid.len() {
+        let x = grid[i];
+        let mut j = i;
+        while j > 0 && grid[j - 1] > x {
+            grid[j] = grid[j - 1];
+            j -= 1;
+        }
+        grid[j] = x;
+        moves += i - j;
+        if moves > budget {
+            grid.sort_unstable();
+            return;
+        }
+    }
 }
 
 /// The slot bits of a grid entry.
@@ -648,6 +735,7 @@ impl VehicleSim {
     /// random interior lanes at once.
     pub fn new(twin: &Twin, crossings: &CrossingMap, seed: u64, target: u32) -> VehicleSim {
         let net = Net::new(twin, crossings);
+        let nl_count = net.n_lanes;
         let npieces = net.len.len();
         let nc = twin.lane_connections.len();
         let net_zones = net.zones.len();
@@ -659,6 +747,12 @@ impl VehicleSim {
             free_slots: Vec::new(),
             lists: vec![Vec::new(); npieces],
             touched: Vec::new(),
+            index: ListIndex {
+                ahead: Vec::new(),
+                heads: vec![[Rear::NONE; 2]; npieces],
+                overhang: vec![Rear::NONE; nl_count],
+                set: Vec::new(),
+            },
             occupants: vec![Vec::new(); nc],
             claims: vec![(NONE, 0.0, 0); nc],
             zone_occ: vec![Vec::new(); net_zones],
@@ -672,6 +766,9 @@ impl VehicleSim {
             guard_boxes: Vec::new(),
             guard_grid: Vec::new(),
             near_grid: Vec::new(),
+            guard_keys: Vec::new(),
+            near_keys: Vec::new(),
+            regrid_seen: Vec::new(),
             max_radius_m: 0.0,
             isolated: Vec::new(),
             ped_grid: Vec::new(),
@@ -989,8 +1086,13 @@ impl VehicleSim {
                 self.lists[g].push(Entry { s, slot: slot as u32, ghost: true, len_m: v.p.length_m, v_mps: v.v_mps });
             }
         }
-        self.touched.sort_unstable();
-        self.touched.dedup();
+        // `touched` holds each non-empty list once: a piece is pushed only when its list is
+        // empty.
+        debug_assert!({
+            let mut t = self.touched.clone();
+            t.sort_unstable();
+            t.windows(2).all(|w| w[0] != w[1])
+        });
         for &p in &self.touched {
             self.lists[p as usize].sort_unstable_by(|a, b| a.s.total_cmp(&b.s).then(a.slot.cmp(&b.slot)));
         }
@@ -1002,8 +1104,132 @@ impl VehicleSim {
         self.net.conn_to_group(lane, next)
     }
 
+    /// Fills [`ListIndex`] from the lists as they stand (after the last step's rebuild and
+    /// its spawns): the planning phase, which does not change the lists, reads it.
+    fn index_lists(&mut self) {
+        let nl = self.net.n_lanes as u32;
+        let ix = &mut self.index;
+        for &p in &ix.set {
+            ix.heads[p as usize] = [Rear::NONE; 2];
+            if p < nl {
+                ix.overhang[p as usize] = Rear::NONE;
+            }
+        }
+        ix.set.clear();
+        ix.ahead.clear();
+        ix.ahead.resize(self.vehicles.len(), Rear::NONE);
+        for &p in &self.touched {
+            let list = &self.lists[p as usize];
+            if list.is_empty() {
+                continue;
+            }
+            ix.set.push(p);
+            ix.heads[p as usize] = [Rear::of(&list[0]), list.get(1).map_or(Rear::NONE, Rear::of)];
+            for w in list.windows(2) {
+                if !w[0].ghost {
+                    ix.ahead[w[0].slot as usize] = Rear::of(&w[1]);
+                }
+            }
+            if p >= nl {
+                let first = Rear::of(&list[0]);
+                if first.rear_m() < 0.0 {
+                    let c = p - nl;
+                    let lane = self.net.conn_from[c as usize];
+                    let cur = ix.overhang[lane as usize];
+                    let better = cur.slot == NONE
+                        || first.rear_m() < cur.rear_m()
+                        || (first.rear_m() == cur.rear_m() && {
+                            let out = &self.net.lane_out[lane as usize];
+                            let rank = |slot: u32| {
+                                out.iter().position(|&c2| {
+                                    self.lists[(nl + c2) as usize].first().is_some_and(|e| e.slot == slot)
+                                })
+                            };
+                            rank(first.slot) < rank(cur.slot)
+                        });
+                    if better {
+                        if cur.slot == NONE {
+                            ix.set.push(lane);
+                        }
+                        ix.overhang[lane as usize] = first;
+                    }
+                }
+            }
+        }
+    }
+
     /// Nearest vehicle ahead of `slot` along its route: (gap to its rear, its speed, slot).
+    /// Reads [`ListIndex`]: valid in the planning phase only.
     fn leader(&self, slot: u32) -> Option<(f64, f64, u32)> {
+        let v = &self.vehicles[slot as usize];
+        let nl = self.net.n_lanes as u32;
+        let ix = &self.index;
+        let ahead = ix.ahead[slot as usize];
+        let mut best: Option<(f64, f64, u32)> =
+            (ahead.slot != NONE).then(|| (ahead.rear_m() - v.s_m, ahead.v_mps, ahead.slot));
+        let mut dist = self.net.len[v.piece as usize] - v.s_m;
+        let mut piece = v.piece;
+        let mut rp = v.route_idx;
+        let mut hops = 0;
+        loop {
+            if let Some(b) = best
+                && b.0 < dist
+            {
+                return best;
+            }
+            // Overhang of vehicles that left this lane by another connection.
+            if piece < nl {
+                let o = ix.overhang[piece as usize];
+                if o.slot == slot {
+                    // This vehicle's own overhang: the others', the slow way.
+                    for &c in &self.net.lane_out[piece as usize] {
+                        if let Some(e) = self.lists[(nl + c) as usize].first() {
+                            let rear = e.s - e.len_m;
+                            if rear < 0.0 && e.slot != slot {
+                                let g = dist + rear;
+                                if best.is_none_or(|b| g < b.0) {
+                                    best = Some((g, e.v_mps, e.slot));
+                                }
+                            }
+                        }
+                    }
+                } else if o.slot != NONE {
+                    let g = dist + o.rear_m();
+                    if best.is_none_or(|b| g < b.0) {
+                        best = Some((g, o.v_mps, o.slot));
+                    }
+                }
+            }
+            if dist > LOOKAHEAD_M || hops > 8 {
+                return best;
+            }
+            let next = if piece < nl {
+                match self.planned_conn(v, piece, rp) {
+                    Some(c) => nl + c,
+                    None => return best,
+                }
+            } else {
+                rp += 1;
+                self.net.conn_to[(piece - nl) as usize]
+            };
+            let [h0, h1] = ix.heads[next as usize];
+            let h = if h0.slot == slot { h1 } else { h0 };
+            if h.slot != NONE {
+                let g = dist + h.s_m - h.len_m;
+                if best.is_none_or(|b| g < b.0) {
+                    best = Some((g, h.v_mps, h.slot));
+                }
+            }
+            dist += self.net.len[next as usize];
+            piece = next;
+            hops += 1;
+        }
+    }
+
+    /// [`VehicleSim::leader`] by searching the lists (its reference: debug builds check
+    /// that both agree).
+    #[cfg(debug_assertions)]
+    fn leader_by_search(&self, slot: u32) -> Option<(f64, f64, u32)> {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
         let list = &self.lists[v.piece as usize];
@@ -1681,33 +1907,39 @@ impl VehicleSim {
         events.append(&mut self.pending_events);
         self.now_s = ctx.time_s;
         // The clearance guard's view of the step's start.
-        self.guard_grid.clear();
-        self.near_grid.clear();
         self.max_radius_m = 0.0;
         self.guard_boxes.clear();
         self.guard_next.clear();
         self.guard_next.resize(n, None);
+        let (mut guard_keys, mut near_keys) =
+            (std::mem::take(&mut self.guard_keys), std::mem::take(&mut self.near_keys));
+        guard_keys.clear();
+        near_keys.clear();
         for slot in 0..n {
             let v = &self.vehicles[slot];
             if !v.alive {
                 self.guard_boxes.push((GuardBox::EMPTY, 0.0));
+                guard_keys.push(u64::MAX);
+                near_keys.push(u64::MAX);
                 continue;
             }
             let (f, r) = self.pose_of_slot(slot);
             let b = body_box_of(f, r, &v.p, v.heading_rad);
-            self.guard_grid.push(guard_entry(grid_cell(b.c, GUARD_CELL_M), slot as u32));
-            self.near_grid.push(guard_entry(grid_cell(b.c, NEAR_CELL_M), slot as u32));
+            guard_keys.push(guard_entry(grid_cell(b.c, GUARD_CELL_M), slot as u32));
+            near_keys.push(guard_entry(grid_cell(b.c, NEAR_CELL_M), slot as u32));
             self.max_radius_m = self.max_radius_m.max(b.radius);
             self.guard_boxes.push((b, (f[2] + r[2]) / 2.0));
         }
-        self.guard_grid.sort_unstable();
-        self.near_grid.sort_unstable();
+        regrid(&mut self.guard_grid, &guard_keys, &mut self.regrid_seen);
+        regrid(&mut self.near_grid, &near_keys, &mut self.regrid_seen);
+        (self.guard_keys, self.near_keys) = (guard_keys, near_keys);
         self.mark_isolated();
         self.ped_grid.clear();
         for (k, p) in ctx.pedestrians.iter().enumerate() {
             self.ped_grid.push(guard_entry(grid_cell([p[0], p[1]], PED_CELL_M), k as u32));
         }
         self.ped_grid.sort_unstable();
+        self.index_lists();
         // Phase 1: accelerations, reservations.
         for slot in 0..n as u32 {
             if !self.vehicles[slot as usize].alive {
@@ -1758,6 +1990,8 @@ impl VehicleSim {
         let twin = ctx.twin;
         let nl = self.net.n_lanes as u32;
         let leader = self.leader(slot);
+        #[cfg(debug_assertions)]
+        assert_eq!(leader, self.leader_by_search(slot), "leader of slot {slot} at {} s", ctx.time_s);
         let v = &self.vehicles[slot as usize];
         let p = v.p;
         let piece = v.piece;
@@ -3276,6 +3510,61 @@ impl VehicleSim {
 #[cfg(test)]
 mod guard_tests {
     use super::*;
+
+    /// `floor_i64` is `floor` then the cast, also at the edges.
+    #[test]
+    fn floor_i64_is_floor() {
+        let mut rng = CounterRng::new(3, 1);
+        let edges = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            1e-300,
+            -1e-300,
+            4503599627370495.5,
+            -4503599627370495.5,
+            1e19,
+            -1e19,
+            f64::NAN,
+        ];
+        for x in edges.into_iter().chain((0..10_000).map(|_| rng.range_f64(-1e6, 1e6))) {
+            assert_eq!(floor_i64(x), x.floor() as i64, "{x}");
+        }
+    }
+
+    /// Re-keying a grid keeps the last order and insertion-sorts: the result is the sorted
+    /// keys, whatever moved, left or arrived (also beyond the fallback's budget).
+    #[test]
+    fn regrid_equals_sorting_the_keys() {
+        let mut rng = CounterRng::new(5, 2);
+        let (mut grid, mut seen) = (Vec::new(), Vec::new());
+        let mut cells = vec![(0i64, 0i64); 300];
+        for round in 0..200 {
+            // Mostly a few vehicles crossing into a next cell; every 10th round a shuffle.
+            let n = 250 + (rng.next_u64() % 50) as usize;
+            let p_move = if round % 10 == 0 { 1.0 } else { 0.05 };
+            let keys: Vec<u64> = (0..n)
+                .map(|slot| {
+                    if rng.chance(p_move) {
+                        let d = |rng: &mut CounterRng| (rng.next_u64() % 3) as i64 - 1;
+                        cells[slot] = if p_move < 1.0 {
+                            (cells[slot].0 + d(&mut rng), cells[slot].1 + d(&mut rng))
+                        } else {
+                            ((rng.next_u64() % 40) as i64 - 20, (rng.next_u64() % 40) as i64 - 20)
+                        };
+                    }
+                    if rng.chance(0.02) { u64::MAX } else { guard_entry(cells[slot], slot as u32) }
+                })
+                .collect();
+            regrid(&mut grid, &keys, &mut seen);
+            let mut want: Vec<u64> = keys.iter().copied().filter(|&k| k != u64::MAX).collect();
+            want.sort_unstable();
+            assert_eq!(grid, want, "round {round}");
+        }
+    }
 
     /// The guard's boxes are the metric's: the same depth wherever they can touch, and
     /// "apart" wherever the metric says apart.

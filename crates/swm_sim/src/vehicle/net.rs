@@ -865,6 +865,10 @@ impl Net {
             }
             if best_sink.is_none() && sink_group[g as usize] && g != from {
                 best_sink = Some(g);
+                if to.is_none() {
+                    // The nearest sink is the answer: its path is settled.
+                    break;
+                }
             }
             for &h in &self.group_next[g as usize] {
                 let nd = d + cost_s[h as usize];
