@@ -29,7 +29,9 @@
 #   (wall time of the step loop minus the time spent in the per-step callback, which writes
 #   the Parquet trajectories and accumulates the safety metrics). The process wall time
 #   (twin load, setup, Parquet, metrics: everything) is reported too, as a second row.
-# Each timed run is repeated RUNS times (default 3); the table shows the median.
+# Each timed run is repeated RUNS times (default 3), SUMO's and swm's interleaved (run 1 of
+# each, then run 2, ...: the VM's speed drifts over minutes); the table shows the medians,
+# and a comment line the ratio of each interleaved pair.
 #
 # Needs: sumo sumo-tools osmium-tool (apt), python3.
 set -euo pipefail
@@ -92,7 +94,9 @@ for name in "${districts[@]}"; do
     [ "$ok" = 1 ] && break
     period=$(python3 -c "print(f'{$period * $running / $N:.4f}')")
   done
-  # --- SUMO timed runs ---
+  # --- timed runs: SUMO and swm interleaved, so that both see the same machine (its speed
+  # drifts over minutes on a shared VM); swm's twin from `swm ingest` (not timed) ---
+  "$swm" ingest --quiet "$pbf" -o "$d/$name.swt" >/dev/null
   for r in $(seq "$RUNS"); do
     /usr/bin/time -f "%e" -o "$d/sumo-time.txt" \
       sumo -n "$d/net.xml" -r "$d/rou.xml" --load-state "$d/state.xml" --step-length 0.1 \
@@ -115,10 +119,6 @@ print(json.dumps(dict(district=name, tool="sumo", run=int(r), period_s=float(per
     vehicle_updates=updates, loop_s=loop_s, process_s=proc_s,
     updates_per_s=updates / loop_s, sumo_ups=ups, mean_speed=speed)))
 PY
-  done
-  # --- swm (ingest not timed) ---
-  "$swm" ingest --quiet "$pbf" -o "$d/$name.swt" >/dev/null
-  for r in $(seq "$RUNS"); do
     rm -rf "$d/swm-run"
     /usr/bin/time -f "%e" -o "$d/swm-time.txt" \
       "$swm" --quiet simulate "$d/$name.swt" --vehicles "$N" --pedestrians 0 --duration "$DURATION" \
@@ -157,6 +157,9 @@ for name in dict.fromkeys(r["district"] for r in rows):
         ratio = f"**{x['ups'] / s['sumo']['ups']:.1f}×** ({x['pups'] / s['sumo']['pups']:.1f}× process)"
         print(f"| {name} | {label} | {x['mv']:.0f} | {x['up']:,.0f} | {x['loop']:.2f} | {x['ups']:,.0f} | "
               f"{x['proc']:.2f} | {x['pups']:,.0f} | {ratio} |")
+    pairs = sorted(w["updates_per_s"] / u["updates_per_s"] for u in g["sumo"] for w in g["swm"] if w["run"] == u["run"])
+    print(f"<!-- {name}: swm / SUMO run by run (interleaved pairs): "
+          + ", ".join(f"{x:.1f}x" for x in pairs) + f"; median {med(pairs):.1f}x -->")
     sw = g["swm"][0]
     su = g["sumo"][0]
     print(f"<!-- {name}: SUMO period {su['period_s']} s, own UPS {med([r['sumo_ups'] for r in g['sumo']]):,.0f}, "
