@@ -47,10 +47,12 @@
 //!   vehicle (cutting its corner into the mouth of the lane beside its own) conflict too
 //!   when one of the two vehicles is long ([`Conflict::long_only`]).
 //! * **Claims** (no starvation): a first vehicle kept [`CLAIM_AFTER_S`] at its hold point
-//!   by vehicles it must cross or yield to *claims* the connections it needs; a vehicle
+//!   by vehicles it must cross or yield to (or by vehicles ahead on the short lanes it must
+//!   cross, or reserving room on its exit) *claims* the connections it needs; a vehicle
 //!   that can still stop at its hold point (<= 4.5 m/s²) is granted nothing across a claim
 //!   older than its own, and vehicles with priority that will stop for the claim are not
-//!   waited for; a claimant waiting for the very vehicle asking lets it go. Between two
+//!   waited for; a claimant waiting for the very vehicle asking lets it go; a conflict of
+//!   bodies binds a claim when either vehicle is long. Between two
 //!   conflicting claims the older wins, so claims never wait for each other in a cycle. "Room" means room to stop with the rear clear of the zone; a lane too short
 //!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
 //!   connections beyond it are granted together (a signal beyond must stay green long
@@ -212,9 +214,11 @@ const IMPATIENT_AFTER_S: f64 = 20.0;
 /// See [`IMPATIENT_AFTER_S`] (s).
 const IMPATIENT_RAMP_S: f64 = 40.0;
 /// A first vehicle kept this long at its hold point by vehicles it must cross or yield to
+/// (or by vehicles ahead on the short lanes it must cross, or reserving room on its exit)
 /// *claims* the connections it needs (s): vehicles that can still stop get no new way across
-/// them until it has gone, so a stream never starves a lane for good. The oldest claim wins
-/// between two conflicting ones, so claims never wait for each other in a cycle.
+/// them until it has gone, so a stream never starves a lane for good (conflicts of bodies
+/// bind when either vehicle is long). The oldest claim wins between two conflicting ones, so
+/// claims never wait for each other in a cycle.
 pub const CLAIM_AFTER_S: f64 = 30.0;
 /// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
 /// it can reach that signal on green; after waiting this long (s), whenever it is green.
@@ -1313,10 +1317,11 @@ impl VehicleSim {
         };
         let long = |x: &Vehicle| x.p.length_m > 5.0;
         for cf in &self.net.conflicts[c as usize] {
+            // (A conflict of bodies only binds when one of the two is long.)
             if can_stop
                 && !ignore_yield
-                && !cf.long_only
                 && let Some(w) = older_claim(cf.other)
+                && (!cf.long_only || long(v) || long(&self.vehicles[w as usize]))
             {
                 return Err((w, Wait::Conflict));
             }
@@ -2330,7 +2335,14 @@ impl VehicleSim {
                                         blocked_by = b;
                                     }
                                     if b != NONE
-                                        && matches!(w, Wait::Conflict | Wait::Priority | Wait::Zone)
+                                        && matches!(
+                                            w,
+                                            Wait::Conflict
+                                                | Wait::Priority
+                                                | Wait::Zone
+                                                | Wait::NotFirst
+                                                | Wait::ExitReserved
+                                        )
                                         && d_hold < 3.0
                                         && v.v_mps < 0.5
                                         && v.stopped_s > CLAIM_AFTER_S
