@@ -220,6 +220,9 @@ const IMPATIENT_RAMP_S: f64 = 40.0;
 /// bind when either vehicle is long). The oldest claim wins between two conflicting ones, so
 /// claims never wait for each other in a cycle.
 pub const CLAIM_AFTER_S: f64 = 30.0;
+/// The longest a holder let pass by another (standing clear of its path) keeps still for it
+/// (s; see [`Vehicle::stay_for_id`]).
+const STAY_MAX_S: f64 = 60.0;
 /// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
 /// it can reach that signal on green; after waiting this long (s), whenever it is green.
 pub const SQUEEZE_AFTER_S: f64 = 40.0;
@@ -352,6 +355,13 @@ pub struct Vehicle {
     reverse_step_m: f64,
     /// When its last backing away began (s; see [`REVERSE_AGAIN_S`]).
     reverse_began_s: f64,
+    /// A holder standing clear of another's path that the other was let pass stays where it
+    /// is while the other still holds that connection (at most [`STAY_MAX_S`]): the passer's
+    /// id and connection, and until when (s).
+    stay_for: u32,
+    stay_for_id: u64,
+    stay_conn: u32,
+    stay_until_s: f64,
     pub odo_m: f64,
     spawn_time_s: f64,
     /// When it entered its lane (s; NaN on the lane it spawned on, part of which it skipped).
@@ -1301,7 +1311,15 @@ impl VehicleSim {
     }
 
     /// Checks whether `slot` may enter connection `c`; returns the blocking vehicle.
-    fn grant_blocker(&self, slot: u32, c: u32, dist_to_end_m: f64) -> Result<(), (u32, Wait)> {
+    /// Holders it passes (standing still, waiting for it, clear of its path) are added to
+    /// `passed` with the connection.
+    fn grant_blocker(
+        &self,
+        slot: u32,
+        c: u32,
+        dist_to_end_m: f64,
+        passed: &mut Vec<(u32, u32)>,
+    ) -> Result<(), (u32, Wait)> {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
         let ignore_yield = self.now_s < v.ignore_yield_until_s;
@@ -1336,6 +1354,7 @@ impl VehicleSim {
                     let ov = &self.vehicles[o as usize];
                     let reach_m = dist_to_end_m + self.net.len[(nl + c) as usize] + v.p.length_m;
                     if ov.v_mps < 0.05 && (ignore_yield || ov.blocked_by == slot) && !self.path_hits(slot, o, reach_m) {
+                        passed.push((o, c));
                         continue;
                     }
                     return Err((o, Wait::Conflict));
@@ -1389,8 +1408,11 @@ impl VehicleSim {
                     // is really in the way.
                     let waits = o.v_mps < 0.05 && (o.blocked_by == slot || ignore_yield);
                     let reach_m = dist_to_end_m + self.net.len[(nl + c) as usize] + v.p.length_m;
-                    if e.s > safe_s + 0.05 && !passing && (!waits || self.path_hits(slot, e.slot, reach_m)) {
-                        return Err((e.slot, Wait::Conflict));
+                    if e.s > safe_s + 0.05 && !passing {
+                        if !waits || self.path_hits(slot, e.slot, reach_m) {
+                            return Err((e.slot, Wait::Conflict));
+                        }
+                        passed.push((e.slot, c));
                     }
                 }
             }
@@ -2026,6 +2048,23 @@ impl VehicleSim {
         }
         let q = Params { s0_m: 0.5, ..p };
         let v_cur = v.v_mps;
+        // Let pass by another while standing clear of its path: stay clear of it while it
+        // holds the connection it was granted then.
+        let stay = v.stay_conn != NONE && {
+            let pv = &self.vehicles[v.stay_for as usize];
+            pv.alive
+                && pv.id == v.stay_for_id
+                && ctx.time_s < v.stay_until_s
+                && pv.held.iter().any(|h| h.0 == v.stay_conn)
+        };
+        if stay {
+            a = a.min(-v_cur / DT_S).max(-B_MAX_MPS2);
+            a_obst = a_obst.min(a);
+            max_adv = 0.0;
+            blocked_by = v.stay_for;
+            why = Wait::Conflict;
+        }
+        let stay_over = !stay && v.stay_conn != NONE;
         let stop_at = |d: f64, hard: bool, a: &mut f64, a_obst: &mut f64, max_adv: &mut f64| {
             let ao = idm_accel(&q, v_cur, v0, d.max(0.0) + 0.01, v_cur);
             *a = a.min(ao);
@@ -2133,6 +2172,8 @@ impl VehicleSim {
         let mut junction_pending = false;
         // The connections to claim, for a starved first vehicle at its hold point.
         let mut claim_chain: Option<Vec<u32>> = None;
+        // Holders this vehicle passes with its new reservation (see `Vehicle::stay_for_id`).
+        let mut passed: Vec<(u32, u32)> = Vec::new();
         if piece < nl {
             let hold = self.net.hold_s[piece as usize];
             let d_end = plen - v.s_m;
@@ -2297,7 +2338,7 @@ impl VehicleSim {
                                     if v.held.iter().any(|h| h.0 == ck) {
                                         continue;
                                     }
-                                    res = self.grant_blocker(slot, ck, dck);
+                                    res = self.grant_blocker(slot, ck, dck, &mut passed);
                                     if res.is_err() {
                                         break;
                                     }
@@ -2319,6 +2360,7 @@ impl VehicleSim {
                             }
                             if res.is_err() {
                                 zgrant_j.clear();
+                                passed.clear();
                             }
                             match res {
                                 Ok(()) => {
@@ -2514,6 +2556,9 @@ impl VehicleSim {
             }
         }
         let v = &mut self.vehicles[slot as usize];
+        if stay_over {
+            v.stay_conn = NONE;
+        }
         v.hold_lat = hold_lat;
         v.a_mps2 = a.clamp(-B_MAX_MPS2, p.a_mps2);
         v.a_obst = a_obst;
@@ -2533,6 +2578,13 @@ impl VehicleSim {
         for (c, odo) in grant {
             self.occupants[c as usize].push((slot, odo));
             self.vehicles[slot as usize].held.push((c, odo));
+        }
+        let id = self.vehicles[slot as usize].id;
+        for (o, c) in passed {
+            if self.vehicles[slot as usize].held.iter().any(|h| h.0 == c) {
+                let ov = &mut self.vehicles[o as usize];
+                (ov.stay_for, ov.stay_for_id, ov.stay_conn, ov.stay_until_s) = (slot, id, c, ctx.time_s + STAY_MAX_S);
+            }
         }
         for z in zrevoke {
             self.zone_release(slot, z);
@@ -3378,6 +3430,10 @@ impl VehicleSim {
             reverse_mps: 0.0,
             reverse_step_m: 0.0,
             reverse_began_s: f64::NEG_INFINITY,
+            stay_for: NONE,
+            stay_for_id: 0,
+            stay_conn: NONE,
+            stay_until_s: 0.0,
             odo_m: 0.0,
             spawn_time_s: time_s,
             lane_entered_s: f64::NAN,
