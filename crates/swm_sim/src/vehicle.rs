@@ -127,7 +127,9 @@
 //!   junction's mouth without a way through; the unused part of a partly used chain only
 //!   when its holder stands at the hold point of its lane), or by letting one member (in
 //!   turn, by id, at successive resolutions) ignore priority, claims and holders standing
-//!   clear of its path for 10 s, emitting
+//!   clear of its path for 10 s (a holder passed so, or passed because it waits for the
+//!   passer, keeps still while the passer holds that connection, at most [`STAY_MAX_S`]:
+//!   creeping on behind its own leader it would walk into the passer's path), emitting
 //!   [`SimEvent::DeadlockResolved`]; a vehicle whose reservations or zones were revoked
 //!   requests none for 5 s, so the others of the cycle go first. A reservation chain through a short lane is not
 //!   granted while a vehicle on that lane has not yet got its own way out. Before that last
