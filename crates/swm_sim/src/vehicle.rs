@@ -223,7 +223,7 @@ const IMPATIENT_RAMP_S: f64 = 40.0;
 /// claims never wait for each other in a cycle.
 pub const CLAIM_AFTER_S: f64 = 30.0;
 /// The longest a holder let pass by another (standing clear of its path) keeps still for it
-/// (s; see [`Vehicle::stay_for_id`]).
+/// (s; the rule is in the module docs, under deadlocks).
 pub const STAY_MAX_S: f64 = 60.0;
 /// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
 /// it can reach that signal on green; after waiting this long (s), whenever it is green.
