@@ -228,6 +228,11 @@ pub const STAY_MAX_S: f64 = 60.0;
 /// A vehicle whose way crosses a lane too short to wait on, to a signal, enters only when
 /// it can reach that signal on green; after waiting this long (s), whenever it is green.
 pub const SQUEEZE_AFTER_S: f64 = 40.0;
+/// After waiting this long (s), such a vehicle enters on its own green even while the signal
+/// beyond the short lane is red, and waits at that lane's stop line with its rear over the
+/// junction behind (its reservation keeps that clear): plans whose greens never overlap
+/// would hold it for good.
+pub const BLOCK_AFTER_S: f64 = 90.0;
 /// A vehicle slower than this stands still (m/s): no way is granted through its body.
 const STANDING_MPS: f64 = 0.3;
 /// A vehicle that can stop at its hold point braking at most this hard honours claims
@@ -2324,6 +2329,13 @@ impl VehicleSim {
                                     if !ctx.signals.connection_allowed(c2, ctx.time_s)
                                         || ctx.signals.connection_go_remaining_s(c2, ctx.time_s) < t_reach
                                     {
+                                        // After a longer wait (the two signals' greens may
+                                        // never overlap), it enters on its own green and
+                                        // waits at the short lane's stop line: the chain
+                                        // ends there.
+                                        if v.stopped_s > BLOCK_AFTER_S {
+                                            break;
+                                        }
                                         res = Err((NONE, Wait::Red));
                                         break;
                                     }
