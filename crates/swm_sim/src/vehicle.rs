@@ -56,7 +56,9 @@
 //!   conflicting claims the older wins, so claims never wait for each other in a cycle. "Room" means room to stop with the rear clear of the zone; a lane too short
 //!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
 //!   connections beyond it are granted together (a signal beyond must stay green long
-//!   enough; after [`SQUEEZE_AFTER_S`] of waiting, green is enough), and an unused chain is
+//!   enough; after [`SQUEEZE_AFTER_S`] of waiting, green is enough; after
+//!   [`BLOCK_AFTER_S`], the chain ends at a short lane whose signal is red, and the vehicle
+//!   waits at its stop line with the rear over the junction behind), and an unused chain is
 //!   revoked only whole.
 //! * **Conflicts between junctions**: conflict zones are computed between any two
 //!   connections whose extended paths (lane tail from the hold point, the connection, 12 m
