@@ -2589,7 +2589,19 @@ impl VehicleSim {
             v.wait_end_s = 0.0;
         }
         if let Some(c) = revoke {
-            self.release(slot, c);
+            // The chain granted with it goes too, and the zones taken with it beyond this
+            // lane: a vehicle waiting at a red light holds no way through the junctions
+            // ahead (it held one through a whole red phase, starving the turns it crosses).
+            let v = &self.vehicles[slot as usize];
+            let lane_end_odo = v.odo_m + self.net.len[v.piece as usize] - v.s_m;
+            let chain: Vec<u32> = v.held.iter().filter(|h| h.0 == c || v.odo_m < h.1).map(|h| h.0).collect();
+            let zones: Vec<u32> = v.zheld.iter().filter(|h| h.1 > lane_end_odo).map(|h| h.0).collect();
+            for c in chain {
+                self.release(slot, c);
+            }
+            for z in zones {
+                self.zone_release(slot, z);
+            }
         }
         for (c, odo) in grant {
             self.occupants[c as usize].push((slot, odo));
