@@ -1185,11 +1185,57 @@ impl VehicleSim {
     /// Reads [`ListIndex`]: valid in the planning phase only.
     fn leader(&self, slot: u32) -> Option<(f64, f64, u32)> {
         let v = &self.vehicles[slot as usize];
-        let nl = self.net.n_lanes as u32;
         let ix = &self.index;
         let ahead = ix.ahead[slot as usize];
-        let mut best: Option<(f64, f64, u32)> =
-            (ahead.slot != NONE).then(|| (ahead.rear_m() - v.s_m, ahead.v_mps, ahead.slot));
+        let first = (ahead.slot != NONE).then(|| (ahead.rear_m() - v.s_m, ahead.v_mps, ahead.slot));
+        let overhang = |lane: u32, dist: f64, best: &mut Option<(f64, f64, u32)>| {
+            let o = ix.overhang[lane as usize];
+            if o.slot == slot {
+                // This vehicle's own overhang: the others', the slow way.
+                self.overhang_by_search(slot, lane, dist, best);
+            } else if o.slot != NONE {
+                let g = dist + o.rear_m();
+                if best.is_none_or(|b| g < b.0) {
+                    *best = Some((g, o.v_mps, o.slot));
+                }
+            }
+        };
+        let head = |piece: u32| {
+            let [h0, h1] = ix.heads[piece as usize];
+            let h = if h0.slot == slot { h1 } else { h0 };
+            (h.slot != NONE).then_some(h)
+        };
+        self.leader_along_route(slot, first, overhang, head)
+    }
+
+    /// [`VehicleSim::leader`] by searching the lists (its reference: debug builds check
+    /// that both agree).
+    #[cfg(debug_assertions)]
+    fn leader_by_search(&self, slot: u32) -> Option<(f64, f64, u32)> {
+        let v = &self.vehicles[slot as usize];
+        let list = &self.lists[v.piece as usize];
+        let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
+        let first = list[i..].iter().find(|e| e.slot != slot).map(|e| (e.s - e.len_m - v.s_m, e.v_mps, e.slot));
+        let overhang =
+            |lane: u32, dist: f64, best: &mut Option<(f64, f64, u32)>| self.overhang_by_search(slot, lane, dist, best);
+        let head = |piece: u32| self.lists[piece as usize].iter().find(|e| e.slot != slot).map(Rear::of);
+        self.leader_along_route(slot, first, overhang, head)
+    }
+
+    /// The walk of [`VehicleSim::leader`] along `slot`'s route, given the nearest vehicle
+    /// ahead on its own piece (`first`), the vehicles overhanging a lane `dist` ahead from its
+    /// outgoing connections (`overhang`, which updates the best so far) and the first other
+    /// vehicle on a piece (`head`).
+    fn leader_along_route(
+        &self,
+        slot: u32,
+        first: Option<(f64, f64, u32)>,
+        overhang: impl Fn(u32, f64, &mut Option<(f64, f64, u32)>),
+        head: impl Fn(u32) -> Option<Rear>,
+    ) -> Option<(f64, f64, u32)> {
+        let v = &self.vehicles[slot as usize];
+        let nl = self.net.n_lanes as u32;
+        let mut best = first;
         let mut dist = self.net.len[v.piece as usize] - v.s_m;
         let mut piece = v.piece;
         let mut rp = v.route_idx;
@@ -1202,26 +1248,7 @@ impl VehicleSim {
             }
             // Overhang of vehicles that left this lane by another connection.
             if piece < nl {
-                let o = ix.overhang[piece as usize];
-                if o.slot == slot {
-                    // This vehicle's own overhang: the others', the slow way.
-                    for &c in &self.net.lane_out[piece as usize] {
-                        if let Some(e) = self.lists[(nl + c) as usize].first() {
-                            let rear = e.s - e.len_m;
-                            if rear < 0.0 && e.slot != slot {
-                                let g = dist + rear;
-                                if best.is_none_or(|b| g < b.0) {
-                                    best = Some((g, e.v_mps, e.slot));
-                                }
-                            }
-                        }
-                    }
-                } else if o.slot != NONE {
-                    let g = dist + o.rear_m();
-                    if best.is_none_or(|b| g < b.0) {
-                        best = Some((g, o.v_mps, o.slot));
-                    }
-                }
+                overhang(piece, dist, &mut best);
             }
             if dist > LOOKAHEAD_M || hops > 8 {
                 return best;
@@ -1235,9 +1262,7 @@ impl VehicleSim {
                 rp += 1;
                 self.net.conn_to[(piece - nl) as usize]
             };
-            let [h0, h1] = ix.heads[next as usize];
-            let h = if h0.slot == slot { h1 } else { h0 };
-            if h.slot != NONE {
+            if let Some(h) = head(next) {
                 let g = dist + h.s_m - h.len_m;
                 if best.is_none_or(|b| g < b.0) {
                     best = Some((g, h.v_mps, h.slot));
@@ -1249,67 +1274,20 @@ impl VehicleSim {
         }
     }
 
-    /// [`VehicleSim::leader`] by searching the lists (its reference: debug builds check
-    /// that both agree).
-    #[cfg(debug_assertions)]
-    fn leader_by_search(&self, slot: u32) -> Option<(f64, f64, u32)> {
-        let v = &self.vehicles[slot as usize];
+    /// The rears of the first vehicles (other than `slot`) on `lane`'s outgoing connections
+    /// that still overhang the lane, `dist` ahead: the nearest, if nearer than `best`.
+    fn overhang_by_search(&self, slot: u32, lane: u32, dist: f64, best: &mut Option<(f64, f64, u32)>) {
         let nl = self.net.n_lanes as u32;
-        let list = &self.lists[v.piece as usize];
-        let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
-        let mut best: Option<(f64, f64, u32)> = None;
-        for e in &list[i..] {
-            if e.slot == slot {
-                continue;
-            }
-            best = Some((e.s - e.len_m - v.s_m, e.v_mps, e.slot));
-            break;
-        }
-        let mut dist = self.net.len[v.piece as usize] - v.s_m;
-        let mut piece = v.piece;
-        let mut rp = v.route_idx;
-        let mut hops = 0;
-        loop {
-            if let Some(b) = best
-                && b.0 < dist
-            {
-                return best;
-            }
-            // Overhang of vehicles that left this lane by another connection.
-            if piece < nl {
-                for &c in &self.net.lane_out[piece as usize] {
-                    if let Some(e) = self.lists[(nl + c) as usize].first() {
-                        let rear = e.s - e.len_m;
-                        if rear < 0.0 && e.slot != slot {
-                            let g = dist + rear;
-                            if best.is_none_or(|b| g < b.0) {
-                                best = Some((g, e.v_mps, e.slot));
-                            }
-                        }
+        for &c in &self.net.lane_out[lane as usize] {
+            if let Some(e) = self.lists[(nl + c) as usize].first() {
+                let rear = e.s - e.len_m;
+                if rear < 0.0 && e.slot != slot {
+                    let g = dist + rear;
+                    if best.is_none_or(|b| g < b.0) {
+                        *best = Some((g, e.v_mps, e.slot));
                     }
                 }
             }
-            if dist > LOOKAHEAD_M || hops > 8 {
-                return best;
-            }
-            let next = if piece < nl {
-                match self.planned_conn(v, piece, rp) {
-                    Some(c) => nl + c,
-                    None => return best,
-                }
-            } else {
-                rp += 1;
-                self.net.conn_to[(piece - nl) as usize]
-            };
-            if let Some(e) = self.lists[next as usize].iter().find(|e| e.slot != slot) {
-                let g = dist + e.s - e.len_m;
-                if best.is_none_or(|b| g < b.0) {
-                    best = Some((g, e.v_mps, e.slot));
-                }
-            }
-            dist += self.net.len[next as usize];
-            piece = next;
-            hops += 1;
         }
     }
 
