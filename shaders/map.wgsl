@@ -1,6 +1,7 @@
 // The model's map as one buffer of 32-bit words (swm_gpu::features::pack_map): a header of
 // offsets and sizes (H_*), then the paths, points, successors, the segment grid, the class
-// raster, the signal plans and the drivable-area bitmap. A library file (composed after
+// raster, the signal plans, the drivable-area bitmap and the exact test's bucketed strip
+// segments. A library file (composed after
 // kinematics.wgsl) that declares the map's binding: every kernel using it binds the map at 1.
 
 @group(0) @binding(1) var<storage, read> map: array<u32>;
@@ -47,6 +48,14 @@ const H_DRIVE_OY: u32 = 32u;
 const H_DRIVE_RES: u32 = 33u;
 const H_DRIVE_CELLS_PER_M: u32 = 34u;
 const H_HAS_DRIVE: u32 = 35u;
+const H_EXACT_START: u32 = 36u;
+const H_EXACT_ITEMS: u32 = 37u;
+const H_EXACT_SEGS: u32 = 38u;
+const H_EXACT_NX: u32 = 39u;
+const H_EXACT_NY: u32 = 40u;
+const H_EXACT_X0: u32 = 41u;
+const H_EXACT_Y0: u32 = 42u;
+const H_EXACT_BUCKET: u32 = 43u;
 const PATH_WORDS: u32 = 12u;
 
 fn mf(i: u32) -> f32 {
@@ -93,8 +102,9 @@ fn is_road(c: u32) -> bool {
     return c == CLASS_ROAD || c == CLASS_CROSSING;
 }
 
-// swm_model::map::MapContext::is_drivable at the state's position plus d (m): the drivable
-// bitmap when the map has one, else a road or crossing pixel of the class raster.
+// swm_model::map::MapContext::is_drivable at the state's position plus d (m): a wholly
+// drivable cell of the bitmap or the exact test when the map has one, else a road or
+// crossing pixel of the class raster.
 fn is_drivable(k: AgentState, d: vec2<f32>) -> bool {
     if map[H_HAS_DRIVE] == 0u {
         return is_road(class_at(k, d));
@@ -117,5 +127,43 @@ fn is_drivable(k: AgentState, d: vec2<f32>) -> bool {
         return false;
     }
     let c = u32(row) * map[H_DRIVE_NX] + u32(col);
-    return ((map[map[H_DRIVE] + c / 32u] >> (c % 32u)) & 1u) == 1u;
+    if ((map[map[H_DRIVE] + c / 32u] >> (c % 32u)) & 1u) == 1u {
+        return true;
+    }
+    return exactly_drivable(k, d);
+}
+
+// swm_twin::drivable::StripIndex::contains at the state's position plus d (m): within a
+// strip's half width of its centre line, among the segments of the point's bucket.
+fn exactly_drivable(k: AgentState, d: vec2<f32>) -> bool {
+    let bucket_m = mf(H_EXACT_BUCKET);
+    let gx = f32(k.x_cell_m - mi(H_EXACT_X0)) + k.x_offset_m + d.x;
+    let gy = f32(k.y_cell_m - mi(H_EXACT_Y0)) + k.y_offset_m + d.y;
+    let col = floor(gx / bucket_m);
+    let row = floor(gy / bucket_m);
+    if col < 0.0 || row < 0.0 || col >= f32(map[H_EXACT_NX]) || row >= f32(map[H_EXACT_NY]) {
+        return false;
+    }
+    let b = map[H_EXACT_START] + u32(row) * map[H_EXACT_NX] + u32(col);
+    for (var i = map[b]; i < map[b + 1u]; i++) {
+        let o = map[H_EXACT_SEGS] + 7u * map[map[H_EXACT_ITEMS] + i];
+        let pt = vec2<f32>(
+            f32(k.x_cell_m - bitcast<i32>(map[o])) + k.x_offset_m + d.x,
+            f32(k.y_cell_m - bitcast<i32>(map[o + 1u])) + k.y_offset_m + d.y,
+        );
+        let a = vec2<f32>(mf(o + 2u), mf(o + 3u));
+        let ab = vec2<f32>(mf(o + 4u), mf(o + 5u)) - a;
+        let ap = pt - a;
+        let l2 = dot(ab, ab);
+        var t = 0.0;
+        if l2 > 0.0 {
+            t = clamp(dot(ap, ab) / l2, 0.0, 1.0);
+        }
+        let q = ap - t * ab;
+        let hw = mf(o + 6u);
+        if dot(q, q) <= hw * hw {
+            return true;
+        }
+    }
+    return false;
 }

@@ -7,8 +7,10 @@
 // overlaps, step by step, a candidate braking straight (both boxes grown by 0.1 m);
 // candidates are the agents of the same (scenario, sample) within reach that do not overlap
 // it already (checked in parallel, one candidate per invocation). Off-road-feasible
-// (vehicles): the larger count of box corners (grown by 0.15 m) off the drivable area after
-// the token and after holding it 10 more steps is 0, or below the corners off now. A kept
+// (vehicles): the larger count of box corners off the drivable area after the token and
+// after holding it 10 more steps is 0 and, after the token, the vehicle can still brake to a
+// stop on the road holding one of the vocabulary's yaw rates; for a vehicle partly off the
+// road now, that count is below the corners off now. A kept
 // token leaves the sampler's output as it is. Otherwise every token is checked (one per
 // invocation), the infeasible ones are banned as the CPU bans them (collision first, dropped
 // when no token passes; then the fewest corners off), and a token is drawn again with word 1
@@ -33,7 +35,9 @@ struct MaskParams {
 
 const MASK_BRAKE_MPS2: f32 = 6.0;
 const MASK_OFFROAD_HOLD_STEPS: u32 = 10u;
-const MASK_OFFROAD_MARGIN_M: f32 = 0.15;
+const MASK_OFFROAD_MARGIN_M: f32 = 0.0;
+const MASK_ESCAPE_MAX_STEPS: u32 = 60u;
+const OFFROAD_NO_ESCAPE: u32 = 5u;
 const MASK_MAX_BRAKE_STEPS: u32 = 30u;
 const MASK_BOX_MARGIN_M: f32 = 0.1;
 
@@ -160,15 +164,72 @@ fn clear_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, brake_step
     return true;
 }
 
+// The `d`-th yaw-rate column tried from `first` (swm_model's escape_column): `first`, then
+// alternately one more to each side (right first), then the rest of the longer side.
+fn escape_column(first: u32, d: u32, n: u32) -> u32 {
+    let left = n - 1u - first;
+    let right = first;
+    let pairs = min(left, right);
+    if d == 0u {
+        return first;
+    }
+    if d <= 2u * pairs {
+        let k = (d + 1u) / 2u;
+        if d % 2u == 1u {
+            return first - k;
+        }
+        return first + k;
+    }
+    let k = d - pairs;
+    if right > left {
+        return first - k;
+    }
+    return first + k;
+}
+
+// Whether a vehicle at `k` can brake to a stop at MASK_BRAKE_MPS2 holding one of the
+// vocabulary's yaw rates with every box on the road, `k`'s own included (yaw columns tried
+// from `first` outwards).
+fn can_brake_on_road(me: AgentInfo, k: AgentState, first: u32) -> bool {
+    if corners_off(k, me.length_m, me.width_m) > 0u {
+        return false;
+    }
+    for (var d = 0u; d < 11u; d++) {
+        let yaw = VEHICLE_YAW_RATE_RADPS[escape_column(first, d, 11u)];
+        var s = k;
+        var ok = true;
+        for (var i = 0u; i < MASK_ESCAPE_MAX_STEPS; i++) {
+            if s.speed_mps <= 0.0 {
+                break;
+            }
+            s = vehicle_step_with(s, -MASK_BRAKE_MPS2, yaw);
+            if corners_off(s, me.length_m, me.width_m) > 0u {
+                ok = false;
+                break;
+            }
+        }
+        if ok && s.speed_mps <= 0.0 {
+            return true;
+        }
+    }
+    return false;
+}
+
 // The off-road score of token `t`: the larger count of corners off after it and after
-// holding it MASK_OFFROAD_HOLD_STEPS more steps.
-fn offroad_score(me: AgentInfo, now: AgentState, cls: u32, t: u32) -> u32 {
+// holding it MASK_OFFROAD_HOLD_STEPS more steps; for a vehicle on the road now,
+// OFFROAD_NO_ESCAPE plus the corners off after it when it cannot then brake on the road.
+fn offroad_score(me: AgentInfo, now: AgentState, cls: u32, t: u32, off_now: u32) -> u32 {
     var s = token_step(cls, now, t);
+    let after = s;
     let first = corners_off(s, me.length_m, me.width_m);
     for (var k = 0u; k < MASK_OFFROAD_HOLD_STEPS; k++) {
         s = token_step(cls, s, t);
     }
-    return max(first, corners_off(s, me.length_m, me.width_m));
+    let score = max(first, corners_off(s, me.length_m, me.width_m));
+    if off_now == 0u && !(first == 0u && can_brake_on_road(me, after, t % 11u)) {
+        return OFFROAD_NO_ESCAPE + first;
+    }
+    return score;
 }
 
 @compute @workgroup_size(64)
@@ -222,7 +283,7 @@ fn main(
         if cands > 0u || off_now < 4u {
             var off = 0u;
             if off_now < 4u {
-                off = offroad_score(me, now, cls, tok);
+                off = offroad_score(me, now, cls, tok, off_now);
             }
             let feasible = atomicLoad(&hit) == 0u && (off_now >= 4u || off == 0u || off < off_now);
             if !feasible {
@@ -249,7 +310,7 @@ fn main(
         coll_ok[t] = ok;
         var off = 0u;
         if off_now < 4u {
-            off = offroad_score(me, now, cls, t);
+            off = offroad_score(me, now, cls, t, off_now);
         }
         off_score[t] = off;
     }

@@ -54,8 +54,8 @@
 //! positions (one-sided at the ends, the record's `speed_mps` for a lone frame).
 //!
 //! **Map features**: the drivable area is the union of every lane and junction connection
-//! swept by its width, rasterised at [`EvalConfig::road_raster_m`] with a signed distance
-//! field ([`road`]). A red-light violation at frame `t`: the record at `t - 1` is on a lane
+//! swept by its width: exact near the edge, a signed distance field rasterised at
+//! [`EvalConfig::road_raster_m`] elsewhere ([`road`]). A red-light violation at frame `t`: the record at `t - 1` is on a lane
 //! with a stop line (`Twin::lanes[l].stop_line`), its position projects (on the lane's
 //! centre line, extended past its ends) before the line's `s_m` and the position at `t` after
 //! it, and the signal is `Red` (the record's `signal` at `t` while it is still on that lane,
@@ -87,9 +87,11 @@
 //! * Our logs are the teacher simulator's, not WOMD: every agent present at frame 0 is
 //!   evaluated (WOSAC evaluates a chosen subset); scenarios have the history and future the
 //!   dataset cut (1 s and 8 s by default, WOSAC 1.1 s and 8 s).
-//! * The road edge is the boundary of the rasterised union of lanes and connections (0.5 m
-//!   cells, bilinear reads), not mapped road-edge polylines; kerbs, parking and plazas are
-//!   not drivable. Pedestrians are left out of distance to road edge and off-road (WOSAC
+//! * The road edge is the boundary of the union of lanes and connections swept by their
+//!   widths, not mapped road-edge polylines; kerbs, parking and plazas are not drivable.
+//!   Within 2 m of the edge the distance is exact (off-road exactly when a corner lies
+//!   outside every strip), farther in or out it is read from a raster (0.5 m cells,
+//!   bilinear). Pedestrians are left out of distance to road edge and off-road (WOSAC
 //!   scores every evaluated object there; our pedestrians walk off the road by design), and,
 //!   like WOSAC, out of time to collision and red-light violations.
 //! * Red-light violations use the lane and signal state the records carry instead of the

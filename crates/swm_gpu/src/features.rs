@@ -247,6 +247,39 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
             1,
         ];
     }
+    // The exact test of points in cells not wholly drivable (`swm_twin::drivable::StripIndex`):
+    // bucket starts, items, then 7 words a segment (its first end's whole metres, both ends
+    // relative to them, the half width).
+    let mut exact_header = [0u32; 8];
+    if let Some(ex) = map.drivable.as_ref().map(|d| &d.exact) {
+        let start_off = w.len();
+        w.extend(&ex.start);
+        let items_off = w.len();
+        w.extend(&ex.items);
+        let segs_off = w.len();
+        for sg in &ex.segments {
+            let (ax, ay) = (sg.a[0].floor(), sg.a[1].floor());
+            w.extend([
+                (ax as i32) as u32,
+                (ay as i32) as u32,
+                f(sg.a[0] - ax),
+                f(sg.a[1] - ay),
+                f(sg.b[0] - ax),
+                f(sg.b[1] - ay),
+                f(sg.half_width_m),
+            ]);
+        }
+        exact_header = [
+            idx(start_off, "map")?,
+            idx(items_off, "map")?,
+            idx(segs_off, "map")?,
+            idx(ex.nx, "drivable buckets")?,
+            idx(ex.ny, "drivable buckets")?,
+            (ex.origin_m[0] as i32) as u32,
+            (ex.origin_m[1] as i32) as u32,
+            f(ex.bucket_m),
+        ];
+    }
 
     let (rcx, rox) = split(map.origin_m[0]);
     let (rcy, roy) = split(map.origin_m[1]);
@@ -280,6 +313,8 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
     ];
     w[..header.len()].copy_from_slice(&header);
     w[header.len()..header.len() + drive_header.len()].copy_from_slice(&drive_header);
+    let ex0 = header.len() + drive_header.len();
+    w[ex0..ex0 + exact_header.len()].copy_from_slice(&exact_header);
     Ok(w)
 }
 

@@ -13,7 +13,10 @@
 //! * **Drivable area** ([`Drivable`]): the union of every lane swept by its width and every
 //!   connection swept by the width of the lane it leaves, as a bitmap at
 //!   [`DRIVABLE_RES_M`] (coarser when the twin is large so that it stays under 256 M cells,
-//!   32 MB) marking the cells whose centre lies within the half width of a centre line.
+//!   32 MB) marking the cells that lie **wholly** within the half width of a centre line
+//!   (their centre within the half width less half the cell's diagonal), and for points in
+//!   the other cells the exact test of [`swm_twin::drivable::StripIndex`]: a point is
+//!   drivable exactly when `swm_eval` scores it on the road.
 //!   The rollouts' off-road feasibility mask reads it; maps made with
 //!   [`MapContext::from_paths`] have none and the mask reads the class raster instead.
 //! * **Signals**: [`SignalSource::Plans`] recomputes lane states from the
@@ -23,6 +26,7 @@
 use rstar::{AABB, PointDistance, RTree, RTreeObject};
 use swm_sim::SignalState;
 use swm_sim::signal::SignalController;
+use swm_twin::drivable::StripIndex;
 use swm_twin::query::{BevClass, TwinIndex};
 use swm_twin::{P2, Twin};
 
@@ -32,8 +36,14 @@ use crate::ModelError;
 pub const RASTER_RES_M: f64 = 1.0;
 const MAX_RASTER_PIXELS: f64 = 16.0e6;
 /// Resolution of the drivable-area bitmap (m per cell) when it fits.
-pub const DRIVABLE_RES_M: f64 = 0.5;
+pub const DRIVABLE_RES_M: f64 = 0.25;
 const MAX_DRIVABLE_CELLS: f64 = 256.0e6;
+/// Side of the buckets of the exact test ([`StripIndex`], m).
+pub const EXACT_BUCKET_M: f64 = 4.0;
+/// Strips are listed in the buckets they come within this distance of (m): a little more
+/// than touching, so that a point a rounding error across a bucket's edge (the GPU's f32)
+/// still finds them.
+const EXACT_REACH_M: f64 = 0.05;
 
 /// The drivable area as a bitmap (module docs).
 #[derive(Clone, Debug)]
@@ -42,8 +52,10 @@ pub struct Drivable {
     pub res_m: f64,
     pub nx: usize,
     pub ny: usize,
-    /// Bit `row * nx + col` (row 0 south): the cell is drivable.
+    /// Bit `row * nx + col` (row 0 south): the cell is wholly drivable.
     pub bits: Vec<u64>,
+    /// The strips' segments, for the exact test of points in cells not wholly drivable.
+    pub exact: StripIndex,
 }
 
 impl Drivable {
@@ -63,10 +75,14 @@ impl Drivable {
         let (nx, ny) = ((w_m / res).ceil() as usize, (h_m / res).ceil() as usize);
         let origin = [bb[0] - 1.0, bb[1] - 1.0];
         let mut bits = vec![0u64; (nx * ny).div_ceil(64)];
+        // A cell lies wholly within `hw` of a segment when its centre lies within `hw` less
+        // half its diagonal.
+        let shrink = res * std::f64::consts::FRAC_1_SQRT_2;
         for (pts, hw) in strips {
-            if !(hw.is_finite() && *hw > 0.0) {
+            if !(hw.is_finite() && *hw > shrink) {
                 continue;
             }
+            let inner = hw - shrink;
             for w in pts.windows(2) {
                 let (a, b) = (w[0], w[1]);
                 if !(a.iter().chain(&b).all(|v| v.is_finite())) {
@@ -80,7 +96,7 @@ impl Drivable {
                     for c in c0..c1 {
                         let p = [origin[0] + (c as f64 + 0.5) * res, origin[1] + (r as f64 + 0.5) * res];
                         let (q, _) = project(a, b, p);
-                        if (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= hw * hw {
+                        if (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= inner * inner {
                             let k = r * nx + c;
                             bits[k / 64] |= 1 << (k % 64);
                         }
@@ -88,10 +104,13 @@ impl Drivable {
                 }
             }
         }
-        Some(Drivable { origin_m: origin, res_m: res, nx, ny, bits })
+        let top = [origin[0] + nx as f64 * res, origin[1] + ny as f64 * res];
+        let exact = StripIndex::new(strips, [origin[0], origin[1], top[0], top[1]], EXACT_BUCKET_M, EXACT_REACH_M);
+        Some(Drivable { origin_m: origin, res_m: res, nx, ny, bits, exact })
     }
 
-    /// Whether the cell holding `p` is drivable (false off the bitmap).
+    /// Whether `p` is drivable, exactly: in a wholly drivable cell, or within a strip's half
+    /// width of its centre line ([`StripIndex::contains`]); false off the bitmap.
     pub fn contains(&self, p: P2) -> bool {
         let c = ((p[0] - self.origin_m[0]) / self.res_m).floor();
         let r = ((p[1] - self.origin_m[1]) / self.res_m).floor();
@@ -99,7 +118,7 @@ impl Drivable {
             return false;
         }
         let k = r as usize * self.nx + c as usize;
-        self.bits[k / 64] >> (k % 64) & 1 == 1
+        self.bits[k / 64] >> (k % 64) & 1 == 1 || self.exact.contains(p)
     }
 }
 
@@ -264,13 +283,7 @@ impl MapContext {
             }
         }
         let tree = RTree::bulk_load(segs);
-        let mut strips: Vec<(Vec<P2>, f64)> =
-            twin.lanes.iter().map(|l| (flat(&l.centerline), 0.5 * l.width_m)).collect();
-        for c in &twin.lane_connections {
-            let w = twin.lanes.get(c.from_lane as usize).map_or(3.0, |l| l.width_m);
-            strips.push((flat(&c.path), 0.5 * w));
-        }
-        let drivable = Drivable::from_strips(&strips);
+        let drivable = Drivable::from_strips(&swm_twin::drivable::drivable_strips(twin));
 
         // The raster.
         let b = twin.meta.bbox_m;

@@ -32,10 +32,17 @@
 //!   already are checked (nothing a token could do about those);
 //! * **off-road-feasible** (vehicles): count the box corners (box grown by
 //!   [`MASK_OFFROAD_MARGIN_M`]) off the drivable area ([`MapContext::is_drivable`]: lanes
-//!   and connections swept by their widths) after the token and after holding it
-//!   [`MASK_OFFROAD_HOLD_STEPS`] more steps, and take the larger count. A vehicle on the
-//!   road (no corner off now) must keep that count at 0; a vehicle partly off must lower
-//!   it below its corners off now. A vehicle already fully off it is not masked.
+//!   and connections swept by their widths, tested exactly) after the token and after
+//!   holding it [`MASK_OFFROAD_HOLD_STEPS`] more steps, and take the larger count. A vehicle
+//!   on the road (no corner off now) must keep that count at 0 **and**, after the token, be
+//!   able to brake to a stop at [`MASK_BRAKE_MPS2`] holding one of the vocabulary's yaw
+//!   rates with every box on the road ([`vehicle_can_brake_on_road`]); a vehicle partly off
+//!   must lower the count below its corners off now. A vehicle already fully off it is not
+//!   masked. The braking test makes staying on the road an invariant: if it holds now, the
+//!   hardest-braking token with the yaw rate that passed keeps it for the next step, so a
+//!   vehicle that can brake on the road when the rollout starts never leaves it unless the
+//!   collision mask (which comes first) rules that token out (tested in `tests/model.rs`); the held lookahead keeps vehicles from drifting to where only hard
+//!   braking is left.
 //!
 //! The sampled token (uniform: word 0 of the token draw) is kept when it is feasible for
 //! both masks. Otherwise every infeasible token's logit is set to −∞ and the token is
@@ -43,9 +50,11 @@
 //! [`sample_token`] under the same settings: the token therefore follows the network's
 //! distribution restricted to the feasible tokens (up to the top-k / top-p cut). When no
 //! token is collision-feasible, the collision mask is dropped; when no remaining token is
-//! off-road-feasible, the remaining tokens with the fewest corners off (the larger count
-//! of the two states checked) are kept: some token always remains, and a vehicle off the
-//! road takes the ones that bring it back the most. [`FeasibilityMask::NONE`] gives the network's
+//! off-road-feasible, the remaining tokens with the best off-road score are kept (for a
+//! vehicle on the road: those after which it can still brake on the road, with the fewest
+//! corners off at the held lookahead; failing that, the fewest corners off after the
+//! token; for one partly off: the fewest corners off of the two states checked): some token
+//! always remains, and a vehicle off the road takes the ones that bring it back the most. [`FeasibilityMask::NONE`] gives the network's
 //! distribution as it is ([`rollout_scenarios_masked`]).
 //!
 //! # Files ([`write_rollouts`])
@@ -65,7 +74,7 @@ use crate::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_featu
 use crate::map::MapContext;
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
-use crate::tokens::{AgentClass, DT_S, Kinematics, step, vehicle_action, vehicle_step_with};
+use crate::tokens::{AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, step, vehicle_action, vehicle_step_with};
 use swm_core::rng::unit_f32;
 
 /// Rollout settings.
@@ -334,7 +343,7 @@ pub const MASK_BRAKE_MPS2: f64 = 6.0;
 /// Steps the token is held for the off-road lookahead (1 s after the token's own step).
 pub const MASK_OFFROAD_HOLD_STEPS: usize = 10;
 /// Margin added to the vehicle's half length and width in the off-road mask (m).
-pub const MASK_OFFROAD_MARGIN_M: f64 = 0.15;
+pub const MASK_OFFROAD_MARGIN_M: f64 = 0.0;
 /// Longest braking lookahead of the collision mask (steps).
 const MASK_MAX_BRAKE_STEPS: usize = 30;
 /// Margin added to both boxes' half sizes in the collision mask (m).
@@ -408,6 +417,66 @@ fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize
 /// Box corners of `b` off the drivable area ([`MapContext::is_drivable`]).
 fn corners_off_road(map: &MapContext, b: &MaskBox) -> u8 {
     b.corners().iter().filter(|p| !map.is_drivable(**p)).count() as u8
+}
+
+/// The off-road score of a token after which the vehicle could not brake to a stop on the
+/// road (module docs): above every score of a token after which it could.
+const OFFROAD_NO_ESCAPE: u8 = 5;
+/// Longest braking of the off-road escape check (steps: 6 s, from 36 m/s).
+const MASK_ESCAPE_MAX_STEPS: usize = 60;
+
+/// The yaw-rate column of vehicle token `t`.
+fn vehicle_yaw_index(t: u16) -> usize {
+    (t as usize).min(crate::tokens::VEHICLE_TOKENS - 1) % VEHICLE_YAW_RATE_RADPS.len()
+}
+
+/// Whether a vehicle at `k` (box `shape`, its size and margin) can brake to a stop at
+/// [`MASK_BRAKE_MPS2`] holding one of the vocabulary's yaw rates with every box on the
+/// drivable area, `k`'s own included. The yaw rates are tried from column `first` outwards;
+/// the answer does not depend on the order.
+fn can_brake_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, first: usize) -> bool {
+    if corners_off_road(map, &shape.moved_to(k)) > 0 {
+        return false;
+    }
+    let n = VEHICLE_YAW_RATE_RADPS.len();
+    (0..n).map(|d| escape_column(first, d, n)).any(|j| {
+        let yaw = VEHICLE_YAW_RATE_RADPS[j];
+        let mut s = *k;
+        for _ in 0..MASK_ESCAPE_MAX_STEPS {
+            if s.speed_mps <= 0.0 {
+                return true;
+            }
+            s = vehicle_step_with(&s, -MASK_BRAKE_MPS2, yaw);
+            if corners_off_road(map, &shape.moved_to(&s)) > 0 {
+                return false;
+            }
+        }
+        s.speed_mps <= 0.0
+    })
+}
+
+/// Whether a vehicle (`length_m` × `width_m`) at `k` can brake to a stop on the drivable
+/// area (the off-road mask's test, module docs): a vehicle for which this holds at the start
+/// of a masked rollout never leaves the road while the model drives it.
+pub fn vehicle_can_brake_on_road(map: &MapContext, k: &Kinematics, length_m: f32, width_m: f32) -> bool {
+    let zero_yaw = VEHICLE_YAW_RATE_RADPS.len() / 2;
+    can_brake_on_road(map, &MaskBox::new(k, length_m, width_m, MASK_OFFROAD_MARGIN_M), k, zero_yaw)
+}
+
+/// The `d`-th yaw-rate column tried from `first`: `first`, then alternately one more to
+/// each side (right first), then the rest of the longer side; every column once.
+fn escape_column(first: usize, d: usize, n: usize) -> usize {
+    let (left, right) = (n - 1 - first, first);
+    let pairs = left.min(right);
+    if d == 0 {
+        first
+    } else if d <= 2 * pairs {
+        let k = d.div_ceil(2);
+        if d % 2 == 1 { first - k } else { first + k }
+    } else {
+        let k = d - pairs;
+        if right > left { first - k } else { first + k }
+    }
 }
 
 /// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`].
@@ -532,12 +601,16 @@ impl MaskScratch {
         let mut off_score = 0;
         if self.off_now < 4 {
             let mut s = first;
-            let first_off = corners_off_road(map, &MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M));
+            let shape = MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M);
+            let first_off = corners_off_road(map, &shape);
             for _ in 0..MASK_OFFROAD_HOLD_STEPS {
                 s = step(a.class, &s, t);
             }
-            let held_off = corners_off_road(map, &MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M));
+            let held_off = corners_off_road(map, &shape.moved_to(&s));
             off_score = first_off.max(held_off);
+            if self.off_now == 0 && !(first_off == 0 && can_brake_on_road(map, &shape, &first, vehicle_yaw_index(t))) {
+                off_score = OFFROAD_NO_ESCAPE + first_off;
+            }
         }
         (coll_ok, off_score)
     }
@@ -907,6 +980,22 @@ mod tests {
             2.0,
             0.1
         )));
+    }
+
+    #[test]
+    fn escape_columns_try_every_yaw_rate_once() {
+        let n = VEHICLE_YAW_RATE_RADPS.len();
+        for first in 0..n {
+            let mut seen: Vec<usize> = (0..n).map(|d| escape_column(first, d, n)).collect();
+            assert_eq!(seen[0], first);
+            // Nearest first.
+            for d in 1..n {
+                let (a, b) = (seen[d - 1].abs_diff(first), seen[d].abs_diff(first));
+                assert!(b >= a, "first {first}: {seen:?}");
+            }
+            seen.sort();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "first {first}");
+        }
     }
 
     #[test]

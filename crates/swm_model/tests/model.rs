@@ -481,3 +481,68 @@ fn a_live_rollout_from_a_simulation_history_is_the_scenario_rollout() {
     assert_eq!(got.len(), want.len());
     assert_eq!(got, want);
 }
+
+/// The off-road mask's guarantee: a vehicle that can brake to a stop on the road when the
+/// rollout starts never leaves the road (exactly, as `swm_eval` scores it), whatever the
+/// network says: an untrained network sampled hot, on a road that bends and then ends.
+#[test]
+fn vehicles_that_can_brake_on_the_road_never_leave_it() {
+    use swm_model::map::Drivable;
+    use swm_model::rollout::{FeasibilityMask, rollout_scenarios_masked, vehicle_can_brake_on_road};
+    use swm_twin::drivable::StripIndex;
+    let half_width_m = 1.75;
+    let mut map = road(0.4, [30.0, -20.0], half_width_m);
+    let strips: Vec<(Vec<[f64; 2]>, f64)> = map.paths.iter().map(|p| (p.points.clone(), half_width_m)).collect();
+    map.drivable = Drivable::from_strips(&strips);
+    let exact = StripIndex::new(&strips, [-1000.0, -1000.0, 1000.0, 1000.0], 4.0, 0.0);
+    let t = |x: f64, y: f64| transform([x, y], 0.4, [30.0, -20.0]);
+    let mut scenarios = Vec::new();
+    for (si, x0) in [250.0, 300.0, 330.0, 360.0].into_iter().enumerate() {
+        let mut agents = Vec::new();
+        for (k, v) in [6.0, 9.0, 12.0].into_iter().enumerate() {
+            let p = t(x0 + 22.0 * k as f64, 0.1 * k as f64);
+            agents.push((AgentKind::Car, p[0], p[1], 0.4, v));
+        }
+        let p = t(380.0 - x0 / 10.0, 3.5);
+        agents.push((AgentKind::Car, p[0], p[1], 0.4 + std::f64::consts::PI, 8.0));
+        scenarios.push(scenario(si as u64, &agents));
+    }
+    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 11);
+    let cfg = RolloutConfig {
+        steps: 80,
+        samples: 4,
+        seed: 3,
+        sampling: SamplingConfig { temperature: 3.0, top_k: 0, top_p: 1.0 },
+    };
+    let corners_off = |r: &TrajectoryRecord| {
+        let (s, c) = r.heading_rad.sin_cos();
+        let (hl, hw) = (0.5 * f64::from(r.length_m), 0.5 * f64::from(r.width_m));
+        [(hl, hw), (-hl, hw), (-hl, -hw), (hl, -hw)]
+            .iter()
+            .filter(|(a, b)| !exact.contains([r.x_m + a * c - b * s, r.y_m + a * s + b * c]))
+            .count()
+    };
+    let count_off = |mask: FeasibilityMask| {
+        let (mut checked, mut off) = (0, 0);
+        for (ro, sc) in rollout_scenarios_masked(&net, &map, &scenarios, &cfg, None, mask).iter().zip(&scenarios) {
+            for (_, r0) in sc.rows.iter().filter(|(f, _)| *f == 0) {
+                let k0 =
+                    Kinematics { point_enu: [r0.x_m, r0.y_m], heading_rad: r0.heading_rad, speed_mps: r0.speed_mps };
+                if !vehicle_can_brake_on_road(&map, &k0, r0.length_m, r0.width_m) {
+                    continue;
+                }
+                for sample in &ro.samples {
+                    checked += 1;
+                    off += usize::from(sample.iter().any(|(_, r)| r.agent_id == r0.agent_id && corners_off(r) > 0));
+                }
+            }
+        }
+        (checked, off)
+    };
+    let (checked, off) = count_off(FeasibilityMask::default());
+    assert!(checked >= 48, "only {checked} vehicle-samples could brake on the road at the start");
+    assert_eq!(off, 0, "{off} of {checked} vehicle-samples left the road");
+    // Without the mask the same network does leave it: the test sees the mask act.
+    let (_, off_unmasked) = count_off(FeasibilityMask::NONE);
+    assert!(off_unmasked >= 10, "unmasked: {off_unmasked} of {checked}");
+}

@@ -14,6 +14,7 @@
 //! it never depends on wgpu, bevy or candle.
 
 pub mod analysis;
+pub mod drivable;
 pub mod export;
 pub mod file;
 pub mod model;
