@@ -41,8 +41,8 @@
 //!   masked. The braking test makes staying on the road an invariant: if it holds now, the
 //!   hardest-braking token with the yaw rate that passed keeps it for the next step, so a
 //!   vehicle that can brake on the road when the rollout starts never leaves it unless the
-//!   collision mask (which comes first) rules that token out (tested in `tests/model.rs`); the held lookahead keeps vehicles from drifting to where only hard
-//!   braking is left.
+//!   collision mask (which comes first) rules that token out (tested in `tests/model.rs`);
+//!   the held lookahead keeps vehicles from drifting to where only hard braking is left.
 //!
 //! The sampled token (uniform: word 0 of the token draw) is kept when it is feasible for
 //! both masks. Otherwise every infeasible token's logit is set to −∞ and the token is
@@ -54,8 +54,9 @@
 //! vehicle on the road: those after which it can still brake on the road, with the fewest
 //! corners off at the held lookahead; failing that, the fewest corners off after the
 //! token; for one partly off: the fewest corners off of the two states checked): some token
-//! always remains, and a vehicle off the road takes the ones that bring it back the most. [`FeasibilityMask::NONE`] gives the network's
-//! distribution as it is ([`rollout_scenarios_masked`]).
+//! always remains, and a vehicle off the road takes the ones that bring it back the most.
+//! [`FeasibilityMask::NONE`] gives the network's distribution as it is
+//! ([`rollout_scenarios_masked`]).
 //!
 //! # Files ([`write_rollouts`])
 //! A rollout directory holds `sample-00000.parquet` ... (one per sample, schema
@@ -457,7 +458,8 @@ fn can_brake_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, first: u
 
 /// Whether a vehicle (`length_m` × `width_m`) at `k` can brake to a stop on the drivable
 /// area (the off-road mask's test, module docs): a vehicle for which this holds at the start
-/// of a masked rollout never leaves the road while the model drives it.
+/// of a masked rollout stays on the road while the model drives it, unless the collision
+/// mask rules out the braking token that would keep it there.
 pub fn vehicle_can_brake_on_road(map: &MapContext, k: &Kinematics, length_m: f32, width_m: f32) -> bool {
     let zero_yaw = VEHICLE_YAW_RATE_RADPS.len() / 2;
     can_brake_on_road(map, &MaskBox::new(k, length_m, width_m, MASK_OFFROAD_MARGIN_M), k, zero_yaw)
