@@ -79,8 +79,11 @@ fn vehicle_step(k: AgentState, token: u32) -> AgentState {
 
 fn pedestrian_step(k: AgentState, token: u32) -> AgentState {
     let t = min(token, PEDESTRIAN_TOKENS - 1u);
-    let dv_forward_mps = PEDESTRIAN_DV_MPS[t / 9u];
-    let dv_left_mps = PEDESTRIAN_DV_MPS[t % 9u];
+    return pedestrian_step_with(k, PEDESTRIAN_DV_MPS[t / 9u], PEDESTRIAN_DV_MPS[t % 9u]);
+}
+
+// One pedestrian step with a velocity change (forward, left) in the agent frame (m/s).
+fn pedestrian_step_with(k: AgentState, dv_forward_mps: f32, dv_left_mps: f32) -> AgentState {
     let s = sin(k.heading_rad);
     let c = cos(k.heading_rad);
     var vx = k.speed_mps * c + dv_forward_mps * c - dv_left_mps * s;

@@ -3,18 +3,20 @@
 // kinematics.wgsl, feature_types.wgsl, map.wgsl (binding 1) and token_rule.wgsl.
 //
 // For the sampled token: collision-feasible when, after the token, the agent braking at
-// 6 m/s² holding the token's yaw rate (pedestrians: standing still) until it stops never
-// overlaps, step by step, a candidate braking straight (both boxes grown by 0.1 m);
-// candidates are the agents of the same (scenario, sample) within reach that do not overlap
-// it already (checked in parallel, one candidate per invocation). Off-road-feasible
+// 6 m/s² holding the token's yaw rate (pedestrians: slowing straight at the same rate) until
+// it stops never overlaps, step by step, a candidate braking straight at the same rate
+// (both boxes grown by 0.1 m: level 0; only the bare boxes clear: level 1; the bare boxes
+// meet: level 2); candidates are the agents of the same (scenario, sample) within reach
+// whose bare box does not overlap it already, checked with the bare boxes only when the
+// grown ones overlap already (in parallel, one candidate per invocation). Off-road-feasible
 // (vehicles): the larger count of box corners off the drivable area after the token and
 // after holding it 10 more steps is 0 and, after the token, the vehicle can still brake to a
 // stop on the road holding one of the vocabulary's yaw rates; for a vehicle partly off the
 // road now, that count is below the corners off now. A kept
 // token leaves the sampler's output as it is. Otherwise every token is checked (one per
-// invocation), the infeasible ones are banned as the CPU bans them (collision first, dropped
-// when no token passes; then the fewest corners off), and a token is drawn again with word 1
-// of the same keyed draw; the state is stepped with it.
+// invocation), all but the best by (off-road score, collision level) are banned as the CPU
+// bans them, and a token is drawn again with word 1 of the same keyed draw; the state is
+// stepped with it.
 
 struct MaskParams {
     collision: u32,
@@ -44,7 +46,7 @@ const MASK_BOX_MARGIN_M: f32 = 0.1;
 var<workgroup> n_cand: atomic<u32>;
 var<workgroup> hit: atomic<u32>;
 var<workgroup> decision: u32;
-var<workgroup> coll_ok: array<u32, MAX_VOCAB>;
+var<workgroup> coll_level: array<u32, MAX_VOCAB>;
 var<workgroup> off_score: array<u32, MAX_VOCAB>;
 
 // An oriented box: centre (relative to the masked agent's current position), unit forward,
@@ -85,14 +87,13 @@ fn overlaps(a: MBox, o: MBox) -> bool {
     return true;
 }
 
-// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`; pedestrians stop at once).
+// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`; pedestrians slow straight
+// at the same rate, the vocabulary's hardest forward slowing).
 fn brake(agent_class: u32, k: AgentState, yaw: f32) -> AgentState {
     if agent_class == CLASS_VEHICLE {
         return vehicle_step_with(k, -MASK_BRAKE_MPS2, yaw);
     }
-    var o = k;
-    o.speed_mps = 0.0;
-    return o;
+    return pedestrian_step_with(k, -min(k.speed_mps, MASK_BRAKE_MPS2 * DT_S), 0.0);
 }
 
 fn class_of(kind: u32) -> u32 {
@@ -119,10 +120,11 @@ fn corners_off(k: AgentState, length_m: f32, width_m: f32) -> u32 {
     return n;
 }
 
-// Whether member `j` of the agent's (scenario, sample) is a collision candidate.
-fn is_candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> bool {
+// Whether member `j` of the agent's (scenario, sample) is a collision candidate: 0 no, 1
+// checked with the grown boxes, 2 with the bare boxes (the grown ones overlap already).
+fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     if j == me.index {
-        return false;
+        return 0u;
     }
     let orow = members[me.members_off + j];
     let ob = info[orow];
@@ -133,11 +135,26 @@ fn is_candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> boo
     let base = radius(mine) + (now.speed_mps + 3.0) * horizon_s;
     let reach = base + radius(theirs) + o.speed_mps * horizon_s;
     let d = theirs.c;
-    return dot(d, d) <= reach * reach && !overlaps(mine, theirs);
+    if dot(d, d) > reach * reach {
+        return 0u;
+    }
+    if !overlaps(mine, theirs) {
+        return 1u;
+    }
+    if !overlaps(bare(mine), bare(theirs)) {
+        return 2u;
+    }
+    return 0u;
 }
 
-// Whether token `t` keeps clear of candidate `j` (the CPU's step-by-step braking check).
-fn clear_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, brake_steps: u32) -> bool {
+// The box without the collision margin.
+fn bare(b: MBox) -> MBox {
+    return MBox(b.c, b.f, b.hl - MASK_BOX_MARGIN_M, b.hw - MASK_BOX_MARGIN_M);
+}
+
+// The collision level of token `t` against candidate `j` of kind `cand` (the CPU's
+// step-by-step braking check): grown boxes first, the bare ones from the step they meet.
+fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, cand: u32, brake_steps: u32) -> u32 {
     let orow = members[me.members_off + j];
     let ob = info[orow];
     var yaw = 0.0;
@@ -145,23 +162,39 @@ fn clear_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, brake_step
         yaw = vehicle_token_yaw_rate(t);
     }
     var s = token_step(cls, now, t);
-    // Their state one step ahead of ours (their braking states 1, 2, ..., capped at 30).
-    var o = brake(class_of(ob.kind), state_in[orow], 0.0);
+    // Their state one step ahead of ours (their braking states 1, 2, ..., capped at 30): a
+    // pedestrian first finishes its step at its current velocity.
+    let ocls = class_of(ob.kind);
+    var o = brake(ocls, state_in[orow], 0.0);
+    if ocls == CLASS_PEDESTRIAN {
+        o = pedestrian_step_with(state_in[orow], 0.0, 0.0);
+    }
+    var level = 0u;
+    if cand == 2u {
+        level = 1u;
+    }
     for (var k = 0u; k <= brake_steps; k++) {
         let mine = mbox(rel(now, s), s.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
         let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
-        if overlaps(mine, theirs) {
-            return false;
+        if level == 0u && overlaps(mine, theirs) {
+            level = 1u;
+        }
+        if level == 1u && overlaps(bare(mine), bare(theirs)) {
+            return 2u;
         }
         if s.speed_mps <= 0.0 && k > 0u {
             break;
         }
         s = brake(cls, s, yaw);
         if k + 2u <= MASK_MAX_BRAKE_STEPS {
-            o = brake(class_of(ob.kind), o, 0.0);
+            o = brake(ocls, o, 0.0);
         }
     }
-    return true;
+    // A candidate checked with the bare boxes from the start is clear when they are.
+    if cand == 2u {
+        return 0u;
+    }
+    return level;
 }
 
 // The `d`-th yaw-rate column tried from `first` (swm_model's escape_column): `first`, then
@@ -250,10 +283,7 @@ fn main(
         vocab = PEDESTRIAN_TOKENS;
     }
     let now = state_in[row];
-    var brake_steps = 1u;
-    if cls == CLASS_VEHICLE {
-        brake_steps = min(u32(ceil((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S))), MASK_MAX_BRAKE_STEPS);
-    }
+    let brake_steps = min(u32(ceil((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S))), MASK_MAX_BRAKE_STEPS);
     var off_now = 4u;
     if mp.offroad != 0u && cls == CLASS_VEHICLE {
         off_now = corners_off(now, me.length_m, me.width_m);
@@ -268,11 +298,10 @@ fn main(
     let tok = tokens[row];
     if mp.collision != 0u {
         for (var j = li; j < me.members_n; j += GROUP) {
-            if is_candidate(me, now, j, brake_steps) {
+            let cand = candidate(me, now, j, brake_steps);
+            if cand != 0u {
                 atomicAdd(&n_cand, 1u);
-                if !clear_of(me, now, cls, tok, j, brake_steps) {
-                    atomicOr(&hit, 1u);
-                }
+                atomicMax(&hit, coll_level_of(me, now, cls, tok, j, cand, brake_steps));
             }
         }
     }
@@ -298,16 +327,19 @@ fn main(
 
     // Every token, one per invocation.
     for (var t = li; t < vocab; t += GROUP) {
-        var ok = 1u;
+        var level = 0u;
         if mp.collision != 0u {
             for (var j = 0u; j < me.members_n; j++) {
-                if is_candidate(me, now, j, brake_steps) && !clear_of(me, now, cls, t, j, brake_steps) {
-                    ok = 0u;
-                    break;
+                let cand = candidate(me, now, j, brake_steps);
+                if cand != 0u {
+                    level = max(level, coll_level_of(me, now, cls, t, j, cand, brake_steps));
+                    if level == 2u {
+                        break;
+                    }
                 }
             }
         }
-        coll_ok[t] = ok;
+        coll_level[t] = level;
         var off = 0u;
         if off_now < 4u {
             off = offroad_score(me, now, cls, t, off_now);
@@ -316,27 +348,18 @@ fn main(
     }
     workgroupBarrier();
     if li == 0u {
-        var any_coll = false;
-        for (var t = 0u; t < vocab; t++) {
-            any_coll = any_coll || coll_ok[t] != 0u;
-        }
-        var best = 4u;
-        var seen = false;
-        for (var t = 0u; t < vocab; t++) {
-            if coll_ok[t] != 0u || !any_coll {
-                best = select(min(best, off_score[t]), off_score[t], !seen);
-                seen = true;
+        // The best (off-road score, collision level), compared in that order.
+        var best_off = off_score[0];
+        var best_coll = coll_level[0];
+        for (var t = 1u; t < vocab; t++) {
+            if off_score[t] < best_off || (off_score[t] == best_off && coll_level[t] < best_coll) {
+                best_off = off_score[t];
+                best_coll = coll_level[t];
             }
         }
-        if !seen {
-            best = 0u;
-        }
-        var limit = best;
-        if off_now >= 4u {
-            limit = 4u;
-        }
         for (var t = 0u; t < vocab; t++) {
-            banned[t] = select(0u, 1u, (any_coll && coll_ok[t] == 0u) || off_score[t] > limit);
+            let worse = off_score[t] > best_off || (off_score[t] == best_off && coll_level[t] > best_coll);
+            banned[t] = select(0u, 1u, worse);
         }
     }
     workgroupBarrier();

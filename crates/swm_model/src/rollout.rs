@@ -25,11 +25,15 @@
 //! kinematic limits are): not teacher data, not a planner. For an agent, a token is
 //! * **collision-feasible** when, after the token's step, the agent can still brake
 //!   without its box touching another agent's: the agent's states after the token, then
-//!   braking at [`MASK_BRAKE_MPS2`] holding the token's yaw rate (pedestrians: standing
-//!   still at once) until it stops, must not overlap, step by step, the other agent's
-//!   states when it brakes straight at the same rate (pedestrians: stops) from its current
-//!   state (both boxes grown by 0.1 m). Only agents within reach of the lookahead and not overlapping the agent
-//!   already are checked (nothing a token could do about those);
+//!   braking at [`MASK_BRAKE_MPS2`] holding the token's yaw rate (pedestrians: slowing
+//!   straight at the same rate, the vocabulary's hardest forward slowing) until it stops,
+//!   must not overlap, step by step, the other agent's states when it brakes straight at
+//!   the same rate from its current state. The boxes are grown by 0.1 m; where the grown
+//!   boxes meet but the bare ones do not, the token is **clear only bare** (a level below
+//!   clear), and it **hits** where the bare boxes meet. A candidate whose grown box
+//!   overlaps the agent's already is checked with the bare boxes only, and one whose bare
+//!   box does is not checked (nothing a token could do about it). Only agents within reach
+//!   of the lookahead are candidates;
 //! * **off-road-feasible** (vehicles): count the box corners (box grown by
 //!   [`MASK_OFFROAD_MARGIN_M`]) off the drivable area ([`MapContext::is_drivable`]: lanes
 //!   and connections swept by their widths, tested exactly) after the token and after
@@ -40,21 +44,24 @@
 //!   must lower the count below its corners off now. A vehicle already fully off it is not
 //!   masked. The braking test makes staying on the road an invariant: if it holds now, the
 //!   hardest-braking token with the yaw rate that passed keeps it for the next step, so a
-//!   vehicle that can brake on the road when the rollout starts never leaves it unless the
-//!   collision mask (which comes first) rules that token out (tested in `tests/model.rs`);
-//!   the held lookahead keeps vehicles from drifting to where only hard braking is left.
+//!   vehicle that can brake on the road when the rollout starts never leaves it (the road
+//!   comes first, below; tested in `tests/model.rs`); the held lookahead keeps vehicles from
+//!   drifting to where only hard braking is left.
 //!
-//! The sampled token (uniform: word 0 of the token draw) is kept when it is feasible for
-//! both masks. Otherwise every infeasible token's logit is set to −∞ and the token is
-//! drawn again, with word 1 of the same draw ([`keyed_u32x4`] with [`STREAM_TOKEN`]), by
-//! [`sample_token`] under the same settings: the token therefore follows the network's
-//! distribution restricted to the feasible tokens (up to the top-k / top-p cut). When no
-//! token is collision-feasible, the collision mask is dropped; when no remaining token is
-//! off-road-feasible, the remaining tokens with the best off-road score are kept (for a
-//! vehicle on the road: those after which it can still brake on the road, with the fewest
-//! corners off at the held lookahead; failing that, the fewest corners off after the
-//! token; for one partly off: the fewest corners off of the two states checked): some token
-//! always remains, and a vehicle off the road takes the ones that bring it back the most.
+//! The sampled token (uniform: word 0 of the token draw) is kept when it is clear and
+//! off-road-feasible. Otherwise every token is scored by (off-road score, collision level),
+//! compared in that order, the logits of all but the best-scored tokens are set to −∞, and
+//! the token is drawn again, with word 1 of the same draw ([`keyed_u32x4`] with
+//! [`STREAM_TOKEN`]), by [`sample_token`] under the same settings: the token therefore
+//! follows the network's distribution restricted to the best tokens (up to the top-k /
+//! top-p cut). The off-road score comes first because the road is known while the others'
+//! straight braking is a guess (on a bend a neighbour follows its lane, so a vehicle turning
+//! with the road would "hit" its straight-braking ghost). The score is 0 for agents the
+//! off-road mask leaves alone; for a vehicle on the road it is 0 when feasible, else the
+//! corners off at the held lookahead, else (no braking on the road left)
+//! `OFFROAD_NO_ESCAPE` plus the corners off after the token; for one partly off, the
+//! fewest corners off of the two states checked. Some token always remains, and a vehicle
+//! off the road takes the ones that bring it back the most.
 //! [`FeasibilityMask::NONE`] gives the network's distribution as it is
 //! ([`rollout_scenarios_masked`]).
 //!
@@ -75,7 +82,9 @@ use crate::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_featu
 use crate::map::MapContext;
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
-use crate::tokens::{AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, step, vehicle_action, vehicle_step_with};
+use crate::tokens::{
+    AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, pedestrian_step_with, step, vehicle_action, vehicle_step_with,
+};
 use swm_core::rng::unit_f32;
 
 /// Rollout settings.
@@ -375,6 +384,11 @@ impl MaskBox {
     fn radius(&self) -> f64 {
         self.r
     }
+    /// The same box without the collision mask's margin ([`MASK_BOX_MARGIN_M`]).
+    fn bare(&self) -> MaskBox {
+        let (hl, hw) = (self.hl - MASK_BOX_MARGIN_M, self.hw - MASK_BOX_MARGIN_M);
+        MaskBox { hl, hw, r: hl.hypot(hw), ..*self }
+    }
     fn corners(&self) -> [[f64; 2]; 4] {
         let (f, l) = (self.f, [-self.f[1], self.f[0]]);
         let at = |a: f64, b: f64| [self.c[0] + a * f[0] + b * l[0], self.c[1] + a * f[1] + b * l[1]];
@@ -409,9 +423,32 @@ fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize
     for _ in 0..steps {
         cur = match class {
             AgentClass::Vehicle => vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate),
-            AgentClass::Pedestrian => Kinematics { speed_mps: 0.0, ..cur },
+            // The vocabulary's hardest forward slowing (0.6 m/s per step) is the same rate.
+            AgentClass::Pedestrian => pedestrian_step_with(&cur, -cur.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0),
         };
         out.push(cur);
+    }
+}
+
+/// Collision levels of a token ([`MaskScratch::check`]): clear of every candidate with the
+/// boxes grown by [`MASK_BOX_MARGIN_M`]; clear only with the bare boxes (the grown ones meet);
+/// the bare boxes meet. The mask keeps the tokens of the best level reached, none when even
+/// that level is a hit.
+const COLL_CLEAR: u8 = 0;
+const COLL_BARE_CLEAR: u8 = 1;
+const COLL_HIT: u8 = 2;
+
+/// The states another agent is assumed in by the collision mask, from `k` (its state now),
+/// `k` itself first: a vehicle brakes straight at [`MASK_BRAKE_MPS2`]; a pedestrian, whose
+/// velocity changes little in a step, finishes the step it is taking at its current
+/// velocity (agents move at once) and then slows straight at the same rate.
+fn their_braking_states(class: AgentClass, k: &Kinematics, steps: usize, out: &mut Vec<Kinematics>) {
+    match class {
+        AgentClass::Vehicle => braking_states(class, k, 0.0, steps, out),
+        AgentClass::Pedestrian => {
+            braking_states(class, &pedestrian_step_with(k, 0.0, 0.0), 0.0, steps.saturating_sub(1), out);
+            out.insert(0, *k);
+        }
     }
 }
 
@@ -458,8 +495,8 @@ fn can_brake_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, first: u
 
 /// Whether a vehicle (`length_m` × `width_m`) at `k` can brake to a stop on the drivable
 /// area (the off-road mask's test, module docs): a vehicle for which this holds at the start
-/// of a masked rollout stays on the road while the model drives it, unless the collision
-/// mask rules out the braking token that would keep it there.
+/// of a masked rollout stays on the road while the model drives it (the masks rank the
+/// off-road score before the collision level).
 pub fn vehicle_can_brake_on_road(map: &MapContext, k: &Kinematics, length_m: f32, width_m: f32) -> bool {
     let zero_yaw = VEHICLE_YAW_RATE_RADPS.len() / 2;
     can_brake_on_road(map, &MaskBox::new(k, length_m, width_m, MASK_OFFROAD_MARGIN_M), k, zero_yaw)
@@ -488,14 +525,15 @@ struct MaskScratch {
     /// on demand; empty until then).
     boxes: Vec<MaskBox>,
     brakes: Vec<Vec<MaskBox>>,
-    /// The prepared agent's collision candidates.
-    cand: Vec<usize>,
+    /// The prepared agent's collision candidates, each with whether it is checked with the
+    /// bare boxes (the grown boxes overlap already, the bare ones do not).
+    cand: Vec<(usize, bool)>,
     own: Vec<Kinematics>,
     own_boxes: Vec<MaskBox>,
     brake_steps: usize,
     /// Box corners off the road now (vehicles with the off-road mask; else 4: no mask).
     off_now: u8,
-    ok: Vec<(bool, u8)>,
+    ok: Vec<(u8, u8)>,
 }
 
 /// What the masks need of an agent.
@@ -528,11 +566,8 @@ impl MaskScratch {
     fn prepare(&mut self, mask: FeasibilityMask, map: &MapContext, world: &[WorldAgent], i: usize) {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
-        self.brake_steps = match a.class {
-            AgentClass::Vehicle => ((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize,
-            AgentClass::Pedestrian => 1,
-        }
-        .min(MASK_MAX_BRAKE_STEPS);
+        self.brake_steps =
+            (((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize).min(MASK_MAX_BRAKE_STEPS);
         self.cand.clear();
         if mask.collision {
             let me = self.boxes[i];
@@ -545,14 +580,18 @@ impl MaskScratch {
                 let o = &self.boxes[j];
                 let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
                 let reach = base + o.radius() + w.state.speed_mps * horizon_s;
-                if dx * dx + dy * dy <= reach * reach && !me.overlaps(o) {
-                    self.cand.push(j);
+                if dx * dx + dy * dy <= reach * reach {
+                    if !me.overlaps(o) {
+                        self.cand.push((j, false));
+                    } else if !me.bare().overlaps(&o.bare()) {
+                        self.cand.push((j, true));
+                    }
                 }
             }
-            for &j in &self.cand {
+            for &(j, _) in &self.cand {
                 if self.brakes[j].is_empty() {
                     let w = &world[j];
-                    braking_states(AgentClass::of(w.kind), &w.state, 0.0, MASK_MAX_BRAKE_STEPS, &mut self.own);
+                    their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, &mut self.own);
                     let shape = self.boxes[j];
                     self.brakes[j].extend(self.own.iter().map(|s| shape.moved_to(s)));
                 }
@@ -573,11 +612,11 @@ impl MaskScratch {
     /// (collision-feasible, off-road score) of token `t` for the prepared agent `i`; the
     /// score is the larger count of box corners off the drivable area after the token and
     /// after holding it (0 without the off-road mask).
-    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (bool, u8) {
+    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (u8, u8) {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
         let first = step(a.class, &now, t);
-        let mut coll_ok = true;
+        let mut coll = COLL_CLEAR;
         if !self.cand.is_empty() {
             let yaw = match a.class {
                 AgentClass::Vehicle => vehicle_action(t).1,
@@ -588,15 +627,26 @@ impl MaskScratch {
             let shape = self.boxes[i];
             self.own_boxes.extend(self.own.iter().map(|s| shape.moved_to(s)));
             // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
-            'cands: for &j in &self.cand {
+            // Grown boxes first; once they meet, the bare boxes (which meet only where the
+            // grown ones do) from that step on.
+            'cands: for &(j, bare) in &self.cand {
+                let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
                 for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {
-                    if mine.overlaps(&self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)]) {
-                        coll_ok = false;
+                    let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
+                    if level == COLL_CLEAR && mine.overlaps(theirs) {
+                        level = COLL_BARE_CLEAR;
+                    }
+                    if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare()) {
+                        coll = COLL_HIT;
                         break 'cands;
                     }
                     if s.speed_mps <= 0.0 && k > 0 {
                         break;
                     }
+                }
+                // A candidate checked with bare boxes from the start is clear when they are.
+                if !bare {
+                    coll = coll.max(level);
                 }
             }
         }
@@ -614,31 +664,32 @@ impl MaskScratch {
                 off_score = OFFROAD_NO_ESCAPE + first_off;
             }
         }
-        (coll_ok, off_score)
+        (coll, off_score)
     }
 
     /// Whether a [`MaskScratch::check`] result passes both masks.
-    fn feasible(&self, (coll_ok, off_score): (bool, u8)) -> bool {
+    fn feasible(&self, (coll, off_score): (u8, u8)) -> bool {
         // On the road: stay on it. Partly off it: come back at least one corner (or whatever
         // is the best possible, decided by the full mask).
-        coll_ok && (self.off_now >= 4 || off_score == 0 || off_score < self.off_now)
+        coll == COLL_CLEAR && (self.off_now >= 4 || off_score == 0 || off_score < self.off_now)
     }
 
     /// Sets the logits of the prepared agent's infeasible tokens to −∞ (module docs): the
-    /// collision-feasible tokens (all when there are none), and among them those whose
-    /// off-road score is at most the corners off the road now, or the smallest score
-    /// among them when none is that low.
+    /// tokens with the best off-road score are kept, and among them those with the best
+    /// collision level.
     fn mask(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, logits: &mut [f32]) {
         let mut ok = std::mem::take(&mut self.ok);
         ok.clear();
         for t in 0..logits.len() {
             ok.push(self.check(map, world, i, t as u16));
         }
-        let any_coll = ok.iter().any(|x| x.0);
-        let best = ok.iter().filter(|x| x.0 || !any_coll).map(|x| x.1).min().unwrap_or(0);
-        let limit = if self.off_now >= 4 { 4 } else { best };
-        for (l, &(c, o)) in logits.iter_mut().zip(&ok) {
-            if (any_coll && !c) || o > limit {
+        // Keep the tokens of the best (off-road score, collision level), compared in that
+        // order: the road is known, the others' braking is a guess. The off-road score is 0
+        // for an agent the off-road mask leaves alone.
+        let key = |&(c, o): &(u8, u8)| (o, c);
+        let best = ok.iter().map(key).min().unwrap_or((0, COLL_CLEAR));
+        for (l, x) in logits.iter_mut().zip(&ok) {
+            if key(x) > best {
                 *l = f32::NEG_INFINITY;
             }
         }
@@ -1009,7 +1060,19 @@ mod tests {
         assert_eq!(last.speed_mps, 0.0);
         // v² / 2a = 12 m, plus the discretisation (0.6 m per step of mean speed error).
         assert!(last.point_enu[0] > 11.0 && last.point_enu[0] < 13.5, "{last:?}");
-        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 1, &mut out);
-        assert_eq!(out[1], k(1.0, 2.0, 0.0, 0.0));
+        // A walker slows by 0.6 m/s a step (the vocabulary's hardest), moving at its new speed.
+        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 4, &mut out);
+        let xs: Vec<f64> = out.iter().map(|s| s.point_enu[0]).collect();
+        let speeds: Vec<f64> = out.iter().map(|s| s.speed_mps).collect();
+        for (got, want) in xs.iter().zip([1.0, 1.09, 1.12, 1.12, 1.12]) {
+            assert!((got - want).abs() < 1e-9, "{xs:?}");
+        }
+        for (got, want) in speeds.iter().zip([1.5, 0.9, 0.3, 0.0, 0.0]) {
+            assert!((got - want).abs() < 1e-9, "{speeds:?}");
+        }
+        // Another walker is assumed to finish its step first (both move at once).
+        their_braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 3, &mut out);
+        assert_eq!(out.len(), 4);
+        assert!((out[1].point_enu[0] - 1.15).abs() < 1e-9 && (out[2].point_enu[0] - 1.24).abs() < 1e-9, "{out:?}");
     }
 }
