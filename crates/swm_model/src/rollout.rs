@@ -432,8 +432,8 @@ fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize
 
 /// Collision levels of a token ([`MaskScratch::check`]): clear of every candidate with the
 /// boxes grown by [`MASK_BOX_MARGIN_M`]; clear only with the bare boxes (the grown ones meet);
-/// the bare boxes meet. The mask keeps the tokens of the best level reached, none when even
-/// that level is a hit.
+/// the bare boxes meet. Among the tokens with the best off-road score the mask keeps those of
+/// the best level reached (all of them when even that is a hit).
 const COLL_CLEAR: u8 = 0;
 const COLL_BARE_CLEAR: u8 = 1;
 const COLL_HIT: u8 = 2;
@@ -609,7 +609,7 @@ impl MaskScratch {
         self.cand.is_empty() && self.off_now >= 4
     }
 
-    /// (collision-feasible, off-road score) of token `t` for the prepared agent `i`; the
+    /// (collision level, off-road score) of token `t` for the prepared agent `i`; the
     /// score is the larger count of box corners off the drivable area after the token and
     /// after holding it (0 without the off-road mask).
     fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (u8, u8) {
