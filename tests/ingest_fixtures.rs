@@ -155,3 +155,32 @@ fn junction_fixture_snapshot() {
         );
     }
 }
+
+/// Where four lanes carry on as one (a straight one-way road), the lanes are cut back so
+/// that every connection tapers: it runs at least `TAPER_LENGTH_PER_SHIFT` metres along per
+/// metre of sideways shift and never turns more than a lane change would. (Before, the lanes
+/// ended at the node and the outer connections jumped 5 m sideways within a metre.)
+#[test]
+fn lanes_that_do_not_line_up_taper_into_each_other() {
+    let (twin, report) = ingest_paths(&[fixture("lane_drop.osm.xml")], &IngestOptions::default()).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let four: Vec<u32> = (0..4).map(|r| lane_by(&twin, "way/10", true, r)).collect();
+    let one = lane_by(&twin, "way/11", true, 0);
+    let conns: Vec<_> = twin.lane_connections.iter().filter(|c| c.to_lane == one).collect();
+    assert_eq!(conns.len(), 4, "every lane carries on into the one");
+    for c in conns {
+        assert!(four.contains(&c.from_lane));
+        let (p0, p1) = (c.path[0], c.path[c.path.len() - 1]);
+        let shift_m = (p1[1] - p0[1]).abs();
+        let along_m = p1[0] - p0[0];
+        assert!(
+            along_m >= swm::ingest::build::roads::TAPER_LENGTH_PER_SHIFT * shift_m * 0.99,
+            "lane {}: {along_m:.1} m along for {shift_m:.2} m sideways",
+            c.from_lane
+        );
+        for w in c.path.windows(2) {
+            let heading = (w[1][1] - w[0][1]).atan2(w[1][0] - w[0][0]);
+            assert!(heading.abs() < 0.25, "lane {}: heading {heading:.2} rad on the connection", c.from_lane);
+        }
+    }
+}

@@ -135,6 +135,53 @@ pub struct RoadNetwork {
 /// is below this (rad, 135°: a bend sharper than 45°).
 const BEND_TRIM_MAX_RAD: f64 = 2.356;
 
+/// Where two roads meet end to end and their lanes do not line up (a lane count or layout
+/// change), the lanes are cut back so that each connection runs at least this many metres
+/// along per metre of sideways shift (about 7°, a lane taper a car follows at speed).
+pub const TAPER_LENGTH_PER_SHIFT: f64 = 8.0;
+/// Sideways shifts below this (m) get no taper.
+const TAPER_MIN_SHIFT_M: f64 = 0.5;
+
+/// Sideways position (m, right of the road's centre line, in the direction of travel) of
+/// lane `r` (0 = rightmost) of the `n` lanes of width `w_m` in one direction: a one-way
+/// road centres its lanes, a two-way road keeps each direction on its own side.
+fn lane_offset_m(oneway: bool, n: u8, r: u8, w_m: f64) -> f64 {
+    let from_edge = (n - 1 - r) as f64 * w_m + 0.5 * w_m;
+    if oneway { from_edge - n as f64 * w_m / 2.0 } else { from_edge }
+}
+
+/// The lane (0 = rightmost) of `ne` that lane `r` of `na` arriving lanes continues into when
+/// a road carries on through a node.
+fn through_lane(r: usize, na: usize, ne: usize) -> usize {
+    let e = if na == ne || na <= 1 {
+        r.min(ne - 1)
+    } else {
+        ((r as f64) * (ne - 1) as f64 / (na - 1) as f64).round() as usize
+    };
+    e.min(ne - 1)
+}
+
+/// The largest sideways shift (m) between a lane arriving at a node on `a` (at its end when
+/// `a_end`) and the lane of `b` it continues into, over both directions of travel.
+fn through_shift_m(a: &Segment, a_end: bool, b: &Segment, b_end: bool) -> f64 {
+    let arriving = |s: &Segment, at_end: bool| if at_end { s.lanes_forward } else { s.lanes_backward };
+    let leaving = |s: &Segment, at_end: bool| if at_end { s.lanes_backward } else { s.lanes_forward };
+    let mut shift: f64 = 0.0;
+    for (from, from_end, to, to_end) in [(a, a_end, b, b_end), (b, b_end, a, a_end)] {
+        let (na, ne) = (arriving(from, from_end), leaving(to, to_end));
+        if na == 0 || ne == 0 {
+            continue;
+        }
+        for r in 0..na {
+            let e = through_lane(r as usize, na as usize, ne as usize) as u8;
+            let d =
+                lane_offset_m(from.oneway, na, r, from.lane_width_m) - lane_offset_m(to.oneway, ne, e, to.lane_width_m);
+            shift = shift.max(d.abs());
+        }
+    }
+    shift
+}
+
 fn class_rank(c: RoadClass) -> u8 {
     match c {
         RoadClass::Motorway => 8,
@@ -631,13 +678,22 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
             let (da, db) = (away(a, ea), away(b, eb));
             let cos = da[0] * db[0] + da[1] * db[1];
             let angle = cos.clamp(-1.0, 1.0).acos();
+            let (la, lb) = (geom::polyline_len(&a.points), geom::polyline_len(&b.points));
+            let (mut ta, mut tb) = (0.0, 0.0);
             if angle < BEND_TRIM_MAX_RAD {
                 let sin = angle.sin().max(0.3);
                 let (ha, hb) = (a.width_m() / 2.0, b.width_m() / 2.0);
-                let (la, lb) = (geom::polyline_len(&a.points), geom::polyline_len(&b.points));
-                trim[sa][ea as usize] = ((hb + ha * cos) / sin + 1.0).clamp(0.0, 0.4 * la);
-                trim[sb][eb as usize] = ((ha + hb * cos) / sin + 1.0).clamp(0.0, 0.4 * lb);
+                (ta, tb) = ((hb + ha * cos) / sin + 1.0, (ha + hb * cos) / sin + 1.0);
             }
+            // Lanes that do not line up (four lanes into one, say) are cut back so that the
+            // connections between them taper instead of jumping sideways at the node.
+            let shift = through_shift_m(a, ea, b, eb);
+            if shift > TAPER_MIN_SHIFT_M {
+                let half_taper = 0.5 * TAPER_LENGTH_PER_SHIFT * shift;
+                (ta, tb) = (f64::max(ta, half_taper), f64::max(tb, half_taper));
+            }
+            trim[sa][ea as usize] = ta.clamp(0.0, 0.4 * la);
+            trim[sb][eb as usize] = tb.clamp(0.0, 0.4 * lb);
         }
     }
 
@@ -679,11 +735,7 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
             let first = twin.lanes.len() as u32;
             let turns = if forward { &way_turns[si].0 } else { &way_turns[si].1 };
             for r in 0..n {
-                let offset = if seg.oneway {
-                    (n - 1 - r) as f64 * w + 0.5 * w - n as f64 * w / 2.0
-                } else {
-                    (n - 1 - r) as f64 * w + 0.5 * w
-                };
+                let offset = lane_offset_m(seg.oneway, n, r, w);
                 let centerline = lift(&geom::offset_polyline(path, offset));
                 let length_m = swm_twin::polyline_length_m(&centerline);
                 twin.lanes.push(Lane {
@@ -805,17 +857,7 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
                     Turn::Left | Turn::SharpLeft | Turn::SlightLeft | Turn::UTurn if !through => {
                         cands.iter().rev().enumerate().map(|(k, &r)| (r, ne - 1 - k.min(ne - 1))).collect()
                     }
-                    _ => cands
-                        .iter()
-                        .map(|&r| {
-                            let e = if na == ne || na <= 1 {
-                                r.min(ne - 1)
-                            } else {
-                                ((r as f64) * (ne - 1) as f64 / (na - 1) as f64).round() as usize
-                            };
-                            (r, e.min(ne - 1))
-                        })
-                        .collect(),
+                    _ => cands.iter().map(|&r| (r, through_lane(r, na, ne))).collect(),
                 };
                 let major = !all_equal && class_rank(a_seg.class) == max_rank;
                 for (r, e) in pairs {
