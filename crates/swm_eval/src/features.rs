@@ -50,6 +50,12 @@ fn central(v: &[f64], i: usize) -> f64 {
     if i == 0 || i + 1 >= v.len() { f64::NAN } else { (v[i + 1] - v[i - 1]) / 2.0 }
 }
 
+/// Agents whose recorded elevations differ by this much (m, half a level:
+/// [`swm_twin::LEVEL_HEIGHT_M`]) are on different levels: neither the nearest object, nor a
+/// collision, nor a time to collision of each other (WOSAC's plan-view boxes would call a car
+/// on a bridge and one on the road under it a collision).
+pub const OTHER_LEVEL_DZ_M: f64 = 0.5 * swm_twin::LEVEL_HEIGHT_M;
+
 /// WOSAC's kinematic features of one trajectory (central differences; angles wrapped with
 /// the doubled-step trick of `trajectory_features.py`).
 fn kinematics(track: &[Option<&TrajectoryRecord>]) -> [Vec<f64>; 4] {
@@ -172,21 +178,26 @@ pub fn world_features(world: &World<'_>, fr: &Frame<'_>, road: &RoadMap) -> Worl
         }
     }
     let speeds: Vec<Vec<f64>> = world.iter().map(|tr| ttc_speeds(tr)).collect();
-    let mut present: Vec<(usize, AgentBox, f64)> = Vec::new();
+    let mut present: Vec<(usize, AgentBox, f64, f64)> = Vec::new();
     let mut others: Vec<(AgentBox, f64)> = Vec::new();
     for t in 0..fut {
         let i = h + 1 + t;
         present.clear();
         present.extend(
-            world.iter().enumerate().filter_map(|(a, tr)| tr[i].map(|r| (a, AgentBox::of_record(r), speeds[a][i]))),
+            world
+                .iter()
+                .enumerate()
+                .filter_map(|(a, tr)| tr[i].map(|r| (a, AgentBox::of_record(r), speeds[a][i], r.z_m))),
         );
         for (e, &a) in fr.evaluated.iter().enumerate() {
             let Some(rec) = world[a][i] else { continue };
             let ego = AgentBox::of_record(rec);
             // Distance to the nearest object (capped), collision.
             let mut best = fr.distance_cap_m;
-            for (b, bx, _) in &present {
-                if *b == a {
+            // Agents on another level (a bridge over the road) are not objects here.
+            let same_level = |z: f64| (z - rec.z_m).abs() < OTHER_LEVEL_DZ_M;
+            for (b, bx, _, z) in &present {
+                if *b == a || !same_level(*z) {
                     continue;
                 }
                 let lower =
@@ -199,7 +210,9 @@ pub fn world_features(world: &World<'_>, fr: &Frame<'_>, road: &RoadMap) -> Worl
             out.collision[e][t] = best < 0.0;
             if fr.is_vehicle[a] {
                 others.clear();
-                others.extend(present.iter().filter(|(b, _, _)| *b != a).map(|(_, bx, v)| (*bx, *v)));
+                others.extend(
+                    present.iter().filter(|(b, _, _, z)| *b != a && same_level(*z)).map(|(_, bx, v, _)| (*bx, *v)),
+                );
                 out.time_to_collision[e][t] = time_to_collision(&ego, speeds[a][i], &others);
                 let d = road.box_distance(&ego);
                 out.distance_to_road_edge[e][t] = d;
@@ -224,6 +237,38 @@ mod tests {
 
     fn bx(x: f64, y: f64, h: f64) -> AgentBox {
         AgentBox { center: [x, y], heading_rad: h, length_m: 4.0, width_m: 2.0 }
+    }
+
+    /// Two cars whose plan-view boxes overlap collide on one level and not when one is on
+    /// a bridge over the other.
+    #[test]
+    fn agents_on_other_levels_do_not_collide() {
+        let rec = |id: u64, x: f64, z: f64| TrajectoryRecord {
+            agent_id: id,
+            kind: swm_sim::AgentKind::Car,
+            length_m: 4.5,
+            width_m: 1.8,
+            step: 0,
+            time_s: 0.0,
+            x_m: x,
+            y_m: 0.0,
+            z_m: z,
+            heading_rad: 0.0,
+            speed_mps: 5.0,
+            accel_mps2: 0.0,
+            lane: None,
+            signal: None,
+        };
+        let road = RoadMap::new(&swm_twin::Twin::default(), 1.0).unwrap();
+        let fr = Frame { history: 0, future: 1, evaluated: &[0, 1], is_vehicle: &[true, true], distance_cap_m: 100.0 };
+        for (z_other, collide) in [(0.5, true), (swm_twin::LEVEL_HEIGHT_M, false)] {
+            let (a, b) = (rec(0, 0.0, 0.0), rec(1, 2.0, z_other));
+            let world: World<'_> = vec![vec![Some(&a), Some(&a)], vec![Some(&b), Some(&b)]];
+            let f = world_features(&world, &fr, &road);
+            assert_eq!(f.collision[0][0], collide, "other at z {z_other}");
+            assert_eq!(f.collision[1][0], collide, "other at z {z_other}");
+            assert_eq!(f.distance_to_nearest_object[0][0] < 100.0, collide, "other at z {z_other}");
+        }
     }
 
     #[test]

@@ -50,7 +50,11 @@
 //! `t`. Sampled values are pooled wherever the sample defines them.
 //!
 //! **Interactive features** look at every agent present in the same world (log or sample) at
-//! the frame, evaluated or not. Time to collision uses speeds from central differences of
+//! the frame, evaluated or not, on the same level: agents whose recorded elevations differ
+//! by [`features::OTHER_LEVEL_DZ_M`] or more (a bridge over a road; the teacher and the model
+//! record decks [`swm_twin::LEVEL_HEIGHT_M`] per level up) are neither each other's nearest
+//! object, nor a collision, nor a time to collision (a departure from WOSAC, whose
+//! plan-view boxes would count them). Time to collision uses speeds from central differences of
 //! positions (one-sided at the ends, the record's `speed_mps` for a lone frame).
 //!
 //! **Map features**: the drivable area is the union of every lane and junction connection

@@ -35,7 +35,7 @@ pub const MAX_ROAD_CELLS: usize = 1 << 25;
 const PIECE_M: f64 = 4.0;
 /// Raster distances within this band of the edge (m, plus two cells) are replaced by the
 /// exact distance to the strips ([`StripIndex`]).
-const EXACT_BAND_M: f64 = 2.0;
+pub const EXACT_BAND_M: f64 = 2.0;
 /// Side of the buckets of the exact index (m).
 const EDGE_BUCKET_M: f64 = 4.0;
 

@@ -229,6 +229,9 @@ pub struct MapContext {
     pub drivable: Option<Drivable>,
     /// Ground elevation for output records.
     twin_terrain: swm_twin::Terrain,
+    /// Each lane's deck height above the ground (m: its level × [`swm_twin::LEVEL_HEIGHT_M`],
+    /// as the teacher records it); empty for maps of bare paths.
+    lane_deck_m: Vec<f64>,
 }
 
 impl std::fmt::Debug for MapContext {
@@ -323,6 +326,7 @@ impl MapContext {
             signals,
             drivable,
             twin_terrain: twin.terrain.clone(),
+            lane_deck_m: twin.lanes.iter().map(|l| f64::from(l.level) * swm_twin::LEVEL_HEIGHT_M).collect(),
         })
     }
 
@@ -368,6 +372,7 @@ impl MapContext {
             signals: SignalSource::Recorded,
             drivable: None,
             twin_terrain: swm_twin::Terrain::Flat { elevation_m: 0.0 },
+            lane_deck_m: Vec::new(),
         }
     }
 
@@ -393,6 +398,15 @@ impl MapContext {
     /// Ground elevation (m).
     pub fn elevation_at(&self, p: P2) -> f64 {
         self.twin_terrain.elevation_at(p)
+    }
+
+    /// The elevation of an agent at `p` on `lane` (when matched): the ground plus the lane's
+    /// deck height, so that agents on a bridge and on the road under it are recorded apart
+    /// (as the teacher records them; on connections the teacher ramps between levels, here
+    /// the ground is used).
+    pub fn elevation_on(&self, p: P2, lane: Option<u32>) -> f64 {
+        let deck = lane.and_then(|l| self.lane_deck_m.get(l as usize)).copied().unwrap_or(0.0);
+        self.elevation_at(p) + deck
     }
 
     /// The path best matching a pose: among path segments within `radius_m`, the one

@@ -17,7 +17,9 @@
 //!   (scenario, sample) order, so the bytes are the same whatever the thread count.
 //! * **Output records**: `agent_id` is the scenario's agent id, `step` is the scenario's
 //!   current step + frame, `time_s` its current time + 0.1·frame, `z_m` the terrain's
-//!   elevation, `accel_mps2` the last step's speed change, `lane` the matched lane
+//!   elevation plus the matched lane's deck height ([`MapContext::elevation_on`]; a vehicle
+//!   on a bridge is recorded above the road under it, as the teacher records it),
+//!   `accel_mps2` the last step's speed change, `lane` the matched lane
 //!   (vehicles; `None` in junctions), `signal` the state features used.
 //!
 //! # Feasibility masks ([`FeasibilityMask`], both on by default)
@@ -280,7 +282,7 @@ pub fn push_frame(
                 time_s: t0 + DT_S * f64::from(frame),
                 x_m: k.point_enu[0],
                 y_m: k.point_enu[1],
-                z_m: map.elevation_at(k.point_enu),
+                z_m: map.elevation_on(k.point_enu, lane),
                 heading_rad: k.heading_rad,
                 speed_mps: k.speed_mps,
                 accel_mps2: (k.speed_mps - prev.speed_mps) / DT_S,

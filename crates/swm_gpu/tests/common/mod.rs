@@ -137,6 +137,11 @@ pub fn scenarios(angle: f64, shift: [f64; 2]) -> Vec<Scenario> {
 /// Dense teacher scenarios (120 m radius, 500 vehicles and 300 pedestrians) of the
 /// procedural default district, and its map with the teacher run's signal plans.
 pub fn dense_district() -> (Arc<swm_twin::Twin>, TeacherEvalSet, MapContext) {
+    dense_district_with(24)
+}
+
+/// [`dense_district`] with `max_scenarios` scenarios.
+pub fn dense_district_with(max_scenarios: usize) -> (Arc<swm_twin::Twin>, TeacherEvalSet, MapContext) {
     let (twin, _) = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap();
     let twin = Arc::new(twin);
     let opts = TeacherEvalOptions {
@@ -144,7 +149,7 @@ pub fn dense_district() -> (Arc<swm_twin::Twin>, TeacherEvalSet, MapContext) {
         warmup_s: 30.0,
         window_s: 20.0,
         scenarios: ScenarioOptions { stride_s: 2.0, future_s: 1.0, radius_m: 120.0, ..Default::default() },
-        max_scenarios: 24,
+        max_scenarios,
         samples: 1,
     };
     let set = teacher_eval_set(twin.clone(), &opts).unwrap();
