@@ -27,8 +27,10 @@
 #   --pedestrians 0 --duration DURATION` (swm keeps N vehicles in the district from step 0,
 #   so it needs no warm-up). Its metrics.json vehicle_updates_per_s = vehicle updates /
 #   (wall time of the step loop minus the time spent in the per-step callback, which writes
-#   the Parquet trajectories and accumulates the safety metrics). The process wall time
-#   (twin load, setup, Parquet, metrics: everything) is reported too, as a second row.
+#   the Parquet trajectories and accumulates the safety metrics). The process's wall time
+#   and CPU time (twin load, setup, Parquet, metrics: everything; user + sys, and swm
+#   encodes the Parquet file on a second thread, so its CPU time exceeds its wall time) are
+#   reported too; the process ratio is per CPU-second.
 # Each timed run is repeated RUNS times (default 3), SUMO's and swm's interleaved (run 1 of
 # each, then run 2, ...: the VM's speed drifts over minutes); the table shows the medians,
 # and a comment line the ratio of each interleaved pair.
@@ -98,7 +100,7 @@ for name in "${districts[@]}"; do
   # drifts over minutes on a shared VM); swm's twin from `swm ingest` (not timed) ---
   "$swm" ingest --quiet "$pbf" -o "$d/$name.swt" >/dev/null
   for r in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e" -o "$d/sumo-time.txt" \
+    /usr/bin/time -f "%e %U %S" -o "$d/sumo-time.txt" \
       sumo -n "$d/net.xml" -r "$d/rou.xml" --load-state "$d/state.xml" --step-length 0.1 \
       -b "$WARMUP" -e "$end" --seed "$SEED" "${cap[@]}" --no-step-log --no-warnings --duration-log.statistics \
       --summary-output "$d/sumo.sum.xml" > "$d/sumo-$r.log"
@@ -113,14 +115,14 @@ summ = list(ET.parse(f"{d}/sumo.sum.xml").getroot())
 running = [int(s.get("running")) for s in summ]
 speed = sum(float(s.get("meanSpeed")) * int(s.get("running")) for s in summ) / max(sum(running), 1)
 updates = sum(running)
-proc_s = float(open(f"{d}/sumo-time.txt").read().split()[-1])
+proc_s, user_s, sys_s = map(float, open(f"{d}/sumo-time.txt").read().split()[-3:])
 print(json.dumps(dict(district=name, tool="sumo", run=int(r), period_s=float(period), n=int(n),
     duration_s=float(dur), steps=len(running), mean_vehicles=updates / len(running),
-    vehicle_updates=updates, loop_s=loop_s, process_s=proc_s,
+    vehicle_updates=updates, loop_s=loop_s, process_s=proc_s, process_cpu_s=user_s + sys_s,
     updates_per_s=updates / loop_s, sumo_ups=ups, mean_speed=speed)))
 PY
     rm -rf "$d/swm-run"
-    /usr/bin/time -f "%e" -o "$d/swm-time.txt" \
+    /usr/bin/time -f "%e %U %S" -o "$d/swm-time.txt" \
       "$swm" --quiet simulate "$d/$name.swt" --vehicles "$N" --pedestrians 0 --duration "$DURATION" \
       --seed "$SEED" -o "$d/swm-run" > "$d/swm-$r.log"
     python3 - "$d" "$r" "$name" "$N" "$DURATION" >> "$results" <<'PY'
@@ -128,11 +130,11 @@ import json, sys
 d, r, name, n, dur = sys.argv[1:]
 m = json.load(open(f"{d}/swm-run/metrics.json"))
 man = json.load(open(f"{d}/swm-run/manifest.json"))
-proc_s = float(open(f"{d}/swm-time.txt").read().split()[-1])
+proc_s, user_s, sys_s = map(float, open(f"{d}/swm-time.txt").read().split()[-3:])
 steps = man["steps"]
 print(json.dumps(dict(district=name, tool="swm", run=int(r), n=int(n), duration_s=float(dur),
     steps=steps, mean_vehicles=m["vehicle_updates"] / steps, vehicle_updates=m["vehicle_updates"],
-    loop_s=m["vehicle_updates"] / m["vehicle_updates_per_s"], process_s=proc_s,
+    loop_s=m["vehicle_updates"] / m["vehicle_updates_per_s"], process_s=proc_s, process_cpu_s=user_s + sys_s,
     updates_per_s=m["vehicle_updates_per_s"], collisions=m["vehicle_collisions"],
     gridlocked=m["gridlocked_vehicles"], mean_speed=m["mean_speed_mps"])))
 PY
@@ -143,20 +145,21 @@ python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 med = lambda xs: statistics.median(xs)
-print("| district | simulator | mean vehicles | vehicle updates | timed (s) | updates/s | process (s) | updates/s (process) | swm / SUMO |")
+print("| district | simulator | mean vehicles | vehicle updates | timed (s) | updates/s | process wall / CPU (s) | updates per process CPU-s | swm / SUMO |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for name in dict.fromkeys(r["district"] for r in rows):
     g = {t: [r for r in rows if r["district"] == name and r["tool"] == t] for t in ("sumo", "swm")}
     s = {t: dict(mv=med([r["mean_vehicles"] for r in g[t]]), up=med([r["vehicle_updates"] for r in g[t]]),
                  loop=med([r["loop_s"] for r in g[t]]), ups=med([r["updates_per_s"] for r in g[t]]),
-                 proc=med([r["process_s"] for r in g[t]])) for t in g}
+                 proc=med([r["process_s"] for r in g[t]]),
+                 cpu=med([r.get("process_cpu_s", r["process_s"]) for r in g[t]])) for t in g}
     for t in s:
-        s[t]["pups"] = s[t]["up"] / s[t]["proc"]
+        s[t]["pups"] = s[t]["up"] / s[t]["cpu"]
     for t, label in (("sumo", "SUMO 1.15"), ("swm", "swm simulate")):
         x = s[t]
-        ratio = f"**{x['ups'] / s['sumo']['ups']:.1f}×** ({x['pups'] / s['sumo']['pups']:.1f}× process)"
+        ratio = f"**{x['ups'] / s['sumo']['ups']:.1f}×** ({x['pups'] / s['sumo']['pups']:.1f}× process CPU)"
         print(f"| {name} | {label} | {x['mv']:.0f} | {x['up']:,.0f} | {x['loop']:.2f} | {x['ups']:,.0f} | "
-              f"{x['proc']:.2f} | {x['pups']:,.0f} | {ratio} |")
+              f"{x['proc']:.2f} / {x['cpu']:.2f} | {x['pups']:,.0f} | {ratio} |")
     pairs = sorted(w["updates_per_s"] / u["updates_per_s"] for u in g["sumo"] for w in g["swm"] if w["run"] == u["run"])
     print(f"<!-- {name}: swm / SUMO run by run (interleaved pairs): "
           + ", ".join(f"{x:.1f}x" for x in pairs) + f"; median {med(pairs):.1f}x -->")

@@ -54,6 +54,10 @@ pub enum DatasetError {
     },
     #[error("{path}: not a swm trajectory file: {message}")]
     Schema { path: PathBuf, message: String },
+    /// The thread writing a Parquet file stopped (it panicked, or an error already
+    /// returned stopped it).
+    #[error("{path}: {message}")]
+    Writer { path: PathBuf, message: String },
     #[error("JSON error on {path}")]
     Json {
         path: PathBuf,

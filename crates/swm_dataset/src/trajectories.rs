@@ -25,11 +25,17 @@
 //! The file's key-value metadata holds `swm.schema = swm-trajectories/1` (or
 //! `swm-scenarios/1`). Compression is Snappy; `created_by` is fixed to this crate's name and
 //! version, so the same records give the same bytes.
+//!
+//! [`TrajectoryWriter`] encodes and writes its row groups on a thread of its own, one row
+//! group behind the caller, so a simulation that records every step keeps its own core (and
+//! its caches) to itself; the bytes are those of writing in line.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -160,12 +166,45 @@ impl Columns {
     }
 }
 
-/// Writes records to a Parquet file in row groups of [`ROW_GROUP_ROWS`] as they come.
+/// What the caller hands the encoding thread.
+enum Job {
+    RowGroup(RecordBatch),
+    /// Write the footer and stop. A writer dropped without [`TrajectoryWriter::finish`]
+    /// disconnects instead, and its file is left without a footer (unreadable, as a file
+    /// cut short should be).
+    Close,
+}
+
+/// The encoding thread: writes row groups until told to close.
+fn encode(mut writer: ArrowWriter<BufWriter<File>>, jobs: Receiver<Job>, path: PathBuf) -> Result<(), DatasetError> {
+    let perr = |source| DatasetError::Parquet { path: path.clone(), source };
+    let mut rows = 0;
+    for job in jobs {
+        match job {
+            Job::RowGroup(batch) => {
+                writer.write(&batch).map_err(perr)?;
+                writer.flush().map_err(perr)?;
+                rows += batch.num_rows();
+                tracing::debug!(path = %path.display(), rows, "row group written");
+            }
+            Job::Close => {
+                writer.close().map_err(perr)?;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes records to a Parquet file in row groups of [`ROW_GROUP_ROWS`] as they come
+/// (encoded on a thread of its own; see the module docs).
 pub struct TrajectoryWriter {
     path: PathBuf,
     schema: SchemaRef,
     scenario: bool,
-    writer: ArrowWriter<BufWriter<File>>,
+    /// To the encoding thread (bounded: at most one row group waits while one is written).
+    jobs: Option<SyncSender<Job>>,
+    encoder: Option<JoinHandle<Result<(), DatasetError>>>,
     buffer: Columns,
     rows: u64,
 }
@@ -188,7 +227,42 @@ impl TrajectoryWriter {
         let tag = if scenario { SCENARIO_SCHEMA } else { TRAJECTORY_SCHEMA };
         let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(writer_properties(tag)))
             .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
-        Ok(TrajectoryWriter { path: path.to_path_buf(), schema, scenario, writer, buffer: Columns::default(), rows: 0 })
+        let (jobs, rx) = sync_channel(1);
+        let thread_path = path.to_path_buf();
+        let encoder = std::thread::Builder::new()
+            .name("swm-parquet".to_string())
+            .spawn(move || encode(writer, rx, thread_path))
+            .map_err(DatasetError::io(path))?;
+        Ok(TrajectoryWriter {
+            path: path.to_path_buf(),
+            schema,
+            scenario,
+            jobs: Some(jobs),
+            encoder: Some(encoder),
+            buffer: Columns::default(),
+            rows: 0,
+        })
+    }
+
+    /// Hands `job` to the encoding thread; if that thread has stopped on an error, the error.
+    fn send(&mut self, job: Job) -> Result<(), DatasetError> {
+        let sent = self.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread hung up: it failed (or a previous error already stopped it).
+        self.jobs = None;
+        match self.encoder.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(DatasetError::Writer {
+                path: self.path.clone(),
+                message: "the Parquet encoding thread panicked".to_string(),
+            }),
+            Some(Ok(Ok(()))) | None => Err(DatasetError::Writer {
+                path: self.path.clone(),
+                message: "the writer stopped after an earlier error".to_string(),
+            }),
+        }
     }
 
     /// Appends the records of one step.
@@ -238,11 +312,8 @@ impl TrajectoryWriter {
             .buffer
             .take_batch(&self.schema, self.scenario)
             .map_err(|source| DatasetError::Arrow { path: self.path.clone(), source })?;
-        let perr = |source| DatasetError::Parquet { path: self.path.clone(), source };
-        self.writer.write(&batch).map_err(perr)?;
-        self.writer.flush().map_err(perr)?;
+        self.send(Job::RowGroup(batch))?;
         self.rows += n;
-        tracing::debug!(path = %self.path.display(), rows = self.rows, "row group written");
         Ok(())
     }
 
@@ -254,9 +325,26 @@ impl TrajectoryWriter {
     /// Writes the last row group and the footer; returns the number of rows.
     pub fn finish(mut self) -> Result<u64, DatasetError> {
         self.flush_row_group()?;
-        let path = self.path.clone();
-        self.writer.close().map_err(|source| DatasetError::Parquet { path, source })?;
-        Ok(self.rows)
+        self.send(Job::Close)?;
+        self.jobs = None;
+        match self.encoder.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result.map(|()| self.rows),
+            _ => Err(DatasetError::Writer {
+                path: self.path.clone(),
+                message: "the Parquet encoding thread panicked".to_string(),
+            }),
+        }
+    }
+}
+
+impl Drop for TrajectoryWriter {
+    /// Without [`TrajectoryWriter::finish`]: stops the encoding thread (after the row groups
+    /// handed to it) and leaves the file without a footer.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(encoder) = self.encoder.take() {
+            let _ = encoder.join();
+        }
     }
 }
 
@@ -407,6 +495,22 @@ mod tests {
         use parquet::file::reader::FileReader;
         assert_eq!(meta.metadata().num_row_groups(), 2);
         assert_eq!(read_trajectories(&a).unwrap(), records);
+    }
+
+    #[test]
+    fn a_writer_dropped_unfinished_leaves_an_unreadable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.parquet");
+        let mut w = TrajectoryWriter::create(&p).unwrap();
+        // More than a row group: one goes to the encoding thread before the drop.
+        for s in 0..(ROW_GROUP_ROWS as u32 / 50 + 10) {
+            let step: Vec<_> = (0..50u64).map(|id| rec(id, s, 1.0)).collect();
+            w.write_step(&step).unwrap();
+        }
+        drop(w);
+        assert!(std::fs::metadata(&p).unwrap().len() > 0, "the first row group was written");
+        let e = read_trajectories(&p).unwrap_err().to_string();
+        assert!(e.contains("cut.parquet"), "{e}");
     }
 
     #[test]

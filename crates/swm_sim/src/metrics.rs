@@ -32,7 +32,8 @@
 //! * **vehicle_updates_per_s**: vehicle-steps simulated per wall-clock second; the caller
 //!   fills it in (the accumulator never reads a clock, so metrics stay deterministic).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rstar::RTree;
 use rstar::primitives::Line;
@@ -156,21 +157,22 @@ impl OrientedBox {
         0.5 * self.length_m.hypot(self.width_m)
     }
 
-    /// Half the extent of the box projected on unit `axis`.
-    fn projected_radius(&self, axis: [f64; 2]) -> f64 {
-        let [a, b] = self.axes();
-        let [hl, hw] = self.half_extents();
-        hl * dot(a, axis).abs() + hw * dot(b, axis).abs()
+    /// Half the extent of a box with `axes` and `half_extents` projected on unit `axis`.
+    fn projected_radius(axes: [[f64; 2]; 2], [hl, hw]: [f64; 2], axis: [f64; 2]) -> f64 {
+        hl * dot(axes[0], axis).abs() + hw * dot(axes[1], axis).abs()
     }
 
     /// Penetration depth along the least-overlapping of the four candidate axes
     /// (separating axis theorem); negative or zero when the boxes are separated or touch.
     pub fn overlap_depth_m(&self, other: &OrientedBox) -> f64 {
         let d = [other.center[0] - self.center[0], other.center[1] - self.center[1]];
+        let (mine, theirs) = (self.axes(), other.axes());
+        let (my_half, their_half) = (self.half_extents(), other.half_extents());
         let mut depth = f64::INFINITY;
-        for axis in self.axes().into_iter().chain(other.axes()) {
+        for axis in mine.into_iter().chain(theirs) {
             let dist = dot(d, axis).abs();
-            let overlap = self.projected_radius(axis) + other.projected_radius(axis) - dist;
+            let overlap =
+                Self::projected_radius(mine, my_half, axis) + Self::projected_radius(theirs, their_half, axis) - dist;
             depth = depth.min(overlap);
         }
         depth
@@ -197,15 +199,43 @@ fn dot(a: [f64; 2], b: [f64; 2]) -> f64 {
     a[0] * b[0] + a[1] * b[1]
 }
 
+/// Squared distance from `p` to the segment `a`-`b`.
+fn segment_distance2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    let ab = [b[0] - a[0], b[1] - a[1]];
+    let ap = [p[0] - a[0], p[1] - a[1]];
+    let len2 = dot(ab, ab);
+    let t = if len2 > 0.0 { (dot(ap, ab) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let d = [ap[0] - ab[0] * t, ap[1] - ab[1] * t];
+    dot(d, d)
+}
+
 /// Pairs `(i, j)`, `i < j` in `boxes` order, whose boxes overlap by more than
 /// [`CONTACT_EPS_M`] (sweep and prune on x, then the separating axis test).
 pub fn overlapping_pairs(boxes: &[OrientedBox]) -> Vec<(usize, usize)> {
-    let mut order: Vec<(f64, f64, usize)> = boxes
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.center[0] - b.bounding_radius_m(), b.bounding_radius_m(), i))
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+    overlapping_pairs_with(boxes, &mut Vec::new())
+}
+
+/// [`overlapping_pairs`] with the sweep order of the previous call: when the boxes are
+/// the same agents in the same order as then, moved a little (the steps of a run), the
+/// order is nearly sorted already and an insertion sort restores it in about linear time.
+fn overlapping_pairs_with(boxes: &[OrientedBox], order: &mut Vec<(f64, f64, usize)>) -> Vec<(usize, usize)> {
+    if order.len() != boxes.len() {
+        order.clear();
+        order.extend((0..boxes.len()).map(|i| (0.0, 0.0, i)));
+    }
+    for e in order.iter_mut() {
+        let r = boxes[e.2].bounding_radius_m();
+        *e = (boxes[e.2].center[0] - r, r, e.2);
+    }
+    let before = |a: &(f64, f64, usize), b: &(f64, f64, usize)| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)).is_lt();
+    for i in 1..order.len() {
+        let mut j = i;
+        while j > 0 && before(&order[j], &order[j - 1]) {
+            order.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    let order = &order[..];
     let mut out = Vec::new();
     for (k, &(lo_i, r_i, i)) in order.iter().enumerate() {
         let hi_i = lo_i + 2.0 * r_i;
@@ -214,8 +244,9 @@ pub fn overlapping_pairs(boxes: &[OrientedBox]) -> Vec<(usize, usize)> {
                 break;
             }
             let (bi, bj) = (&boxes[i], &boxes[j]);
-            let dc = (bi.center[0] - bj.center[0]).hypot(bi.center[1] - bj.center[1]);
-            if dc > r_i + r_j {
+            let (dx, dy) = (bi.center[0] - bj.center[0], bi.center[1] - bj.center[1]);
+            // Bounding discs apart (with a hair of slack: the separating axis test decides).
+            if dx * dx + dy * dy > (r_i + r_j) * (r_i + r_j) * (1.0 + 1e-9) {
                 continue;
             }
             if bi.overlap_depth_m(bj) > CONTACT_EPS_M {
@@ -227,16 +258,48 @@ pub fn overlapping_pairs(boxes: &[OrientedBox]) -> Vec<(usize, usize)> {
     out
 }
 
-/// Where a vehicle's current standstill began, and whether it was ever gridlocked.
+/// What the accumulator keeps of a vehicle between steps: where its current standstill
+/// began, the last step it was seen, the road segment it was last near.
 #[derive(Clone, Copy, Debug, Default)]
-struct StopState {
+struct Tracked {
     stopped_since_s: Option<f64>,
+    /// The accumulator's step count when this vehicle was last recorded.
+    seen_step: u64,
+    /// The road segment it was last found near (checked first: vehicles move little
+    /// between steps).
+    near_segment: Option<[[f64; 2]; 2]>,
 }
+
+/// Drop the standstills of vehicles not seen for this many steps (memory only: a vehicle
+/// that comes back after missing a step starts afresh whether or not it was dropped).
+const STOPS_PRUNE_STEPS: u64 = 256;
+
+/// Hashes the `u64` agent ids of the per-vehicle map (a multiply and a fold: ids are
+/// trusted integers, and the map is read once per vehicle and step).
+#[derive(Default)]
+struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        let m = u128::from(id ^ self.0) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// Streams the records of a run into [`RunMetrics`].
 pub struct MetricsAccumulator {
     road: RTree<Line<[f64; 2]>>,
     has_road: bool,
+    /// Lane centre lines by lane index (a record's own lane is checked before the tree).
+    lanes: Vec<Vec<[f64; 2]>>,
     vehicles: BTreeSet<u64>,
     pedestrians: BTreeSet<u64>,
     steps: u64,
@@ -247,7 +310,7 @@ pub struct MetricsAccumulator {
     pedestrian_contacts: BTreeSet<(u64, u64)>,
     vehicle_collisions: u64,
     pedestrian_collisions: u64,
-    stops: BTreeMap<u64, StopState>,
+    stops: IdMap<Tracked>,
     gridlocked: BTreeSet<u64>,
     long_stopped: BTreeSet<u64>,
     max_stopped_s: f64,
@@ -259,6 +322,12 @@ pub struct MetricsAccumulator {
     speed_histogram: Vec<u64>,
     vehicles_over_time: Vec<(f64, u32)>,
     next_sample_s: f64,
+    /// Per-step buffers, kept to spare the allocations.
+    vboxes: Vec<OrientedBox>,
+    vids: Vec<u64>,
+    vz: Vec<f64>,
+    /// The sweep order of the last step's vehicle boxes (see `overlapping_pairs_with`).
+    sweep_order: Vec<(f64, f64, usize)>,
 }
 
 impl MetricsAccumulator {
@@ -279,9 +348,11 @@ impl MetricsAccumulator {
             }
         }
         let has_road = !segments.is_empty();
+        let lanes = twin.lanes.iter().map(|l| l.centerline.iter().map(|p| [p[0], p[1]]).collect()).collect();
         MetricsAccumulator {
             road: RTree::bulk_load(segments),
             has_road,
+            lanes,
             vehicles: BTreeSet::new(),
             pedestrians: BTreeSet::new(),
             steps: 0,
@@ -292,7 +363,7 @@ impl MetricsAccumulator {
             pedestrian_contacts: BTreeSet::new(),
             vehicle_collisions: 0,
             pedestrian_collisions: 0,
-            stops: BTreeMap::new(),
+            stops: IdMap::default(),
             gridlocked: BTreeSet::new(),
             long_stopped: BTreeSet::new(),
             max_stopped_s: 0.0,
@@ -304,6 +375,10 @@ impl MetricsAccumulator {
             speed_histogram: vec![0; SPEED_BINS],
             vehicles_over_time: Vec::new(),
             next_sample_s: f64::NEG_INFINITY,
+            vboxes: Vec::new(),
+            vids: Vec::new(),
+            vz: Vec::new(),
+            sweep_order: Vec::new(),
         }
     }
 
@@ -324,13 +399,14 @@ impl MetricsAccumulator {
         self.last_time_s = Some(time_s);
         self.steps += 1;
 
-        let mut vboxes = Vec::new();
-        let mut vids = Vec::new();
-        let mut vz = Vec::new();
+        let (mut vboxes, mut vids, mut vz) =
+            (std::mem::take(&mut self.vboxes), std::mem::take(&mut self.vids), std::mem::take(&mut self.vz));
+        vboxes.clear();
+        vids.clear();
+        vz.clear();
         let mut peds = Vec::new();
         for r in records {
             if r.kind.is_vehicle() {
-                self.vehicles.insert(r.agent_id);
                 vboxes.push(OrientedBox::of_record(r));
                 vids.push(r.agent_id);
                 vz.push(r.z_m);
@@ -340,9 +416,12 @@ impl MetricsAccumulator {
                 peds.push(r);
             }
         }
-        // Vehicles that left stop being tracked.
-        let present: BTreeSet<u64> = vids.iter().copied().collect();
-        self.stops.retain(|id, _| present.contains(id));
+        // Vehicles that left stop being tracked (a vehicle missing from a step starts its
+        // standstill afresh when it comes back: see `vehicle`).
+        if self.steps.is_multiple_of(STOPS_PRUNE_STEPS) {
+            let now = self.steps;
+            self.stops.retain(|_, st| st.seen_step == now);
+        }
 
         if time_s >= self.next_sample_s {
             self.vehicles_over_time.push((time_s, vids.len() as u32));
@@ -351,7 +430,7 @@ impl MetricsAccumulator {
 
         // Vehicle-vehicle contacts.
         let mut contacts = BTreeSet::new();
-        for (i, j) in overlapping_pairs(&vboxes) {
+        for (i, j) in overlapping_pairs_with(&vboxes, &mut self.sweep_order) {
             if (vz[i] - vz[j]).abs() >= LEVEL_SEPARATION_M {
                 continue;
             }
@@ -364,10 +443,11 @@ impl MetricsAccumulator {
         }
         self.vehicle_collisions += new;
         self.vehicle_contacts = contacts;
+        let near_vehicles = !peds.is_empty() && !vboxes.is_empty();
 
         // Pedestrian-vehicle contacts (vehicles near each pedestrian via a sorted sweep).
         let mut contacts = BTreeSet::new();
-        if !peds.is_empty() && !vboxes.is_empty() {
+        if near_vehicles {
             let mut order: Vec<(f64, usize)> = vboxes.iter().enumerate().map(|(i, b)| (b.center[0], i)).collect();
             order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let reach_m = vboxes.iter().map(OrientedBox::bounding_radius_m).fold(0.0, f64::max) + PEDESTRIAN_RADIUS_M;
@@ -389,6 +469,33 @@ impl MetricsAccumulator {
         }
         self.pedestrian_collisions += new;
         self.pedestrian_contacts = contacts;
+        (self.vboxes, self.vids, self.vz) = (vboxes, vids, vz);
+    }
+
+    /// Whether `p` is within [`OFF_ROAD_M`] of a lane centre line or connection path: the
+    /// segment it was last near, the record's own lane, then the whole road. Updates
+    /// `near_segment` to a segment it is near.
+    fn on_road(
+        road: &RTree<Line<[f64; 2]>>,
+        lanes: &[Vec<[f64; 2]>],
+        p: [f64; 2],
+        lane: Option<u32>,
+        near_segment: &mut Option<[[f64; 2]; 2]>,
+    ) -> bool {
+        let r2 = OFF_ROAD_M * OFF_ROAD_M;
+        if let Some([a, b]) = *near_segment
+            && segment_distance2(p, a, b) <= r2
+        {
+            return true;
+        }
+        if let Some(line) = lane.and_then(|l| lanes.get(l as usize))
+            && let Some(w) = line.windows(2).find(|w| segment_distance2(p, w[0], w[1]) <= r2)
+        {
+            *near_segment = Some([w[0], w[1]]);
+            return true;
+        }
+        *near_segment = road.locate_within_distance(p, r2).next().map(|l| [l.from, l.to]);
+        near_segment.is_some()
     }
 
     fn vehicle(&mut self, r: &TrajectoryRecord, time_s: f64, interval_s: f64) {
@@ -399,7 +506,16 @@ impl MetricsAccumulator {
         let bin = ((speed / SPEED_BIN_MPS) as usize).min(SPEED_BINS - 1);
         self.speed_histogram[bin] += 1;
 
-        let st = self.stops.entry(r.agent_id).or_default();
+        let now = self.steps;
+        let st = self.stops.entry(r.agent_id).or_insert_with(|| {
+            self.vehicles.insert(r.agent_id);
+            Tracked { stopped_since_s: None, seen_step: now, near_segment: None }
+        });
+        if st.seen_step + 1 < now {
+            // Missing from a step in between: a new standstill.
+            st.stopped_since_s = None;
+        }
+        st.seen_step = now;
         if speed < STOPPED_MPS {
             let since = *st.stopped_since_s.get_or_insert(time_s);
             let stopped_s = time_s - since;
@@ -414,13 +530,9 @@ impl MetricsAccumulator {
             st.stopped_since_s = None;
         }
 
-        if self.has_road {
-            let p = [r.x_m, r.y_m];
-            let near = self.road.locate_within_distance(p, OFF_ROAD_M * OFF_ROAD_M).next().is_some();
-            if !near {
-                self.off_road_time_s += interval_s;
-                self.off_road_vehicles.insert(r.agent_id);
-            }
+        if self.has_road && !Self::on_road(&self.road, &self.lanes, [r.x_m, r.y_m], r.lane, &mut st.near_segment) {
+            self.off_road_time_s += interval_s;
+            self.off_road_vehicles.insert(r.agent_id);
         }
     }
 

@@ -153,6 +153,7 @@
 //!   [`SimEvent::Arrived`].
 
 mod net;
+mod route;
 
 pub use net::{CONFLICT_DIST_M, Conflict, Gate, Net, demand_weight, route_penalty};
 
@@ -3382,6 +3383,17 @@ impl VehicleSim {
                 width_m: p.width_m + 1.0,
             };
             for (os, o) in self.vehicles.iter().enumerate().filter(|(_, o)| o.alive) {
+                // Far from where it stood at the step's start (the guard's box; a vehicle
+                // moves less than `NEAR_SLACK_M` in a step): no need for its pose now. Not
+                // for one spawned in this step, whose slot's box is another's or none.
+                if o.spawn_time_s != time_s
+                    && let Some((gb, _)) = self.guard_boxes.get(os)
+                {
+                    let reach = cand.bounding_radius_m() + 0.5 * o.p.length_m.hypot(o.p.width_m) + NEAR_SLACK_M;
+                    if (gb.c[0] - cand.center[0]).powi(2) + (gb.c[1] - cand.center[1]).powi(2) > reach * reach {
+                        continue;
+                    }
+                }
                 let (oc, oh) = self.center_heading(os);
                 let ob = OrientedBox {
                     center: [oc[0], oc[1]],

@@ -2,13 +2,12 @@
 //! their geometry, lane groups (a road in one direction), conflicts between connections of
 //! a junction, hold points and routing.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use swm_twin::{Control, RoadClass, StopKind, Turn, Twin};
 
 use crate::crossing::CrossingMap;
 use crate::metrics::OrientedBox;
+
+use super::route::RouteIndex;
 
 /// Two connection paths closer than this (m) conflict (widest vehicle plus margin).
 pub const CONFLICT_DIST_M: f64 = 3.0;
@@ -136,6 +135,8 @@ pub struct Net {
     pub intrusions: Vec<Vec<(u32, f64, f64)>>,
     /// Per connection: the same seen from the connection `(lane, safe_s car, safe_s long)`.
     pub intruded_by: Vec<Vec<(u32, f64, f64)>>,
+    /// Routing's precomputed components and landmark bounds (see [`Net::route`]).
+    route_index: RouteIndex,
 }
 
 /// Height of one vertical level (m): pieces are raised by it, so recorded poses carry the
@@ -753,6 +754,7 @@ impl Net {
                 best.into_iter().map(|(g, _, c)| (g, c)).collect()
             })
             .collect();
+        let route_index = RouteIndex::new(&group_next);
         Net {
             intrusions,
             intruded_by,
@@ -784,6 +786,7 @@ impl Net {
             crossings: lane_cross,
             conn_from,
             conn_to,
+            route_index,
         }
     }
 
@@ -841,70 +844,12 @@ impl Net {
         self.lane_groups[lane as usize].iter().find(|(gg, _)| *gg == g).map(|(_, c)| *c)
     }
 
-    /// Shortest route (by free-flow travel time) of groups from `from` to `to`, both
-    /// included; when `to` is unreachable, to the cheapest reachable sink group.
-    /// The cheapest route (lane groups) from `from` to `to` (or to the nearest sink), with
-    /// `cost_s` the cost of entering each group (s): [`Net::group_cost_s`] free-flowing,
-    /// or the simulator's live estimate (Dijkstra).
+    /// The cheapest route (lane groups) from `from` to `to`, both included, with `cost_s`
+    /// the cost of entering each group (s): [`Net::group_cost_s`] free-flowing, or the
+    /// simulator's live estimate, never below it; when `to` is `None` or unreachable, to the
+    /// cheapest reachable sink group. A* with landmark bounds (see [`RouteIndex`]).
     pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool], cost_s: &[f64]) -> Option<Vec<u32>> {
-        let n = self.groups.len();
-        let mut dist = vec![f64::INFINITY; n];
-        let mut prev = vec![u32::MAX; n];
-        let mut heap = BinaryHeap::new();
-        dist[from as usize] = 0.0;
-        heap.push(Reverse((OrdF(0.0), from)));
-        let mut best_sink: Option<u32> = None;
-        let mut found = false;
-        while let Some(Reverse((OrdF(d), g))) = heap.pop() {
-            if d > dist[g as usize] {
-                continue;
-            }
-            if Some(g) == to {
-                found = true;
-                break;
-            }
-            if best_sink.is_none() && sink_group[g as usize] && g != from {
-                best_sink = Some(g);
-                if to.is_none() {
-                    // The nearest sink is the answer: its path is settled.
-                    break;
-                }
-            }
-            for &h in &self.group_next[g as usize] {
-                let nd = d + cost_s[h as usize];
-                if nd < dist[h as usize] {
-                    dist[h as usize] = nd;
-                    prev[h as usize] = g;
-                    heap.push(Reverse((OrdF(nd), h)));
-                }
-            }
-        }
-        let target = if found { to? } else { best_sink? };
-        let mut path = vec![target];
-        let mut cur = target;
-        while cur != from {
-            cur = prev[cur as usize];
-            if cur == u32::MAX {
-                return None;
-            }
-            path.push(cur);
-        }
-        path.reverse();
-        Some(path)
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-struct OrdF(f64);
-impl Eq for OrdF {}
-impl PartialOrd for OrdF {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for OrdF {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+        self.route_index.route(&self.group_next, from, to, sink_group, cost_s)
     }
 }
 
