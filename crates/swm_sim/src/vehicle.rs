@@ -1609,15 +1609,19 @@ impl VehicleSim {
     }
 
     /// Whether `slot`'s body, driven along its route up to `reach_m` ahead, would come
-    /// within [`GUARD_MARGIN_M`] of `other`'s body as it stands.
+    /// within [`GUARD_MARGIN_M`] of `other`'s body as it stands, and closer than it stands
+    /// now (as the clearance guard judges a step: a vehicle already within the margin of
+    /// another, a truck's rear beside it at a tight turn, may drive on away from it).
     fn path_hits(&self, slot: u32, other: u32, reach_m: f64) -> bool {
         let v = &self.vehicles[slot as usize];
         let ob = &self.guard_boxes[other as usize].0;
+        let now = self.guard_boxes[slot as usize].0.depth(ob);
         let mut d = 0.5;
         while d <= reach_m {
             let Some((pc, sc, prev)) = self.ahead_on_route(v, d) else { break };
             let (f, r) = self.pose_at(v, pc, sc, prev, 0.0);
-            if body_box_of(f, r, &v.p, v.heading_rad).depth(ob) > -GUARD_MARGIN_M {
+            let depth = body_box_of(f, r, &v.p, v.heading_rad).depth(ob);
+            if depth > -GUARD_MARGIN_M && depth > now + 1e-3 {
                 return true;
             }
             d += 0.5;
