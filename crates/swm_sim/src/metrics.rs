@@ -638,6 +638,86 @@ mod tests {
         Twin::default()
     }
 
+    /// A small deterministic generator for the tests below.
+    struct XorShift(u64);
+    impl XorShift {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// The sweep order kept from step to step (and reset when the count changes) finds
+    /// exactly the pairs a test of every pair finds.
+    #[test]
+    fn sweep_order_kept_between_steps_finds_every_overlapping_pair() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut boxes: Vec<OrientedBox> = (0..120)
+            .map(|_| OrientedBox {
+                center: [rng.unit() * 120.0, rng.unit() * 60.0],
+                heading_rad: rng.unit() * 6.3,
+                length_m: 4.0 + rng.unit() * 8.0,
+                width_m: 1.8 + rng.unit() * 0.7,
+            })
+            .collect();
+        let mut order = Vec::new();
+        let mut found = 0;
+        for step in 0..60 {
+            for b in &mut boxes {
+                b.center[0] += (rng.unit() - 0.3) * 2.0;
+                b.center[1] += (rng.unit() - 0.5) * 1.0;
+                b.heading_rad += (rng.unit() - 0.5) * 0.2;
+            }
+            if step % 17 == 16 {
+                boxes.pop();
+            }
+            let mut want = Vec::new();
+            for i in 0..boxes.len() {
+                for j in i + 1..boxes.len() {
+                    if boxes[i].overlap_depth_m(&boxes[j]) > CONTACT_EPS_M {
+                        want.push((i, j));
+                    }
+                }
+            }
+            assert_eq!(overlapping_pairs_with(&boxes, &mut order), want, "step {step}");
+            found += want.len();
+        }
+        assert!(found > 50, "the boxes should meet often enough to test something ({found})");
+    }
+
+    /// The off-road test with the last segment and the own lane checked first agrees with
+    /// the R-tree of every segment, point by point along random walks.
+    #[test]
+    fn the_near_segment_cache_agrees_with_the_tree() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let lanes: Vec<Vec<[f64; 2]>> = (0..6)
+            .map(|k| {
+                (0..8).map(|i| [f64::from(i) * 10.0, f64::from(k) * 7.0 + (f64::from(i) * 0.7).sin() * 2.0]).collect()
+            })
+            .collect();
+        let segments: Vec<Line<[f64; 2]>> =
+            lanes.iter().flat_map(|l| l.windows(2).map(|w| Line::new(w[0], w[1])).collect::<Vec<_>>()).collect();
+        let brute =
+            |p: [f64; 2]| segments.iter().any(|l| segment_distance2(p, l.from, l.to) <= OFF_ROAD_M * OFF_ROAD_M);
+        let road = RTree::bulk_load(segments.clone());
+        let (mut on, mut off) = (0, 0);
+        for walk in 0..40 {
+            let mut p = [rng.unit() * 70.0, rng.unit() * 40.0 - 3.0];
+            let lane = (walk % 3 != 0).then_some((walk % 6) as u32);
+            let mut near = None;
+            for _ in 0..100 {
+                p[0] += (rng.unit() - 0.5) * 3.0;
+                p[1] += (rng.unit() - 0.5) * 3.0;
+                let got = MetricsAccumulator::on_road(&road, &lanes, p, lane, &mut near);
+                assert_eq!(got, brute(p), "walk {walk} at {p:?}");
+                if got { on += 1 } else { off += 1 }
+            }
+        }
+        assert!(on > 500 && off > 500, "both answers should be tested ({on} on, {off} off)");
+    }
+
     #[test]
     fn boxes_at_an_angle_overlap_once() {
         let mut acc = MetricsAccumulator::new(&empty_twin());
