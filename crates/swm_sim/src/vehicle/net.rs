@@ -135,7 +135,7 @@ pub struct Net {
     pub intrusions: Vec<Vec<(u32, f64, f64)>>,
     /// Per connection: the same seen from the connection `(lane, safe_s car, safe_s long)`.
     pub intruded_by: Vec<Vec<(u32, f64, f64)>>,
-    /// Routing's precomputed components and landmark bounds (see [`Net::route`]).
+    /// Routing's strongly connected components (see [`Net::route`]).
     route_index: RouteIndex,
 }
 
@@ -846,8 +846,9 @@ impl Net {
 
     /// The cheapest route (lane groups) from `from` to `to`, both included, with `cost_s`
     /// the cost of entering each group (s): [`Net::group_cost_s`] free-flowing, or the
-    /// simulator's live estimate, never below it; when `to` is `None` or unreachable, to the
-    /// cheapest reachable sink group. A* with landmark bounds (see [`RouteIndex`]).
+    /// simulator's live estimate; when `to` is `None` or unreachable, to the cheapest
+    /// reachable sink group (the lower group index on a tie). Dijkstra; the graph's
+    /// strongly connected components, computed once, tell an unreachable `to` at once.
     pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool], cost_s: &[f64]) -> Option<Vec<u32>> {
         self.route_index.route(&self.group_next, from, to, sink_group, cost_s)
     }
