@@ -8,7 +8,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgGroup, Args};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
+
+use crate::commands::bar_style;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -125,13 +127,7 @@ pub fn batch_cmd(a: BatchArgs, quiet: bool) -> Result<()> {
         let mut on_event = |e: BatchEvent| match e {
             BatchEvent::Planned { shard, chunks_total, chunks_mine, chunks_done, chunks_todo, rollouts_todo } => {
                 if !quiet {
-                    pb.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} [{bar:30}] {pos}/{len} rollouts {per_sec} ETA {eta} {msg}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
+                    pb.set_style(bar_style("{spinner} [{bar:30}] {pos}/{len} rollouts {rate} ETA {eta} {msg}"));
                     pb.set_length(rollouts_todo);
                     pb.set_message(String::new());
                     pb.reset_eta();

@@ -152,6 +152,28 @@ fn parse_latlon(s: &str) -> Result<LatLon, String> {
     Ok(ll)
 }
 
+/// A bar style from `template`, which may use `{rate}`: items per second as a whole number
+/// (indicatif's `{per_sec}` prints four decimals).
+pub(crate) fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        })
+        .progress_chars("=> ")
+}
+
+/// A bar of `len` items drawn with `template` (see [`bar_style`]), hidden when `quiet`.
+pub(crate) fn rate_bar(quiet: bool, len: u64, template: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(bar_style(template));
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
 pub(crate) fn progress(quiet: bool, len: u64, msg: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();

@@ -8,9 +8,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use swm_model::data::{Dataset, ProcgenDataOptions, procgen_episodes, read_scenario_dir, samples_from_episodes};
 use swm_model::rollout::{RolloutManifest, write_rollouts};
 use swm_model::train::{TrainConfig, TrainEvent, train};
@@ -18,7 +18,7 @@ use swm_model::{MapContext, Network, RolloutConfig, SamplingConfig};
 use swm_twin::export::font::{draw_text, text_width};
 use tiny_skia::{Color, Paint, PathBuilder, Pixmap, Stroke, Transform};
 
-use crate::commands::load;
+use crate::commands::{load, rate_bar};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -118,18 +118,6 @@ fn say(pb: &ProgressBar, line: String) {
     if pb.is_hidden() { println!("{line}") } else { pb.println(line) }
 }
 
-fn bar(quiet: bool, len: u64, template: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
-}
-
 pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
         bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
@@ -196,7 +184,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     );
 
     let cfg = TrainConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, seed: a.seed, ..TrainConfig::default() };
-    let pb = bar(quiet, 1, "{spinner} training [{bar:30}] {pos}/{len} steps {per_sec} ETA {eta} {msg}");
+    let pb = rate_bar(quiet, 1, "{spinner} training [{bar:30}] {pos}/{len} steps {rate} ETA {eta} {msg}");
     let stem = a.output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let dir = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
     if !dir.as_os_str().is_empty() {

@@ -6,10 +6,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use swm_dataset::fcd::FcdCoordinates;
 use swm_dataset::manifest::{read_json, twin_ref, write_json};
 use swm_dataset::scenario::{CenterSelector, ScenarioOptions};
@@ -19,7 +18,7 @@ use swm_sim::metrics::{MetricsAccumulator, RunMetrics};
 use swm_sim::record::SimEvent;
 use swm_sim::{AgentKind, SimConfig, Simulation};
 
-use crate::commands::load;
+use crate::commands::{load, rate_bar};
 
 const TRAJECTORIES: &str = "trajectories.parquet";
 const EVENTS: &str = "events.json";
@@ -118,20 +117,6 @@ fn parse_offset(s: &str) -> Result<[f64; 2], String> {
     }
 }
 
-fn step_bar(quiet: bool, steps: u64) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(steps);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} steps {per_sec} ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
-}
-
 pub fn simulate(a: SimulateArgs, quiet: bool) -> Result<()> {
     if !(a.duration.is_finite() && a.duration > 0.0) {
         bail!("--duration must be a positive number of seconds (got {})", a.duration);
@@ -152,7 +137,8 @@ pub fn simulate(a: SimulateArgs, quiet: bool) -> Result<()> {
     let traj_path = a.output.join(TRAJECTORIES);
     let mut writer = TrajectoryWriter::create(&traj_path)?;
     let mut acc = MetricsAccumulator::new(&twin);
-    let pb = step_bar(quiet, u64::from(steps));
+    let pb =
+        rate_bar(quiet, u64::from(steps), "{spinner} simulating [{bar:30}] {pos}/{len} steps {rate} ETA {eta} {msg}");
     let mut write_err = None;
     let mut recorded_steps = 0u64;
     let mut callback_s = 0.0;
