@@ -3386,6 +3386,7 @@ impl VehicleSim {
                 length_m: p.length_m + 4.0,
                 width_m: p.width_m + 1.0,
             };
+            let cand_radius_m = cand.bounding_radius_m();
             for (os, o) in self.vehicles.iter().enumerate().filter(|(_, o)| o.alive) {
                 // Far from where it stood at the step's start (the guard's box; a vehicle
                 // moves less than `NEAR_SLACK_M` in a step): no need for its pose now. Not
@@ -3393,7 +3394,7 @@ impl VehicleSim {
                 if o.spawn_time_s != time_s
                     && let Some((gb, _)) = self.guard_boxes.get(os)
                 {
-                    let reach = cand.bounding_radius_m() + 0.5 * o.p.length_m.hypot(o.p.width_m) + NEAR_SLACK_M;
+                    let reach = cand_radius_m + gb.radius + NEAR_SLACK_M;
                     if (gb.c[0] - cand.center[0]).powi(2) + (gb.c[1] - cand.center[1]).powi(2) > reach * reach {
                         continue;
                     }
