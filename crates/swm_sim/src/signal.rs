@@ -105,6 +105,13 @@ impl Plan {
         let dt = local - self.starts_s[phase];
         if (0.0..p.green_s + p.amber_s).contains(&dt) { p.green_s + p.amber_s - dt } else { 0.0 }
     }
+
+    /// Seconds from `time_s` until phase `phase` next turns green (0 while green).
+    pub fn green_in_s(&self, phase: usize, time_s: f64) -> f64 {
+        let local = (time_s + self.offset_s).rem_euclid(self.cycle_s);
+        let dt = (local - self.starts_s[phase]).rem_euclid(self.cycle_s);
+        if dt < self.phases[phase].green_s { 0.0 } else { self.cycle_s - dt }
+    }
 }
 
 /// What a lane's signal state is made of ([`SignalController::lane_signal_source`]).
@@ -336,6 +343,15 @@ impl SignalController {
         }
     }
 
+    /// Seconds until a connection's movement may next enter (0 when it may now: green, not
+    /// signalised or clearance).
+    pub fn connection_green_in_s(&self, conn_index: u32, time_s: f64) -> f64 {
+        match self.conn.get(conn_index as usize) {
+            Some(ConnControl::Phase(s, p)) => self.plans[*s as usize].green_in_s(*p as usize, time_s),
+            _ => 0.0,
+        }
+    }
+
     /// The state of the signal ahead on `lane` (`None` when no signal controls it): green
     /// when one of its movements is green, amber when one is amber, else red.
     pub fn lane_state(&self, lane: u32, time_s: f64) -> Option<SignalState> {
@@ -398,5 +414,40 @@ impl SignalController {
             k += 0.25;
         }
         Some(SignalState::Green)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(green_s: f64) -> Phase {
+        Phase { green_s, amber_s: AMBER_S, all_red_s: ALL_RED_S, pedestrian: false }
+    }
+
+    #[test]
+    fn green_in_counts_to_the_next_green_start_with_the_offset() {
+        // Phases: 0 green 0..20, amber ..23, all-red ..25; 1 green 25..37, ..40, ..42.
+        let plan = Plan::new(vec![phase(20.0), phase(12.0)], 0.0);
+        assert_eq!(plan.cycle_s, 42.0);
+        assert_eq!(plan.green_in_s(0, 5.0), 0.0);
+        assert_eq!(plan.green_in_s(0, 21.0), 21.0);
+        assert_eq!(plan.green_in_s(1, 0.0), 25.0);
+        assert_eq!(plan.green_in_s(1, 30.0), 0.0);
+        assert_eq!(plan.green_in_s(1, 38.0), 29.0);
+        // Every second of a cycle: a phase is green exactly when green_in is 0, and green
+        // `green_in` seconds later.
+        let shifted = Plan { offset_s: 7.0, ..plan };
+        for k in 0..84 {
+            let t = k as f64 + 0.5;
+            for p in 0..2 {
+                let g = shifted.green_in_s(p, t);
+                assert_eq!(g == 0.0, shifted.phase_state(p, t) == SignalState::Green, "phase {p} at {t}");
+                assert_eq!(shifted.phase_state(p, t + g), SignalState::Green, "phase {p} at {t} + {g}");
+                if g > 0.5 {
+                    assert_ne!(shifted.phase_state(p, t + g - 0.5), SignalState::Green, "phase {p} at {t} + {g}");
+                }
+            }
+        }
     }
 }

@@ -53,7 +53,12 @@
 //!   older than its own, and vehicles with priority that will stop for the claim are not
 //!   waited for; a claimant waiting for the very vehicle asking lets it go; a conflict of
 //!   bodies binds a claim when either vehicle is long. Between two
-//!   conflicting claims the older wins, so claims never wait for each other in a cycle. "Room" means room to stop with the rear clear of the zone; a lane too short
+//!   conflicting claims the older wins, so claims never wait for each other in a cycle.
+//!   A claimant at a signal whose green ran out before it got its way (a stream that had
+//!   reserved the conflict before the green began held it all through a short protected
+//!   left) claims the same connections again [`CLAIM_LEAD_S`] before its next green, so that
+//!   stream's reservations have drained when the green begins.
+//!   "Room" means room to stop with the rear clear of the zone; a lane too short
 //!   to stop on clear of foreign paths ([`Net::clear_s`]) is reserved through: the
 //!   connections beyond it are granted together (a signal beyond must stay green long
 //!   enough; after [`SQUEEZE_AFTER_S`] of waiting, green is enough; after
@@ -225,6 +230,11 @@ const IMPATIENT_RAMP_S: f64 = 40.0;
 /// bind when either vehicle is long). The oldest claim wins between two conflicting ones, so
 /// claims never wait for each other in a cycle.
 pub const CLAIM_AFTER_S: f64 = 30.0;
+/// A claimant at a signal whose green ran out before it got its way (the stream it crosses
+/// held the conflict all through a short green) claims the same connections again this
+/// long (s) before its next green, so the stream's reservations have drained when the green
+/// begins.
+pub const CLAIM_LEAD_S: f64 = 8.0;
 /// The longest a holder let pass by another (standing clear of its path) keeps still for it
 /// (s; the rule is in the module docs, under deadlocks).
 pub const STAY_MAX_S: f64 = 60.0;
@@ -349,6 +359,10 @@ pub struct Vehicle {
     no_grant_until_s: f64,
     /// Connections this vehicle claims (see [`CLAIM_AFTER_S`]).
     claimed: Vec<u32>,
+    /// The connections it last claimed at a signal, and the lane it claimed them from, kept
+    /// through the red until it leaves that lane (see [`CLAIM_LEAD_S`]).
+    starved_chain: Vec<u32>,
+    starved_lane: u32,
     /// No claims before this time (s): set when a deadlock resolution dropped this
     /// vehicle's.
     no_claim_until_s: f64,
@@ -2266,6 +2280,19 @@ impl VehicleSim {
                         let i = list.partition_point(|e| (e.s, e.slot) <= (v.s_m, slot));
                         list[i..].iter().all(|e| e.ghost || e.slot == slot)
                     };
+                    // A claimant whose last green ran out claims its chain again shortly
+                    // before the next (see CLAIM_LEAD_S).
+                    if why == Wait::Red
+                        && first
+                        && d_hold < 3.0
+                        && v.v_mps < 0.5
+                        && v.starved_lane == piece
+                        && v.starved_chain.first() == Some(&c)
+                        && ctx.time_s >= v.no_claim_until_s
+                        && ctx.signals.connection_green_in_s(c, ctx.time_s) <= CLAIM_LEAD_S
+                    {
+                        claim_chain = Some(v.starved_chain.clone());
+                    }
                     if go && !held {
                         let req_d = v.v_mps * v.v_mps / (2.0 * p.b_mps2) + 20.0 + zone_reach;
                         if first && d_hold < req_d && ctx.time_s < v.no_grant_until_s {
@@ -2634,10 +2661,20 @@ impl VehicleSim {
         }
         // Claims, unless a re-route just chose another way.
         self.drop_claims(slot);
+        if self.vehicles[slot as usize].starved_lane != self.vehicles[slot as usize].piece {
+            let v = &mut self.vehicles[slot as usize];
+            v.starved_lane = NONE;
+            v.starved_chain.clear();
+        }
         if let Some(chain) = claim_chain {
             let v = &self.vehicles[slot as usize];
             let key = (slot, ctx.time_s - v.stopped_s, v.id);
             if v.piece == piece && self.planned_conn(v, piece, v.route_idx) == chain.first().copied() {
+                if piece < nl && self.net.gate[piece as usize] == Gate::Signal {
+                    let v = &mut self.vehicles[slot as usize];
+                    v.starved_lane = piece;
+                    v.starved_chain.clone_from(&chain);
+                }
                 for c in chain {
                     if self.claims[c as usize].0 == NONE {
                         self.claims[c as usize] = key;
@@ -3445,6 +3482,8 @@ impl VehicleSim {
             ignore_yield_until_s: 0.0,
             no_grant_until_s: 0.0,
             claimed: Vec::new(),
+            starved_chain: Vec::new(),
+            starved_lane: NONE,
             no_claim_until_s: 0.0,
             hold_lat: false,
             reverse_for: NONE,

@@ -632,6 +632,21 @@ fn a_vehicle_beside_a_body_drives_on_away_from_it() {
     assert_eq!(ck.gridlocked, 0, "gridlock (longest stop {:.0} s)", ck.max_stopped_s);
 }
 
+/// A left turn whose short protected green is eaten by a stream that reserved the conflict
+/// before the green began is not starved: on Jamsil (seed 19) the left turn off lane 712
+/// (12 s of green in 80 s) must merge with a slow ramp just beyond the junction; each
+/// green, a ramp vehicle that had reserved the merge 40 m before it held it until the
+/// green was nearly gone, and the turner (with two cars behind it) waited 444 s. Now it
+/// claims the merge again shortly before its next green (`CLAIM_LEAD_S`) and goes.
+#[test]
+fn a_left_turn_starved_through_its_green_claims_before_the_next() {
+    let Some(twin) = seoul("seoul/jamsil.osm.pbf", None) else { return };
+    let (ck, _) = run_checked(Arc::new(twin), cfg(19, 300, 0.0), 6000);
+    assert_eq!(ck.collisions, 0, "collisions; first: {:#?}", ck.first_collisions);
+    assert_eq!(ck.violations, 0);
+    assert_eq!(ck.gridlocked, 0, "gridlock (longest stop {:.0} s)", ck.max_stopped_s);
+}
+
 /// The island core of the Yeouido extract (west, south, east, north): the full extract is
 /// fragmented (bridge and expressway stubs cut by the extract's edge).
 const YEOUIDO_CORE_WGS84: [f64; 4] = [126.915, 37.515, 126.945, 37.535];
