@@ -48,7 +48,8 @@
 //!   when one of the two vehicles is long ([`Conflict::long_only`]).
 //! * **Claims** (no starvation): a first vehicle kept [`CLAIM_AFTER_S`] at its hold point
 //!   by vehicles it must cross or yield to (or by vehicles ahead on the short lanes it must
-//!   cross, or reserving room on its exit) *claims* the connections it needs; a vehicle
+//!   cross, or by a queue on its exit or vehicles reserving room there: the streams merging
+//!   into a queued lane take turns) *claims* the connections it needs; a vehicle
 //!   that can still stop at its hold point (<= 4.5 m/s²) is granted nothing across a claim
 //!   older than its own, and vehicles with priority that will stop for the claim are not
 //!   waited for; a claimant waiting for the very vehicle asking lets it go; a conflict of
@@ -224,7 +225,8 @@ const IMPATIENT_AFTER_S: f64 = 20.0;
 /// See [`IMPATIENT_AFTER_S`] (s).
 const IMPATIENT_RAMP_S: f64 = 40.0;
 /// A first vehicle kept this long at its hold point by vehicles it must cross or yield to
-/// (or by vehicles ahead on the short lanes it must cross, or reserving room on its exit)
+/// (or by vehicles ahead on the short lanes it must cross, or by a queue on its exit or
+/// vehicles reserving room there)
 /// *claims* the connections it needs (s): vehicles that can still stop get no new way across
 /// them until it has gone, so a stream never starves a lane for good (conflicts of bodies
 /// bind when either vehicle is long). The oldest claim wins between two conflicting ones, so
@@ -2409,6 +2411,7 @@ impl VehicleSim {
                                                 | Wait::Priority
                                                 | Wait::Zone
                                                 | Wait::NotFirst
+                                                | Wait::ExitRoom
                                                 | Wait::ExitReserved
                                         )
                                         && d_hold < 3.0
