@@ -1123,7 +1123,8 @@ fn chain_text(vs: &swm_sim::vehicle::VehicleSim, slot: usize) -> Vec<String> {
 }
 
 /// Diagnostics: the wait chains of vehicles stopped longer than `SWM_MIN_STOP` s (default
-/// 300) at the end of 600 s (`SWM_DIAG`, `SWM_SEEDS`).
+/// 300) at the end of 600 s (`SWM_DIAG`, `SWM_SEEDS`); `SWM_EVENTS=1` lists the run's
+/// deadlock resolutions.
 #[test]
 #[ignore]
 fn diag_stuck() {
@@ -1167,6 +1168,13 @@ fn diag_stuck() {
                             vs.claimed(slot)
                         ));
                     }
+                }
+            }
+        }
+        if std::env::var("SWM_EVENTS").is_ok() {
+            for e in sim.events() {
+                if let SimEvent::DeadlockResolved { step, agents, how } = e {
+                    eprintln!("deadlock step {step} {agents:?} {how}");
                 }
             }
         }
