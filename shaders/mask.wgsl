@@ -3,10 +3,13 @@
 // kinematics.wgsl, feature_types.wgsl, map.wgsl (binding 1) and token_rule.wgsl.
 //
 // For the sampled token: collision-feasible when, after the token, the agent braking at
-// 6 m/s² holding the token's yaw rate (pedestrians: slowing straight at the same rate) until
-// it stops never overlaps, step by step, a candidate braking straight at the same rate
-// (both boxes grown by 0.1 m: level 0; only the bare boxes clear: level 1; the bare boxes
-// meet: level 2); candidates are the agents of the same (scenario, sample) within reach
+// 6 m/s² holding the token's yaw rate, limited to 3 m/s² of lateral acceleration
+// (pedestrians: slowing straight at the same rate) until it stops never overlaps, step by
+// step, a candidate braking straight at the same rate (both boxes grown by 0.1 m: level 0;
+// only the bare boxes clear: level 1; the bare boxes first meet at braking step k: level
+// 2 + 16 (31 - k) + the vehicle token's acceleration index, so an earlier hit is worse and,
+// at the same step, a harder braking better); candidates are the agents of the same
+// (scenario, sample) within reach on the same level (frame-0 heights less than 3 m apart)
 // whose bare box does not overlap it already, checked with the bare boxes only when the
 // grown ones overlap already (in parallel, one candidate per invocation). Off-road-feasible
 // (vehicles): the larger count of box corners off the drivable area after the token and
@@ -42,6 +45,9 @@ const MASK_ESCAPE_MAX_STEPS: u32 = 60u;
 const OFFROAD_NO_ESCAPE: u32 = 5u;
 const MASK_MAX_BRAKE_STEPS: u32 = 30u;
 const MASK_BOX_MARGIN_M: f32 = 0.1;
+const MASK_LATERAL_MPS2: f32 = 3.0;
+const LEVEL_SEPARATION_M: f32 = 3.0;
+const COLL_HIT: u32 = 2u;
 
 var<workgroup> n_cand: atomic<u32>;
 var<workgroup> hit: atomic<u32>;
@@ -87,11 +93,13 @@ fn overlaps(a: MBox, o: MBox) -> bool {
     return true;
 }
 
-// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`; pedestrians slow straight
-// at the same rate, the vocabulary's hardest forward slowing).
+// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`, limited to
+// MASK_LATERAL_MPS2 of lateral acceleration; pedestrians slow straight at the same rate, the
+// vocabulary's hardest forward slowing).
 fn brake(agent_class: u32, k: AgentState, yaw: f32) -> AgentState {
     if agent_class == CLASS_VEHICLE {
-        return vehicle_step_with(k, -MASK_BRAKE_MPS2, yaw);
+        let w_max = MASK_LATERAL_MPS2 / max(k.speed_mps, 1e-3);
+        return vehicle_step_with(k, -MASK_BRAKE_MPS2, clamp(yaw, -w_max, w_max));
     }
     return pedestrian_step_with(k, -min(k.speed_mps, MASK_BRAKE_MPS2 * DT_S), 0.0);
 }
@@ -128,6 +136,9 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     }
     let orow = members[me.members_off + j];
     let ob = info[orow];
+    if abs(ob.z0_m - me.z0_m) >= LEVEL_SEPARATION_M {
+        return 0u;
+    }
     let o = state_in[orow];
     let mine = mbox(vec2<f32>(0.0, 0.0), now.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
     let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
@@ -150,6 +161,16 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
 // The box without the collision margin.
 fn bare(b: MBox) -> MBox {
     return MBox(b.c, b.f, b.hl - MASK_BOX_MARGIN_M, b.hw - MASK_BOX_MARGIN_M);
+}
+
+// The collision level of token `t` of an agent of class `cls` whose braking continuation
+// first meets a candidate's bare box at step `k` (swm_model's hit_level).
+fn hit_level(cls: u32, t: u32, k: u32) -> u32 {
+    var accel = 0u;
+    if cls == CLASS_VEHICLE {
+        accel = min(t, VEHICLE_TOKENS - 1u) / 11u;
+    }
+    return COLL_HIT + 16u * (MASK_MAX_BRAKE_STEPS + 1u - min(k, MASK_MAX_BRAKE_STEPS)) + accel;
 }
 
 // The collision level of token `t` against candidate `j` of kind `cand` (the CPU's
@@ -180,7 +201,7 @@ fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, cand:
             level = 1u;
         }
         if level == 1u && overlaps(bare(mine), bare(theirs)) {
-            return 2u;
+            return hit_level(cls, t, k);
         }
         if s.speed_mps <= 0.0 && k > 0u {
             break;
@@ -333,7 +354,8 @@ fn main(
                 let cand = candidate(me, now, j, brake_steps);
                 if cand != 0u {
                     level = max(level, coll_level_of(me, now, cls, t, j, cand, brake_steps));
-                    if level == 2u {
+                    // Nothing is worse than a hit right after the token.
+                    if level >= hit_level(cls, t, 0u) {
                         break;
                     }
                 }

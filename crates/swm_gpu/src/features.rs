@@ -362,6 +362,7 @@ impl FeatureRows {
                     time0_s: *t0 as f32,
                     script_off: 0,
                     script_len: 0,
+                    z0_m: a.z0_m as f32,
                 };
                 for (j, k) in h.iter().enumerate() {
                     let age = (h.len() - 1 - j) as u32;

@@ -175,6 +175,8 @@ pub struct AgentInfo {
     /// taking `min(f − 1, len − 1)`; `script_len` 0: the model moves it.
     pub script_off: u32,
     pub script_len: u32,
+    /// Height of the frame-0 record (m): the collision mask's level (`RolloutAgent::z0_m`).
+    pub z0_m: f32,
 }
 
 /// `mask.wgsl`: which feasibility masks apply.
@@ -236,7 +238,8 @@ pub fn shared_layouts() -> Vec<StructLayout> {
             index,
             time0_s,
             script_off,
-            script_len
+            script_len,
+            z0_m
         }),
     ]
 }

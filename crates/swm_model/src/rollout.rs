@@ -27,15 +27,21 @@
 //! kinematic limits are): not teacher data, not a planner. For an agent, a token is
 //! * **collision-feasible** when, after the token's step, the agent can still brake
 //!   without its box touching another agent's: the agent's states after the token, then
-//!   braking at [`MASK_BRAKE_MPS2`] holding the token's yaw rate (pedestrians: slowing
-//!   straight at the same rate, the vocabulary's hardest forward slowing) until it stops,
-//!   must not overlap, step by step, the other agent's states when it brakes straight at
-//!   the same rate from its current state. The boxes are grown by 0.1 m; where the grown
-//!   boxes meet but the bare ones do not, the token is **clear only bare** (a level below
-//!   clear), and it **hits** where the bare boxes meet. A candidate whose grown box
-//!   overlaps the agent's already is checked with the bare boxes only, and one whose bare
-//!   box does is not checked (nothing a token could do about it). Only agents within reach
-//!   of the lookahead are candidates;
+//!   braking at [`MASK_BRAKE_MPS2`] holding the token's yaw rate, limited to
+//!   [`MASK_LATERAL_MPS2`] of lateral acceleration (an escape by a swerve at speed would
+//!   run into the lane beside; pedestrians: slowing straight at the same rate, the
+//!   vocabulary's hardest forward slowing) until it stops, must not overlap, step by step,
+//!   the other agent's states when it brakes straight at the same rate from its current
+//!   state. The boxes are grown by 0.1 m; where the grown boxes meet but the bare ones do
+//!   not, the token is **clear only bare** (a level below clear), and it **hits** where the
+//!   bare boxes meet, the worse the earlier the first hit and, among vehicle tokens hitting
+//!   first at the same step, the higher the token's acceleration (`hit_level`: where
+//!   every token hits, the agent brakes hardest among those that hit last, instead of
+//!   driving on as it likes). A candidate whose grown box overlaps the agent's already is
+//!   checked with the bare boxes only, and one whose bare box does is not checked (nothing
+//!   a token could do about it). Only agents within reach of the lookahead and on the same
+//!   level (frame-0 heights closer than [`LEVEL_SEPARATION_M`]: not a bridge above or a
+//!   road below) are candidates;
 //! * **off-road-feasible** (vehicles): count the box corners (box grown by
 //!   [`MASK_OFFROAD_MARGIN_M`]) off the drivable area ([`MapContext::is_drivable`]: lanes
 //!   and connections swept by their widths, tested exactly) after the token and after
@@ -123,6 +129,8 @@ pub struct WorldAgent {
     pub length_m: f32,
     pub width_m: f32,
     pub state: Kinematics,
+    /// Height of the agent's frame-0 record (m; see [`RolloutAgent::z0_m`]).
+    pub z0_m: f64,
 }
 
 /// Drives agents from outside (a robot, an ego car under test).
@@ -170,6 +178,10 @@ pub struct RolloutAgent {
     pub signal: Option<SignalState>,
     /// The route-intent draw (`STREAM_INTENT`, frame 0).
     pub intent: u32,
+    /// Height of the frame-0 record (m): agents whose heights differ by
+    /// [`LEVEL_SEPARATION_M`] or more are on different levels (a bridge over a road) and do
+    /// not meet in the collision mask.
+    pub z0_m: f64,
 }
 
 impl RolloutAgent {
@@ -222,6 +234,7 @@ pub fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<RolloutA
             history: keep,
             signal: r.signal,
             intent: 0,
+            z0_m: r.z_m,
         });
     }
     agents.sort_by_key(|a| a.id);
@@ -242,6 +255,7 @@ pub fn world_of(agents: &[RolloutAgent]) -> Vec<WorldAgent> {
             length_m: a.length_m,
             width_m: a.width_m,
             state: *a.history.last().expect("agents have a state"),
+            z0_m: a.z0_m,
         })
         .collect()
 }
@@ -352,6 +366,12 @@ impl FeasibilityFilter {
 
 /// Hardest braking assumed in the collision mask (m/s²): the vehicle vocabulary's.
 pub const MASK_BRAKE_MPS2: f64 = 6.0;
+/// Agents whose frame-0 heights differ by this much (m) are on different levels (the
+/// metrics' separation, [`swm_sim::metrics::LEVEL_SEPARATION_M`]).
+pub const LEVEL_SEPARATION_M: f64 = swm_sim::metrics::LEVEL_SEPARATION_M;
+/// Hardest lateral acceleration of the collision mask's braking continuation (m/s²): a
+/// vehicle escapes by braking and turning no harder than this.
+pub const MASK_LATERAL_MPS2: f64 = 3.0;
 /// Steps the token is held for the off-road lookahead (1 s after the token's own step).
 pub const MASK_OFFROAD_HOLD_STEPS: usize = 10;
 /// Margin added to the vehicle's half length and width in the off-road mask (m).
@@ -424,7 +444,10 @@ fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize
     let mut cur = *k;
     for _ in 0..steps {
         cur = match class {
-            AgentClass::Vehicle => vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate),
+            AgentClass::Vehicle => {
+                let w_max = MASK_LATERAL_MPS2 / cur.speed_mps.max(1e-3);
+                vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate.clamp(-w_max, w_max))
+            }
             // The vocabulary's hardest forward slowing (0.6 m/s per step) is the same rate.
             AgentClass::Pedestrian => pedestrian_step_with(&cur, -cur.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0),
         };
@@ -436,9 +459,22 @@ fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize
 /// boxes grown by [`MASK_BOX_MARGIN_M`]; clear only with the bare boxes (the grown ones meet);
 /// the bare boxes meet. Among the tokens with the best off-road score the mask keeps those of
 /// the best level reached (all of them when even that is a hit).
-const COLL_CLEAR: u8 = 0;
-const COLL_BARE_CLEAR: u8 = 1;
-const COLL_HIT: u8 = 2;
+const COLL_CLEAR: u16 = 0;
+const COLL_BARE_CLEAR: u16 = 1;
+const COLL_HIT: u16 = 2;
+
+/// The collision level of token `t` of an agent of class `class` whose braking
+/// continuation first meets a candidate's bare box at step `k` (0: right after the token):
+/// above [`COLL_HIT`], higher the earlier the hit and, for vehicles, among hits at the same
+/// step, the higher the token's acceleration (so where every token hits, the mask keeps
+/// the hardest braking of those that hit last).
+fn hit_level(class: AgentClass, t: u16, k: usize) -> u16 {
+    let accel = match class {
+        AgentClass::Vehicle => (t as usize).min(crate::tokens::VEHICLE_TOKENS - 1) / VEHICLE_YAW_RATE_RADPS.len(),
+        AgentClass::Pedestrian => 0,
+    };
+    COLL_HIT + 16 * (MASK_MAX_BRAKE_STEPS + 1 - k.min(MASK_MAX_BRAKE_STEPS)) as u16 + accel as u16
+}
 
 /// The states another agent is assumed in by the collision mask, from `k` (its state now),
 /// `k` itself first: a vehicle brakes straight at [`MASK_BRAKE_MPS2`]; a pedestrian, whose
@@ -535,7 +571,7 @@ struct MaskScratch {
     brake_steps: usize,
     /// Box corners off the road now (vehicles with the off-road mask; else 4: no mask).
     off_now: u8,
-    ok: Vec<(u8, u8)>,
+    ok: Vec<(u16, u8)>,
 }
 
 /// What the masks need of an agent.
@@ -576,7 +612,7 @@ impl MaskScratch {
             let horizon_s = DT_S * (self.brake_steps + 1) as f64;
             let base = me.radius() + (now.speed_mps + 3.0) * horizon_s;
             for (j, w) in world.iter().enumerate() {
-                if j == i {
+                if j == i || (w.z0_m - world[i].z0_m).abs() >= LEVEL_SEPARATION_M {
                     continue;
                 }
                 let o = &self.boxes[j];
@@ -614,7 +650,7 @@ impl MaskScratch {
     /// (collision level, off-road score) of token `t` for the prepared agent `i`; the
     /// score is the larger count of box corners off the drivable area after the token and
     /// after holding it (0 without the off-road mask).
-    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (u8, u8) {
+    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (u16, u8) {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
         let first = step(a.class, &now, t);
@@ -639,8 +675,12 @@ impl MaskScratch {
                         level = COLL_BARE_CLEAR;
                     }
                     if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare()) {
-                        coll = COLL_HIT;
-                        break 'cands;
+                        // The earlier the hit, the worse.
+                        coll = coll.max(hit_level(a.class, t, k));
+                        if k == 0 {
+                            break 'cands;
+                        }
+                        continue 'cands;
                     }
                     if s.speed_mps <= 0.0 && k > 0 {
                         break;
@@ -670,7 +710,7 @@ impl MaskScratch {
     }
 
     /// Whether a [`MaskScratch::check`] result passes both masks.
-    fn feasible(&self, (coll, off_score): (u8, u8)) -> bool {
+    fn feasible(&self, (coll, off_score): (u16, u8)) -> bool {
         // On the road: stay on it. Partly off it: come back at least one corner (or whatever
         // is the best possible, decided by the full mask).
         coll == COLL_CLEAR && (self.off_now >= 4 || off_score == 0 || off_score < self.off_now)
@@ -688,7 +728,7 @@ impl MaskScratch {
         // Keep the tokens of the best (off-road score, collision level), compared in that
         // order: the road is known, the others' braking is a guess. The off-road score is 0
         // for an agent the off-road mask leaves alone.
-        let key = |&(c, o): &(u8, u8)| (o, c);
+        let key = |&(c, o): &(u16, u8)| (o, c);
         let best = ok.iter().map(key).min().unwrap_or((0, COLL_CLEAR));
         for (l, x) in logits.iter_mut().zip(&ok) {
             if key(x) > best {

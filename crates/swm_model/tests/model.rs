@@ -601,3 +601,40 @@ fn pedestrians_walking_at_each_other_seldom_touch() {
     // at once, left 27 of 32).
     assert!(masked * 5 <= unmasked && unmasked >= 20, "{masked} with the masks, {unmasked} without");
 }
+
+/// The collision mask where every token hits (a car at 12 m/s 2.5 m behind a stopped one):
+/// it keeps only the hardest braking (before, it kept every token and the network drove
+/// on as it liked); and a car standing on a bridge above (frame-0 heights 5 m apart) is no
+/// candidate at all, so the sampled token stands.
+#[test]
+fn where_every_token_hits_the_mask_brakes_hardest_and_other_levels_do_not_count() {
+    use swm_model::rollout::FeasibilityFilter;
+    use swm_model::tokens::{VEHICLE_ACCEL_MPS2, VEHICLE_TOKENS, VEHICLE_YAW_RATE_RADPS};
+    let map = road(0.0, [0.0, 0.0], 1.75);
+    let car = |id: u64, x: f64, v: f64, z0_m: f64| WorldAgent {
+        agent_id: id,
+        kind: AgentKind::Car,
+        length_m: 4.5,
+        width_m: 1.8,
+        state: Kinematics { point_enu: [x, 0.0], heading_rad: 0.0, speed_mps: v },
+        z0_m,
+    };
+    let mask = swm_model::FeasibilityMask { collision: true, offroad: false };
+    let n_yaw = VEHICLE_YAW_RATE_RADPS.len();
+    // Accelerating at 1.2 m/s², straight on.
+    let sampled = (VEHICLE_ACCEL_MPS2.iter().position(|&a| a == 1.2).unwrap() * n_yaw + n_yaw / 2) as u16;
+    let mut filter = FeasibilityFilter::default();
+    let run = |filter: &mut FeasibilityFilter, world: &[WorldAgent]| {
+        filter.new_frame(world);
+        let mut logits = vec![0.0f32; VEHICLE_TOKENS];
+        let kept = filter.filter(mask, &map, world, 0, sampled, &mut logits, &SamplingConfig::default(), 0.5);
+        (kept, logits)
+    };
+    let (kept, logits) = run(&mut filter, &[car(1, 0.0, 12.0, 0.0), car(2, 7.0, 0.0, 0.0)]);
+    assert_eq!(VEHICLE_ACCEL_MPS2[kept as usize / n_yaw], -6.0, "kept token {kept}");
+    let allowed: Vec<usize> = (0..VEHICLE_TOKENS).filter(|&t| logits[t].is_finite()).collect();
+    assert!(!allowed.is_empty() && allowed.iter().all(|&t| t / n_yaw == 0), "allowed {allowed:?}");
+    let (kept, logits) = run(&mut filter, &[car(1, 0.0, 12.0, 0.0), car(2, 7.0, 0.0, 5.0)]);
+    assert_eq!(kept, sampled);
+    assert!(logits.iter().all(|l| l.is_finite()));
+}
