@@ -486,16 +486,16 @@ pub fn to_robot_frame(s: &RobotState, p: P2) -> [f64; 2] {
 /// The building (index) that the footprint touches: its centre, corners or edge midpoints
 /// inside an outline.
 pub fn footprint_building(scene: &Scene, fp: &OrientedBox) -> Option<u32> {
+    footprint_probes(fp).into_iter().find_map(|p| scene.index.building_at(p))
+}
+
+/// The points of a footprint tested against buildings, by the environment's contact check
+/// and the planner's building cost alike: centre, corners and edge midpoints.
+pub fn footprint_probes(fp: &OrientedBox) -> [P2; 9] {
     let (s, c) = fp.heading_rad.sin_cos();
     let (hl, hw) = (0.5 * fp.length_m, 0.5 * fp.width_m);
-    for (a, b) in [(0.0, 0.0), (hl, hw), (hl, -hw), (-hl, hw), (-hl, -hw), (hl, 0.0), (-hl, 0.0), (0.0, hw), (0.0, -hw)]
-    {
-        let p = [fp.center[0] + a * c - b * s, fp.center[1] + a * s + b * c];
-        if let Some(bi) = scene.index.building_at(p) {
-            return Some(bi);
-        }
-    }
-    None
+    [(0.0, 0.0), (hl, hw), (hl, -hw), (-hl, hw), (-hl, -hw), (hl, 0.0), (-hl, 0.0), (0.0, hw), (0.0, -hw)]
+        .map(|(a, b)| [fp.center[0] + a * c - b * s, fp.center[1] + a * s + b * c])
 }
 
 fn record_box(r: &TrajectoryRecord) -> OrientedBox {

@@ -37,7 +37,8 @@
 //! * **progress**: minus the route metres gained over the horizon;
 //! * **comfort**: squared acceleration, jerk, yaw rate and lateral acceleration;
 //! * **rules**: metres outside the walkable area (delivery robot; [`Rules::off_area_m`]),
-//!   squared distance from the route (car; lane keeping), a building under the footprint,
+//!   squared distance from the route (car; lane keeping), a building under the footprint
+//!   (any of [`crate::env::footprint_probes`] at any step: the environment's contact test),
 //!   and passing a red (or amber, when one can still stop) stop line (car) or entering a
 //!   signalled crossing on red (delivery robot), with the signal states of now held over
 //!   the horizon.
@@ -535,10 +536,11 @@ impl MppiPlanner {
             if w.lateral > 0.0 {
                 c += w.lateral * r.lateral_m[k] * r.lateral_m[k];
             }
-            if !in_building && k % 2 == 1 {
-                let (sin, cos) = s.heading_rad.sin_cos();
-                let front = [s.point_enu[0] + 0.5 * p.length_m * cos, s.point_enu[1] + 0.5 * p.length_m * sin];
-                in_building = input.rules.in_building(s.point_enu) || input.rules.in_building(front);
+            // The footprint as the environment checks contacts (every step: a corner clips
+            // a wall between two sampled steps).
+            if !in_building {
+                let fp = p.footprint(s, 0.0);
+                in_building = crate::env::footprint_probes(&fp).iter().any(|&q| input.rules.in_building(q));
             }
         }
         if in_building {

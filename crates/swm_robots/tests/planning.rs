@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use swm_model::map::make_path;
 use swm_model::{MapContext, Network};
-use swm_robots::env::{Frame, Rules};
-use swm_robots::planner::{MppiPlanner, PlanInput, PlannerConfig, WorldModel};
+use swm_robots::env::{Frame, Rules, footprint_probes};
+use swm_robots::planner::{ConstantVelocity, MppiPlanner, PlanInput, PlannerConfig, WorldModel};
 use swm_robots::robot::{Action, RobotParams, RobotState};
 use swm_robots::route::{Route, RouteCrossing, RouteStop};
 use swm_sim::metrics::OrientedBox;
@@ -284,4 +284,60 @@ mod gpu {
         let (states, hit) = run(true, plan_with(&mut planner));
         assert_waits_then_crosses(&states, hit);
     }
+}
+
+/// A building corner that reaches to 0.2 m right of the route (y 3–8 m), where the robot's
+/// centre and front stay clear but its 0.6 m wide body would not.
+struct CornerAhead;
+impl Rules for CornerAhead {
+    fn off_area_m(&self, _p: [f64; 2]) -> f64 {
+        0.0
+    }
+    fn in_building(&self, p: [f64; 2]) -> bool {
+        p[0] > 0.2 && (3.0..8.0).contains(&p[1])
+    }
+    fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
+        None
+    }
+    fn crossing_state(&self, _c: &RouteCrossing, _t: f64) -> Option<SignalState> {
+        None
+    }
+}
+
+/// The planner's building cost tests the footprint as the environment's contact check does
+/// (`footprint_probes`: centre, corners, edge midpoints, every step): with only the centre
+/// and the front tested (until session 16) the robot brushed walls beside its route, the
+/// most common collision of the robot benchmark.
+#[test]
+fn the_planner_keeps_the_robots_body_off_a_building_beside_the_route() {
+    let p = RobotParams::delivery_robot();
+    let r = route();
+    let mut planner =
+        MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(ConstantVelocity::default()));
+    let mut s = start();
+    let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, false)).collect();
+    let mut route_s = 0.0;
+    let mut max_y = s.point_enu[1];
+    for step in 1..=110 {
+        let input = PlanInput {
+            params: &p,
+            time_s: hist.back().unwrap().time_s,
+            state: s,
+            route: &r,
+            route_s_m: route_s,
+            history: &hist,
+            rules: &CornerAhead,
+            seed: 5,
+        };
+        let a = planner.plan(&input);
+        s = p.step(&s, &a);
+        route_s = r.project(s.point_enu, route_s - 1.0, route_s + 2.0).0;
+        let fp = p.footprint(&s, 0.0);
+        let inside: Vec<[f64; 2]> = footprint_probes(&fp).into_iter().filter(|&q| CornerAhead.in_building(q)).collect();
+        assert!(inside.is_empty(), "step {step}: the body is in the building at {inside:?} ({s:?})");
+        hist.push_back(frame(step, s, false));
+        hist.pop_front();
+        max_y = max_y.max(s.point_enu[1]);
+    }
+    assert!(max_y > 9.5, "the robot passes the corner (reached y = {max_y:.1})");
 }
