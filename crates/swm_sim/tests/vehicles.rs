@@ -629,8 +629,15 @@ fn locks_of_bodies_are_untied_by_backing_away() {
 #[test]
 fn a_vehicle_beside_a_body_drives_on_away_from_it() {
     let twin = swm_procgen::build_district(&swm_procgen::DistrictParams::embedded_default()).unwrap().0;
-    let (ck, _) = run_checked(Arc::new(twin), cfg(21, 400, 0.0), 6000);
+    assert_clean_ten_minutes(twin, 21, 400);
+}
+
+/// 600 s of `vehicles` on `twin` with `seed`: no collision, no red-light violation, no
+/// vehicle stopped longer than `GRIDLOCK_S`.
+fn assert_clean_ten_minutes(twin: Twin, seed: u64, vehicles: u32) {
+    let (ck, _) = run_checked(Arc::new(twin), cfg(seed, vehicles, 0.0), 6000);
     assert_eq!(ck.collisions, 0, "collisions; first: {:#?}", ck.first_collisions);
+    assert_eq!(ck.violations, 0);
     assert_eq!(ck.gridlocked, 0, "gridlock (longest stop {:.0} s)", ck.max_stopped_s);
 }
 
@@ -643,10 +650,7 @@ fn a_vehicle_beside_a_body_drives_on_away_from_it() {
 #[test]
 fn a_left_turn_starved_through_its_green_claims_before_the_next() {
     let Some(twin) = seoul("seoul/jamsil.osm.pbf", None) else { return };
-    let (ck, _) = run_checked(Arc::new(twin), cfg(19, 300, 0.0), 6000);
-    assert_eq!(ck.collisions, 0, "collisions; first: {:#?}", ck.first_collisions);
-    assert_eq!(ck.violations, 0);
-    assert_eq!(ck.gridlocked, 0, "gridlock (longest stop {:.0} s)", ck.max_stopped_s);
+    assert_clean_ten_minutes(twin, 19, 300);
 }
 
 /// Streams merging into a queued lane take turns: on Jamsil (seed 14) the four lanes of one
@@ -657,10 +661,7 @@ fn a_left_turn_starved_through_its_green_claims_before_the_next() {
 #[test]
 fn streams_merging_into_a_queue_take_turns() {
     let Some(twin) = seoul("seoul/jamsil.osm.pbf", None) else { return };
-    let (ck, _) = run_checked(Arc::new(twin), cfg(14, 300, 0.0), 6000);
-    assert_eq!(ck.collisions, 0, "collisions; first: {:#?}", ck.first_collisions);
-    assert_eq!(ck.violations, 0);
-    assert_eq!(ck.gridlocked, 0, "gridlock (longest stop {:.0} s)", ck.max_stopped_s);
+    assert_clean_ten_minutes(twin, 14, 300);
 }
 
 /// The island core of the Yeouido extract (west, south, east, north): the full extract is
