@@ -408,6 +408,11 @@ pub trait Rules: Sync {
     fn off_area_m(&self, p: P2) -> f64;
     /// Whether `p` is inside a building.
     fn in_building(&self, p: P2) -> bool;
+    /// Whether a building may lie within `radius_m` of `p`: a prefilter before
+    /// [`Rules::in_building`] tests (`true`, the default, is always safe).
+    fn building_near(&self, _p: P2, _radius_m: f64) -> bool {
+        true
+    }
     /// The signal at a stop on the route at `time_s` (`None`: no signal).
     fn stop_state(&self, stop: &RouteStop, time_s: f64) -> Option<SignalState>;
     /// The pedestrian signal of a crossing on the route at `time_s` (`None`: no signal).
@@ -431,6 +436,9 @@ impl Rules for SceneRules<'_> {
     }
     fn in_building(&self, p: P2) -> bool {
         self.scene.in_building(p)
+    }
+    fn building_near(&self, p: P2, radius_m: f64) -> bool {
+        self.scene.building_near(p, radius_m)
     }
     fn stop_state(&self, stop: &RouteStop, time_s: f64) -> Option<SignalState> {
         self.sim.signals().connection_state(stop.connection, time_s)

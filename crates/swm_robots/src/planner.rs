@@ -508,7 +508,13 @@ impl MppiPlanner {
 
     /// Cost of a rolled candidate against `futures` family `fam` from step `offset`;
     /// returns (cost, collision probability).
-    fn cost(&self, input: &PlanInput, r: &Rolled, fut: Option<(&[Vec<Vec<OrientedBox>>], usize)>) -> (f64, f64) {
+    fn cost(
+        &self,
+        input: &PlanInput,
+        r: &Rolled,
+        fut: Option<(&[Vec<Vec<OrientedBox>>], usize)>,
+        buildings_near: bool,
+    ) -> (f64, f64) {
         let p = input.params;
         let w = &self.config.weights;
         let h = r.states.len();
@@ -537,8 +543,8 @@ impl MppiPlanner {
                 c += w.lateral * r.lateral_m[k] * r.lateral_m[k];
             }
             // The footprint as the environment checks contacts (every step: a corner clips
-            // a wall between two sampled steps).
-            if !in_building {
+            // a wall between two sampled steps), where a building is within reach at all.
+            if buildings_near && !in_building {
                 let fp = p.footprint(s, 0.0);
                 in_building = crate::env::footprint_probes(&fp).iter().any(|&q| input.rules.in_building(q));
             }
@@ -697,11 +703,17 @@ impl MppiPlanner {
             }
             best.0
         };
+        // Buildings within the farthest reach of any candidate (one query per replan).
+        let reach_m = 0.5 * p.length_m.hypot(p.width_m)
+            + cfg.max_lateral_m
+            + p.max_speed_mps.max(input.state.speed_mps) * DT_S * h as f64
+            + 1.0;
+        let buildings_near = input.rules.building_near(input.state.point_enu, reach_m);
         let costs: Vec<(f64, f64)> = rolled
             .iter()
             .map(|r| {
                 let f = fam_of(r);
-                self.cost(input, r, futures.boxes.get(f).map(|s| (s.as_slice(), offset)))
+                self.cost(input, r, futures.boxes.get(f).map(|s| (s.as_slice(), offset)), buildings_near)
             })
             .collect();
         let c_min = costs.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
@@ -718,8 +730,10 @@ impl MppiPlanner {
         }
         let mean_roll = self.roll(input, &new_a, &new_d);
         let f = fam_of(&mean_roll);
-        let mut chosen =
-            (self.cost(input, &mean_roll, futures.boxes.get(f).map(|s| (s.as_slice(), offset))), mean_roll);
+        let mut chosen = (
+            self.cost(input, &mean_roll, futures.boxes.get(f).map(|s| (s.as_slice(), offset)), buildings_near),
+            mean_roll,
+        );
         let best_k = (0..costs.len()).min_by(|&a, &b| costs[a].0.total_cmp(&costs[b].0)).expect("candidates exist");
         if chosen.0.0 > costs[best_k].0 + lambda {
             new_a = cand_a[best_k].clone();

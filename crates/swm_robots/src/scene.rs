@@ -108,6 +108,11 @@ impl Scene {
     pub fn in_building(&self, p: P2) -> bool {
         self.index.building_at(p).is_some()
     }
+
+    /// Whether a building outline lies within `radius_m` of `p`.
+    pub fn building_near(&self, p: P2, radius_m: f64) -> bool {
+        !self.index.buildings_within(p, radius_m).is_empty()
+    }
 }
 
 /// Loads a twin: `None` → the embedded default district (`swm_procgen`,

@@ -304,6 +304,9 @@ impl Rules for ViewerRules {
     fn in_building(&self, p: P2) -> bool {
         self.scene.in_building(p)
     }
+    fn building_near(&self, p: P2, radius_m: f64) -> bool {
+        self.scene.building_near(p, radius_m)
+    }
     fn stop_state(&self, stop: &RouteStop, time_s: f64) -> Option<SignalState> {
         self.signals.connection_state(stop.connection, time_s)
     }
