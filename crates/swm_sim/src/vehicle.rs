@@ -117,7 +117,9 @@
 //! * **Lane changes**: MOBIL (politeness 0.2, threshold 0.1 m/s², safe braking 3 m/s²;
 //!   4 m/s² for mandatory changes towards the lane the route needs), with a smooth lateral
 //!   move of 1.5 m/s during which the vehicle still blocks its old lane; none onto a lane
-//!   within braking distance (3 m/s²) + 3 m of its stop line (its signal may differ).
+//!   within braking distance (3 m/s²) + 3 m of its stop line (its signal may differ), and
+//!   none onto a lane into which a claimant (see claims) waits to turn when the lane's
+//!   queue, with the changer in it, would leave the claimant too little room.
 //! * **Motion**: ballistic integration along the path; the recorded pose is the kinematic
 //!   bicycle pose with the rear trailing the front along the path it drove (through up to
 //!   five pieces: chains of short links), heading from rear to front; during a lane change
@@ -2745,6 +2747,35 @@ impl VehicleSim {
         v.wait_end_s = 0.0;
     }
 
+    /// Whether a vehicle claiming a connection into `lane` (starved at its hold point, most
+    /// often by the queue on `lane`) needs the room that `slot` would take by changing onto
+    /// `lane`: the claimant gets the queue's last room first, or vehicles changing in from
+    /// the next lane fill every gap the signal beyond opens, and it waits for good.
+    fn room_claimed(&self, slot: u32, lane: u32) -> bool {
+        let mut need = f64::NEG_INFINITY;
+        for &c in &self.net.lane_in[lane as usize] {
+            let w = self.claims[c as usize].0;
+            if w != NONE && w != slot {
+                let wv = &self.vehicles[w as usize];
+                need = need.max(self.net.zone_tail_m(c) + wv.p.length_m + wv.p.s0_m);
+            }
+        }
+        if need == f64::NEG_INFINITY {
+            return false;
+        }
+        let l = lane as usize;
+        let queued: f64 = self.lists[l]
+            .iter()
+            .filter(|e| !e.ghost && e.slot != slot)
+            .map(|e| {
+                let o = &self.vehicles[e.slot as usize];
+                o.p.length_m + o.p.s0_m
+            })
+            .sum();
+        let v = &self.vehicles[slot as usize];
+        self.net.clear_s[l].min(self.net.hold_s[l]) - queued - (v.p.length_m + v.p.s0_m) < need
+    }
+
     fn lane_change(&mut self, twin: &Twin, slot: u32) {
         let v = &self.vehicles[slot as usize];
         if v.ghost_lane != NONE || v.lc_cooldown_s > 0.0 || !v.held.is_empty() || v.s_m < 3.0 {
@@ -2813,6 +2844,9 @@ impl VehicleSim {
                 continue;
             }
             if s_n < p.length_m + 0.5 {
+                continue;
+            }
+            if self.room_claimed(slot, nb) {
                 continue;
             }
             let list = &self.lists[nb as usize];
