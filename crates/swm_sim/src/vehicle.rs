@@ -108,7 +108,8 @@
 //!   change whose body in the target lane would touch another vehicle is not made.
 //! * **External agents** ([`crate::ExternalAgent`], robots): a vehicle whose path within
 //!   its braking distance + 6 m would reach one brakes to stop 1 m short of it, and the
-//!   clearance guard treats it like a vehicle; a crossing it stands on is occupied.
+//!   clearance guard treats it like a vehicle; a crossing it stands on is occupied; no
+//!   vehicle spawns within its comfortable braking distance (3 m/s²) + 8 m of one.
 //! * **Signals**: red: stop at the hold point (the stop line); amber: stop if possible at
 //!   <= 3 m/s², else go when the stop line is reached before the amber ends, else brake
 //!   hard; no turn on red. A vehicle that crossed the stop line with its way reserved
@@ -3484,6 +3485,15 @@ impl VehicleSim {
                 if (ob.center[0] - cand.center[0]).powi(2) + (ob.center[1] - cand.center[1]).powi(2) < reach * reach
                     && cand.overlap_depth_m(&ob) > 0.0
                 {
+                    return false;
+                }
+            }
+            // Nor near an agent driven from outside (a robot): within the new vehicle's
+            // comfortable braking distance (3 m/s²) + 8 m of its box, whatever the direction
+            // (the robot may stand on the lane ahead, or be about to enter it).
+            for (eb, _, _) in &self.external {
+                let reach = cand_radius_m + eb.radius + v_spawn * v_spawn / 6.0 + 8.0;
+                if (eb.c[0] - cand.center[0]).powi(2) + (eb.c[1] - cand.center[1]).powi(2) < reach * reach {
                     return false;
                 }
             }

@@ -399,6 +399,45 @@ fn priority_t_junction_safe() {
     assert!(ck.arrived > 20, "arrived {}", ck.arrived);
 }
 
+/// No vehicle spawns within its braking distance of an agent driven from outside: a robot
+/// standing where a lane enters the district would be run into by a vehicle spawned
+/// behind it at speed (the spawn checks the gaps to vehicles only, before).
+#[test]
+fn no_vehicle_spawns_next_to_an_external_agent() {
+    let twin = straight_road();
+    // 10 m into a lane that enters the district at its west end, where vehicles spawn.
+    let lane = twin.lanes.iter().find(|l| l.centerline[0][0] < -790.0).expect("an eastbound lane");
+    let (a, b) = (lane.centerline[0], lane.centerline[1]);
+    let h = (b[1] - a[1]).atan2(b[0] - a[0]);
+    let robot = swm_sim::ExternalAgent {
+        center: [a[0] + 10.0 * h.cos(), a[1] + 10.0 * h.sin()],
+        z_m: a[2],
+        heading_rad: h,
+        length_m: 4.5,
+        width_m: 1.8,
+        speed_mps: 0.0,
+    };
+    let mut sim = Simulation::new(Arc::new(twin), cfg(9, 60, 0.0)).unwrap();
+    sim.set_external_agents(&[robot]);
+    sim.step();
+    let mut seen: std::collections::HashSet<u64> = sim.records().iter().map(|r| r.agent_id).collect();
+    let (mut spawned, mut near) = (0, Vec::new());
+    for _ in 0..1200 {
+        sim.step();
+        for r in sim.records() {
+            if r.kind.is_vehicle() && seen.insert(r.agent_id) {
+                spawned += 1;
+                let d = (r.x_m - robot.center[0]).hypot(r.y_m - robot.center[1]);
+                if d < 8.0 {
+                    near.push((r.agent_id, d));
+                }
+            }
+        }
+    }
+    assert!(spawned > 20, "vehicles keep spawning: {spawned}");
+    assert!(near.is_empty(), "spawned within 8 m of the robot: {near:?}");
+}
+
 #[test]
 fn vehicles_stop_for_an_external_agent_and_go_on_when_it_leaves() {
     let twin = Arc::new(straight_road());
