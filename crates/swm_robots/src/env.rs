@@ -27,7 +27,10 @@
 //! among the walk nodes (lanes) whose shortest route from it is `min_route_m..=max_route_m`
 //! long (Dijkstra, [`crate::route::reachable_within`]); the route is A*'s. The
 //! car (start at rest, on the lane's centre line, [`START_S_M`] in), retrying up to
-//! [`MAX_TRIES`] times for a start whose footprint is clear. Each [`Env::step`] applies the
+//! [`MAX_TRIES`] times for a start whose footprint is clear of buildings; the warm-up is
+//! extended (up to 30 s) until, for the last second, no agent's box overlaps the start
+//! footprint grown by 0.5 m nor would before stopping ([`would_reach`]: braking at
+//! [`START_BRAKE_MPS2`] along its heading, [`START_GAP_M`] to spare). Each [`Env::step`] applies the
 //! action for [`DT_S`] (robot dynamics: [`crate::robot`]), steps the simulation once, then
 //! checks, in order: collision (the footprint against every agent's box, oriented-box SAT
 //! beyond 1 cm, and against building outlines: the footprint's corners, edge midpoints and
@@ -399,7 +402,16 @@ pub struct Frame {
     pub time_s: f64,
     pub step: u32,
     pub robot: RobotState,
+    /// The robot's height (m, twin frame) where known (a car on a bridge deck is a level
+    /// above the terrain); agents `swm_sim::metrics::LEVEL_SEPARATION_M` or more above or
+    /// below it are on another level (no contact, not predicted).
+    pub robot_z_m: Option<f64>,
     pub others: Vec<TrajectoryRecord>,
+}
+
+/// Whether two heights are on the same level (`swm_sim::metrics::LEVEL_SEPARATION_M`).
+pub fn same_level(z_a_m: f64, z_b_m: f64) -> bool {
+    (z_a_m - z_b_m).abs() < swm_sim::metrics::LEVEL_SEPARATION_M
 }
 
 /// Road rules along a route, as the planner and the environment check them.
@@ -510,6 +522,40 @@ fn record_box(r: &TrajectoryRecord) -> OrientedBox {
     OrientedBox::of_record(r)
 }
 
+/// An agent braking at this rate (m/s²) must stop short of a start (see [`would_reach`]).
+pub const START_BRAKE_MPS2: f64 = 3.0;
+/// ... with this much room to spare (m).
+pub const START_GAP_M: f64 = 2.0;
+
+/// Whether the agent of `r` overlaps `fp` or would before it stops: its box swept along its
+/// heading over its braking distance at [`START_BRAKE_MPS2`] plus [`START_GAP_M`]. A robot
+/// that appears (at rest) where this holds is run into by traffic that cannot stop.
+fn would_reach(r: &TrajectoryRecord, fp: &OrientedBox) -> bool {
+    let b = record_box(r);
+    if b.overlap_depth_m(fp) > 0.0 {
+        return true;
+    }
+    let v = r.speed_mps.max(0.0);
+    if v < 0.1 {
+        return false;
+    }
+    let reach_m = v * v / (2.0 * START_BRAKE_MPS2) + START_GAP_M;
+    // Is `fp` anywhere near the sweep at all?
+    let d = (fp.center[0] - b.center[0]).hypot(fp.center[1] - b.center[1]);
+    if d > reach_m + 0.5 * (b.length_m.hypot(b.width_m) + fp.length_m.hypot(fp.width_m)) {
+        return false;
+    }
+    let (c, s) = (r.heading_rad.cos(), r.heading_rad.sin());
+    let n = (reach_m / 1.0).ceil().max(1.0) as usize;
+    (1..=n).any(|i| {
+        let x = reach_m * i as f64 / n as f64;
+        let mut m = b;
+        m.center[0] += x * c;
+        m.center[1] += x * s;
+        m.overlap_depth_m(fp) > 0.0
+    })
+}
+
 impl Env {
     /// An environment on `scene`; call [`Env::reset`] before stepping.
     pub fn new(scene: Arc<Scene>, config: EnvConfig) -> Result<Env, RobotError> {
@@ -553,7 +599,7 @@ impl Env {
             time_s: f.time_s,
             x_m: f.robot.point_enu[0],
             y_m: f.robot.point_enu[1],
-            z_m: self.scene.twin.terrain.elevation_at(f.robot.point_enu),
+            z_m: f.robot_z_m.unwrap_or_else(|| self.scene.twin.terrain.elevation_at(f.robot.point_enu)),
             heading_rad: f.robot.heading_rad,
             speed_mps: f.robot.speed_mps,
             accel_mps2: f.robot.accel_mps2,
@@ -694,6 +740,9 @@ impl Env {
                 ),
             });
         };
+        let robot_z_m = route
+            .z_at(route.project(robot.point_enu, 0.0, 20.0).0)
+            .unwrap_or_else(|| twin.terrain.elevation_at(robot.point_enu));
         let mut clear_since = 0u32;
         let max_warm = warm + 300;
         // Warm up; extend (up to 30 s) until the start has been clear for the last second.
@@ -701,9 +750,15 @@ impl Env {
             sim.step();
             let others = sim.records();
             let fp = c.robot.footprint(&robot, 0.5);
-            let blocked = others.iter().any(|r| record_box(r).overlap_depth_m(&fp) > 0.0);
+            let blocked = others.iter().any(|r| same_level(r.z_m, robot_z_m) && would_reach(r, &fp));
             clear_since = if blocked { 0 } else { clear_since + 1 };
-            history.push_back(Frame { time_s: sim.time_s(), step: sim.step_index(), robot, others });
+            history.push_back(Frame {
+                time_s: sim.time_s(),
+                step: sim.step_index(),
+                robot,
+                robot_z_m: Some(robot_z_m),
+                others,
+            });
             if history.len() > HISTORY_FRAMES {
                 history.pop_front();
             }
@@ -742,11 +797,14 @@ impl Env {
         }
         let t_before = ep.sim.time_s();
         ep.robot = params.step(&ep.robot, action);
+        // The height where the robot is now (its route's, from last step's projection).
+        let robot_z_m =
+            ep.route.z_at(ep.route_s_m).unwrap_or_else(|| self.scene.twin.terrain.elevation_at(ep.robot.point_enu));
         if self.config.teacher_sees_robot {
             let fp = params.footprint(&ep.robot, 0.0);
             ep.sim.set_external_agents(&[ExternalAgent {
                 center: fp.center,
-                z_m: self.scene.twin.terrain.elevation_at(ep.robot.point_enu),
+                z_m: robot_z_m,
                 heading_rad: fp.heading_rad,
                 length_m: fp.length_m,
                 width_m: fp.width_m,
@@ -780,7 +838,7 @@ impl Env {
         // Collisions.
         let fp = params.footprint(&ep.robot, 0.0);
         let mut contact = None;
-        for r in &others {
+        for r in others.iter().filter(|r| same_level(r.z_m, robot_z_m)) {
             let b = record_box(r);
             let d2 = (b.center[0] - fp.center[0]).powi(2) + (b.center[1] - fp.center[1]).powi(2);
             let reach = b.bounding_radius_m() + fp.bounding_radius_m();
@@ -834,7 +892,13 @@ impl Env {
             info.outcome = Some(Outcome::Timeout);
         }
         ep.done = info.outcome.is_some();
-        ep.history.push_back(Frame { time_s: ep.sim.time_s(), step: ep.sim.step_index(), robot: ep.robot, others });
+        ep.history.push_back(Frame {
+            time_s: ep.sim.time_s(),
+            step: ep.sim.step_index(),
+            robot: ep.robot,
+            robot_z_m: Some(robot_z_m),
+            others,
+        });
         if ep.history.len() > HISTORY_FRAMES {
             ep.history.pop_front();
         }
@@ -1140,5 +1204,42 @@ impl VecEnv {
     /// Every environment's observation now.
     pub fn observe(&self) -> Result<Vec<Observation>, RobotError> {
         self.envs.iter().map(|e| e.observe()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn car(x_m: f64, heading_rad: f64, speed_mps: f64) -> TrajectoryRecord {
+        TrajectoryRecord {
+            agent_id: 1,
+            kind: swm_sim::AgentKind::Car,
+            length_m: 4.5,
+            width_m: 1.8,
+            step: 0,
+            time_s: 0.0,
+            x_m,
+            y_m: 0.0,
+            z_m: 0.0,
+            heading_rad,
+            speed_mps,
+            accel_mps2: 0.0,
+            lane: None,
+            signal: None,
+        }
+    }
+
+    /// A start is blocked by an agent that would reach it before stopping at 3 m/s², not by
+    /// one that can stop short, stands, or drives away.
+    #[test]
+    fn a_start_is_clear_only_of_agents_that_can_stop_short_of_it() {
+        let fp = OrientedBox { center: [0.0, 0.0], heading_rad: 0.0, length_m: 5.5, width_m: 2.8 };
+        // 12 m/s needs 24 m at 3 m/s²: from 20 m behind it would reach the start.
+        assert!(would_reach(&car(-20.0, 0.0, 12.0), &fp));
+        assert!(!would_reach(&car(-40.0, 0.0, 12.0), &fp));
+        assert!(!would_reach(&car(-8.0, 0.0, 0.0), &fp));
+        assert!(!would_reach(&car(-8.0, std::f64::consts::PI, 12.0), &fp));
+        assert!(would_reach(&car(-3.0, 0.0, 0.0), &fp), "overlapping already");
     }
 }

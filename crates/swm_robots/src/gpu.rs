@@ -39,7 +39,7 @@ impl Predictor for GpuWorldModel {
     /// As [`WorldModel`]'s; should the device fail, the CPU predicts (logged as a warning).
     fn predict(&mut self, input: &PlanInput, plans: &[Vec<RobotState>], steps: usize, call: u64) -> Futures {
         let m = &self.model;
-        let scenarios: Vec<_> = (0..plans.len()).map(|f| m.scenario(input, f as u64)).collect();
+        let scenarios: Vec<_> = (0..plans.len()).map(|f| m.scenario(input, f as u64, steps)).collect();
         let scripts: Vec<ScriptedAgent> = plans
             .iter()
             .enumerate()

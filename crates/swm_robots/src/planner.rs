@@ -18,8 +18,10 @@
 //! replan: far beyond real time on 2 cores. Instead the planner rolls out a few **families**
 //! of robot plans: the current mean, a stop, and (with 3 families) "go"; each family's plan
 //! drives the robot as an external agent (`swm_model::AgentDriver`) in `samples` world-model
-//! rollouts of the agents within `radius_m`, built as a `swm_dataset::Scenario` from the last
-//! second of the world (the robot is agent 0). Each candidate is scored against the futures
+//! rollouts of the agents on the robot's level within `radius_m` or [`meeting_reach_m`]
+//! (whichever is larger: at speed, whoever could meet the robot within the horizon), built
+//! as a `swm_dataset::Scenario` from the last second of the world (the robot is agent 0).
+//! The constant-velocity baseline picks its agents the same way. Each candidate is scored against the futures
 //! of the family whose plan is closest to it (sum of squared position differences at the
 //! middle and the end of the horizon). The other agents therefore react to a plan *like* the
 //! candidate: that is the trade-off — families × samples rollouts per prediction instead of
@@ -32,8 +34,14 @@
 //! # Costs (per candidate; weights in [`CostWeights`])
 //! * **collision**: the fraction of the family's samples in which the robot's box (grown by
 //!   `safety_margin_m`) overlaps another agent's box at the same step, each hit discounted by
-//!   `1 − 0.5·t/H` (early hits are surer); plus **proximity**: the squared shortfall of the
-//!   bounding-circle clearance below `clearance_m`, averaged over samples;
+//!   `1 − 0.5·t/H` (early hits are surer) and by half when the robot stands still at the
+//!   hit ([`HIT_FULL_SPEED_MPS`]: if every candidate is hit, the robot stops rather than
+//!   drives into it); plus **proximity**: the squared shortfall of the
+//!   bounding-circle clearance below `clearance_m`, averaged over samples; plus **imposed
+//!   braking** (world model only): per sample the hardest braking beyond
+//!   [`IMPOSED_BRAKE_FREE_MPS2`] of a vehicle within [`IMPOSED_RADIUS_M`] of the robot, the
+//!   courtesy of not cutting in front of others (the imagined others brake for the robot;
+//!   the real ones may not);
 //! * **progress**: minus the route metres gained over the horizon;
 //! * **comfort**: squared acceleration, jerk, yaw rate and lateral acceleration;
 //! * **rules**: metres outside the walkable area (delivery robot; [`Rules::off_area_m`]),
@@ -82,8 +90,24 @@ fn radius_m(b: &OrientedBox) -> f64 {
 pub struct Futures {
     pub start_time_s: f64,
     pub boxes: Vec<Vec<Vec<Vec<OrientedBox>>>>,
+    /// The longitudinal acceleration of each box's agent (m/s², same shape as `boxes`; 0 for
+    /// pedestrians), where the predictor knows it (the world model); empty otherwise.
+    pub accel_mps2: Vec<Vec<Vec<Vec<f64>>>>,
     /// The robot plan each family was conditioned on (empty when not conditioned).
     pub plans: Vec<Vec<RobotState>>,
+}
+
+/// One family's futures from a step on: per sample and step the boxes, and their agents'
+/// accelerations (empty where unknown), and the step to start at.
+type FamilyFutures<'a> = (&'a [Vec<Vec<OrientedBox>>], &'a [Vec<Vec<f64>>], usize);
+
+impl Futures {
+    /// Family `f`'s boxes and accelerations (empty where unknown), from step `offset`.
+    fn family(&self, f: usize, offset: usize) -> Option<FamilyFutures<'_>> {
+        let boxes = self.boxes.get(f)?;
+        let accel = self.accel_mps2.get(f).map_or(&[][..], |a| a.as_slice());
+        Some((boxes.as_slice(), accel, offset))
+    }
 }
 
 /// What a planner (and a predictor) gets to see.
@@ -109,10 +133,23 @@ pub trait Predictor: Send {
     fn predict(&mut self, input: &PlanInput, plans: &[Vec<RobotState>], steps: usize, call: u64) -> Futures;
 }
 
+/// A speed other agents are assumed to reach the robot at, for choosing whom to predict
+/// (m/s: 50 km/h).
+pub const OTHERS_MPS: f64 = 14.0;
+
+/// How far (m) an agent may be and still meet the robot within `steps` steps: both closing
+/// in, the robot at its current speed, the other at [`OTHERS_MPS`]. Predictors consider the
+/// agents within the larger of this and their own radius: at speed a fixed radius leaves
+/// out a car that will cross the robot's path within the horizon.
+pub fn meeting_reach_m(input: &PlanInput, steps: usize) -> f64 {
+    (input.state.speed_mps.max(0.0) + OTHERS_MPS) * steps as f64 * DT_S
+}
+
 fn nearby(frame: &Frame, p: [f64; 2], radius_m: f64, max_agents: usize) -> Vec<&TrajectoryRecord> {
     let mut v: Vec<(f64, &TrajectoryRecord)> = frame
         .others
         .iter()
+        .filter(|r| frame.robot_z_m.is_none_or(|z| crate::env::same_level(r.z_m, z)))
         .map(|r| ((r.x_m - p[0]).powi(2) + (r.y_m - p[1]).powi(2), r))
         .filter(|(d2, _)| *d2 <= radius_m * radius_m)
         .collect();
@@ -139,7 +176,8 @@ impl Predictor for ConstantVelocity {
     }
     fn predict(&mut self, input: &PlanInput, _plans: &[Vec<RobotState>], steps: usize, _call: u64) -> Futures {
         let now = input.history.back().expect("history is never empty");
-        let agents = nearby(now, input.state.point_enu, self.radius_m, self.max_agents);
+        let radius_m = self.radius_m.max(meeting_reach_m(input, steps));
+        let agents = nearby(now, input.state.point_enu, radius_m, self.max_agents);
         let per_step = (1..=steps)
             .map(|t| {
                 let dt = t as f64 * DT_S;
@@ -154,7 +192,7 @@ impl Predictor for ConstantVelocity {
                     .collect()
             })
             .collect();
-        Futures { start_time_s: input.time_s, boxes: vec![vec![per_step]], plans: Vec::new() }
+        Futures { start_time_s: input.time_s, boxes: vec![vec![per_step]], accel_mps2: Vec::new(), plans: Vec::new() }
     }
 }
 
@@ -193,11 +231,13 @@ impl WorldModel {
         RolloutConfig { steps: steps as u32, samples: self.samples as u32, seed, sampling: self.sampling }
     }
 
-    /// The scenario of the last second around the robot: the robot is agent 0, the
-    /// `max_agents` nearest others within `radius_m` follow, nearest first.
-    pub fn scenario(&self, input: &PlanInput, scenario_id: u64) -> Scenario {
+    /// The scenario of the last second around the robot for a prediction of `steps` steps:
+    /// the robot is agent 0, the `max_agents` nearest others within `radius_m` (or
+    /// [`meeting_reach_m`], the larger) follow, nearest first.
+    pub fn scenario(&self, input: &PlanInput, scenario_id: u64, steps: usize) -> Scenario {
         let now = input.history.back().expect("history is never empty");
-        let chosen = nearby(now, input.state.point_enu, self.radius_m, self.max_agents);
+        let radius_m = self.radius_m.max(meeting_reach_m(input, steps));
+        let chosen = nearby(now, input.state.point_enu, radius_m, self.max_agents);
         let ids: Vec<u64> = chosen.iter().map(|r| r.agent_id).collect();
         let n = input.history.len();
         let mut rows = Vec::new();
@@ -250,7 +290,7 @@ impl Predictor for WorldModel {
         "world-model"
     }
     fn predict(&mut self, input: &PlanInput, plans: &[Vec<RobotState>], steps: usize, call: u64) -> Futures {
-        let scenarios: Vec<Scenario> = (0..plans.len()).map(|f| self.scenario(input, f as u64)).collect();
+        let scenarios: Vec<Scenario> = (0..plans.len()).map(|f| self.scenario(input, f as u64, steps)).collect();
         let driver = |scenario_id: u64, _sample: u32, agent_id: u64, frame: i32, _w: &[swm_model::WorldAgent]| {
             if agent_id != 0 {
                 return None;
@@ -272,24 +312,27 @@ pub(crate) fn futures_of(
     plans: &[Vec<RobotState>],
     steps: usize,
 ) -> Futures {
-    let boxes = out
-        .iter()
-        .map(|sr| {
-            sr.samples
-                .iter()
-                .map(|rows| {
-                    let mut per: Vec<Vec<OrientedBox>> = vec![Vec::new(); steps];
-                    for (f, r) in rows {
-                        if r.agent_id != 0 && *f >= 1 && (*f as usize) <= steps {
-                            per[*f as usize - 1].push(OrientedBox::of_record(r));
-                        }
-                    }
-                    per
-                })
-                .collect()
-        })
-        .collect();
-    Futures { start_time_s: input.time_s, boxes, plans: plans.to_vec() }
+    let mut boxes = Vec::with_capacity(out.len());
+    let mut accel_mps2 = Vec::with_capacity(out.len());
+    for sr in out {
+        let (mut fam_boxes, mut fam_accel) = (Vec::new(), Vec::new());
+        for rows in &sr.samples {
+            let mut per: Vec<Vec<OrientedBox>> = vec![Vec::new(); steps];
+            let mut acc: Vec<Vec<f64>> = vec![Vec::new(); steps];
+            for (f, r) in rows {
+                if r.agent_id != 0 && *f >= 1 && (*f as usize) <= steps {
+                    per[*f as usize - 1].push(OrientedBox::of_record(r));
+                    // Vehicles' braking only: a pedestrian stepping aside is no harm done.
+                    acc[*f as usize - 1].push(if r.kind.is_vehicle() { r.accel_mps2 } else { 0.0 });
+                }
+            }
+            fam_boxes.push(per);
+            fam_accel.push(acc);
+        }
+        boxes.push(fam_boxes);
+        accel_mps2.push(fam_accel);
+    }
+    Futures { start_time_s: input.time_s, boxes, accel_mps2, plans: plans.to_vec() }
 }
 
 /// Cost weights (module docs, "Costs").
@@ -307,7 +350,24 @@ pub struct CostWeights {
     pub lateral: f64,
     pub building: f64,
     pub red: f64,
+    /// On the braking the robot imposes: per sample, the largest deceleration beyond
+    /// [`IMPOSED_BRAKE_FREE_MPS2`] of a vehicle within [`IMPOSED_RADIUS_M`] of the robot (m/s²),
+    /// averaged over samples. Only predictors that know the others' reactions (the world
+    /// model) give it.
+    #[serde(default)]
+    pub imposed_brake: f64,
 }
+
+/// A predicted hit counts fully when the robot moves at least this fast (m/s), half when it
+/// stands still: where every candidate is hit (another agent predicted to walk or drive
+/// into the robot whatever it does), the robot stops rather than drives into the hit.
+pub const HIT_FULL_SPEED_MPS: f64 = 1.0;
+
+/// Braking up to this hard (m/s²) by an agent near the robot costs nothing: anyone brakes so.
+pub const IMPOSED_BRAKE_FREE_MPS2: f64 = 1.0;
+/// Agents whose bounding circle comes within this distance of the robot's (m) count for the
+/// imposed-braking cost.
+pub const IMPOSED_RADIUS_M: f64 = 8.0;
 
 impl CostWeights {
     /// The defaults of `kind`.
@@ -325,6 +385,7 @@ impl CostWeights {
                 lateral: 0.0,
                 building: 100.0,
                 red: 40.0,
+                imposed_brake: 10.0,
             },
             RobotKind::Car => CostWeights {
                 collision: 300.0,
@@ -338,6 +399,7 @@ impl CostWeights {
                 lateral: 0.2,
                 building: 300.0,
                 red: 200.0,
+                imposed_brake: 20.0,
             },
         }
     }
@@ -508,13 +570,7 @@ impl MppiPlanner {
 
     /// Cost of a rolled candidate against `futures` family `fam` from step `offset`;
     /// returns (cost, collision probability).
-    fn cost(
-        &self,
-        input: &PlanInput,
-        r: &Rolled,
-        fut: Option<(&[Vec<Vec<OrientedBox>>], usize)>,
-        buildings_near: bool,
-    ) -> (f64, f64) {
+    fn cost(&self, input: &PlanInput, r: &Rolled, fut: Option<FamilyFutures<'_>>, buildings_near: bool) -> (f64, f64) {
         let p = input.params;
         let w = &self.config.weights;
         let h = r.states.len();
@@ -588,26 +644,35 @@ impl MppiPlanner {
         }
         // Collisions against the futures.
         let mut p_coll = 0.0;
-        if let Some((samples, offset)) = fut
+        if let Some((samples, accels, offset)) = fut
             && !samples.is_empty()
         {
             let rr = 0.5
                 * (p.length_m + 2.0 * self.config.safety_margin_m).hypot(p.width_m + 2.0 * self.config.safety_margin_m);
             let mut hit_sum = 0.0;
             let mut prox_sum = 0.0;
-            for sample in samples {
+            let mut imposed_sum = 0.0;
+            for (si, sample) in samples.iter().enumerate() {
                 let mut hit = 0.0;
+                let mut imposed: f64 = 0.0;
                 for (k, s) in r.states.iter().enumerate() {
                     let Some(others) = sample.get(k + offset) else { break };
+                    let acc = accels.get(si).and_then(|a| a.get(k + offset));
                     let fp = p.footprint(s, self.config.safety_margin_m);
-                    for o in others {
+                    for (j, o) in others.iter().enumerate() {
                         let d = (o.center[0] - s.point_enu[0]).hypot(o.center[1] - s.point_enu[1]);
                         let gap = d - rr - radius_m(o);
+                        if gap < IMPOSED_RADIUS_M
+                            && let Some(&a) = acc.and_then(|a| a.get(j))
+                        {
+                            imposed = imposed.max(-a - IMPOSED_BRAKE_FREE_MPS2);
+                        }
                         if gap < self.config.clearance_m {
                             let short = self.config.clearance_m - gap.max(0.0);
                             prox_sum += short * short;
                             if gap <= 0.0 && hit == 0.0 && fp.overlap_depth_m(o) > 0.0 {
-                                hit = 1.0 - 0.5 * k as f64 / h as f64;
+                                let moving = (s.speed_mps / HIT_FULL_SPEED_MPS).clamp(0.0, 1.0);
+                                hit = (1.0 - 0.5 * k as f64 / h as f64) * (0.5 + 0.5 * moving);
                             }
                         }
                     }
@@ -616,10 +681,11 @@ impl MppiPlanner {
                     p_coll += 1.0;
                 }
                 hit_sum += hit;
+                imposed_sum += imposed;
             }
             let n = samples.len() as f64;
             p_coll /= n;
-            c += w.collision * hit_sum / n + w.proximity * prox_sum / n;
+            c += w.collision * hit_sum / n + w.proximity * prox_sum / n + w.imposed_brake * imposed_sum / n;
         }
         (c, p_coll)
     }
@@ -713,7 +779,7 @@ impl MppiPlanner {
             .iter()
             .map(|r| {
                 let f = fam_of(r);
-                self.cost(input, r, futures.boxes.get(f).map(|s| (s.as_slice(), offset)), buildings_near)
+                self.cost(input, r, futures.family(f, offset), buildings_near)
             })
             .collect();
         let c_min = costs.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
@@ -730,10 +796,7 @@ impl MppiPlanner {
         }
         let mean_roll = self.roll(input, &new_a, &new_d);
         let f = fam_of(&mean_roll);
-        let mut chosen = (
-            self.cost(input, &mean_roll, futures.boxes.get(f).map(|s| (s.as_slice(), offset)), buildings_near),
-            mean_roll,
-        );
+        let mut chosen = (self.cost(input, &mean_roll, futures.family(f, offset), buildings_near), mean_roll);
         let best_k = (0..costs.len()).min_by(|&a, &b| costs[a].0.total_cmp(&costs[b].0)).expect("candidates exist");
         if chosen.0.0 > costs[best_k].0 + lambda {
             new_a = cand_a[best_k].clone();

@@ -159,15 +159,31 @@ pub struct Route {
     pub stops: Vec<RouteStop>,
     /// The graph nodes A* returned (walk nodes or lanes).
     pub nodes: Vec<u32>,
+    /// Height of each point (m, twin frame) where the route knows it: a car's route on the
+    /// lane graph, raised [`swm_twin::LEVEL_HEIGHT_M`] per level as the teacher simulator
+    /// raises its vehicles (connections ramp); empty otherwise (the terrain's then).
+    pub z_m: Vec<f64>,
 }
 
 impl Route {
     fn from_points(raw: Vec<P2>) -> Route {
+        Route::from_points_z(raw, None)
+    }
+
+    /// [`Route::from_points`] with a height per raw point (kept for the points kept).
+    fn from_points_z(raw: Vec<P2>, raw_z: Option<Vec<f64>>) -> Route {
         let mut points: Vec<P2> = Vec::with_capacity(raw.len());
-        for p in raw {
+        let mut z_m = Vec::new();
+        for (i, p) in raw.into_iter().enumerate() {
             if points.last().is_none_or(|q: &P2| (q[0] - p[0]).hypot(q[1] - p[1]) > 1e-3) {
                 points.push(p);
+                if let Some(z) = raw_z.as_ref().and_then(|z| z.get(i)) {
+                    z_m.push(*z);
+                }
             }
+        }
+        if z_m.len() != points.len() {
+            z_m.clear();
         }
         let mut s_m = Vec::with_capacity(points.len());
         let mut acc = 0.0;
@@ -177,7 +193,22 @@ impl Route {
             }
             s_m.push(acc);
         }
-        Route { points, s_m, crossings: Vec::new(), stops: Vec::new(), nodes: Vec::new() }
+        Route { points, s_m, crossings: Vec::new(), stops: Vec::new(), nodes: Vec::new(), z_m }
+    }
+
+    /// The height at arc length `s_m` (clamped to the route), where the route knows it.
+    pub fn z_at(&self, s_m: f64) -> Option<f64> {
+        if self.z_m.len() != self.points.len() || self.points.is_empty() {
+            return None;
+        }
+        if self.points.len() == 1 {
+            return Some(self.z_m[0]);
+        }
+        let s = s_m.clamp(0.0, self.length_m());
+        let i = self.s_m.partition_point(|&v| v <= s).clamp(1, self.points.len() - 1) - 1;
+        let len = (self.s_m[i + 1] - self.s_m[i]).max(1e-9);
+        let u = ((s - self.s_m[i]) / len).clamp(0.0, 1.0);
+        Some(self.z_m[i] + u * (self.z_m[i + 1] - self.z_m[i]))
     }
 
     /// Total length (m).
@@ -397,18 +428,30 @@ impl LaneGraph {
         )
         .ok_or(RobotError::NoRoute { graph: "lane", from: start, to: goal })?;
         let mut pts: Vec<P2> = Vec::new();
+        let mut zs: Vec<f64> = Vec::new();
         let mut stops_raw = Vec::new();
+        let level_z = |l: u32| f64::from(twin.lanes[l as usize].level) * swm_twin::LEVEL_HEIGHT_M;
         for (k, &l) in nodes.iter().enumerate() {
             let lane = &twin.lanes[l];
             pts.extend(lane.centerline.iter().map(flat));
+            zs.extend(lane.centerline.iter().map(|p| p[2] + level_z(l as u32)));
             if let Some(&next) = nodes.get(k + 1) {
                 let c = conn_of[&(l, next)];
                 let stop_s = lane.stop_line.as_ref().map_or(lane.length_m, |s| s.s_m);
                 stops_raw.push((pts.len(), lane.length_m - stop_s, l as u32, c));
-                pts.extend(twin.lane_connections[c as usize].path.iter().map(flat));
+                let path = &twin.lane_connections[c as usize].path;
+                let (z0, z1) = (level_z(l as u32), level_z(next as u32));
+                // The connection ramps between its lanes' levels along its length.
+                let mut cum = vec![0.0; path.len()];
+                for i in 1..path.len() {
+                    cum[i] = cum[i - 1] + dist(flat(&path[i - 1]), flat(&path[i]));
+                }
+                let total = cum.last().copied().unwrap_or(0.0).max(1e-9);
+                pts.extend(path.iter().map(flat));
+                zs.extend(path.iter().zip(&cum).map(|(p, c)| p[2] + z0 + (z1 - z0) * (c / total)));
             }
         }
-        let mut route = Route::from_points(pts.clone());
+        let mut route = Route::from_points_z(pts.clone(), Some(zs));
         let mut raw_s = vec![0.0; pts.len()];
         for i in 1..pts.len() {
             raw_s[i] = raw_s[i - 1] + dist(pts[i - 1], pts[i]);

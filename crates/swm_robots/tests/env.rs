@@ -234,3 +234,109 @@ fn in_a_model_world_the_model_moves_the_others_and_sees_the_robot() {
     }
     assert!(differs_from_teacher > 0, "the others are the model's, not the teacher's");
 }
+
+/// A twin from a few OSM nodes `(id, x_m, y_m)` and ways `(nodes, tags)` (local metres
+/// around 37.5° N, 127° E), through the real ingest.
+/// OSM tags.
+type Tags<'a> = &'a [(&'a str, &'a str)];
+
+fn twin_from_osm(name: &str, nodes: &[(i64, f64, f64)], ways: &[(&[i64], Tags)]) -> swm_twin::Twin {
+    let (lat0, lon0) = (37.5f64, 127.0f64);
+    let m_per_deg_lat = 111_320.0;
+    let m_per_deg_lon = 111_320.0 * lat0.to_radians().cos();
+    let mut xml = String::from("<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n");
+    for (id, x, y) in nodes {
+        xml += &format!(
+            "<node id='{id}' version='1' lat='{:.8}' lon='{:.8}'/>\n",
+            lat0 + y / m_per_deg_lat,
+            lon0 + x / m_per_deg_lon
+        );
+    }
+    for (i, (nds, tags)) in ways.iter().enumerate() {
+        xml += &format!("<way id='{}' version='1'>", 1000 + i);
+        for n in nds.iter() {
+            xml += &format!("<nd ref='{n}'/>");
+        }
+        for (k, v) in tags.iter() {
+            xml += &format!("<tag k='{k}' v='{v}'/>");
+        }
+        xml += "</way>\n";
+    }
+    xml += "</osm>\n";
+    let dir = std::env::temp_dir().join(format!("swm_robots_test_{}_{}", std::process::id(), name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.osm"));
+    std::fs::write(&path, xml).unwrap();
+    let (twin, _) = swm_ingest::ingest_paths(&[path], &Default::default()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    twin
+}
+
+/// A robot car driving over a bridge is on the bridge's level: the traffic on the road
+/// below passes under it (no contact, nobody brakes for it), as the teacher and the
+/// collision metric judge levels. Before the robot took its height from its route, it
+/// stood at the terrain's height: the cars below stopped for it, and any that passed
+/// under counted as a contact.
+#[test]
+fn a_robot_car_on_a_bridge_is_passed_under_not_run_into() {
+    let road: Tags = &[("highway", "secondary"), ("lanes", "4"), ("maxspeed", "50")];
+    let bridge: Tags =
+        &[("highway", "secondary"), ("lanes", "2"), ("oneway", "yes"), ("bridge", "yes"), ("layer", "1")];
+    let ramp: Tags = &[("highway", "secondary"), ("lanes", "2"), ("oneway", "yes")];
+    let twin = twin_from_osm(
+        "overpass",
+        &[(1, -300.0, 0.0), (2, 300.0, 0.0), (3, 0.0, -200.0), (4, 0.0, -30.0), (5, 0.0, 30.0), (6, 0.0, 200.0)],
+        &[(&[1, 2], road), (&[3, 4], ramp), (&[4, 5], bridge), (&[5, 6], ramp)],
+    );
+    let on_bridge: Vec<u32> = (0..twin.lanes.len() as u32).filter(|&l| twin.lanes[l as usize].level == 1).collect();
+    assert!(!on_bridge.is_empty(), "the bridge is a level up");
+    let scene = Arc::new(Scene::new(Arc::new(twin)));
+    let twin = &scene.twin;
+    // From the bridge's first lane onto the ramp beyond.
+    let start = on_bridge[0];
+    let goal = (0..twin.lanes.len() as u32)
+        .find(|&l| {
+            let c = &twin.lanes[l as usize].centerline;
+            twin.lanes[l as usize].level == 0 && c[0][1] > 20.0 && c[c.len() - 1][1] > c[0][1]
+        })
+        .expect("a lane north of the bridge, going north");
+    let route = scene.lanes.route(twin, start, goal).expect("over the bridge");
+    let z_mid = route.z_at(30.0).expect("a lane route knows its heights");
+    assert!(z_mid > swm_twin::LEVEL_HEIGHT_M - 1.0, "the bridge deck is a level up: {z_mid}");
+    let config = EnvConfig {
+        vehicles: 60,
+        pedestrians: 0,
+        warmup_s: 20.0,
+        max_episode_s: 60.0,
+        ..EnvConfig::of(RobotKind::Car)
+    };
+    let mut env = Env::new(scene.clone(), config).unwrap();
+    env.reset_on_route(5, route).unwrap();
+    // Creep over the bridge at 1 m/s: from its start 30 m before the middle, the robot is
+    // above the road (|y| < 8 m) from about 22 s to 38 s.
+    let mut passed_under = 0;
+    let mut prev: std::collections::HashMap<u64, f64> = Default::default();
+    for _ in 0..450 {
+        let s = env.history().unwrap().back().unwrap().robot;
+        let accel = if s.speed_mps < 1.0 { 1.0 } else { -1.0 };
+        let st = env.step(&Action { accel_mps2: accel, turn: 0.0 }).unwrap();
+        assert!(st.info.contact.is_none(), "contact with {:?} at {:?}", st.info.contact, s);
+        let robot_y = s.point_enu[1];
+        for r in &env.history().unwrap().back().unwrap().others {
+            // A vehicle on the road below driving right under the robot (its centre line
+            // within 2 m of the robot's centre as it crosses the bridge's line).
+            if (r.y_m - robot_y).abs() < 2.0
+                && let Some(&x0) = prev.get(&r.agent_id)
+                && x0 != 0.0
+                && x0.signum() != r.x_m.signum()
+            {
+                passed_under += 1;
+            }
+            prev.insert(r.agent_id, r.x_m);
+        }
+        if st.done {
+            break;
+        }
+    }
+    assert!(passed_under > 0, "the traffic below passes under the robot");
+}

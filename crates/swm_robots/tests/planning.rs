@@ -64,6 +64,7 @@ fn frame(step: i64, robot: RobotState, with_car: bool) -> Frame {
         time_s: 10.0 + step as f64 * 0.1,
         step: (step + 100) as u32,
         robot,
+        robot_z_m: None,
         others: if with_car { vec![car_at(step)] } else { Vec::new() },
     }
 }
@@ -209,6 +210,7 @@ impl swm_robots::planner::Predictor for Blind {
         swm_robots::planner::Futures {
             start_time_s: input.time_s,
             boxes: vec![vec![vec![Vec::new(); steps]]],
+            accel_mps2: Vec::new(),
             plans: Vec::new(),
         }
     }
@@ -340,4 +342,96 @@ fn the_planner_keeps_the_robots_body_off_a_building_beside_the_route() {
         max_y = max_y.max(s.point_enu[1]);
     }
     assert!(max_y > 9.5, "the robot passes the corner (reached y = {max_y:.1})");
+}
+
+/// At speed the predictors look as far as another agent could come to meet the robot
+/// within the horizon: a car 70 m off, driving towards a robot car doing 14 m/s, meets it
+/// in about 2.5 s, inside the 3.2 s predicted; a fixed 40 m radius left it out.
+#[test]
+fn at_speed_the_predictors_see_as_far_as_others_could_come_to_meet_the_robot() {
+    use swm_robots::planner::Predictor;
+    let p = RobotParams::car();
+    let mut robot = RobotState::at_rest([0.0, 0.0], 0.0);
+    robot.speed_mps = 14.0;
+    let r = swm_robots::route::straight_route(&[[0.0, 0.0], [300.0, 0.0]]);
+    let mut oncoming = car_at(0);
+    oncoming.x_m = 70.0;
+    oncoming.y_m = -3.5;
+    oncoming.heading_rad = std::f64::consts::PI;
+    let hist: VecDeque<Frame> = (-10..=0)
+        .map(|k| {
+            let mut f = frame(k, robot, false);
+            f.others.push(oncoming.clone());
+            f
+        })
+        .collect();
+    let input = PlanInput {
+        params: &p,
+        time_s: 10.0,
+        state: robot,
+        route: &r,
+        route_s_m: 0.0,
+        history: &hist,
+        rules: &OpenGround,
+        seed: 3,
+    };
+    let steps = 32;
+    let cv = ConstantVelocity::default().predict(&input, &[], steps, 0);
+    assert_eq!(cv.boxes[0][0][0].len(), 1, "the constant-velocity baseline predicts the oncoming car");
+    let wm = world_model().scenario(&input, 0, steps);
+    assert!(wm.agents.len() == 2, "the world model's scenario holds the robot and the oncoming car: {:?}", wm.agents);
+    // Standing still, the robot has nothing to fear from 70 m away.
+    let still = PlanInput { state: RobotState::at_rest([0.0, 0.0], 0.0), ..input };
+    assert!(ConstantVelocity::default().predict(&still, &[], steps, 0).boxes[0][0][0].is_empty());
+}
+
+/// Imagines a car standing 6 m east of the route that brakes hard (6 m/s²) in the futures
+/// of any plan that moves the robot (it would have cut in front of the car), and does not
+/// in those of a plan that waits; nothing is ever hit.
+struct BrakesForTheRobot;
+impl swm_robots::planner::Predictor for BrakesForTheRobot {
+    fn name(&self) -> &'static str {
+        "brakes-for-the-robot"
+    }
+    fn predict(
+        &mut self,
+        input: &PlanInput,
+        plans: &[Vec<RobotState>],
+        steps: usize,
+        _call: u64,
+    ) -> swm_robots::planner::Futures {
+        let car =
+            OrientedBox { center: [6.0, 2.0], heading_rad: std::f64::consts::FRAC_PI_2, length_m: 4.5, width_m: 1.8 };
+        let moves = |plan: &Vec<RobotState>| {
+            plan.last().is_some_and(|s| (s.point_enu[1] - input.state.point_enu[1]).abs() > 0.5)
+        };
+        swm_robots::planner::Futures {
+            start_time_s: input.time_s,
+            boxes: plans.iter().map(|_| vec![vec![vec![car]; steps]]).collect(),
+            accel_mps2: plans.iter().map(|p| vec![vec![vec![if moves(p) { -6.0 } else { 0.0 }]; steps]]).collect(),
+            plans: plans.to_vec(),
+        }
+    }
+}
+
+/// The cost of the braking the robot imposes on others: where the imagined car brakes hard
+/// for a robot that moves, the robot waits; without that cost it goes.
+#[test]
+fn the_robot_does_not_cut_in_where_it_would_make_a_car_brake_hard() {
+    let p = RobotParams::delivery_robot();
+    let r = route();
+    let s = start();
+    let hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, false)).collect();
+    let first_action = |imposed_brake: f64| {
+        let mut cfg = PlannerConfig::of(swm_robots::RobotKind::Delivery);
+        cfg.families = 3;
+        cfg.weights.imposed_brake = imposed_brake;
+        let mut planner = MppiPlanner::new(cfg, Box::new(BrakesForTheRobot));
+        let input = at_start(&p, &r, &hist, 5);
+        planner.plan(&input)
+    };
+    let polite = first_action(PlannerConfig::of(swm_robots::RobotKind::Delivery).weights.imposed_brake);
+    let rude = first_action(0.0);
+    assert!(rude.accel_mps2 > 0.5, "without the cost the robot goes: {rude:?}");
+    assert!(polite.accel_mps2 < 0.1, "with it the robot waits: {polite:?}");
 }

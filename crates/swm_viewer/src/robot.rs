@@ -351,6 +351,7 @@ fn history_from_sim(sim: &SimResource, state: RobotState) -> VecDeque<Frame> {
                 time_s: now_t - f64::from(back) * swm_sim::DT_S,
                 step: now_step.saturating_sub(back),
                 robot: state,
+                robot_z_m: None,
                 others: near(records, state.point_enu, HISTORY_RADIUS_M),
             }
         })
@@ -671,6 +672,7 @@ impl Robots {
             time_s: sim.time_s(),
             step: sim.step_index(),
             robot: r.state,
+            robot_z_m: None,
             others: near(records, r.state.point_enu, HISTORY_RADIUS_M),
         });
         while r.history.len() > HISTORY_FRAMES {
