@@ -1461,14 +1461,7 @@ impl VehicleSim {
         // stop clear of the zone (a lane reserved through is checked by the chain).
         let cap = self.net.clear_s[to as usize].min(self.net.hold_s[to as usize]) - self.net.zone_tail_m(c);
         if !self.net.lane_out[to as usize].is_empty() && cap >= v.p.length_m + v.p.s0_m {
-            let queued: f64 = self.lists[to as usize]
-                .iter()
-                .filter(|e| !e.ghost && e.slot != slot)
-                .map(|e| {
-                    let o = &self.vehicles[e.slot as usize];
-                    o.p.length_m + o.p.s0_m
-                })
-                .sum();
+            let queued = self.queued_m(to, slot);
             if cap - queued - reserved < v.p.length_m + v.p.s0_m
                 && let Some(e) = self.lists[to as usize].iter().find(|e| !e.ghost && e.slot != slot)
             {
@@ -2748,6 +2741,19 @@ impl VehicleSim {
         v.wait_end_s = 0.0;
     }
 
+    /// The length the vehicles on `lane` (`slot` excepted) take when queued: bodies plus
+    /// standstill gaps (m).
+    fn queued_m(&self, lane: u32, slot: u32) -> f64 {
+        self.lists[lane as usize]
+            .iter()
+            .filter(|e| !e.ghost && e.slot != slot)
+            .map(|e| {
+                let o = &self.vehicles[e.slot as usize];
+                o.p.length_m + o.p.s0_m
+            })
+            .sum()
+    }
+
     /// Whether a vehicle claiming a connection into `lane` (starved at its hold point, most
     /// often by the queue on `lane`) needs the room that `slot` would take by changing onto
     /// `lane`: the claimant gets the queue's last room first, or vehicles changing in from
@@ -2765,14 +2771,7 @@ impl VehicleSim {
             return false;
         }
         let l = lane as usize;
-        let queued: f64 = self.lists[l]
-            .iter()
-            .filter(|e| !e.ghost && e.slot != slot)
-            .map(|e| {
-                let o = &self.vehicles[e.slot as usize];
-                o.p.length_m + o.p.s0_m
-            })
-            .sum();
+        let queued = self.queued_m(lane, slot);
         let v = &self.vehicles[slot as usize];
         self.net.clear_s[l].min(self.net.hold_s[l]) - queued - (v.p.length_m + v.p.s0_m) < need
     }
