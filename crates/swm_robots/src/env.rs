@@ -32,8 +32,9 @@
 //! footprint grown by 0.5 m nor would before stopping ([`would_reach`]: braking at
 //! [`START_BRAKE_MPS2`] along its heading, [`START_GAP_M`] to spare). Each [`Env::step`] applies the
 //! action for [`DT_S`] (robot dynamics: [`crate::robot`]), steps the simulation once, then
-//! checks, in order: collision (the footprint against every agent's box, oriented-box SAT
-//! beyond 1 cm, and against building outlines: the footprint's corners, edge midpoints and
+//! checks, in order: collision (the footprint against the box of every agent on the robot's
+//! level — a car's height comes from its route, [`crate::route::Route::z_at`], else the
+//! terrain's — oriented-box SAT beyond 1 cm, and against building outlines: the footprint's corners, edge midpoints and
 //! centre), success (within `goal_radius_m` of the route's end), timeout
 //! (`max_episode_s`).
 //!
@@ -530,7 +531,7 @@ pub const START_GAP_M: f64 = 2.0;
 /// Whether the agent of `r` overlaps `fp` or would before it stops: its box swept along its
 /// heading over its braking distance at [`START_BRAKE_MPS2`] plus [`START_GAP_M`]. A robot
 /// that appears (at rest) where this holds is run into by traffic that cannot stop.
-fn would_reach(r: &TrajectoryRecord, fp: &OrientedBox) -> bool {
+pub fn would_reach(r: &TrajectoryRecord, fp: &OrientedBox) -> bool {
     let b = record_box(r);
     if b.overlap_depth_m(fp) > 0.0 {
         return true;
