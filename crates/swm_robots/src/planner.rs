@@ -47,9 +47,12 @@
 //! * **rules**: metres outside the walkable area (delivery robot; [`Rules::off_area_m`]),
 //!   squared distance from the route (car; lane keeping), a building under the footprint
 //!   (any of [`crate::env::footprint_probes`] at any step: the environment's contact test),
-//!   and passing a red (or amber, when one can still stop) stop line (car) or entering a
-//!   signalled crossing on red (delivery robot), with the signal states of now held over
-//!   the horizon.
+//!   and, for the car, passing a red stop line unless even its hardest braking could not
+//!   stop before it now (an amber one when it could stop at 0.7 of that), or ending the
+//!   horizon short of a red line too fast to stop there at half its hardest braking (else
+//!   plans hold their speed and defer braking to the horizon's end until it is too late);
+//!   for the delivery robot, entering a signalled crossing on red; with the signal states
+//!   of now held over the horizon.
 //!
 //! MPPI weights are `exp(−(c − c_min)/λ)`; the new mean is the weighted mean of the
 //! candidates; if the mean's own cost exceeds the best candidate's by more than `λ`, the best
@@ -613,16 +616,32 @@ impl MppiPlanner {
         let front_now = input.route_s_m + 0.5 * p.length_m;
         match p.kind {
             RobotKind::Car => {
+                let v_end = r.states.last().map_or(input.state.speed_mps, |s| s.speed_mps);
                 for st in &input.route.stops {
-                    if st.s_m < front_now - 0.5 || front_end < st.s_m {
+                    if st.s_m < front_now - 0.5 {
                         continue;
                     }
                     let state = input.rules.stop_state(st, input.time_s);
                     let dist = st.s_m - front_now;
                     let v = input.state.speed_mps;
                     let can_stop = v * v / (2.0 * 0.7 * p.max_brake_mps2) < dist;
+                    // Red is exempt only where even the hardest braking cannot stop before
+                    // the line (plans brake that hard; amber keeps the dilemma zone of 0.7).
+                    let can_stop_hard = v * v / (2.0 * p.max_brake_mps2) < dist;
+                    if front_end < st.s_m {
+                        // A plan that ends short of a red line must end able to stop there
+                        // braking at half the hardest (module docs).
+                        let room = st.s_m - front_end;
+                        if state == Some(SignalState::Red)
+                            && can_stop_hard
+                            && v_end * v_end / (2.0 * 0.5 * p.max_brake_mps2) > room
+                        {
+                            c += w.red;
+                        }
+                        continue;
+                    }
                     let blocked = match state {
-                        Some(SignalState::Red) => dist > -0.5 && (can_stop || v < 1.0),
+                        Some(SignalState::Red) => dist > -0.5 && (can_stop_hard || v < 1.0),
                         Some(SignalState::Amber) => can_stop,
                         _ => false,
                     };

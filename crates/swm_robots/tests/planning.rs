@@ -435,3 +435,67 @@ fn the_robot_does_not_cut_in_where_it_would_make_a_car_brake_hard() {
     assert!(rude.accel_mps2 > 0.5, "without the cost the robot goes: {rude:?}");
     assert!(polite.accel_mps2 < 0.1, "with it the robot waits: {polite:?}");
 }
+
+/// Open ground whose every stop line shows `state`.
+struct Signal(SignalState);
+impl Rules for Signal {
+    fn off_area_m(&self, _p: [f64; 2]) -> f64 {
+        0.0
+    }
+    fn in_building(&self, _p: [f64; 2]) -> bool {
+        false
+    }
+    fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
+        Some(self.0)
+    }
+    fn crossing_state(&self, _c: &RouteCrossing, _t: f64) -> Option<SignalState> {
+        None
+    }
+}
+
+/// Drives a car from 16.7 m/s for 10 s towards a stop line 75 m ahead showing `state`, with
+/// the constant-velocity planner; returns the farthest its front got (m along the route) and
+/// its final speed.
+fn approach(state: SignalState) -> (f64, f64) {
+    let p = RobotParams::car();
+    let mut car = RobotState::at_rest([0.0, 0.0], 0.0);
+    car.speed_mps = 16.7;
+    let mut r = swm_robots::route::straight_route(&[[-2.25, 0.0], [400.0, 0.0]]);
+    r.stops.push(RouteStop { s_m: 75.0, lane: 0, connection: 0 });
+    let rules = Signal(state);
+    let mut planner =
+        MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Car), Box::new(ConstantVelocity::default()));
+    let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, car, false)).collect();
+    let mut route_s = 0.0;
+    for step in 1..=100 {
+        let input = PlanInput {
+            params: &p,
+            time_s: hist.back().unwrap().time_s,
+            state: car,
+            route: &r,
+            route_s_m: route_s,
+            history: &hist,
+            rules: &rules,
+            seed: 4,
+        };
+        let a = planner.plan(&input);
+        car = p.step(&car, &a);
+        route_s = r.project(car.point_enu, route_s - 1.0, route_s + 3.0).0;
+        hist.push_back(frame(step, car, false));
+        hist.pop_front();
+    }
+    (route_s + 0.5 * p.length_m, car.speed_mps)
+}
+
+/// A car at 16.7 m/s with a red stop line 75 m ahead stops before it; on green it drives
+/// on. Before, plans held their speed and deferred braking to the horizon's end until the
+/// line was within the car's stopping distance at 0.7 of its hardest braking, where red was
+/// exempt like amber, and the car drove through (the robot car's red-light violations on
+/// Yeouido seed 48 and others).
+#[test]
+fn a_car_stops_for_a_red_ahead_and_does_not_run_it() {
+    let (front_green, _) = approach(SignalState::Green);
+    assert!(front_green > 100.0, "on green the car drives on: {front_green}");
+    let (front_red, v_red) = approach(SignalState::Red);
+    assert!(front_red <= 75.0 && v_red < 0.5, "on red it stops before the line: front {front_red} m, {v_red} m/s");
+}
