@@ -477,6 +477,46 @@ fn write_escaped(w: &mut impl Write, s: &str, element: &str, id: i64) -> io::Res
     w.write_all(&s.as_bytes()[plain_from..])
 }
 
+/// OSM tags `(key, value)` of a hand-built fixture ([`document_from_local_m`]).
+pub type FixtureTags<'a> = &'a [(&'a str, &'a str)];
+
+/// Where [`document_from_local_m`] anchors its local metres (WGS84 degrees: Seoul).
+pub const LOCAL_ORIGIN_LAT_LON: (f64, f64) = (37.5, 127.0);
+
+/// A small OSM XML document from nodes `(id, x_m, y_m, tags)` given in local metres east
+/// and north of [`LOCAL_ORIGIN_LAT_LON`] (equirectangular, exact enough over a few km) and
+/// ways `(node ids, tags)` numbered from 1000: hand-built fixtures for tests and examples.
+/// Tag keys and values are written as given (no XML escaping).
+pub fn document_from_local_m(nodes: &[(i64, f64, f64, FixtureTags)], ways: &[(&[i64], FixtureTags)]) -> String {
+    let (lat0, lon0) = LOCAL_ORIGIN_LAT_LON;
+    let m_per_deg_lat = 111_320.0;
+    let m_per_deg_lon = 111_320.0 * lat0.to_radians().cos();
+    let mut xml = String::from("<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n");
+    for (id, x, y, tags) in nodes {
+        xml += &format!(
+            "<node id='{id}' version='1' lat='{:.8}' lon='{:.8}'>",
+            lat0 + y / m_per_deg_lat,
+            lon0 + x / m_per_deg_lon
+        );
+        for (k, v) in tags.iter() {
+            xml += &format!("<tag k='{k}' v='{v}'/>");
+        }
+        xml += "</node>\n";
+    }
+    for (i, (nds, tags)) in ways.iter().enumerate() {
+        xml += &format!("<way id='{}' version='1'>", 1000 + i);
+        for n in nds.iter() {
+            xml += &format!("<nd ref='{n}'/>");
+        }
+        for (k, v) in tags.iter() {
+            xml += &format!("<tag k='{k}' v='{v}'/>");
+        }
+        xml += "</way>\n";
+    }
+    xml += "</osm>\n";
+    xml
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use swm_ingest::osm_xml::FixtureTags as Tags;
 use swm_robots::env::{Controller, Env, EnvConfig, Observation, Outcome, Step, VecEnv, run_episode};
 use swm_robots::planner::{ConstantVelocity, MppiPlanner, PlannerConfig, RouteFollower};
 use swm_robots::robot::{Action, RobotKind};
@@ -235,38 +236,14 @@ fn in_a_model_world_the_model_moves_the_others_and_sees_the_robot() {
     assert!(differs_from_teacher > 0, "the others are the model's, not the teacher's");
 }
 
-/// A twin from a few OSM nodes `(id, x_m, y_m)` and ways `(nodes, tags)` (local metres
-/// around 37.5° N, 127° E), through the real ingest.
-/// OSM tags.
-type Tags<'a> = &'a [(&'a str, &'a str)];
-
+/// A twin from a few OSM nodes `(id, x_m, y_m)` and ways `(nodes, tags)` (local metres,
+/// `swm_ingest::osm_xml::document_from_local_m`), through the real ingest.
 fn twin_from_osm(name: &str, nodes: &[(i64, f64, f64)], ways: &[(&[i64], Tags)]) -> swm_twin::Twin {
-    let (lat0, lon0) = (37.5f64, 127.0f64);
-    let m_per_deg_lat = 111_320.0;
-    let m_per_deg_lon = 111_320.0 * lat0.to_radians().cos();
-    let mut xml = String::from("<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n");
-    for (id, x, y) in nodes {
-        xml += &format!(
-            "<node id='{id}' version='1' lat='{:.8}' lon='{:.8}'/>\n",
-            lat0 + y / m_per_deg_lat,
-            lon0 + x / m_per_deg_lon
-        );
-    }
-    for (i, (nds, tags)) in ways.iter().enumerate() {
-        xml += &format!("<way id='{}' version='1'>", 1000 + i);
-        for n in nds.iter() {
-            xml += &format!("<nd ref='{n}'/>");
-        }
-        for (k, v) in tags.iter() {
-            xml += &format!("<tag k='{k}' v='{v}'/>");
-        }
-        xml += "</way>\n";
-    }
-    xml += "</osm>\n";
+    let nodes: Vec<(i64, f64, f64, Tags)> = nodes.iter().map(|&(id, x, y)| (id, x, y, &[][..])).collect();
     let dir = std::env::temp_dir().join(format!("swm_robots_test_{}_{}", std::process::id(), name));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.osm"));
-    std::fs::write(&path, xml).unwrap();
+    std::fs::write(&path, swm_ingest::osm_xml::document_from_local_m(&nodes, ways)).unwrap();
     let (twin, _) = swm_ingest::ingest_paths(&[path], &Default::default()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     twin

@@ -20,8 +20,10 @@ use swm_robots::route::{Route, RouteCrossing, RouteStop};
 use swm_sim::metrics::OrientedBox;
 use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
 
-struct OpenGround;
-impl Rules for OpenGround {
+/// Open ground (nowhere off limits, no building) whose every stop line shows the state
+/// given (`None`: no signal).
+struct Signal(Option<SignalState>);
+impl Rules for Signal {
     fn off_area_m(&self, _p: [f64; 2]) -> f64 {
         0.0
     }
@@ -29,12 +31,15 @@ impl Rules for OpenGround {
         false
     }
     fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
-        None
+        self.0
     }
     fn crossing_state(&self, _c: &RouteCrossing, _t: f64) -> Option<SignalState> {
         None
     }
 }
+
+/// No signals anywhere.
+const OPEN_GROUND: Signal = Signal(None);
 
 const CAR_SPEED_MPS: f64 = 12.0;
 const CAR_START_X_M: f64 = -22.0;
@@ -128,7 +133,7 @@ fn at_start<'a>(p: &'a RobotParams, r: &'a Route, hist: &'a VecDeque<Frame>, see
         route: r,
         route_s_m: 0.0,
         history: hist,
-        rules: &OpenGround,
+        rules: &OPEN_GROUND,
         seed,
     }
 }
@@ -143,7 +148,7 @@ fn plan_with<'a>(planner: &'a mut MppiPlanner) -> impl FnMut(&VecDeque<Frame>, R
             route: r,
             route_s_m: route_s,
             history: hist,
-            rules: &OpenGround,
+            rules: &OPEN_GROUND,
             seed: 11,
         };
         planner.plan(&input)
@@ -372,7 +377,7 @@ fn at_speed_the_predictors_see_as_far_as_others_could_come_to_meet_the_robot() {
         route: &r,
         route_s_m: 0.0,
         history: &hist,
-        rules: &OpenGround,
+        rules: &OPEN_GROUND,
         seed: 3,
     };
     let steps = 32;
@@ -436,23 +441,6 @@ fn the_robot_does_not_cut_in_where_it_would_make_a_car_brake_hard() {
     assert!(polite.accel_mps2 < 0.1, "with it the robot waits: {polite:?}");
 }
 
-/// Open ground whose every stop line shows `state`.
-struct Signal(SignalState);
-impl Rules for Signal {
-    fn off_area_m(&self, _p: [f64; 2]) -> f64 {
-        0.0
-    }
-    fn in_building(&self, _p: [f64; 2]) -> bool {
-        false
-    }
-    fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
-        Some(self.0)
-    }
-    fn crossing_state(&self, _c: &RouteCrossing, _t: f64) -> Option<SignalState> {
-        None
-    }
-}
-
 /// Drives a car from 16.7 m/s for 10 s towards a stop line 75 m ahead showing `state`, with
 /// the constant-velocity planner; returns the farthest its front got (m along the route) and
 /// its final speed.
@@ -462,7 +450,7 @@ fn approach(state: SignalState) -> (f64, f64) {
     car.speed_mps = 16.7;
     let mut r = swm_robots::route::straight_route(&[[-2.25, 0.0], [400.0, 0.0]]);
     r.stops.push(RouteStop { s_m: 75.0, lane: 0, connection: 0 });
-    let rules = Signal(state);
+    let rules = Signal(Some(state));
     let mut planner =
         MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Car), Box::new(ConstantVelocity::default()));
     let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, car, false)).collect();

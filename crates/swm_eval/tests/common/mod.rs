@@ -5,39 +5,13 @@ use swm_dataset::Scenario;
 use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
 use swm_twin::Twin;
 
-type Tags<'a> = &'a [(&'a str, &'a str)];
+use swm_ingest::osm_xml::FixtureTags as Tags;
 
 /// Builds a twin from OSM XML nodes `(id, x_m, y_m, tags)` and ways `(node ids, tags)`.
 pub fn twin_from_osm(name: &str, nodes: &[(i64, f64, f64, Tags)], ways: &[(&[i64], Tags)]) -> Twin {
-    let (lat0, lon0) = (37.5f64, 127.0f64);
-    let m_per_deg_lat = 111_320.0;
-    let m_per_deg_lon = 111_320.0 * lat0.to_radians().cos();
-    let mut xml = String::from("<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n");
-    for (id, x, y, tags) in nodes {
-        xml += &format!(
-            "<node id='{id}' version='1' lat='{:.8}' lon='{:.8}'>",
-            lat0 + y / m_per_deg_lat,
-            lon0 + x / m_per_deg_lon
-        );
-        for (k, v) in tags.iter() {
-            xml += &format!("<tag k='{k}' v='{v}'/>");
-        }
-        xml += "</node>\n";
-    }
-    for (i, (nds, tags)) in ways.iter().enumerate() {
-        xml += &format!("<way id='{}' version='1'>", 1000 + i);
-        for n in nds.iter() {
-            xml += &format!("<nd ref='{n}'/>");
-        }
-        for (k, v) in tags.iter() {
-            xml += &format!("<tag k='{k}' v='{v}'/>");
-        }
-        xml += "</way>\n";
-    }
-    xml += "</osm>\n";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.osm"));
-    std::fs::write(&path, xml).unwrap();
+    std::fs::write(&path, swm_ingest::osm_xml::document_from_local_m(nodes, ways)).unwrap();
     swm_ingest::ingest_paths(&[path], &Default::default()).unwrap().0
 }
 
