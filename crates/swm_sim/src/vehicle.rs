@@ -152,7 +152,10 @@
 //!   every body; its followers hold; the other member may pass holders standing clear of
 //!   its path; the backer waits until the other is clear of its path (at most
 //!   [`REVERSE_HOLD_S`]). Recorded speeds are negative while backing; no vehicle backs
-//!   again within [`REVERSE_AGAIN_S`]. One resolution per cycle every 5 s.
+//!   again within [`REVERSE_AGAIN_S`]. One resolution per cycle every 5 s. A cycle with a
+//!   member stopped [`DEADLOCK_ESCALATE_S`] has outlived the gentle measures (a line of
+//!   claimants behind a lock of bodies has each of its claims dropped in turn, and each
+//!   returns 30 s later): it skips them, to backing away, else priority.
 //! * **Dead ends of lanes**: a vehicle on a lane without the connection its route needs
 //!   waits at the lane's hold point (at its end once past it) and, within 14 m of that
 //!   (too late for a lane change), re-routes at once.
@@ -191,6 +194,10 @@ const REROUTE_STARVED_S: f64 = 90.0;
 const DEADLOCK_PAUSE_S: f64 = 5.0;
 /// How long a deadlock resolution lets a vehicle ignore priority (s).
 const IGNORE_YIELD_S: f64 = 10.0;
+/// A cycle with a member stopped this long (s) has outlived the gentle resolutions (a
+/// claim dropped, a reservation revoked), which the cycle undoes as the claim and the
+/// reservation return: it is resolved by the bodies (backing away), else by priority.
+pub const DEADLOCK_ESCALATE_S: f64 = 120.0;
 /// Every this often (s) the route costs are updated from the traffic (per lane group, the
 /// larger of the mean time vehicles took to drive it and the longest time a vehicle now on
 /// it has spent there, plus the junction allowance, times the class penalty: see
@@ -3268,8 +3275,10 @@ impl VehicleSim {
             }
             // Revoke a reservation not yet used, else let a yielding vehicle go first.
             let mut how = String::new();
+            // (Skipped once the cycle has outlived them.)
+            let escalate = members.iter().any(|&m| self.vehicles[m as usize].stopped_s >= DEADLOCK_ESCALATE_S);
             let mut revoked = false;
-            let mut cands: Vec<u32> = members.clone();
+            let mut cands: Vec<u32> = if escalate { Vec::new() } else { members.clone() };
             cands.sort_by_key(|s| std::cmp::Reverse(self.vehicles[*s as usize].id));
             // Claims first: a claimant in a cycle waits for the others anyway.
             if !revoked && let Some(&m) = cands.iter().find(|&&m| !self.vehicles[m as usize].claimed.is_empty()) {
