@@ -52,7 +52,9 @@
 //!   into a queued lane take turns) *claims* the connections it needs; a vehicle
 //!   that can still stop at its hold point (<= 4.5 m/s²) is granted nothing across a claim
 //!   older than its own, and vehicles with priority that will stop for the claim are not
-//!   waited for; a claimant waiting for the very vehicle asking lets it go; a conflict of
+//!   waited for (nor one holding an overlap zone the claimant needs while it stands short
+//!   of the zone waiting for the claimant, when its body is clear of the claimant's path);
+//!   a claimant waiting for the very vehicle asking lets it go; a conflict of
 //!   bodies binds a claim when either vehicle is long. Between two
 //!   conflicting claims the older wins, so claims never wait for each other in a cycle.
 //!   A claimant at a signal whose green ran out before it got its way (a stream that had
@@ -1884,11 +1886,25 @@ impl VehicleSim {
         let v = &self.vehicles[slot as usize];
         let ignore_yield = self.now_s < v.ignore_yield_until_s;
         for &(o, os) in &self.zone_occ[z as usize] {
+            if os == side || o == slot {
+                continue;
+            }
             // A deadlock resolution's last resort: a holder standing still is passed, under
             // the clearance guard.
-            if os != side && o != slot && !(ignore_yield && self.vehicles[o as usize].v_mps < 0.05) {
-                return Err((o, Wait::Zone));
+            let ov = &self.vehicles[o as usize];
+            if ignore_yield && ov.v_mps < 0.05 {
+                continue;
             }
+            // A holder standing short of the zone and waiting for this vehicle (for its
+            // claim) is passed too, if its body is clear of this vehicle's path: it goes
+            // only once this vehicle has gone.
+            let short_of_it = ov.zheld.iter().any(|h| h.0 == z && ov.odo_m < h.1);
+            let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+            let reach_m = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
+            if ov.v_mps < 0.05 && ov.blocked_by == slot && short_of_it && !self.path_hits(slot, o, reach_m) {
+                continue;
+            }
+            return Err((o, Wait::Zone));
         }
         let (_, s0, s1) = self.net.zones[z as usize][side as usize];
         let x = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
