@@ -57,6 +57,9 @@
 //!   a claimant waiting for the very vehicle asking lets it go; a conflict of
 //!   bodies binds a claim when either vehicle is long. Between two
 //!   conflicting claims the older wins, so claims never wait for each other in a cycle.
+//!   At a signal a first vehicle claims after [`CLAIM_GREEN_S`] of its green lost to
+//!   others (green time, counted while it stands; not 30 s of standing, which a head that
+//!   crept up during the red has not yet done when its short green is gone).
 //!   A claimant at a signal whose green ran out before it got its way (a stream that had
 //!   reserved the conflict before the green began held it all through a short protected
 //!   left) claims the same connections again [`CLAIM_LEAD_S`] before its next green, so that
@@ -249,6 +252,11 @@ pub const CLAIM_AFTER_S: f64 = 30.0;
 /// long (s) before its next green, so the stream's reservations have drained when the green
 /// begins.
 pub const CLAIM_LEAD_S: f64 = 8.0;
+/// At a signal, a first vehicle kept this long (s) of its green by vehicles it must cross
+/// or yield to claims its way at once (green time, not [`CLAIM_AFTER_S`] of standing: a head
+/// that crept up during the red and then lost a 12 s green to a merging stream would
+/// otherwise wait a whole cycle, 100 s and more, with the queue behind it spilling back).
+pub const CLAIM_GREEN_S: f64 = 4.0;
 /// The longest a holder let pass by another (standing clear of its path) keeps still for it
 /// (s; the rule is in the module docs, under deadlocks).
 pub const STAY_MAX_S: f64 = 60.0;
@@ -377,6 +385,9 @@ pub struct Vehicle {
     /// through the red until it leaves that lane (see [`CLAIM_LEAD_S`]).
     starved_chain: Vec<u32>,
     starved_lane: u32,
+    /// Green time (s) this vehicle has stood first at its hold point, kept by others (see
+    /// [`CLAIM_GREEN_S`]); reset once it moves.
+    green_kept_s: f64,
     /// No claims before this time (s): set when a deadlock resolution dropped this
     /// vehicle's.
     no_claim_until_s: f64,
@@ -2199,6 +2210,7 @@ impl VehicleSim {
         let mut junction_pending = false;
         // The connections to claim, for a starved first vehicle at its hold point.
         let mut claim_chain: Option<Vec<u32>> = None;
+        let mut kept_on_green = false;
         // Holders this vehicle passes with its new reservation (see `Vehicle::stay_for_id`).
         let mut passed: Vec<(u32, u32)> = Vec::new();
         if piece < nl {
@@ -2423,7 +2435,7 @@ impl VehicleSim {
                                     if b != NONE {
                                         blocked_by = b;
                                     }
-                                    if b != NONE
+                                    let kept = b != NONE
                                         && matches!(
                                             w,
                                             Wait::Conflict
@@ -2434,8 +2446,13 @@ impl VehicleSim {
                                                 | Wait::ExitReserved
                                         )
                                         && d_hold < 3.0
-                                        && v.v_mps < 0.5
-                                        && v.stopped_s > CLAIM_AFTER_S
+                                        && v.v_mps < 0.5;
+                                    let on_green = self.net.gate[piece as usize] == Gate::Signal
+                                        && ctx.signals.connection_state(c, ctx.time_s) == Some(SignalState::Green);
+                                    kept_on_green = kept && on_green;
+                                    if kept
+                                        && (v.stopped_s > CLAIM_AFTER_S
+                                            || (on_green && v.green_kept_s >= CLAIM_GREEN_S))
                                         && ctx.time_s >= v.no_claim_until_s
                                     {
                                         claim_chain = Some(chain.iter().map(|x| x.0).collect());
@@ -2679,6 +2696,14 @@ impl VehicleSim {
                 && plen - v.s_m < 3.0 + (plen - self.net.hold_s[piece as usize])
             {
                 self.reroute_here(twin, slot, Some(c));
+            }
+        }
+        {
+            let v = &mut self.vehicles[slot as usize];
+            if kept_on_green {
+                v.green_kept_s += DT_S;
+            } else if v.v_mps >= 0.5 {
+                v.green_kept_s = 0.0;
             }
         }
         // Claims, unless a re-route just chose another way.
@@ -3555,6 +3580,7 @@ impl VehicleSim {
             claimed: Vec::new(),
             starved_chain: Vec::new(),
             starved_lane: NONE,
+            green_kept_s: 0.0,
             no_claim_until_s: 0.0,
             hold_lat: false,
             reverse_for: NONE,
