@@ -1896,6 +1896,9 @@ impl VehicleSim {
     ) -> Result<(), (u32, Wait)> {
         let v = &self.vehicles[slot as usize];
         let ignore_yield = self.now_s < v.ignore_yield_until_s;
+        let (_, s0, s1) = self.net.zones[z as usize][side as usize];
+        // How far this vehicle drives until its rear is through the zone (m).
+        let x = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
         for &(o, os) in &self.zone_occ[z as usize] {
             if os == side || o == slot {
                 continue;
@@ -1910,15 +1913,11 @@ impl VehicleSim {
             // claim) is passed too, if its body is clear of this vehicle's path: it goes
             // only once this vehicle has gone.
             let short_of_it = ov.zheld.iter().any(|h| h.0 == z && ov.odo_m < h.1);
-            let (_, s0, s1) = self.net.zones[z as usize][side as usize];
-            let reach_m = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
-            if ov.v_mps < 0.05 && ov.blocked_by == slot && short_of_it && !self.path_hits(slot, o, reach_m) {
+            if ov.v_mps < 0.05 && ov.blocked_by == slot && short_of_it && !self.path_hits(slot, o, x) {
                 continue;
             }
             return Err((o, Wait::Zone));
         }
-        let (_, s0, s1) = self.net.zones[z as usize][side as usize];
-        let x = d_m.max(0.0) + (s1 - s0) + v.p.length_m;
         // Room beyond the zone: no stopping inside it; behind any leader at all when a
         // vehicle of the other side waits for the zone (keep it clear, or a queue through
         // it starves that side for good).

@@ -486,8 +486,9 @@ fn seoul(name: &str, bbox_wgs84: Option<[f64; 4]>) -> Option<Twin> {
 /// vehicles (400 on the procedural default district) no vehicle-vehicle collision (the
 /// metrics' oriented-box definition), no red-light violation, no gridlock (no vehicle stopped
 /// longer than `GRIDLOCK_S`, SUMO's jam criterion), a plausible mean speed, and most
-/// vehicles that left the start arriving (and four seeds that once failed). Wider sweeps (seeds 11-50, `diag_sweep`) are in
-/// BENCHMARKS.md with the runs that still have a long stop.
+/// vehicles that left the start arriving; and four seeds that once failed. Wider sweeps
+/// (seeds 11-110, `diag_sweep`) are in BENCHMARKS.md with the runs that still have a long
+/// stop.
 #[test]
 fn districts_meet_the_quality_bar() {
     let mut districts: Vec<(&str, Twin, u32)> = vec![(
