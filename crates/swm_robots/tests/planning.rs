@@ -88,28 +88,46 @@ fn hits_car(p: &RobotParams, s: &RobotState, step: i64) -> bool {
     p.footprint(s, 0.0).overlap_depth_m(&car) > 0.0
 }
 
+/// Drives the robot `steps` steps from `s` along `r` with `act` (the car scripted when
+/// `with_car`), calling `each` after every step; returns the last state and how far along
+/// the route it got (m; each step's projection looks up to `ahead_m` ahead).
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    p: &RobotParams,
+    r: &Route,
+    mut s: RobotState,
+    with_car: bool,
+    steps: i64,
+    ahead_m: f64,
+    mut act: impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action,
+    mut each: impl FnMut(i64, &RobotState),
+) -> (RobotState, f64) {
+    let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, with_car)).collect();
+    let mut route_s = 0.0;
+    for step in 1..=steps {
+        let a = act(&hist, s, route_s, r);
+        s = p.step(&s, &a);
+        route_s = r.project(s.point_enu, route_s - 1.0, route_s + ahead_m).0;
+        each(step, &s);
+        hist.push_back(frame(step, s, with_car));
+        hist.pop_front();
+    }
+    (s, route_s)
+}
+
 /// Runs 40 steps (4 s) of the robot with `act`, the car scripted; returns the states and
 /// whether it touched the car.
 fn run(
     with_car: bool,
-    mut act: impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action,
+    act: impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action,
 ) -> (Vec<RobotState>, bool) {
     let p = RobotParams::delivery_robot();
-    let r = route();
-    let mut s = start();
-    let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, with_car)).collect();
     let mut states = Vec::new();
     let mut hit = false;
-    let mut route_s = 0.0;
-    for step in 1..=40 {
-        let a = act(&hist, s, route_s, &r);
-        s = p.step(&s, &a);
-        route_s = r.project(s.point_enu, route_s - 1.0, route_s + 2.0).0;
-        hit |= with_car && hits_car(&p, &s, step);
-        hist.push_back(frame(step, s, with_car));
-        hist.pop_front();
-        states.push(s);
-    }
+    drive(&p, &route(), start(), with_car, 40, 2.0, act, |step, s| {
+        hit |= with_car && hits_car(&p, s, step);
+        states.push(*s);
+    });
     (states, hit)
 }
 
@@ -139,7 +157,16 @@ fn at_start<'a>(p: &'a RobotParams, r: &'a Route, hist: &'a VecDeque<Frame>, see
 }
 
 fn plan_with<'a>(planner: &'a mut MppiPlanner) -> impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action + 'a {
-    let p = RobotParams::delivery_robot();
+    plan_by(planner, RobotParams::delivery_robot(), &OPEN_GROUND, 11)
+}
+
+/// `planner` as the controller of a robot with `p` under `rules`.
+fn plan_by<'a>(
+    planner: &'a mut MppiPlanner,
+    p: RobotParams,
+    rules: &'a dyn Rules,
+    seed: u64,
+) -> impl FnMut(&VecDeque<Frame>, RobotState, f64, &Route) -> Action + 'a {
     move |hist, s, route_s, r| {
         let input = PlanInput {
             params: &p,
@@ -148,8 +175,8 @@ fn plan_with<'a>(planner: &'a mut MppiPlanner) -> impl FnMut(&VecDeque<Frame>, R
             route: r,
             route_s_m: route_s,
             history: hist,
-            rules: &OPEN_GROUND,
-            seed: 11,
+            rules,
+            seed,
         };
         planner.plan(&input)
     }
@@ -321,31 +348,14 @@ fn the_planner_keeps_the_robots_body_off_a_building_beside_the_route() {
     let r = route();
     let mut planner =
         MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(ConstantVelocity::default()));
-    let mut s = start();
-    let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, s, false)).collect();
-    let mut route_s = 0.0;
-    let mut max_y = s.point_enu[1];
-    for step in 1..=110 {
-        let input = PlanInput {
-            params: &p,
-            time_s: hist.back().unwrap().time_s,
-            state: s,
-            route: &r,
-            route_s_m: route_s,
-            history: &hist,
-            rules: &CornerAhead,
-            seed: 5,
-        };
-        let a = planner.plan(&input);
-        s = p.step(&s, &a);
-        route_s = r.project(s.point_enu, route_s - 1.0, route_s + 2.0).0;
-        let fp = p.footprint(&s, 0.0);
+    let mut max_y = start().point_enu[1];
+    let act = plan_by(&mut planner, p, &CornerAhead, 5);
+    drive(&p, &r, start(), false, 110, 2.0, act, |step, s| {
+        let fp = p.footprint(s, 0.0);
         let inside: Vec<[f64; 2]> = footprint_probes(&fp).into_iter().filter(|&q| CornerAhead.in_building(q)).collect();
         assert!(inside.is_empty(), "step {step}: the body is in the building at {inside:?} ({s:?})");
-        hist.push_back(frame(step, s, false));
-        hist.pop_front();
         max_y = max_y.max(s.point_enu[1]);
-    }
+    });
     assert!(max_y > 9.5, "the robot passes the corner (reached y = {max_y:.1})");
 }
 
@@ -453,25 +463,8 @@ fn approach(state: SignalState) -> (f64, f64) {
     let rules = Signal(Some(state));
     let mut planner =
         MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Car), Box::new(ConstantVelocity::default()));
-    let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame(k, car, false)).collect();
-    let mut route_s = 0.0;
-    for step in 1..=100 {
-        let input = PlanInput {
-            params: &p,
-            time_s: hist.back().unwrap().time_s,
-            state: car,
-            route: &r,
-            route_s_m: route_s,
-            history: &hist,
-            rules: &rules,
-            seed: 4,
-        };
-        let a = planner.plan(&input);
-        car = p.step(&car, &a);
-        route_s = r.project(car.point_enu, route_s - 1.0, route_s + 3.0).0;
-        hist.push_back(frame(step, car, false));
-        hist.pop_front();
-    }
+    let act = plan_by(&mut planner, p, &rules, 4);
+    let (car, route_s) = drive(&p, &r, car, false, 100, 3.0, act, |_, _| {});
     (route_s + 0.5 * p.length_m, car.speed_mps)
 }
 
