@@ -42,129 +42,6 @@ fn to_local(cs: vec2<f32>, d: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(cs.x * d.x + cs.y * d.y, -cs.y * d.x + cs.x * d.y);
 }
 
-fn path_base(p: u32) -> u32 {
-    return map[H_PATHS] + PATH_WORDS * p;
-}
-
-// A path's anchor relative to the agent.
-fn anchor_rel(p: u32, k: AgentState) -> vec2<f32> {
-    let b = path_base(p);
-    return vec2<f32>(f32(mi(b) - k.x_cell_m) - k.x_offset_m, f32(mi(b + 1u) - k.y_cell_m) - k.y_offset_m);
-}
-
-// Point g (global index): x, y relative to its path's anchor, and s.
-fn pt(g: u32) -> vec3<f32> {
-    let i = map[H_PTS] + 3u * g;
-    return vec3<f32>(mf(i), mf(i + 1u), mf(i + 2u));
-}
-
-// swm_model::map::Path::at: the point at distance s along path p (clamped), relative to k.
-fn path_at(p: u32, s_in: f32, k: AgentState) -> vec2<f32> {
-    let b = path_base(p);
-    let g0 = map[b + 2u];
-    let n = map[b + 3u];
-    let ar = anchor_rel(p, k);
-    if n <= 1u {
-        return ar + pt(g0).xy;
-    }
-    let s = clamp(s_in, 0.0, mf(b + 4u));
-    var lo = 0u;
-    var hi = n - 1u;
-    while lo < hi {
-        let mid = (lo + hi + 1u) / 2u;
-        if pt(g0 + mid).z <= s {
-            lo = mid;
-        } else {
-            hi = mid - 1u;
-        }
-    }
-    let i = min(lo, n - 2u);
-    let a = pt(g0 + i);
-    let c = pt(g0 + i + 1u);
-    let seg = c.z - a.z;
-    var u = 0.0;
-    if seg > 1e-9 {
-        u = (s - a.z) / seg;
-    }
-    return ar + a.xy + u * (c.xy - a.xy);
-}
-
-struct PathMatch {
-    found: bool,
-    path: u32,
-    s_m: f32,
-    lateral_m: f32,
-    heading_error_rad: f32,
-}
-
-// swm_model::map::MapContext::match_path within MATCH_RADIUS_M: among segments whose
-// heading is within 90°, the one minimising distance + 4 (1 - cos error), ties by path.
-fn match_path(k: AgentState) -> PathMatch {
-    var best = PathMatch(false, 0u, 0.0, 0.0, 0.0);
-    let nx = map[H_GRID_NX];
-    let ny = map[H_GRID_NY];
-    if nx == 0u {
-        return best;
-    }
-    let cell = mf(H_GRID_CELL);
-    let gx = floor((f32(k.x_cell_m - mi(H_GRID_X0)) + k.x_offset_m) / cell);
-    let gy = floor((f32(k.y_cell_m - mi(H_GRID_Y0)) + k.y_offset_m) / cell);
-    if gx < 0.0 || gy < 0.0 || gx >= f32(nx) || gy >= f32(ny) {
-        return best;
-    }
-    let c = u32(gy) * nx + u32(gx);
-    let e0 = map[map[H_GRID_START] + c];
-    let e1 = map[map[H_GRID_START] + c + 1u];
-    let hd = vec2<f32>(cos(k.heading_rad), sin(k.heading_rad));
-    var best_score = 3.0e38;
-    for (var e = e0; e < e1; e++) {
-        let p = map[map[H_GRID_ENT] + 2u * e];
-        let i = map[map[H_GRID_ENT] + 2u * e + 1u];
-        let g0 = map[path_base(p) + 2u];
-        let ar = anchor_rel(p, k);
-        let pa = pt(g0 + i);
-        let pb = pt(g0 + i + 1u);
-        let a = ar + pa.xy;
-        let d = pb.xy - pa.xy;
-        let len = length(d);
-        if len < 1e-6 {
-            continue;
-        }
-        let cos_e = dot(d, hd) / len;
-        if cos_e < 0.0 {
-            continue;
-        }
-        let l2 = dot(d, d);
-        let u = clamp(dot(-a, d) / l2, 0.0, 1.0);
-        let q = a + u * d;
-        let dist = length(q);
-        if dist > MATCH_RADIUS_M {
-            continue;
-        }
-        let score = dist + 4.0 * (1.0 - cos_e);
-        if !best.found || score < best_score || (score == best_score && p < best.path) {
-            best_score = score;
-            let cross = d.x * (-a.y) - d.y * (-a.x);
-            var lat = dist;
-            if cross < 0.0 {
-                lat = -dist;
-            }
-            best = PathMatch(true, p, pa.z + u * len, lat, wrap_angle(atan2(d.y, d.x) - k.heading_rad));
-        }
-    }
-    return best;
-}
-
-// swm_model::features::mix.
-fn mix_u32(a: u32, b: u32) -> u32 {
-    var x = a ^ (b * 0x9E3779B9u);
-    x ^= x >> 16u;
-    x *= 0x7FEB352Du;
-    x ^= x >> 15u;
-    x *= 0x846CA68Bu;
-    return x ^ (x >> 16u);
-}
-
 // swm_sim::signal::Plan::phase_state: 0 red, 1 amber, 2 green.
 fn phase_state(plan: u32, phase: u32, t: f32) -> u32 {
     let pb = map[H_PLANS] + 3u * plan;
@@ -263,7 +140,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let time_s = me.time0_s + 0.1 * f32(params.frame - 1u);
     var signal = SIGNAL_NONE;
     if me.kind != KIND_PEDESTRIAN {
-        let m = match_path(now);
+        let m = match_path(now, MATCH_RADIUS_M);
         if m.found {
             let pb = path_base(m.path);
             put(base, 25u, 1.0);

@@ -2,24 +2,30 @@
 // the device, after sample.wgsl: one workgroup per agent. Composed after philox.wgsl,
 // kinematics.wgsl, feature_types.wgsl, map.wgsl (binding 1) and token_rule.wgsl.
 //
-// For the sampled token: collision-feasible when, after the token, the agent braking at
-// 6 m/s² holding the token's yaw rate, limited to 3 m/s² of lateral acceleration
-// (pedestrians: slowing straight at the same rate) until it stops never overlaps, step by
-// step, a candidate braking straight at the same rate (both boxes grown by 0.1 m: level 0;
-// only the bare boxes clear: level 1; the bare boxes first meet at braking step k: level
-// 2 + 16 (31 - k) + the vehicle token's acceleration index, so an earlier hit is worse and,
-// at the same step, a harder braking better); candidates are the agents of the same
-// (scenario, sample) within reach on the same level (frame-0 heights less than 3 m apart)
-// whose bare box does not overlap it already, checked with the bare boxes only when the
-// grown ones overlap already (in parallel, one candidate per invocation). Off-road-feasible
-// (vehicles): the larger count of box corners off the drivable area after the token and
-// after holding it 10 more steps is 0 and, after the token, the vehicle can still brake to a
-// stop on the road holding one of the vocabulary's yaw rates; for a vehicle partly off the
-// road now, that count is below the corners off now. A kept
-// token leaves the sampler's output as it is. Otherwise every token is checked (one per
-// invocation), all but the best by (off-road score, collision level) are banned as the CPU
-// bans them, and a token is drawn again with word 1 of the same keyed draw; the state is
-// stepped with it.
+// For the sampled token: collision-feasible when one of its escapes, the agent after the
+// token braking at 6 m/s² until it stops, never overlaps, step by step, a candidate braking
+// straight at the same rate (both boxes grown by 0.1 m: level 0; only the bare boxes clear:
+// level 1; the bare boxes first meet at braking step k: level 2 + 16 (31 - k) + the
+// vehicle token's acceleration index, so an earlier hit is worse and, at the same step, a
+// harder braking better). A vehicle's escapes hold the yaw rate of the token's column, of
+// the columns on either side and straight on, each no sharper than 3 m/s² of lateral
+// acceleration allows at the speed after the token (else the nearest towards straight on
+// that is); with the off-road mask only escapes that stay on the road count (where none of
+// those does, the first other column from the token's outwards that does); the level is
+// the best escape's. Pedestrians slow straight at the same rate. Candidates are the agents
+// of the same (scenario, sample) within reach on the same level (frame-0 heights less than
+// 3 m apart) whose bare box does not overlap it already, checked with the bare boxes only
+// when the grown ones overlap already. A vehicle within 3 m and 0.5 rad of a path is also
+// checked braking along its route (its intent's successors, keeping its lateral offset):
+// the route level, ranked after the escapes'. Off-road-feasible (vehicles): the larger
+// count of box corners off the drivable area after the token and after holding it 10 more
+// steps is 0 and, after the token, the vehicle can still brake to a stop on the road
+// holding one of the vocabulary's yaw rates; for a vehicle partly off the road now, that
+// count is below the corners off now, and the corners' summed off-road depth (cm) breaks
+// ties last. A kept token leaves the sampler's output as it is. Otherwise every token is
+// checked (one per invocation), all but the best by (off-road score, collision level,
+// route level, depth) are banned as the CPU bans them, and a token is drawn again with word
+// 1 of the same keyed draw; the state is stepped with it.
 
 struct MaskParams {
     collision: u32,
@@ -48,12 +54,23 @@ const MASK_BOX_MARGIN_M: f32 = 0.1;
 const MASK_LATERAL_MPS2: f32 = 3.0;
 const LEVEL_SEPARATION_M: f32 = 3.0;
 const COLL_HIT: u32 = 2u;
+const NO_LEVEL: u32 = 0xffffffffu;
+const NO_COLUMN: u32 = 99u;
+const MASK_ROUTE_MATCH_M: f32 = 3.0;
+const MASK_ROUTE_HEADING_RAD: f32 = 0.5;
 
 var<workgroup> n_cand: atomic<u32>;
-var<workgroup> hit: atomic<u32>;
 var<workgroup> decision: u32;
 var<workgroup> coll_level: array<u32, MAX_VOCAB>;
 var<workgroup> off_score: array<u32, MAX_VOCAB>;
+var<workgroup> along_level: array<u32, MAX_VOCAB>;
+var<workgroup> depth_cm: array<u32, MAX_VOCAB>;
+// The masked vehicle's route (swm_model's MaskScratch::route): paths, where each starts
+// relative to the agent, their count (0: no route) and the agent's lateral offset.
+var<workgroup> route_p: array<u32, 8>;
+var<workgroup> route_s: array<f32, 8>;
+var<workgroup> route_n: u32;
+var<workgroup> route_lat: f32;
 
 // An oriented box: centre (relative to the masked agent's current position), unit forward,
 // half length and width (margin included).
@@ -93,13 +110,11 @@ fn overlaps(a: MBox, o: MBox) -> bool {
     return true;
 }
 
-// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`, limited to
-// MASK_LATERAL_MPS2 of lateral acceleration; pedestrians slow straight at the same rate, the
-// vocabulary's hardest forward slowing).
+// One braking step (vehicles at MASK_BRAKE_MPS2 holding `yaw`; pedestrians slow straight at
+// the same rate, the vocabulary's hardest forward slowing).
 fn brake(agent_class: u32, k: AgentState, yaw: f32) -> AgentState {
     if agent_class == CLASS_VEHICLE {
-        let w_max = MASK_LATERAL_MPS2 / max(k.speed_mps, 1e-3);
-        return vehicle_step_with(k, -MASK_BRAKE_MPS2, clamp(yaw, -w_max, w_max));
+        return vehicle_step_with(k, -MASK_BRAKE_MPS2, yaw);
     }
     return pedestrian_step_with(k, -min(k.speed_mps, MASK_BRAKE_MPS2 * DT_S), 0.0);
 }
@@ -173,23 +188,24 @@ fn hit_level(cls: u32, t: u32, k: u32) -> u32 {
     return COLL_HIT + 16u * (MASK_MAX_BRAKE_STEPS + 1u - min(k, MASK_MAX_BRAKE_STEPS)) + accel;
 }
 
-// The collision level of token `t` against candidate `j` of kind `cand` (the CPU's
-// step-by-step braking check): grown boxes first, the bare ones from the step they meet.
-fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, cand: u32, brake_steps: u32) -> u32 {
+// Their state one step ahead of ours (their braking states 1, 2, ..., capped at 30): a
+// pedestrian first finishes its step at its current velocity.
+fn their_first(ocls: u32, o: AgentState) -> AgentState {
+    if ocls == CLASS_PEDESTRIAN {
+        return pedestrian_step_with(o, 0.0, 0.0);
+    }
+    return brake(ocls, o, 0.0);
+}
+
+// The collision level of token `t` against candidate `j` of kind `cand` when the agent, at
+// `first` after the token, brakes holding `yaw` (the CPU's step-by-step check): grown boxes
+// first, the bare ones from the step they meet.
+fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, first: AgentState, yaw: f32, j: u32, cand: u32, brake_steps: u32) -> u32 {
     let orow = members[me.members_off + j];
     let ob = info[orow];
-    var yaw = 0.0;
-    if cls == CLASS_VEHICLE {
-        yaw = vehicle_token_yaw_rate(t);
-    }
-    var s = token_step(cls, now, t);
-    // Their state one step ahead of ours (their braking states 1, 2, ..., capped at 30): a
-    // pedestrian first finishes its step at its current velocity.
+    var s = first;
     let ocls = class_of(ob.kind);
-    var o = brake(ocls, state_in[orow], 0.0);
-    if ocls == CLASS_PEDESTRIAN {
-        o = pedestrian_step_with(state_in[orow], 0.0, 0.0);
-    }
+    var o = their_first(ocls, state_in[orow]);
     var level = 0u;
     if cand == 2u {
         level = 1u;
@@ -216,6 +232,216 @@ fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, j: u32, cand:
         return 0u;
     }
     return level;
+}
+
+// The collision level of the escape holding `yaw` from `first`: the worst over candidates
+// (nothing is worse than a hit right after the token).
+fn escape_yaw_level(me: AgentInfo, now: AgentState, cls: u32, t: u32, first: AgentState, yaw: f32, brake_steps: u32) -> u32 {
+    var level = 0u;
+    for (var j = 0u; j < me.members_n; j++) {
+        let cand = candidate(me, now, j, brake_steps);
+        if cand != 0u {
+            level = max(level, coll_level_of(me, now, cls, t, first, yaw, j, cand, brake_steps));
+            if level >= hit_level(cls, t, 0u) {
+                break;
+            }
+        }
+    }
+    return level;
+}
+
+// Whether a vehicle at `k` braking at MASK_BRAKE_MPS2 holding `yaw` keeps every box on the
+// road until it stops, `k`'s own included (swm_model's brakes_on_road).
+fn brakes_on_road(me: AgentInfo, k: AgentState, yaw: f32) -> bool {
+    if corners_off(k, me.length_m, me.width_m) > 0u {
+        return false;
+    }
+    var s = k;
+    for (var i = 0u; i < MASK_ESCAPE_MAX_STEPS; i++) {
+        if s.speed_mps <= 0.0 {
+            return true;
+        }
+        s = vehicle_step_with(s, -MASK_BRAKE_MPS2, yaw);
+        if corners_off(s, me.length_m, me.width_m) > 0u {
+            return false;
+        }
+    }
+    return s.speed_mps <= 0.0;
+}
+
+// Yaw-rate column `j`, or the nearest towards straight on whose yaw rate is no sharper than
+// MASK_LATERAL_MPS2 allows at `speed_mps`.
+fn toward_zero(j_in: u32, speed_mps: f32) -> u32 {
+    var j = j_in;
+    while j != 5u && abs(VEHICLE_YAW_RATE_RADPS[j]) * speed_mps > MASK_LATERAL_MPS2 {
+        if j < 5u {
+            j++;
+        } else {
+            j--;
+        }
+    }
+    return j;
+}
+
+// The collision level of vehicle token `t` (swm_model's MaskScratch::escape_level).
+fn escape_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_steps: u32, off_now: u32) -> u32 {
+    let raw = min(t, VEHICLE_TOKENS - 1u) % 11u;
+    let col = toward_zero(raw, first.speed_mps);
+    var cols = array<u32, 4>(col, toward_zero(max(col, 1u) - 1u, first.speed_mps), toward_zero(min(col + 1u, 10u), first.speed_mps), 5u);
+    for (var k = 1u; k < 4u; k++) {
+        for (var i = 0u; i < k; i++) {
+            if cols[i] == cols[k] {
+                cols[k] = NO_COLUMN;
+            }
+        }
+    }
+    var best = NO_LEVEL;
+    var best_off_road = NO_LEVEL;
+    for (var c = 0u; c < 4u; c++) {
+        let j = cols[c];
+        if j == NO_COLUMN {
+            continue;
+        }
+        let yaw = VEHICLE_YAW_RATE_RADPS[j];
+        let l = escape_yaw_level(me, now, CLASS_VEHICLE, t, first, yaw, brake_steps);
+        if l >= best {
+            continue;
+        }
+        if off_now == 0u && !brakes_on_road(me, first, yaw) {
+            best_off_road = min(best_off_road, l);
+            continue;
+        }
+        best = l;
+        if best == 0u {
+            break;
+        }
+    }
+    if best == NO_LEVEL && off_now == 0u {
+        for (var d = 0u; d < 11u; d++) {
+            let j = escape_column(raw, d, 11u);
+            if j == cols[0] || j == cols[1] || j == cols[2] || j == cols[3] {
+                continue;
+            }
+            let yaw = VEHICLE_YAW_RATE_RADPS[j];
+            let l = escape_yaw_level(me, now, CLASS_VEHICLE, t, first, yaw, brake_steps);
+            if brakes_on_road(me, first, yaw) {
+                return l;
+            }
+        }
+    }
+    if best == NO_LEVEL {
+        return best_off_road;
+    }
+    return best;
+}
+
+// The masked vehicle's state (relative position, heading) `k` braking steps along its
+// route after token `t` (speed `v1` after it, `s1` m travelled in it).
+struct RouteState {
+    c: vec2<f32>,
+    heading: f32,
+    speed: f32,
+}
+
+fn route_state(now: AgentState, v1: f32, s1: f32, k: u32) -> RouteState {
+    let t_s = min(f32(k) * DT_S, v1 / MASK_BRAKE_MPS2);
+    let s = s1 + v1 * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
+    var r = 0u;
+    for (var q = route_n; q > 0u; q--) {
+        if route_s[q - 1u] <= s {
+            r = q - 1u;
+            break;
+        }
+    }
+    let q = path_at(route_p[r], s - route_s[r], now);
+    let d = path_dir_at(route_p[r], s - route_s[r]);
+    let c = q + route_lat * vec2<f32>(-d.y, d.x);
+    return RouteState(c, atan2(d.y, d.x), max(v1 - MASK_BRAKE_MPS2 * f32(k) * DT_S, 0.0));
+}
+
+// The route level of vehicle token `t` (swm_model's MaskScratch::route_level): braking
+// along the route after the token against every candidate's straight braking; 0 without a
+// route.
+fn route_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_steps: u32) -> u32 {
+    if route_n == 0u {
+        return 0u;
+    }
+    let v1 = first.speed_mps;
+    let s1 = 0.5 * (now.speed_mps + v1) * DT_S;
+    var coll = 0u;
+    for (var j = 0u; j < me.members_n; j++) {
+        let cand = candidate(me, now, j, brake_steps);
+        if cand == 0u {
+            continue;
+        }
+        let orow = members[me.members_off + j];
+        let ob = info[orow];
+        let ocls = class_of(ob.kind);
+        var o = their_first(ocls, state_in[orow]);
+        var level = 0u;
+        if cand == 2u {
+            level = 1u;
+        }
+        var hit_k = NO_LEVEL;
+        for (var k = 0u; k <= brake_steps; k++) {
+            let s = route_state(now, v1, s1, k);
+            let mine = mbox(s.c, s.heading, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
+            let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+            if level == 0u && overlaps(mine, theirs) {
+                level = 1u;
+            }
+            if level == 1u && overlaps(bare(mine), bare(theirs)) {
+                hit_k = k;
+                break;
+            }
+            if s.speed <= 0.0 && k > 0u {
+                break;
+            }
+            if k + 2u <= MASK_MAX_BRAKE_STEPS {
+                o = brake(ocls, o, 0.0);
+            }
+        }
+        if hit_k != NO_LEVEL {
+            coll = max(coll, hit_level(CLASS_VEHICLE, t, hit_k));
+            if hit_k == 0u {
+                break;
+            }
+        } else if cand == 1u {
+            coll = max(coll, level);
+        }
+    }
+    return coll;
+}
+
+// Fills the route of the masked vehicle (route_n = 0 when it follows no path).
+fn find_route(me: AgentInfo, now: AgentState) {
+    route_n = 0u;
+    let m = match_path(now, MASK_ROUTE_MATCH_M);
+    if !m.found || abs(m.heading_error_rad) >= MASK_ROUTE_HEADING_RAD {
+        return;
+    }
+    let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
+    let horizon_m = v * DT_S + v * v / (2.0 * MASK_BRAKE_MPS2) + me.length_m + 1.0;
+    route_p[0] = m.path;
+    route_s[0] = -m.s_m;
+    var n = 1u;
+    var end = mf(path_base(m.path) + 4u) - m.s_m;
+    var cur = m.path;
+    while end < horizon_m && n < 8u {
+        let cb = path_base(cur);
+        let ns = map[cb + 9u];
+        if ns == 0u {
+            break;
+        }
+        let next = map[map[H_SUCC] + map[cb + 8u] + mix_u32(me.intent, cur) % ns];
+        route_p[n] = next;
+        route_s[n] = end;
+        n++;
+        end += mf(path_base(next) + 4u);
+        cur = next;
+    }
+    route_n = n;
+    route_lat = m.lateral_m;
 }
 
 // The `d`-th yaw-rate column tried from `first` (swm_model's escape_column): `first`, then
@@ -269,21 +495,77 @@ fn can_brake_on_road(me: AgentInfo, k: AgentState, first: u32) -> bool {
     return false;
 }
 
-// The off-road score of token `t`: the larger count of corners off after it and after
+// Summed off-road depth of the box corners (margin MASK_OFFROAD_MARGIN_M) of `k` (m).
+fn corners_depth(k: AgentState, length_m: f32, width_m: f32) -> f32 {
+    let f = vec2<f32>(cos(k.heading_rad), sin(k.heading_rad));
+    let l = vec2<f32>(-f.y, f.x);
+    let hl = 0.5 * length_m + MASK_OFFROAD_MARGIN_M;
+    let hw = 0.5 * width_m + MASK_OFFROAD_MARGIN_M;
+    let sa = array<f32, 4>(hl, -hl, -hl, hl);
+    let sb = array<f32, 4>(hw, hw, -hw, -hw);
+    var sum = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        sum += off_road_depth(k, sa[i] * f + sb[i] * l);
+    }
+    return sum;
+}
+
+// The off-road score of token `t` (x): the larger count of corners off after it and after
 // holding it MASK_OFFROAD_HOLD_STEPS more steps; for a vehicle on the road now,
 // OFFROAD_NO_ESCAPE plus the corners off after it when it cannot then brake on the road.
-fn offroad_score(me: AgentInfo, now: AgentState, cls: u32, t: u32, off_now: u32) -> u32 {
+// For a vehicle partly off now, also the corners' summed depth off the road, the larger of
+// the two states, in centimetres (y).
+fn offroad_score(me: AgentInfo, now: AgentState, cls: u32, t: u32, off_now: u32) -> vec2<u32> {
     var s = token_step(cls, now, t);
     let after = s;
     let first = corners_off(s, me.length_m, me.width_m);
     for (var k = 0u; k < MASK_OFFROAD_HOLD_STEPS; k++) {
         s = token_step(cls, s, t);
     }
-    let score = max(first, corners_off(s, me.length_m, me.width_m));
+    var score = max(first, corners_off(s, me.length_m, me.width_m));
     if off_now == 0u && !(first == 0u && can_brake_on_road(me, after, t % 11u)) {
-        return OFFROAD_NO_ESCAPE + first;
+        score = OFFROAD_NO_ESCAPE + first;
     }
-    return score;
+    var depth = 0u;
+    if off_now > 0u {
+        let m = max(corners_depth(after, me.length_m, me.width_m), corners_depth(s, me.length_m, me.width_m));
+        depth = u32(min(round(m * 100.0), 65535.0));
+    }
+    return vec2<u32>(score, depth);
+}
+
+// (collision level, route level, off-road score, depth) of token `t`.
+fn check(me: AgentInfo, now: AgentState, cls: u32, t: u32, cands: u32, brake_steps: u32, off_now: u32) -> vec4<u32> {
+    let first = token_step(cls, now, t);
+    var coll = 0u;
+    var along = 0u;
+    if mp.collision != 0u && cands > 0u {
+        if cls == CLASS_VEHICLE {
+            along = route_level(me, now, t, first, brake_steps);
+            coll = escape_level(me, now, t, first, brake_steps, off_now);
+        } else {
+            coll = escape_yaw_level(me, now, cls, t, first, 0.0, brake_steps);
+        }
+    }
+    var off = vec2<u32>(0u, 0u);
+    if off_now < 4u {
+        off = offroad_score(me, now, cls, t, off_now);
+    }
+    return vec4<u32>(coll, along, off.x, off.y);
+}
+
+// Whether key a (off, coll, along, depth) is below key b.
+fn key_less(a: vec4<u32>, b: vec4<u32>) -> bool {
+    if a.z != b.z {
+        return a.z < b.z;
+    }
+    if a.x != b.x {
+        return a.x < b.x;
+    }
+    if a.y != b.y {
+        return a.y < b.y;
+    }
+    return a.w < b.w;
 }
 
 @compute @workgroup_size(64)
@@ -311,31 +593,29 @@ fn main(
     }
     if li == 0u {
         atomicStore(&n_cand, 0u);
-        atomicStore(&hit, 0u);
     }
     workgroupBarrier();
 
-    // The sampled token against every candidate, one candidate per invocation.
-    let tok = tokens[row];
+    // The candidates, one per invocation.
     if mp.collision != 0u {
         for (var j = li; j < me.members_n; j += GROUP) {
-            let cand = candidate(me, now, j, brake_steps);
-            if cand != 0u {
+            if candidate(me, now, j, brake_steps) != 0u {
                 atomicAdd(&n_cand, 1u);
-                atomicMax(&hit, coll_level_of(me, now, cls, tok, j, cand, brake_steps));
             }
         }
     }
     workgroupBarrier();
+    let cands = atomicLoad(&n_cand);
     if li == 0u {
-        let cands = atomicLoad(&n_cand);
+        route_n = 0u;
+        if mp.collision != 0u && cands > 0u && cls == CLASS_VEHICLE {
+            find_route(me, now);
+        }
+        // The sampled token.
         var d = 0u;
         if cands > 0u || off_now < 4u {
-            var off = 0u;
-            if off_now < 4u {
-                off = offroad_score(me, now, cls, tok, off_now);
-            }
-            let feasible = atomicLoad(&hit) == 0u && (off_now >= 4u || off == 0u || off < off_now);
+            let c = check(me, now, cls, tokens[row], cands, brake_steps, off_now);
+            let feasible = c.x == 0u && c.y == 0u && (off_now >= 4u || c.z == 0u || c.z < off_now);
             if !feasible {
                 d = 1u;
             }
@@ -348,40 +628,26 @@ fn main(
 
     // Every token, one per invocation.
     for (var t = li; t < vocab; t += GROUP) {
-        var level = 0u;
-        if mp.collision != 0u {
-            for (var j = 0u; j < me.members_n; j++) {
-                let cand = candidate(me, now, j, brake_steps);
-                if cand != 0u {
-                    level = max(level, coll_level_of(me, now, cls, t, j, cand, brake_steps));
-                    // Nothing is worse than a hit right after the token.
-                    if level >= hit_level(cls, t, 0u) {
-                        break;
-                    }
-                }
-            }
-        }
-        coll_level[t] = level;
-        var off = 0u;
-        if off_now < 4u {
-            off = offroad_score(me, now, cls, t, off_now);
-        }
-        off_score[t] = off;
+        let c = check(me, now, cls, t, cands, brake_steps, off_now);
+        coll_level[t] = c.x;
+        along_level[t] = c.y;
+        off_score[t] = c.z;
+        depth_cm[t] = c.w;
     }
     workgroupBarrier();
     if li == 0u {
-        // The best (off-road score, collision level), compared in that order.
-        var best_off = off_score[0];
-        var best_coll = coll_level[0];
+        // The best (off-road score, collision level, route level, depth), compared in that
+        // order.
+        var best = vec4<u32>(coll_level[0], along_level[0], off_score[0], depth_cm[0]);
         for (var t = 1u; t < vocab; t++) {
-            if off_score[t] < best_off || (off_score[t] == best_off && coll_level[t] < best_coll) {
-                best_off = off_score[t];
-                best_coll = coll_level[t];
+            let k = vec4<u32>(coll_level[t], along_level[t], off_score[t], depth_cm[t]);
+            if key_less(k, best) {
+                best = k;
             }
         }
         for (var t = 0u; t < vocab; t++) {
-            let worse = off_score[t] > best_off || (off_score[t] == best_off && coll_level[t] > best_coll);
-            banned[t] = select(0u, 1u, worse);
+            let k = vec4<u32>(coll_level[t], along_level[t], off_score[t], depth_cm[t]);
+            banned[t] = select(0u, 1u, key_less(best, k));
         }
     }
     workgroupBarrier();

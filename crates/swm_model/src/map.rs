@@ -395,6 +395,18 @@ impl MapContext {
         }
     }
 
+    /// How far `p` lies off the drivable area (m; 0 on it): the distance to it, capped at
+    /// [`EXACT_BUCKET_M`] (without a [`Drivable`]: that cap off the road raster).
+    pub fn off_road_depth(&self, p: P2) -> f64 {
+        if self.is_drivable(p) {
+            return 0.0;
+        }
+        match &self.drivable {
+            Some(d) => d.exact.outside_distance_near(p).clamp(0.0, EXACT_BUCKET_M),
+            None => EXACT_BUCKET_M,
+        }
+    }
+
     /// Ground elevation (m).
     pub fn elevation_at(&self, p: P2) -> f64 {
         self.twin_terrain.elevation_at(p)

@@ -26,22 +26,39 @@
 //! Physical consistency a learned policy may legitimately rely on at rollout time (as
 //! kinematic limits are): not teacher data, not a planner. For an agent, a token is
 //! * **collision-feasible** when, after the token's step, the agent can still brake
-//!   without its box touching another agent's: the agent's states after the token, then
-//!   braking at [`MASK_BRAKE_MPS2`] holding the token's yaw rate, limited to
-//!   [`MASK_LATERAL_MPS2`] of lateral acceleration (an escape by a swerve at speed would
-//!   run into the lane beside; pedestrians: slowing straight at the same rate, the
-//!   vocabulary's hardest forward slowing) until it stops, must not overlap, step by step,
-//!   the other agent's states when it brakes straight at the same rate from its current
-//!   state. The boxes are grown by 0.1 m; where the grown boxes meet but the bare ones do
-//!   not, the token is **clear only bare** (a level below clear), and it **hits** where the
-//!   bare boxes meet, the worse the earlier the first hit and, among vehicle tokens hitting
-//!   first at the same step, the higher the token's acceleration (`hit_level`: where
-//!   every token hits, the agent brakes hardest among those that hit last, instead of
-//!   driving on as it likes). A candidate whose grown box overlaps the agent's already is
-//!   checked with the bare boxes only, and one whose bare box does is not checked (nothing
-//!   a token could do about it). Only agents within reach of the lookahead and on the same
-//!   level (frame-0 heights closer than [`LEVEL_SEPARATION_M`]: not a bridge above or a
-//!   road below) are candidates;
+//!   without its box touching another agent's: one of its **escapes**, the states after
+//!   the token and then braking at [`MASK_BRAKE_MPS2`] until it stops, must not overlap,
+//!   step by step, the other agent's states when it brakes straight at the same rate from
+//!   its current state. A vehicle's escapes hold a yaw rate of the vocabulary: the token's
+//!   own, the ones on either side of it and straight on, each no sharper than
+//!   [`MASK_LATERAL_MPS2`] of lateral acceleration allows at the speed after the token
+//!   (else the nearest towards straight on that does: an escape by a hard swerve at speed
+//!   would run into the lane beside); with the off-road mask only escapes that keep every
+//!   box on the road count (where none of those does, on a bend sharper than that limit,
+//!   the first other yaw rate from the token's outwards whose escape does); the token's
+//!   level is the best of its escapes'. A pedestrian's escape slows straight at the same
+//!   rate, the vocabulary's hardest forward slowing. Every escape is itself a run of
+//!   tokens (the hardest braking, holding its yaw rate), so an escape clear of agents that
+//!   stand (or brake as assumed) stays available: the next frame, the hardest-braking
+//!   token with that yaw rate has the rest of it, and a vehicle that can stop clear of a
+//!   standing one never touches it (tested in `tests/model.rs`). The boxes are grown by
+//!   0.1 m; where the grown boxes meet but the bare ones do not, the token is **clear only
+//!   bare** (a level below clear), and it **hits** where the bare boxes meet, the worse the
+//!   earlier the first hit and, among vehicle tokens hitting first at the same step, the
+//!   higher the token's acceleration (`hit_level`: where every token hits, the agent brakes
+//!   hardest among those that hit last, instead of driving on as it likes). A candidate
+//!   whose grown box overlaps the agent's already is checked with the bare boxes only, and
+//!   one whose bare box does is not checked (nothing a token could do about it). Only
+//!   agents within reach of the lookahead and on the same level (frame-0 heights closer
+//!   than [`LEVEL_SEPARATION_M`]: not a bridge above or a road below) are candidates.
+//!   A vehicle on a path it follows (within [`MASK_ROUTE_MATCH_M`] and
+//!   [`MASK_ROUTE_HEADING_RAD`] of it) is also checked **along its route** (the paths its
+//!   route intent picks, [`WorldAgent::intent`]): after the token it brakes at the same
+//!   rate along the route's centre line, keeping its lateral offset, against the same
+//!   ghosts; that level ranks after the escapes' (it is no run of tokens, so it cannot
+//!   replace them), and a token is clear only when both are. On a bend, the escapes run
+//!   straight on past a vehicle standing in the lane ahead round the bend; the route does
+//!   not;
 //! * **off-road-feasible** (vehicles): count the box corners (box grown by
 //!   [`MASK_OFFROAD_MARGIN_M`]) off the drivable area ([`MapContext::is_drivable`]: lanes
 //!   and connections swept by their widths, tested exactly) after the token and after
@@ -49,7 +66,9 @@
 //!   on the road (no corner off now) must keep that count at 0 **and**, after the token, be
 //!   able to brake to a stop at [`MASK_BRAKE_MPS2`] holding one of the vocabulary's yaw
 //!   rates with every box on the road ([`vehicle_can_brake_on_road`]); a vehicle partly off
-//!   must lower the count below its corners off now. A vehicle already fully off it is not
+//!   must lower the count below its corners off now, and among tokens otherwise alike the
+//!   mask keeps those whose corners end up least far off ([`MapContext::off_road_depth`],
+//!   summed, the larger of the two states checked). A vehicle already fully off it is not
 //!   masked. The braking test makes staying on the road an invariant: if it holds now, the
 //!   hardest-braking token with the yaw rate that passed keeps it for the next step, so a
 //!   vehicle that can brake on the road when the rollout starts never leaves it (the road
@@ -57,8 +76,8 @@
 //!   drifting to where only hard braking is left.
 //!
 //! The sampled token (uniform: word 0 of the token draw) is kept when it is clear and
-//! off-road-feasible. Otherwise every token is scored by (off-road score, collision level),
-//! compared in that order, the logits of all but the best-scored tokens are set to −∞, and
+//! off-road-feasible. Otherwise every token is scored by (off-road score, collision level,
+//! route level, off-road depth for a vehicle partly off), compared in that order, the logits of all but the best-scored tokens are set to −∞, and
 //! the token is drawn again, with word 1 of the same draw ([`keyed_u32x4`] with
 //! [`STREAM_TOKEN`]), by [`sample_token`] under the same settings: the token therefore
 //! follows the network's distribution restricted to the best tokens (up to the top-k /
@@ -91,7 +110,7 @@ use crate::map::MapContext;
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
 use crate::tokens::{
-    AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, pedestrian_step_with, step, vehicle_action, vehicle_step_with,
+    AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, pedestrian_step_with, step, vehicle_step_with,
 };
 use swm_core::rng::unit_f32;
 
@@ -131,6 +150,9 @@ pub struct WorldAgent {
     pub state: Kinematics,
     /// Height of the agent's frame-0 record (m; see [`RolloutAgent::z0_m`]).
     pub z0_m: f64,
+    /// The route-intent draw ([`RolloutAgent::intent`]): the route the collision mask
+    /// follows ahead of a vehicle.
+    pub intent: u32,
 }
 
 /// Drives agents from outside (a robot, an ego car under test).
@@ -256,6 +278,7 @@ pub fn world_of(agents: &[RolloutAgent]) -> Vec<WorldAgent> {
             width_m: a.width_m,
             state: *a.history.last().expect("agents have a state"),
             z0_m: a.z0_m,
+            intent: a.intent,
         })
         .collect()
 }
@@ -369,8 +392,8 @@ pub const MASK_BRAKE_MPS2: f64 = 6.0;
 /// Agents whose frame-0 heights differ by this much (m) are on different levels (the
 /// metrics' separation, [`swm_sim::metrics::LEVEL_SEPARATION_M`]).
 pub const LEVEL_SEPARATION_M: f64 = swm_sim::metrics::LEVEL_SEPARATION_M;
-/// Hardest lateral acceleration of the collision mask's braking continuation (m/s²): a
-/// vehicle escapes by braking and turning no harder than this.
+/// Hardest lateral acceleration of the collision mask's escapes (m/s²): a vehicle escapes
+/// by braking holding a yaw rate no sharper than this allows at the speed it starts from.
 pub const MASK_LATERAL_MPS2: f64 = 3.0;
 /// Steps the token is held for the off-road lookahead (1 s after the token's own step).
 pub const MASK_OFFROAD_HOLD_STEPS: usize = 10;
@@ -378,12 +401,17 @@ pub const MASK_OFFROAD_HOLD_STEPS: usize = 10;
 pub const MASK_OFFROAD_MARGIN_M: f64 = 0.0;
 /// Longest braking lookahead of the collision mask (steps).
 const MASK_MAX_BRAKE_STEPS: usize = 30;
+/// A vehicle within this distance of a path (m) and heading along it
+/// ([`MASK_ROUTE_HEADING_RAD`]) follows its route in the collision mask.
+pub const MASK_ROUTE_MATCH_M: f64 = 3.0;
+/// Largest heading error from the path (rad) for the route continuation.
+pub const MASK_ROUTE_HEADING_RAD: f64 = 0.5;
 /// Margin added to both boxes' half sizes in the collision mask (m).
 const MASK_BOX_MARGIN_M: f64 = 0.1;
 
 /// An oriented box (centre, unit forward, half length, half width, and the radius of its
 /// circumscribed circle).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct MaskBox {
     c: [f64; 2],
     f: [f64; 2],
@@ -437,17 +465,15 @@ impl MaskBox {
 }
 
 /// The states of an agent braking from `k` (vehicles at [`MASK_BRAKE_MPS2`] holding
-/// `yaw_rate`; pedestrians stop at once) for `steps` steps, `k` itself first.
+/// `yaw_rate`; pedestrians slowing straight at the same rate) for `steps` steps, `k` itself
+/// first.
 fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize, out: &mut Vec<Kinematics>) {
     out.clear();
     out.push(*k);
     let mut cur = *k;
     for _ in 0..steps {
         cur = match class {
-            AgentClass::Vehicle => {
-                let w_max = MASK_LATERAL_MPS2 / cur.speed_mps.max(1e-3);
-                vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate.clamp(-w_max, w_max))
-            }
+            AgentClass::Vehicle => vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate),
             // The vocabulary's hardest forward slowing (0.6 m/s per step) is the same rate.
             AgentClass::Pedestrian => pedestrian_step_with(&cur, -cur.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0),
         };
@@ -511,24 +537,27 @@ fn vehicle_yaw_index(t: u16) -> usize {
 /// drivable area, `k`'s own included. The yaw rates are tried from column `first` outwards;
 /// the answer does not depend on the order.
 fn can_brake_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, first: usize) -> bool {
-    if corners_off_road(map, &shape.moved_to(k)) > 0 {
+    let n = VEHICLE_YAW_RATE_RADPS.len();
+    (0..n).map(|d| escape_column(first, d, n)).any(|j| brakes_on_road(map, shape, k, VEHICLE_YAW_RATE_RADPS[j]))
+}
+
+/// Whether a vehicle at `k` (box `shape`) braking at [`MASK_BRAKE_MPS2`] holding `yaw`
+/// keeps every box on the drivable area until it stops, `k`'s own included.
+fn brakes_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, yaw: f64) -> bool {
+    let mut s = *k;
+    if corners_off_road(map, &shape.moved_to(&s)) > 0 {
         return false;
     }
-    let n = VEHICLE_YAW_RATE_RADPS.len();
-    (0..n).map(|d| escape_column(first, d, n)).any(|j| {
-        let yaw = VEHICLE_YAW_RATE_RADPS[j];
-        let mut s = *k;
-        for _ in 0..MASK_ESCAPE_MAX_STEPS {
-            if s.speed_mps <= 0.0 {
-                return true;
-            }
-            s = vehicle_step_with(&s, -MASK_BRAKE_MPS2, yaw);
-            if corners_off_road(map, &shape.moved_to(&s)) > 0 {
-                return false;
-            }
+    for _ in 0..MASK_ESCAPE_MAX_STEPS {
+        if s.speed_mps <= 0.0 {
+            return true;
         }
-        s.speed_mps <= 0.0
-    })
+        s = vehicle_step_with(&s, -MASK_BRAKE_MPS2, yaw);
+        if corners_off_road(map, &shape.moved_to(&s)) > 0 {
+            return false;
+        }
+    }
+    s.speed_mps <= 0.0
 }
 
 /// Whether a vehicle (`length_m` × `width_m`) at `k` can brake to a stop on the drivable
@@ -569,9 +598,34 @@ struct MaskScratch {
     own: Vec<Kinematics>,
     own_boxes: Vec<MaskBox>,
     brake_steps: usize,
+    /// The prepared agent.
+    agent: usize,
+    /// The prepared vehicle's route ahead ([`crate::features::route`]; empty when it is not
+    /// on a path it follows) and its lateral offset from the route (m, left positive).
+    route: Vec<(u32, f64)>,
+    route_lateral_m: f64,
+    /// The prepared vehicle's box for the off-road tests (grown by [`MASK_OFFROAD_MARGIN_M`]).
+    road_shape: MaskBox,
+    /// Per yaw-rate column, whether the token being checked can brake holding it with its
+    /// box on the road (filled on demand by the collision and off-road checks).
+    road_memo: [Option<bool>; VEHICLE_YAW_RATE_RADPS.len()],
+    /// The route continuation's collision level per acceleration row (computed on demand).
+    route_levels: [Option<u16>; crate::tokens::VEHICLE_ACCEL_MPS2.len()],
     /// Box corners off the road now (vehicles with the off-road mask; else 4: no mask).
     off_now: u8,
-    ok: Vec<(u16, u8)>,
+    ok: Vec<Check>,
+}
+
+/// What [`MaskScratch::check`] finds of a token (module docs): its off-road score, its
+/// collision level (the best escape's) and its route continuation's collision level.
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    off_score: u8,
+    coll: u16,
+    along: u16,
+    /// For a vehicle partly off the road: how far its corners are off after the token and
+    /// after holding it, the larger (cm; 0 otherwise).
+    off_depth_cm: u16,
 }
 
 /// What the masks need of an agent.
@@ -604,6 +658,7 @@ impl MaskScratch {
     fn prepare(&mut self, mask: FeasibilityMask, map: &MapContext, world: &[WorldAgent], i: usize) {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
+        self.agent = i;
         self.brake_steps =
             (((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize).min(MASK_MAX_BRAKE_STEPS);
         self.cand.clear();
@@ -635,11 +690,21 @@ impl MaskScratch {
                 }
             }
         }
-        self.off_now = if mask.offroad && a.class == AgentClass::Vehicle {
-            corners_off_road(map, &MaskBox::new(&now, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M))
-        } else {
-            4
-        };
+        self.route.clear();
+        self.route_levels = Default::default();
+        if a.class == AgentClass::Vehicle
+            && !self.cand.is_empty()
+            && let Some(m) = map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M)
+            && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
+        {
+            let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
+            let horizon_m = v * DT_S + v * v / (2.0 * MASK_BRAKE_MPS2) + f64::from(a.length_m) + 1.0;
+            self.route = crate::features::route(map, m.path, m.s_m, &Intent::Choice(world[i].intent), horizon_m);
+            self.route_lateral_m = m.lateral_m;
+        }
+        self.road_shape = MaskBox::new(&now, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M);
+        self.off_now =
+            if mask.offroad && a.class == AgentClass::Vehicle { corners_off_road(map, &self.road_shape) } else { 4 };
     }
 
     /// Whether the masks are idle for the prepared agent.
@@ -650,49 +715,22 @@ impl MaskScratch {
     /// (collision level, off-road score) of token `t` for the prepared agent `i`; the
     /// score is the larger count of box corners off the drivable area after the token and
     /// after holding it (0 without the off-road mask).
-    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> (u16, u8) {
+    fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> Check {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
         let first = step(a.class, &now, t);
-        let mut coll = COLL_CLEAR;
+        self.road_memo = Default::default();
+        let (mut coll, mut along) = (COLL_CLEAR, COLL_CLEAR);
         if !self.cand.is_empty() {
-            let yaw = match a.class {
-                AgentClass::Vehicle => vehicle_action(t).1,
-                AgentClass::Pedestrian => 0.0,
+            coll = match a.class {
+                AgentClass::Vehicle => {
+                    along = self.route_level(map, t, &now, &first);
+                    self.escape_level(map, t, &first)
+                }
+                AgentClass::Pedestrian => self.continuation_level(a.class, t, &first, 0.0),
             };
-            braking_states(a.class, &first, yaw, self.brake_steps, &mut self.own);
-            self.own_boxes.clear();
-            let shape = self.boxes[i];
-            self.own_boxes.extend(self.own.iter().map(|s| shape.moved_to(s)));
-            // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
-            // Grown boxes first; once they meet, the bare boxes (which meet only where the
-            // grown ones do) from that step on.
-            'cands: for &(j, bare) in &self.cand {
-                let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
-                for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {
-                    let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
-                    if level == COLL_CLEAR && mine.overlaps(theirs) {
-                        level = COLL_BARE_CLEAR;
-                    }
-                    if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare()) {
-                        // The earlier the hit, the worse.
-                        coll = coll.max(hit_level(a.class, t, k));
-                        if k == 0 {
-                            break 'cands;
-                        }
-                        continue 'cands;
-                    }
-                    if s.speed_mps <= 0.0 && k > 0 {
-                        break;
-                    }
-                }
-                // A candidate checked with bare boxes from the start is clear when they are.
-                if !bare {
-                    coll = coll.max(level);
-                }
-            }
         }
-        let mut off_score = 0;
+        let (mut off_score, mut off_depth_cm) = (0, 0);
         if self.off_now < 4 {
             let mut s = first;
             let shape = MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M);
@@ -700,20 +738,198 @@ impl MaskScratch {
             for _ in 0..MASK_OFFROAD_HOLD_STEPS {
                 s = step(a.class, &s, t);
             }
-            let held_off = corners_off_road(map, &shape.moved_to(&s));
+            let held = shape.moved_to(&s);
+            let held_off = corners_off_road(map, &held);
             off_score = first_off.max(held_off);
-            if self.off_now == 0 && !(first_off == 0 && can_brake_on_road(map, &shape, &first, vehicle_yaw_index(t))) {
+            if self.off_now > 0 {
+                // Partly off: how far the corners are off, in centimetres.
+                let cm = |b: &MaskBox| b.corners().iter().map(|c| map.off_road_depth(*c)).sum::<f64>() * 100.0;
+                off_depth_cm = cm(&shape).max(cm(&held)).round().min(f64::from(u16::MAX)) as u16;
+            }
+            if self.off_now == 0
+                && !(first_off == 0 && self.can_brake_on_road(map, &shape, &first, vehicle_yaw_index(t)))
+            {
                 off_score = OFFROAD_NO_ESCAPE + first_off;
             }
         }
-        (coll, off_score)
+        Check { off_score, coll, along, off_depth_cm }
+    }
+
+    /// The collision level of vehicle token `t` (module docs): the best level of its escapes
+    /// after it (`first`), hardest braking holding the yaw rate of the token's column, of the
+    /// columns on either side of it, or straight on, each no sharper than
+    /// [`MASK_LATERAL_MPS2`] allows at `first`'s speed (the nearest towards straight on
+    /// that does); with the off-road mask, only escapes that keep the box on the road count
+    /// while there is one.
+    fn escape_level(&mut self, map: &MapContext, t: u16, first: &Kinematics) -> u16 {
+        let n = VEHICLE_YAW_RATE_RADPS.len();
+        let zero = n / 2;
+        let allowed = |j: usize| j == zero || VEHICLE_YAW_RATE_RADPS[j].abs() * first.speed_mps <= MASK_LATERAL_MPS2;
+        let toward_zero = |mut j: usize| {
+            while !allowed(j) {
+                j = if j < zero { j + 1 } else { j - 1 };
+            }
+            j
+        };
+        let col = toward_zero(vehicle_yaw_index(t));
+        let mut cols = [col, toward_zero(col.saturating_sub(1)), toward_zero((col + 1).min(n - 1)), zero];
+        // Each column once, in that order.
+        for k in 1..cols.len() {
+            if cols[..k].contains(&cols[k]) {
+                cols[k] = usize::MAX;
+            }
+        }
+        let (mut best, mut best_off_road) = (u16::MAX, u16::MAX);
+        for j in cols.into_iter().filter(|&j| j != usize::MAX) {
+            let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j]);
+            if l >= best {
+                continue;
+            }
+            if self.off_now == 0 && !self.column_on_road(map, j) {
+                best_off_road = best_off_road.min(l);
+                continue;
+            }
+            best = l;
+            if best == COLL_CLEAR {
+                break;
+            }
+        }
+        if best == u16::MAX && self.off_now == 0 {
+            // None of them stays on the road (a bend sharper than the lateral limit allows
+            // at this speed): the first other column, from the token's own outwards, that does.
+            for d in 0..n {
+                let j = escape_column(vehicle_yaw_index(t), d, n);
+                if cols.contains(&j) {
+                    continue;
+                }
+                let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j]);
+                if self.column_on_road(map, j) {
+                    return l;
+                }
+            }
+        }
+        if best == u16::MAX { best_off_road } else { best }
+    }
+
+    /// Whether the continuation in `own` (column `j`'s escape of the token being checked)
+    /// keeps the box on the road, remembered per column for the token's off-road test.
+    fn column_on_road(&mut self, map: &MapContext, j: usize) -> bool {
+        if let Some(ok) = self.road_memo[j] {
+            return ok;
+        }
+        let ok = self.own_on_road(map, VEHICLE_YAW_RATE_RADPS[j]);
+        self.road_memo[j] = Some(ok);
+        ok
+    }
+
+    /// [`can_brake_on_road`] for the token being checked (`first` after it, box `shape`),
+    /// with the columns the collision check tried remembered.
+    fn can_brake_on_road(&mut self, map: &MapContext, shape: &MaskBox, first: &Kinematics, col: usize) -> bool {
+        let n = VEHICLE_YAW_RATE_RADPS.len();
+        (0..n).map(|d| escape_column(col, d, n)).any(|j| {
+            *self.road_memo[j].get_or_insert_with(|| brakes_on_road(map, shape, first, VEHICLE_YAW_RATE_RADPS[j]))
+        })
+    }
+
+    /// The collision level of token `t` (module docs) when the prepared agent, at `first`
+    /// after the token, brakes holding `yaw`; leaves the
+    /// continuation's states and boxes in `own` and `own_boxes`.
+    fn continuation_level(&mut self, class: AgentClass, t: u16, first: &Kinematics, yaw: f64) -> u16 {
+        braking_states(class, first, yaw, self.brake_steps, &mut self.own);
+        self.own_level(class, t)
+    }
+
+    /// The collision level of vehicle token `t` when the prepared vehicle, after the token
+    /// (`first`), brakes along its route keeping its lateral offset (module docs); clear
+    /// when it has no route. The same for every token of an acceleration row (cached).
+    fn route_level(&mut self, map: &MapContext, t: u16, now: &Kinematics, first: &Kinematics) -> u16 {
+        if self.route.is_empty() {
+            return COLL_CLEAR;
+        }
+        let row = (t as usize).min(crate::tokens::VEHICLE_TOKENS - 1) / VEHICLE_YAW_RATE_RADPS.len();
+        if let Some(l) = self.route_levels[row] {
+            return l;
+        }
+        let v1 = first.speed_mps;
+        let s1 = 0.5 * (now.speed_mps + v1) * DT_S;
+        self.own.clear();
+        for k in 0..=self.brake_steps {
+            let t_s = (k as f64 * DT_S).min(v1 / MASK_BRAKE_MPS2);
+            let s_m = s1 + v1 * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
+            let (pi, start) = self.route.iter().rev().find(|(_, st)| *st <= s_m).copied().unwrap_or(self.route[0]);
+            let (q, d) = map.paths[pi as usize].at(s_m - start);
+            let lat = self.route_lateral_m;
+            self.own.push(Kinematics {
+                point_enu: [q[0] - lat * d[1], q[1] + lat * d[0]],
+                heading_rad: d[1].atan2(d[0]),
+                speed_mps: (v1 - MASK_BRAKE_MPS2 * k as f64 * DT_S).max(0.0),
+            });
+        }
+        let l = self.own_level(AgentClass::Vehicle, t);
+        self.route_levels[row] = Some(l);
+        l
+    }
+
+    /// The collision level of token `t` for the continuation in `own` (sets `own_boxes`).
+    fn own_level(&mut self, class: AgentClass, t: u16) -> u16 {
+        self.own_boxes.clear();
+        let shape = self.boxes[self.agent];
+        self.own_boxes.extend(self.own.iter().map(|s| shape.moved_to(s)));
+        let mut coll = COLL_CLEAR;
+        // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
+        // Grown boxes first; once they meet, the bare boxes (which meet only where the
+        // grown ones do) from that step on.
+        'cands: for &(j, bare) in &self.cand {
+            let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
+            for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {
+                let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
+                if level == COLL_CLEAR && mine.overlaps(theirs) {
+                    level = COLL_BARE_CLEAR;
+                }
+                if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare()) {
+                    // The earlier the hit, the worse.
+                    coll = coll.max(hit_level(class, t, k));
+                    if k == 0 {
+                        break 'cands;
+                    }
+                    continue 'cands;
+                }
+                if s.speed_mps <= 0.0 && k > 0 {
+                    break;
+                }
+            }
+            // A candidate checked with bare boxes from the start is clear when they are.
+            if !bare {
+                coll = coll.max(level);
+            }
+        }
+        coll
+    }
+
+    /// Whether the continuation in `own` (hardest braking holding `yaw`) keeps the prepared
+    /// vehicle's off-road box on the drivable area until it stops: [`brakes_on_road`] from
+    /// `own[0]`, reusing the states computed.
+    fn own_on_road(&self, map: &MapContext, yaw: f64) -> bool {
+        let shape = &self.road_shape;
+        for s in &self.own {
+            if corners_off_road(map, &shape.moved_to(s)) > 0 {
+                return false;
+            }
+            if s.speed_mps <= 0.0 {
+                return true;
+            }
+        }
+        // Not stopped within the collision lookahead: brake on from the last state.
+        brakes_on_road(map, shape, self.own.last().expect("a continuation has states"), yaw)
     }
 
     /// Whether a [`MaskScratch::check`] result passes both masks.
-    fn feasible(&self, (coll, off_score): (u16, u8)) -> bool {
+    fn feasible(&self, c: Check) -> bool {
         // On the road: stay on it. Partly off it: come back at least one corner (or whatever
         // is the best possible, decided by the full mask).
-        coll == COLL_CLEAR && (self.off_now >= 4 || off_score == 0 || off_score < self.off_now)
+        c.coll == COLL_CLEAR
+            && c.along == COLL_CLEAR
+            && (self.off_now >= 4 || c.off_score == 0 || c.off_score < self.off_now)
     }
 
     /// Sets the logits of the prepared agent's infeasible tokens to −∞ (module docs): the
@@ -728,8 +944,8 @@ impl MaskScratch {
         // Keep the tokens of the best (off-road score, collision level), compared in that
         // order: the road is known, the others' braking is a guess. The off-road score is 0
         // for an agent the off-road mask leaves alone.
-        let key = |&(c, o): &(u16, u8)| (o, c);
-        let best = ok.iter().map(key).min().unwrap_or((0, COLL_CLEAR));
+        let key = |c: &Check| (c.off_score, c.coll, c.along, c.off_depth_cm);
+        let best = ok.iter().map(key).min().unwrap_or((0, COLL_CLEAR, COLL_CLEAR, 0));
         for (l, x) in logits.iter_mut().zip(&ok) {
             if key(x) > best {
                 *l = f32::NEG_INFINITY;

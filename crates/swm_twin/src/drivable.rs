@@ -143,6 +143,25 @@ impl StripIndex {
         (best <= self.reach_m).then_some(best)
     }
 
+    /// The minimum over strips of (distance to the centre line − half width) at `p`, exact
+    /// when it is at most one bucket side (the strips of the 3 × 3 buckets around `p`'s are
+    /// searched), else at least that; infinite where no strip is listed there.
+    pub fn outside_distance_near(&self, p: P2) -> f64 {
+        let i = ((p[0] - self.origin_m[0]) / self.bucket_m).floor();
+        let j = ((p[1] - self.origin_m[1]) / self.bucket_m).floor();
+        let mut best = f64::INFINITY;
+        for dj in [-1.0, 0.0, 1.0] {
+            for di in [-1.0, 0.0, 1.0] {
+                let (ci, cj) = (i + di, j + dj);
+                if ci >= 0.0 && cj >= 0.0 && ci < self.nx as f64 && cj < self.ny as f64 {
+                    let k = cj as usize * self.nx + ci as usize;
+                    best = self.bucket_segments(k).map(|s| s.outside_distance(p)).fold(best, f64::min);
+                }
+            }
+        }
+        best
+    }
+
     /// Whether `p` is drivable (within a strip's half width of its centre line); false off
     /// the grid.
     pub fn contains(&self, p: P2) -> bool {
@@ -185,6 +204,12 @@ mod tests {
                 None => assert!(e > index.reach_m, "({x}, {y}): missed {e}"),
             }
             assert_eq!(index.contains([x, y]), e <= 0.0, "({x}, {y})");
+            let near = index.outside_distance_near([x, y]);
+            if e <= index.bucket_m {
+                assert!((near - e).abs() < 1e-12, "({x}, {y}): near {near} vs {e}");
+            } else {
+                assert!(near >= index.bucket_m, "({x}, {y}): near {near} vs {e}");
+            }
         }
         assert!(!index.contains([-100.0, 0.0]));
         assert_eq!(index.outside_distance([1e9, 0.0]), None);
