@@ -77,9 +77,10 @@
 //!
 //! The sampled token (uniform: word 0 of the token draw) is kept when it is clear and
 //! off-road-feasible. Otherwise every token is scored by (off-road score, collision level,
-//! route level, off-road depth for a vehicle partly off), compared in that order, the logits of all but the best-scored tokens are set to −∞, and
-//! the token is drawn again, with word 1 of the same draw ([`keyed_u32x4`] with
-//! [`STREAM_TOKEN`]), by [`sample_token`] under the same settings: the token therefore
+//! route level, off-road depth for a vehicle partly off), compared in that order, the logits
+//! of all but the best-scored tokens are set to −∞, and the token is drawn again, with word
+//! 1 of the same draw ([`keyed_u32x4`] with [`STREAM_TOKEN`]), by [`sample_token`] under the
+//! same settings: the token therefore
 //! follows the network's distribution restricted to the best tokens (up to the top-k /
 //! top-p cut). The off-road score comes first because the road is known while the others'
 //! straight braking is a guess (on a bend a neighbour follows its lane, so a vehicle turning
