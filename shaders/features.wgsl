@@ -148,26 +148,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
                 put(base, 26u, 1.0);
             }
             // The route: up to 8 paths and where each starts along it (relative to the agent).
-            var rp: array<u32, 8>;
-            var rs: array<f32, 8>;
-            rp[0] = m.path;
-            rs[0] = -m.s_m;
-            var nr = 1u;
-            var end = mf(pb + 4u) - m.s_m;
-            var cur = m.path;
-            while end < ROUTE_HORIZON_M && nr < 8u {
-                let cb = path_base(cur);
-                let ns = map[cb + 9u];
-                if ns == 0u {
-                    break;
-                }
-                let next = map[map[H_SUCC] + map[cb + 8u] + mix_u32(me.intent, cur) % ns];
-                rp[nr] = next;
-                rs[nr] = end;
-                nr++;
-                end += mf(path_base(next) + 4u);
-                cur = next;
-            }
+            let route = route_ahead(m, me.intent, ROUTE_HORIZON_M);
+            var rp = route.p;
+            var rs = route.s;
+            let nr = route.n;
             for (var k = 0u; k < LANE_POINTS; k++) {
                 let d = f32(k + 1u) * LANE_SPACING_M;
                 var r = 0u;

@@ -146,26 +146,31 @@ fn exactly_drivable(k: AgentState, d: vec2<f32>) -> bool {
     }
     let b = map[H_EXACT_START] + u32(row) * map[H_EXACT_NX] + u32(col);
     for (var i = map[b]; i < map[b + 1u]; i++) {
-        let o = map[H_EXACT_SEGS] + 7u * map[map[H_EXACT_ITEMS] + i];
-        let pt = vec2<f32>(
-            f32(k.x_cell_m - bitcast<i32>(map[o])) + k.x_offset_m + d.x,
-            f32(k.y_cell_m - bitcast<i32>(map[o + 1u])) + k.y_offset_m + d.y,
-        );
-        let a = vec2<f32>(mf(o + 2u), mf(o + 3u));
-        let ab = vec2<f32>(mf(o + 4u), mf(o + 5u)) - a;
-        let ap = pt - a;
-        let l2 = dot(ab, ab);
-        var t = 0.0;
-        if l2 > 0.0 {
-            t = clamp(dot(ap, ab) / l2, 0.0, 1.0);
-        }
-        let q = ap - t * ab;
-        let hw = mf(o + 6u);
-        if dot(q, q) <= hw * hw {
+        let sq = strip_offset(k, d, map[map[H_EXACT_ITEMS] + i]);
+        if dot(sq.xy, sq.xy) <= sq.z * sq.z {
             return true;
         }
     }
     return false;
+}
+
+// Strip segment `n` of the exact test seen from the state's position plus d (m): the
+// offset from the segment's nearest centre-line point to the point, and the half width.
+fn strip_offset(k: AgentState, d: vec2<f32>, n: u32) -> vec3<f32> {
+    let o = map[H_EXACT_SEGS] + 7u * n;
+    let p = vec2<f32>(
+        f32(k.x_cell_m - bitcast<i32>(map[o])) + k.x_offset_m + d.x,
+        f32(k.y_cell_m - bitcast<i32>(map[o + 1u])) + k.y_offset_m + d.y,
+    );
+    let a = vec2<f32>(mf(o + 2u), mf(o + 3u));
+    let ab = vec2<f32>(mf(o + 4u), mf(o + 5u)) - a;
+    let ap = p - a;
+    let l2 = dot(ab, ab);
+    var t = 0.0;
+    if l2 > 0.0 {
+        t = clamp(dot(ap, ab) / l2, 0.0, 1.0);
+    }
+    return vec3<f32>(ap - t * ab, mf(o + 6u));
 }
 
 // swm_model::map::MapContext::off_road_depth at the state's position plus d (m): 0 on the
@@ -194,20 +199,8 @@ fn off_road_depth(k: AgentState, d: vec2<f32>) -> f32 {
             }
             let b = map[H_EXACT_START] + u32(r) * map[H_EXACT_NX] + u32(c);
             for (var i = map[b]; i < map[b + 1u]; i++) {
-                let o = map[H_EXACT_SEGS] + 7u * map[map[H_EXACT_ITEMS] + i];
-                let p = vec2<f32>(
-                    f32(k.x_cell_m - bitcast<i32>(map[o])) + k.x_offset_m + d.x,
-                    f32(k.y_cell_m - bitcast<i32>(map[o + 1u])) + k.y_offset_m + d.y,
-                );
-                let a = vec2<f32>(mf(o + 2u), mf(o + 3u));
-                let ab = vec2<f32>(mf(o + 4u), mf(o + 5u)) - a;
-                let ap = p - a;
-                let l2 = dot(ab, ab);
-                var t = 0.0;
-                if l2 > 0.0 {
-                    t = clamp(dot(ap, ab) / l2, 0.0, 1.0);
-                }
-                best = min(best, length(ap - t * ab) - mf(o + 6u));
+                let sq = strip_offset(k, d, map[map[H_EXACT_ITEMS] + i]);
+                best = min(best, length(sq.xy) - sq.z);
             }
         }
     }
@@ -230,16 +223,12 @@ fn pt(g: u32) -> vec3<f32> {
     return vec3<f32>(mf(i), mf(i + 1u), mf(i + 2u));
 }
 
-// swm_model::map::Path::at: the point at distance s along path p (clamped), relative to k.
-fn path_at(p: u32, s_in: f32, k: AgentState) -> vec2<f32> {
+// The global index of the first point of the segment of path p (at least 2 points) holding
+// distance s (clamped to the path), as swm_model::map::Path::at finds it.
+fn path_segment(p: u32, s: f32) -> u32 {
     let b = path_base(p);
     let g0 = map[b + 2u];
     let n = map[b + 3u];
-    let ar = anchor_rel(p, k);
-    if n <= 1u {
-        return ar + pt(g0).xy;
-    }
-    let s = clamp(s_in, 0.0, mf(b + 4u));
     var lo = 0u;
     var hi = n - 1u;
     while lo < hi {
@@ -250,9 +239,20 @@ fn path_at(p: u32, s_in: f32, k: AgentState) -> vec2<f32> {
             hi = mid - 1u;
         }
     }
-    let i = min(lo, n - 2u);
-    let a = pt(g0 + i);
-    let c = pt(g0 + i + 1u);
+    return g0 + min(lo, n - 2u);
+}
+
+// swm_model::map::Path::at: the point at distance s along path p (clamped), relative to k.
+fn path_at(p: u32, s_in: f32, k: AgentState) -> vec2<f32> {
+    let b = path_base(p);
+    let ar = anchor_rel(p, k);
+    if map[b + 3u] <= 1u {
+        return ar + pt(map[b + 2u]).xy;
+    }
+    let s = clamp(s_in, 0.0, mf(b + 4u));
+    let g = path_segment(p, s);
+    let a = pt(g);
+    let c = pt(g + 1u);
     let seg = c.z - a.z;
     var u = 0.0;
     if seg > 1e-9 {
@@ -264,24 +264,11 @@ fn path_at(p: u32, s_in: f32, k: AgentState) -> vec2<f32> {
 // The unit direction of path p at distance s (clamped): swm_model::map::Path::at's second.
 fn path_dir_at(p: u32, s_in: f32) -> vec2<f32> {
     let b = path_base(p);
-    let g0 = map[b + 2u];
-    let n = map[b + 3u];
-    if n <= 1u {
+    if map[b + 3u] <= 1u {
         return vec2<f32>(1.0, 0.0);
     }
-    let s = clamp(s_in, 0.0, mf(b + 4u));
-    var lo = 0u;
-    var hi = n - 1u;
-    while lo < hi {
-        let mid = (lo + hi + 1u) / 2u;
-        if pt(g0 + mid).z <= s {
-            lo = mid;
-        } else {
-            hi = mid - 1u;
-        }
-    }
-    let i = min(lo, n - 2u);
-    let d = pt(g0 + i + 1u).xy - pt(g0 + i).xy;
+    let g = path_segment(p, clamp(s_in, 0.0, mf(b + 4u)));
+    let d = pt(g + 1u).xy - pt(g).xy;
     return d / max(length(d), 1e-9);
 }
 
@@ -360,4 +347,36 @@ fn mix_u32(a: u32, b: u32) -> u32 {
     x ^= x >> 15u;
     x *= 0x846CA68Bu;
     return x ^ (x >> 16u);
+}
+
+// The route ahead of a path match (swm_model::features::route): up to 8 paths and where each
+// starts along it relative to the agent, following the successors the intent hash picks
+// until the route reaches horizon_m.
+struct Route {
+    p: array<u32, 8>,
+    s: array<f32, 8>,
+    n: u32,
+}
+
+fn route_ahead(m: PathMatch, intent: u32, horizon_m: f32) -> Route {
+    var r: Route;
+    r.p[0] = m.path;
+    r.s[0] = -m.s_m;
+    r.n = 1u;
+    var end = mf(path_base(m.path) + 4u) - m.s_m;
+    var cur = m.path;
+    while end < horizon_m && r.n < 8u {
+        let cb = path_base(cur);
+        let ns = map[cb + 9u];
+        if ns == 0u {
+            break;
+        }
+        let next = map[map[H_SUCC] + map[cb + 8u] + mix_u32(intent, cur) % ns];
+        r.p[r.n] = next;
+        r.s[r.n] = end;
+        r.n++;
+        end += mf(path_base(next) + 4u);
+        cur = next;
+    }
+    return r;
 }

@@ -422,25 +422,10 @@ fn find_route(me: AgentInfo, now: AgentState) {
     }
     let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
     let horizon_m = v * DT_S + v * v / (2.0 * MASK_BRAKE_MPS2) + me.length_m + 1.0;
-    route_p[0] = m.path;
-    route_s[0] = -m.s_m;
-    var n = 1u;
-    var end = mf(path_base(m.path) + 4u) - m.s_m;
-    var cur = m.path;
-    while end < horizon_m && n < 8u {
-        let cb = path_base(cur);
-        let ns = map[cb + 9u];
-        if ns == 0u {
-            break;
-        }
-        let next = map[map[H_SUCC] + map[cb + 8u] + mix_u32(me.intent, cur) % ns];
-        route_p[n] = next;
-        route_s[n] = end;
-        n++;
-        end += mf(path_base(next) + 4u);
-        cur = next;
-    }
-    route_n = n;
+    let r = route_ahead(m, me.intent, horizon_m);
+    route_p = r.p;
+    route_s = r.s;
+    route_n = r.n;
     route_lat = m.lateral_m;
 }
 
