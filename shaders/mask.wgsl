@@ -128,19 +128,24 @@ fn class_of(kind: u32) -> u32 {
 
 // Box corners (grown by MASK_OFFROAD_MARGIN_M) of `k` off the drivable area.
 fn corners_off(k: AgentState, length_m: f32, width_m: f32) -> u32 {
-    let f = vec2<f32>(cos(k.heading_rad), sin(k.heading_rad));
-    let l = vec2<f32>(-f.y, f.x);
-    let hl = 0.5 * length_m + MASK_OFFROAD_MARGIN_M;
-    let hw = 0.5 * width_m + MASK_OFFROAD_MARGIN_M;
     var n = 0u;
-    let sa = array<f32, 4>(hl, -hl, -hl, hl);
-    let sb = array<f32, 4>(hw, hw, -hw, -hw);
     for (var i = 0u; i < 4u; i++) {
-        if !is_drivable(k, sa[i] * f + sb[i] * l) {
+        if !is_drivable(k, road_corner(k, length_m, width_m, i)) {
             n++;
         }
     }
     return n;
+}
+
+// Corner `i` (0..4) of `k`'s box grown by MASK_OFFROAD_MARGIN_M, relative to its centre.
+fn road_corner(k: AgentState, length_m: f32, width_m: f32, i: u32) -> vec2<f32> {
+    let f = vec2<f32>(cos(k.heading_rad), sin(k.heading_rad));
+    let l = vec2<f32>(-f.y, f.x);
+    let hl = 0.5 * length_m + MASK_OFFROAD_MARGIN_M;
+    let hw = 0.5 * width_m + MASK_OFFROAD_MARGIN_M;
+    let sa = array<f32, 4>(hl, -hl, -hl, hl);
+    let sb = array<f32, 4>(hw, hw, -hw, -hw);
+    return sa[i] * f + sb[i] * l;
 }
 
 // Whether member `j` of the agent's (scenario, sample) is a collision candidate: 0 no, 1
@@ -456,24 +461,8 @@ fn escape_column(first: u32, d: u32, n: u32) -> u32 {
 // vocabulary's yaw rates with every box on the road, `k`'s own included (yaw columns tried
 // from `first` outwards).
 fn can_brake_on_road(me: AgentInfo, k: AgentState, first: u32) -> bool {
-    if corners_off(k, me.length_m, me.width_m) > 0u {
-        return false;
-    }
     for (var d = 0u; d < 11u; d++) {
-        let yaw = VEHICLE_YAW_RATE_RADPS[escape_column(first, d, 11u)];
-        var s = k;
-        var ok = true;
-        for (var i = 0u; i < MASK_ESCAPE_MAX_STEPS; i++) {
-            if s.speed_mps <= 0.0 {
-                break;
-            }
-            s = vehicle_step_with(s, -MASK_BRAKE_MPS2, yaw);
-            if corners_off(s, me.length_m, me.width_m) > 0u {
-                ok = false;
-                break;
-            }
-        }
-        if ok && s.speed_mps <= 0.0 {
+        if brakes_on_road(me, k, VEHICLE_YAW_RATE_RADPS[escape_column(first, d, 11u)]) {
             return true;
         }
     }
@@ -482,15 +471,9 @@ fn can_brake_on_road(me: AgentInfo, k: AgentState, first: u32) -> bool {
 
 // Summed off-road depth of the box corners (margin MASK_OFFROAD_MARGIN_M) of `k` (m).
 fn corners_depth(k: AgentState, length_m: f32, width_m: f32) -> f32 {
-    let f = vec2<f32>(cos(k.heading_rad), sin(k.heading_rad));
-    let l = vec2<f32>(-f.y, f.x);
-    let hl = 0.5 * length_m + MASK_OFFROAD_MARGIN_M;
-    let hw = 0.5 * width_m + MASK_OFFROAD_MARGIN_M;
-    let sa = array<f32, 4>(hl, -hl, -hl, hl);
-    let sb = array<f32, 4>(hw, hw, -hw, -hw);
     var sum = 0.0;
     for (var i = 0u; i < 4u; i++) {
-        sum += off_road_depth(k, sa[i] * f + sb[i] * l);
+        sum += off_road_depth(k, road_corner(k, length_m, width_m, i));
     }
     return sum;
 }
