@@ -15,7 +15,8 @@
 // the best escape's. Pedestrians slow straight at the same rate. Candidates are the agents
 // of the same (scenario, sample) within reach on the same level (frame-0 heights less than
 // 3 m apart) whose bare box does not overlap it already, checked with the bare boxes only
-// when the grown ones overlap already. A vehicle within 3 m and 0.5 rad of a path is also
+// when the grown ones overlap already; a pedestrian candidate's bare box is grown by its reach
+// in one step (0.6·√2 m/s × 0.1 s) for the hit test unless the agent is within it already. A vehicle within 3 m and 0.5 rad of a path is also
 // checked braking along its route (its intent's successors, keeping its lateral offset):
 // the route level, ranked after the escapes'. Off-road-feasible (vehicles): the larger
 // count of box corners off the drivable area after the token and after holding it 10 more
@@ -51,6 +52,8 @@ const MASK_ESCAPE_MAX_STEPS: u32 = 60u;
 const OFFROAD_NO_ESCAPE: u32 = 5u;
 const MASK_MAX_BRAKE_STEPS: u32 = 30u;
 const MASK_BOX_MARGIN_M: f32 = 0.1;
+// A pedestrian's reach in one step beyond its assumed state: 0.6·√2 m/s × 0.1 s.
+const MASK_PEDESTRIAN_REACH_M: f32 = 0.08485281;
 const MASK_LATERAL_MPS2: f32 = 3.0;
 const LEVEL_SEPARATION_M: f32 = 3.0;
 const COLL_HIT: u32 = 2u;
@@ -149,7 +152,9 @@ fn road_corner(k: AgentState, length_m: f32, width_m: f32, i: u32) -> vec2<f32> 
 }
 
 // Whether member `j` of the agent's (scenario, sample) is a collision candidate: 0 no, 1
-// checked with the grown boxes, 2 with the bare boxes (the grown ones overlap already).
+// checked with the grown boxes, 2 with the bare boxes (the grown ones overlap already); plus
+// CAND_REACH when its bare box is grown by MASK_PEDESTRIAN_REACH_M for the hit test (a
+// pedestrian the agent's bare box is not within that reach of already).
 fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     if j == me.index {
         return 0u;
@@ -169,18 +174,34 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     if dot(d, d) > reach * reach {
         return 0u;
     }
+    var reach_flag = 0u;
+    if class_of(ob.kind) == CLASS_PEDESTRIAN && !overlaps(bare(mine), bare_grown(theirs, MASK_PEDESTRIAN_REACH_M)) {
+        reach_flag = CAND_REACH;
+    }
     if !overlaps(mine, theirs) {
-        return 1u;
+        return 1u | reach_flag;
     }
     if !overlaps(bare(mine), bare(theirs)) {
-        return 2u;
+        return 2u | reach_flag;
     }
     return 0u;
 }
 
+const CAND_REACH: u32 = 4u;
+
+// How much candidate code `cand`'s bare box is grown for the hit test.
+fn cand_grow(cand: u32) -> f32 {
+    return select(0.0, MASK_PEDESTRIAN_REACH_M, (cand & CAND_REACH) != 0u);
+}
+
 // The box without the collision margin.
 fn bare(b: MBox) -> MBox {
-    return MBox(b.c, b.f, b.hl - MASK_BOX_MARGIN_M, b.hw - MASK_BOX_MARGIN_M);
+    return bare_grown(b, 0.0);
+}
+
+// The bare box grown by `extra_m`.
+fn bare_grown(b: MBox, extra_m: f32) -> MBox {
+    return MBox(b.c, b.f, b.hl - MASK_BOX_MARGIN_M + extra_m, b.hw - MASK_BOX_MARGIN_M + extra_m);
 }
 
 // The collision level of token `t` of an agent of class `cls` whose braking continuation
@@ -212,16 +233,17 @@ fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, first: AgentS
     let ocls = class_of(ob.kind);
     var o = their_first(ocls, state_in[orow]);
     var level = 0u;
-    if cand == 2u {
+    if (cand & 3u) == 2u {
         level = 1u;
     }
+    let grow = cand_grow(cand);
     for (var k = 0u; k <= brake_steps; k++) {
         let mine = mbox(rel(now, s), s.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
         let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
         if level == 0u && overlaps(mine, theirs) {
             level = 1u;
         }
-        if level == 1u && overlaps(bare(mine), bare(theirs)) {
+        if level == 1u && overlaps(bare(mine), bare_grown(theirs, grow)) {
             return hit_level(cls, t, k);
         }
         if s.speed_mps <= 0.0 && k > 0u {
@@ -233,7 +255,7 @@ fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, first: AgentS
         }
     }
     // A candidate checked with the bare boxes from the start is clear when they are.
-    if cand == 2u {
+    if (cand & 3u) == 2u {
         return 0u;
     }
     return level;
@@ -384,9 +406,10 @@ fn route_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_
         let ocls = class_of(ob.kind);
         var o = their_first(ocls, state_in[orow]);
         var level = 0u;
-        if cand == 2u {
+        if (cand & 3u) == 2u {
             level = 1u;
         }
+        let grow = cand_grow(cand);
         var hit_k = NO_LEVEL;
         for (var k = 0u; k <= brake_steps; k++) {
             let s = route_state(now, v1, s1, k);
@@ -395,7 +418,7 @@ fn route_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_
             if level == 0u && overlaps(mine, theirs) {
                 level = 1u;
             }
-            if level == 1u && overlaps(bare(mine), bare(theirs)) {
+            if level == 1u && overlaps(bare(mine), bare_grown(theirs, grow)) {
                 hit_k = k;
                 break;
             }
@@ -411,7 +434,7 @@ fn route_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_
             if hit_k == 0u {
                 break;
             }
-        } else if cand == 1u {
+        } else if (cand & 3u) == 1u {
             coll = max(coll, level);
         }
     }

@@ -48,7 +48,11 @@
 //!   higher the token's acceleration (`hit_level`: where every token hits, the agent brakes
 //!   hardest among those that hit last, instead of driving on as it likes). A candidate
 //!   whose grown box overlaps the agent's already is checked with the bare boxes only, and
-//!   one whose bare box does is not checked (nothing a token could do about it). Only
+//!   one whose bare box does is not checked (nothing a token could do about it). A
+//!   pedestrian candidate's bare box is grown by [`MASK_PEDESTRIAN_REACH_M`] for the hit
+//!   test (where its token may put it in one step, beyond the state assumed: two walkers
+//!   each clear of the other's assumed step met by side-stepping at once), unless the
+//!   agent's bare box is within that reach of it already. Only
 //!   agents within reach of the lookahead and on the same level (frame-0 heights closer
 //!   than [`LEVEL_SEPARATION_M`]: not a bridge above or a road below) are candidates.
 //!   A vehicle on a path it follows (within [`MASK_ROUTE_MATCH_M`] and
@@ -409,6 +413,12 @@ pub const MASK_ROUTE_MATCH_M: f64 = 3.0;
 pub const MASK_ROUTE_HEADING_RAD: f64 = 0.5;
 /// Margin added to both boxes' half sizes in the collision mask (m).
 const MASK_BOX_MARGIN_M: f64 = 0.1;
+/// How far a pedestrian can be from where the collision mask assumes it after one step
+/// (m): its token changes its velocity by up to 0.6 m/s forward and sideways
+/// ([`crate::tokens::PEDESTRIAN_DV_MPS`]), 0.6·√2 m/s × 0.1 s. A pedestrian candidate's bare
+/// box is grown by this much for the hit test, so an agent clear of it is clear of wherever
+/// the pedestrian steps.
+pub const MASK_PEDESTRIAN_REACH_M: f64 = 0.6 * std::f64::consts::SQRT_2 * DT_S;
 
 /// An oriented box (centre, unit forward, half length, half width, and the radius of its
 /// circumscribed circle).
@@ -437,7 +447,11 @@ impl MaskBox {
     }
     /// The same box without the collision mask's margin ([`MASK_BOX_MARGIN_M`]).
     fn bare(&self) -> MaskBox {
-        let (hl, hw) = (self.hl - MASK_BOX_MARGIN_M, self.hw - MASK_BOX_MARGIN_M);
+        self.bare_grown(0.0)
+    }
+    /// The bare box grown by `extra_m` (a pedestrian's reach, [`MASK_PEDESTRIAN_REACH_M`]).
+    fn bare_grown(&self, extra_m: f64) -> MaskBox {
+        let (hl, hw) = (self.hl - MASK_BOX_MARGIN_M + extra_m, self.hw - MASK_BOX_MARGIN_M + extra_m);
         MaskBox { hl, hw, r: hl.hypot(hw), ..*self }
     }
     fn corners(&self) -> [[f64; 2]; 4] {
@@ -594,8 +608,10 @@ struct MaskScratch {
     boxes: Vec<MaskBox>,
     brakes: Vec<Vec<MaskBox>>,
     /// The prepared agent's collision candidates, each with whether it is checked with the
-    /// bare boxes (the grown boxes overlap already, the bare ones do not).
-    cand: Vec<(usize, bool)>,
+    /// bare boxes (the grown boxes overlap already, the bare ones do not) and how much its
+    /// bare box is grown for the hit test (a pedestrian's reach, unless the agent is within
+    /// it already).
+    cand: Vec<(usize, bool, f64)>,
     own: Vec<Kinematics>,
     own_boxes: Vec<MaskBox>,
     brake_steps: usize,
@@ -675,14 +691,17 @@ impl MaskScratch {
                 let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
                 let reach = base + o.radius() + w.state.speed_mps * horizon_s;
                 if dx * dx + dy * dy <= reach * reach {
+                    let step_reach_m =
+                        if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
+                    let grow_m = if me.bare().overlaps(&o.bare_grown(step_reach_m)) { 0.0 } else { step_reach_m };
                     if !me.overlaps(o) {
-                        self.cand.push((j, false));
+                        self.cand.push((j, false, grow_m));
                     } else if !me.bare().overlaps(&o.bare()) {
-                        self.cand.push((j, true));
+                        self.cand.push((j, true, grow_m));
                     }
                 }
             }
-            for &(j, _) in &self.cand {
+            for &(j, _, _) in &self.cand {
                 if self.brakes[j].is_empty() {
                     let w = &world[j];
                     their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, &mut self.own);
@@ -880,14 +899,14 @@ impl MaskScratch {
         // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
         // Grown boxes first; once they meet, the bare boxes (which meet only where the
         // grown ones do) from that step on.
-        'cands: for &(j, bare) in &self.cand {
+        'cands: for &(j, bare, grow_m) in &self.cand {
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
             for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {
                 let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
                 if level == COLL_CLEAR && mine.overlaps(theirs) {
                     level = COLL_BARE_CLEAR;
                 }
-                if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare()) {
+                if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare_grown(grow_m)) {
                     // The earlier the hit, the worse.
                     coll = coll.max(hit_level(class, t, k));
                     if k == 0 {
