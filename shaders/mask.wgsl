@@ -207,7 +207,7 @@ fn bare_grown(b: MBox, extra_m: f32) -> MBox {
 // The collision level of token `t` of an agent of class `cls` whose braking continuation
 // first meets a candidate's bare box at step `k` (swm_model's hit_level).
 fn hit_level(cls: u32, t: u32, k: u32) -> u32 {
-    var accel = 0u;
+    var accel = min(t, PEDESTRIAN_TOKENS - 1u) / 9u;
     if cls == CLASS_VEHICLE {
         accel = min(t, VEHICLE_TOKENS - 1u) / 11u;
     }

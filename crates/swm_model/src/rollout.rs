@@ -44,9 +44,10 @@
 //!   standing one never touches it (tested in `tests/model.rs`). The boxes are grown by
 //!   0.1 m; where the grown boxes meet but the bare ones do not, the token is **clear only
 //!   bare** (a level below clear), and it **hits** where the bare boxes meet, the worse the
-//!   earlier the first hit and, among vehicle tokens hitting first at the same step, the
-//!   higher the token's acceleration (`hit_level`: where every token hits, the agent brakes
-//!   hardest among those that hit last, instead of driving on as it likes). A candidate
+//!   earlier the first hit and, among tokens hitting first at the same step, the higher the
+//!   token's acceleration (a pedestrian's: its forward velocity change; `hit_level`: where
+//!   every token hits, the agent brakes hardest among those that hit last, instead of
+//!   driving on as it likes). A candidate
 //!   whose grown box overlaps the agent's already is checked with the bare boxes only, and
 //!   one whose bare box does is not checked (nothing a token could do about it). A
 //!   pedestrian candidate's bare box is grown by [`MASK_PEDESTRIAN_REACH_M`] for the hit
@@ -507,12 +508,16 @@ const COLL_HIT: u16 = 2;
 /// The collision level of token `t` of an agent of class `class` whose braking
 /// continuation first meets a candidate's bare box at step `k` (0: right after the token):
 /// above [`COLL_HIT`], higher the earlier the hit and, for vehicles, among hits at the same
-/// step, the higher the token's acceleration (so where every token hits, the mask keeps
-/// the hardest braking of those that hit last).
+/// step, the higher the token's acceleration (a pedestrian's: its forward velocity change),
+/// so where every token hits, the mask keeps the hardest braking of those that hit last.
+/// (Two walkers closing on each other, each assuming the other slows, met when every token
+/// of one hit at once and it sampled a token that kept walking.)
 fn hit_level(class: AgentClass, t: u16, k: usize) -> u16 {
     let accel = match class {
         AgentClass::Vehicle => (t as usize).min(crate::tokens::VEHICLE_TOKENS - 1) / VEHICLE_YAW_RATE_RADPS.len(),
-        AgentClass::Pedestrian => 0,
+        AgentClass::Pedestrian => {
+            (t as usize).min(crate::tokens::PEDESTRIAN_TOKENS - 1) / crate::tokens::PEDESTRIAN_DV_MPS.len()
+        }
     };
     COLL_HIT + 16 * (MASK_MAX_BRAKE_STEPS + 1 - k.min(MASK_MAX_BRAKE_STEPS)) as u16 + accel as u16
 }
@@ -693,7 +698,11 @@ impl MaskScratch {
                 if dx * dx + dy * dy <= reach * reach {
                     let step_reach_m =
                         if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
-                    let grow_m = if me.bare().overlaps(&o.bare_grown(step_reach_m)) { 0.0 } else { step_reach_m };
+                    let grow_m = if step_reach_m > 0.0 && me.bare().overlaps(&o.bare_grown(step_reach_m)) {
+                        0.0
+                    } else {
+                        step_reach_m
+                    };
                     if !me.overlaps(o) {
                         self.cand.push((j, false, grow_m));
                     } else if !me.bare().overlaps(&o.bare()) {

@@ -756,3 +756,35 @@ fn a_car_that_can_stop_never_touches_a_standing_car_whatever_it_samples() {
         }
     }
 }
+
+/// The same for a walker: at 1.4 m/s with another standing 5 cm ahead, every token hits
+/// right after the step, and the mask keeps only the hardest forward slowing (before, it
+/// kept every token: two walkers closing on each other on Yeouido, each assuming the other
+/// would slow, walked on into each other).
+#[test]
+fn where_every_token_of_a_walker_hits_the_mask_slows_it_hardest() {
+    use swm_model::rollout::FeasibilityFilter;
+    use swm_model::tokens::{PEDESTRIAN_DV_MPS, PEDESTRIAN_TOKENS};
+    let map = road(0.0, [0.0, 0.0], 1.75);
+    let walker = |id: u64, x: f64, v: f64| WorldAgent {
+        agent_id: id,
+        kind: AgentKind::Pedestrian,
+        length_m: 0.5,
+        width_m: 0.5,
+        state: Kinematics { point_enu: [x, 0.0], heading_rad: 0.0, speed_mps: v },
+        z0_m: 0.0,
+        intent: 0,
+    };
+    let mask = swm_model::FeasibilityMask { collision: true, offroad: false };
+    let n = PEDESTRIAN_DV_MPS.len();
+    // Speeding up by 0.3 m/s, straight on.
+    let sampled = (PEDESTRIAN_DV_MPS.iter().position(|&d| d == 0.3).unwrap() * n + n / 2) as u16;
+    let world = [walker(1, 0.0, 1.4), walker(2, 0.55, 0.0)];
+    let mut filter = FeasibilityFilter::default();
+    filter.new_frame(&world);
+    let mut logits = vec![0.0f32; PEDESTRIAN_TOKENS];
+    let kept = filter.filter(mask, &map, &world, 0, sampled, &mut logits, &SamplingConfig::default(), 0.5);
+    assert_eq!(PEDESTRIAN_DV_MPS[kept as usize / n], -0.6, "kept token {kept}");
+    let allowed: Vec<usize> = (0..PEDESTRIAN_TOKENS).filter(|&t| logits[t].is_finite()).collect();
+    assert!(!allowed.is_empty() && allowed.iter().all(|&t| t / n == 0), "allowed {allowed:?}");
+}
