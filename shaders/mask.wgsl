@@ -54,6 +54,7 @@ const MASK_MAX_BRAKE_STEPS: u32 = 30u;
 const MASK_BOX_MARGIN_M: f32 = 0.1;
 // A pedestrian's reach in one step beyond its assumed state: 0.6·√2 m/s × 0.1 s.
 const MASK_PEDESTRIAN_REACH_M: f32 = 0.08485281;
+const MASK_GROW_GAP_M: f32 = 0.001;
 const MASK_LATERAL_MPS2: f32 = 3.0;
 const LEVEL_SEPARATION_M: f32 = 3.0;
 const COLL_HIT: u32 = 2u;
@@ -95,6 +96,19 @@ fn radius(b: MBox) -> f32 {
 fn extent(b: MBox, axis: vec2<f32>) -> f32 {
     let l = vec2<f32>(-b.f.y, b.f.x);
     return b.hl * abs(dot(b.f, axis)) + b.hw * abs(dot(l, axis));
+}
+
+// How far `o`'s half sizes could grow before it touches `a` (swm_model's growth_room).
+fn growth_room(a: MBox, o: MBox) -> f32 {
+    let d = o.c - a.c;
+    let ol = vec2<f32>(-o.f.y, o.f.x);
+    let axes = array<vec2<f32>, 4>(a.f, vec2<f32>(-a.f.y, a.f.x), o.f, ol);
+    var room = -1.0e30;
+    for (var i = 0u; i < 4u; i++) {
+        let sep = abs(dot(d, axes[i])) - extent(a, axes[i]) - extent(o, axes[i]);
+        room = max(room, sep / (abs(dot(o.f, axes[i])) + abs(dot(ol, axes[i]))));
+    }
+    return room;
 }
 
 // Separating-axis test (touching counts as overlapping).
@@ -152,9 +166,10 @@ fn road_corner(k: AgentState, length_m: f32, width_m: f32, i: u32) -> vec2<f32> 
 }
 
 // Whether member `j` of the agent's (scenario, sample) is a collision candidate: 0 no, 1
-// checked with the grown boxes, 2 with the bare boxes (the grown ones overlap already); plus
-// CAND_REACH when its bare box is grown by MASK_PEDESTRIAN_REACH_M for the hit test (a
-// pedestrian the agent's bare box is not within that reach of already).
+// checked with the grown boxes, 2 with the bare boxes (the grown ones overlap already); plus,
+// from bit 3 up, how much its bare box is grown for the hit test in micrometres (a
+// pedestrian's: MASK_PEDESTRIAN_REACH_M, or the gap to the agent's bare box less
+// MASK_GROW_GAP_M where that is smaller).
 fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     if j == me.index {
         return 0u;
@@ -175,8 +190,9 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
         return 0u;
     }
     var reach_flag = 0u;
-    if class_of(ob.kind) == CLASS_PEDESTRIAN && !overlaps(bare(mine), bare_grown(theirs, MASK_PEDESTRIAN_REACH_M)) {
-        reach_flag = CAND_REACH;
+    if class_of(ob.kind) == CLASS_PEDESTRIAN {
+        let grow = clamp(growth_room(bare(mine), bare(theirs)) - MASK_GROW_GAP_M, 0.0, MASK_PEDESTRIAN_REACH_M);
+        reach_flag = u32(round(grow * 1.0e6)) << 3u;
     }
     if !overlaps(mine, theirs) {
         return 1u | reach_flag;
@@ -187,11 +203,9 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     return 0u;
 }
 
-const CAND_REACH: u32 = 4u;
-
 // How much candidate code `cand`'s bare box is grown for the hit test.
 fn cand_grow(cand: u32) -> f32 {
-    return select(0.0, MASK_PEDESTRIAN_REACH_M, (cand & CAND_REACH) != 0u);
+    return f32(cand >> 3u) * 1.0e-6;
 }
 
 // The box without the collision margin.

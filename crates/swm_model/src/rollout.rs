@@ -52,8 +52,10 @@
 //!   one whose bare box does is not checked (nothing a token could do about it). A
 //!   pedestrian candidate's bare box is grown by [`MASK_PEDESTRIAN_REACH_M`] for the hit
 //!   test (where its token may put it in one step, beyond the state assumed: two walkers
-//!   each clear of the other's assumed step met by side-stepping at once), unless the
-//!   agent's bare box is within that reach of it already. Only
+//!   each clear of the other's assumed step met by side-stepping at once), or, where the
+//!   agent's bare box is within that reach of it already, by the gap between them (less
+//!   [`MASK_GROW_GAP_M`]: the agent comes no closer to where the pedestrian is assumed than
+//!   it is now; a truck creeping up to a walker 2.6 cm away met it). Only
 //!   agents within reach of the lookahead and on the same level (frame-0 heights closer
 //!   than [`LEVEL_SEPARATION_M`]: not a bridge above or a road below) are candidates.
 //!   A vehicle on a path it follows (within [`MASK_ROUTE_MATCH_M`] and
@@ -418,8 +420,12 @@ const MASK_BOX_MARGIN_M: f64 = 0.1;
 /// (m): its token changes its velocity by up to 0.6 m/s forward and sideways
 /// ([`crate::tokens::PEDESTRIAN_DV_MPS`]), 0.6·√2 m/s × 0.1 s. A pedestrian candidate's bare
 /// box is grown by this much for the hit test, so an agent clear of it is clear of wherever
-/// the pedestrian steps.
+/// the pedestrian steps; where the agent's bare box is closer to it than that already, by
+/// the gap between them less [`MASK_GROW_GAP_M`].
 pub const MASK_PEDESTRIAN_REACH_M: f64 = 0.6 * std::f64::consts::SQRT_2 * DT_S;
+/// What a pedestrian candidate's growth leaves of the gap to the agent's bare box (m; see
+/// [`MASK_PEDESTRIAN_REACH_M`]).
+pub const MASK_GROW_GAP_M: f64 = 0.001;
 
 /// An oriented box (centre, unit forward, half length, half width, and the radius of its
 /// circumscribed circle).
@@ -463,6 +469,20 @@ impl MaskBox {
     fn extent(&self, axis: [f64; 2]) -> f64 {
         let l = [-self.f[1], self.f[0]];
         self.hl * (self.f[0] * axis[0] + self.f[1] * axis[1]).abs() + self.hw * (l[0] * axis[0] + l[1] * axis[1]).abs()
+    }
+    /// How far `o`'s half sizes could grow before it touches this box: the largest
+    /// separation over the separating axes, each divided by how fast `o`'s extent along it
+    /// grows (negative where they overlap).
+    fn growth_room(&self, o: &MaskBox) -> f64 {
+        let d = [o.c[0] - self.c[0], o.c[1] - self.c[1]];
+        let ol = [-o.f[1], o.f[0]];
+        [self.f, [-self.f[1], self.f[0]], o.f, ol]
+            .iter()
+            .map(|a| {
+                let sep = (d[0] * a[0] + d[1] * a[1]).abs() - self.extent(*a) - o.extent(*a);
+                sep / ((o.f[0] * a[0] + o.f[1] * a[1]).abs() + (ol[0] * a[0] + ol[1] * a[1]).abs())
+            })
+            .fold(f64::NEG_INFINITY, f64::max)
     }
     /// Separating-axis test (touching counts as overlapping).
     fn overlaps(&self, o: &MaskBox) -> bool {
@@ -698,10 +718,10 @@ impl MaskScratch {
                 if dx * dx + dy * dy <= reach * reach {
                     let step_reach_m =
                         if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
-                    let grow_m = if step_reach_m > 0.0 && me.bare().overlaps(&o.bare_grown(step_reach_m)) {
-                        0.0
+                    let grow_m = if step_reach_m > 0.0 {
+                        (me.bare().growth_room(&o.bare()) - MASK_GROW_GAP_M).clamp(0.0, step_reach_m)
                     } else {
-                        step_reach_m
+                        0.0
                     };
                     if !me.overlaps(o) {
                         self.cand.push((j, false, grow_m));

@@ -12,8 +12,10 @@
 //! * **Routes**: Dijkstra by free-flow travel time over *lane groups* (a road in one
 //!   direction; lane changes within a group are free), service roads and living streets
 //!   costing [`route_penalty`] times more, so routes use them to reach or leave
-//!   them, not as short cuts. At every lane end the connection into the next group that keeps
-//!   the lane position is taken; a vehicle that cannot reach a lane with such a
+//!   them, not as short cuts. Buses and trucks route without the turn-backs (connections
+//!   turning back by more than [`TURN_BACK_RAD`] on a radius under
+//!   [`TURN_BACK_MAX_RADIUS_M`]: hairpins no long body follows). At every lane end the
+//!   connection into the next group that keeps the lane position is taken; a vehicle that cannot reach a lane with such a
 //!   connection waits at the lane end for a gap and re-routes after 15 s. A vehicle kept
 //!   at its hold point for 15 s by a stopped queue on its exit lane (or by a short lane
 //!   beyond that never clears for it) re-routes by another way out of its lane with room.
@@ -54,8 +56,10 @@
 //!   older than its own, and vehicles with priority that will stop for the claim are not
 //!   waited for (nor one holding an overlap zone the claimant needs while it stands short
 //!   of the zone waiting for the claimant, when its body is clear of the claimant's path);
-//!   a claimant waiting for the very vehicle asking lets it go; a conflict of
-//!   bodies binds a claim when either vehicle is long. Between two
+//!   a claimant waiting for the very vehicle asking lets it go, and a claimant waiting for
+//!   room on its exit binds only the vehicles that would take that room (entering a lane
+//!   its claimed way enters: those crossing its path drain their queues meanwhile); a
+//!   conflict of bodies binds a claim when either vehicle is long. Between two
 //!   conflicting claims the older wins, so claims never wait for each other in a cycle.
 //!   At a signal a first vehicle claims after [`CLAIM_GREEN_S`] of its green lost to
 //!   others (green time, counted while it stands; not 30 s of standing, which a head that
@@ -172,7 +176,9 @@
 mod net;
 mod route;
 
-pub use net::{CONFLICT_DIST_M, Conflict, Gate, Net, demand_weight, route_penalty};
+pub use net::{
+    CONFLICT_DIST_M, Conflict, Gate, Net, TURN_BACK_MAX_RADIUS_M, TURN_BACK_RAD, demand_weight, is_long, route_penalty,
+};
 
 use swm_core::rng::CounterRng;
 use swm_twin::Twin;
@@ -1028,7 +1034,8 @@ impl VehicleSim {
             }
             checked.push((slot, now));
             let dest = *here.last().unwrap_or(&here[0]);
-            let Some(new) = self.net.route(here[0], Some(dest), &self.sink_group, &self.route_cost_s) else {
+            let long = is_long(self.vehicles[slot].p.length_m);
+            let Some(new) = self.net.route(here[0], Some(dest), &self.sink_group, &self.route_cost_s, long) else {
                 continue;
             };
             if new.last() == Some(&dest) && new != here && cost(&new) < (1.0 - REROUTE_GAIN) * cost(here) {
@@ -1073,7 +1080,10 @@ impl VehicleSim {
             if gd == g0 {
                 continue;
             }
-            let Some(route) = self.net.route(g0, Some(gd), &self.sink_group, &self.route_cost_s) else { continue };
+            let long = is_long(self.vehicles[slot].p.length_m);
+            let Some(route) = self.net.route(g0, Some(gd), &self.sink_group, &self.route_cost_s, long) else {
+                continue;
+            };
             if route.len() < 2 {
                 continue;
             }
@@ -1164,7 +1174,7 @@ impl VehicleSim {
     /// Planned connection out of lane `lane` for a vehicle (towards its next group).
     fn planned_conn(&self, v: &Vehicle, lane: u32, route_pos: usize) -> Option<u32> {
         let next = *v.route.get(route_pos + 1)?;
-        self.net.conn_to_group(lane, next)
+        self.net.conn_to_group(lane, next, is_long(v.p.length_m))
     }
 
     /// Fills [`ListIndex`] from the lists as they stand (after the last step's rebuild and
@@ -1356,9 +1366,22 @@ impl VehicleSim {
         let can_stop = v.v_mps * v.v_mps / (2.0 * hold_d.max(0.01)) <= CLAIM_STOP_MPS2;
         let mine = self.claim_key(slot, c);
         // A claimant waiting for this vehicle (standing in its way) lets it go first.
+        // A claimant held by a full exit (it waits for room on a lane of its claimed way)
+        // could not use the zone now: its claim binds only vehicles that would take that
+        // room, entering a lane its claimed way enters. (Jamsil: a left turn claiming its
+        // way onto a lane queued back from the next signal held up a bus crossing its path,
+        // and the bus's queue spilled back through the junction whose clearing the lane's
+        // queue waited for.)
+        let to = self.net.conn_to[c as usize];
         let older_claim = |other: u32| -> Option<u32> {
             let (w, since, id) = self.claims[other as usize];
-            (w != NONE && w != slot && (since, id) < mine && self.vehicles[w as usize].blocked_by != slot).then_some(w)
+            if w == NONE || w == slot || (since, id) >= mine {
+                return None;
+            }
+            let wv = &self.vehicles[w as usize];
+            let for_room = matches!(wv.why, Wait::ExitRoom | Wait::ExitReserved);
+            (wv.blocked_by != slot && (!for_room || wv.claimed.iter().any(|&cc| self.net.conn_to[cc as usize] == to)))
+                .then_some(w)
         };
         let long = |x: &Vehicle| x.p.length_m > 5.0;
         for cf in &self.net.conflicts[c as usize] {
@@ -2747,6 +2770,10 @@ impl VehicleSim {
             v.wait_end_s = 0.0;
             return;
         }
+        // A long vehicle takes no turn-back unless it is the only way out.
+        let long = is_long(v.p.length_m);
+        let fits: Vec<u32> = outs.iter().copied().filter(|&c| !long || !self.net.turn_back[c as usize]).collect();
+        let outs = if fits.is_empty() { outs } else { &fits };
         let c = match avoid {
             None => outs[(v.id as usize) % outs.len()],
             Some(a) => {
@@ -2776,7 +2803,8 @@ impl VehicleSim {
         };
         let g_next = self.net.group_of[self.net.conn_to[c as usize] as usize];
         let g_here = self.net.group_of[lane as usize];
-        let tail = self.net.route(g_next, dest, &self.sink_group, &self.route_cost_s).unwrap_or_else(|| vec![g_next]);
+        let tail =
+            self.net.route(g_next, dest, &self.sink_group, &self.route_cost_s, long).unwrap_or_else(|| vec![g_next]);
         let mut route = vec![g_here];
         route.extend(tail);
         let dest_keep = if route.last() == dest.as_ref() { self.vehicles[slot as usize].dest_s_m } else { None };
@@ -2836,7 +2864,8 @@ impl VehicleSim {
         }
         let last_group = v.route_idx + 1 >= v.route.len();
         let next_g = v.route.get(v.route_idx + 1).copied();
-        let good = |l: u32| -> bool { next_g.is_none_or(|g| self.net.conn_to_group(l, g).is_some()) };
+        let long = is_long(v.p.length_m);
+        let good = |l: u32| -> bool { next_g.is_none_or(|g| self.net.conn_to_group(l, g, long).is_some()) };
         let here_good = good(lane);
         let idx = twin.lanes[lane as usize].index_from_right;
         // The nearest good lane in the group, for mandatory changes.
@@ -3131,7 +3160,8 @@ impl VehicleSim {
 
     fn reroute_from_group(&mut self, slot: u32) {
         let g = self.vehicles[slot as usize].route[0];
-        let r = self.net.route(g, None, &self.sink_group, &self.route_cost_s).unwrap_or_else(|| vec![g]);
+        let long = is_long(self.vehicles[slot as usize].p.length_m);
+        let r = self.net.route(g, None, &self.sink_group, &self.route_cost_s, long).unwrap_or_else(|| vec![g]);
         let v = &mut self.vehicles[slot as usize];
         v.route = r;
         v.route_idx = 0;
@@ -3468,7 +3498,9 @@ impl VehicleSim {
         let route = if gd == g0 {
             vec![g0]
         } else {
-            self.net.route(g0, Some(gd), &self.sink_group, &self.route_cost_s).unwrap_or_else(|| vec![g0])
+            self.net
+                .route(g0, Some(gd), &self.sink_group, &self.route_cost_s, is_long(p.length_m))
+                .unwrap_or_else(|| vec![g0])
         };
         if route.len() == 1 && !self.sink_group[g0 as usize] {
             return false;

@@ -137,6 +137,30 @@ pub struct Net {
     pub intruded_by: Vec<Vec<(u32, f64, f64)>>,
     /// Routing's strongly connected components (see [`Net::route`]).
     route_index: RouteIndex,
+    /// Per connection: whether it is a turn-back ([`TURN_BACK_RAD`]: no long body follows
+    /// it).
+    pub turn_back: Vec<bool>,
+    /// The group graph, the lanes' connections into groups and the routing index for long
+    /// vehicles (buses, trucks): without the turn-backs.
+    group_next_long: Vec<Vec<u32>>,
+    lane_groups_long: Vec<Vec<(u32, u32)>>,
+    route_index_long: RouteIndex,
+}
+
+/// A connection that turns back by more than this (rad) inside its junction, on a mean
+/// radius (length over turn) under [`TURN_BACK_MAX_RADIUS_M`], is not taken by a bus or a
+/// truck ([`Net::route`] with `long`): the ingest's connections start and end at the
+/// lanes' ends, and such a turn-back is a hairpin a few metres across (on Yeouido's core,
+/// 156-169° within 1.7-5.4 m) that no 8-12 m body can follow; the teacher's bus pivoting
+/// through one was the one vehicle `swm eval`'s model could not follow on the road.
+pub const TURN_BACK_RAD: f64 = 150.0 * std::f64::consts::PI / 180.0;
+/// See [`TURN_BACK_RAD`] (m): the vocabulary's sharpest vehicle curvature is 0.2 m⁻¹.
+pub const TURN_BACK_MAX_RADIUS_M: f64 = 5.0;
+
+/// Whether a vehicle of this length is long (a bus or a truck) for routing and for the
+/// conflicts of bodies.
+pub fn is_long(length_m: f64) -> bool {
+    length_m > 5.0
 }
 
 /// Height of one vertical level (m): pieces are raised by it, so recorded poses carry the
@@ -755,6 +779,46 @@ impl Net {
             })
             .collect();
         let route_index = RouteIndex::new(&group_next);
+        let turn_back: Vec<bool> = (0..nc)
+            .map(|ci| {
+                // From the lanes' end directions: a short connection has too few points
+                // to show its turn.
+                let (a, b) = (&pts[conn_from[ci] as usize], &pts[conn_to[ci] as usize]);
+                if twin.lane_connections[ci].turn == Turn::UTurn || a.len() < 2 || b.len() < 2 {
+                    return false;
+                }
+                let turn = wrap(heading(b[0], b[1]) - heading(a[a.len() - 2], a[a.len() - 1])).abs();
+                turn > TURN_BACK_RAD && len[nl + ci] / turn < TURN_BACK_MAX_RADIUS_M
+            })
+            .collect();
+        let mut group_next_long: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
+        for (ci, c) in twin.lane_connections.iter().enumerate() {
+            if c.turn != Turn::UTurn && !turn_back[ci] {
+                group_next_long[group_of[c.from_lane as usize] as usize].push(group_of[c.to_lane as usize]);
+            }
+        }
+        for v in group_next_long.iter_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        let lane_groups_long: Vec<Vec<(u32, u32)>> = (0..nl)
+            .map(|l| {
+                let idx = twin.lanes[l].index_from_right as i32;
+                let mut best: Vec<(u32, i32, u32)> = Vec::new();
+                for &c in lane_out[l].iter().filter(|&&c| !turn_back[c as usize]) {
+                    let to = conn_to[c as usize];
+                    let g = group_of[to as usize];
+                    let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
+                    match best.iter_mut().find(|b| b.0 == g) {
+                        Some(b) if d < b.1 => *b = (g, d, c),
+                        Some(_) => {}
+                        None => best.push((g, d, c)),
+                    }
+                }
+                best.into_iter().map(|(g, _, c)| (g, c)).collect()
+            })
+            .collect();
+        let route_index_long = RouteIndex::new(&group_next_long);
         Net {
             intrusions,
             intruded_by,
@@ -787,6 +851,10 @@ impl Net {
             conn_from,
             conn_to,
             route_index,
+            turn_back,
+            group_next_long,
+            lane_groups_long,
+            route_index_long,
         }
     }
 
@@ -840,17 +908,32 @@ impl Net {
 
     /// The connection from `lane` into group `g` (the one keeping the lane's position;
     /// the first such in `lane_out` order on a tie).
-    pub fn conn_to_group(&self, lane: u32, g: u32) -> Option<u32> {
-        self.lane_groups[lane as usize].iter().find(|(gg, _)| *gg == g).map(|(_, c)| *c)
+    /// A long vehicle (`long`) takes no turn-back ([`TURN_BACK_RAD`]).
+    pub fn conn_to_group(&self, lane: u32, g: u32, long: bool) -> Option<u32> {
+        let groups = if long { &self.lane_groups_long } else { &self.lane_groups };
+        groups[lane as usize].iter().find(|(gg, _)| *gg == g).map(|(_, c)| *c)
     }
 
     /// The cheapest route (lane groups) from `from` to `to`, both included, with `cost_s`
     /// the cost of entering each group (s): [`Net::group_cost_s`] free-flowing, or the
     /// simulator's live estimate; when `to` is `None` or unreachable, to the cheapest
     /// reachable sink group (the lower group index on a tie). Dijkstra; the graph's
-    /// strongly connected components, computed once, tell an unreachable `to` at once.
-    pub fn route(&self, from: u32, to: Option<u32>, sink_group: &[bool], cost_s: &[f64]) -> Option<Vec<u32>> {
-        self.route_index.route(&self.group_next, from, to, sink_group, cost_s)
+    /// strongly connected components, computed once, tell an unreachable `to` at once. A
+    /// long vehicle (`long`: a bus or a truck) routes without the turn-backs
+    /// ([`TURN_BACK_RAD`]).
+    pub fn route(
+        &self,
+        from: u32,
+        to: Option<u32>,
+        sink_group: &[bool],
+        cost_s: &[f64],
+        long: bool,
+    ) -> Option<Vec<u32>> {
+        if long {
+            self.route_index_long.route(&self.group_next_long, from, to, sink_group, cost_s)
+        } else {
+            self.route_index.route(&self.group_next, from, to, sink_group, cost_s)
+        }
     }
 }
 
