@@ -15,8 +15,8 @@
 //!   them, not as short cuts. Buses and trucks route without the turn-backs (connections
 //!   turning back by more than [`TURN_BACK_RAD`] on a radius under
 //!   [`TURN_BACK_MAX_RADIUS_M`]: hairpins no long body follows). At every lane end the
-//!   connection into the next group that keeps the lane position is taken; a vehicle that cannot reach a lane with such a
-//!   connection waits at the lane end for a gap and re-routes after 15 s. A vehicle kept
+//!   connection into the next group that keeps the lane position is taken; a vehicle that
+//!   cannot reach a lane with such a connection waits at the lane end for a gap and re-routes after 15 s. A vehicle kept
 //!   at its hold point for 15 s by a stopped queue on its exit lane (or by a short lane
 //!   beyond that never clears for it) re-routes by another way out of its lane with room.
 //!   **Rerouting under traffic** every [`REROUTE_PERIOD_S`] (SUMO's rerouting device):
@@ -1383,7 +1383,7 @@ impl VehicleSim {
             (wv.blocked_by != slot && (!for_room || wv.claimed.iter().any(|&cc| self.net.conn_to[cc as usize] == to)))
                 .then_some(w)
         };
-        let long = |x: &Vehicle| x.p.length_m > 5.0;
+        let long = |x: &Vehicle| is_long(x.p.length_m);
         for cf in &self.net.conflicts[c as usize] {
             // (A conflict of bodies only binds when one of the two is long.)
             if can_stop

@@ -427,14 +427,7 @@ impl Net {
             }
             groups.push(members);
         }
-        let mut group_next: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
-        for c in twin.lane_connections.iter().filter(|c| c.turn != Turn::UTurn) {
-            group_next[group_of[c.from_lane as usize] as usize].push(group_of[c.to_lane as usize]);
-        }
-        for v in group_next.iter_mut() {
-            v.sort_unstable();
-            v.dedup();
-        }
+        let group_next = group_graph(twin, &group_of, groups.len(), |_| true);
         let group_cost_s: Vec<f64> = groups
             .iter()
             .map(|m| {
@@ -760,24 +753,7 @@ impl Net {
             }
         }
         geom_off.push(geom.len() as u32);
-        let lane_groups: Vec<Vec<(u32, u32)>> = (0..nl)
-            .map(|l| {
-                let idx = twin.lanes[l].index_from_right as i32;
-                // (group, best distance in lane positions, connection), first best kept.
-                let mut best: Vec<(u32, i32, u32)> = Vec::new();
-                for &c in &lane_out[l] {
-                    let to = conn_to[c as usize];
-                    let g = group_of[to as usize];
-                    let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
-                    match best.iter_mut().find(|b| b.0 == g) {
-                        Some(b) if d < b.1 => *b = (g, d, c),
-                        Some(_) => {}
-                        None => best.push((g, d, c)),
-                    }
-                }
-                best.into_iter().map(|(g, _, c)| (g, c)).collect()
-            })
-            .collect();
+        let lane_groups = lane_groups_of(twin, &lane_out, &conn_to, &group_of, |_| true);
         let route_index = RouteIndex::new(&group_next);
         let turn_back: Vec<bool> = (0..nc)
             .map(|ci| {
@@ -791,33 +767,8 @@ impl Net {
                 turn > TURN_BACK_RAD && len[nl + ci] / turn < TURN_BACK_MAX_RADIUS_M
             })
             .collect();
-        let mut group_next_long: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
-        for (ci, c) in twin.lane_connections.iter().enumerate() {
-            if c.turn != Turn::UTurn && !turn_back[ci] {
-                group_next_long[group_of[c.from_lane as usize] as usize].push(group_of[c.to_lane as usize]);
-            }
-        }
-        for v in group_next_long.iter_mut() {
-            v.sort_unstable();
-            v.dedup();
-        }
-        let lane_groups_long: Vec<Vec<(u32, u32)>> = (0..nl)
-            .map(|l| {
-                let idx = twin.lanes[l].index_from_right as i32;
-                let mut best: Vec<(u32, i32, u32)> = Vec::new();
-                for &c in lane_out[l].iter().filter(|&&c| !turn_back[c as usize]) {
-                    let to = conn_to[c as usize];
-                    let g = group_of[to as usize];
-                    let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
-                    match best.iter_mut().find(|b| b.0 == g) {
-                        Some(b) if d < b.1 => *b = (g, d, c),
-                        Some(_) => {}
-                        None => best.push((g, d, c)),
-                    }
-                }
-                best.into_iter().map(|(g, _, c)| (g, c)).collect()
-            })
-            .collect();
+        let group_next_long = group_graph(twin, &group_of, groups.len(), |c| !turn_back[c as usize]);
+        let lane_groups_long = lane_groups_of(twin, &lane_out, &conn_to, &group_of, |c| !turn_back[c as usize]);
         let route_index_long = RouteIndex::new(&group_next_long);
         Net {
             intrusions,
@@ -935,6 +886,53 @@ impl Net {
             self.route_index.route(&self.group_next, from, to, sink_group, cost_s)
         }
     }
+}
+
+/// The lane-group graph over the connections `keep` accepts (U-turns never: vehicles leave
+/// at dead ends): each group's successors, sorted.
+fn group_graph(twin: &Twin, group_of: &[u32], n_groups: usize, keep: impl Fn(u32) -> bool) -> Vec<Vec<u32>> {
+    let mut next: Vec<Vec<u32>> = vec![Vec::new(); n_groups];
+    for (ci, c) in twin.lane_connections.iter().enumerate() {
+        if c.turn != Turn::UTurn && keep(ci as u32) {
+            next[group_of[c.from_lane as usize] as usize].push(group_of[c.to_lane as usize]);
+        }
+    }
+    for v in next.iter_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    next
+}
+
+/// Per lane, each group its connections that `keep` accepts reach, with the connection into
+/// it that keeps the lane's position (the first such in `lane_out` order on a tie).
+fn lane_groups_of(
+    twin: &Twin,
+    lane_out: &[Vec<u32>],
+    conn_to: &[u32],
+    group_of: &[u32],
+    keep: impl Fn(u32) -> bool,
+) -> Vec<Vec<(u32, u32)>> {
+    lane_out
+        .iter()
+        .enumerate()
+        .map(|(l, outs)| {
+            let idx = twin.lanes[l].index_from_right as i32;
+            // (group, best distance in lane positions, connection), first best kept.
+            let mut best: Vec<(u32, i32, u32)> = Vec::new();
+            for &c in outs.iter().filter(|&&c| keep(c)) {
+                let to = conn_to[c as usize];
+                let g = group_of[to as usize];
+                let d = (twin.lanes[to as usize].index_from_right as i32 - idx).abs();
+                match best.iter_mut().find(|b| b.0 == g) {
+                    Some(b) if d < b.1 => *b = (g, d, c),
+                    Some(_) => {}
+                    None => best.push((g, d, c)),
+                }
+            }
+            best.into_iter().map(|(g, _, c)| (g, c)).collect()
+        })
+        .collect()
 }
 
 /// A vehicle waits with its front at least this far (m) from every foreign path and body
