@@ -189,16 +189,16 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     if dot(d, d) > reach * reach {
         return 0u;
     }
-    var reach_flag = 0u;
+    var grow_bits = 0u;
     if class_of(ob.kind) == CLASS_PEDESTRIAN {
         let grow = clamp(growth_room(bare(mine), bare(theirs)) - MASK_GROW_GAP_M, 0.0, MASK_PEDESTRIAN_REACH_M);
-        reach_flag = u32(round(grow * 1.0e6)) << 3u;
+        grow_bits = u32(round(grow * 1.0e6)) << 3u;
     }
     if !overlaps(mine, theirs) {
-        return 1u | reach_flag;
+        return 1u | grow_bits;
     }
     if !overlaps(bare(mine), bare(theirs)) {
-        return 2u | reach_flag;
+        return 2u | grow_bits;
     }
     return 0u;
 }

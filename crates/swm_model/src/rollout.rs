@@ -527,8 +527,8 @@ const COLL_HIT: u16 = 2;
 
 /// The collision level of token `t` of an agent of class `class` whose braking
 /// continuation first meets a candidate's bare box at step `k` (0: right after the token):
-/// above [`COLL_HIT`], higher the earlier the hit and, for vehicles, among hits at the same
-/// step, the higher the token's acceleration (a pedestrian's: its forward velocity change),
+/// above [`COLL_HIT`], higher the earlier the hit and, among hits at the same step, the
+/// higher the token's acceleration (a pedestrian's: its forward velocity change),
 /// so where every token hits, the mask keeps the hardest braking of those that hit last.
 /// (Two walkers closing on each other, each assuming the other slows, met when every token
 /// of one hit at once and it sampled a token that kept walking.)
