@@ -45,6 +45,21 @@ pub const EXACT_BUCKET_M: f64 = 4.0;
 /// still finds them.
 const EXACT_REACH_M: f64 = 0.05;
 
+/// The (column, row) of the cell of a `nx` × `ny` raster (south-west corner `origin`, cells
+/// of `res` m) holding `p`; `None` outside it (and for a point that is not finite). The same
+/// cell as `floor` of the offsets divided by `res`, without a call to libm's `floor` (no
+/// SSE4.1 on the baseline target): an offset that is not negative floors to its truncation.
+#[inline]
+fn raster_cell(p: P2, origin: P2, res: f64, nx: usize, ny: usize) -> Option<(usize, usize)> {
+    let (x, y) = ((p[0] - origin[0]) / res, (p[1] - origin[1]) / res);
+    if !(x >= 0.0 && y >= 0.0) {
+        return None;
+    }
+    // `as` saturates, so an offset beyond the raster stays beyond it.
+    let (c, r) = (x as usize, y as usize);
+    (c < nx && r < ny).then_some((c, r))
+}
+
 /// The drivable area as a bitmap (module docs).
 #[derive(Clone, Debug)]
 pub struct Drivable {
@@ -112,12 +127,10 @@ impl Drivable {
     /// Whether `p` is drivable, exactly: in a wholly drivable cell, or within a strip's half
     /// width of its centre line ([`StripIndex::contains`]); false off the bitmap.
     pub fn contains(&self, p: P2) -> bool {
-        let c = ((p[0] - self.origin_m[0]) / self.res_m).floor();
-        let r = ((p[1] - self.origin_m[1]) / self.res_m).floor();
-        if !(c >= 0.0 && r >= 0.0 && c < self.nx as f64 && r < self.ny as f64) {
+        let Some((c, r)) = raster_cell(p, self.origin_m, self.res_m, self.nx, self.ny) else {
             return false;
-        }
-        let k = r as usize * self.nx + c as usize;
+        };
+        let k = r * self.nx + c;
         self.bits[k / 64] >> (k % 64) & 1 == 1 || self.exact.contains(p)
     }
 }
@@ -378,12 +391,10 @@ impl MapContext {
 
     /// The raster class at a point (`Ground` outside).
     pub fn class_at(&self, p: P2) -> BevClass {
-        let c = ((p[0] - self.origin_m[0]) / self.res_m).floor();
-        let r = ((p[1] - self.origin_m[1]) / self.res_m).floor();
-        if c < 0.0 || r < 0.0 || c >= self.width as f64 || r >= self.height as f64 {
+        let Some((c, r)) = raster_cell(p, self.origin_m, self.res_m, self.width, self.height) else {
             return BevClass::Ground;
-        }
-        BevClass::from_u8(self.classes[r as usize * self.width + c as usize]).unwrap_or(BevClass::Ground)
+        };
+        BevClass::from_u8(self.classes[r * self.width + c]).unwrap_or(BevClass::Ground)
     }
 
     /// Whether `p` is on the drivable area ([`Drivable`]; without one: a road or crossing

@@ -96,7 +96,11 @@
 //! corners off at the held lookahead, else (no braking on the road left)
 //! `OFFROAD_NO_ESCAPE` plus the corners off after the token; for one partly off, the
 //! fewest corners off of the two states checked. Some token always remains, and a vehicle
-//! off the road takes the ones that bring it back the most.
+//! off the road takes the ones that bring it back the most. Scoring every token stops a
+//! token's checks as soon as its score is known to be worse than the best one found so far
+//! (the corner counts bound the off-road score before the escape test; the collision level
+//! need only be exact up to the best one's): the same tokens are kept as scoring each in
+//! full, at a fraction of the cost.
 //! [`FeasibilityMask::NONE`] gives the network's distribution as it is
 //! ([`rollout_scenarios_masked`]).
 //!
@@ -118,7 +122,8 @@ use crate::map::MapContext;
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
 use crate::tokens::{
-    AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, pedestrian_step_with, step, vehicle_step_with,
+    AgentClass, DT_S, Kinematics, VEHICLE_YAW_RATE_RADPS, pedestrian_step_by, pedestrian_step_with, step,
+    vehicle_step_by,
 };
 use swm_core::rng::unit_f32;
 
@@ -449,6 +454,11 @@ impl MaskBox {
         let (s, c) = k.heading_rad.sin_cos();
         MaskBox { c: k.point_enu, f: [c, s], ..*self }
     }
+    /// [`MaskBox::moved_to`] with the heading's sine and cosine from `trig`.
+    fn moved_to_by(&self, k: &Kinematics, trig: &mut SinCos) -> MaskBox {
+        let (s, c) = trig.of(k.heading_rad);
+        MaskBox { c: k.point_enu, f: [c, s], ..*self }
+    }
     fn radius(&self) -> f64 {
         self.r
     }
@@ -486,11 +496,17 @@ impl MaskBox {
     }
     /// Separating-axis test (touching counts as overlapping).
     fn overlaps(&self, o: &MaskBox) -> bool {
+        self.circles_meet(o) && self.axes_overlap(o)
+    }
+    /// Whether the circumscribed circles meet (needs only the centres and radii).
+    fn circles_meet(&self, o: &MaskBox) -> bool {
         let d = [o.c[0] - self.c[0], o.c[1] - self.c[1]];
         let r = self.radius() + o.radius();
-        if d[0] * d[0] + d[1] * d[1] > r * r {
-            return false;
-        }
+        d[0] * d[0] + d[1] * d[1] <= r * r
+    }
+    /// The separating-axis test proper ([`MaskBox::overlaps`] without the circles).
+    fn axes_overlap(&self, o: &MaskBox) -> bool {
+        let d = [o.c[0] - self.c[0], o.c[1] - self.c[1]];
         for axis in [self.f, [-self.f[1], self.f[0]], o.f, [-o.f[1], o.f[0]]] {
             if (d[0] * axis[0] + d[1] * axis[1]).abs() > self.extent(axis) + o.extent(axis) {
                 return false;
@@ -500,18 +516,52 @@ impl MaskBox {
     }
 }
 
+/// `f64::sin_cos` of the last angle asked for, remembered: a braking agent's heading stops
+/// changing (straight on, or once it stands), and its states and boxes ask for the same
+/// angle over and over. The values are `sin_cos`'s own, so nothing changes but the time.
+#[derive(Clone, Copy, Debug)]
+struct SinCos {
+    bits: u64,
+    sin_cos: (f64, f64),
+}
+
+impl Default for SinCos {
+    fn default() -> SinCos {
+        SinCos { bits: 0.0f64.to_bits(), sin_cos: 0.0f64.sin_cos() }
+    }
+}
+
+impl SinCos {
+    #[inline]
+    fn of(&mut self, angle_rad: f64) -> (f64, f64) {
+        if angle_rad.to_bits() != self.bits {
+            *self = SinCos { bits: angle_rad.to_bits(), sin_cos: angle_rad.sin_cos() };
+        }
+        self.sin_cos
+    }
+}
+
 /// The states of an agent braking from `k` (vehicles at [`MASK_BRAKE_MPS2`] holding
 /// `yaw_rate`; pedestrians slowing straight at the same rate) for `steps` steps, `k` itself
 /// first.
-fn braking_states(class: AgentClass, k: &Kinematics, yaw_rate: f64, steps: usize, out: &mut Vec<Kinematics>) {
+fn braking_states(
+    class: AgentClass,
+    k: &Kinematics,
+    yaw_rate: f64,
+    steps: usize,
+    out: &mut Vec<Kinematics>,
+    trig: &mut SinCos,
+) {
     out.clear();
     out.push(*k);
     let mut cur = *k;
     for _ in 0..steps {
         cur = match class {
-            AgentClass::Vehicle => vehicle_step_with(&cur, -MASK_BRAKE_MPS2, yaw_rate),
+            AgentClass::Vehicle => vehicle_step_by(&cur, -MASK_BRAKE_MPS2, yaw_rate, |a| trig.of(a)),
             // The vocabulary's hardest forward slowing (0.6 m/s per step) is the same rate.
-            AgentClass::Pedestrian => pedestrian_step_with(&cur, -cur.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0),
+            AgentClass::Pedestrian => {
+                pedestrian_step_by(&cur, -cur.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0, |a| trig.of(a))
+            }
         };
         out.push(cur);
     }
@@ -546,11 +596,11 @@ fn hit_level(class: AgentClass, t: u16, k: usize) -> u16 {
 /// `k` itself first: a vehicle brakes straight at [`MASK_BRAKE_MPS2`]; a pedestrian, whose
 /// velocity changes little in a step, finishes the step it is taking at its current
 /// velocity (agents move at once) and then slows straight at the same rate.
-fn their_braking_states(class: AgentClass, k: &Kinematics, steps: usize, out: &mut Vec<Kinematics>) {
+fn their_braking_states(class: AgentClass, k: &Kinematics, steps: usize, out: &mut Vec<Kinematics>, trig: &mut SinCos) {
     match class {
-        AgentClass::Vehicle => braking_states(class, k, 0.0, steps, out),
+        AgentClass::Vehicle => braking_states(class, k, 0.0, steps, out, trig),
         AgentClass::Pedestrian => {
-            braking_states(class, &pedestrian_step_with(k, 0.0, 0.0), 0.0, steps.saturating_sub(1), out);
+            braking_states(class, &pedestrian_step_with(k, 0.0, 0.0), 0.0, steps.saturating_sub(1), out, trig);
             out.insert(0, *k);
         }
     }
@@ -584,16 +634,29 @@ fn can_brake_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, first: u
 /// Whether a vehicle at `k` (box `shape`) braking at [`MASK_BRAKE_MPS2`] holding `yaw`
 /// keeps every box on the drivable area until it stops, `k`'s own included.
 fn brakes_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, yaw: f64) -> bool {
+    brakes_on_road_within(map, shape, k, yaw, MASK_ESCAPE_MAX_STEPS, &mut SinCos::default())
+}
+
+/// [`brakes_on_road`] with at most `steps` braking steps (a vehicle still moving after them
+/// does not count as stopped).
+fn brakes_on_road_within(
+    map: &MapContext,
+    shape: &MaskBox,
+    k: &Kinematics,
+    yaw: f64,
+    steps: usize,
+    trig: &mut SinCos,
+) -> bool {
     let mut s = *k;
-    if corners_off_road(map, &shape.moved_to(&s)) > 0 {
+    if corners_off_road(map, &shape.moved_to_by(&s, trig)) > 0 {
         return false;
     }
-    for _ in 0..MASK_ESCAPE_MAX_STEPS {
+    for _ in 0..steps {
         if s.speed_mps <= 0.0 {
             return true;
         }
-        s = vehicle_step_with(&s, -MASK_BRAKE_MPS2, yaw);
-        if corners_off_road(map, &shape.moved_to(&s)) > 0 {
+        s = vehicle_step_by(&s, -MASK_BRAKE_MPS2, yaw, |a| trig.of(a));
+        if corners_off_road(map, &shape.moved_to_by(&s, trig)) > 0 {
             return false;
         }
     }
@@ -655,8 +718,13 @@ struct MaskScratch {
     route_levels: [Option<u16>; crate::tokens::VEHICLE_ACCEL_MPS2.len()],
     /// Box corners off the road now (vehicles with the off-road mask; else 4: no mask).
     off_now: u8,
-    ok: Vec<Check>,
+    ok: Vec<Option<MaskKey>>,
+    trig: SinCos,
 }
+
+/// The full mask's order of tokens: (off-road score, collision level, route level, off-road
+/// depth), lowest best.
+type MaskKey = (u8, u16, u16, u16);
 
 /// What [`MaskScratch::check`] finds of a token (module docs): its off-road score, its
 /// collision level (the best escape's) and its route continuation's collision level.
@@ -668,6 +736,12 @@ struct Check {
     /// For a vehicle partly off the road: how far its corners are off after the token and
     /// after holding it, the larger (cm; 0 otherwise).
     off_depth_cm: u16,
+}
+
+impl Check {
+    fn key(&self) -> MaskKey {
+        (self.off_score, self.coll, self.along, self.off_depth_cm)
+    }
 }
 
 /// What the masks need of an agent.
@@ -733,9 +807,10 @@ impl MaskScratch {
             for &(j, _, _) in &self.cand {
                 if self.brakes[j].is_empty() {
                     let w = &world[j];
-                    their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, &mut self.own);
+                    let trig = &mut self.trig;
+                    their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, &mut self.own, trig);
                     let shape = self.boxes[j];
-                    self.brakes[j].extend(self.own.iter().map(|s| shape.moved_to(s)));
+                    self.brakes[j].extend(self.own.iter().map(|s| shape.moved_to_by(s, trig)));
                 }
             }
         }
@@ -765,21 +840,30 @@ impl MaskScratch {
     /// score is the larger count of box corners off the drivable area after the token and
     /// after holding it (0 without the off-road mask).
     fn check(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, t: u16) -> Check {
+        self.check_within(map, world, i, t, None).expect("a check without a bound always finishes")
+    }
+
+    /// [`MaskScratch::check`], or `None` as soon as the token's [`MaskKey`] is known to be
+    /// above `bound` (the full mask keeps only the tokens of the lowest key, so such a token
+    /// is masked whatever its exact key). The off-road corner counts come first: they bound
+    /// the score from below without the escape test, and where that bound already exceeds
+    /// `bound`'s score the collision checks are skipped; where it equals it, the collision
+    /// level only needs to be exact up to `bound`'s.
+    fn check_within(
+        &mut self,
+        map: &MapContext,
+        world: &[WorldAgent],
+        i: usize,
+        t: u16,
+        bound: Option<MaskKey>,
+    ) -> Option<Check> {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
         let first = step(a.class, &now, t);
         self.road_memo = Default::default();
-        let (mut coll, mut along) = (COLL_CLEAR, COLL_CLEAR);
-        if !self.cand.is_empty() {
-            coll = match a.class {
-                AgentClass::Vehicle => {
-                    along = self.route_level(map, t, &now, &first);
-                    self.escape_level(map, t, &first)
-                }
-                AgentClass::Pedestrian => self.continuation_level(a.class, t, &first, 0.0),
-            };
-        }
-        let (mut off_score, mut off_depth_cm) = (0, 0);
+        // (box after the token, box after holding it, their corners off the road).
+        let mut road = None;
+        let mut off_at_least = 0;
         if self.off_now < 4 {
             let mut s = first;
             let shape = MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M);
@@ -789,6 +873,35 @@ impl MaskScratch {
             }
             let held = shape.moved_to(&s);
             let held_off = corners_off_road(map, &held);
+            off_at_least = if self.off_now == 0 && first_off > 0 {
+                OFFROAD_NO_ESCAPE + first_off
+            } else {
+                first_off.max(held_off)
+            };
+            road = Some((shape, held, first_off, held_off));
+        }
+        if bound.is_some_and(|b| off_at_least > b.0) {
+            return None;
+        }
+        let limit = match bound {
+            Some(b) if off_at_least == b.0 => b.1,
+            _ => u16::MAX,
+        };
+        let (mut coll, mut along) = (COLL_CLEAR, COLL_CLEAR);
+        if !self.cand.is_empty() {
+            coll = match a.class {
+                AgentClass::Vehicle => self.escape_level(map, t, &first, limit),
+                AgentClass::Pedestrian => self.continuation_level(a.class, t, &first, 0.0, limit),
+            };
+            if coll > limit {
+                return None;
+            }
+            if a.class == AgentClass::Vehicle {
+                along = self.route_level(map, t, &now, &first);
+            }
+        }
+        let (mut off_score, mut off_depth_cm) = (0, 0);
+        if let Some((shape, held, first_off, held_off)) = road {
             off_score = first_off.max(held_off);
             if self.off_now > 0 {
                 // Partly off: how far the corners are off, in centimetres.
@@ -801,7 +914,7 @@ impl MaskScratch {
                 off_score = OFFROAD_NO_ESCAPE + first_off;
             }
         }
-        Check { off_score, coll, along, off_depth_cm }
+        Some(Check { off_score, coll, along, off_depth_cm })
     }
 
     /// The collision level of vehicle token `t` (module docs): the best level of its escapes
@@ -810,7 +923,8 @@ impl MaskScratch {
     /// [`MASK_LATERAL_MPS2`] allows at `first`'s speed (the nearest towards straight on
     /// that does); with the off-road mask, only escapes that keep the box on the road count
     /// while there is one.
-    fn escape_level(&mut self, map: &MapContext, t: u16, first: &Kinematics) -> u16 {
+    /// Exact up to `limit`; above it, some level above `limit` ([`MaskScratch::own_level`]).
+    fn escape_level(&mut self, map: &MapContext, t: u16, first: &Kinematics, limit: u16) -> u16 {
         let n = VEHICLE_YAW_RATE_RADPS.len();
         let zero = n / 2;
         let allowed = |j: usize| j == zero || VEHICLE_YAW_RATE_RADPS[j].abs() * first.speed_mps <= MASK_LATERAL_MPS2;
@@ -830,7 +944,7 @@ impl MaskScratch {
         }
         let (mut best, mut best_off_road) = (u16::MAX, u16::MAX);
         for j in cols.into_iter().filter(|&j| j != usize::MAX) {
-            let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j]);
+            let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j], limit);
             if l >= best {
                 continue;
             }
@@ -851,7 +965,7 @@ impl MaskScratch {
                 if cols.contains(&j) {
                     continue;
                 }
-                let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j]);
+                let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j], limit);
                 if self.column_on_road(map, j) {
                     return l;
                 }
@@ -875,17 +989,21 @@ impl MaskScratch {
     /// with the columns the collision check tried remembered.
     fn can_brake_on_road(&mut self, map: &MapContext, shape: &MaskBox, first: &Kinematics, col: usize) -> bool {
         let n = VEHICLE_YAW_RATE_RADPS.len();
+        let (memo, trig) = (&mut self.road_memo, &mut self.trig);
         (0..n).map(|d| escape_column(col, d, n)).any(|j| {
-            *self.road_memo[j].get_or_insert_with(|| brakes_on_road(map, shape, first, VEHICLE_YAW_RATE_RADPS[j]))
+            *memo[j].get_or_insert_with(|| {
+                brakes_on_road_within(map, shape, first, VEHICLE_YAW_RATE_RADPS[j], MASK_ESCAPE_MAX_STEPS, trig)
+            })
         })
     }
 
     /// The collision level of token `t` (module docs) when the prepared agent, at `first`
     /// after the token, brakes holding `yaw`; leaves the
     /// continuation's states and boxes in `own` and `own_boxes`.
-    fn continuation_level(&mut self, class: AgentClass, t: u16, first: &Kinematics, yaw: f64) -> u16 {
-        braking_states(class, first, yaw, self.brake_steps, &mut self.own);
-        self.own_level(class, t)
+    /// Exact up to `limit` ([`MaskScratch::own_level`]).
+    fn continuation_level(&mut self, class: AgentClass, t: u16, first: &Kinematics, yaw: f64, limit: u16) -> u16 {
+        braking_states(class, first, yaw, self.brake_steps, &mut self.own, &mut self.trig);
+        self.own_level(class, t, limit)
     }
 
     /// The collision level of vehicle token `t` when the prepared vehicle, after the token
@@ -914,36 +1032,53 @@ impl MaskScratch {
                 speed_mps: (v1 - MASK_BRAKE_MPS2 * k as f64 * DT_S).max(0.0),
             });
         }
-        let l = self.own_level(AgentClass::Vehicle, t);
+        let l = self.own_level(AgentClass::Vehicle, t, u16::MAX);
         self.route_levels[row] = Some(l);
         l
     }
 
-    /// The collision level of token `t` for the continuation in `own` (sets `own_boxes`).
-    fn own_level(&mut self, class: AgentClass, t: u16) -> u16 {
+    /// The collision level of token `t` for the continuation in `own`, exact when it is at
+    /// most `limit`; above it, some level above `limit` (the candidates left unchecked).
+    /// Sets `own_boxes`, whose directions are computed when a test first needs them.
+    fn own_level(&mut self, class: AgentClass, t: u16, limit: u16) -> u16 {
         self.own_boxes.clear();
         let shape = self.boxes[self.agent];
-        self.own_boxes.extend(self.own.iter().map(|s| shape.moved_to(s)));
+        let unset = MaskBox { f: [f64::NAN; 2], ..shape };
+        self.own_boxes.extend(self.own.iter().map(|s| MaskBox { c: s.point_enu, ..unset }));
+        let mine_bare = shape.bare();
         let mut coll = COLL_CLEAR;
         // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
         // Grown boxes first; once they meet, the bare boxes (which meet only where the
         // grown ones do) from that step on.
-        'cands: for &(j, bare, grow_m) in &self.cand {
+        'cands: for c in 0..self.cand.len() {
+            if coll > limit {
+                break;
+            }
+            let (j, bare, grow_m) = self.cand[c];
+            // Every box of theirs has the same size.
+            let their_bare = self.brakes[j][0].bare_grown(grow_m);
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
-            for (k, (s, mine)) in self.own.iter().zip(&self.own_boxes).enumerate() {
-                let theirs = &self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
-                if level == COLL_CLEAR && mine.overlaps(theirs) {
+            for k in 0..self.own.len() {
+                let theirs = self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
+                if level == COLL_CLEAR
+                    && self.own_boxes[k].circles_meet(&theirs)
+                    && self.own_box(k).axes_overlap(&theirs)
+                {
                     level = COLL_BARE_CLEAR;
                 }
-                if level == COLL_BARE_CLEAR && mine.bare().overlaps(&theirs.bare_grown(grow_m)) {
-                    // The earlier the hit, the worse.
-                    coll = coll.max(hit_level(class, t, k));
-                    if k == 0 {
-                        break 'cands;
+                if level == COLL_BARE_CLEAR {
+                    let theirs = MaskBox { c: theirs.c, f: theirs.f, ..their_bare };
+                    let mine = MaskBox { c: self.own_boxes[k].c, ..mine_bare };
+                    if mine.circles_meet(&theirs) && (MaskBox { f: self.own_box(k).f, ..mine }).axes_overlap(&theirs) {
+                        // The earlier the hit, the worse.
+                        coll = coll.max(hit_level(class, t, k));
+                        if k == 0 {
+                            break 'cands;
+                        }
+                        continue 'cands;
                     }
-                    continue 'cands;
                 }
-                if s.speed_mps <= 0.0 && k > 0 {
+                if self.own[k].speed_mps <= 0.0 && k > 0 {
                     break;
                 }
             }
@@ -955,21 +1090,35 @@ impl MaskScratch {
         coll
     }
 
+    /// `own_boxes[k]` with its direction (computed once).
+    fn own_box(&mut self, k: usize) -> MaskBox {
+        let b = &mut self.own_boxes[k];
+        if b.f[0].is_nan() {
+            let (s, c) = self.trig.of(self.own[k].heading_rad);
+            b.f = [c, s];
+        }
+        *b
+    }
+
     /// Whether the continuation in `own` (hardest braking holding `yaw`) keeps the prepared
     /// vehicle's off-road box on the drivable area until it stops: [`brakes_on_road`] from
-    /// `own[0]`, reusing the states computed.
-    fn own_on_road(&self, map: &MapContext, yaw: f64) -> bool {
-        let shape = &self.road_shape;
-        for s in &self.own {
-            if corners_off_road(map, &shape.moved_to(s)) > 0 {
+    /// `own[0]` (the same value, whichever of the two fills [`MaskScratch::road_memo`]),
+    /// reusing the states and the box directions computed.
+    fn own_on_road(&mut self, map: &MapContext, yaw: f64) -> bool {
+        for k in 0..self.own.len() {
+            let d = self.own_box(k);
+            if corners_off_road(map, &MaskBox { c: d.c, f: d.f, ..self.road_shape }) > 0 {
                 return false;
             }
-            if s.speed_mps <= 0.0 {
+            if self.own[k].speed_mps <= 0.0 {
                 return true;
             }
         }
-        // Not stopped within the collision lookahead: brake on from the last state.
-        brakes_on_road(map, shape, self.own.last().expect("a continuation has states"), yaw)
+        // Not stopped within the collision lookahead: brake on from the last state, up to
+        // the same horizon.
+        let last = self.own.len() - 1;
+        let steps = MASK_ESCAPE_MAX_STEPS.saturating_sub(last);
+        brakes_on_road_within(map, &self.road_shape, &self.own[last], yaw, steps, &mut self.trig)
     }
 
     /// Whether a [`MaskScratch::check`] result passes both masks.
@@ -984,19 +1133,26 @@ impl MaskScratch {
     /// Sets the logits of the prepared agent's infeasible tokens to −∞ (module docs): the
     /// tokens with the best off-road score are kept, and among them those with the best
     /// collision level.
-    fn mask(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, logits: &mut [f32]) {
+    /// `sampled` is the token drawn and its check; the others are checked against the lowest
+    /// key found so far ([`MaskScratch::check_within`]), which gives the same tokens as
+    /// checking every one in full.
+    fn mask(&mut self, map: &MapContext, world: &[WorldAgent], i: usize, sampled: (u16, Check), logits: &mut [f32]) {
         let mut ok = std::mem::take(&mut self.ok);
         ok.clear();
-        for t in 0..logits.len() {
-            ok.push(self.check(map, world, i, t as u16));
-        }
         // Keep the tokens of the best (off-road score, collision level), compared in that
         // order: the road is known, the others' braking is a guess. The off-road score is 0
         // for an agent the off-road mask leaves alone.
-        let key = |c: &Check| (c.off_score, c.coll, c.along, c.off_depth_cm);
-        let best = ok.iter().map(key).min().unwrap_or((0, COLL_CLEAR, COLL_CLEAR, 0));
-        for (l, x) in logits.iter_mut().zip(&ok) {
-            if key(x) > best {
+        let mut best = sampled.1.key();
+        for t in 0..logits.len() as u16 {
+            let c = if t == sampled.0 { Some(sampled.1) } else { self.check_within(map, world, i, t, Some(best)) };
+            let k = c.map(|c| c.key());
+            if let Some(k) = k {
+                best = best.min(k);
+            }
+            ok.push(k);
+        }
+        for (l, k) in logits.iter_mut().zip(&ok) {
+            if k.is_none_or(|k| k > best) {
                 *l = f32::NEG_INFINITY;
             }
         }
@@ -1027,7 +1183,7 @@ impl MaskScratch {
         if self.feasible(c) {
             return tok;
         }
-        self.mask(map, world, i, logits);
+        self.mask(map, world, i, (tok, c), logits);
         sample_token(logits, sampling, u_redraw, sort_buf)
     }
 }
@@ -1342,6 +1498,103 @@ mod tests {
         )));
     }
 
+    /// The full mask checks every token against the lowest key found so far and stops a
+    /// check as soon as the token is known to be above it; the tokens it keeps must be those
+    /// of checking every token in full. Random crowds of cars, buses and walkers on a
+    /// two-way road with a bend, both masks on, speeds up to 40 m/s (beyond the off-road
+    /// escape's 6 s horizon); several sampled tokens per agent. Also: the off-road test of a
+    /// collision escape (`own_on_road`) is `brakes_on_road` from the state after the token,
+    /// whichever fills the memo first.
+    #[test]
+    fn the_bounded_full_mask_keeps_the_tokens_of_the_exhaustive_one() {
+        use crate::map::make_path;
+        let east: Vec<[f64; 2]> = (0..=40).map(|i| [-200.0 + 10.0 * i as f64, 0.0]).collect();
+        let west: Vec<[f64; 2]> = (0..=40).map(|i| [200.0 - 10.0 * i as f64, 3.5]).collect();
+        let bend: Vec<[f64; 2]> =
+            (0..=20).map(|i| i as f64 * 0.08).map(|a| [200.0 + 30.0 * a.sin(), 30.0 - 30.0 * a.cos()]).collect();
+        let map = MapContext::from_paths(
+            vec![
+                make_path(east, 13.9, Some(0), Some(390.0), vec![2]),
+                make_path(west, 13.9, Some(1), None, vec![]),
+                make_path(bend, 8.0, None, None, vec![]),
+            ],
+            3.5,
+        );
+        let mask = FeasibilityMask::default();
+        let mut ms = MaskScratch::default();
+        let (mut agents_masked, mut pruned, mut kept_some, mut banned_some) = (0, 0, 0, 0);
+        for seed in 0..40u64 {
+            let mut rng = swm_core::rng::CounterRng::new(seed, 9);
+            let n = 6 + (seed % 5) as usize;
+            let world: Vec<WorldAgent> = (0..n)
+                .map(|id| {
+                    let kind = match rng.next_u64() % 5 {
+                        0 | 1 => AgentKind::Car,
+                        2 => AgentKind::Bus,
+                        _ => AgentKind::Pedestrian,
+                    };
+                    let (length_m, width_m) = match kind {
+                        AgentKind::Car => (4.5, 1.8),
+                        AgentKind::Bus => (11.0, 2.5),
+                        _ => (0.5, 0.5),
+                    };
+                    let x = 150.0 + rng.range_f64(0.0, 60.0);
+                    let y = rng.range_f64(-3.0, 8.0);
+                    let speed_mps =
+                        if kind == AgentKind::Pedestrian { rng.range_f64(0.0, 2.0) } else { rng.range_f64(0.0, 40.0) };
+                    let heading_rad = rng.range_f64(-0.6, 0.6) + if rng.next_u64() % 2 == 0 { 0.0 } else { 3.1 };
+                    let state = Kinematics { point_enu: [x, y], heading_rad, speed_mps };
+                    WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, z0_m: 0.0, intent: id as u32 }
+                })
+                .collect();
+            ms.new_frame(&world);
+            for i in 0..n {
+                ms.prepare(mask, &map, &world, i);
+                if ms.idle() {
+                    continue;
+                }
+                agents_masked += 1;
+                let vocab = match AgentClass::of(world[i].kind) {
+                    AgentClass::Vehicle => crate::tokens::VEHICLE_TOKENS,
+                    AgentClass::Pedestrian => crate::tokens::PEDESTRIAN_TOKENS,
+                };
+                let keys: Vec<MaskKey> = (0..vocab as u16).map(|t| ms.check(&map, &world, i, t).key()).collect();
+                let best = *keys.iter().min().unwrap();
+                let want: Vec<bool> = keys.iter().map(|k| *k > best).collect();
+                kept_some += usize::from(want.iter().any(|b| !b));
+                banned_some += usize::from(want.iter().any(|b| *b));
+                for sampled in [0, vocab / 3, vocab / 2, vocab - 1].map(|t| t as u16) {
+                    let c = ms.check(&map, &world, i, sampled);
+                    let mut logits = vec![0.0f32; vocab];
+                    ms.mask(&map, &world, i, (sampled, c), &mut logits);
+                    let got: Vec<bool> = logits.iter().map(|l| *l == f32::NEG_INFINITY).collect();
+                    assert_eq!(got, want, "seed {seed} agent {i} sampled {sampled}");
+                    pruned += ms.ok.iter().filter(|k| k.is_none()).count();
+                }
+                if AgentClass::of(world[i].kind) == AgentClass::Vehicle && ms.off_now == 0 {
+                    for t in (0..vocab as u16).step_by(7) {
+                        let first = step(AgentClass::Vehicle, &world[i].state, t);
+                        let shape = MaskBox::new(&first, world[i].length_m, world[i].width_m, MASK_OFFROAD_MARGIN_M);
+                        for &yaw in &VEHICLE_YAW_RATE_RADPS {
+                            ms.continuation_level(AgentClass::Vehicle, t, &first, yaw, u16::MAX);
+                            assert_eq!(
+                                ms.own_on_road(&map, yaw),
+                                brakes_on_road(&map, &shape, &first, yaw),
+                                "seed {seed} agent {i} token {t} yaw {yaw}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // The cases cover what they should: masks that keep some tokens and ban others, and
+        // checks cut short.
+        assert!(
+            agents_masked > 100 && kept_some > 100 && banned_some > 50 && pruned > 1000,
+            "{agents_masked} {kept_some} {banned_some} {pruned}"
+        );
+    }
+
     #[test]
     fn escape_columns_try_every_yaw_rate_once() {
         let n = VEHICLE_YAW_RATE_RADPS.len();
@@ -1361,14 +1614,14 @@ mod tests {
     #[test]
     fn braking_stops_vehicles_and_pedestrians() {
         let mut out = Vec::new();
-        braking_states(AgentClass::Vehicle, &k(0.0, 0.0, 0.0, 12.0), 0.0, 30, &mut out);
+        braking_states(AgentClass::Vehicle, &k(0.0, 0.0, 0.0, 12.0), 0.0, 30, &mut out, &mut SinCos::default());
         assert_eq!(out.len(), 31);
         let last = out.last().unwrap();
         assert_eq!(last.speed_mps, 0.0);
         // v² / 2a = 12 m, plus the discretisation (0.6 m per step of mean speed error).
         assert!(last.point_enu[0] > 11.0 && last.point_enu[0] < 13.5, "{last:?}");
         // A walker slows by 0.6 m/s a step (the vocabulary's hardest), moving at its new speed.
-        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 4, &mut out);
+        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 4, &mut out, &mut SinCos::default());
         let xs: Vec<f64> = out.iter().map(|s| s.point_enu[0]).collect();
         let speeds: Vec<f64> = out.iter().map(|s| s.speed_mps).collect();
         for (got, want) in xs.iter().zip([1.0, 1.09, 1.12, 1.12, 1.12]) {
@@ -1378,7 +1631,7 @@ mod tests {
             assert!((got - want).abs() < 1e-9, "{speeds:?}");
         }
         // Another walker is assumed to finish its step first (both move at once).
-        their_braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 3, &mut out);
+        their_braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 3, &mut out, &mut SinCos::default());
         assert_eq!(out.len(), 4);
         assert!((out[1].point_enu[0] - 1.15).abs() < 1e-9 && (out[2].point_enu[0] - 1.24).abs() < 1e-9, "{out:?}");
     }

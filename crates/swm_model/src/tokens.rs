@@ -117,13 +117,26 @@ pub fn pedestrian_action(token: u16) -> (f64, f64) {
 
 /// One vehicle step with acceleration `accel_mps2` and yaw rate `yaw_rate_radps`.
 pub fn vehicle_step_with(k: &Kinematics, accel_mps2: f64, yaw_rate_radps: f64) -> Kinematics {
+    vehicle_step_by(k, accel_mps2, yaw_rate_radps, f64::sin_cos)
+}
+
+/// [`vehicle_step_with`] taking the sine and cosine of the mid-step heading from `sin_cos`,
+/// which must give [`f64::sin_cos`]'s values (a cache of it, say) for the same step.
+#[inline]
+pub fn vehicle_step_by(
+    k: &Kinematics,
+    accel_mps2: f64,
+    yaw_rate_radps: f64,
+    sin_cos: impl FnOnce(f64) -> (f64, f64),
+) -> Kinematics {
     let v1 = (k.speed_mps + accel_mps2 * DT_S).max(0.0);
     let v_mean = 0.5 * (k.speed_mps + v1);
     let max_w = VEHICLE_MAX_CURVATURE_PER_M * v_mean;
     let w = yaw_rate_radps.clamp(-max_w, max_w);
     let mid = k.heading_rad + 0.5 * w * DT_S;
+    let (sin_mid, cos_mid) = sin_cos(mid);
     Kinematics {
-        point_enu: [k.point_enu[0] + v_mean * DT_S * mid.cos(), k.point_enu[1] + v_mean * DT_S * mid.sin()],
+        point_enu: [k.point_enu[0] + v_mean * DT_S * cos_mid, k.point_enu[1] + v_mean * DT_S * sin_mid],
         heading_rad: wrap_angle(k.heading_rad + w * DT_S),
         speed_mps: v1,
     }
@@ -137,7 +150,19 @@ pub fn vehicle_step(k: &Kinematics, token: u16) -> Kinematics {
 
 /// One pedestrian step with a velocity change `(forward, left)` in the agent frame (m/s).
 pub fn pedestrian_step_with(k: &Kinematics, dv_forward_mps: f64, dv_left_mps: f64) -> Kinematics {
-    let (s, c) = k.heading_rad.sin_cos();
+    pedestrian_step_by(k, dv_forward_mps, dv_left_mps, f64::sin_cos)
+}
+
+/// [`pedestrian_step_with`] taking the sine and cosine of the heading from `sin_cos`, which
+/// must give [`f64::sin_cos`]'s values.
+#[inline]
+pub fn pedestrian_step_by(
+    k: &Kinematics,
+    dv_forward_mps: f64,
+    dv_left_mps: f64,
+    sin_cos: impl FnOnce(f64) -> (f64, f64),
+) -> Kinematics {
+    let (s, c) = sin_cos(k.heading_rad);
     let mut vx = k.speed_mps * c + dv_forward_mps * c - dv_left_mps * s;
     let mut vy = k.speed_mps * s + dv_forward_mps * s + dv_left_mps * c;
     let mut speed = (vx * vx + vy * vy).sqrt();
