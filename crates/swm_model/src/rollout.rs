@@ -1542,7 +1542,8 @@ mod tests {
                     let y = rng.range_f64(-3.0, 8.0);
                     let speed_mps =
                         if kind == AgentKind::Pedestrian { rng.range_f64(0.0, 2.0) } else { rng.range_f64(0.0, 40.0) };
-                    let heading_rad = rng.range_f64(-0.6, 0.6) + if rng.next_u64() % 2 == 0 { 0.0 } else { 3.1 };
+                    let heading_rad =
+                        rng.range_f64(-0.6, 0.6) + if rng.next_u64().is_multiple_of(2) { 0.0 } else { 3.1 };
                     let state = Kinematics { point_enu: [x, y], heading_rad, speed_mps };
                     WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, z0_m: 0.0, intent: id as u32 }
                 })
