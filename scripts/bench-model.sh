@@ -30,6 +30,9 @@ for name, key in [("features + network", "features_network_agent_steps_per_s"), 
     print(f"| {name} | {rs[key]:,.0f} | {ts[key]:,.0f} | {rs[key]/ts[key]:.2f}x |")
 one = [x for x in r["rollout"] if x["threads"] == 1][0]
 print(f"| whole rollout (+ sampling, masks, kinematics) vs PyTorch features + network | {one['agent_steps_per_s']:,.0f} | {ts['features_network_agent_steps_per_s']:,.0f} | {one['agent_steps_per_s']/ts['features_network_agent_steps_per_s']:.2f}x |")
+if "rollout_unmasked" in r:
+    u = r["rollout_unmasked"]
+    print(f"| whole rollout without the masks (+ sampling, kinematics) vs PyTorch features + network | {u['agent_steps_per_s']:,.0f} | {ts['features_network_agent_steps_per_s']:,.0f} | {u['agent_steps_per_s']/ts['features_network_agent_steps_per_s']:.2f}x |")
 for x in r["rollout"]:
     print(f"rollout on {x['threads']} threads: {x['agent_steps_per_s']:,.0f} agent-steps/s")
 print(f"features: max |PyTorch - Rust| {ts['max_abs_feature_diff']:.2e}, agents with a feature off by > 1e-3: {ts['features_differing_over_1e-3']} of {ts['agents']}; logits max |diff| {ts['max_abs_logit_diff']:.2e}")

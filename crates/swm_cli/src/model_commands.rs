@@ -96,9 +96,22 @@ pub struct RolloutArgs {
     /// rollouts within f32 tolerance).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     pub backend: String,
+    /// Feasibility masks on the sampled tokens: `all` (collision and off-road, the
+    /// default), `collision`, `offroad`, or `none` (the network's own distribution, e.g. to
+    /// study the model without the guarantees the masks add).
+    #[arg(long, default_value = "all", value_parser = ["all", "collision", "offroad", "none"])]
+    pub masks: String,
     /// Output directory.
     #[arg(short, long)]
     pub output: PathBuf,
+}
+
+/// The masks named by `--masks`.
+fn feasibility_mask(name: &str) -> swm_model::FeasibilityMask {
+    swm_model::FeasibilityMask {
+        collision: matches!(name, "all" | "collision"),
+        offroad: matches!(name, "all" | "offroad"),
+    }
 }
 
 fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
@@ -335,14 +348,15 @@ pub fn rollout_cmd(a: RolloutArgs, quiet: bool) -> Result<()> {
         seed: a.seed,
         sampling: SamplingConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p },
     };
+    let mask = feasibility_mask(&a.masks);
     let t0 = Instant::now();
     let rollouts = if a.backend == "gpu" {
         let ctx = swm_gpu::GpuContext::new(swm_gpu::AdapterPreference::Auto)?;
         tracing::info!(adapter = ?ctx.adapter(), "GPU rollout");
         let gnet = swm_gpu::GpuNetwork::new(&ctx, &net)?;
-        swm_gpu::rollout_scenarios_gpu(&ctx, &gnet, &map, &scenarios, &cfg, None)?
+        swm_gpu::rollout_scenarios_gpu_masked(&ctx, &gnet, &map, &scenarios, &cfg, None, mask)?
     } else {
-        swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg)
+        swm_model::rollout::rollout_scenarios_masked(&net, &map, &scenarios, &cfg, None, mask)
     };
     let wall_s = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
@@ -355,6 +369,7 @@ pub fn rollout_cmd(a: RolloutArgs, quiet: bool) -> Result<()> {
         signal_seed,
         scenarios: 0,
         files: Vec::new(),
+        mask,
     };
     let files = write_rollouts(&a.output, &rollouts, manifest)?;
     println!(

@@ -93,6 +93,17 @@ fn simulate_report_scenarios_on_the_default_district() {
     if rows.len() == 2 {
         assert_eq!(rows[0], rows[1]);
     }
+    // Both masks by default; `--masks none` samples the network's own distribution, and the
+    // manifest says which.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("rollouts-cpu/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["mask"], serde_json::json!({ "collision": true, "offroad": true }), "{m}");
+    let ro = dir.path().join("rollouts-unmasked");
+    let args = ["--scenarios", s(&sc), "--samples", "2", "--steps", "10", "--limit", "3", "--masks", "none"];
+    ok(&[&["rollout", s(&swt)][..], &args, &["-o", s(&ro)]].concat());
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(ro.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["mask"], serde_json::json!({ "collision": false, "offroad": false }), "{m}");
+    assert_eq!(m["files"], rows[0], "the same rows per sample file");
 }
 
 #[test]

@@ -285,6 +285,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rollouts.push(serde_json::json!({ "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s }));
     }
     json["rollout"] = serde_json::Value::Array(rollouts);
+    // The same rollouts without the feasibility masks (`FeasibilityMask::NONE`: the
+    // network's own distribution), one thread: features, network, sampling and kinematics,
+    // the work PyTorch's features + network do plus the sampling and the step.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let t = Instant::now();
+    let r = pool.install(|| {
+        swm_model::rollout::rollout_scenarios_masked(
+            &net,
+            &map,
+            &scenarios,
+            &cfg,
+            None,
+            swm_model::FeasibilityMask::NONE,
+        )
+    });
+    let s = t.elapsed().as_secs_f64();
+    let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
+    println!(
+        "closed-loop rollout without masks (1 thread): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s",
+        steps as f64 / s
+    );
+    json["rollout_unmasked"] =
+        serde_json::json!({ "threads": 1, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s });
     std::fs::write(out_dir.join("bench-rust.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
 }

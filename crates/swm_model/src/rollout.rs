@@ -1438,6 +1438,10 @@ pub struct RolloutManifest {
     pub scenarios: u64,
     /// `(file, rows)` per sample.
     pub files: Vec<(String, u64)>,
+    /// The feasibility masks the rollouts ran with (both, in files written before the
+    /// option existed).
+    #[serde(default)]
+    pub mask: FeasibilityMask,
 }
 
 /// Writes one Parquet file per sample and `manifest.json` into `dir` (module docs).

@@ -290,6 +290,7 @@ fn rollouts_are_identical_across_thread_counts_and_differ_across_samples() {
         signal_seed: None,
         scenarios: 0,
         files: vec![],
+        mask: swm_model::FeasibilityMask::default(),
     };
     let files = swm_model::rollout::write_rollouts(dir.path(), &a, m).unwrap();
     assert_eq!(files.len(), 3);
