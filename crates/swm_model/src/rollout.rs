@@ -449,12 +449,8 @@ impl MaskBox {
         let (hl, hw) = (0.5 * f64::from(length_m) + margin, 0.5 * f64::from(width_m) + margin);
         MaskBox { c: k.point_enu, f: [c, s], hl, hw, r: hl.hypot(hw) }
     }
-    /// The same box moved to `k` (the size and radius kept: no `hypot`).
-    fn moved_to(&self, k: &Kinematics) -> MaskBox {
-        let (s, c) = k.heading_rad.sin_cos();
-        MaskBox { c: k.point_enu, f: [c, s], ..*self }
-    }
-    /// [`MaskBox::moved_to`] with the heading's sine and cosine from `trig`.
+    /// The same box moved to `k` (the size and radius kept: no `hypot`), the heading's sine
+    /// and cosine from `trig`.
     fn moved_to_by(&self, k: &Kinematics, trig: &mut SinCos) -> MaskBox {
         let (s, c) = trig.of(k.heading_rad);
         MaskBox { c: k.point_enu, f: [c, s], ..*self }
@@ -538,6 +534,20 @@ impl SinCos {
             *self = SinCos { bits: angle_rad.to_bits(), sin_cos: angle_rad.sin_cos() };
         }
         self.sin_cos
+    }
+}
+
+/// [`step`] with the sines and cosines from `trig`.
+fn step_by(class: AgentClass, k: &Kinematics, token: u16, trig: &mut SinCos) -> Kinematics {
+    match class {
+        AgentClass::Vehicle => {
+            let (a, w) = crate::tokens::vehicle_action(token);
+            vehicle_step_by(k, a, w, |x| trig.of(x))
+        }
+        AgentClass::Pedestrian => {
+            let (f, l) = crate::tokens::pedestrian_action(token);
+            pedestrian_step_by(k, f, l, |x| trig.of(x))
+        }
     }
 }
 
@@ -866,12 +876,13 @@ impl MaskScratch {
         let mut off_at_least = 0;
         if self.off_now < 4 {
             let mut s = first;
-            let shape = MaskBox::new(&s, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M);
+            // The prepared agent's road box (its size) moved to the state after the token.
+            let shape = self.road_shape.moved_to_by(&s, &mut self.trig);
             let first_off = corners_off_road(map, &shape);
             for _ in 0..MASK_OFFROAD_HOLD_STEPS {
-                s = step(a.class, &s, t);
+                s = step_by(a.class, &s, t, &mut self.trig);
             }
-            let held = shape.moved_to(&s);
+            let held = shape.moved_to_by(&s, &mut self.trig);
             let held_off = corners_off_road(map, &held);
             off_at_least = if self.off_now == 0 && first_off > 0 {
                 OFFROAD_NO_ESCAPE + first_off
