@@ -36,7 +36,11 @@
 //!   `safety_margin_m`) overlaps another agent's box at the same step, each hit discounted by
 //!   `1 − 0.5·t/H` (early hits are surer) and by half when the robot stands still at the
 //!   hit ([`HIT_FULL_SPEED_MPS`]: if every candidate is hit, the robot stops rather than
-//!   drives into it); plus **proximity**: the squared shortfall of the
+//!   drives into it). An agent (where it is at that step) already within the margin of
+//!   where the robot stands now is a hit only where it overlaps the bare footprint: else
+//!   every candidate, the stop included, would hit it, the collision cost would no longer
+//!   tell them apart, and the robot would drive on into a walker standing just inside its
+//!   margin (Yeouido, car seed 38). Plus **proximity**: the squared shortfall of the
 //!   bounding-circle clearance below `clearance_m`, averaged over samples; plus **imposed
 //!   braking** (world model only): per sample the hardest braking beyond
 //!   [`IMPOSED_BRAKE_FREE_MPS2`] of a vehicle within [`IMPOSED_RADIUS_M`] of the robot, the
@@ -671,6 +675,9 @@ impl MppiPlanner {
             let mut hit_sum = 0.0;
             let mut prox_sum = 0.0;
             let mut imposed_sum = 0.0;
+            // Where the robot stands now, grown by the margin: an agent within it is judged
+            // against the bare footprint (module docs).
+            let fp_now = p.footprint(&input.state, self.config.safety_margin_m);
             for (si, sample) in samples.iter().enumerate() {
                 let mut hit = 0.0;
                 let mut imposed: f64 = 0.0;
@@ -689,7 +696,11 @@ impl MppiPlanner {
                         if gap < self.config.clearance_m {
                             let short = self.config.clearance_m - gap.max(0.0);
                             prox_sum += short * short;
-                            if gap <= 0.0 && hit == 0.0 && fp.overlap_depth_m(o) > 0.0 {
+                            if gap <= 0.0
+                                && hit == 0.0
+                                && fp.overlap_depth_m(o) > 0.0
+                                && (fp_now.overlap_depth_m(o) <= 0.0 || p.footprint(s, 0.0).overlap_depth_m(o) > 0.0)
+                            {
                                 let moving = (s.speed_mps / HIT_FULL_SPEED_MPS).clamp(0.0, 1.0);
                                 hit = (1.0 - 0.5 * k as f64 / h as f64) * (0.5 + 0.5 * moving);
                             }

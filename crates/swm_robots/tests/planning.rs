@@ -480,3 +480,76 @@ fn a_car_stops_for_a_red_ahead_and_does_not_run_it() {
     let (front_red, v_red) = approach(SignalState::Red);
     assert!(front_red <= 75.0 && v_red < 0.5, "on red it stops before the line: front {front_red} m, {v_red} m/s");
 }
+
+/// A walker standing inside the car's 0.3 m safety margin: every candidate, the stop
+/// included, overlaps it with the margin, so the collision cost no longer told them apart.
+/// Behind the car, the planner froze (a stop's hit counts half); on Yeouido (car seed 38,
+/// world model) a car drove on into a walker standing just ahead of its front corner.
+/// Now an agent already inside the margin is judged against the bare footprint: with the
+/// walker just behind, the car drives on; just ahead, it stops short of it; for both
+/// predictors.
+#[test]
+fn a_car_within_its_margin_of_a_standing_walker_stops_rather_than_drives_into_it() {
+    let p = RobotParams::car();
+    let r = swm_robots::route::straight_route(&[[0.0, 0.0], [60.0, 0.0]]);
+    let walker = |x_m: f64| TrajectoryRecord {
+        agent_id: 9,
+        kind: AgentKind::Pedestrian,
+        length_m: 0.5,
+        width_m: 0.5,
+        step: 0,
+        time_s: 0.0,
+        x_m,
+        // Overlapping the car's width.
+        y_m: -0.7,
+        z_m: 0.0,
+        heading_rad: -std::f64::consts::FRAC_PI_2,
+        speed_mps: 0.0,
+        accel_mps2: 0.0,
+        lane: None,
+        signal: None,
+    };
+    // 0.15 m ahead of the front or behind the rear: inside the car's 0.3 m margin.
+    let ahead_m = 0.5 * p.length_m + 0.25 + 0.15;
+    for (name, at_m, must_stop) in [("ahead", ahead_m, true), ("behind", -ahead_m, false)] {
+        for wm in [false, true] {
+            let mut planner = if wm {
+                MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Car), Box::new(world_model()))
+            } else {
+                MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Car), Box::new(ConstantVelocity::default()))
+            };
+            let mut s = RobotState { speed_mps: 1.0, accel_mps2: 2.5, ..RobotState::at_rest([0.0, 0.0], 0.0) };
+            let frame_of = |k: i64, s: RobotState| {
+                let mut w = walker(at_m);
+                (w.step, w.time_s) = ((k + 100) as u32, 10.0 + k as f64 * 0.1);
+                Frame { time_s: w.time_s, step: w.step, robot: s, robot_z_m: None, others: vec![w] }
+            };
+            let mut hist: VecDeque<Frame> = (-10..=0).map(|k| frame_of(k, s)).collect();
+            let mut route_s = 0.0;
+            let mut touched = false;
+            for k in 1..=30 {
+                let input = PlanInput {
+                    params: &p,
+                    time_s: hist.back().unwrap().time_s,
+                    state: s,
+                    route: &r,
+                    route_s_m: route_s,
+                    history: &hist,
+                    rules: &OPEN_GROUND,
+                    seed: 5,
+                };
+                let a = planner.plan(&input);
+                s = p.step(&s, &a);
+                route_s = r.project(s.point_enu, route_s - 1.0, route_s + 5.0).0;
+                touched |= p.footprint(&s, 0.0).overlap_depth_m(&OrientedBox::of_record(&walker(at_m))) > 0.0;
+                hist.push_back(frame_of(k, s));
+                hist.pop_front();
+            }
+            if must_stop {
+                assert!(!touched && s.speed_mps < 0.1, "{name}, world model {wm}: touched {touched}, {s:?}");
+            } else {
+                assert!(!touched && s.point_enu[0] > 3.0, "{name}, world model {wm}: {s:?}");
+            }
+        }
+    }
+}
