@@ -537,20 +537,6 @@ impl SinCos {
     }
 }
 
-/// [`step`] with the sines and cosines from `trig`.
-fn step_by(class: AgentClass, k: &Kinematics, token: u16, trig: &mut SinCos) -> Kinematics {
-    match class {
-        AgentClass::Vehicle => {
-            let (a, w) = crate::tokens::vehicle_action(token);
-            vehicle_step_by(k, a, w, |x| trig.of(x))
-        }
-        AgentClass::Pedestrian => {
-            let (f, l) = crate::tokens::pedestrian_action(token);
-            pedestrian_step_by(k, f, l, |x| trig.of(x))
-        }
-    }
-}
-
 /// The states of an agent braking from `k` (vehicles at [`MASK_BRAKE_MPS2`] holding
 /// `yaw_rate`; pedestrians slowing straight at the same rate) for `steps` steps, `k` itself
 /// first.
@@ -880,7 +866,7 @@ impl MaskScratch {
             let shape = self.road_shape.moved_to_by(&s, &mut self.trig);
             let first_off = corners_off_road(map, &shape);
             for _ in 0..MASK_OFFROAD_HOLD_STEPS {
-                s = step_by(a.class, &s, t, &mut self.trig);
+                s = crate::tokens::step_by(a.class, &s, t, |x| self.trig.of(x));
             }
             let held = shape.moved_to_by(&s, &mut self.trig);
             let held_off = corners_off_road(map, &held);

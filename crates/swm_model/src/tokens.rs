@@ -187,9 +187,22 @@ pub fn pedestrian_step(k: &Kinematics, token: u16) -> Kinematics {
 
 /// One step of `class` with `token`.
 pub fn step(class: AgentClass, k: &Kinematics, token: u16) -> Kinematics {
+    step_by(class, k, token, f64::sin_cos)
+}
+
+/// [`step`] taking the sines and cosines from `sin_cos`, which must give [`f64::sin_cos`]'s
+/// values (a cache of it, say).
+#[inline]
+pub fn step_by(class: AgentClass, k: &Kinematics, token: u16, sin_cos: impl FnOnce(f64) -> (f64, f64)) -> Kinematics {
     match class {
-        AgentClass::Vehicle => vehicle_step(k, token),
-        AgentClass::Pedestrian => pedestrian_step(k, token),
+        AgentClass::Vehicle => {
+            let (a, w) = vehicle_action(token);
+            vehicle_step_by(k, a, w, sin_cos)
+        }
+        AgentClass::Pedestrian => {
+            let (f, l) = pedestrian_action(token);
+            pedestrian_step_by(k, f, l, sin_cos)
+        }
     }
 }
 
