@@ -510,7 +510,16 @@ struct ListIndex {
     overhang: Vec<Rear>,
     /// Pieces and lanes whose `heads` and `overhang` were set (reset at the next index).
     set: Vec<u32>,
+    /// By piece: [`HAS_HEAD`] when `heads` holds a vehicle, [`HAS_OVERHANG`] when
+    /// `overhang` does. One byte per piece, so the walk along a route, which mostly meets
+    /// empty pieces, reads a dense array instead of missing the cache on `heads`.
+    occupied: Vec<u8>,
 }
+
+/// [`ListIndex::occupied`]: the piece's `heads` hold a vehicle.
+const HAS_HEAD: u8 = 1;
+/// [`ListIndex::occupied`]: the lane's `overhang` holds a vehicle.
+const HAS_OVERHANG: u8 = 2;
 
 /// The vehicle simulator.
 #[derive(Clone)]
@@ -753,7 +762,7 @@ fn turns(a: &GuardBox, b: &GuardBox) -> bool {
 fn center_heading_of(f: [f64; 3], r: [f64; 3], fallback_rad: f64) -> ([f64; 3], f64) {
     let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
     let (dx, dy) = (f[0] - r[0], f[1] - r[1]);
-    (c, if dx * dx + dy * dy > 1e-6 { dy.atan2(dx) } else { fallback_rad })
+    (c, if dx * dx + dy * dy > 1e-6 { libm::atan2(dy, dx) } else { fallback_rad })
 }
 
 /// A vehicle's front and rear points, its centre and heading, and the state they were
@@ -819,6 +828,7 @@ impl VehicleSim {
             index: ListIndex {
                 ahead: Vec::new(),
                 heads: vec![[Rear::NONE; 2]; npieces],
+                occupied: vec![0; npieces],
                 overhang: vec![Rear::NONE; nl_count],
                 set: Vec::new(),
             },
@@ -1184,6 +1194,7 @@ impl VehicleSim {
         let ix = &mut self.index;
         for &p in &ix.set {
             ix.heads[p as usize] = [Rear::NONE; 2];
+            ix.occupied[p as usize] = 0;
             if p < nl {
                 ix.overhang[p as usize] = Rear::NONE;
             }
@@ -1198,6 +1209,7 @@ impl VehicleSim {
             }
             ix.set.push(p);
             ix.heads[p as usize] = [Rear::of(&list[0]), list.get(1).map_or(Rear::NONE, Rear::of)];
+            ix.occupied[p as usize] |= HAS_HEAD;
             for w in list.windows(2) {
                 if !w[0].ghost {
                     ix.ahead[w[0].slot as usize] = Rear::of(&w[1]);
@@ -1225,6 +1237,7 @@ impl VehicleSim {
                             ix.set.push(lane);
                         }
                         ix.overhang[lane as usize] = first;
+                        ix.occupied[lane as usize] |= HAS_OVERHANG;
                     }
                 }
             }
@@ -1239,6 +1252,9 @@ impl VehicleSim {
         let ahead = ix.ahead[slot as usize];
         let first = (ahead.slot != NONE).then(|| (ahead.rear_m() - v.s_m, ahead.v_mps, ahead.slot));
         let overhang = |lane: u32, dist: f64, best: &mut Option<(f64, f64, u32)>| {
+            if ix.occupied[lane as usize] & HAS_OVERHANG == 0 {
+                return;
+            }
             let o = ix.overhang[lane as usize];
             if o.slot == slot {
                 // This vehicle's own overhang: the others', the slow way.
@@ -1251,6 +1267,9 @@ impl VehicleSim {
             }
         };
         let head = |piece: u32| {
+            if ix.occupied[piece as usize] & HAS_HEAD == 0 {
+                return None;
+            }
             let [h0, h1] = ix.heads[piece as usize];
             let h = if h0.slot == slot { h1 } else { h0 };
             (h.slot != NONE).then_some(h)
@@ -3493,23 +3512,6 @@ impl VehicleSim {
         // Destination.
         let to_sink = self.rng.chance(0.6) && !self.net.sinks.is_empty();
         let Some(dest_lane) = self.draw_lane(to_sink) else { return false };
-        let g0 = self.net.group_of[lane as usize];
-        let gd = self.net.group_of[dest_lane as usize];
-        let route = if gd == g0 {
-            vec![g0]
-        } else {
-            self.net
-                .route(g0, Some(gd), &self.sink_group, &self.route_cost_s, is_long(p.length_m))
-                .unwrap_or_else(|| vec![g0])
-        };
-        if route.len() == 1 && !self.sink_group[g0 as usize] {
-            return false;
-        }
-        let dest_s_m = if route.len() > 1 && route.last() == Some(&gd) && !self.sink_group[gd as usize] {
-            Some(self.net.len[dest_lane as usize] * 0.5)
-        } else {
-            None
-        };
         // Safe gaps.
         let v0 = self.net.vmax[lane as usize] * p.speed_factor;
         let list = &self.lists[lane as usize];
@@ -3584,6 +3586,25 @@ impl VehicleSim {
                 return false;
             }
         }
+        // The route last: the checks above draw no random numbers, and most failed spawns
+        // fail them, so they cost no search.
+        let g0 = self.net.group_of[lane as usize];
+        let gd = self.net.group_of[dest_lane as usize];
+        let route = if gd == g0 {
+            vec![g0]
+        } else {
+            self.net
+                .route(g0, Some(gd), &self.sink_group, &self.route_cost_s, is_long(p.length_m))
+                .unwrap_or_else(|| vec![g0])
+        };
+        if route.len() == 1 && !self.sink_group[g0 as usize] {
+            return false;
+        }
+        let dest_s_m = if route.len() > 1 && route.last() == Some(&gd) && !self.sink_group[gd as usize] {
+            Some(self.net.len[dest_lane as usize] * 0.5)
+        } else {
+            None
+        };
         let id = self.next_id;
         self.next_id += 1;
         let veh = Vehicle {
@@ -3665,14 +3686,36 @@ impl VehicleSim {
         self.pose_at(v, v.piece, v.s_m, v.prev_piece, v.lat_m)
     }
 
+    /// The vehicle's front and rear points ([`VehicleSim::pose`]), centre and heading. A
+    /// vehicle whose front and rear lie on one segment of its piece, with no lateral offset,
+    /// has that segment's heading (no `atan2`: most moving vehicles, every step).
+    fn pose_center_heading(&self, v: &Vehicle) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
+        let rear_s_m = v.s_m - v.p.length_m;
+        if (v.lat_m == 0.0 || v.piece >= self.net.n_lanes as u32) && rear_s_m >= 0.0 {
+            let (f, kf) = self.net.position_on_segment(v.piece, v.s_m);
+            let (r, kr) = self.net.position_on_segment(v.piece, rear_s_m);
+            if let Some(k) = kf
+                && kf == kr
+            {
+                let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
+                return (f, r, c, self.net.segment_heading_rad(k));
+            }
+            let (c, h) = center_heading_of(f, r, v.heading_rad);
+            return (f, r, c, h);
+        }
+        let (f, r) = self.pose(v);
+        let (c, h) = center_heading_of(f, r, v.heading_rad);
+        (f, r, c, h)
+    }
+
     /// Centre, heading of the vehicle in `slot` (from the pose cache when it holds it).
     fn center_heading(&self, slot: usize) -> ([f64; 3], f64) {
         let v = &self.vehicles[slot];
         match self.poses.get(slot) {
             Some(c) if c.holds(v) => (c.center, c.heading_rad),
             _ => {
-                let (f, r) = self.pose(v);
-                center_heading_of(f, r, v.heading_rad)
+                let (_, _, c, h) = self.pose_center_heading(v);
+                (c, h)
             }
         }
     }
@@ -3707,8 +3750,7 @@ impl VehicleSim {
             // A vehicle that has not moved keeps its pose (and heading).
             if self.vehicles[i].alive && !self.poses[i].holds(&self.vehicles[i]) {
                 let v = &self.vehicles[i];
-                let (f, r) = self.pose(v);
-                let (center, heading_rad) = center_heading_of(f, r, v.heading_rad);
+                let (f, r, center, heading_rad) = self.pose_center_heading(v);
                 self.poses[i] = PoseCache {
                     piece: v.piece,
                     prev: v.prev_piece,

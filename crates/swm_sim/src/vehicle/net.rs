@@ -75,7 +75,6 @@ pub fn route_penalty(class: RoadClass) -> f64 {
 #[derive(Clone, Copy, Debug)]
 struct GeomPt {
     p: [f64; 3],
-    cum_m: f64,
     heading_rad: f64,
 }
 
@@ -85,10 +84,12 @@ pub struct Net {
     pub n_lanes: usize,
     /// Every piece's polyline, flat: piece `p` is `geom[geom_off[p]..geom_off[p + 1]]`.
     geom: Vec<GeomPt>,
+    /// Distance along its piece of each point of `geom`: a dense array for the searches.
+    geom_cum_m: Vec<f64>,
     geom_off: Vec<u32>,
     /// Per lane: each group its connections reach, with the connection into it that keeps
     /// the lane's position (see [`Net::conn_to_group`]).
-    lane_groups: Vec<Vec<(u32, u32)>>,
+    lane_groups: LaneGroups,
     pub len: Vec<f64>,
     pub vmax: Vec<f64>,
     pub lane_out: Vec<Vec<u32>>,
@@ -143,7 +144,7 @@ pub struct Net {
     /// The group graph, the lanes' connections into groups and the routing index for long
     /// vehicles (buses, trucks): without the turn-backs.
     group_next_long: Vec<Vec<u32>>,
-    lane_groups_long: Vec<Vec<(u32, u32)>>,
+    lane_groups_long: LaneGroups,
     route_index_long: RouteIndex,
 }
 
@@ -745,15 +746,17 @@ impl Net {
         let (intrusions, intruded_by) = intrusions(twin, &lane_samples, &conn_samples, &len, &hold_s, &level);
         let mut geom = Vec::with_capacity(pts.iter().map(Vec::len).sum());
         let mut geom_off = Vec::with_capacity(pts.len() + 1);
+        let mut geom_cum_m = Vec::with_capacity(geom.capacity());
         for (p, c) in pts.iter().zip(&cum) {
             geom_off.push(geom.len() as u32);
             for k in 0..p.len() {
                 let heading_rad = if k == 0 { 0.0 } else { heading(p[k - 1], p[k]) };
-                geom.push(GeomPt { p: p[k], cum_m: c[k], heading_rad });
+                geom.push(GeomPt { p: p[k], heading_rad });
+                geom_cum_m.push(c[k]);
             }
         }
         geom_off.push(geom.len() as u32);
-        let lane_groups = lane_groups_of(twin, &lane_out, &conn_to, &group_of, |_| true);
+        let lane_groups = LaneGroups::new(lane_groups_of(twin, &lane_out, &conn_to, &group_of, |_| true));
         let route_index = RouteIndex::new(&group_next);
         let turn_back: Vec<bool> = (0..nc)
             .map(|ci| {
@@ -768,7 +771,8 @@ impl Net {
             })
             .collect();
         let group_next_long = group_graph(twin, &group_of, groups.len(), |c| !turn_back[c as usize]);
-        let lane_groups_long = lane_groups_of(twin, &lane_out, &conn_to, &group_of, |c| !turn_back[c as usize]);
+        let lane_groups_long =
+            LaneGroups::new(lane_groups_of(twin, &lane_out, &conn_to, &group_of, |c| !turn_back[c as usize]));
         let route_index_long = RouteIndex::new(&group_next_long);
         Net {
             intrusions,
@@ -780,6 +784,7 @@ impl Net {
             clear_s,
             n_lanes: nl,
             geom,
+            geom_cum_m,
             geom_off,
             lane_groups,
             len,
@@ -827,14 +832,22 @@ impl Net {
     /// The segment of piece `p` holding `s` (its two points), where `s` falls on it, and its
     /// heading.
     fn segment_at(&self, p: u32, s: f64) -> ([f64; 3], [f64; 3], f64, f64) {
-        let g = &self.geom[self.geom_off[p as usize] as usize..self.geom_off[p as usize + 1] as usize];
-        let n = g.len();
-        let k = g.partition_point(|q| q.cum_m <= s).clamp(1, n - 1);
-        let seg = (g[k].cum_m - g[k - 1].cum_m).max(1e-9);
-        let t = (s - g[k - 1].cum_m) / seg;
-        // Extrapolated beyond the ends, clamped inside.
+        let (k, t, _) = self.locate(p, s);
+        (self.geom[k - 1].p, self.geom[k].p, t, self.geom[k].heading_rad)
+    }
+
+    /// Where `s` falls along piece `p`: the index in `geom` of the end of its segment, the
+    /// fraction of the segment (extrapolated beyond the piece's ends, clamped inside), and
+    /// the segment's length (m).
+    fn locate(&self, p: u32, s: f64) -> (usize, f64, f64) {
+        let off = self.geom_off[p as usize] as usize;
+        let c = &self.geom_cum_m[off..self.geom_off[p as usize + 1] as usize];
+        let n = c.len();
+        let k = c.partition_point(|&q| q <= s).clamp(1, n - 1);
+        let seg = c[k] - c[k - 1];
+        let t = (s - c[k - 1]) / seg.max(1e-9);
         let t = if k == 1 || k == n - 1 { t } else { t.clamp(0.0, 1.0) };
-        (g[k - 1].p, g[k].p, t, g[k].heading_rad)
+        (off + k, t, seg)
     }
 
     /// The polyline of piece `p` (a lane, or `n_lanes +` a connection).
@@ -851,6 +864,19 @@ impl Net {
         lerp(a, b, t)
     }
 
+    /// [`Net::position_at`], with the segment the point falls on (an index of the flat
+    /// polylines: two points on one segment have its heading, [`Net::segment_heading_rad`]),
+    /// `None` for a degenerate segment (shorter than 1 µm), which has no heading.
+    pub(crate) fn position_on_segment(&self, p: u32, s: f64) -> ([f64; 3], Option<usize>) {
+        let (k, t, seg) = self.locate(p, s);
+        (lerp(self.geom[k - 1].p, self.geom[k].p, t), (seg > 1e-6).then_some(k))
+    }
+
+    /// Heading of a segment from [`Net::position_on_segment`] (rad).
+    pub(crate) fn segment_heading_rad(&self, segment: usize) -> f64 {
+        self.geom[segment].heading_rad
+    }
+
     /// Point and heading at `s` along piece `p` (clamped, extrapolated beyond the ends).
     pub fn point_at(&self, p: u32, s: f64) -> ([f64; 3], f64) {
         let (a, b, t, h) = self.segment_at(p, s);
@@ -862,7 +888,7 @@ impl Net {
     /// A long vehicle (`long`) takes no turn-back ([`TURN_BACK_RAD`]).
     pub fn conn_to_group(&self, lane: u32, g: u32, long: bool) -> Option<u32> {
         let groups = if long { &self.lane_groups_long } else { &self.lane_groups };
-        groups[lane as usize].iter().find(|(gg, _)| *gg == g).map(|(_, c)| *c)
+        groups.of(lane).iter().find(|(gg, _)| *gg == g).map(|(_, c)| *c)
     }
 
     /// The cheapest route (lane groups) from `from` to `to`, both included, with `cost_s`
@@ -902,6 +928,32 @@ fn group_graph(twin: &Twin, group_of: &[u32], n_groups: usize, keep: impl Fn(u32
         v.dedup();
     }
     next
+}
+
+/// Per lane, each group its connections reach with the connection into it, flat (lane `l`'s
+/// are `entries[off[l]..off[l + 1]]`): planning looks them up for every lane ahead of every
+/// vehicle, and one dense offset array misses the cache less than a `Vec` per lane.
+#[derive(Clone, Debug, Default)]
+struct LaneGroups {
+    off: Vec<u32>,
+    entries: Vec<(u32, u32)>,
+}
+
+impl LaneGroups {
+    fn new(per_lane: Vec<Vec<(u32, u32)>>) -> Self {
+        let mut off = Vec::with_capacity(per_lane.len() + 1);
+        let mut entries = Vec::new();
+        for l in per_lane {
+            off.push(entries.len() as u32);
+            entries.extend(l);
+        }
+        off.push(entries.len() as u32);
+        LaneGroups { off, entries }
+    }
+
+    fn of(&self, lane: u32) -> &[(u32, u32)] {
+        &self.entries[self.off[lane as usize] as usize..self.off[lane as usize + 1] as usize]
+    }
 }
 
 /// Per lane, each group its connections that `keep` accepts reach, with the connection into
