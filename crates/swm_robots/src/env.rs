@@ -30,7 +30,11 @@
 //! [`MAX_TRIES`] times for a start whose footprint is clear of buildings; the warm-up is
 //! extended (up to 30 s) until, for the last second, no agent's box overlaps the start
 //! footprint grown by 0.5 m nor would before stopping ([`would_reach`]: braking at
-//! [`START_BRAKE_MPS2`] along its heading, [`START_GAP_M`] to spare). Each [`Env::step`] applies the
+//! [`START_BRAKE_MPS2`] along its heading, [`START_GAP_M`] to spare). A start still blocked
+//! after 30 s is given up: another start and goal are drawn from the same stream and the
+//! wait begins again (up to 5 times, then [`Env::reset`] fails with
+//! [`RobotError::Scene`]); an episode never begins inside an agent's reach. A given route
+//! ([`Env::reset_on_route`]) has no other start, and begins after 30 s regardless. Each [`Env::step`] applies the
 //! action for [`DT_S`] (robot dynamics: [`crate::robot`]), steps the simulation once, then
 //! checks, in order: collision (the footprint against the box of every agent on the robot's
 //! level — a car's height comes from its route, [`crate::route::Route::z_at`], else the
@@ -93,6 +97,10 @@ use crate::scene::Scene;
 pub const STREAM_EPISODE: u64 = 0x70B0_0001;
 /// Attempts at a start and goal before [`RobotError::Scene`].
 pub const MAX_TRIES: usize = 200;
+/// How long (steps) the warm-up waits beyond [`EnvConfig::warmup_s`] for the start to clear.
+const MAX_WARM_EXTRA_STEPS: u32 = 300;
+/// How many times a blocked start is given up for another before [`Env::reset`] fails.
+const MAX_START_RESTARTS: u32 = 5;
 /// Route points in the observation.
 pub const ROUTE_POINTS: usize = 8;
 /// Spacing of the route points for the delivery robot (m; ×4 for the car).
@@ -668,27 +676,12 @@ impl Env {
         self.reset_inner(seed, Some(route))
     }
 
-    fn reset_inner(&mut self, seed: u64, given: Option<Route>) -> Result<Observation, RobotError> {
-        self.seed = seed;
+    /// A random start and goal for the robot (module docs, "Episodes"): `None` after
+    /// [`MAX_TRIES`] tries.
+    fn pick_start(&self, rng: &mut CounterRng) -> Option<(Route, RobotState)> {
         let c = &self.config;
-        let sim_cfg = SimConfig {
-            seed,
-            vehicles: c.vehicles,
-            pedestrians: c.pedestrians,
-            duration_s: c.warmup_s + c.max_episode_s + 1.0,
-            record_every_steps: 1,
-            density: 1.0,
-        };
-        let mut sim = Simulation::new(self.scene.twin.clone(), sim_cfg)?;
-        let warm = (c.warmup_s / DT_S).round() as u32;
-        let mut rng = CounterRng::new(seed, STREAM_EPISODE);
         let twin = &self.scene.twin;
-        let mut history: VecDeque<Frame> = VecDeque::with_capacity(HISTORY_FRAMES + 1);
-        let mut chosen: Option<(Route, RobotState)> = given.map(|route| {
-            let (p, t) = route.point_at(0.0);
-            (route, RobotState::at_rest(p, t[1].atan2(t[0])))
-        });
-        for _ in 0..if chosen.is_some() { 0 } else { MAX_TRIES } {
+        for _ in 0..MAX_TRIES {
             let pick = match c.robot.kind {
                 RobotKind::Delivery => {
                     let n = twin.walk_nodes.len() as i64;
@@ -727,26 +720,62 @@ impl Env {
             if footprint_building(&self.scene, &fp).is_some() {
                 continue;
             }
-            chosen = Some((route, state));
-            break;
+            return Some((route, state));
         }
-        let Some((route, robot)) = chosen else {
-            return Err(RobotError::Scene {
-                twin: self.scene.name().to_string(),
-                reason: format!(
-                    "no start and goal {}..{} m apart on the {} graph after {MAX_TRIES} tries",
-                    c.min_route_m,
-                    c.max_route_m,
-                    if c.robot.kind == RobotKind::Car { "lane" } else { "walk" }
-                ),
-            });
+        None
+    }
+
+    fn no_start(&self) -> RobotError {
+        let c = &self.config;
+        RobotError::Scene {
+            twin: self.scene.name().to_string(),
+            reason: format!(
+                "no start and goal {}..{} m apart on the {} graph after {MAX_TRIES} tries",
+                c.min_route_m,
+                c.max_route_m,
+                if c.robot.kind == RobotKind::Car { "lane" } else { "walk" }
+            ),
+        }
+    }
+
+    fn reset_inner(&mut self, seed: u64, given: Option<Route>) -> Result<Observation, RobotError> {
+        self.seed = seed;
+        let c = &self.config;
+        let sim_cfg = SimConfig {
+            seed,
+            vehicles: c.vehicles,
+            pedestrians: c.pedestrians,
+            duration_s: c.warmup_s + c.max_episode_s + 1.0,
+            record_every_steps: 1,
+            density: 1.0,
         };
-        let robot_z_m = route
-            .z_at(route.project(robot.point_enu, 0.0, 20.0).0)
-            .unwrap_or_else(|| twin.terrain.elevation_at(robot.point_enu));
+        let mut sim = Simulation::new(self.scene.twin.clone(), sim_cfg)?;
+        let warm = (c.warmup_s / DT_S).round() as u32;
+        let mut rng = CounterRng::new(seed, STREAM_EPISODE);
+        let twin = &self.scene.twin;
+        let mut history: VecDeque<Frame> = VecDeque::with_capacity(HISTORY_FRAMES + 1);
+        let mut chosen: Option<(Route, RobotState)> = given.map(|route| {
+            let (p, t) = route.point_at(0.0);
+            (route, RobotState::at_rest(p, t[1].atan2(t[0])))
+        });
+        let fixed = chosen.is_some();
+        if !fixed {
+            chosen = self.pick_start(&mut rng);
+        }
+        let Some((mut route, mut robot)) = chosen else {
+            return Err(self.no_start());
+        };
+        let level_of = |route: &Route, robot: &RobotState| {
+            route
+                .z_at(route.project(robot.point_enu, 0.0, 20.0).0)
+                .unwrap_or_else(|| twin.terrain.elevation_at(robot.point_enu))
+        };
+        let mut robot_z_m = level_of(&route, &robot);
         let mut clear_since = 0u32;
-        let max_warm = warm + 300;
-        // Warm up; extend (up to 30 s) until the start has been clear for the last second.
+        let mut max_warm = warm + MAX_WARM_EXTRA_STEPS;
+        let mut restarts = 0;
+        // Warm up; extend (up to 30 s) until the start has been clear for the last second,
+        // else pick another start and goal (a given route has no other) and wait for it.
         loop {
             sim.step();
             let others = sim.records();
@@ -767,7 +796,27 @@ impl Env {
                 break;
             }
             if sim.step_index() >= max_warm {
-                break;
+                if fixed {
+                    break;
+                }
+                restarts += 1;
+                if restarts > MAX_START_RESTARTS {
+                    return Err(RobotError::Scene {
+                        twin: self.scene.name().to_string(),
+                        reason: format!(
+                            "seed {seed}: no start stayed clear of traffic for 1 s in {} tries of {} s each",
+                            MAX_START_RESTARTS + 1,
+                            MAX_WARM_EXTRA_STEPS as f64 * DT_S
+                        ),
+                    });
+                }
+                (route, robot) = self.pick_start(&mut rng).ok_or_else(|| self.no_start())?;
+                robot_z_m = level_of(&route, &robot);
+                // The frames so far show the robot at the old start: the history restarts.
+                history.clear();
+                clear_since = 0;
+                max_warm = sim.step_index() + MAX_WARM_EXTRA_STEPS;
+                tracing::debug!(seed, restarts, "start blocked by traffic: another start");
             }
         }
         let goal = *route.points.last().expect("routes have points");
@@ -877,7 +926,6 @@ impl Env {
                 }
             }
         }
-        let goal_d = (ep.robot.point_enu[0] - ep.goal[0]).hypot(ep.robot.point_enu[1] - ep.goal[1]);
         let mut reward = 0.1 * progress - 0.01 - 0.05 * info.off_walk_m;
         if info.red_violation {
             reward -= 1.0;
@@ -885,8 +933,7 @@ impl Env {
         if info.contact.is_some() {
             info.outcome = Some(Outcome::Collision);
             reward -= 10.0;
-        } else if goal_d <= self.config.goal_radius_m && s_new >= ep.route.length_m() - 2.0 * self.config.goal_radius_m
-        {
+        } else if crate::planner::goal_reached(&ep.route, ep.robot.point_enu, s_new, self.config.goal_radius_m) {
             info.outcome = Some(Outcome::Success);
             reward += 10.0;
         } else if f64::from(ep.steps) * DT_S >= self.config.max_episode_s - 1e-9 {

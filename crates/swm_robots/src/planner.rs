@@ -47,6 +47,14 @@
 //!   courtesy of not cutting in front of others (the imagined others brake for the robot;
 //!   the real ones may not);
 //! * **progress**: minus the route metres gained over the horizon;
+//! * **the goal**: a plan that reaches the goal (within `goal_radius_m` of the route's end,
+//!   as the environment judges success) is judged only up to the step it reaches it: the
+//!   episode ends there, and what the plan would do after (drive past the route's end, off
+//!   the lane, into a wall) cannot happen. It gains the rest of the route, plus
+//!   `max_speed_mps` per second it arrives before the horizon's end. Without this, a robot
+//!   a few metres short of the goal saw every plan that moves on pay for running past the
+//!   route's end, and stopped there until the episode timed out (Jamsil car seeds 101 and
+//!   103);
 //! * **comfort**: squared acceleration, jerk, yaw rate and lateral acceleration;
 //! * **rules**: metres outside the walkable area (delivery robot; [`Rules::off_area_m`]),
 //!   squared distance from the route (car; lane keeping), a building under the footprint
@@ -129,6 +137,19 @@ pub struct PlanInput<'a> {
     pub rules: &'a dyn Rules,
     /// The episode seed (keys the noise and the world-model draws).
     pub seed: u64,
+    /// The robot has arrived within this distance of the route's end (m; the
+    /// environment's `goal_radius_m`; see [`goal_reached`]).
+    pub goal_radius_m: f64,
+}
+
+/// Whether a robot at `point_enu`, `s_m` along `route`, has reached its goal: within
+/// `goal_radius_m` of the route's end, and no more than twice that short of it along the
+/// route (a route that doubles back passes near its end early). The environment's success
+/// test ([`crate::env::Env::step`]).
+pub fn goal_reached(route: &Route, point_enu: [f64; 2], s_m: f64, goal_radius_m: f64) -> bool {
+    let Some(goal) = route.points.last() else { return false };
+    (point_enu[0] - goal[0]).hypot(point_enu[1] - goal[1]) <= goal_radius_m
+        && s_m >= route.length_m() - 2.0 * goal_radius_m
 }
 
 /// Predicts the other agents over `steps` steps, given robot plans (families).
@@ -582,12 +603,24 @@ impl MppiPlanner {
         let w = &self.config.weights;
         let h = r.states.len();
         let mut c = 0.0;
-        // Progress (capped at the route's end).
         let end = input.route.length_m();
-        c -= w.progress * (r.s_m.last().copied().unwrap_or(input.route_s_m).min(end) - input.route_s_m.min(end));
+        // The plan is judged up to the step it reaches the goal, if it does (module docs).
+        let arrival = (0..h).find(|&k| goal_reached(input.route, r.states[k].point_enu, r.s_m[k], input.goal_radius_m));
+        let n = arrival.map_or(h, |k| k + 1);
+        let (states, s_m) = (&r.states[..n], &r.s_m[..n]);
+        // Progress (capped at the route's end).
+        match arrival {
+            Some(k) => {
+                let early_s = (h - 1 - k) as f64 * DT_S;
+                c -= w.progress * ((end - input.route_s_m.min(end)) + early_s * p.max_speed_mps);
+            }
+            None => {
+                c -= w.progress * (s_m.last().copied().unwrap_or(input.route_s_m).min(end) - input.route_s_m.min(end))
+            }
+        }
         // Comfort.
         let mut prev_a = input.state.accel_mps2;
-        for s in &r.states {
+        for s in states {
             let a_lat = s.speed_mps * s.yaw_rate_radps;
             c += w.accel * s.accel_mps2 * s.accel_mps2
                 + w.yaw_rate * s.yaw_rate_radps * s.yaw_rate_radps
@@ -598,7 +631,7 @@ impl MppiPlanner {
         }
         // Rules.
         let mut in_building = false;
-        for (k, s) in r.states.iter().enumerate() {
+        for (k, s) in states.iter().enumerate() {
             if w.off_area > 0.0 {
                 c += w.off_area * input.rules.off_area_m(s.point_enu);
             }
@@ -615,12 +648,12 @@ impl MppiPlanner {
         if in_building {
             c += w.building;
         }
-        let s_end = r.s_m.last().copied().unwrap_or(input.route_s_m);
+        let s_end = s_m.last().copied().unwrap_or(input.route_s_m);
         let front_end = s_end + 0.5 * p.length_m;
         let front_now = input.route_s_m + 0.5 * p.length_m;
         match p.kind {
             RobotKind::Car => {
-                let v_end = r.states.last().map_or(input.state.speed_mps, |s| s.speed_mps);
+                let v_end = states.last().map_or(input.state.speed_mps, |s| s.speed_mps);
                 for st in &input.route.stops {
                     if st.s_m < front_now - 0.5 {
                         continue;
@@ -681,7 +714,7 @@ impl MppiPlanner {
             for (si, sample) in samples.iter().enumerate() {
                 let mut hit = 0.0;
                 let mut imposed: f64 = 0.0;
-                for (k, s) in r.states.iter().enumerate() {
+                for (k, s) in states.iter().enumerate() {
                     let Some(others) = sample.get(k + offset) else { break };
                     let acc = accels.get(si).and_then(|a| a.get(k + offset));
                     let fp = p.footprint(s, self.config.safety_margin_m);
@@ -874,8 +907,17 @@ impl Controller for MppiPlanner {
             return Action { accel_mps2: -env.config().robot.max_brake_mps2, turn: 0.0 };
         };
         let params = env.config().robot;
-        let input =
-            PlanInput { params: &params, time_s, state, route, route_s_m, history, rules: &rules, seed: env.seed() };
+        let input = PlanInput {
+            params: &params,
+            time_s,
+            state,
+            route,
+            route_s_m,
+            history,
+            rules: &rules,
+            seed: env.seed(),
+            goal_radius_m: env.config().goal_radius_m,
+        };
         self.plan(&input)
     }
 }

@@ -153,6 +153,7 @@ fn at_start<'a>(p: &'a RobotParams, r: &'a Route, hist: &'a VecDeque<Frame>, see
         history: hist,
         rules: &OPEN_GROUND,
         seed,
+        goal_radius_m: 1.5,
     }
 }
 
@@ -177,6 +178,7 @@ fn plan_by<'a>(
             history: hist,
             rules,
             seed,
+            goal_radius_m: 1.5,
         };
         planner.plan(&input)
     }
@@ -389,6 +391,7 @@ fn at_speed_the_predictors_see_as_far_as_others_could_come_to_meet_the_robot() {
         history: &hist,
         rules: &OPEN_GROUND,
         seed: 3,
+        goal_radius_m: 1.5,
     };
     let steps = 32;
     let cv = ConstantVelocity::default().predict(&input, &[], steps, 0);
@@ -537,6 +540,7 @@ fn a_car_within_its_margin_of_a_standing_walker_stops_rather_than_drives_into_it
                     history: &hist,
                     rules: &OPEN_GROUND,
                     seed: 5,
+                    goal_radius_m: 1.5,
                 };
                 let a = planner.plan(&input);
                 s = p.step(&s, &a);
@@ -552,4 +556,64 @@ fn a_car_within_its_margin_of_a_standing_walker_stops_rather_than_drives_into_it
             }
         }
     }
+}
+
+/// A wall 1.5 m past the end of the route (x > 61.5 m).
+struct WallPastTheEnd;
+impl Rules for WallPastTheEnd {
+    fn off_area_m(&self, _p: [f64; 2]) -> f64 {
+        0.0
+    }
+    fn in_building(&self, p: [f64; 2]) -> bool {
+        p[0] > 61.5
+    }
+    fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
+        None
+    }
+    fn crossing_state(&self, _c: &RouteCrossing, _t: f64) -> Option<SignalState> {
+        None
+    }
+}
+
+/// A plan is judged only up to the step it reaches the goal: the episode ends there. A car
+/// standing 4.4 m short of its route's end (the goal radius is 4 m) with a wall just past
+/// the end used to see every plan that moves on pay for driving into the wall after the
+/// goal, and stood there until the episode timed out (Jamsil car seeds 101 and 103).
+#[test]
+fn a_car_just_short_of_its_goal_drives_in_though_a_wall_stands_past_the_route_end() {
+    use swm_robots::planner::goal_reached;
+    let p = RobotParams::car();
+    let r = swm_robots::route::straight_route(&[[0.0, 0.0], [60.0, 0.0]]);
+    let goal_radius_m = 4.0;
+    let mut s = RobotState::at_rest([55.6, 0.0], 0.0);
+    let mut route_s = r.project(s.point_enu, 50.0, 60.0).0;
+    assert!(!goal_reached(&r, s.point_enu, route_s, goal_radius_m), "the car starts short of its goal");
+    let mut planner =
+        MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Car), Box::new(ConstantVelocity::default()));
+    let frame =
+        |k: u32, s: RobotState| Frame { time_s: k as f64 * 0.1, step: k, robot: s, robot_z_m: None, others: vec![] };
+    let mut hist: VecDeque<Frame> = (0..=10).map(|k| frame(k, s)).collect();
+    for k in 11..=60 {
+        let input = PlanInput {
+            params: &p,
+            time_s: hist.back().unwrap().time_s,
+            state: s,
+            route: &r,
+            route_s_m: route_s,
+            history: &hist,
+            rules: &WallPastTheEnd,
+            seed: 7,
+            goal_radius_m,
+        };
+        s = p.step(&s, &planner.plan(&input));
+        route_s = r.project(s.point_enu, route_s - 1.0, route_s + 5.0).0;
+        let fp = p.footprint(&s, 0.0);
+        assert!(!footprint_probes(&fp).iter().any(|&q| WallPastTheEnd.in_building(q)), "step {k}: in the wall ({s:?})");
+        if goal_reached(&r, s.point_enu, route_s, goal_radius_m) {
+            return;
+        }
+        hist.push_back(frame(k, s));
+        hist.pop_front();
+    }
+    panic!("the car stood short of its goal for 5 s (at {s:?})");
 }

@@ -547,6 +547,7 @@ impl Robots {
                 history: &history,
                 rules: &rules,
                 seed,
+                goal_radius_m: GOAL_RADIUS_M,
             };
             let action = planner.plan(&input);
             let rep = planner.report();
