@@ -370,6 +370,8 @@ pub struct Vehicle {
     ghost_lane: u32,
     route: Vec<u32>,
     route_idx: usize,
+    /// Counts the vehicle's route assignments (keys [`Walk`]).
+    route_gen: u32,
     /// Park at this distance along a lane of the last group (`None`: drive to its end).
     dest_s_m: Option<f64>,
     /// Reservations held: (connection, odometer when the front reaches its start).
@@ -521,12 +523,54 @@ const HAS_HEAD: u8 = 1;
 /// [`ListIndex::occupied`]: the lane's `overhang` holds a vehicle.
 const HAS_OVERHANG: u8 = 2;
 
+/// Pieces a leader search walks at most beyond the vehicle's own.
+const WALK_HOPS: usize = 9;
+
+/// The pieces along a vehicle's route beyond its own, as [`VehicleSim::planned_conn`] and
+/// the connections' exit lanes give them, with their lengths: what the leader search and
+/// the look-ahead read every step, and which changes only when the vehicle changes piece or
+/// route. Kept per slot, keyed by what it was computed for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Walk {
+    id: u64,
+    route_gen: u32,
+    piece: u32,
+    route_idx: usize,
+    /// How many of `next` hold pieces; fewer than [`WALK_HOPS`] where the route ends.
+    n: usize,
+    next: [u32; WALK_HOPS],
+    len_m: [f64; WALK_HOPS],
+}
+
+impl Walk {
+    const NONE: Walk = Walk {
+        id: u64::MAX,
+        route_gen: 0,
+        piece: NONE,
+        route_idx: 0,
+        n: 0,
+        next: [NONE; WALK_HOPS],
+        len_m: [0.0; WALK_HOPS],
+    };
+
+    fn holds(&self, v: &Vehicle) -> bool {
+        self.id == v.id && self.route_gen == v.route_gen && self.piece == v.piece && self.route_idx == v.route_idx
+    }
+
+    /// The piece after the vehicle's own one `hops` on, and its length.
+    fn hop(&self, hops: usize) -> Option<(u32, f64)> {
+        (hops < self.n).then(|| (self.next[hops], self.len_m[hops]))
+    }
+}
+
 /// The vehicle simulator.
 #[derive(Clone)]
 pub struct VehicleSim {
     pub net: Net,
     pub vehicles: Vec<Vehicle>,
     free_slots: Vec<u32>,
+    /// By slot: the vehicle's [`Walk`] (refreshed before planning).
+    walks: Vec<Walk>,
     lists: Vec<Vec<Entry>>,
     touched: Vec<u32>,
     index: ListIndex,
@@ -823,6 +867,7 @@ impl VehicleSim {
             net,
             vehicles: Vec::new(),
             free_slots: Vec::new(),
+            walks: Vec::new(),
             lists: vec![Vec::new(); npieces],
             touched: Vec::new(),
             index: ListIndex {
@@ -1060,6 +1105,7 @@ impl VehicleSim {
             v.route_checked_s = cost(&new);
             v.route = new;
             v.route_idx = 0;
+            v.route_gen = v.route_gen.wrapping_add(1);
             v.wait_end_s = 0.0;
         }
     }
@@ -1102,6 +1148,7 @@ impl VehicleSim {
             let v = &mut self.vehicles[slot];
             v.route = route;
             v.route_idx = 0;
+            v.route_gen = v.route_gen.wrapping_add(1);
             v.dest_s_m = dest_s_m;
             v.wait_end_s = 0.0;
         }
@@ -1185,6 +1232,55 @@ impl VehicleSim {
     fn planned_conn(&self, v: &Vehicle, lane: u32, route_pos: usize) -> Option<u32> {
         let next = *v.route.get(route_pos + 1)?;
         self.net.conn_to_group(lane, next, is_long(v.p.length_m))
+    }
+
+    /// The [`Walk`] of `v` from where it is now.
+    fn walk_of(&self, v: &Vehicle) -> Walk {
+        let nl = self.net.n_lanes as u32;
+        let mut w = Walk { id: v.id, route_gen: v.route_gen, piece: v.piece, route_idx: v.route_idx, ..Walk::NONE };
+        let (mut piece, mut rp) = (v.piece, v.route_idx);
+        while w.n < WALK_HOPS {
+            let next = if piece < nl {
+                match self.planned_conn(v, piece, rp) {
+                    Some(c) => nl + c,
+                    None => break,
+                }
+            } else {
+                rp += 1;
+                self.net.conn_to[(piece - nl) as usize]
+            };
+            w.next[w.n] = next;
+            w.len_m[w.n] = self.net.len[next as usize];
+            w.n += 1;
+            piece = next;
+        }
+        w
+    }
+
+    /// The [`Walk`] of the vehicle in `slot`: the kept one while it holds (borrowed: it is
+    /// read twice per vehicle and step, and copying it cost more than reading it).
+    fn walk(&self, slot: u32) -> std::borrow::Cow<'_, Walk> {
+        let v = &self.vehicles[slot as usize];
+        match self.walks.get(slot as usize) {
+            Some(w) if w.holds(v) => {
+                // Debug builds check that what the key holds is still what the route gives.
+                #[cfg(debug_assertions)]
+                assert_eq!(*w, self.walk_of(v), "stale walk of slot {slot}");
+                std::borrow::Cow::Borrowed(w)
+            }
+            _ => std::borrow::Cow::Owned(self.walk_of(v)),
+        }
+    }
+
+    /// Recomputes the kept [`Walk`]s that no longer hold.
+    fn refresh_walks(&mut self) {
+        self.walks.resize(self.vehicles.len(), Walk::NONE);
+        for slot in 0..self.vehicles.len() {
+            let v = &self.vehicles[slot];
+            if v.alive && !self.walks[slot].holds(v) {
+                self.walks[slot] = self.walk_of(v);
+            }
+        }
     }
 
     /// Fills [`ListIndex`] from the lists as they stand (after the last step's rebuild and
@@ -1304,10 +1400,10 @@ impl VehicleSim {
     ) -> Option<(f64, f64, u32)> {
         let v = &self.vehicles[slot as usize];
         let nl = self.net.n_lanes as u32;
+        let walk = self.walk(slot);
         let mut best = first;
         let mut dist = self.net.len[v.piece as usize] - v.s_m;
         let mut piece = v.piece;
-        let mut rp = v.route_idx;
         let mut hops = 0;
         loop {
             if let Some(b) = best
@@ -1322,22 +1418,15 @@ impl VehicleSim {
             if dist > LOOKAHEAD_M || hops > 8 {
                 return best;
             }
-            let next = if piece < nl {
-                match self.planned_conn(v, piece, rp) {
-                    Some(c) => nl + c,
-                    None => return best,
-                }
-            } else {
-                rp += 1;
-                self.net.conn_to[(piece - nl) as usize]
-            };
+            // The route ends here.
+            let Some((next, len_m)) = walk.hop(hops) else { return best };
             if let Some(h) = head(next) {
                 let g = dist + h.s_m - h.len_m;
                 if best.is_none_or(|b| g < b.0) {
                     best = Some((g, h.v_mps, h.slot));
                 }
             }
-            dist += self.net.len[next as usize];
+            dist += len_m;
             piece = next;
             hops += 1;
         }
@@ -1653,6 +1742,11 @@ impl VehicleSim {
     fn pose_at(&self, v: &Vehicle, piece: u32, s: f64, prev: u32, lat_m: f64) -> ([f64; 3], [f64; 3]) {
         let nl = self.net.n_lanes as u32;
         let lat = if piece == v.piece && piece < nl { lat_m } else { 0.0 };
+        if lat == 0.0 && s - v.p.length_m >= 0.0 {
+            // The body on one piece: one search for both ends.
+            let (f, r, _) = self.net.front_rear_on_piece(piece, s, s - v.p.length_m);
+            return (f, r);
+        }
         let f = if lat != 0.0 {
             let (mut f, h) = self.net.point_at(piece, s);
             f[0] -= h.sin() * lat;
@@ -2046,6 +2140,7 @@ impl VehicleSim {
         }
         self.ped_grid.sort_unstable();
         self.index_lists();
+        self.refresh_walks();
         // Phase 1: accelerations, reservations.
         for slot in 0..n as u32 {
             if !self.vehicles[slot as usize].alive {
@@ -2118,7 +2213,7 @@ impl VehicleSim {
             max_adv = max_adv.min((gap - 0.3).max(0.0));
             // A leader backing away (a deadlock resolution) gets the room behind it: its
             // follower stays where it is.
-            if self.vehicles[ls as usize].reverse_for != NONE && gap < 20.0 {
+            if gap < 20.0 && self.vehicles[ls as usize].reverse_for != NONE {
                 a = a.min(-v.v_mps / DT_S).max(-B_MAX_MPS2);
                 max_adv = 0.0;
                 blocked_by = ls;
@@ -2154,8 +2249,6 @@ impl VehicleSim {
         };
         // Speed limits ahead and crossings on the lanes ahead.
         let mut dist = plen - v.s_m;
-        let mut pc = piece;
-        let mut rp = v.route_idx;
         let v_now = v.v_mps;
         if piece < nl {
             for &(cs, edge) in &self.net.crossings[piece as usize] {
@@ -2166,24 +2259,16 @@ impl VehicleSim {
             }
         }
         let mut next_conn: Option<u32> = None;
+        let walk = self.walk(slot);
         for hop in 0..4 {
             if dist > LOOKAHEAD_M {
                 break;
             }
-            let nxt = if pc < nl {
-                match self.planned_conn(v, pc, rp) {
-                    Some(c) => {
-                        if hop == 0 {
-                            next_conn = Some(c);
-                        }
-                        nl + c
-                    }
-                    None => break,
-                }
-            } else {
-                rp += 1;
-                self.net.conn_to[(pc - nl) as usize]
-            };
+            // The route ends here.
+            let Some((nxt, nxt_len_m)) = walk.hop(hop) else { break };
+            if hop == 0 && piece < nl {
+                next_conn = Some(nxt - nl);
+            }
             let vm = self.net.vmax[nxt as usize] * p.speed_factor;
             if v_now > vm {
                 let need = (v_now * v_now - vm * vm) / (2.0 * dist.max(1.0));
@@ -2198,16 +2283,15 @@ impl VehicleSim {
                     }
                 }
                 // A red signal at the end of the next lane.
-                if let Some(c2) = self.planned_conn(v, nxt, rp)
-                    && !ctx.signals.connection_allowed(c2, ctx.time_s)
-                    && self.net.gate[nxt as usize] == Gate::Signal
+                if self.net.gate[nxt as usize] == Gate::Signal
+                    && let Some((c2, _)) = walk.hop(hop + 1)
+                    && !ctx.signals.connection_allowed(c2 - nl, ctx.time_s)
                 {
                     let d = dist + self.net.hold_s[nxt as usize];
                     stop_at(d, false, &mut a, &mut a_obst, &mut max_adv);
                 }
             }
-            dist += self.net.len[nxt as usize];
-            pc = nxt;
+            dist += nxt_len_m;
         }
         // Stop clear of connections being driven through whose sweep reaches this lane's end.
         if piece < nl {
@@ -2785,6 +2869,7 @@ impl VehicleSim {
             let v = &mut self.vehicles[slot as usize];
             v.route = vec![g_here];
             v.route_idx = 0;
+            v.route_gen = v.route_gen.wrapping_add(1);
             v.dest_s_m = None;
             v.wait_end_s = 0.0;
             return;
@@ -2831,6 +2916,7 @@ impl VehicleSim {
         let v = &mut self.vehicles[slot as usize];
         v.route = route;
         v.route_idx = 0;
+        v.route_gen = v.route_gen.wrapping_add(1);
         v.dest_s_m = dest_keep;
         v.wait_end_s = 0.0;
     }
@@ -3143,6 +3229,7 @@ impl VehicleSim {
                     let g = self.net.group_of[to as usize];
                     v.route = vec![g];
                     v.route_idx = 0;
+                    v.route_gen = v.route_gen.wrapping_add(1);
                     self.reroute_from_group(slot);
                 }
             }
@@ -3184,6 +3271,7 @@ impl VehicleSim {
         let v = &mut self.vehicles[slot as usize];
         v.route = r;
         v.route_idx = 0;
+        v.route_gen = v.route_gen.wrapping_add(1);
         v.dest_s_m = None;
     }
 
@@ -3622,6 +3710,7 @@ impl VehicleSim {
             ghost_lane: NONE,
             route,
             route_idx: 0,
+            route_gen: 0,
             dest_s_m,
             held: Vec::new(),
             zheld: Vec::new(),
@@ -3692,11 +3781,8 @@ impl VehicleSim {
     fn pose_center_heading(&self, v: &Vehicle) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
         let rear_s_m = v.s_m - v.p.length_m;
         if (v.lat_m == 0.0 || v.piece >= self.net.n_lanes as u32) && rear_s_m >= 0.0 {
-            let (f, kf) = self.net.position_on_segment(v.piece, v.s_m);
-            let (r, kr) = self.net.position_on_segment(v.piece, rear_s_m);
-            if let Some(k) = kf
-                && kf == kr
-            {
+            let (f, r, shared) = self.net.front_rear_on_piece(v.piece, v.s_m, rear_s_m);
+            if let Some(k) = shared {
                 let c = [(f[0] + r[0]) / 2.0, (f[1] + r[1]) / 2.0, (f[2] + r[2]) / 2.0];
                 return (f, r, c, self.net.segment_heading_rad(k));
             }

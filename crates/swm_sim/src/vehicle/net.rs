@@ -842,8 +842,13 @@ impl Net {
     fn locate(&self, p: u32, s: f64) -> (usize, f64, f64) {
         let off = self.geom_off[p as usize] as usize;
         let c = &self.geom_cum_m[off..self.geom_off[p as usize + 1] as usize];
+        let k = c.partition_point(|&q| q <= s).clamp(1, c.len() - 1);
+        self.on_segment(off, c, k, s)
+    }
+
+    /// [`Net::locate`] of `s` on the segment ending at piece-local point `k`.
+    fn on_segment(&self, off: usize, c: &[f64], k: usize, s: f64) -> (usize, f64, f64) {
         let n = c.len();
-        let k = c.partition_point(|&q| q <= s).clamp(1, n - 1);
         let seg = c[k] - c[k - 1];
         let t = (s - c[k - 1]) / seg.max(1e-9);
         let t = if k == 1 || k == n - 1 { t } else { t.clamp(0.0, 1.0) };
@@ -864,15 +869,32 @@ impl Net {
         lerp(a, b, t)
     }
 
-    /// [`Net::position_at`], with the segment the point falls on (an index of the flat
-    /// polylines: two points on one segment have its heading, [`Net::segment_heading_rad`]),
-    /// `None` for a degenerate segment (shorter than 1 µm), which has no heading.
-    pub(crate) fn position_on_segment(&self, p: u32, s: f64) -> ([f64; 3], Option<usize>) {
-        let (k, t, seg) = self.locate(p, s);
-        (lerp(self.geom[k - 1].p, self.geom[k].p, t), (seg > 1e-6).then_some(k))
+    /// The points `s_front_m` and `s_rear_m <= s_front_m` along piece `p` (each as
+    /// [`Net::position_at`]), and the segment both fall on if they share one (an index of
+    /// the flat polylines; `None` also for a degenerate segment, shorter than 1 µm, which has
+    /// no heading: [`Net::segment_heading_rad`] gives the others'). The rear's search starts from the front's segment:
+    /// a vehicle's body mostly lies on one.
+    pub(crate) fn front_rear_on_piece(
+        &self,
+        p: u32,
+        s_front_m: f64,
+        s_rear_m: f64,
+    ) -> ([f64; 3], [f64; 3], Option<usize>) {
+        let off = self.geom_off[p as usize] as usize;
+        let c = &self.geom_cum_m[off..self.geom_off[p as usize + 1] as usize];
+        let kf = c.partition_point(|&q| q <= s_front_m).clamp(1, c.len() - 1);
+        // The rear's partition point is at most the front's; it is the front's when the
+        // segment's start is not beyond the rear (clamping included).
+        let kr =
+            if c[kf - 1] <= s_rear_m { kf } else { c[..kf].partition_point(|&q| q <= s_rear_m).clamp(1, c.len() - 1) };
+        let (gf, tf, seg) = self.on_segment(off, c, kf, s_front_m);
+        let (gr, tr, _) = self.on_segment(off, c, kr, s_rear_m);
+        let f = lerp(self.geom[gf - 1].p, self.geom[gf].p, tf);
+        let r = lerp(self.geom[gr - 1].p, self.geom[gr].p, tr);
+        (f, r, (gf == gr && seg > 1e-6).then_some(gf))
     }
 
-    /// Heading of a segment from [`Net::position_on_segment`] (rad).
+    /// Heading of a segment from [`Net::front_rear_on_piece`] (rad).
     pub(crate) fn segment_heading_rad(&self, segment: usize) -> f64 {
         self.geom[segment].heading_rad
     }
