@@ -322,15 +322,14 @@ mod gpu {
     }
 }
 
-/// A building corner that reaches to 0.2 m right of the route (y 3–8 m), where the robot's
-/// centre and front stay clear but its 0.6 m wide body would not.
-struct CornerAhead;
-impl Rules for CornerAhead {
+/// Open ground without signals, with buildings where the function says.
+struct BuildingsWhere(fn([f64; 2]) -> bool);
+impl Rules for BuildingsWhere {
     fn off_area_m(&self, _p: [f64; 2]) -> f64 {
         0.0
     }
     fn in_building(&self, p: [f64; 2]) -> bool {
-        p[0] > 0.2 && (3.0..8.0).contains(&p[1])
+        (self.0)(p)
     }
     fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
         None
@@ -339,6 +338,10 @@ impl Rules for CornerAhead {
         None
     }
 }
+
+/// A building corner that reaches to 0.2 m right of the route (y 3–8 m), where the robot's
+/// centre and front stay clear but its 0.6 m wide body would not.
+const CORNER_AHEAD: BuildingsWhere = BuildingsWhere(|p| p[0] > 0.2 && (3.0..8.0).contains(&p[1]));
 
 /// The planner's building cost tests the footprint as the environment's contact check does
 /// (`footprint_probes`: centre, corners, edge midpoints, every step): with only the centre
@@ -351,10 +354,11 @@ fn the_planner_keeps_the_robots_body_off_a_building_beside_the_route() {
     let mut planner =
         MppiPlanner::new(PlannerConfig::of(swm_robots::RobotKind::Delivery), Box::new(ConstantVelocity::default()));
     let mut max_y = start().point_enu[1];
-    let act = plan_by(&mut planner, p, &CornerAhead, 5);
+    let act = plan_by(&mut planner, p, &CORNER_AHEAD, 5);
     drive(&p, &r, start(), false, 110, 2.0, act, |step, s| {
         let fp = p.footprint(s, 0.0);
-        let inside: Vec<[f64; 2]> = footprint_probes(&fp).into_iter().filter(|&q| CornerAhead.in_building(q)).collect();
+        let inside: Vec<[f64; 2]> =
+            footprint_probes(&fp).into_iter().filter(|&q| CORNER_AHEAD.in_building(q)).collect();
         assert!(inside.is_empty(), "step {step}: the body is in the building at {inside:?} ({s:?})");
         max_y = max_y.max(s.point_enu[1]);
     });
@@ -559,21 +563,7 @@ fn a_car_within_its_margin_of_a_standing_walker_stops_rather_than_drives_into_it
 }
 
 /// A wall 1.5 m past the end of the route (x > 61.5 m).
-struct WallPastTheEnd;
-impl Rules for WallPastTheEnd {
-    fn off_area_m(&self, _p: [f64; 2]) -> f64 {
-        0.0
-    }
-    fn in_building(&self, p: [f64; 2]) -> bool {
-        p[0] > 61.5
-    }
-    fn stop_state(&self, _s: &RouteStop, _t: f64) -> Option<SignalState> {
-        None
-    }
-    fn crossing_state(&self, _c: &RouteCrossing, _t: f64) -> Option<SignalState> {
-        None
-    }
-}
+const WALL_PAST_THE_END: BuildingsWhere = BuildingsWhere(|p| p[0] > 61.5);
 
 /// A plan is judged only up to the step it reaches the goal: the episode ends there. A car
 /// standing 4.4 m short of its route's end (the goal radius is 4 m) with a wall just past
@@ -601,14 +591,17 @@ fn a_car_just_short_of_its_goal_drives_in_though_a_wall_stands_past_the_route_en
             route: &r,
             route_s_m: route_s,
             history: &hist,
-            rules: &WallPastTheEnd,
+            rules: &WALL_PAST_THE_END,
             seed: 7,
             goal_radius_m,
         };
         s = p.step(&s, &planner.plan(&input));
         route_s = r.project(s.point_enu, route_s - 1.0, route_s + 5.0).0;
         let fp = p.footprint(&s, 0.0);
-        assert!(!footprint_probes(&fp).iter().any(|&q| WallPastTheEnd.in_building(q)), "step {k}: in the wall ({s:?})");
+        assert!(
+            !footprint_probes(&fp).iter().any(|&q| WALL_PAST_THE_END.in_building(q)),
+            "step {k}: in the wall ({s:?})"
+        );
         if goal_reached(&r, s.point_enu, route_s, goal_radius_m) {
             return;
         }

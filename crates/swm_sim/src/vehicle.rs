@@ -370,7 +370,7 @@ pub struct Vehicle {
     ghost_lane: u32,
     route: Vec<u32>,
     route_idx: usize,
-    /// Counts the vehicle's route assignments (keys [`Walk`]).
+    /// Counts the vehicle's route assignments ([`Vehicle::set_route`]; keys [`Walk`]).
     route_gen: u32,
     /// Park at this distance along a lane of the last group (`None`: drive to its end).
     dest_s_m: Option<f64>,
@@ -438,6 +438,16 @@ pub struct Vehicle {
     a_obst: f64,
     pub heading_rad: f64,
     alive: bool,
+}
+
+impl Vehicle {
+    /// Gives the vehicle a new route, from its first group (the only way routes change:
+    /// it bumps `route_gen`, which keys the kept [`Walk`]s).
+    fn set_route(&mut self, route: Vec<u32>) {
+        self.route = route;
+        self.route_idx = 0;
+        self.route_gen = self.route_gen.wrapping_add(1);
+    }
 }
 
 /// What a vehicle waits for.
@@ -1103,9 +1113,7 @@ impl VehicleSim {
         for (slot, new) in changes {
             let v = &mut self.vehicles[slot];
             v.route_checked_s = cost(&new);
-            v.route = new;
-            v.route_idx = 0;
-            v.route_gen = v.route_gen.wrapping_add(1);
+            v.set_route(new);
             v.wait_end_s = 0.0;
         }
     }
@@ -1146,9 +1154,7 @@ impl VehicleSim {
             let dest_s_m = (route.last() == Some(&gd) && !self.sink_group[gd as usize])
                 .then(|| self.net.len[dest_lane as usize] * 0.5);
             let v = &mut self.vehicles[slot];
-            v.route = route;
-            v.route_idx = 0;
-            v.route_gen = v.route_gen.wrapping_add(1);
+            v.set_route(route);
             v.dest_s_m = dest_s_m;
             v.wait_end_s = 0.0;
         }
@@ -1234,21 +1240,25 @@ impl VehicleSim {
         self.net.conn_to_group(lane, next, is_long(v.p.length_m))
     }
 
+    /// The piece after `piece` on `v`'s route, `route_pos` being the route index of
+    /// `piece`'s group (advanced when `piece` is a connection): from a lane its planned
+    /// connection (`None` where the route ends), from a connection its exit lane.
+    fn piece_after(&self, v: &Vehicle, piece: u32, route_pos: &mut usize) -> Option<u32> {
+        let nl = self.net.n_lanes as u32;
+        if piece < nl {
+            self.planned_conn(v, piece, *route_pos).map(|c| nl + c)
+        } else {
+            *route_pos += 1;
+            Some(self.net.conn_to[(piece - nl) as usize])
+        }
+    }
+
     /// The [`Walk`] of `v` from where it is now.
     fn walk_of(&self, v: &Vehicle) -> Walk {
-        let nl = self.net.n_lanes as u32;
         let mut w = Walk { id: v.id, route_gen: v.route_gen, piece: v.piece, route_idx: v.route_idx, ..Walk::NONE };
         let (mut piece, mut rp) = (v.piece, v.route_idx);
         while w.n < WALK_HOPS {
-            let next = if piece < nl {
-                match self.planned_conn(v, piece, rp) {
-                    Some(c) => nl + c,
-                    None => break,
-                }
-            } else {
-                rp += 1;
-                self.net.conn_to[(piece - nl) as usize]
-            };
+            let Some(next) = self.piece_after(v, piece, &mut rp) else { break };
             w.next[w.n] = next;
             w.len_m[w.n] = self.net.len[next as usize];
             w.n += 1;
@@ -1703,19 +1713,13 @@ impl VehicleSim {
     /// The piece, position and previous piece of a point `ahead_m` beyond a vehicle's front
     /// along its route (`None` where its route does not go on).
     fn ahead_on_route(&self, v: &Vehicle, ahead_m: f64) -> Option<(u32, f64, u32)> {
-        let nl = self.net.n_lanes as u32;
         let (mut piece, mut s, mut prev, mut rp) = (v.piece, v.s_m + ahead_m, v.prev_piece, v.route_idx);
         for _ in 0..4 {
             let len = self.net.len[piece as usize];
             if s <= len {
                 return Some((piece, s, prev));
             }
-            let next = if piece < nl {
-                nl + self.planned_conn(v, piece, rp)?
-            } else {
-                rp += 1;
-                self.net.conn_to[(piece - nl) as usize]
-            };
+            let next = self.piece_after(v, piece, &mut rp)?;
             s -= len;
             prev = piece;
             piece = next;
@@ -2867,9 +2871,7 @@ impl VehicleSim {
             // A dead end (reached by a lane change or a spawn): leave the district here.
             let g_here = self.net.group_of[lane as usize];
             let v = &mut self.vehicles[slot as usize];
-            v.route = vec![g_here];
-            v.route_idx = 0;
-            v.route_gen = v.route_gen.wrapping_add(1);
+            v.set_route(vec![g_here]);
             v.dest_s_m = None;
             v.wait_end_s = 0.0;
             return;
@@ -2914,9 +2916,7 @@ impl VehicleSim {
         let dest_keep = if route.last() == dest.as_ref() { self.vehicles[slot as usize].dest_s_m } else { None };
         let _ = twin;
         let v = &mut self.vehicles[slot as usize];
-        v.route = route;
-        v.route_idx = 0;
-        v.route_gen = v.route_gen.wrapping_add(1);
+        v.set_route(route);
         v.dest_s_m = dest_keep;
         v.wait_end_s = 0.0;
     }
@@ -3227,9 +3227,7 @@ impl VehicleSim {
                     v.route_idx += 1;
                 } else {
                     let g = self.net.group_of[to as usize];
-                    v.route = vec![g];
-                    v.route_idx = 0;
-                    v.route_gen = v.route_gen.wrapping_add(1);
+                    v.set_route(vec![g]);
                     self.reroute_from_group(slot);
                 }
             }
@@ -3269,9 +3267,7 @@ impl VehicleSim {
         let long = is_long(self.vehicles[slot as usize].p.length_m);
         let r = self.net.route(g, None, &self.sink_group, &self.route_cost_s, long).unwrap_or_else(|| vec![g]);
         let v = &mut self.vehicles[slot as usize];
-        v.route = r;
-        v.route_idx = 0;
-        v.route_gen = v.route_gen.wrapping_add(1);
+        v.set_route(r);
         v.dest_s_m = None;
     }
 

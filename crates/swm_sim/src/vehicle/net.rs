@@ -870,10 +870,10 @@ impl Net {
     }
 
     /// The points `s_front_m` and `s_rear_m <= s_front_m` along piece `p` (each as
-    /// [`Net::position_at`]), and the segment both fall on if they share one (an index of
-    /// the flat polylines; `None` also for a degenerate segment, shorter than 1 µm, which has
-    /// no heading: [`Net::segment_heading_rad`] gives the others'). The rear's search starts from the front's segment:
-    /// a vehicle's body mostly lies on one.
+    /// [`Net::position_at`]), and the segment both fall on if they share one: an index of
+    /// the flat polylines, whose heading [`Net::segment_heading_rad`] gives (`None` also for
+    /// a degenerate segment, shorter than 1 µm, which has none). The rear's search starts
+    /// from the front's segment: a vehicle's body mostly lies on one.
     pub(crate) fn front_rear_on_piece(
         &self,
         p: u32,

@@ -85,101 +85,52 @@ impl RouteIndex {
         cost_s: &[f64],
     ) -> Option<Vec<u32>> {
         let to = to.filter(|&t| self.reachable(from, t));
-        SCRATCH.with_borrow_mut(|scratch| {
-            scratch.reset(next.len());
-            search(next, from, to, sink_group, cost_s, scratch)
-        })
-    }
-}
-
-/// A search's buffers, kept between searches (routing runs for every spawn and reroute, and
-/// the costs of the groups it never reached need no reset).
-#[derive(Default)]
-struct Scratch {
-    dist: Vec<f64>,
-    prev: Vec<u32>,
-    /// Groups whose `dist` and `prev` were set.
-    touched: Vec<u32>,
-    /// (cost's bits, group): costs are never negative, so their bits order as the costs do.
-    heap: BinaryHeap<Reverse<(u64, u32)>>,
-}
-
-impl Scratch {
-    fn reset(&mut self, n: usize) {
-        if self.dist.len() != n {
-            self.dist = vec![f64::INFINITY; n];
-            self.prev = vec![u32::MAX; n];
-        } else {
-            for &g in &self.touched {
-                self.dist[g as usize] = f64::INFINITY;
-                self.prev[g as usize] = u32::MAX;
+        let n = next.len();
+        let mut dist = vec![f64::INFINITY; n];
+        let mut prev = vec![u32::MAX; n];
+        let mut heap = BinaryHeap::new();
+        dist[from as usize] = 0.0;
+        heap.push(Reverse((OrdF(0.0), from)));
+        let mut target = None;
+        while let Some(Reverse((OrdF(d), g))) = heap.pop() {
+            if d > dist[g as usize] {
+                continue;
             }
-        }
-        self.touched.clear();
-        self.heap.clear();
-    }
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-}
-
-/// Dijkstra for [`RouteIndex::route`], with `to` already known reachable (or `None`).
-fn search(
-    next: &[Vec<u32>],
-    from: u32,
-    to: Option<u32>,
-    sink_group: &[bool],
-    cost_s: &[f64],
-    scratch: &mut Scratch,
-) -> Option<Vec<u32>> {
-    let Scratch { dist, prev, touched, heap } = scratch;
-    dist[from as usize] = 0.0;
-    touched.push(from);
-    heap.push(Reverse((0f64.to_bits(), from)));
-    let mut target = None;
-    while let Some(Reverse((d_bits, g))) = heap.pop() {
-        let d = f64::from_bits(d_bits);
-        if d > dist[g as usize] {
-            continue;
-        }
-        match to {
-            Some(t) if g == t => {
-                target = Some(g);
-                break;
-            }
-            // Without a target the first sink settled is the nearest (the lowest index on
-            // a tie: the heap orders by cost, then group).
-            None if sink_group[g as usize] && g != from => {
-                target = Some(g);
-                break;
-            }
-            _ => {}
-        }
-        for &h in &next[g as usize] {
-            let nd = d + cost_s[h as usize];
-            if nd < dist[h as usize] {
-                if dist[h as usize] == f64::INFINITY {
-                    touched.push(h);
+            match to {
+                Some(t) if g == t => {
+                    target = Some(g);
+                    break;
                 }
-                dist[h as usize] = nd;
-                prev[h as usize] = g;
-                heap.push(Reverse((nd.to_bits(), h)));
+                // Without a target the first sink settled is the nearest (the lowest index on
+                // a tie: the heap orders by cost, then group).
+                None if sink_group[g as usize] && g != from => {
+                    target = Some(g);
+                    break;
+                }
+                _ => {}
+            }
+            for &h in &next[g as usize] {
+                let nd = d + cost_s[h as usize];
+                if nd < dist[h as usize] {
+                    dist[h as usize] = nd;
+                    prev[h as usize] = g;
+                    heap.push(Reverse((OrdF(nd), h)));
+                }
             }
         }
-    }
-    let target = target?;
-    let mut path = vec![target];
-    let mut cur = target;
-    while cur != from {
-        cur = prev[cur as usize];
-        if cur == u32::MAX {
-            return None;
+        let target = target?;
+        let mut path = vec![target];
+        let mut cur = target;
+        while cur != from {
+            cur = prev[cur as usize];
+            if cur == u32::MAX {
+                return None;
+            }
+            path.push(cur);
         }
-        path.push(cur);
+        path.reverse();
+        Some(path)
     }
-    path.reverse();
-    Some(path)
 }
 
 /// Strongly connected components (Kosaraju, iterative): a component index per node.
@@ -227,6 +178,20 @@ fn components(next: &[Vec<u32>], prev: &[Vec<u32>]) -> Vec<u32> {
         c += 1;
     }
     comp
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct OrdF(f64);
+impl Eq for OrdF {}
+impl PartialOrd for OrdF {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 #[cfg(test)]
