@@ -118,7 +118,7 @@ use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
 use crate::ModelError;
 use crate::data::kinematics;
 use crate::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_features};
-use crate::map::MapContext;
+use crate::map::{MapContext, PathMatch};
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
 use crate::tokens::{
@@ -306,6 +306,25 @@ pub fn push_frame(
     frame: i32,
     out: &mut Vec<(i32, TrajectoryRecord)>,
 ) {
+    push_frame_matching(agents, next, map, scenario, frame, out, &mut Vec::new());
+}
+
+/// How far from a path a vehicle's record takes its lane (m).
+const RECORD_LANE_MATCH_M: f64 = 3.0;
+
+/// [`push_frame`], leaving in `matched[i]` each vehicle's path match at its new state (the
+/// record's lane), which the masks' route continuation asks for again at the next frame
+/// ([`MaskScratch::prepare`]) when the radii agree.
+fn push_frame_matching(
+    agents: &mut [RolloutAgent],
+    next: &[Kinematics],
+    map: &MapContext,
+    scenario: &Scenario,
+    frame: i32,
+    out: &mut Vec<(i32, TrajectoryRecord)>,
+    matched: &mut Vec<Option<Matched>>,
+) {
+    matched.clear();
     let t0 = scenario.current_time_s;
     let time_s = t0 + DT_S * f64::from(frame - 1);
     for (a, &k) in agents.iter_mut().zip(next) {
@@ -315,10 +334,13 @@ pub fn push_frame(
             a.history.remove(0);
         }
         let (lane, signal) = if a.kind.is_vehicle() {
-            let lane = map.match_path(k.point_enu, k.heading_rad, 3.0).and_then(|m| map.paths[m.path as usize].lane);
+            let m = map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M);
+            matched.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m }));
+            let lane = m.and_then(|m| map.paths[m.path as usize].lane);
             let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
             (lane, sig)
         } else {
+            matched.push(None);
             (None, a.signal)
         };
         out.push((
@@ -512,28 +534,91 @@ impl MaskBox {
     }
 }
 
-/// `f64::sin_cos` of the last angle asked for, remembered: a braking agent's heading stops
-/// changing (straight on, or once it stands), and its states and boxes ask for the same
-/// angle over and over. The values are `sin_cos`'s own, so nothing changes but the time.
+/// A vehicle's path match within `radius_m` at `state` ([`MapContext::match_path`]).
 #[derive(Clone, Copy, Debug)]
-struct SinCos {
-    bits: u64,
-    sin_cos: (f64, f64),
+struct Matched {
+    state: Kinematics,
+    radius_m: f64,
+    path: Option<PathMatch>,
 }
+
+impl Matched {
+    /// The match within `radius_m` kept for a vehicle now at `k`, when it was made there
+    /// with that radius.
+    fn at(kept: Option<&Option<Matched>>, k: &Kinematics, radius_m: f64) -> Option<Option<PathMatch>> {
+        let m = (*kept?)?;
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        (same(m.radius_m, radius_m)
+            && same(m.state.point_enu[0], k.point_enu[0])
+            && same(m.state.point_enu[1], k.point_enu[1])
+            && same(m.state.heading_rad, k.heading_rad))
+        .then_some(m.path)
+    }
+}
+
+/// The bounding rectangle of a set of box centres (min x, min y, max x, max y).
+#[derive(Clone, Copy, Debug)]
+struct Bounds([f64; 4]);
+
+impl Bounds {
+    const EMPTY: Bounds = Bounds([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY]);
+
+    fn of(centres: impl Iterator<Item = [f64; 2]>) -> Bounds {
+        let mut b = Bounds::EMPTY.0;
+        for c in centres {
+            b = [b[0].min(c[0]), b[1].min(c[1]), b[2].max(c[0]), b[3].max(c[1])];
+        }
+        Bounds(b)
+    }
+
+    /// Whether every centre of `self` is farther than `reach_m` from every centre of `o`
+    /// along x or along y, with a margin for rounding: then no two circles of radii summing
+    /// to `reach_m` around them meet ([`MaskBox::circles_meet`] is false for every pair, as
+    /// |dx| > r gives dx² + dy² > r² in floating point too). True when either holds no
+    /// centre; false where a coordinate is NaN.
+    fn apart(&self, o: &Bounds, reach_m: f64) -> bool {
+        let r = reach_m + 1e-6 * (1.0 + reach_m);
+        let (a, b) = (self.0, o.0);
+        b[0] - a[2] > r || a[0] - b[2] > r || b[1] - a[3] > r || a[1] - b[3] > r
+    }
+}
+
+/// `f64::sin_cos` of the angles asked for lately, remembered in a direct-mapped table keyed
+/// by the angle's bits. A braking agent's heading stops changing (straight on, or once it
+/// stands), and the tokens of one yaw-rate column turn alike (the acceleration changes the
+/// speed, not the turn, until the curvature limit binds), so the masks' states and boxes ask
+/// for the same angles over and over, a few hundred others apart. The values are
+/// `sin_cos`'s own, so nothing changes but the time.
+#[derive(Clone, Debug)]
+struct SinCos {
+    /// Per entry: the angle's bits, its sine and cosine.
+    table: Box<[(u64, f64, f64)]>,
+}
+
+/// Entries of [`SinCos`] (a power of two; 96 KiB). Measured on `bench_model`'s rollouts:
+/// 64 entries gain nothing, 1,024 about 6 %, 4,096 a few per cent more.
+const SIN_COS_SLOTS: usize = 4096;
 
 impl Default for SinCos {
     fn default() -> SinCos {
-        SinCos { bits: 0.0f64.to_bits(), sin_cos: 0.0f64.sin_cos() }
+        // Every entry holds the angle 0 (bits 0) with its own sine and cosine.
+        let (s, c) = 0.0f64.sin_cos();
+        SinCos { table: vec![(0.0f64.to_bits(), s, c); SIN_COS_SLOTS].into_boxed_slice() }
     }
 }
 
 impl SinCos {
     #[inline]
     fn of(&mut self, angle_rad: f64) -> (f64, f64) {
-        if angle_rad.to_bits() != self.bits {
-            *self = SinCos { bits: angle_rad.to_bits(), sin_cos: angle_rad.sin_cos() };
+        let bits = angle_rad.to_bits();
+        // Fibonacci hashing: the top bits of the product mix every bit of the angle.
+        let i = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SIN_COS_SLOTS.trailing_zeros())) as usize;
+        let e = &mut self.table[i];
+        if e.0 != bits {
+            let (s, c) = angle_rad.sin_cos();
+            *e = (bits, s, c);
         }
-        self.sin_cos
+        (e.1, e.2)
     }
 }
 
@@ -607,6 +692,12 @@ fn corners_off_road(map: &MapContext, b: &MaskBox) -> u8 {
     b.corners().iter().filter(|p| !map.is_drivable(**p)).count() as u8
 }
 
+/// Whether a corner of `b` is off the drivable area (`corners_off_road(map, b) > 0`, up to
+/// the first such corner).
+fn any_corner_off_road(map: &MapContext, b: &MaskBox) -> bool {
+    b.corners().iter().any(|p| !map.is_drivable(*p))
+}
+
 /// The off-road score of a token after which the vehicle could not brake to a stop on the
 /// road (module docs): above every score of a token after which it could.
 const OFFROAD_NO_ESCAPE: u8 = 5;
@@ -644,7 +735,7 @@ fn brakes_on_road_within(
     trig: &mut SinCos,
 ) -> bool {
     let mut s = *k;
-    if corners_off_road(map, &shape.moved_to_by(&s, trig)) > 0 {
+    if any_corner_off_road(map, &shape.moved_to_by(&s, trig)) {
         return false;
     }
     for _ in 0..steps {
@@ -652,7 +743,7 @@ fn brakes_on_road_within(
             return true;
         }
         s = vehicle_step_by(&s, -MASK_BRAKE_MPS2, yaw, |a| trig.of(a));
-        if corners_off_road(map, &shape.moved_to_by(&s, trig)) > 0 {
+        if any_corner_off_road(map, &shape.moved_to_by(&s, trig)) {
             return false;
         }
     }
@@ -691,6 +782,11 @@ struct MaskScratch {
     /// on demand; empty until then).
     boxes: Vec<MaskBox>,
     brakes: Vec<Vec<MaskBox>>,
+    /// Per agent with braking states: the bounds of their centres (see [`Bounds`]).
+    brake_bounds: Vec<Bounds>,
+    /// Per agent: a vehicle's path match at its state now, when the last frame made it
+    /// (`push_frame_matching`).
+    matched: Vec<Option<Matched>>,
     /// The prepared agent's collision candidates, each with whether it is checked with the
     /// bare boxes (the grown boxes overlap already, the bare ones do not) and how much its
     /// bare box is grown for the hit test (a pedestrian's reach, unless the agent is within
@@ -759,6 +855,7 @@ impl MaskScratch {
         self.boxes.clear();
         self.boxes.extend(world.iter().map(|w| MaskBox::new(&w.state, w.length_m, w.width_m, MASK_BOX_MARGIN_M)));
         self.brakes.resize_with(world.len(), Vec::new);
+        self.brake_bounds.resize(world.len(), Bounds::EMPTY);
         for b in &mut self.brakes {
             b.clear();
         }
@@ -807,6 +904,7 @@ impl MaskScratch {
                     their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, &mut self.own, trig);
                     let shape = self.boxes[j];
                     self.brakes[j].extend(self.own.iter().map(|s| shape.moved_to_by(s, trig)));
+                    self.brake_bounds[j] = Bounds::of(self.brakes[j].iter().map(|b| b.c));
                 }
             }
         }
@@ -814,7 +912,8 @@ impl MaskScratch {
         self.route_levels = Default::default();
         if a.class == AgentClass::Vehicle
             && !self.cand.is_empty()
-            && let Some(m) = map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M)
+            && let Some(m) = Matched::at(self.matched.get(i), &now, MASK_ROUTE_MATCH_M)
+                .unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M))
             && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
         {
             let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
@@ -1043,6 +1142,7 @@ impl MaskScratch {
         let unset = MaskBox { f: [f64::NAN; 2], ..shape };
         self.own_boxes.extend(self.own.iter().map(|s| MaskBox { c: s.point_enu, ..unset }));
         let mine_bare = shape.bare();
+        let own_bounds = Bounds::of(self.own.iter().map(|s| s.point_enu));
         let mut coll = COLL_CLEAR;
         // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
         // Grown boxes first; once they meet, the bare boxes (which meet only where the
@@ -1052,6 +1152,11 @@ impl MaskScratch {
                 break;
             }
             let (j, bare, grow_m) = self.cand[c];
+            // No circle of theirs meets one of ours (the grown ones are the larger): the
+            // candidate changes nothing, clear or not.
+            if own_bounds.apart(&self.brake_bounds[j], shape.radius() + self.brakes[j][0].radius()) {
+                continue;
+            }
             // Every box of theirs has the same size.
             let their_bare = self.brakes[j][0].bare_grown(grow_m);
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
@@ -1104,7 +1209,7 @@ impl MaskScratch {
     fn own_on_road(&mut self, map: &MapContext, yaw: f64) -> bool {
         for k in 0..self.own.len() {
             let d = self.own_box(k);
-            if corners_off_road(map, &MaskBox { c: d.c, f: d.f, ..self.road_shape }) > 0 {
+            if any_corner_off_road(map, &MaskBox { c: d.c, f: d.f, ..self.road_shape }) {
                 return false;
             }
             if self.own[k].speed_mps <= 0.0 {
@@ -1375,7 +1480,7 @@ impl<'a> LiveRollout<'a> {
             }
         }
         drop(views);
-        push_frame(agents, &self.next, map, scenario, frame, out);
+        push_frame_matching(agents, &self.next, map, scenario, frame, out, &mut self.ms.matched);
     }
 }
 

@@ -604,7 +604,7 @@ pub struct VehicleSim {
     guard_boxes: Vec<(GuardBox, f64)>,
     /// [`guard_entry`] of every vehicle, sorted.
     guard_grid: Vec<u64>,
-    /// The same on the coarser grid of [`VehicleSim::mark_isolated`].
+    /// The same on the coarser grid of [`VehicleSim::isolated`].
     near_grid: Vec<u64>,
     /// Scratch of [`regrid`]: the entries by slot, and which were kept.
     guard_keys: Vec<u64>,
@@ -612,8 +612,6 @@ pub struct VehicleSim {
     regrid_seen: Vec<bool>,
     /// The largest box radius this step (m).
     max_radius_m: f64,
-    /// By slot: no other box near enough this step for the clearance guard to matter.
-    isolated: Vec<bool>,
     /// The pedestrians of this step by [`PED_CELL_M`] cell ([`guard_entry`] with their index).
     ped_grid: Vec<u64>,
     /// Where the vehicles planned so far this step will be (the guard checks both).
@@ -656,7 +654,7 @@ const PED_PATH_STEP_M: f64 = 2.0;
 /// Where a vehicle stops short of a pedestrian in its path (m from its front).
 const PED_GAP_M: f64 = 1.5;
 /// Cell of the coarse grid that finds vehicles with no other near (m; see
-/// [`VehicleSim::mark_isolated`]).
+/// [`VehicleSim::isolated`]).
 const NEAR_CELL_M: f64 = 25.0;
 /// How much closer than their radii (plus the step's advance) two boxes must be for the
 /// clearance guard to look (m): covers the other's advance in one step (under 3 m at
@@ -904,7 +902,6 @@ impl VehicleSim {
             near_keys: Vec::new(),
             regrid_seen: Vec::new(),
             max_radius_m: 0.0,
-            isolated: Vec::new(),
             ped_grid: Vec::new(),
             guard_next: Vec::new(),
             now_s: 0.0,
@@ -1865,53 +1862,46 @@ impl VehicleSim {
         None
     }
 
-    /// Marks the vehicles with no other box near enough for the clearance guard to matter
-    /// this step: every other centre farther than both radii, the most the vehicle can
-    /// advance in a step plus [`GUARD_MARGIN_M`], and [`NEAR_SLACK_M`]. No step of such a
-    /// vehicle can touch another box, nor can another vehicle's step touch where it goes, so
-    /// the guard skips it. One sweep over the sorted coarse grid, a moving cursor per
-    /// neighbouring column.
-    fn mark_isolated(&mut self) {
-        self.isolated.clear();
-        self.isolated.resize(self.vehicles.len(), false);
-        if !self.external.is_empty() {
-            return;
+    /// Whether no other box is near enough for the clearance guard to matter to `slot` this
+    /// step: every other centre farther than both radii, the most the vehicle can advance in
+    /// a step plus [`GUARD_MARGIN_M`], and [`NEAR_SLACK_M`]. No step of such a vehicle can
+    /// touch another box, nor can another vehicle's step touch where it goes, so the guard
+    /// skips it. Reads only the step's start (the boxes, the coarse grid and the vehicle's
+    /// speed, which planning does not change), so it is asked only of the vehicles the guard
+    /// would check: the coarse grid's three columns next to the vehicle's cell.
+    fn isolated(&self, slot: u32) -> bool {
+        let e = self.near_keys[slot as usize];
+        if !self.external.is_empty() || e == u64::MAX {
+            return false;
+        }
+        let (col, row) = ((e >> 44) as i64, ((e >> 24) & 0xf_ffff) as i64);
+        let v = &self.vehicles[slot as usize];
+        let cur = &self.guard_boxes[slot as usize].0;
+        let ahead_m = v.v_mps * DT_S + 0.5 * v.p.a_mps2 * DT_S * DT_S + GUARD_MARGIN_M;
+        if cur.radius + self.max_radius_m + ahead_m + NEAR_SLACK_M > NEAR_CELL_M {
+            return false;
         }
         let grid = &self.near_grid;
-        let mut cursor = [0usize; 3];
-        for &e in grid {
-            let slot = ((e as u32) & SLOT_MASK) as usize;
-            let (col, row) = ((e >> 44) as i64, ((e >> 24) & 0xf_ffff) as i64);
-            let v = &self.vehicles[slot];
-            let cur = &self.guard_boxes[slot].0;
-            let ahead_m = v.v_mps * DT_S + 0.5 * v.p.a_mps2 * DT_S * DT_S + GUARD_MARGIN_M;
-            if cur.radius + self.max_radius_m + ahead_m + NEAR_SLACK_M > NEAR_CELL_M {
-                continue;
-            }
-            let mut alone = true;
-            'columns: for (k, dx) in (-1..=1).enumerate() {
-                let (first, last) = (pack_entry(col + dx, row - 1, 0), pack_entry(col + dx, row + 1, SLOT_MASK));
-                while cursor[k] < grid.len() && grid[cursor[k]] < first {
-                    cursor[k] += 1;
+        for dx in -1..=1 {
+            // The cells of a column are one run of the sorted grid.
+            let (first, last) = (pack_entry(col + dx, row - 1, 0), pack_entry(col + dx, row + 1, SLOT_MASK));
+            let lo = grid.partition_point(|&x| x < first);
+            for &oe in &grid[lo..] {
+                if oe > last {
+                    break;
                 }
-                for &oe in &grid[cursor[k]..] {
-                    if oe > last {
-                        break;
-                    }
-                    let o = ((oe as u32) & SLOT_MASK) as usize;
-                    if o == slot {
-                        continue;
-                    }
-                    let ob = &self.guard_boxes[o].0;
-                    let reach = cur.radius + ob.radius + ahead_m + NEAR_SLACK_M;
-                    if (ob.c[0] - cur.c[0]).powi(2) + (ob.c[1] - cur.c[1]).powi(2) < reach * reach {
-                        alone = false;
-                        break 'columns;
-                    }
+                let o = ((oe as u32) & SLOT_MASK) as usize;
+                if o == slot as usize {
+                    continue;
+                }
+                let ob = &self.guard_boxes[o].0;
+                let reach = cur.radius + ob.radius + ahead_m + NEAR_SLACK_M;
+                if (ob.c[0] - cur.c[0]).powi(2) + (ob.c[1] - cur.c[1]).powi(2) < reach * reach {
+                    return false;
                 }
             }
-            self.isolated[slot] = alone;
         }
+        true
     }
 
     /// The vehicle whose box (at the step's start) the body of `slot` would newly overlap
@@ -2137,7 +2127,6 @@ impl VehicleSim {
         regrid(&mut self.guard_grid, &guard_keys, &mut self.regrid_seen);
         regrid(&mut self.near_grid, &near_keys, &mut self.regrid_seen);
         (self.guard_keys, self.near_keys) = (guard_keys, near_keys);
-        self.mark_isolated();
         self.ped_grid.clear();
         for (k, p) in ctx.pedestrians.iter().enumerate() {
             self.ped_grid.push(guard_entry(grid_cell([p[0], p[1]], PED_CELL_M), k as u32));
@@ -2723,7 +2712,7 @@ impl VehicleSim {
             let a_c = a.clamp(-B_MAX_MPS2, p.a_mps2);
             let v_new = (v.v_mps + a_c * DT_S).max(0.0);
             let ds = ((v.v_mps + v_new) * 0.5 * DT_S).min(max_adv);
-            let check = if (ds > 1e-3 || v.lat_m != 0.0) && !self.isolated[slot as usize] {
+            let check = if (ds > 1e-3 || v.lat_m != 0.0) && !self.isolated(slot) {
                 // Where the step ends, and a margin beyond it (on a curve the box turns
                 // between the two, so both are checked).
                 match self.guard_blocker(slot, ds.max(0.0) + GUARD_MARGIN_M).ok() {
