@@ -306,15 +306,15 @@ pub fn push_frame(
     frame: i32,
     out: &mut Vec<(i32, TrajectoryRecord)>,
 ) {
-    push_frame_matching(agents, next, map, scenario, frame, out, &mut Vec::new());
+    push_frame_matching(agents, next, map, scenario, frame, out, None);
 }
 
 /// How far from a path a vehicle's record takes its lane (m).
 const RECORD_LANE_MATCH_M: f64 = 3.0;
 
-/// [`push_frame`], leaving in `matched[i]` each vehicle's path match at its new state (the
-/// record's lane), which the masks' route continuation asks for again at the next frame
-/// ([`MaskScratch::prepare`]) when the radii agree.
+/// [`push_frame`], leaving in `matched[i]` (when given) each vehicle's path match at its new
+/// state (the record's lane), which the masks' route continuation asks for again at the next
+/// frame ([`MaskScratch::prepare`]) when the radii agree.
 fn push_frame_matching(
     agents: &mut [RolloutAgent],
     next: &[Kinematics],
@@ -322,9 +322,11 @@ fn push_frame_matching(
     scenario: &Scenario,
     frame: i32,
     out: &mut Vec<(i32, TrajectoryRecord)>,
-    matched: &mut Vec<Option<Matched>>,
+    mut matched: Option<&mut Vec<Option<Matched>>>,
 ) {
-    matched.clear();
+    if let Some(m) = matched.as_deref_mut() {
+        m.clear();
+    }
     let t0 = scenario.current_time_s;
     let time_s = t0 + DT_S * f64::from(frame - 1);
     for (a, &k) in agents.iter_mut().zip(next) {
@@ -335,12 +337,16 @@ fn push_frame_matching(
         }
         let (lane, signal) = if a.kind.is_vehicle() {
             let m = map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M);
-            matched.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m }));
+            if let Some(kept) = matched.as_deref_mut() {
+                kept.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m }));
+            }
             let lane = m.and_then(|m| map.paths[m.path as usize].lane);
             let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
             (lane, sig)
         } else {
-            matched.push(None);
+            if let Some(kept) = matched.as_deref_mut() {
+                kept.push(None);
+            }
             (None, a.signal)
         };
         out.push((
@@ -1480,7 +1486,7 @@ impl<'a> LiveRollout<'a> {
             }
         }
         drop(views);
-        push_frame_matching(agents, &self.next, map, scenario, frame, out, &mut self.ms.matched);
+        push_frame_matching(agents, &self.next, map, scenario, frame, out, Some(&mut self.ms.matched));
     }
 }
 
