@@ -599,6 +599,8 @@ impl Bounds {
 struct SinCos {
     /// Per entry: the angle's bits, its sine and cosine.
     table: Box<[(u64, f64, f64)]>,
+    /// How far the hash is shifted down to index the table (64 − log2 of its length).
+    shift: u32,
 }
 
 /// Entries of [`SinCos`] (a power of two; 96 KiB). Measured on `bench_model`'s rollouts:
@@ -606,19 +608,28 @@ struct SinCos {
 const SIN_COS_SLOTS: usize = 4096;
 
 impl Default for SinCos {
+    /// The rollouts' table ([`SIN_COS_SLOTS`] entries).
     fn default() -> SinCos {
-        // Every entry holds the angle 0 (bits 0) with its own sine and cosine.
-        let (s, c) = 0.0f64.sin_cos();
-        SinCos { table: vec![(0.0f64.to_bits(), s, c); SIN_COS_SLOTS].into_boxed_slice() }
+        SinCos::with_slots(SIN_COS_SLOTS)
     }
 }
 
 impl SinCos {
+    /// A table of `slots` entries (a power of two; 1 remembers the last angle only, for
+    /// the one-off checks outside a rollout).
+    fn with_slots(slots: usize) -> SinCos {
+        debug_assert!(slots.is_power_of_two());
+        // Every entry holds the angle 0 (bits 0) with its own sine and cosine.
+        let (s, c) = 0.0f64.sin_cos();
+        SinCos { table: vec![(0.0f64.to_bits(), s, c); slots].into_boxed_slice(), shift: 64 - slots.trailing_zeros() }
+    }
+
     #[inline]
     fn of(&mut self, angle_rad: f64) -> (f64, f64) {
         let bits = angle_rad.to_bits();
-        // Fibonacci hashing: the top bits of the product mix every bit of the angle.
-        let i = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SIN_COS_SLOTS.trailing_zeros())) as usize;
+        // Fibonacci hashing: the top bits of the product mix every bit of the angle (a
+        // one-entry table shifts by 64: index 0).
+        let i = bits.wrapping_mul(0x9E37_79B9_7F4A_7C15).checked_shr(self.shift).unwrap_or(0) as usize;
         let e = &mut self.table[i];
         if e.0 != bits {
             let (s, c) = angle_rad.sin_cos();
@@ -727,7 +738,7 @@ fn can_brake_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, first: u
 /// Whether a vehicle at `k` (box `shape`) braking at [`MASK_BRAKE_MPS2`] holding `yaw`
 /// keeps every box on the drivable area until it stops, `k`'s own included.
 fn brakes_on_road(map: &MapContext, shape: &MaskBox, k: &Kinematics, yaw: f64) -> bool {
-    brakes_on_road_within(map, shape, k, yaw, MASK_ESCAPE_MAX_STEPS, &mut SinCos::default())
+    brakes_on_road_within(map, shape, k, yaw, MASK_ESCAPE_MAX_STEPS, &mut SinCos::with_slots(1))
 }
 
 /// [`brakes_on_road`] with at most `steps` braking steps (a vehicle still moving after them
@@ -1727,14 +1738,14 @@ mod tests {
     #[test]
     fn braking_stops_vehicles_and_pedestrians() {
         let mut out = Vec::new();
-        braking_states(AgentClass::Vehicle, &k(0.0, 0.0, 0.0, 12.0), 0.0, 30, &mut out, &mut SinCos::default());
+        braking_states(AgentClass::Vehicle, &k(0.0, 0.0, 0.0, 12.0), 0.0, 30, &mut out, &mut SinCos::with_slots(1));
         assert_eq!(out.len(), 31);
         let last = out.last().unwrap();
         assert_eq!(last.speed_mps, 0.0);
         // v² / 2a = 12 m, plus the discretisation (0.6 m per step of mean speed error).
         assert!(last.point_enu[0] > 11.0 && last.point_enu[0] < 13.5, "{last:?}");
         // A walker slows by 0.6 m/s a step (the vocabulary's hardest), moving at its new speed.
-        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 4, &mut out, &mut SinCos::default());
+        braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 0.0, 4, &mut out, &mut SinCos::with_slots(1));
         let xs: Vec<f64> = out.iter().map(|s| s.point_enu[0]).collect();
         let speeds: Vec<f64> = out.iter().map(|s| s.speed_mps).collect();
         for (got, want) in xs.iter().zip([1.0, 1.09, 1.12, 1.12, 1.12]) {
@@ -1744,7 +1755,7 @@ mod tests {
             assert!((got - want).abs() < 1e-9, "{speeds:?}");
         }
         // Another walker is assumed to finish its step first (both move at once).
-        their_braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 3, &mut out, &mut SinCos::default());
+        their_braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 3, &mut out, &mut SinCos::with_slots(1));
         assert_eq!(out.len(), 4);
         assert!((out[1].point_enu[0] - 1.15).abs() < 1e-9 && (out[2].point_enu[0] - 1.24).abs() < 1e-9, "{out:?}");
     }
