@@ -377,6 +377,18 @@ def main():
     torch.set_num_threads(1)
     net = Net(load(model)).eval()
     results = {"torch": torch.__version__, "threads": 1, "forward": []}
+    # PyTorch's own f32 matmul peak on this machine (1024^3, best of 5): part of the
+    # machine's measured peak, which the summary takes as the best of Rust's and this.
+    a, b = torch.ones(1024, 1024), torch.full((1024, 1024), 0.5)
+    with torch.inference_mode():
+        torch.mm(a, b)
+        best = 0.0
+        for _ in range(5):
+            t = time.perf_counter()
+            torch.mm(a, b)
+            best = max(best, 2 * 1024**3 / (time.perf_counter() - t) / 1e9)
+    results["peak_gflops_1thread"] = best
+    print(f"torch f32 matmul peak (1 thread, 1024^3): {best:.1f} GFLOP/s")
     for batch in (64, 256, 1024):
         x = torch.frombuffer(bytearray(open(f"{bench}/features-{batch}.f32", "rb").read()), dtype=torch.float32).reshape(batch, -1)
         want = torch.frombuffer(bytearray(open(f"{bench}/logits-{batch}.f32", "rb").read()), dtype=torch.float32).reshape(batch, -1)

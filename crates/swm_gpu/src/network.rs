@@ -105,8 +105,8 @@ impl GpuNetwork {
             )));
         }
         let expect = net.config.layers();
-        if net.layers.len() != expect.len()
-            || net.layers.iter().zip(&expect).any(|(l, (_, [o, i]))| l.n_out != *o || l.n_in != *i)
+        if net.layers().len() != expect.len()
+            || net.layers().iter().zip(&expect).any(|(l, (_, [o, i]))| l.n_out != *o || l.n_in != *i)
         {
             return Err(GpuError::Unsupported("layer shapes differ from the network's config".into()));
         }
@@ -116,7 +116,7 @@ impl GpuNetwork {
             data.extend_from_slice(v);
             o
         };
-        let l = &net.layers;
+        let l = net.layers();
         let h = NBR_HIDDEN;
         let mut nbr1_t = vec![0.0f32; h * h];
         for o in 0..h {

@@ -35,17 +35,20 @@
 //! `feature_layout` and the vocabularies before use.
 //!
 //! # The CPU forward pass
-//! Batched over the agents of a step: the matrix products go through the `gemm` crate
-//! (single-threaded per call: rollouts parallelise over scenarios and samples), reading the
-//! weights in place (`[out, in]` as a column-major `[in, out]` right-hand side).
+//! Batched over the agents of a step, single-threaded per call (rollouts parallelise over
+//! scenarios and samples). The matrix products ([`crate::matmul`]) run an AVX-512 kernel
+//! on weights packed once per network where the CPU has AVX-512F, and the `gemm` crate on
+//! the weights in place elsewhere; both give the same bits.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::ModelError;
 use crate::features::{EGO_DIM, FEATURE_DIM, FEATURE_LAYOUT_VERSION, NEIGHBOUR_DIM, NEIGHBOURS};
+use crate::matmul::{PackedDense, linear, packed_kernel_available};
 use crate::tokens::{
     AgentClass, PEDESTRIAN_DV_MPS, PEDESTRIAN_TOKENS, VEHICLE_ACCEL_MPS2, VEHICLE_TOKENS, VEHICLE_YAW_RATE_RADPS,
 };
@@ -99,10 +102,29 @@ pub struct Dense {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     pub config: NetConfig,
-    /// In [`NetConfig::layers`] order.
-    pub layers: Vec<Dense>,
+    /// In [`NetConfig::layers`] order ([`Network::layers`]; changed only through
+    /// [`Network::layers_mut`], which drops the packed copy).
+    layers: Vec<Dense>,
     /// Free-form training metadata (JSON).
     pub training: String,
+    packed: Packed,
+}
+
+/// The layers packed for the CPU kernel ([`crate::matmul`]), made on the first forward pass
+/// of a CPU that runs it. A cache of `layers`: it takes no part in equality.
+#[derive(Clone, Default)]
+struct Packed(OnceLock<Vec<PackedDense>>);
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Packed(made)" } else { "Packed(not made)" })
+    }
+}
+
+impl PartialEq for Packed {
+    fn eq(&self, _: &Packed) -> bool {
+        true
+    }
 }
 
 /// Scratch buffers of the forward pass (reused between calls).
@@ -117,51 +139,29 @@ pub struct Scratch {
     rows: Vec<f32>,
 }
 
-/// `dst[m, n] = bias + a[m, k] · weightᵀ`, then ReLU if asked (all row-major).
-fn linear(a: &[f32], m: usize, layer: &Dense, dst: &mut Vec<f32>, relu: bool) {
-    let (k, n) = (layer.n_in, layer.n_out);
-    debug_assert_eq!(a.len(), m * k);
-    dst.clear();
-    dst.reserve(m * n);
-    for _ in 0..m {
-        dst.extend_from_slice(&layer.bias);
-    }
-    if m > 0 {
-        // SAFETY: the pointers cover `m*n`, `m*k` and `n*k` valid f32s with the strides
-        // given (dst and a row-major; weight `[n, k]` row-major read as a `[k, n]` matrix
-        // with column stride k); dst does not alias the inputs.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                a.as_ptr(),
-                1,
-                k as isize,
-                layer.weight.as_ptr(),
-                k as isize,
-                1,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
-    }
-    if relu {
-        for v in dst.iter_mut() {
-            *v = v.max(0.0);
-        }
-    }
-}
-
 impl Network {
+    /// A network from its layers, in [`NetConfig::layers`] order.
+    pub fn from_layers(config: NetConfig, layers: Vec<Dense>, training: String) -> Network {
+        Network { config, layers, training, packed: Packed::default() }
+    }
+
+    /// The layers, in [`NetConfig::layers`] order.
+    pub fn layers(&self) -> &[Dense] {
+        &self.layers
+    }
+
+    /// The layers to change in place (forgets the packed copy the CPU kernel made).
+    pub fn layers_mut(&mut self) -> &mut Vec<Dense> {
+        self.packed = Packed::default();
+        &mut self.layers
+    }
+
+    /// The layers packed for the CPU kernel, or `None` where the CPU has no such kernel.
+    fn packed(&self) -> Option<&[PackedDense]> {
+        packed_kernel_available()
+            .then(|| self.packed.0.get_or_init(|| self.layers.iter().map(PackedDense::new).collect()).as_slice())
+    }
+
     /// A network with deterministic small random weights (Kaiming-uniform-like from a
     /// Philox stream), for tests and as the training start.
     pub fn init(config: NetConfig, seed: u64) -> Network {
@@ -176,7 +176,7 @@ impl Network {
                 Dense { weight, bias, n_in: *i, n_out: *o }
             })
             .collect();
-        Network { config, layers, training: "{}".to_string() }
+        Network::from_layers(config, layers, "{}".to_string())
     }
 
     pub fn parameters(&self) -> usize {
@@ -198,12 +198,14 @@ impl Network {
         let b = features.len() / FEATURE_DIM;
         let h = self.config.nbr_hidden;
         let s = scratch;
+        let packed = self.packed();
+        let p = |i: usize| packed.map(|p| &p[i]);
         s.nbr_in.clear();
         for row in features.chunks_exact(FEATURE_DIM) {
             s.nbr_in.extend_from_slice(&row[EGO_DIM..]);
         }
-        linear(&s.nbr_in, b * NEIGHBOURS, &self.layers[0], &mut s.h1, true);
-        linear(&s.h1, b * NEIGHBOURS, &self.layers[1], &mut s.h2, true);
+        linear(&s.nbr_in, b * NEIGHBOURS, &self.layers[0], p(0), &mut s.h1, true);
+        linear(&s.h1, b * NEIGHBOURS, &self.layers[1], p(1), &mut s.h2, true);
         s.x.clear();
         for (r, row) in features.chunks_exact(FEATURE_DIM).enumerate() {
             s.x.extend_from_slice(&row[..EGO_DIM]);
@@ -219,8 +221,8 @@ impl Network {
                 }
             }
         }
-        linear(&s.x, b, &self.layers[2], &mut s.t1, true);
-        linear(&s.t1, b, &self.layers[3], &mut s.t2, true);
+        linear(&s.x, b, &self.layers[2], p(2), &mut s.t1, true);
+        linear(&s.t1, b, &self.layers[3], p(3), &mut s.t2, true);
         &s.t2
     }
 
@@ -246,7 +248,7 @@ impl Network {
                 scratch.rows.extend_from_slice(&t2[r * t..(r + 1) * t]);
             }
             let mut logits = std::mem::take(&mut scratch.h1);
-            linear(&scratch.rows, idx.len(), &self.layers[head], &mut logits, false);
+            linear(&scratch.rows, idx.len(), &self.layers[head], self.packed().map(|p| &p[head]), &mut logits, false);
             let v = class.vocab();
             for (j, &r) in idx.iter().enumerate() {
                 out[offsets[r]..offsets[r] + v].copy_from_slice(&logits[j * v..(j + 1) * v]);
@@ -360,7 +362,7 @@ impl Network {
             }
             layers.push(Dense { weight, bias, n_in: i, n_out: o });
         }
-        Ok(Network { config, layers, training: meta.get("training").cloned().unwrap_or_else(|| "{}".into()) })
+        Ok(Network::from_layers(config, layers, meta.get("training").cloned().unwrap_or_else(|| "{}".into())))
     }
 }
 

@@ -46,7 +46,7 @@ impl CandleNet {
         let dev = Device::Cpu;
         let mut vars = Vec::new();
         let mut layers = Vec::new();
-        for l in &net.layers {
+        for l in net.layers() {
             let w =
                 Var::from_tensor(&Tensor::from_slice(&l.weight, (l.n_out, l.n_in), &dev).map_err(ce)?).map_err(ce)?;
             let b = Var::from_tensor(&Tensor::from_slice(&l.bias, l.n_out, &dev).map_err(ce)?).map_err(ce)?;
@@ -67,7 +67,7 @@ impl CandleNet {
             let bias = pair[1].as_tensor().to_vec1::<f32>().map_err(ce)?;
             layers.push(Dense { weight, bias, n_in: i, n_out: o });
         }
-        Ok(Network { config: self.config, layers, training })
+        Ok(Network::from_layers(self.config, layers, training))
     }
 
     /// Logits of both heads for a batch `[B, FEATURE_DIM]`.

@@ -213,7 +213,7 @@ fn model_files_round_trip_and_bad_files_name_the_problem() {
     let path = dir.path().join("m.safetensors");
     net.save(&path).unwrap();
     let back = Network::load(&path).unwrap();
-    assert_eq!(back.layers, net.layers);
+    assert_eq!(back.layers(), net.layers());
     assert_eq!(back.config, net.config);
 
     let missing = Network::load(&dir.path().join("nope.safetensors")).unwrap_err();
@@ -226,7 +226,7 @@ fn model_files_round_trip_and_bad_files_name_the_problem() {
 
     // A tensor with the wrong shape: the error names the file and the tensor.
     let mut wrong = net.clone();
-    let l = &mut wrong.layers[3];
+    let l = &mut wrong.layers_mut()[3];
     l.n_in -= 1;
     l.weight.truncate(l.n_out * l.n_in);
     let bad = dir.path().join("bad.safetensors");

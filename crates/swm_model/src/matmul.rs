@@ -1,0 +1,335 @@
+//! The dense layers' matrix products on the CPU: `y = x · Wᵀ + b` for a batch of rows.
+//!
+//! Two paths give **the same bits**:
+//!
+//! * On x86-64 CPUs with AVX-512F (checked at run time), a kernel of this module. The
+//!   weights are packed once per network ([`PackedDense`]: panels of 16 output columns, each
+//!   panel `k × 16` contiguous), so a forward pass packs nothing. A tile of up to 8 rows ×
+//!   32 columns is accumulated in 16 registers.
+//! * Elsewhere, the `gemm` crate on the weights in place.
+//!
+//! Both compute every output as one chain of fused multiply-adds over `k` in order, starting
+//! from zero, and add the bias once at the end, so that **a row's outputs never depend on
+//! the batch it came in** nor on the CPU's vector width. The `gemm` crate does that on the
+//! network's shapes from 8 rows up (below that it takes small-matrix paths that sum in
+//! another order, so smaller batches are padded with zero rows), and so does PyTorch's CPU
+//! `addmm` on the benchmark's batches (`bench_model` checks the logits against it: max
+//! difference 0). The unit tests check both paths against a scalar `mul_add` chain, bit
+//! for bit: the network's layer shapes at 1–64, 100, 384 and 777 rows, and for the kernel
+//! also ragged shapes (partial panels and tiles).
+
+use crate::net::Dense;
+
+/// Output columns per panel: one 512-bit register of `f32`.
+const PANEL: usize = 16;
+/// Rows per register tile.
+const TILE_ROWS: usize = 8;
+
+/// A dense layer's weights packed for the AVX-512 kernel: `ceil(n / 16)` panels, panel `p`
+/// holding `W[16p + c][i]` at `(p · k + i) · 16 + c` (zero past `n`), and the bias padded
+/// to whole panels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedDense {
+    panels: Vec<f32>,
+    bias: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedDense {
+    /// `layer`'s weights and bias, packed.
+    pub fn new(layer: &Dense) -> PackedDense {
+        let (k, n) = (layer.n_in, layer.n_out);
+        let count = n.div_ceil(PANEL);
+        let mut panels = vec![0.0f32; count * k * PANEL];
+        for col in 0..n {
+            let (p, c) = (col / PANEL, col % PANEL);
+            for (i, &w) in layer.weight[col * k..(col + 1) * k].iter().enumerate() {
+                panels[(p * k + i) * PANEL + c] = w;
+            }
+        }
+        let mut bias = layer.bias.clone();
+        bias.resize(count * PANEL, 0.0);
+        PackedDense { panels, bias, k, n }
+    }
+}
+
+/// Whether this CPU runs the packed kernel (AVX-512F); otherwise [`linear`] uses `gemm`.
+pub fn packed_kernel_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `dst = a · Wᵀ + b` (then ReLU if asked) for `m` rows of `a` (row-major `[m, k]`); `dst`
+/// becomes row-major `[m, n]`. `packed` is `layer` packed, used when this CPU has the
+/// kernel ([`packed_kernel_available`]).
+pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, dst: &mut Vec<f32>, relu: bool) {
+    let (k, n) = (layer.n_in, layer.n_out);
+    assert_eq!(a.len(), m * k, "a batch of {m} rows of {k}");
+    dst.clear();
+    match packed {
+        #[cfg(target_arch = "x86_64")]
+        Some(p) if packed_kernel_available() => {
+            assert!(p.k == k && p.n == n, "packed weights of another shape");
+            dst.resize(m * n, 0.0);
+            // SAFETY: AVX-512F is present (checked above); `a` holds `m × k` values, `dst`
+            // `m × n`, the panels `ceil(n/16) × k × 16` and the bias `ceil(n/16) × 16`
+            // (`PackedDense::new`), which are all the kernel reads and writes.
+            unsafe { avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr()) };
+        }
+        _ => gemm_crate(a, m, layer, dst),
+    }
+    if relu {
+        for v in dst.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+/// Below about this many rows the `gemm` crate switches to small-matrix paths that sum in
+/// another order (seen up to 4 rows on the network's shapes); smaller batches are padded
+/// with zero rows so that a row's outputs never depend on the batch's size.
+const GEMM_MIN_ROWS: usize = 8;
+
+/// The portable path: the `gemm` crate reading the weights in place.
+fn gemm_crate(a: &[f32], m: usize, layer: &Dense, dst: &mut Vec<f32>) {
+    let (k, n) = (layer.n_in, layer.n_out);
+    if m > 0 && m < GEMM_MIN_ROWS {
+        let mut padded = a.to_vec();
+        padded.resize(GEMM_MIN_ROWS * k, 0.0);
+        gemm_crate(&padded, GEMM_MIN_ROWS, layer, dst);
+        dst.truncate(m * n);
+        return;
+    }
+    dst.reserve(m * n);
+    for _ in 0..m {
+        dst.extend_from_slice(&layer.bias);
+    }
+    if m > 0 {
+        // SAFETY: the pointers cover `m*n`, `m*k` and `n*k` valid f32s with the strides
+        // given (dst and a row-major; weight `[n, k]` row-major read as a `[k, n]` matrix
+        // with column stride k); dst does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                a.as_ptr(),
+                1,
+                k as isize,
+                layer.weight.as_ptr(),
+                k as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{PANEL, PackedDense, TILE_ROWS};
+
+    /// `dst[m × n] = a[m × k] · Wᵀ + b` over the packed panels, two panels (32 columns)
+    /// at a time, the rows in tiles of 8 under each pair so that the pair's panels
+    /// (`k × 32` floats, 32 KiB at k = 256) stay in L1 while the rows stream past.
+    ///
+    /// # Safety
+    /// AVX-512F must be present; `a` must point at `m × p.k` floats and `dst` at `m × p.n`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemm(a: *const f32, m: usize, p: &PackedDense, dst: *mut f32) {
+        // SAFETY: every offset stays within the panels, the bias, `a` and `dst` (the
+        // function's contract and `PackedDense::new`); tiles run with AVX-512F present.
+        unsafe {
+            let (k, n) = (p.k, p.n);
+            let count = n.div_ceil(PANEL);
+            let mut panel = 0;
+            while panel < count {
+                let pair = if count - panel >= 2 { 2 } else { 1 };
+                let col = panel * PANEL;
+                let cols = (n - col).min(pair * PANEL);
+                let w = p.panels.as_ptr().add(panel * k * PANEL);
+                let bias = p.bias.as_ptr().add(col);
+                let mut row = 0;
+                while row < m {
+                    let rows = (m - row).min(TILE_ROWS);
+                    let t = Tile { a: a.add(row * k), k, w, bias, dst: dst.add(row * n + col), ldd: n, cols };
+                    macro_rules! dispatch {
+                        ($($r:literal)*) => {
+                            match (rows, pair) {
+                                $(($r, 2) => t.run::<$r, 2>(), ($r, _) => t.run::<$r, 1>(),)*
+                                _ => unreachable!("tiles have 1 to {TILE_ROWS} rows"),
+                            }
+                        };
+                    }
+                    dispatch!(1 2 3 4 5 6 7 8);
+                    row += rows;
+                }
+                panel += pair;
+            }
+        }
+    }
+
+    /// One register tile: `R` rows of `a` against `P` panels.
+    struct Tile {
+        a: *const f32,
+        k: usize,
+        w: *const f32,
+        bias: *const f32,
+        dst: *mut f32,
+        ldd: usize,
+        /// Valid output columns of the tile (the last panel of a layer may be partial).
+        cols: usize,
+    }
+
+    impl Tile {
+        /// # Safety
+        /// As [`gemm`]: the tile's rows, panels, bias and destination are in bounds.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn run<const R: usize, const P: usize>(&self) {
+            // SAFETY: `R` rows of `k`, `P` panels of `k × 16`, `P × 16` bias values and
+            // `R` destination rows of `cols` valid columns are in bounds (the caller's
+            // contract); stores past `cols` are masked off.
+            unsafe {
+                let mut acc = [[_mm512_setzero_ps(); P]; R];
+                for i in 0..self.k {
+                    let mut w = [_mm512_setzero_ps(); P];
+                    for (q, wq) in w.iter_mut().enumerate() {
+                        *wq = _mm512_loadu_ps(self.w.add((q * self.k + i) * PANEL));
+                    }
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        let x = _mm512_set1_ps(*self.a.add(r * self.k + i));
+                        for (acc_rq, wq) in acc_r.iter_mut().zip(&w) {
+                            *acc_rq = _mm512_fmadd_ps(x, *wq, *acc_rq);
+                        }
+                    }
+                }
+                for (r, acc_r) in acc.iter().enumerate() {
+                    for (q, acc_rq) in acc_r.iter().enumerate() {
+                        let y = _mm512_add_ps(*acc_rq, _mm512_loadu_ps(self.bias.add(q * PANEL)));
+                        let out = self.dst.add(r * self.ldd + q * PANEL);
+                        let valid = self.cols.saturating_sub(q * PANEL).min(PANEL);
+                        if valid == PANEL {
+                            _mm512_storeu_ps(out, y);
+                        } else {
+                            _mm512_mask_storeu_ps(out, ((1u32 << valid) - 1) as __mmask16, y);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(k: usize, n: usize, seed: u64) -> Dense {
+        let mut rng = swm_core::rng::CounterRng::new(seed, 3);
+        let weight = (0..n * k).map(|_| rng.range_f64(-1.0, 1.0) as f32).collect();
+        let bias = (0..n).map(|_| rng.range_f64(-1.0, 1.0) as f32).collect();
+        Dense { weight, bias, n_in: k, n_out: n }
+    }
+
+    /// The definition both paths must meet bit for bit: per output, one chain of fused
+    /// multiply-adds over `k` in order from zero, then the bias.
+    fn reference(a: &[f32], m: usize, l: &Dense, relu: bool) -> Vec<f32> {
+        let (k, n) = (l.n_in, l.n_out);
+        let mut out = Vec::with_capacity(m * n);
+        for r in 0..m {
+            for c in 0..n {
+                let acc = (0..k).fold(0.0f32, |acc, i| a[r * k + i].mul_add(l.weight[c * k + i], acc));
+                let y = acc + l.bias[c];
+                out.push(if relu { y.max(0.0) } else { y });
+            }
+        }
+        out
+    }
+
+    fn inputs(m: usize, k: usize, seed: u64) -> Vec<f32> {
+        let mut rng = swm_core::rng::CounterRng::new(seed, m as u64);
+        // Some exact zeros and negatives, as ReLU outputs and empty neighbour slots give.
+        (0..m * k).map(|_| (rng.range_f64(-1.5, 2.0) as f32).max(0.0) - 0.25).collect()
+    }
+
+    fn same_bits(x: &[f32], y: &[f32]) -> bool {
+        x.len() == y.len() && x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    /// The network's layer shapes (neighbour MLP, trunk, both heads).
+    const NETWORK_SHAPES: [(usize, usize); 6] = [(14, 64), (64, 64), (154, 256), (256, 256), (256, 143), (256, 81)];
+
+    #[test]
+    fn the_portable_path_gives_the_reference_bits_on_the_networks_shapes() {
+        for (s, &(k, n)) in NETWORK_SHAPES.iter().enumerate() {
+            let l = layer(k, n, s as u64);
+            for m in (1..=64).chain([100, 384, 777]) {
+                let a = inputs(m, k, s as u64);
+                for relu in [false, true] {
+                    let mut got = Vec::new();
+                    linear(&a, m, &l, None, &mut got, relu);
+                    assert!(same_bits(&got, &reference(&a, m, &l, relu)), "gemm path, k {k} n {n} m {m} relu {relu}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_packed_kernel_gives_the_reference_bits() {
+        if !packed_kernel_available() {
+            eprintln!("skipped: this CPU has no AVX-512F, so `linear` runs the portable path only");
+            return;
+        }
+        let ragged = [(3, 5), (37, 17), (1, 33), (300, 47)];
+        for (s, &(k, n)) in NETWORK_SHAPES.iter().chain(&ragged).enumerate() {
+            let l = layer(k, n, s as u64);
+            let p = PackedDense::new(&l);
+            for m in (1..=64).chain([100, 384, 777]) {
+                let a = inputs(m, k, s as u64);
+                for relu in [false, true] {
+                    let mut got = Vec::new();
+                    linear(&a, m, &l, Some(&p), &mut got, relu);
+                    assert!(same_bits(&got, &reference(&a, m, &l, relu)), "kernel, k {k} n {n} m {m} relu {relu}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_puts_each_weight_in_its_panel() {
+        let l = layer(5, 20, 9);
+        let p = PackedDense::new(&l);
+        assert_eq!(p.panels.len(), 2 * 5 * PANEL);
+        assert_eq!(p.bias.len(), 2 * PANEL);
+        for col in 0..20 {
+            for i in 0..5 {
+                assert_eq!(p.panels[((col / PANEL) * 5 + i) * PANEL + col % PANEL], l.weight[col * 5 + i]);
+            }
+        }
+        // Padding past the last column is zero.
+        for i in 0..5 {
+            let row = &p.panels[(5 + i) * PANEL..(5 + i + 1) * PANEL];
+            assert!(row[4..].iter().all(|&w| w == 0.0), "panel 1, input {i}: {row:?}");
+        }
+        assert_eq!(&p.bias[..20], &l.bias[..]);
+    }
+}
