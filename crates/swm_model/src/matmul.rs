@@ -77,11 +77,16 @@ pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, 
         #[cfg(target_arch = "x86_64")]
         Some(p) if packed_kernel_available() => {
             assert!(p.k == k && p.n == n, "packed weights of another shape");
-            dst.resize(m * n, 0.0);
+            dst.reserve(m * n);
             // SAFETY: AVX-512F is present (checked above); `a` holds `m × k` values, `dst`
-            // `m × n`, the panels `ceil(n/16) × k × 16` and the bias `ceil(n/16) × 16`
-            // (`PackedDense::new`), which are all the kernel reads and writes.
-            unsafe { avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr()) };
+            // has room for `m × n`, the panels are `ceil(n/16) × k × 16` and the bias
+            // `ceil(n/16) × 16` (`PackedDense::new`), which is all the kernel reads and
+            // writes. The kernel writes every one of the `m × n` outputs (each tile stores
+            // all its rows and its valid columns), so they are initialised before `set_len`.
+            unsafe {
+                avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr());
+                dst.set_len(m * n);
+            }
         }
         _ => gemm_crate(a, m, layer, dst),
     }
