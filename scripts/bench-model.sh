@@ -2,7 +2,10 @@
 # World-model CPU benchmark: the Rust forward pass and rollouts vs the same network in
 # PyTorch (CPU, from PyPI), on the same feature batches, in the same run; and the
 # fraction of this machine's measured f32 matmul peak. See BENCHMARKS.md.
-#   scripts/bench-model.sh [MODEL] [OUT_DIR]
+#   [RUNS=N] scripts/bench-model.sh [MODEL] [OUT_DIR]
+# RUNS (default 1) repeats the Rust and PyTorch halves one after the other N times; the
+# tables then show the medians over the runs and every run's ratio (this VM's speed moves
+# by 10-25 % from minute to minute, so one pair can mislead).
 # Needs python3 with torch (pip install torch --index-url https://download.pytorch.org/whl/cpu,
 # or plain `pip install torch`); set PYTHON to a venv's python if needed.
 set -euo pipefail
@@ -10,37 +13,58 @@ cd "$(dirname "$0")/.."
 MODEL=${1:-assets/model/default.safetensors}
 OUT=${2:-bench-out/model}
 PYTHON=${PYTHON:-python3}
+RUNS=${RUNS:-1}
 mkdir -p "$OUT"
-cargo run --release -q -p swm_model --example bench_model -- "$MODEL" "$OUT"
-"$PYTHON" scripts/bench_model_torch.py "$MODEL" "$OUT"
-"$PYTHON" - "$OUT" <<'PY'
-import json, sys
-d = sys.argv[1]
-r = json.load(open(f"{d}/bench-rust.json")); t = json.load(open(f"{d}/bench-torch.json"))
+cargo build --release -q -p swm_model --example bench_model
+for i in $(seq 1 "$RUNS"); do
+  if [ "$RUNS" -gt 1 ]; then echo "== run $i of $RUNS"; fi
+  cargo run --release -q -p swm_model --example bench_model -- "$MODEL" "$OUT"
+  "$PYTHON" scripts/bench_model_torch.py "$MODEL" "$OUT"
+  cp "$OUT/bench-rust.json" "$OUT/bench-rust-$i.json"
+  cp "$OUT/bench-torch.json" "$OUT/bench-torch-$i.json"
+done
+"$PYTHON" - "$OUT" "$RUNS" <<'PY'
+import json, statistics, sys
+d, runs = sys.argv[1], int(sys.argv[2])
+R = [json.load(open(f"{d}/bench-rust-{i}.json")) for i in range(1, runs + 1)]
+T = [json.load(open(f"{d}/bench-torch-{i}.json")) for i in range(1, runs + 1)]
+med = statistics.median
+def row(name, rust, torch, peak_pct=True):
+    """One table row from per-run Rust and PyTorch rates: medians, the median of the
+    per-run ratios, every run's ratio, and the Rust median's share of the f32 peak."""
+    ratios = [a / b for a, b in zip(rust, torch)]
+    each = " / ".join(f"{x:.2f}" for x in ratios) if runs > 1 else ""
+    pct = f"{100 * med(rust) * mflop * 1e6 / (peak * 1e9):.0f} %" if peak_pct else ""
+    print(f"| {name} | {med(rust):,.0f} | {med(torch):,.0f} | **{med(ratios):.2f}x** | {each} | {pct} |")
 # The machine's measured f32 matmul peak: the best 1024^3 product of the gemm crate, swm's
-# kernel and PyTorch, one thread each.
-peak = max(r["peak_gflops_1thread"], t.get("peak_gflops_1thread", 0.0))
-mflop = r["mflop_per_vehicle_step"]
-pct = lambda rate: f"{100 * rate * mflop * 1e6 / (peak * 1e9):.0f} %"
-print("| batch | Rust agent-steps/s | PyTorch agent-steps/s | Rust / PyTorch | Rust % of f32 peak |")
-print("| ---: | ---: | ---: | ---: | ---: |")
-for a, b in zip(r["forward"], t["forward"]):
-    print(f"| {a['batch']} | {a['agent_steps_per_s']:,.0f} | {b['agent_steps_per_s']:,.0f} | {a['agent_steps_per_s']/b['agent_steps_per_s']:.2f}x | {pct(a['agent_steps_per_s'])} |")
-kernel = r.get("kernel_peak_gflops")
-print(f"peak {peak:.1f} GFLOP/s (1 thread, 1024^3; gemm crate {r.get('gemm_peak_gflops', r['peak_gflops_1thread']):.1f}, "
-      f"swm kernel {'-' if kernel is None else f'{kernel:.1f}'}, PyTorch {t.get('peak_gflops_1thread', float('nan')):.1f})")
-rs, ts = r["step"], t["step"]
+# kernel and PyTorch, one thread each, over all runs.
+peak = max(max(r["peak_gflops_1thread"] for r in R), max(t.get("peak_gflops_1thread", 0.0) for t in T))
+mflop = R[0]["mflop_per_vehicle_step"]
+head = "| {} | Rust agent-steps/s | PyTorch agent-steps/s | Rust / PyTorch (median) | per run | Rust % of f32 peak |"
+print(f"{runs} run(s); rates are medians over the runs")
 print()
-print("| one closed-loop step, 1 thread | Rust agent-steps/s | PyTorch agent-steps/s | Rust / PyTorch | Rust % of f32 peak |")
-print("| --- | ---: | ---: | ---: | ---: |")
+print(head.format("network alone, batch"))
+print("| ---: | ---: | ---: | ---: | --- | ---: |")
+for k, b in enumerate(R[0]["forward"]):
+    row(b["batch"], [r["forward"][k]["agent_steps_per_s"] for r in R], [t["forward"][k]["agent_steps_per_s"] for t in T])
+g = lambda key: [r.get(key) for r in R]
+kernel = [k for k in g("kernel_peak_gflops") if k is not None]
+print(f"peak {peak:.1f} GFLOP/s (1 thread, 1024^3, best of the runs; gemm crate {max(g('gemm_peak_gflops') or [0]):.1f}, "
+      f"swm kernel {f'{max(kernel):.1f}' if kernel else '-'}, PyTorch {max(t.get('peak_gflops_1thread', 0.0) for t in T):.1f})")
+print()
+print(head.format("one closed-loop step, 1 thread"))
+print("| --- | ---: | ---: | ---: | --- | ---: |")
 for name, key in [("features + network", "features_network_agent_steps_per_s"), ("features", "features_agent_steps_per_s"), ("network", "network_agent_steps_per_s")]:
-    print(f"| {name} | {rs[key]:,.0f} | {ts[key]:,.0f} | {rs[key]/ts[key]:.2f}x | {'' if name == 'features' else pct(rs[key])} |")
-one = [x for x in r["rollout"] if x["threads"] == 1][0]
-print(f"| whole rollout (+ sampling, masks, kinematics) vs PyTorch features + network | {one['agent_steps_per_s']:,.0f} | {ts['features_network_agent_steps_per_s']:,.0f} | {one['agent_steps_per_s']/ts['features_network_agent_steps_per_s']:.2f}x | {pct(one['agent_steps_per_s'])} |")
-if "rollout_unmasked" in r:
-    u = r["rollout_unmasked"]
-    print(f"| whole rollout without the masks (+ sampling, kinematics) vs PyTorch features + network | {u['agent_steps_per_s']:,.0f} | {ts['features_network_agent_steps_per_s']:,.0f} | {u['agent_steps_per_s']/ts['features_network_agent_steps_per_s']:.2f}x | {pct(u['agent_steps_per_s'])} |")
-for x in r["rollout"]:
-    print(f"rollout on {x['threads']} threads: {x['agent_steps_per_s']:,.0f} agent-steps/s")
-print(f"features: max |PyTorch - Rust| {ts['max_abs_feature_diff']:.2e}, agents with a feature off by > 1e-3: {ts['features_differing_over_1e-3']} of {ts['agents']}; logits max |diff| {ts['max_abs_logit_diff']:.2e}")
+    row(name, [r["step"][key] for r in R], [t["step"][key] for t in T], name != "features")
+fn = [t["step"]["features_network_agent_steps_per_s"] for t in T]
+one = [[x for x in r["rollout"] if x["threads"] == 1][0]["agent_steps_per_s"] for r in R]
+row("whole rollout (+ sampling, masks, kinematics) vs PyTorch features + network", one, fn)
+if all("rollout_unmasked" in r for r in R):
+    row("whole rollout without the masks (+ sampling, kinematics) vs PyTorch features + network", [r["rollout_unmasked"]["agent_steps_per_s"] for r in R], fn)
+for threads in sorted({x["threads"] for x in R[0]["rollout"]}):
+    rates = [[x for x in r["rollout"] if x["threads"] == threads][0]["agent_steps_per_s"] for r in R]
+    print(f"rollout on {threads} threads: {med(rates):,.0f} agent-steps/s (median; runs {', '.join(f'{x:,.0f}' for x in rates)})")
+ts = T[-1]["step"]
+print(f"features: max |PyTorch - Rust| {max(t['step']['max_abs_feature_diff'] for t in T):.2e}, agents with a feature off by > 1e-3: "
+      f"{max(t['step']['features_differing_over_1e-3'] for t in T)} of {ts['agents']}; logits max |diff| {max(t['step']['max_abs_logit_diff'] for t in T):.2e}")
 PY
