@@ -1101,6 +1101,11 @@ impl MaskScratch {
     /// [`can_brake_on_road`] for the token being checked (`first` after it, box `shape`),
     /// with the columns the collision check tried remembered.
     fn can_brake_on_road(&mut self, map: &MapContext, shape: &MaskBox, first: &Kinematics, col: usize) -> bool {
+        // A column the collision check already found on the road answers it: the result
+        // is whether any column keeps the box on the road, whichever is tried first.
+        if self.road_memo.contains(&Some(true)) {
+            return true;
+        }
         let n = VEHICLE_YAW_RATE_RADPS.len();
         let (memo, trig) = (&mut self.road_memo, &mut self.trig);
         (0..n).map(|d| escape_column(col, d, n)).any(|j| {
