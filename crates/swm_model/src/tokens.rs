@@ -95,10 +95,22 @@ pub struct Kinematics {
     pub speed_mps: f64,
 }
 
-/// Wraps an angle into `(-π, π]`.
+/// Wraps an angle into `(-π, π]`: `a.rem_euclid(τ)`, less τ above π.
+///
+/// Angles within one turn of zero (every heading a step makes) skip the `fmod` call with
+/// the same bits: for `|a| < τ` the remainder is `a` itself, exactly, and `rem_euclid` adds τ
+/// to a negative one.
+#[inline]
 pub fn wrap_angle(a: f64) -> f64 {
-    let t = a.rem_euclid(std::f64::consts::TAU);
-    if t > std::f64::consts::PI { t - std::f64::consts::TAU } else { t }
+    use std::f64::consts::{PI, TAU};
+    let t = if (0.0..TAU).contains(&a) {
+        a
+    } else if a < 0.0 && a > -TAU {
+        a + TAU
+    } else {
+        a.rem_euclid(TAU)
+    };
+    if t > PI { t - TAU } else { t }
 }
 
 /// The (acceleration m/s², yaw rate rad/s) of a vehicle token.
@@ -317,5 +329,23 @@ mod tests {
     fn wrap() {
         assert!((wrap_angle(3.0 * std::f64::consts::PI) - std::f64::consts::PI).abs() < 1e-12);
         assert!((wrap_angle(-0.5) + 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wrapping_skips_fmod_with_the_same_bits() {
+        use std::f64::consts::{PI, TAU};
+        let slow = |a: f64| {
+            let t = a.rem_euclid(TAU);
+            if t > PI { t - TAU } else { t }
+        };
+        let mut angles = vec![0.0, -0.0, PI, -PI, TAU, -TAU, 1e-300, -1e-300, 7.0, -7.0, 1e6, -1e6, f64::NAN];
+        for a in [PI, TAU, 0.0] {
+            angles.extend([a.next_up(), a.next_down(), -a.next_up(), -a.next_down()]);
+        }
+        let mut rng = swm_core::rng::CounterRng::new(5, 5);
+        angles.extend((0..100_000).map(|_| rng.range_f64(-2.5 * TAU, 2.5 * TAU)));
+        for a in angles {
+            assert_eq!(wrap_angle(a).to_bits(), slow(a).to_bits(), "{a:e}");
+        }
     }
 }
