@@ -113,7 +113,9 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
                 front += 1;
             }
         }
-        scratch[..front].sort_unstable_by(order);
+        // The front's probabilities are positive and finite, whose bits order like the
+        // values: one integer key per token gives `order` (likelier first, ties by token).
+        scratch[..front].sort_unstable_by_key(|&(e, t)| (u64::from(!e.to_bits()) << 16) | u64::from(t));
         keep = nucleus(&scratch[..front]);
     }
     let keep = match keep {
