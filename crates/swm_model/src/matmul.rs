@@ -4,8 +4,8 @@
 //!
 //! * On x86-64 CPUs with AVX-512F (checked at run time), a kernel of this module. The
 //!   weights are packed once per network ([`PackedDense`]: panels of 16 output columns, each
-//!   panel `k × 16` contiguous), so a forward pass packs nothing. A tile of up to 8 rows ×
-//!   32 columns is accumulated in 16 registers.
+//!   panel `k × 16` contiguous), so a forward pass packs nothing. A tile of up to 12 rows ×
+//!   32 columns is accumulated in 24 of the 32 vector registers.
 //! * Elsewhere, the `gemm` crate on the weights in place.
 //!
 //! Both compute every output as one chain of fused multiply-adds over `k` in order, starting
@@ -24,7 +24,7 @@ use crate::net::Dense;
 /// Output columns per panel: one 512-bit register of `f32`.
 const PANEL: usize = 16;
 /// Rows per register tile.
-const TILE_ROWS: usize = 8;
+const TILE_ROWS: usize = 12;
 
 /// A dense layer's weights packed for the AVX-512 kernel: `ceil(n / 16)` panels, panel `p`
 /// holding `W[16p + c][i]` at `(p · k + i) · 16 + c` (zero past `n`), and the bias padded
@@ -154,7 +154,7 @@ mod avx512 {
     use super::{PANEL, PackedDense, TILE_ROWS};
 
     /// `dst[m × n] = a[m × k] · Wᵀ + b` over the packed panels, two panels (32 columns)
-    /// at a time, the rows in tiles of 8 under each pair so that the pair's panels
+    /// at a time, the rows in tiles of 12 under each pair so that the pair's panels
     /// (`k × 32` floats, 32 KiB at k = 256) stay in L1 while the rows stream past.
     ///
     /// # Safety
@@ -185,7 +185,7 @@ mod avx512 {
                             }
                         };
                     }
-                    dispatch!(1 2 3 4 5 6 7 8);
+                    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12);
                     row += rows;
                 }
                 panel += pair;
