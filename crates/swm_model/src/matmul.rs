@@ -68,11 +68,21 @@ pub fn packed_kernel_available() -> bool {
 }
 
 /// `dst = a · Wᵀ + b` (then ReLU if asked) for `m` rows of `a` (row-major `[m, k]`); `dst`
-/// becomes row-major `[m, n]`. `packed` is `layer` packed, used when this CPU has the
-/// kernel ([`packed_kernel_available`]).
+/// becomes row-major `[m, n]`. `packed` is `layer` packed ([`PackedDense::new`]), used when
+/// this CPU has the kernel ([`packed_kernel_available`]).
+///
+/// # Panics
+/// When `a` is not `m × k` values, the layer's weights and bias are not `n × k` and `n`, or
+/// `packed` has another shape than `layer`.
 pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, dst: &mut Vec<f32>, relu: bool) {
     let (k, n) = (layer.n_in, layer.n_out);
     assert_eq!(a.len(), m * k, "a batch of {m} rows of {k}");
+    assert!(
+        layer.weight.len() == n * k && layer.bias.len() == n,
+        "a {n} × {k} layer with {} weights, {} biases",
+        layer.weight.len(),
+        layer.bias.len()
+    );
     dst.clear();
     match packed {
         #[cfg(target_arch = "x86_64")]
