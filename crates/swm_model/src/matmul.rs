@@ -336,6 +336,14 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "a 4 × 3 layer with 11 weights")]
+    fn a_layer_short_of_weights_is_refused() {
+        let mut l = layer(3, 4, 1);
+        l.weight.pop();
+        linear(&[0.0; 6], 2, &l, None, &mut Vec::new(), false);
+    }
+
+    #[test]
     fn packing_puts_each_weight_in_its_panel() {
         let l = layer(5, 20, 9);
         let p = PackedDense::new(&l);
