@@ -1,6 +1,7 @@
 //! Benchmark of the CPU world model: the network's forward pass on batches of agents (one
 //! thread), this machine's measured single-thread f32 matmul peak (the better of the `gemm`
-//! crate and swm's packed AVX-512 kernel on a 1024³ product), one closed-loop step's features and network on 64 scenarios × 48 agents
+//! crate and swm's packed AVX-512 kernel on a 1024³ product; `scripts/bench-model.sh` adds
+//! PyTorch's), one closed-loop step's features and network on 64 scenarios × 48 agents
 //! of a synthetic district (one thread), and whole closed-loop rollouts (features, network,
 //! sampling, feasibility masks, kinematics; one thread and all threads). Writes the feature
 //! batches and the step's world state for `scripts/bench_model_torch.py`, which runs the
