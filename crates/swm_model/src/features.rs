@@ -54,7 +54,7 @@ use swm_sim::{AgentKind, SignalState};
 use swm_twin::P2;
 use swm_twin::query::BevClass;
 
-use crate::map::MapContext;
+use crate::map::{MapContext, PathMatch};
 use crate::tokens::{Kinematics, wrap_angle};
 
 /// Version of the feature layout (stored in model files).
@@ -78,7 +78,8 @@ const LANE_POINTS: usize = 15;
 const LANE_SPACING_M: f64 = 4.0;
 const STOP_HORIZON_M: f64 = 60.0;
 const RAY_MAX_M: f64 = 24.0;
-const MATCH_RADIUS_M: f64 = 6.0;
+/// How far from a path a vehicle's lane features take it (m).
+pub const FEATURE_MATCH_RADIUS_M: f64 = 6.0;
 
 /// Which successor the route follows at a path's end.
 #[derive(Clone, Copy, Debug)]
@@ -199,6 +200,38 @@ pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, hori
 
 /// Computes the features of `agents[i]` at `time_s` into `out` (length [`FEATURE_DIM`]).
 pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: f64, out: &mut [f32]) {
+    agent_features_with(map, agents, i, time_s, out, None, &mut FeatureScratch::default());
+}
+
+/// What a caller computing the features of many agents of one frame keeps between them
+/// ([`agent_features_with`]): every agent's velocity, and a buffer.
+#[derive(Debug, Default)]
+pub(crate) struct FeatureScratch {
+    /// `velocity` of every agent's current state (empty: computed when asked for).
+    velocities: Vec<P2>,
+    near: Vec<(f64, usize)>,
+}
+
+impl FeatureScratch {
+    /// Starts a frame: the velocities of `agents` now.
+    pub(crate) fn new_frame(&mut self, agents: &[AgentView]) {
+        self.velocities.clear();
+        self.velocities.extend(agents.iter().map(|a| velocity(a.now())));
+    }
+}
+
+/// [`agent_features`], with the vehicle's path match within [`FEATURE_MATCH_RADIUS_M`] at
+/// its current pose when the caller has it already (`matched`; `None`: matched here), and
+/// the frame's velocities from `scratch` (the same values).
+pub(crate) fn agent_features_with(
+    map: &MapContext,
+    agents: &[AgentView],
+    i: usize,
+    time_s: f64,
+    out: &mut [f32],
+    matched: Option<Option<PathMatch>>,
+    scratch: &mut FeatureScratch,
+) {
     debug_assert_eq!(out.len(), FEATURE_DIM);
     out.fill(0.0);
     let a = &agents[i];
@@ -231,15 +264,20 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
     // Lane ahead.
     let mut signal: Option<SignalState> = None;
     if a.kind.is_vehicle()
-        && let Some(m) = map.match_path(now.point_enu, now.heading_rad, MATCH_RADIUS_M)
+        && let Some(m) =
+            matched.unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, FEATURE_MATCH_RADIUS_M))
     {
         out[25] = 1.0;
         out[26] = if map.paths[m.path as usize].lane.is_none() { 1.0 } else { 0.0 };
         let r = route(map, m.path, m.s_m, &a.intent, LANE_POINTS as f64 * LANE_SPACING_M + 1.0);
+        let mut cursor = (u32::MAX, crate::map::PathCursor::default());
         for k in 0..LANE_POINTS {
             let d = (k + 1) as f64 * LANE_SPACING_M;
             let (pi, start) = r.iter().rev().find(|(_, st)| *st <= d).copied().unwrap_or(r[0]);
-            let (q, _) = map.paths[pi as usize].at(d - start);
+            if cursor.0 != pi {
+                cursor = (pi, crate::map::PathCursor::default());
+            }
+            let (q, _, _) = map.paths[pi as usize].at_from(d - start, &mut cursor.1);
             let l = fr.local(q);
             out[27 + 2 * k] = (l[0] / 30.0) as f32;
             out[28 + 2 * k] = (l[1] / 30.0) as f32;
@@ -309,21 +347,19 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let mut near: Vec<(f64, usize)> = agents
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| *j != i)
-        .filter_map(|(j, b)| {
-            let p = b.now().point_enu;
-            let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
-            (d2 <= r2).then_some((d2, j))
-        })
-        .collect();
+    let FeatureScratch { velocities, near } = scratch;
+    let velocity_of = |j: usize| velocities.get(j).copied().unwrap_or_else(|| velocity(agents[j].now()));
+    near.clear();
+    near.extend(agents.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(j, b)| {
+        let p = b.now().point_enu;
+        let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
+        (d2 <= r2).then_some((d2, j))
+    }));
     near.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-    let v_own = velocity(now);
+    let v_own = velocity_of(i);
     out[88] = 1.0;
     let mut best_gap = f64::INFINITY;
-    for (_, j) in &near {
+    for (_, j) in near.iter() {
         let b = &agents[*j];
         let bn = b.now();
         let p = fr.local(bn.point_enu);
@@ -332,7 +368,7 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
             let gap = (p[0] - 0.5 * f64::from(a.length_m + b.length_m)).max(0.0);
             if gap < best_gap {
                 best_gap = gap;
-                let vb = fr.local_vec(velocity(bn));
+                let vb = fr.local_vec(velocity_of(*j));
                 out[87] = 1.0;
                 out[88] = (gap / NEIGHBOUR_RADIUS_M) as f32;
                 out[89] = ((vb[0] - now.speed_mps) / 10.0) as f32;
@@ -345,7 +381,7 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
         let o = &mut out[EGO_DIM + slot * NEIGHBOUR_DIM..EGO_DIM + (slot + 1) * NEIGHBOUR_DIM];
         let p = fr.local(bn.point_enu);
         let dh = wrap_angle(bn.heading_rad - now.heading_rad);
-        let vb = velocity(bn);
+        let vb = velocity_of(*j);
         let dv = fr.local_vec([vb[0] - v_own[0], vb[1] - v_own[1]]);
         o[0] = (p[0] / 20.0) as f32;
         o[1] = (p[1] / 20.0) as f32;

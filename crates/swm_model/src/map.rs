@@ -156,7 +156,9 @@ impl Drivable {
     }
 }
 
-/// A drivable path: a lane or a connection through a junction.
+/// A drivable path: a lane or a connection through a junction. Made by [`make_path`], which
+/// also caches every segment's direction (the fields are read-only in practice: a path
+/// whose points change needs a new [`make_path`]).
 #[derive(Clone, Debug)]
 pub struct Path {
     pub points: Vec<P2>,
@@ -169,26 +171,59 @@ pub struct Path {
     /// The lane whose signal/stop line governs the path's end (lanes only).
     pub stop_s_m: Option<f64>,
     pub successors: Vec<u32>,
+    /// Per segment: its unit direction and that direction's heading (rad), as
+    /// [`Path::at`] computes them.
+    dirs: Vec<(P2, f64)>,
+}
+
+/// Where along a path a lookup of [`Path::at_from`] last landed: the next lookup, a little
+/// further along, starts there instead of searching the whole path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PathCursor {
+    segment: usize,
 }
 
 impl Path {
     /// The point and unit direction at distance `s_m` along the path (clamped).
     pub fn at(&self, s_m: f64) -> (P2, P2) {
+        let (q, d, _) = self.at_from(s_m, &mut PathCursor::default());
+        (q, d)
+    }
+
+    /// [`Path::at`] and the direction's heading (rad), starting the search at `cursor` and
+    /// leaving it at the segment found. The same values as [`Path::at`] whatever the cursor:
+    /// a walk forward from it that lands strictly inside a segment finds the segment the
+    /// binary search would; on a vertex (where zero-length segments could make the two
+    /// disagree) the binary search decides.
+    pub fn at_from(&self, s_m: f64, cursor: &mut PathCursor) -> (P2, P2, f64) {
         let n = self.points.len();
         if n == 1 {
-            return (self.points[0], [1.0, 0.0]);
+            return (self.points[0], [1.0, 0.0], 0.0);
         }
         let s = s_m.clamp(0.0, self.length_m);
-        let i = match self.s_m.binary_search_by(|v| v.total_cmp(&s)) {
-            Ok(i) => i.min(n - 2),
-            Err(i) => i.saturating_sub(1).min(n - 2),
-        };
-        let (a, b) = (self.points[i], self.points[i + 1]);
+        let mut i = cursor.segment.min(n - 2);
+        // A short walk forward (lookups move on by a few metres).
+        for _ in 0..4 {
+            if self.s_m[i + 1] < s && i + 2 < n {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if !(self.s_m[i] < s && s < self.s_m[i + 1]) {
+            i = match self.s_m.binary_search_by(|v| v.total_cmp(&s)) {
+                Ok(i) => i.min(n - 2),
+                Err(i) => i.saturating_sub(1).min(n - 2),
+            };
+        }
+        cursor.segment = i;
+        let a = self.points[i];
         let seg = self.s_m[i + 1] - self.s_m[i];
         let u = if seg > 1e-9 { (s - self.s_m[i]) / seg } else { 0.0 };
+        let b = self.points[i + 1];
         let d = [b[0] - a[0], b[1] - a[1]];
-        let len = d[0].hypot(d[1]).max(1e-9);
-        ([a[0] + u * d[0], a[1] + u * d[1]], [d[0] / len, d[1] / len])
+        let (dir, heading_rad) = self.dirs[i];
+        ([a[0] + u * d[0], a[1] + u * d[1]], dir, heading_rad)
     }
 
     /// Heading at the path's start and end (rad).
@@ -459,9 +494,25 @@ impl MapContext {
     /// minimising `distance + 4 m · (1 - cos(heading error))`, heading errors above 90°
     /// excluded; ties by path index.
     pub fn match_path(&self, p: P2, heading_rad: f64, radius_m: f64) -> Option<PathMatch> {
+        self.match_path_two(p, heading_rad, radius_m, radius_m).1
+    }
+
+    /// [`MapContext::match_path`] within `near_m` and within `far_m` (`near_m` ≤ `far_m`):
+    /// the same two matches as two calls, from one search of the larger radius. The
+    /// segments within the smaller radius are those the tree's own test keeps
+    /// ([`PointDistance::distance_2`] ≤ `near_m`²), and they come in the same order (a
+    /// smaller radius only prunes subtrees of the same depth-first walk).
+    pub fn match_path_two(
+        &self,
+        p: P2,
+        heading_rad: f64,
+        near_m: f64,
+        far_m: f64,
+    ) -> (Option<PathMatch>, Option<PathMatch>) {
         let (hs, hc) = heading_rad.sin_cos();
-        let mut best: Option<(f64, PathMatch)> = None;
-        for seg in self.tree.locate_within_distance(p, radius_m * radius_m) {
+        let (near2, far2) = (near_m * near_m, far_m * far_m);
+        let mut best: [Option<(f64, PathMatch)>; 2] = [None, None];
+        for seg in self.tree.locate_within_distance(p, far2) {
             let d = [seg.b[0] - seg.a[0], seg.b[1] - seg.a[1]];
             let len = d[0].hypot(d[1]);
             if len < 1e-6 {
@@ -474,21 +525,29 @@ impl MapContext {
             let (q, u) = project(seg.a, seg.b, p);
             let dist = (q[0] - p[0]).hypot(q[1] - p[1]);
             let score = dist + 4.0 * (1.0 - cos_e);
-            let better = match &best {
+            let better = |b: &Option<(f64, PathMatch)>| match b {
                 None => true,
                 Some((bs, bm)) => score < *bs - 1e-12 || ((score - *bs).abs() <= 1e-12 && seg.path < bm.path),
             };
-            if better {
+            let near = near2 == far2 || seg.distance_2(&p) <= near2;
+            let (better_near, better_far) = (near && better(&best[0]), better(&best[1]));
+            if better_near || better_far {
                 let path = &self.paths[seg.path as usize];
                 let s_m = path.s_m[seg.i as usize] + u * len;
                 let cross = d[0] * (p[1] - seg.a[1]) - d[1] * (p[0] - seg.a[0]);
                 let lateral_m = cross.signum() * dist;
                 let path_heading = d[1].atan2(d[0]);
                 let heading_error_rad = crate::tokens::wrap_angle(path_heading - heading_rad);
-                best = Some((score, PathMatch { path: seg.path, s_m, lateral_m, heading_error_rad }));
+                let m = Some((score, PathMatch { path: seg.path, s_m, lateral_m, heading_error_rad }));
+                if better_near {
+                    best[0] = m;
+                }
+                if better_far {
+                    best[1] = m;
+                }
             }
         }
-        best.map(|(_, m)| m)
+        (best[0].map(|(_, m)| m), best[1].map(|(_, m)| m))
     }
 
     /// The successor of `path` to follow: `choice` picks among several (taken modulo their
@@ -543,7 +602,16 @@ pub fn make_path(
         s_m.push(0.0);
     }
     let speed_limit_mps = if speed_limit_mps.is_finite() && speed_limit_mps > 0.0 { speed_limit_mps } else { 8.0 };
-    Path { points, s_m, length_m: s, speed_limit_mps, lane, stop_s_m, successors }
+    let dirs = points
+        .windows(2)
+        .map(|w| {
+            let d = [w[1][0] - w[0][0], w[1][1] - w[0][1]];
+            let len = d[0].hypot(d[1]).max(1e-9);
+            let dir = [d[0] / len, d[1] / len];
+            (dir, dir[1].atan2(dir[0]))
+        })
+        .collect();
+    Path { points, s_m, length_m: s, speed_limit_mps, lane, stop_s_m, successors, dirs }
 }
 
 #[cfg(test)]
@@ -580,5 +648,90 @@ mod tests {
                 assert_eq!(raster_cell(p, origin, res, 700, 900), want, "p {p:?} res {res}");
             }
         }
+    }
+
+    /// The lookup as it was before the cursor and the cached directions: a binary search,
+    /// then the direction from the segment.
+    fn at_by_search(path: &Path, s_m: f64) -> (P2, P2) {
+        let n = path.points.len();
+        if n == 1 {
+            return (path.points[0], [1.0, 0.0]);
+        }
+        let s = s_m.clamp(0.0, path.length_m);
+        let i = match path.s_m.binary_search_by(|v| v.total_cmp(&s)) {
+            Ok(i) => i.min(n - 2),
+            Err(i) => i.saturating_sub(1).min(n - 2),
+        };
+        let (a, b) = (path.points[i], path.points[i + 1]);
+        let seg = path.s_m[i + 1] - path.s_m[i];
+        let u = if seg > 1e-9 { (s - path.s_m[i]) / seg } else { 0.0 };
+        let d = [b[0] - a[0], b[1] - a[1]];
+        let len = d[0].hypot(d[1]).max(1e-9);
+        ([a[0] + u * d[0], a[1] + u * d[1]], [d[0] / len, d[1] / len])
+    }
+
+    /// Paths with short and long segments and repeated points (zero-length segments), one
+    /// point alone; lookups forward in small and large steps, backwards, on the vertices
+    /// and past both ends, each from the cursor the last one left: the same bits as the
+    /// binary search, and the heading of the direction returned.
+    #[test]
+    fn lookups_from_a_cursor_find_what_a_search_finds() {
+        let mut rng = swm_core::rng::CounterRng::new(17, 2);
+        for case in 0..300 {
+            let n = 1 + case % 12;
+            let mut pts = vec![[rng.range_f64(-50.0, 50.0), rng.range_f64(-50.0, 50.0)]];
+            while pts.len() < n {
+                let last = *pts.last().expect("a point");
+                let step = if rng.range_f64(0.0, 1.0) < 0.2 { 0.0 } else { rng.range_f64(0.01, 15.0) };
+                let ang = rng.range_f64(-3.2, 3.2);
+                pts.push([last[0] + step * ang.cos(), last[1] + step * ang.sin()]);
+            }
+            let path = make_path(pts, 10.0, None, None, Vec::new());
+            let mut cursor = PathCursor::default();
+            let mut s = rng.range_f64(-2.0, 1.0);
+            for k in 0..60 {
+                s = match k % 5 {
+                    0 | 1 => s + rng.range_f64(0.0, 3.0),
+                    2 => s + rng.range_f64(0.0, 30.0),
+                    3 => s - rng.range_f64(0.0, 10.0),
+                    _ => path.s_m[(rng.range_f64(0.0, 1.0) * path.s_m.len() as f64) as usize % path.s_m.len()],
+                };
+                let (q, d, h) = path.at_from(s, &mut cursor);
+                let (want_q, want_d) = at_by_search(&path, s);
+                let bits = |v: P2| [v[0].to_bits(), v[1].to_bits()];
+                assert_eq!((bits(q), bits(d)), (bits(want_q), bits(want_d)), "case {case} s {s}");
+                assert_eq!((bits(q), bits(d)), (bits(path.at(s).0), bits(path.at(s).1)));
+                if n > 1 {
+                    assert_eq!(h.to_bits(), d[1].atan2(d[0]).to_bits());
+                }
+            }
+        }
+    }
+
+    /// One search within two radii gives the two matches two searches give, on a grid of
+    /// crossing paths, both directions, at poses all around them.
+    #[test]
+    fn one_search_within_two_radii_matches_two_searches() {
+        let mut paths = Vec::new();
+        for k in 0..6 {
+            let y = 7.0 * k as f64;
+            paths.push(make_path(vec![[0.0, y], [40.0, y + 1.0], [80.0, y]], 10.0, Some(k), None, Vec::new()));
+            paths.push(make_path(vec![[80.0, y + 3.5], [0.0, y + 3.5]], 10.0, None, None, Vec::new()));
+            let x = 13.0 * k as f64;
+            paths.push(make_path(vec![[x, -5.0], [x + 2.0, 20.0], [x, 45.0]], 10.0, None, None, Vec::new()));
+        }
+        let map = MapContext::from_paths(paths, 1.75);
+        let mut rng = swm_core::rng::CounterRng::new(3, 9);
+        let mut both = 0;
+        for _ in 0..5000 {
+            let p = [rng.range_f64(-10.0, 90.0), rng.range_f64(-10.0, 50.0)];
+            let h = rng.range_f64(-4.0, 4.0);
+            let (near, far) = (rng.range_f64(0.5, 4.0), rng.range_f64(4.0, 9.0));
+            let got = map.match_path_two(p, h, near, far);
+            assert_eq!(got, (map.match_path(p, h, near), map.match_path(p, h, far)), "p {p:?} h {h}");
+            both += usize::from(got.0.is_some() && got.0 != got.1);
+        }
+        // The two radii do give different matches.
+        assert!(both > 50, "{both}");
     }
 }

@@ -117,8 +117,10 @@ use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
 
 use crate::ModelError;
 use crate::data::kinematics;
-use crate::features::{AgentView, FEATURE_DIM, HISTORY_STEPS, Intent, agent_features};
-use crate::map::{MapContext, PathMatch};
+use crate::features::{
+    AgentView, FEATURE_DIM, FEATURE_MATCH_RADIUS_M, FeatureScratch, HISTORY_STEPS, Intent, agent_features_with,
+};
+use crate::map::{MapContext, PathCursor, PathMatch};
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
 use crate::tokens::{
@@ -336,10 +338,16 @@ fn push_frame_matching(
             a.history.remove(0);
         }
         let (lane, signal) = if a.kind.is_vehicle() {
-            let m = map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M);
-            if let Some(kept) = matched.as_deref_mut() {
-                kept.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m }));
-            }
+            let m = match matched.as_deref_mut() {
+                Some(kept) => {
+                    // The features' match at the next frame comes from the same search.
+                    let (m, wide) =
+                        map.match_path_two(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M, FEATURE_MATCH_RADIUS_M);
+                    kept.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m, feature_path: wide }));
+                    m
+                }
+                None => map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M),
+            };
             let lane = m.and_then(|m| map.paths[m.path as usize].lane);
             let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
             (lane, sig)
@@ -540,12 +548,14 @@ impl MaskBox {
     }
 }
 
-/// A vehicle's path match within `radius_m` at `state` ([`MapContext::match_path`]).
+/// A vehicle's path match within `radius_m` at `state` ([`MapContext::match_path`]), and
+/// within the features' radius ([`FEATURE_MATCH_RADIUS_M`]).
 #[derive(Clone, Copy, Debug)]
 struct Matched {
     state: Kinematics,
     radius_m: f64,
     path: Option<PathMatch>,
+    feature_path: Option<PathMatch>,
 }
 
 impl Matched {
@@ -553,12 +563,21 @@ impl Matched {
     /// with that radius.
     fn at(kept: Option<&Option<Matched>>, k: &Kinematics, radius_m: f64) -> Option<Option<PathMatch>> {
         let m = (*kept?)?;
+        (m.radius_m.to_bits() == radius_m.to_bits() && m.made_at(k)).then_some(m.path)
+    }
+
+    /// The features' match kept for a vehicle now at `k`, when it was made there.
+    fn for_features(kept: Option<&Option<Matched>>, k: &Kinematics) -> Option<Option<PathMatch>> {
+        let m = (*kept?)?;
+        m.made_at(k).then_some(m.feature_path)
+    }
+
+    /// Whether the match was made at `k`'s pose (the same bits).
+    fn made_at(&self, k: &Kinematics) -> bool {
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
-        (same(m.radius_m, radius_m)
-            && same(m.state.point_enu[0], k.point_enu[0])
-            && same(m.state.point_enu[1], k.point_enu[1])
-            && same(m.state.heading_rad, k.heading_rad))
-        .then_some(m.path)
+        same(self.state.point_enu[0], k.point_enu[0])
+            && same(self.state.point_enu[1], k.point_enu[1])
+            && same(self.state.heading_rad, k.heading_rad)
     }
 }
 
@@ -1138,15 +1157,21 @@ impl MaskScratch {
         let v1 = first.speed_mps;
         let s1 = 0.5 * (now.speed_mps + v1) * DT_S;
         self.own.clear();
+        // The lookups move forward along the route: each path's search starts where the last
+        // one on it ended.
+        let mut cursor = (u32::MAX, PathCursor::default());
         for k in 0..=self.brake_steps {
             let t_s = (k as f64 * DT_S).min(v1 / MASK_BRAKE_MPS2);
             let s_m = s1 + v1 * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
             let (pi, start) = self.route.iter().rev().find(|(_, st)| *st <= s_m).copied().unwrap_or(self.route[0]);
-            let (q, d) = map.paths[pi as usize].at(s_m - start);
+            if cursor.0 != pi {
+                cursor = (pi, PathCursor::default());
+            }
+            let (q, d, heading_rad) = map.paths[pi as usize].at_from(s_m - start, &mut cursor.1);
             let lat = self.route_lateral_m;
             self.own.push(Kinematics {
                 point_enu: [q[0] - lat * d[1], q[1] + lat * d[0]],
-                heading_rad: d[1].atan2(d[0]),
+                heading_rad,
                 speed_mps: (v1 - MASK_BRAKE_MPS2 * k as f64 * DT_S).max(0.0),
             });
         }
@@ -1390,6 +1415,7 @@ pub struct LiveRollout<'a> {
     world: Vec<WorldAgent>,
     row: Vec<f32>,
     ms: MaskScratch,
+    feature_scratch: FeatureScratch,
 }
 
 impl<'a> LiveRollout<'a> {
@@ -1418,6 +1444,7 @@ impl<'a> LiveRollout<'a> {
             world: Vec::new(),
             row: vec![0.0f32; FEATURE_DIM],
             ms: MaskScratch::default(),
+            feature_scratch: FeatureScratch::default(),
         }
     }
 
@@ -1463,6 +1490,7 @@ impl<'a> LiveRollout<'a> {
             }
         }
         let views: Vec<AgentView> = agents.iter().map(RolloutAgent::view).collect();
+        self.feature_scratch.new_frame(&views);
         self.feats.clear();
         self.classes.clear();
         self.model_rows.clear();
@@ -1470,7 +1498,8 @@ impl<'a> LiveRollout<'a> {
             if external[i] {
                 continue;
             }
-            agent_features(map, &views, i, time_s, &mut self.row);
+            let kept = Matched::for_features(self.ms.matched.get(i), &self.world[i].state);
+            agent_features_with(map, &views, i, time_s, &mut self.row, kept, &mut self.feature_scratch);
             self.feats.extend_from_slice(&self.row);
             self.classes.push(a.class);
             self.model_rows.push(i);

@@ -45,6 +45,9 @@ pub fn keyed_unit(seed: u64, scenario: u64, agent: u32, step: u32, sample: u32, 
 /// [`sample_token`] (an optimisation only: the drawn token is the same).
 const NUCLEUS_FLOOR: f32 = 1e-4;
 
+/// How many of the likeliest tokens [`sample_token`] sorts first (an optimisation only).
+const NUCLEUS_PREFIX: usize = 12;
+
 /// How tokens are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SamplingConfig {
@@ -81,8 +84,11 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
     }
     scratch.clear();
     let mut sum = 0.0f32;
+    // Dividing by 1 changes no bits; the division is skipped then.
+    let unit_temperature = cfg.temperature == 1.0;
     for (i, &l) in logits.iter().enumerate() {
-        let e = ((l - max) / cfg.temperature).exp();
+        let x = if unit_temperature { l - max } else { (l - max) / cfg.temperature };
+        let e = x.exp();
         sum += e;
         scratch.push((e, i as u16));
     }
@@ -115,8 +121,19 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
         }
         // The front's probabilities are positive and finite, whose bits order like the
         // values: one integer key per token gives `order` (likelier first, ties by token).
-        scratch[..front].sort_unstable_by_key(|&(e, t)| (u64::from(!e.to_bits()) << 16) | u64::from(t));
-        keep = nucleus(&scratch[..front]);
+        let key = |&(e, t): &(f32, u16)| (u64::from(!e.to_bits()) << 16) | u64::from(t);
+        // The nucleus is short (six tokens on average in the benchmark's rollouts, of about
+        // thirty in the front): the likeliest NUCLEUS_PREFIX first, sorted; when the
+        // nucleus ends among them they are the sorted front's prefix. Else the whole front.
+        if front > NUCLEUS_PREFIX {
+            scratch[..front].select_nth_unstable_by_key(NUCLEUS_PREFIX - 1, key);
+            scratch[..NUCLEUS_PREFIX].sort_unstable_by_key(key);
+            keep = nucleus(&scratch[..NUCLEUS_PREFIX]);
+        }
+        if keep.is_none() {
+            scratch[..front].sort_unstable_by_key(key);
+            keep = nucleus(&scratch[..front]);
+        }
     }
     let keep = match keep {
         Some(k) => k,
