@@ -65,8 +65,45 @@ fn raster_cell(p: P2, origin: P2, res: f64, nx: usize, ny: usize) -> Option<(usi
         return None;
     }
     // SAFETY: 0 ≤ x < nx and 0 ≤ y < ny (NaN fails the tests above), so both truncate to a
-    // `usize` in range.
-    Some(unsafe { (x.to_int_unchecked::<usize>(), y.to_int_unchecked::<usize>()) })
+    // whole number in range of `i64` (cell counts are far below 2^63), and that number is
+    // the cell's index. (A conversion to `i64` is one instruction on x86-64; one to `u64`
+    // needs two and a fix-up.)
+    Some(unsafe { (x.to_int_unchecked::<i64>() as usize, y.to_int_unchecked::<i64>() as usize) })
+}
+
+/// [`raster_cell`] for many points of one raster: what it derives from the raster (the
+/// reciprocal of the resolution, the cell counts as `f64`) derived once. The same cells.
+#[derive(Clone, Copy)]
+struct Grid {
+    origin: P2,
+    res: f64,
+    inv: Option<f64>,
+    nx: usize,
+    nx_f: f64,
+    ny_f: f64,
+}
+
+impl Grid {
+    #[inline]
+    fn new(origin: P2, res: f64, nx: usize, ny: usize) -> Grid {
+        Grid { origin, res, inv: power_of_two_reciprocal(res), nx, nx_f: nx as f64, ny_f: ny as f64 }
+    }
+
+    /// The row-major index `row * nx + col` of the cell holding `p` ([`raster_cell`]).
+    #[inline]
+    fn index(&self, p: P2) -> Option<usize> {
+        let (dx, dy) = (p[0] - self.origin[0], p[1] - self.origin[1]);
+        let (x, y) = match self.inv {
+            Some(inv) => (dx * inv, dy * inv),
+            None => (dx / self.res, dy / self.res),
+        };
+        if !(x >= 0.0 && y >= 0.0 && x < self.nx_f && y < self.ny_f) {
+            return None;
+        }
+        // SAFETY: as in `raster_cell`.
+        let (c, r) = unsafe { (x.to_int_unchecked::<i64>() as usize, y.to_int_unchecked::<i64>() as usize) };
+        Some(r * self.nx + c)
+    }
 }
 
 /// `1 / res` when `res` is a power of two whose reciprocal is a normal number (then
@@ -464,6 +501,30 @@ impl MapContext {
         }
     }
 
+    /// Whether every point of `pts` is drivable ([`MapContext::is_drivable`] of each, up to
+    /// the first that is not), with the raster's constants derived once.
+    #[inline]
+    pub fn all_drivable(&self, pts: &[P2]) -> bool {
+        match &self.drivable {
+            Some(d) => {
+                let g = Grid::new(d.origin_m, d.res_m, d.nx, d.ny);
+                pts.iter()
+                    .all(|&p| g.index(p).is_some_and(|k| d.bits[k / 64] >> (k % 64) & 1 == 1 || d.exact.contains(p)))
+            }
+            None => {
+                let g = Grid::new(self.origin_m, self.res_m, self.width, self.height);
+                // `class_at` is Road or Crossing exactly for those two bytes (any other byte
+                // reads as another class or as Ground).
+                pts.iter().all(|&p| {
+                    g.index(p).is_some_and(|k| {
+                        let c = self.classes[k];
+                        c == BevClass::Road as u8 || c == BevClass::Crossing as u8
+                    })
+                })
+            }
+        }
+    }
+
     /// How far `p` lies off the drivable area (m; 0 on it): the distance to it, capped at
     /// [`EXACT_BUCKET_M`] (without a [`Drivable`]: that cap off the road raster).
     pub fn off_road_depth(&self, p: P2) -> f64 {
@@ -733,5 +794,41 @@ mod tests {
         }
         // The two radii do give different matches.
         assert!(both > 50, "{both}");
+    }
+
+    /// `all_drivable` answers as `is_drivable` asked point by point, with a drivable area
+    /// and without (the class raster), on and off the road, near cell edges and off the
+    /// raster.
+    #[test]
+    fn all_drivable_is_drivable_point_by_point() {
+        let paths = vec![
+            make_path(vec![[0.0, 0.0], [60.0, 0.0], [90.0, 30.0]], 10.0, Some(0), None, Vec::new()),
+            make_path(vec![[60.0, 0.0], [60.0, -40.0]], 10.0, Some(1), None, Vec::new()),
+        ];
+        let mut map = MapContext::from_paths(paths, 1.75);
+        let mut rng = swm_core::rng::CounterRng::new(8, 8);
+        for with_drivable in [false, true] {
+            if with_drivable {
+                let strips: Vec<(Vec<P2>, f64)> = map.paths.iter().map(|p| (p.points.clone(), 1.75)).collect();
+                map.drivable = Drivable::from_strips(&strips);
+                assert!(map.drivable.is_some());
+            }
+            let mut mixed = 0;
+            for _ in 0..20_000 {
+                let n = 1 + (rng.range_f64(0.0, 4.0) as usize);
+                let c = [rng.range_f64(-45.0, 110.0), rng.range_f64(-75.0, 55.0)];
+                let pts: Vec<P2> = (0..n)
+                    .map(|_| {
+                        let q = [c[0] + rng.range_f64(-3.0, 3.0), c[1] + rng.range_f64(-3.0, 3.0)];
+                        // Some points exactly on cell edges.
+                        if rng.range_f64(0.0, 1.0) < 0.2 { [q[0].round(), (q[1] * 4.0).round() / 4.0] } else { q }
+                    })
+                    .collect();
+                let want = pts.iter().all(|p| map.is_drivable(*p));
+                assert_eq!(map.all_drivable(&pts), want, "{pts:?} (drivable area: {with_drivable})");
+                mixed += usize::from(!want && pts.iter().any(|p| map.is_drivable(*p)));
+            }
+            assert!(mixed > 100, "{mixed}");
+        }
     }
 }

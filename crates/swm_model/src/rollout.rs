@@ -673,15 +673,30 @@ fn braking_states(
     out.push(*k);
     let mut cur = *k;
     for _ in 0..steps {
-        cur = match class {
+        let next = match class {
             AgentClass::Vehicle => vehicle_step_by(&cur, -MASK_BRAKE_MPS2, yaw_rate, |a| trig.of(a)),
             // The vocabulary's hardest forward slowing (0.6 m/s per step) is the same rate.
             AgentClass::Pedestrian => {
                 pedestrian_step_by(&cur, -cur.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0, |a| trig.of(a))
             }
         };
+        if same_state(&next, &cur) {
+            // A step that changes no bit (the agent has stopped) changes none the next time
+            // either: the step is a function of the state alone.
+            out.resize(steps + 1, cur);
+            return;
+        }
+        cur = next;
         out.push(cur);
     }
+}
+
+/// Whether two states are the same bits.
+fn same_state(a: &Kinematics, b: &Kinematics) -> bool {
+    a.point_enu[0].to_bits() == b.point_enu[0].to_bits()
+        && a.point_enu[1].to_bits() == b.point_enu[1].to_bits()
+        && a.heading_rad.to_bits() == b.heading_rad.to_bits()
+        && a.speed_mps.to_bits() == b.speed_mps.to_bits()
 }
 
 /// Collision levels of a token ([`MaskScratch::check`]): clear of every candidate with the
@@ -731,7 +746,7 @@ fn corners_off_road(map: &MapContext, b: &MaskBox) -> u8 {
 /// Whether a corner of `b` is off the drivable area (`corners_off_road(map, b) > 0`, up to
 /// the first such corner).
 fn any_corner_off_road(map: &MapContext, b: &MaskBox) -> bool {
-    b.corners().iter().any(|p| !map.is_drivable(*p))
+    !map.all_drivable(&b.corners())
 }
 
 /// The off-road score of a token after which the vehicle could not brake to a stop on the
@@ -1766,6 +1781,38 @@ mod tests {
             }
             seen.sort();
             assert_eq!(seen, (0..n).collect::<Vec<_>>(), "first {first}");
+        }
+    }
+
+    /// The states of braking, stopped early once a step changes no bit, are those of every
+    /// step computed: vehicles and walkers at random speeds (stopped ones too), yaw rates
+    /// and headings (±0 among them).
+    #[test]
+    fn braking_states_copy_the_stopped_state_as_stepping_would() {
+        let mut rng = swm_core::rng::CounterRng::new(23, 4);
+        let (mut out, mut trig) = (Vec::new(), SinCos::default());
+        for case in 0..2000 {
+            let class = if case % 3 == 0 { AgentClass::Pedestrian } else { AgentClass::Vehicle };
+            let heading = [0.0, -0.0, std::f64::consts::PI, rng.range_f64(-3.2, 3.2)][case % 4];
+            let speed = [0.0, rng.range_f64(0.0, 0.7), rng.range_f64(0.0, 20.0)][case % 3];
+            let start = k(rng.range_f64(-100.0, 100.0), [0.0, -0.0, 5.0][case % 3], heading, speed);
+            let yaw = VEHICLE_YAW_RATE_RADPS[case % VEHICLE_YAW_RATE_RADPS.len()];
+            let steps = case % (MASK_MAX_BRAKE_STEPS + 1);
+            braking_states(class, &start, yaw, steps, &mut out, &mut trig);
+            let mut want = vec![start];
+            for _ in 0..steps {
+                let s = *want.last().expect("a state");
+                want.push(match class {
+                    AgentClass::Vehicle => vehicle_step_by(&s, -MASK_BRAKE_MPS2, yaw, f64::sin_cos),
+                    AgentClass::Pedestrian => {
+                        pedestrian_step_by(&s, -s.speed_mps.min(MASK_BRAKE_MPS2 * DT_S), 0.0, f64::sin_cos)
+                    }
+                });
+            }
+            assert_eq!(out.len(), want.len());
+            for (got, want) in out.iter().zip(&want) {
+                assert!(same_state(got, want), "case {case}: {got:?} != {want:?}");
+            }
         }
     }
 
