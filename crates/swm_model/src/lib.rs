@@ -27,6 +27,7 @@
 //! Philox keyed by seeds; rollouts give the same bytes whatever the thread count.
 
 pub mod data;
+pub mod expf;
 pub mod features;
 pub mod map;
 pub mod matmul;

@@ -18,13 +18,16 @@
 //! feasibility masks reject is redrawn with the second word (`crate::rollout`).
 //!
 //! # Sampling ([`sample_token`])
-//! `p = softmax(logits / temperature)`; tokens are ordered by probability (descending,
+//! `p = softmax(logits / temperature)` (with [`crate::expf`]'s `e^x`, the same bits on every
+//! platform); tokens are ordered by probability (descending,
 //! ties by token index); top-k keeps the first `k` (0: all); top-p keeps the shortest
 //! prefix whose mass reaches `p` (at least one token); the kept probabilities are
 //! renormalised and the token is the first whose cumulative mass exceeds `u`. A
 //! temperature of 0 takes the most likely token (ties: lowest index).
 
 use swm_core::rng::{key_from_seed, philox4x32, unit_f32};
+
+use crate::expf::{exp_f32, exp_f32x8};
 
 /// Stream of token draws.
 pub const STREAM_TOKEN: u32 = 0;
@@ -86,11 +89,20 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
     let mut sum = 0.0f32;
     // Dividing by 1 changes no bits; the division is skipped then.
     let unit_temperature = cfg.temperature == 1.0;
-    for (i, &l) in logits.iter().enumerate() {
-        let x = if unit_temperature { l - max } else { (l - max) / cfg.temperature };
-        let e = x.exp();
+    let scaled = |l: f32| if unit_temperature { l - max } else { (l - max) / cfg.temperature };
+    // e^x eight at a time, summed in token order.
+    let mut chunks = logits.chunks_exact(8);
+    for chunk in &mut chunks {
+        let x: [f32; 8] = std::array::from_fn(|k| scaled(chunk[k]));
+        for e in exp_f32x8(&x) {
+            sum += e;
+            scratch.push((e, scratch.len() as u16));
+        }
+    }
+    for &l in chunks.remainder() {
+        let e = exp_f32(scaled(l));
         sum += e;
-        scratch.push((e, i as u16));
+        scratch.push((e, scratch.len() as u16));
     }
     // Most likely first, ties by token: a total order, so any way of sorting gives the
     // same sequence.
@@ -181,7 +193,7 @@ mod tests {
         let mut v: Vec<(f32, u16)> = Vec::new();
         let mut sum = 0.0f32;
         for (i, &l) in logits.iter().enumerate() {
-            let e = ((l - max) / cfg.temperature).exp();
+            let e = exp_f32((l - max) / cfg.temperature);
             sum += e;
             v.push((e, i as u16));
         }
