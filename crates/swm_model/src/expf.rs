@@ -207,7 +207,7 @@ mod tests {
             xs.extend((e - 3..=e + 3).map(f32::from_bits));
         }
         xs.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -88.0, 88.0, -103.5, 1e-30, -1e-30]);
-        while xs.len() % 8 != 0 {
+        while !xs.len().is_multiple_of(8) {
             xs.push(-1.0);
         }
         for chunk in xs.chunks(8) {
