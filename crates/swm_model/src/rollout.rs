@@ -1005,7 +1005,7 @@ impl MaskScratch {
     ) -> Option<Check> {
         let a = MaskAgent::of(&world[i]);
         let now = world[i].state;
-        let first = step(a.class, &now, t);
+        let first = crate::tokens::step_by(a.class, &now, t, |x| self.trig.of(x));
         self.road_memo = Default::default();
         // (box after the token, box after holding it, their corners off the road).
         let mut road = None;
