@@ -101,6 +101,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::path::PathBuf::from(args.get(2).map(String::as_str).unwrap_or("bench-out"));
     std::fs::create_dir_all(&out_dir)?;
     let net = Network::load(&model)?;
+    if let Ok(n) = std::env::var("SWM_BENCH_ROLLOUT_ONLY") {
+        return rollout_only(&net, n.parse()?);
+    }
     let flops = net.flops_per_agent_step(AgentClass::Vehicle) as f64;
     let (peak, gemm_peak, kernel_peak) = matmul_peak_gflops();
     println!("model {} ({} parameters, {:.3} MFLOP per vehicle step)", model.display(), net.parameters(), flops / 1e6);
@@ -143,86 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
 
-    // Whole rollouts on a synthetic district: 6 two-way roads joined at both ends by
-    // connections (a U-turn and a turn onto the next road), stop lines 5 m before every
-    // lane's end, building blocks and sidewalks between the roads.
-    let mut paths = Vec::new();
-    for i in 0..6u32 {
-        let y = 40.0 * f64::from(i);
-        paths.push(make_path((0..=50).map(|k| [10.0 * k as f64, y]).collect(), 13.9, Some(2 * i), Some(495.0), vec![]));
-        paths.push(make_path(
-            (0..=50).map(|k| [500.0 - 10.0 * k as f64, y + 3.5]).collect(),
-            13.9,
-            Some(2 * i + 1),
-            Some(495.0),
-            vec![],
-        ));
-    }
-    for i in 0..6u32 {
-        let y = 40.0 * f64::from(i);
-        let up = 40.0 * f64::from((i + 1) % 6);
-        // East end: eastbound lane 2i U-turns onto 2i+1, or turns onto the next road's 2(i+1)+1.
-        let east = [
-            (2 * i, 2 * i + 1, vec![[500.0, y], [506.0, y + 1.75], [500.0, y + 3.5]]),
-            (2 * i, 2 * ((i + 1) % 6) + 1, vec![[500.0, y], [508.0, 0.5 * (y + up)], [500.0, up + 3.5]]),
-            (2 * i + 1, 2 * i, vec![[0.0, y + 3.5], [-6.0, y + 1.75], [0.0, y]]),
-            (2 * i + 1, 2 * ((i + 1) % 6), vec![[0.0, y + 3.5], [-8.0, 0.5 * (y + up)], [0.0, up]]),
-        ];
-        for (from, to, pts) in east {
-            let c = paths.len() as u32;
-            paths.push(make_path(pts, 8.0, None, None, vec![to]));
-            paths[from as usize].successors.push(c);
-        }
-    }
-    let mut map = MapContext::from_paths(paths, 1.75);
-    paint_blocks(&mut map);
-    let scenarios: Vec<swm_dataset::Scenario> = (0..64u64)
-        .map(|s| {
-            let mut rows = Vec::new();
-            for f in -10..=0i32 {
-                for a in 0..48u64 {
-                    let lane = (a % 12) as f64;
-                    let (y, h) = if a % 2 == 0 {
-                        (40.0 * (lane / 2.0).floor(), 0.0)
-                    } else {
-                        (40.0 * (lane / 2.0).floor() + 3.5, std::f64::consts::PI)
-                    };
-                    let v = 8.0 + (a % 5) as f64;
-                    let x0 = 60.0 + 30.0 * (a / 12) as f64 + (s % 7) as f64;
-                    let x = x0 + h.cos() * v * 0.1 * f64::from(f);
-                    let kind = if a % 8 == 7 { AgentKind::Pedestrian } else { AgentKind::Car };
-                    rows.push((
-                        f,
-                        TrajectoryRecord {
-                            agent_id: a,
-                            kind,
-                            length_m: 4.5,
-                            width_m: 1.8,
-                            step: (100 + f) as u32,
-                            time_s: 10.0 + 0.1 * f64::from(f),
-                            x_m: x,
-                            y_m: if kind == AgentKind::Pedestrian { y - 6.0 } else { y },
-                            z_m: 0.0,
-                            heading_rad: h,
-                            speed_mps: if kind == AgentKind::Pedestrian { 1.3 } else { v },
-                            accel_mps2: 0.0,
-                            lane: None,
-                            signal: [None, Some(SignalState::Red), Some(SignalState::Green), Some(SignalState::Amber)]
-                                [(a % 4) as usize],
-                        },
-                    ));
-                }
-            }
-            swm_dataset::Scenario {
-                scenario_id: s,
-                center_agent_id: 0,
-                current_time_s: 10.0,
-                current_step: 100,
-                agents: (0..48).collect(),
-                rows,
-            }
-        })
-        .collect();
+    let (map, scenarios) = district(64);
 
     // One closed-loop step's features and network, like for like with PyTorch: the state
     // every rollout starts from (sample 0), written for `bench_model_torch.py`, which
@@ -292,17 +216,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = pool.install(|| swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg));
         let s = t.elapsed().as_secs_f64();
         let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
-        // A fingerprint of every output record: the same whatever the thread count, and
-        // unchanged by optimisations that keep the rollouts bit for bit.
-        let mut fp = std::collections::hash_map::DefaultHasher::new();
-        for (f, rec) in r.iter().flat_map(|x| x.samples.iter()).flatten() {
-            (f, rec.agent_id, rec.x_m.to_bits(), rec.y_m.to_bits(), rec.heading_rad.to_bits(), rec.speed_mps.to_bits())
-                .hash(&mut fp);
-        }
         println!(
             "closed-loop rollout ({threads} threads): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s, fingerprint {:016x}",
             steps as f64 / s,
-            fp.finish()
+            fingerprint(&r)
         );
         rollouts.push(serde_json::json!({ "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s }));
     }
@@ -332,6 +249,124 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({ "threads": 1, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s });
     std::fs::write(out_dir.join("bench-rust.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
+}
+
+/// A fingerprint of every output record: the same whatever the thread count, and
+/// unchanged by optimisations that keep the rollouts bit for bit.
+fn fingerprint(r: &[swm_model::ScenarioRollout]) -> u64 {
+    let mut fp = std::collections::hash_map::DefaultHasher::new();
+    for (f, rec) in r.iter().flat_map(|x| x.samples.iter()).flatten() {
+        (f, rec.agent_id, rec.x_m.to_bits(), rec.y_m.to_bits(), rec.heading_rad.to_bits(), rec.speed_mps.to_bits())
+            .hash(&mut fp);
+    }
+    fp.finish()
+}
+
+/// `SWM_BENCH_ROLLOUT_ONLY=N`: the masked rollouts of the first `n_scenarios` scenarios
+/// alone, on one thread (`SWM_BENCH_UNMASKED=1`: without the masks), with their
+/// fingerprint; `scripts/count-rollout-instructions.sh` counts their instructions.
+fn rollout_only(net: &Network, n_scenarios: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let (map, scenarios) = district(n_scenarios);
+    let mask = match std::env::var("SWM_BENCH_UNMASKED").as_deref() {
+        Ok("1") => swm_model::FeasibilityMask::NONE,
+        _ => swm_model::FeasibilityMask::default(),
+    };
+    let cfg = RolloutConfig { steps: 80, samples: 2, seed: 1, sampling: SamplingConfig::default() };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let t = Instant::now();
+    let r = pool.install(|| swm_model::rollout::rollout_scenarios_masked(net, &map, &scenarios, &cfg, None, mask));
+    let s = t.elapsed().as_secs_f64();
+    let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
+    println!(
+        "closed-loop rollout ({mask:?}, 1 thread, {n_scenarios} scenarios): {steps} agent-steps in {s:.2} s, fingerprint {:016x}",
+        fingerprint(&r)
+    );
+    Ok(())
+}
+
+/// The synthetic district and `n_scenarios` scenarios of 48 agents on it.
+fn district(n_scenarios: u64) -> (MapContext, Vec<swm_dataset::Scenario>) {
+    // 6 two-way roads joined at both ends by
+    // connections (a U-turn and a turn onto the next road), stop lines 5 m before every
+    // lane's end, building blocks and sidewalks between the roads.
+    let mut paths = Vec::new();
+    for i in 0..6u32 {
+        let y = 40.0 * f64::from(i);
+        paths.push(make_path((0..=50).map(|k| [10.0 * k as f64, y]).collect(), 13.9, Some(2 * i), Some(495.0), vec![]));
+        paths.push(make_path(
+            (0..=50).map(|k| [500.0 - 10.0 * k as f64, y + 3.5]).collect(),
+            13.9,
+            Some(2 * i + 1),
+            Some(495.0),
+            vec![],
+        ));
+    }
+    for i in 0..6u32 {
+        let y = 40.0 * f64::from(i);
+        let up = 40.0 * f64::from((i + 1) % 6);
+        // East end: eastbound lane 2i U-turns onto 2i+1, or turns onto the next road's 2(i+1)+1.
+        let east = [
+            (2 * i, 2 * i + 1, vec![[500.0, y], [506.0, y + 1.75], [500.0, y + 3.5]]),
+            (2 * i, 2 * ((i + 1) % 6) + 1, vec![[500.0, y], [508.0, 0.5 * (y + up)], [500.0, up + 3.5]]),
+            (2 * i + 1, 2 * i, vec![[0.0, y + 3.5], [-6.0, y + 1.75], [0.0, y]]),
+            (2 * i + 1, 2 * ((i + 1) % 6), vec![[0.0, y + 3.5], [-8.0, 0.5 * (y + up)], [0.0, up]]),
+        ];
+        for (from, to, pts) in east {
+            let c = paths.len() as u32;
+            paths.push(make_path(pts, 8.0, None, None, vec![to]));
+            paths[from as usize].successors.push(c);
+        }
+    }
+    let mut map = MapContext::from_paths(paths, 1.75);
+    paint_blocks(&mut map);
+    let scenarios: Vec<swm_dataset::Scenario> = (0..n_scenarios)
+        .map(|s| {
+            let mut rows = Vec::new();
+            for f in -10..=0i32 {
+                for a in 0..48u64 {
+                    let lane = (a % 12) as f64;
+                    let (y, h) = if a % 2 == 0 {
+                        (40.0 * (lane / 2.0).floor(), 0.0)
+                    } else {
+                        (40.0 * (lane / 2.0).floor() + 3.5, std::f64::consts::PI)
+                    };
+                    let v = 8.0 + (a % 5) as f64;
+                    let x0 = 60.0 + 30.0 * (a / 12) as f64 + (s % 7) as f64;
+                    let x = x0 + h.cos() * v * 0.1 * f64::from(f);
+                    let kind = if a % 8 == 7 { AgentKind::Pedestrian } else { AgentKind::Car };
+                    rows.push((
+                        f,
+                        TrajectoryRecord {
+                            agent_id: a,
+                            kind,
+                            length_m: 4.5,
+                            width_m: 1.8,
+                            step: (100 + f) as u32,
+                            time_s: 10.0 + 0.1 * f64::from(f),
+                            x_m: x,
+                            y_m: if kind == AgentKind::Pedestrian { y - 6.0 } else { y },
+                            z_m: 0.0,
+                            heading_rad: h,
+                            speed_mps: if kind == AgentKind::Pedestrian { 1.3 } else { v },
+                            accel_mps2: 0.0,
+                            lane: None,
+                            signal: [None, Some(SignalState::Red), Some(SignalState::Green), Some(SignalState::Amber)]
+                                [(a % 4) as usize],
+                        },
+                    ));
+                }
+            }
+            swm_dataset::Scenario {
+                scenario_id: s,
+                center_agent_id: 0,
+                current_time_s: 10.0,
+                current_step: 100,
+                agents: (0..48).collect(),
+                rows,
+            }
+        })
+        .collect();
+    (map, scenarios)
 }
 
 /// Building blocks and sidewalks between the synthetic roads (rows of 40 m).

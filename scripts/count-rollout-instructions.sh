@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Counts the instructions the CPU rollout executes (valgrind's callgrind): a measure of its
+# cost that does not move with a noisy machine's speed, for comparing commits. The synthetic
+# district of `bench_model`, N scenarios (default 1: 2 samples × 80 frames × 48 agents =
+# 7,680 agent steps), one thread, the default masks (UNMASKED=1: none). Prints the
+# fingerprint (the same for every commit that keeps the rollouts bit for bit), the
+# instructions inside the rollouts, and those outside the network's forward pass (features,
+# masks, sampling, kinematics, records).
+#
+#   [UNMASKED=1] scripts/count-rollout-instructions.sh [SCENARIOS] [MODEL]
+#
+# Needs valgrind (Debian: apt-get install valgrind); about a minute per scenario. Under
+# valgrind the CPU reports no AVX-512, so the network runs the `gemm` crate's path instead
+# of swm's kernel: compare the count outside the forward pass between commits, not the
+# total with a native run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1}
+MODEL=${2:-assets/model/default.safetensors}
+cargo build --release -q -p swm_model --example bench_model
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+SWM_BENCH_ROLLOUT_ONLY=$N SWM_BENCH_UNMASKED=${UNMASKED:-0} valgrind --tool=callgrind --collect-atstart=no \
+  --toggle-collect='*rollout_one_masked*' --callgrind-out-file="$out" \
+  "${CARGO_TARGET_DIR:-target}/release/examples/bench_model" "$MODEL" 2>/dev/null | grep fingerprint
+total=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+net=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '/Network::forward/ && !seen { gsub(",", "", $1); print $1; seen = 1 }')
+echo "instructions in the rollouts: $total; outside the network's forward pass: $((total - net))"
