@@ -10,6 +10,10 @@
 //! ```sh
 //! cargo run --release -p swm_model --example bench_model -- [MODEL] [OUT_DIR]
 //! ```
+//!
+//! With `SWM_BENCH_ROLLOUT_ONLY=N` it runs only the masked rollouts of the first `N`
+//! scenarios on one thread (`SWM_BENCH_UNMASKED=1`: without the masks) and prints their
+//! fingerprint: `scripts/count-rollout-instructions.sh` counts their instructions.
 
 use std::hash::{Hash, Hasher};
 use std::time::Instant;

@@ -54,25 +54,11 @@ const EXACT_REACH_M: f64 = 0.05;
 /// real number once) in a fraction of its time.
 #[inline]
 fn raster_cell(p: P2, origin: P2, res: f64, nx: usize, ny: usize) -> Option<(usize, usize)> {
-    let (dx, dy) = (p[0] - origin[0], p[1] - origin[1]);
-    let (x, y) = match power_of_two_reciprocal(res) {
-        Some(inv) => (dx * inv, dy * inv),
-        None => (dx / res, dy / res),
-    };
-    // For x ≥ 0 and a whole number n, trunc(x) < n exactly when x < n (n below 2^53: the
-    // cell counts are, so `as f64` is exact).
-    if !(x >= 0.0 && y >= 0.0 && x < nx as f64 && y < ny as f64) {
-        return None;
-    }
-    // SAFETY: 0 ≤ x < nx and 0 ≤ y < ny (NaN fails the tests above), so both truncate to a
-    // whole number in range of `i64` (cell counts are far below 2^63), and that number is
-    // the cell's index. (A conversion to `i64` is one instruction on x86-64; one to `u64`
-    // needs two and a fix-up.)
-    Some(unsafe { (x.to_int_unchecked::<i64>() as usize, y.to_int_unchecked::<i64>() as usize) })
+    Grid::new(origin, res, nx, ny).cell(p)
 }
 
-/// [`raster_cell`] for many points of one raster: what it derives from the raster (the
-/// reciprocal of the resolution, the cell counts as `f64`) derived once. The same cells.
+/// [`raster_cell`]'s raster, with what it derives from it (the reciprocal of the resolution,
+/// the cell counts as `f64`) derived once, for many points.
 #[derive(Clone, Copy)]
 struct Grid {
     origin: P2,
@@ -89,20 +75,30 @@ impl Grid {
         Grid { origin, res, inv: power_of_two_reciprocal(res), nx, nx_f: nx as f64, ny_f: ny as f64 }
     }
 
-    /// The row-major index `row * nx + col` of the cell holding `p` ([`raster_cell`]).
+    /// [`raster_cell`].
     #[inline]
-    fn index(&self, p: P2) -> Option<usize> {
+    fn cell(&self, p: P2) -> Option<(usize, usize)> {
         let (dx, dy) = (p[0] - self.origin[0], p[1] - self.origin[1]);
         let (x, y) = match self.inv {
             Some(inv) => (dx * inv, dy * inv),
             None => (dx / self.res, dy / self.res),
         };
+        // For x ≥ 0 and a whole number n, trunc(x) < n exactly when x < n (n below 2^53:
+        // the cell counts are, so `as f64` is exact).
         if !(x >= 0.0 && y >= 0.0 && x < self.nx_f && y < self.ny_f) {
             return None;
         }
-        // SAFETY: as in `raster_cell`.
-        let (c, r) = unsafe { (x.to_int_unchecked::<i64>() as usize, y.to_int_unchecked::<i64>() as usize) };
-        Some(r * self.nx + c)
+        // SAFETY: 0 ≤ x < nx and 0 ≤ y < ny (NaN fails the tests above), so both truncate to
+        // a whole number in range of `i64` (cell counts are far below 2^63), and that number
+        // is the cell's index. (A conversion to `i64` is one instruction on x86-64; one to
+        // `u64` needs two and a fix-up.)
+        Some(unsafe { (x.to_int_unchecked::<i64>() as usize, y.to_int_unchecked::<i64>() as usize) })
+    }
+
+    /// The row-major index `row * nx + col` of the cell holding `p`.
+    #[inline]
+    fn index(&self, p: P2) -> Option<usize> {
+        self.cell(p).map(|(c, r)| r * self.nx + c)
     }
 }
 
@@ -570,6 +566,7 @@ impl MapContext {
         near_m: f64,
         far_m: f64,
     ) -> (Option<PathMatch>, Option<PathMatch>) {
+        debug_assert!(near_m <= far_m, "the near radius {near_m} is beyond the far one {far_m}");
         let (hs, hc) = heading_rad.sin_cos();
         let (near2, far2) = (near_m * near_m, far_m * far_m);
         let mut best: [Option<(f64, PathMatch)>; 2] = [None, None];

@@ -19,10 +19,10 @@
 //!
 //! # Sampling ([`sample_token`])
 //! `p = softmax(logits / temperature)` (with [`crate::expf`]'s `e^x`, the same bits on every
-//! platform); tokens are ordered by probability (descending,
-//! ties by token index); top-k keeps the first `k` (0: all); top-p keeps the shortest
-//! prefix whose mass reaches `p` (at least one token); the kept probabilities are
-//! renormalised and the token is the first whose cumulative mass exceeds `u`. A
+//! platform); tokens are ordered by probability (descending, ties by token index); top-k
+//! keeps the first `k` (0: all); top-p keeps the shortest prefix whose mass reaches `p` (at
+//! least one token); the kept probabilities are renormalised and the token is the first
+//! whose cumulative mass exceeds `u`. A
 //! temperature of 0 takes the most likely token (ties: lowest index).
 
 use swm_core::rng::{key_from_seed, philox4x32, unit_f32};
