@@ -1784,6 +1784,81 @@ mod tests {
         }
     }
 
+    /// The features a rollout computes (with the path matches kept from the last frame's
+    /// records and the frame's velocities computed once) are those `agent_features`
+    /// computes from scratch, at every frame: cars and walkers on two lanes, a bend and the
+    /// ground beside them, 40 frames.
+    #[test]
+    fn rollout_features_are_the_features_computed_afresh() {
+        use crate::features::agent_features;
+        use crate::map::make_path;
+        use crate::net::NetConfig;
+        let east: Vec<[f64; 2]> = (0..=40).map(|i| [-200.0 + 10.0 * i as f64, 0.0]).collect();
+        let west: Vec<[f64; 2]> = (0..=40).map(|i| [200.0 - 10.0 * i as f64, 3.5]).collect();
+        let bend: Vec<[f64; 2]> =
+            (0..=20).map(|i| i as f64 * 0.08).map(|a| [200.0 + 30.0 * a.sin(), 30.0 - 30.0 * a.cos()]).collect();
+        let map = MapContext::from_paths(
+            vec![
+                make_path(east, 13.9, Some(0), Some(390.0), vec![2]),
+                make_path(west, 13.9, Some(1), None, vec![]),
+                make_path(bend, 8.0, None, None, vec![]),
+            ],
+            3.5,
+        );
+        let history: Vec<Vec<TrajectoryRecord>> = (0..=HISTORY_STEPS as u32)
+            .map(|f| {
+                (0..10u64)
+                    .map(|id| {
+                        let kind = if id % 4 == 3 { AgentKind::Pedestrian } else { AgentKind::Car };
+                        let (x0, y, heading_rad, speed_mps) = match id % 3 {
+                            0 => (-60.0 + 25.0 * id as f64, 0.0, 0.0, 9.0),
+                            1 => (120.0 - 20.0 * id as f64, 3.5, std::f64::consts::PI, 7.0),
+                            _ => (150.0 + 4.0 * id as f64, -6.0 + 0.5 * id as f64, 0.3, 1.2),
+                        };
+                        let x = x0 + heading_rad.cos() * speed_mps * 0.1 * f64::from(f);
+                        TrajectoryRecord {
+                            agent_id: id,
+                            kind,
+                            length_m: if kind == AgentKind::Pedestrian { 0.5 } else { 4.5 },
+                            width_m: if kind == AgentKind::Pedestrian { 0.5 } else { 1.8 },
+                            step: f,
+                            time_s: 0.1 * f64::from(f),
+                            x_m: x,
+                            y_m: y + heading_rad.sin() * speed_mps * 0.1 * f64::from(f),
+                            z_m: 0.0,
+                            heading_rad,
+                            speed_mps,
+                            accel_mps2: 0.0,
+                            lane: None,
+                            signal: None,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let net = Network::init(NetConfig { nbr_hidden: 16, trunk_hidden: 32 }, 3);
+        let mut live = LiveRollout::from_history(&history, 7, SamplingConfig::default());
+        let mut out = Vec::new();
+        let (mut compared, mut matched) = (0, 0);
+        for _ in 0..40 {
+            let before = live.agents.clone();
+            let time_s = live.scenario.current_time_s + DT_S * f64::from(live.frame);
+            live.step(&net, &map, None, &mut out);
+            let views: Vec<AgentView> = before.iter().map(RolloutAgent::view).collect();
+            let mut row = vec![0.0f32; FEATURE_DIM];
+            for (j, &i) in live.model_rows.iter().enumerate() {
+                agent_features(&map, &views, i, time_s, &mut row);
+                let got = &live.feats[j * FEATURE_DIM..(j + 1) * FEATURE_DIM];
+                let same = got.iter().zip(&row).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "frame {} agent {i}: {got:?} != {row:?}", live.frame);
+                compared += 1;
+                matched += usize::from(row[25] == 1.0);
+            }
+        }
+        // Vehicles on the lanes take the kept matches.
+        assert!(compared == 400 && matched > 100, "{compared} rows, {matched} matched");
+    }
+
     /// The states of braking, stopped early once a step changes no bit, are those of every
     /// step computed: vehicles and walkers at random speeds (stopped ones too), yaw rates
     /// and headings (±0 among them).
