@@ -1647,6 +1647,24 @@ pub fn write_rollouts(
 mod tests {
     use super::*;
 
+    /// A two-way road 400 m long (lanes 3.5 m apart, road 3.5 m either side of them) whose
+    /// eastbound lane turns into a bend at its end.
+    fn two_lanes_and_a_bend() -> MapContext {
+        use crate::map::make_path;
+        let east: Vec<[f64; 2]> = (0..=40).map(|i| [-200.0 + 10.0 * i as f64, 0.0]).collect();
+        let west: Vec<[f64; 2]> = (0..=40).map(|i| [200.0 - 10.0 * i as f64, 3.5]).collect();
+        let bend: Vec<[f64; 2]> =
+            (0..=20).map(|i| i as f64 * 0.08).map(|a| [200.0 + 30.0 * a.sin(), 30.0 - 30.0 * a.cos()]).collect();
+        MapContext::from_paths(
+            vec![
+                make_path(east, 13.9, Some(0), Some(390.0), vec![2]),
+                make_path(west, 13.9, Some(1), None, vec![]),
+                make_path(bend, 8.0, None, None, vec![]),
+            ],
+            3.5,
+        )
+    }
+
     fn k(x: f64, y: f64, h: f64, v: f64) -> Kinematics {
         Kinematics { point_enu: [x, y], heading_rad: h, speed_mps: v }
     }
@@ -1679,19 +1697,7 @@ mod tests {
     /// whichever fills the memo first.
     #[test]
     fn the_bounded_full_mask_keeps_the_tokens_of_the_exhaustive_one() {
-        use crate::map::make_path;
-        let east: Vec<[f64; 2]> = (0..=40).map(|i| [-200.0 + 10.0 * i as f64, 0.0]).collect();
-        let west: Vec<[f64; 2]> = (0..=40).map(|i| [200.0 - 10.0 * i as f64, 3.5]).collect();
-        let bend: Vec<[f64; 2]> =
-            (0..=20).map(|i| i as f64 * 0.08).map(|a| [200.0 + 30.0 * a.sin(), 30.0 - 30.0 * a.cos()]).collect();
-        let map = MapContext::from_paths(
-            vec![
-                make_path(east, 13.9, Some(0), Some(390.0), vec![2]),
-                make_path(west, 13.9, Some(1), None, vec![]),
-                make_path(bend, 8.0, None, None, vec![]),
-            ],
-            3.5,
-        );
+        let map = two_lanes_and_a_bend();
         let mask = FeasibilityMask::default();
         let mut ms = MaskScratch::default();
         let (mut agents_masked, mut pruned, mut kept_some, mut banned_some) = (0, 0, 0, 0);
@@ -1791,20 +1797,8 @@ mod tests {
     #[test]
     fn rollout_features_are_the_features_computed_afresh() {
         use crate::features::agent_features;
-        use crate::map::make_path;
         use crate::net::NetConfig;
-        let east: Vec<[f64; 2]> = (0..=40).map(|i| [-200.0 + 10.0 * i as f64, 0.0]).collect();
-        let west: Vec<[f64; 2]> = (0..=40).map(|i| [200.0 - 10.0 * i as f64, 3.5]).collect();
-        let bend: Vec<[f64; 2]> =
-            (0..=20).map(|i| i as f64 * 0.08).map(|a| [200.0 + 30.0 * a.sin(), 30.0 - 30.0 * a.cos()]).collect();
-        let map = MapContext::from_paths(
-            vec![
-                make_path(east, 13.9, Some(0), Some(390.0), vec![2]),
-                make_path(west, 13.9, Some(1), None, vec![]),
-                make_path(bend, 8.0, None, None, vec![]),
-            ],
-            3.5,
-        );
+        let map = two_lanes_and_a_bend();
         let history: Vec<Vec<TrajectoryRecord>> = (0..=HISTORY_STEPS as u32)
             .map(|f| {
                 (0..10u64)
