@@ -1307,13 +1307,23 @@ impl MaskScratch {
         // order: the road is known, the others' braking is a guess. The off-road score is 0
         // for an agent the off-road mask leaves alone.
         let mut best = sampled.1.key();
-        for t in 0..logits.len() as u16 {
+        let n = logits.len() as u16;
+        ok.resize(n as usize, None);
+        // The hardest braking straight on first: it is most often of the best key, and the
+        // lower the bound, the sooner the other tokens' checks stop. The tokens kept do not
+        // depend on the order (module docs).
+        let probe = match AgentClass::of(world[i].kind) {
+            AgentClass::Vehicle => (VEHICLE_YAW_RATE_RADPS.len() / 2) as u16,
+            AgentClass::Pedestrian => (crate::tokens::PEDESTRIAN_DV_MPS.len() / 2) as u16,
+        }
+        .min(n.saturating_sub(1));
+        for t in std::iter::once(probe).chain((0..n).filter(|&t| t != probe)) {
             let c = if t == sampled.0 { Some(sampled.1) } else { self.check_within(map, world, i, t, Some(best)) };
             let k = c.map(|c| c.key());
             if let Some(k) = k {
                 best = best.min(k);
             }
-            ok.push(k);
+            ok[t as usize] = k;
         }
         for (l, k) in logits.iter_mut().zip(&ok) {
             if k.is_none_or(|k| k > best) {
