@@ -15,6 +15,9 @@
 # total with a native run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in valgrind callgrind_annotate; do
+  command -v "$tool" >/dev/null || { echo "$0: needs $tool (Debian: apt-get install valgrind)" >&2; exit 1; }
+done
 N=${1:-1}
 MODEL=${2:-assets/model/default.safetensors}
 cargo build --release -q -p swm_model --example bench_model

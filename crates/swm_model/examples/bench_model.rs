@@ -106,7 +106,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out_dir)?;
     let net = Network::load(&model)?;
     if let Ok(n) = std::env::var("SWM_BENCH_ROLLOUT_ONLY") {
-        return rollout_only(&net, n.parse()?);
+        let n = n.parse().map_err(|e| format!("SWM_BENCH_ROLLOUT_ONLY={n:?}: not a number of scenarios ({e})"))?;
+        return rollout_only(&net, n);
     }
     let flops = net.flops_per_agent_step(AgentClass::Vehicle) as f64;
     let (peak, gemm_peak, kernel_peak) = matmul_peak_gflops();

@@ -184,7 +184,13 @@ impl Drivable {
         let Some((c, r)) = raster_cell(p, self.origin_m, self.res_m, self.nx, self.ny) else {
             return false;
         };
-        let k = r * self.nx + c;
+        self.contains_at(r * self.nx + c, p)
+    }
+
+    /// Whether `p`, in cell `k` (row-major), is drivable: the cell is wholly drivable or `p`
+    /// is within a strip ([`Drivable::contains`] once the cell is found).
+    #[inline]
+    fn contains_at(&self, k: usize, p: P2) -> bool {
         self.bits[k / 64] >> (k % 64) & 1 == 1 || self.exact.contains(p)
     }
 }
@@ -504,8 +510,7 @@ impl MapContext {
         match &self.drivable {
             Some(d) => {
                 let g = Grid::new(d.origin_m, d.res_m, d.nx, d.ny);
-                pts.iter()
-                    .all(|&p| g.index(p).is_some_and(|k| d.bits[k / 64] >> (k % 64) & 1 == 1 || d.exact.contains(p)))
+                pts.iter().all(|&p| g.index(p).is_some_and(|k| d.contains_at(k, p)))
             }
             None => {
                 let g = Grid::new(self.origin_m, self.res_m, self.width, self.height);
