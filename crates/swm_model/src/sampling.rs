@@ -85,6 +85,128 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
     if !max.is_finite() {
         return argmax();
     }
+    if cfg.top_k == 0
+        && cfg.top_p < 1.0
+        && logits.len() <= NUCLEUS_FAST_MAX_TOKENS
+        && let Some(t) = draw_from_likeliest(logits, max, cfg, u)
+    {
+        return t;
+    }
+    draw_sorted(logits, max, cfg, u, scratch)
+}
+
+/// Vocabularies up to this size are exponentiated on the stack by [`draw_from_likeliest`].
+const NUCLEUS_FAST_MAX_TOKENS: usize = 256;
+
+/// `p` and the token index packed into one integer key that orders like the sampler's
+/// order (likelier first, ties by token) for positive, finite probabilities, whose bits
+/// order like the values.
+#[inline]
+fn nucleus_key(e: f32, t: usize) -> u64 {
+    (u64::from(!e.to_bits()) << 16) | t as u64
+}
+
+/// The probability (unnormalised) packed in a [`nucleus_key`].
+#[inline]
+fn key_e(key: u64) -> f32 {
+    f32::from_bits(!((key >> 16) as u32))
+}
+
+/// [`sample_token`]'s draw under top-p without top-k when the nucleus ends within the
+/// front (the tokens within [`NUCLEUS_FLOOR`] of the most likely; it nearly always does):
+/// the nucleus is taken from the front one likeliest token at a time (about six of thirty),
+/// and nothing is sorted. `None` when the nucleus goes on past the front, or the sum is NaN:
+/// [`draw_sorted`] decides then. The same token as [`draw_sorted`] in every case it
+/// answers: the same probabilities (the same `e^x` of the same numbers), summed in the same
+/// order, and the same sorted prefix. The loops have no data-dependent branches but their
+/// ends (the front's membership and each round's minimum are conditional moves): the
+/// front's pattern is random, and mispredicted branches were most of the sampler's time.
+fn draw_from_likeliest(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32) -> Option<u16> {
+    let unit_temperature = cfg.temperature == 1.0;
+    let scaled = |l: f32| if unit_temperature { l - max } else { (l - max) / cfg.temperature };
+    let n = logits.len();
+    let mut es = [0.0f32; NUCLEUS_FAST_MAX_TOKENS];
+    let mut sum = 0.0f32;
+    let mut chunks = logits.chunks_exact(8);
+    for (c, chunk) in (&mut chunks).enumerate() {
+        let x: [f32; 8] = std::array::from_fn(|k| scaled(chunk[k]));
+        let e = exp_f32x8(&x);
+        es[8 * c..8 * c + 8].copy_from_slice(&e);
+        for v in e {
+            sum += v;
+        }
+    }
+    let done = n - chunks.remainder().len();
+    for (i, &l) in chunks.remainder().iter().enumerate() {
+        let e = exp_f32(scaled(l));
+        es[done + i] = e;
+        sum += e;
+    }
+    if sum.is_nan() {
+        return None;
+    }
+    // The front's keys, in token order: every key is written, the count moves only for
+    // members.
+    let mut front = [0u64; NUCLEUS_FAST_MAX_TOKENS];
+    let mut len = 0;
+    for (t, &e) in es[..n].iter().enumerate() {
+        front[len] = nucleus_key(e, t);
+        len += usize::from(e >= NUCLEUS_FLOOR);
+    }
+    let front = &front[..len];
+    // The nucleus: each round takes the smallest key above the last one taken (keys are
+    // distinct: the token is in them), i.e. the front in sorted order.
+    let mut taken = [0u64; NUCLEUS_FAST_MAX_TOKENS];
+    let (mut keep, mut from, mut mass) = (0, 0, 0.0f32);
+    loop {
+        if keep == len {
+            return None;
+        }
+        let next = min_key_from(front, from);
+        taken[keep] = next;
+        keep += 1;
+        // Keys are below u64::MAX (a probability's bits are below infinity's).
+        from = next + 1;
+        mass += key_e(next) / sum;
+        if mass >= cfg.top_p {
+            break;
+        }
+    }
+    let taken = &taken[..keep];
+    let kept: f32 = taken.iter().map(|&k| key_e(k)).sum();
+    let target = u * kept;
+    let mut acc = 0.0;
+    for &k in taken {
+        acc += key_e(k);
+        if acc > target {
+            return Some((k & 0xFFFF) as u16);
+        }
+    }
+    Some((taken[keep - 1] & 0xFFFF) as u16)
+}
+
+/// The smallest of `keys` that is at least `from` (`u64::MAX` when none is), in four
+/// independent running minima (conditional moves, not branches).
+#[inline]
+fn min_key_from(keys: &[u64], from: u64) -> u64 {
+    let mut m = [u64::MAX; 4];
+    let mut chunks = keys.chunks_exact(4);
+    for c in &mut chunks {
+        for l in 0..4 {
+            m[l] = m[l].min(if c[l] >= from { c[l] } else { u64::MAX });
+        }
+    }
+    for &k in chunks.remainder() {
+        m[0] = m[0].min(if k >= from { k } else { u64::MAX });
+    }
+    m[0].min(m[1]).min(m[2].min(m[3]))
+}
+
+/// [`sample_token`] for any configuration: every probability computed, the front within
+/// [`NUCLEUS_FLOOR`] of the most likely sorted first (by selection of its likeliest
+/// [`NUCLEUS_PREFIX`] when it is longer), everything sorted when the nucleus does not end
+/// there.
+fn draw_sorted(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32, scratch: &mut Vec<(f32, u16)>) -> u16 {
     scratch.clear();
     let mut sum = 0.0f32;
     // Dividing by 1 changes no bits; the division is skipped then.
@@ -133,7 +255,7 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
         }
         // The front's probabilities are positive and finite, whose bits order like the
         // values: one integer key per token gives `order` (likelier first, ties by token).
-        let key = |&(e, t): &(f32, u16)| (u64::from(!e.to_bits()) << 16) | u64::from(t);
+        let key = |&(e, t): &(f32, u16)| nucleus_key(e, t.into());
         // The nucleus is short (six tokens on average in the benchmark's rollouts, of about
         // thirty in the front): the likeliest NUCLEUS_PREFIX first, sorted; when the
         // nucleus ends among them they are the sorted front's prefix. Else the whole front.
@@ -238,7 +360,8 @@ mod tests {
             let logits: Vec<f32> = (0..n)
                 .map(|i| match i % 17 {
                     0 if n > 1 => f32::NEG_INFINITY,
-                    5 => 1.0,
+                    // Ties, of neighbouring tokens too (their keys differ by one).
+                    5 | 6 | 11 => 1.0,
                     _ => (rng.range_f64(-1.0, 1.0) * scale) as f32,
                 })
                 .collect();
