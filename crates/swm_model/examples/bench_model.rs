@@ -283,7 +283,7 @@ fn rollout_only(net: &Network, n_scenarios: u64) -> Result<(), Box<dyn std::erro
     let s = t.elapsed().as_secs_f64();
     let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
     println!(
-        "closed-loop rollout ({mask:?}, 1 thread, {n_scenarios} scenarios): {steps} agent-steps in {s:.2} s, fingerprint {:016x}",
+        "closed-loop rollout ({mask:?}, 1 thread, {n_scenarios} scenarios): {steps} agent-steps in {s:.4} s, fingerprint {:016x}",
         fingerprint(&r)
     );
     Ok(())

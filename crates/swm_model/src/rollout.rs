@@ -482,8 +482,12 @@ struct MaskBox {
 impl MaskBox {
     fn new(k: &Kinematics, length_m: f32, width_m: f32, margin: f64) -> MaskBox {
         let (s, c) = k.heading_rad.sin_cos();
+        MaskBox { c: k.point_enu, f: [c, s], ..MaskBox::sized(length_m, width_m, margin) }
+    }
+    /// A box of the size [`MaskBox::new`] gives, at the origin, heading east.
+    fn sized(length_m: f32, width_m: f32, margin: f64) -> MaskBox {
         let (hl, hw) = (0.5 * f64::from(length_m) + margin, 0.5 * f64::from(width_m) + margin);
-        MaskBox { c: k.point_enu, f: [c, s], hl, hw, r: hl.hypot(hw) }
+        MaskBox { c: [0.0; 2], f: [1.0, 0.0], hl, hw, r: hl.hypot(hw) }
     }
     /// The same box moved to `k` (the size and radius kept: no `hypot`), the heading's sine
     /// and cosine from `trig`.
@@ -826,9 +830,47 @@ fn escape_column(first: usize, d: usize, n: usize) -> usize {
     }
 }
 
+/// An agent's boxes of the masks, by size only ([`MaskBox::sized`]: at the origin, heading
+/// east), for an agent of the `key`'s length and width (their bits): the collision mask's
+/// box, the same without its margin, and the off-road box. Sizes rarely change, so these
+/// (and their `hypot`s) are made once per agent, not per check.
+#[derive(Clone, Copy)]
+struct AgentShapes {
+    key: (u32, u32),
+    grown: MaskBox,
+    bare: MaskBox,
+    road: MaskBox,
+}
+
+impl AgentShapes {
+    fn of(w: &WorldAgent) -> AgentShapes {
+        let grown = MaskBox::sized(w.length_m, w.width_m, MASK_BOX_MARGIN_M);
+        AgentShapes {
+            key: (w.length_m.to_bits(), w.width_m.to_bits()),
+            grown,
+            bare: grown.bare(),
+            road: MaskBox::sized(w.length_m, w.width_m, MASK_OFFROAD_MARGIN_M),
+        }
+    }
+}
+
+/// A collision candidate of the prepared agent ([`MaskScratch::prepare`]).
+#[derive(Clone, Copy)]
+struct Candidate {
+    /// The candidate's index in the world.
+    j: usize,
+    /// Checked with the bare boxes (the grown boxes overlap already, the bare ones do not).
+    bare: bool,
+    /// The candidate's bare box grown for the hit test (a pedestrian's reach, unless the
+    /// agent is within it already), by size only.
+    their_bare: MaskBox,
+}
+
 /// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`].
 #[derive(Default)]
 struct MaskScratch {
+    /// Per agent: its boxes by size (remade when its size changes).
+    shapes: Vec<AgentShapes>,
     /// Frame cache: every agent's box now, and the boxes of its braking states (computed
     /// on demand; empty until then).
     boxes: Vec<MaskBox>,
@@ -838,11 +880,8 @@ struct MaskScratch {
     /// Per agent: a vehicle's path match at its state now, when the last frame made it
     /// (`push_frame_matching`).
     matched: Vec<Option<Matched>>,
-    /// The prepared agent's collision candidates, each with whether it is checked with the
-    /// bare boxes (the grown boxes overlap already, the bare ones do not) and how much its
-    /// bare box is grown for the hit test (a pedestrian's reach, unless the agent is within
-    /// it already).
-    cand: Vec<(usize, bool, f64)>,
+    /// The prepared agent's collision candidates.
+    cand: Vec<Candidate>,
     own: Vec<Kinematics>,
     own_boxes: Vec<MaskBox>,
     brake_steps: usize,
@@ -891,20 +930,30 @@ impl Check {
 struct MaskAgent {
     class: AgentClass,
     length_m: f32,
-    width_m: f32,
 }
 
 impl MaskAgent {
     fn of(w: &WorldAgent) -> MaskAgent {
-        MaskAgent { class: AgentClass::of(w.kind), length_m: w.length_m, width_m: w.width_m }
+        MaskAgent { class: AgentClass::of(w.kind), length_m: w.length_m }
     }
 }
 
 impl MaskScratch {
     /// Starts a frame: every agent's current box; braking states forgotten.
     fn new_frame(&mut self, world: &[WorldAgent]) {
+        self.shapes.truncate(world.len());
+        for (j, w) in world.iter().enumerate() {
+            if j == self.shapes.len() {
+                self.shapes.push(AgentShapes::of(w));
+            } else if self.shapes[j].key != (w.length_m.to_bits(), w.width_m.to_bits()) {
+                self.shapes[j] = AgentShapes::of(w);
+            }
+        }
         self.boxes.clear();
-        self.boxes.extend(world.iter().map(|w| MaskBox::new(&w.state, w.length_m, w.width_m, MASK_BOX_MARGIN_M)));
+        self.boxes.extend(world.iter().zip(&self.shapes).map(|(w, sh)| {
+            let (s, c) = w.state.heading_rad.sin_cos();
+            MaskBox { c: w.state.point_enu, f: [c, s], ..sh.grown }
+        }));
         self.brakes.resize_with(world.len(), Vec::new);
         self.brake_bounds.resize(world.len(), Bounds::EMPTY);
         for b in &mut self.brakes {
@@ -924,6 +973,7 @@ impl MaskScratch {
         self.cand.clear();
         if mask.collision {
             let me = self.boxes[i];
+            let me_bare = MaskBox { c: me.c, f: me.f, ..self.shapes[i].bare };
             let horizon_s = DT_S * (self.brake_steps + 1) as f64;
             let base = me.radius() + (now.speed_mps + 3.0) * horizon_s;
             for (j, w) in world.iter().enumerate() {
@@ -936,19 +986,21 @@ impl MaskScratch {
                 if dx * dx + dy * dy <= reach * reach {
                     let step_reach_m =
                         if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
-                    let grow_m = if step_reach_m > 0.0 {
-                        (me.bare().growth_room(&o.bare()) - MASK_GROW_GAP_M).clamp(0.0, step_reach_m)
+                    let o_bare = MaskBox { c: o.c, f: o.f, ..self.shapes[j].bare };
+                    let their_bare = if step_reach_m > 0.0 {
+                        let grow_m = (me_bare.growth_room(&o_bare) - MASK_GROW_GAP_M).clamp(0.0, step_reach_m);
+                        self.shapes[j].grown.bare_grown(grow_m)
                     } else {
-                        0.0
+                        self.shapes[j].bare
                     };
                     if !me.overlaps(o) {
-                        self.cand.push((j, false, grow_m));
-                    } else if !me.bare().overlaps(&o.bare()) {
-                        self.cand.push((j, true, grow_m));
+                        self.cand.push(Candidate { j, bare: false, their_bare });
+                    } else if !me_bare.overlaps(&o_bare) {
+                        self.cand.push(Candidate { j, bare: true, their_bare });
                     }
                 }
             }
-            for &(j, _, _) in &self.cand {
+            for &Candidate { j, .. } in &self.cand {
                 if self.brakes[j].is_empty() {
                     let w = &world[j];
                     let trig = &mut self.trig;
@@ -972,7 +1024,7 @@ impl MaskScratch {
             self.route = crate::features::route(map, m.path, m.s_m, &Intent::Choice(world[i].intent), horizon_m);
             self.route_lateral_m = m.lateral_m;
         }
-        self.road_shape = MaskBox::new(&now, a.length_m, a.width_m, MASK_OFFROAD_MARGIN_M);
+        self.road_shape = MaskBox { c: now.point_enu, f: self.boxes[i].f, ..self.shapes[i].road };
         self.off_now =
             if mask.offroad && a.class == AgentClass::Vehicle { corners_off_road(map, &self.road_shape) } else { 4 };
     }
@@ -1203,7 +1255,7 @@ impl MaskScratch {
         let shape = self.boxes[self.agent];
         let unset = MaskBox { f: [f64::NAN; 2], ..shape };
         self.own_boxes.extend(self.own.iter().map(|s| MaskBox { c: s.point_enu, ..unset }));
-        let mine_bare = shape.bare();
+        let mine_bare = self.shapes[self.agent].bare;
         let own_bounds = Bounds::of(self.own.iter().map(|s| s.point_enu));
         let mut coll = COLL_CLEAR;
         // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
@@ -1213,14 +1265,12 @@ impl MaskScratch {
             if coll > limit {
                 break;
             }
-            let (j, bare, grow_m) = self.cand[c];
+            let Candidate { j, bare, their_bare } = self.cand[c];
             // No circle of theirs meets one of ours (the grown ones are the larger): the
             // candidate changes nothing, clear or not.
             if own_bounds.apart(&self.brake_bounds[j], shape.radius() + self.brakes[j][0].radius()) {
                 continue;
             }
-            // Every box of theirs has the same size.
-            let their_bare = self.brakes[j][0].bare_grown(grow_m);
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
             for k in 0..self.own.len() {
                 let theirs = self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
