@@ -12,9 +12,12 @@
 //!   Before the agent advances, the token passes the feasibility masks (below).
 //! * **Route intents**: one draw per agent and sample (`STREAM_INTENT`, frame 0), mixed with
 //!   the path index at every branching.
-//! * **Determinism**: one (scenario, sample) is a pure function of its inputs and runs on
-//!   one thread; [`rollout_scenarios`] runs them in parallel with rayon and returns them in
-//!   (scenario, sample) order, so the bytes are the same whatever the thread count.
+//! * **Determinism**: one (scenario, sample) is a pure function of its inputs;
+//!   [`rollout_scenarios`] steps them in small groups whose model-driven agents share one
+//!   network pass per frame (a row's outputs never depend on the batch it comes in:
+//!   [`crate::matmul`]), runs the groups in parallel with rayon and returns the rollouts in
+//!   (scenario, sample) order, so the bytes are the same whatever the thread count and the
+//!   grouping.
 //! * **Output records**: `agent_id` is the scenario's agent id, `step` is the scenario's
 //!   current step + frame, `time_s` its current time + 0.1·frame, `z_m` the terrain's
 //!   elevation plus the matched lane's deck height ([`MapContext::elevation_on`]; a vehicle
@@ -1546,7 +1549,19 @@ impl<'a> LiveRollout<'a> {
         driver: Option<&dyn AgentDriver>,
         out: &mut Vec<(i32, TrajectoryRecord)>,
     ) {
-        let (scenario, cfg, sample, mask) = (&self.scenario, &self.cfg, self.sample, self.mask);
+        self.begin_frame(map, driver);
+        let mut logits = std::mem::take(&mut self.logits);
+        if !self.model_rows.is_empty() {
+            net.forward(&self.feats, &self.classes, &mut self.scratch, &mut logits);
+        }
+        self.end_frame(map, &mut logits, out);
+        self.logits = logits;
+    }
+
+    /// The first half of [`LiveRollout::step`]: the driven agents' states, and the features
+    /// (`feats`) and classes of the model-driven ones (`model_rows`), the network's input.
+    fn begin_frame(&mut self, map: &MapContext, driver: Option<&dyn AgentDriver>) {
+        let (scenario, sample) = (&self.scenario, self.sample);
         let agents = &mut self.agents;
         let frame = self.frame + 1;
         self.frame = frame;
@@ -1579,15 +1594,23 @@ impl<'a> LiveRollout<'a> {
             self.classes.push(a.class);
             self.model_rows.push(i);
         }
+    }
+
+    /// The second half of [`LiveRollout::step`], given the network's logits of
+    /// [`LiveRollout::begin_frame`]'s rows (ragged, [`logit_offsets`] of `classes`): a token
+    /// per model-driven agent through the masks, every agent's next state, the frame's
+    /// records.
+    fn end_frame(&mut self, map: &MapContext, logits: &mut [f32], out: &mut Vec<(i32, TrajectoryRecord)>) {
+        let (scenario, cfg, sample, mask, frame) = (&self.scenario, &self.cfg, self.sample, self.mask, self.frame);
+        let agents = &mut self.agents;
         if !self.model_rows.is_empty() {
             if mask != FeasibilityMask::NONE {
                 self.ms.new_frame(&self.world);
             }
-            net.forward(&self.feats, &self.classes, &mut self.scratch, &mut self.logits);
             let offs = logit_offsets(&self.classes);
             for (j, &i) in self.model_rows.iter().enumerate() {
                 let r = keyed_u32x4(cfg.seed, scenario.scenario_id, i as u32, frame as u32, sample, STREAM_TOKEN);
-                let l = &mut self.logits[offs[j]..offs[j + 1]];
+                let l = &mut logits[offs[j]..offs[j + 1]];
                 let mut tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), &mut self.sort_buf);
                 if mask != FeasibilityMask::NONE {
                     tok = self.ms.filter(
@@ -1605,7 +1628,6 @@ impl<'a> LiveRollout<'a> {
                 self.next[i] = step(agents[i].class, &self.world[i].state, tok);
             }
         }
-        drop(views);
         push_frame_matching(agents, &self.next, map, scenario, frame, out, Some(&mut self.ms.matched));
     }
 }
@@ -1632,15 +1654,70 @@ pub fn rollout_scenarios_masked(
     mask: FeasibilityMask,
 ) -> Vec<ScenarioRollout> {
     let s = cfg.samples as usize;
-    let flat: Vec<Vec<(i32, TrajectoryRecord)>> = (0..scenarios.len() * s)
-        .into_par_iter()
-        .map(|k| rollout_one_masked(net, map, &scenarios[k / s], cfg, (k % s) as u32, driver, mask))
-        .collect();
-    let mut it = flat.into_iter();
+    let jobs: Vec<(&Scenario, u32)> = (0..scenarios.len() * s).map(|k| (&scenarios[k / s], (k % s) as u32)).collect();
+    let group = rollout_group_size(jobs.len(), rayon::current_num_threads());
+    let groups: Vec<Vec<Vec<(i32, TrajectoryRecord)>>> =
+        jobs.par_chunks(group).map(|g| rollout_group(net, map, g, cfg, driver, mask)).collect();
+    let mut it = groups.into_iter().flatten();
     scenarios
         .iter()
         .map(|sc| ScenarioRollout { scenario_id: sc.scenario_id, samples: it.by_ref().take(s).collect() })
         .collect()
+}
+
+/// At most this many rollouts share the network's passes ([`rollout_group`]).
+const ROLLOUT_GROUP_MAX: usize = 6;
+
+/// How many rollouts of `jobs` [`rollout_scenarios_masked`] steps together on each of
+/// `threads` threads: enough to batch the network (about 250 rows of the benchmark's
+/// 48-agent scenarios at 6), while leaving four groups per thread to balance the load. The
+/// records do not depend on it ([`rollout_group`]).
+fn rollout_group_size(jobs: usize, threads: usize) -> usize {
+    (jobs / (4 * threads.max(1))).clamp(1, ROLLOUT_GROUP_MAX)
+}
+
+/// The rollouts `jobs` ((scenario, sample) each) stepped together, frame by frame, with
+/// one network pass per frame for all their model-driven agents: the records of
+/// [`rollout_one_masked`] of each, bit for bit, since a row's outputs never depend on the
+/// batch it comes in ([`crate::matmul`]); the larger batch runs the matrix products
+/// nearer the machine's peak.
+fn rollout_group(
+    net: &Network,
+    map: &MapContext,
+    jobs: &[(&Scenario, u32)],
+    cfg: &RolloutConfig,
+    driver: Option<&dyn AgentDriver>,
+    mask: FeasibilityMask,
+) -> Vec<Vec<(i32, TrajectoryRecord)>> {
+    let mut lives: Vec<LiveRollout> = jobs
+        .iter()
+        .map(|&(sc, sample)| LiveRollout::start(std::borrow::Cow::Borrowed(sc), cfg.clone(), sample, mask))
+        .collect();
+    let mut outs: Vec<Vec<(i32, TrajectoryRecord)>> =
+        lives.iter().map(|l| Vec::with_capacity(l.agents.len() * cfg.steps as usize)).collect();
+    let (mut feats, mut classes, mut logits, mut scratch) = (Vec::new(), Vec::new(), Vec::new(), Scratch::default());
+    let mut spans = Vec::with_capacity(lives.len());
+    for _ in 1..=cfg.steps {
+        feats.clear();
+        classes.clear();
+        spans.clear();
+        let mut n_logits = 0;
+        for live in &mut lives {
+            live.begin_frame(map, driver);
+            feats.extend_from_slice(&live.feats);
+            classes.extend_from_slice(&live.classes);
+            let len: usize = live.classes.iter().map(|c| c.vocab()).sum();
+            spans.push(n_logits..n_logits + len);
+            n_logits += len;
+        }
+        if !classes.is_empty() {
+            net.forward(&feats, &classes, &mut scratch, &mut logits);
+        }
+        for ((live, out), span) in lives.iter_mut().zip(&mut outs).zip(&spans) {
+            live.end_frame(map, &mut logits[span.clone()], out);
+        }
+    }
+    outs
 }
 
 /// Rolls out `cfg.samples` samples of every scenario with the model driving every agent.

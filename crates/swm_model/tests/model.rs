@@ -299,6 +299,48 @@ fn rollouts_are_identical_across_thread_counts_and_differ_across_samples() {
     assert_eq!(rows[0].record, a[0].samples[1][0].1);
 }
 
+/// Rollouts stepped together share the network's passes (groups of up to six on one
+/// thread here, of two on three threads): each is still the rollout of its own
+/// (scenario, sample), bit for bit, with and without the masks.
+#[test]
+fn grouped_rollouts_are_the_rollouts_of_each_sample_alone() {
+    let map = road(0.3, [100.0, 50.0], 1.75);
+    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 5);
+    let scenarios: Vec<Scenario> = (0..3)
+        .map(|i| {
+            let s: Vec<_> = busy_scene()
+                .into_iter()
+                .map(|(k, x, y, h, v)| {
+                    let p = transform([x + 7.0 * i as f64, y], 0.3, [100.0, 50.0]);
+                    (k, p[0], p[1], h + 0.3, v)
+                })
+                .collect();
+            scenario(i, &s)
+        })
+        .collect();
+    let cfg = RolloutConfig { steps: 12, samples: 8, seed: 4, sampling: SamplingConfig::default() };
+    for mask in [swm_model::FeasibilityMask::default(), swm_model::FeasibilityMask::NONE] {
+        for threads in [1, 3] {
+            let grouped = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| swm_model::rollout_scenarios_masked(&net, &map, &scenarios, &cfg, None, mask));
+            for (r, sc) in grouped.iter().zip(&scenarios) {
+                assert_eq!(r.samples.len(), 8);
+                for (sample, got) in r.samples.iter().enumerate() {
+                    let alone = swm_model::rollout::rollout_one_masked(&net, &map, sc, &cfg, sample as u32, None, mask);
+                    assert_eq!(
+                        got, &alone,
+                        "{mask:?}, {threads} threads: scenario {}, sample {sample}",
+                        sc.scenario_id
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Teacher-like data on the synthetic road: cars following each other with an IDM-ish
 /// rule, tokenised; training must lower the loss.
 #[test]
