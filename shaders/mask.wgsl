@@ -24,9 +24,12 @@
 // holding one of the vocabulary's yaw rates; for a vehicle partly off the road now, that
 // count is below the corners off now, and the corners' summed off-road depth (cm) breaks
 // ties last. A kept token leaves the sampler's output as it is. Otherwise every token is
-// checked (one per invocation), all but the best by (off-road score, collision level,
-// route level, depth) are banned as the CPU bans them, and a token is drawn again with word
-// 1 of the same keyed draw; the state is stepped with it.
+// checked (one per invocation) and the CPU's walk is replayed: the probe (hardest braking
+// straight on) first, then the others by probability; it stops once a token of the best key
+// possible (all 0) is found and such tokens hold MASK_STOP_FRACTION of their mass plus that
+// of the tokens after; all but the walked tokens of the best key so far by (off-road score,
+// collision level, route level, depth) are banned as the CPU bans them, and a token is drawn
+// again with word 1 of the same keyed draw; the state is stepped with it.
 
 struct MaskParams {
     collision: u32,
@@ -62,6 +65,12 @@ const NO_LEVEL: u32 = 0xffffffffu;
 const NO_COLUMN: u32 = 99u;
 const MASK_ROUTE_MATCH_M: f32 = 3.0;
 const MASK_ROUTE_HEADING_RAD: f32 = 0.5;
+// swm_model::rollout::MASK_STOP_FRACTION.
+const MASK_STOP_FRACTION: f32 = 0.99;
+// The walk's first token: the hardest braking straight on (vehicles: acceleration row 0, the
+// middle yaw-rate column; pedestrians: forward row 0, the middle lateral column).
+const VEHICLE_PROBE: u32 = 5u;
+const PEDESTRIAN_PROBE: u32 = 4u;
 
 var<workgroup> n_cand: atomic<u32>;
 var<workgroup> decision: u32;
@@ -640,24 +649,84 @@ fn main(
         depth_cm[t] = c.w;
     }
     workgroupBarrier();
+    // The walk: the hardest braking straight on (the probe) first, then the other tokens by
+    // probability (descending, ties by token), in `order`.
+    let base = row * p.logit_stride;
     if li == 0u {
-        // The best (off-road score, collision level, route level, depth), compared in that
-        // order.
-        var best = vec4<u32>(coll_level[0], along_level[0], off_score[0], depth_cm[0]);
+        var m = logits[base];
         for (var t = 1u; t < vocab; t++) {
+            m = max(m, logits[base + t]);
+        }
+        max_logit = m;
+    }
+    let m = workgroupUniformLoad(&max_logit);
+    for (var t = li; t < vocab; t += GROUP) {
+        var x = logits[base + t] - m;
+        if p.temperature > 0.0 {
+            x = x / p.temperature;
+        }
+        e[t] = exp(x);
+    }
+    workgroupBarrier();
+    var probe = PEDESTRIAN_PROBE;
+    if cls == CLASS_VEHICLE {
+        probe = VEHICLE_PROBE;
+    }
+    probe = min(probe, vocab - 1u);
+    for (var t = li; t < vocab; t += GROUP) {
+        var rank = 0u;
+        if t != probe {
+            rank = 1u;
+            let et = e[t];
+            for (var j = 0u; j < vocab; j++) {
+                if j != probe && (e[j] > et || (e[j] == et && j < t)) {
+                    rank++;
+                }
+            }
+        }
+        order[rank] = t;
+    }
+    workgroupBarrier();
+    if li == 0u {
+        // Along the walk: the best (off-road score, collision level, route level, depth)
+        // so far, compared in that order, and the mass of the tokens of the best key
+        // possible (all 0); the walk stops once that mass is at least MASK_STOP_FRACTION of
+        // itself plus the mass of the tokens after (`after`, summed from the end).
+        var after: array<f32, MAX_VOCAB>;
+        var rest = 0.0;
+        for (var j = vocab; j > 0u; j--) {
+            after[j - 1u] = rest;
+            rest += e[order[j - 1u]];
+        }
+        let t0 = order[0];
+        var best = vec4<u32>(coll_level[t0], along_level[t0], off_score[t0], depth_cm[t0]);
+        var best_mass = 0.0;
+        var walked = vocab;
+        for (var j = 0u; j < vocab; j++) {
+            let t = order[j];
             let k = vec4<u32>(coll_level[t], along_level[t], off_score[t], depth_cm[t]);
             if key_less(k, best) {
                 best = k;
             }
+            if all(k == vec4<u32>(0u)) {
+                best_mass += e[t];
+            }
+            if all(best == vec4<u32>(0u)) && best_mass >= MASK_STOP_FRACTION * (best_mass + after[j]) {
+                walked = j + 1u;
+                break;
+            }
         }
         for (var t = 0u; t < vocab; t++) {
+            banned[t] = 1u;
+        }
+        for (var j = 0u; j < walked; j++) {
+            let t = order[j];
             let k = vec4<u32>(coll_level[t], along_level[t], off_score[t], depth_cm[t]);
             banned[t] = select(0u, 1u, key_less(best, k));
         }
     }
     workgroupBarrier();
     let bits = keyed_u32x4(key_from_seed(p.seed_lo, p.seed_hi), key.scenario, key.agent, p.step, key.sample, STREAM_TOKEN);
-    let base = row * p.logit_stride;
     let token = draw_token(base, vocab, p.temperature, p.top_k, p.top_p, unit_f32(bits.y), li, true);
     if li == 0u {
         tokens[row] = token;
