@@ -24,7 +24,7 @@ cargo build --release -q -p swm_model --example bench_model
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 SWM_BENCH_ROLLOUT_ONLY=$N SWM_BENCH_UNMASKED=${UNMASKED:-0} valgrind --tool=callgrind --collect-atstart=no \
-  --toggle-collect='*rollout_one_masked*' --callgrind-out-file="$out" \
+  --toggle-collect='*rollout_scenarios_masked*' --callgrind-out-file="$out" \
   "${CARGO_TARGET_DIR:-target}/release/examples/bench_model" "$MODEL" 2>/dev/null | grep fingerprint
 total=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 net=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '/Network::forward/ && !seen { gsub(",", "", $1); print $1; seen = 1 }')
