@@ -101,9 +101,10 @@
 //! the kept mass and are less likely than every token scored (the first aside), so a top-p
 //! of 0.95 would cut them anyway: leaving them out moves the normaliser by at most that 1 %.
 //! Scoring them was most of the masks' cost (a vehicle's full check kept 59 tokens of 143
-//! on average in the benchmark's rollouts, each scored in full). The off-road score comes first because the road is known while the others'
-//! straight braking is a guess (on a bend a neighbour follows its lane, so a vehicle turning
-//! with the road would "hit" its straight-braking ghost). The score is 0 for agents the
+//! on average in the benchmark's rollouts, each scored in full). The off-road score comes
+//! first because the road is known while the others' straight braking is a guess (on a
+//! bend a neighbour follows its lane, so a vehicle turning with the road would "hit" its
+//! straight-braking ghost). The score is 0 for agents the
 //! off-road mask leaves alone; for a vehicle on the road it is 0 when feasible, else the
 //! corners off at the held lookahead, else (no braking on the road left)
 //! `OFFROAD_NO_ESCAPE` plus the corners off after the token; for one partly off, the
@@ -1401,13 +1402,13 @@ impl MaskScratch {
         let mut walk = std::mem::take(&mut self.walk);
         walk.clear();
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        walk.extend((0..n).filter(|&t| t != probe).map(|t| {
+        let p = |t: u16| {
             let x = logits[t as usize] - max;
             (exp_f32(if sampling.temperature > 0.0 { x / sampling.temperature } else { x }), t)
-        }));
-        walk.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let x = logits[probe as usize] - max;
-        walk.insert(0, (exp_f32(if sampling.temperature > 0.0 { x / sampling.temperature } else { x }), probe));
+        };
+        walk.push(p(probe));
+        walk.extend((0..n).filter(|&t| t != probe).map(p));
+        walk[1..].sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         // The mass of the tokens after each point of the walk.
         let mut after = std::mem::take(&mut self.walk_after);
         after.clear();
