@@ -19,7 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use swm_model::features::{AgentView, agent_features};
-use swm_model::features::{EGO_DIM, FEATURE_DIM, NEIGHBOUR_DIM};
+use swm_model::features::{EGO_DIM, FEATURE_DIM, NEIGHBOUR_DIM, NEIGHBOUR_RADIUS_M, NEIGHBOURS};
 use swm_model::map::{MapContext, make_path};
 use swm_model::matmul::PackedDense;
 use swm_model::net::{Dense, Scratch};
@@ -205,8 +205,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n / feat_s,
         n / net_s
     );
+    // The FLOPs the forward pass does on this batch: the neighbour MLP runs on the present
+    // slots only (the counted FLOPs, `mflop_per_vehicle_step`, are every slot's).
+    let present = (0..classes.len())
+        .map(|r| {
+            (0..NEIGHBOURS)
+                .filter(|k| feats[r * FEATURE_DIM + EGO_DIM + k * NEIGHBOUR_DIM + NEIGHBOUR_DIM - 1] > 0.0)
+                .count()
+        })
+        .sum::<usize>() as f64
+        / classes.len() as f64;
+    let executed = |present: f64| (flops - (NEIGHBOURS as f64 - present) * net.flops_per_neighbour_slot() as f64) / 1e6;
+    println!(
+        "present neighbour slots per agent: {present:.2} of {NEIGHBOURS}: {:.3} MFLOP done per vehicle step",
+        executed(present)
+    );
     json["step"] = serde_json::json!({
         "scenarios": starts.len(), "agents": agent_steps,
+        "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present),
         "features_network_agent_steps_per_s": n / (feat_s + net_s),
         "features_agent_steps_per_s": n / feat_s, "network_agent_steps_per_s": n / net_s
     });
@@ -226,7 +242,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps as f64 / s,
             fingerprint(&r)
         );
-        rollouts.push(serde_json::json!({ "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s }));
+        let present = present_neighbours(&scenarios, &r);
+        rollouts.push(serde_json::json!({
+            "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
+            "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present)
+        }));
     }
     json["rollout"] = serde_json::Value::Array(rollouts);
     // The same rollouts without the feasibility masks (`FeasibilityMask::NONE`: the
@@ -250,10 +270,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "closed-loop rollout without masks (1 thread): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s",
         steps as f64 / s
     );
-    json["rollout_unmasked"] =
-        serde_json::json!({ "threads": 1, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s });
+    let present = present_neighbours(&scenarios, &r);
+    json["rollout_unmasked"] = serde_json::json!({
+        "threads": 1, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
+        "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present)
+    });
     std::fs::write(out_dir.join("bench-rust.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
+}
+
+/// The mean number of present neighbour slots of the rollouts' agent steps: the features of
+/// frame `f` see the agents at frame `f - 1` (frame 0: the scenario's start), and an agent's
+/// neighbours are the others within `NEIGHBOUR_RADIUS_M`, at most `NEIGHBOURS` of them.
+fn present_neighbours(scenarios: &[swm_dataset::Scenario], r: &[swm_model::ScenarioRollout]) -> f64 {
+    let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
+    let (mut slots, mut steps) = (0usize, 0usize);
+    for (sc, ro) in scenarios.iter().zip(r) {
+        let start: Vec<[f64; 2]> = start_agents(sc, 1, 0).iter().map(|a| a.view().now().point_enu).collect();
+        for sample in &ro.samples {
+            let mut frames: Vec<Vec<[f64; 2]>> = vec![start.clone()];
+            for (frame, rec) in sample {
+                let f = *frame as usize;
+                if frames.len() <= f {
+                    frames.resize(f + 1, Vec::new());
+                }
+                frames[f].push([rec.x_m, rec.y_m]);
+            }
+            // Frames 0..N-1 are what frames 1..=N were computed from.
+            for pts in &frames[..frames.len() - 1] {
+                for (i, p) in pts.iter().enumerate() {
+                    let near = pts
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, q)| j != i && (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= r2)
+                        .count();
+                    slots += near.min(NEIGHBOURS);
+                    steps += 1;
+                }
+            }
+        }
+    }
+    slots as f64 / steps.max(1) as f64
 }
 
 /// A fingerprint of every output record: the same whatever the thread count, and

@@ -131,6 +131,9 @@ impl PartialEq for Packed {
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
     nbr_in: Vec<f32>,
+    /// Per feature row, where its present neighbours' rows start in `nbr_in` (one more
+    /// entry at the end).
+    nbr_start: Vec<usize>,
     h1: Vec<f32>,
     h2: Vec<f32>,
     x: Vec<f32>,
@@ -183,7 +186,17 @@ impl Network {
         self.config.parameters()
     }
 
-    /// FLOPs (2 per multiply-add) of one agent step of `class` (see the module docs).
+    /// FLOPs of the neighbour MLP on one neighbour slot (2 per multiply-add). The forward
+    /// pass runs it on the present neighbours only ([`Network::trunk`]): an agent step with
+    /// `p` of the [`NEIGHBOURS`] slots present does `NEIGHBOURS - p` times this fewer FLOPs
+    /// than [`Network::flops_per_agent_step`].
+    pub fn flops_per_neighbour_slot(&self) -> usize {
+        let h = self.config.nbr_hidden;
+        2 * (NEIGHBOUR_DIM * h + h * h)
+    }
+
+    /// FLOPs (2 per multiply-add) of one agent step of `class` with every neighbour slot
+    /// present (see the module docs): the model's size, an upper bound of the work done.
     pub fn flops_per_agent_step(&self, class: AgentClass) -> usize {
         let (h, t) = (self.config.nbr_hidden, self.config.trunk_hidden);
         let head = match class {
@@ -193,29 +206,42 @@ impl Network {
         2 * (NEIGHBOURS * (NEIGHBOUR_DIM * h + h * h) + (EGO_DIM + h) * t + t * t + t * head)
     }
 
-    /// The trunk output `[batch, T]` of a batch of feature rows `[batch, FEATURE_DIM]`.
+    /// The trunk output `[batch, T]` of a batch of feature rows `[batch, FEATURE_DIM]`. The
+    /// neighbour MLP runs on the present slots only (presence flag above 0), which the
+    /// masked max-pool is all that reads.
     pub fn trunk<'s>(&self, features: &[f32], scratch: &'s mut Scratch) -> &'s [f32] {
         let b = features.len() / FEATURE_DIM;
         let h = self.config.nbr_hidden;
         let s = scratch;
         let packed = self.packed();
         let p = |i: usize| packed.map(|p| &p[i]);
+        // The neighbour MLP runs on the present neighbours' slots only: the pool leaves the
+        // empty ones out, and a row's outputs never depend on the batch it is in
+        // (`crate::matmul`), so the pooled values are those of running every slot.
         s.nbr_in.clear();
+        s.nbr_start.clear();
         for row in features.chunks_exact(FEATURE_DIM) {
-            s.nbr_in.extend_from_slice(&row[EGO_DIM..]);
+            s.nbr_start.push(s.nbr_in.len() / NEIGHBOUR_DIM);
+            for slot in row[EGO_DIM..].chunks_exact(NEIGHBOUR_DIM) {
+                // The pool's test: a slot whose presence flag is not positive is empty.
+                if slot[NEIGHBOUR_DIM - 1] <= 0.0 {
+                    continue;
+                }
+                s.nbr_in.extend_from_slice(slot);
+            }
         }
-        linear(&s.nbr_in, b * NEIGHBOURS, &self.layers[0], p(0), &mut s.h1, true);
-        linear(&s.h1, b * NEIGHBOURS, &self.layers[1], p(1), &mut s.h2, true);
+        let present = s.nbr_in.len() / NEIGHBOUR_DIM;
+        s.nbr_start.push(present);
+        if present > 0 {
+            linear(&s.nbr_in, present, &self.layers[0], p(0), &mut s.h1, true);
+            linear(&s.h1, present, &self.layers[1], p(1), &mut s.h2, true);
+        }
         s.x.clear();
         for (r, row) in features.chunks_exact(FEATURE_DIM).enumerate() {
             s.x.extend_from_slice(&row[..EGO_DIM]);
             let start = s.x.len();
             s.x.resize(start + h, 0.0);
-            for k in 0..NEIGHBOURS {
-                if row[EGO_DIM + k * NEIGHBOUR_DIM + NEIGHBOUR_DIM - 1] <= 0.0 {
-                    continue;
-                }
-                let hk = &s.h2[(r * NEIGHBOURS + k) * h..(r * NEIGHBOURS + k + 1) * h];
+            for hk in s.h2[s.nbr_start[r] * h..s.nbr_start[r + 1] * h].chunks_exact(h) {
                 for (x, v) in s.x[start..].iter_mut().zip(hk) {
                     *x = x.max(*v);
                 }

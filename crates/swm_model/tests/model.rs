@@ -173,6 +173,61 @@ fn random_features(n: usize, seed: u64) -> (Vec<f32>, Vec<AgentClass>) {
     (x, classes)
 }
 
+/// The forward pass runs the neighbour MLP on the present slots only; the trunk's output is
+/// the same bits as running it on every slot and pooling the present ones (presence flags
+/// of 1, 0 and negative, in any pattern, and NaN, which the pool counts as present).
+#[test]
+fn the_neighbour_mlp_on_present_slots_pools_as_every_slot() {
+    use swm_model::matmul::{PackedDense, linear, packed_kernel_available};
+    let net = Network::init(NetConfig::default(), 8);
+    let mut rng = swm_core::rng::CounterRng::new(4, 2);
+    for b in [1usize, 5, 48, 300] {
+        let mut x: Vec<f32> = (0..b * FEATURE_DIM).map(|_| rng.range_f64(-1.5, 1.5) as f32).collect();
+        for r in 0..b {
+            for k in 0..8 {
+                let flag = &mut x[r * FEATURE_DIM + EGO_DIM + k * NEIGHBOUR_DIM + NEIGHBOUR_DIM - 1];
+                *flag = match rng.next_u64() % 7 {
+                    0..=2 => 1.0,
+                    3 | 4 => 0.0,
+                    5 => -0.5,
+                    _ if r % 50 == 3 => f32::NAN,
+                    _ => 1.0,
+                };
+            }
+        }
+        let got = net.trunk(&x, &mut Scratch::default()).to_vec();
+        // Every slot through the neighbour MLP, on the same kernel path as the forward pass.
+        let layers = net.layers();
+        let dense = |a: &[f32], m: usize, i: usize, out: &mut Vec<f32>| {
+            let packed = packed_kernel_available().then(|| PackedDense::new(&layers[i]));
+            linear(a, m, &layers[i], packed.as_ref(), out, true);
+        };
+        let nbr_in: Vec<f32> = x.chunks_exact(FEATURE_DIM).flat_map(|row| row[EGO_DIM..].to_vec()).collect();
+        let (mut h1, mut h2, mut t1, mut t2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        dense(&nbr_in, b * 8, 0, &mut h1);
+        dense(&h1, b * 8, 1, &mut h2);
+        let h = NetConfig::default().nbr_hidden;
+        let mut pooled = Vec::new();
+        for (r, row) in x.chunks_exact(FEATURE_DIM).enumerate() {
+            pooled.extend_from_slice(&row[..EGO_DIM]);
+            let start = pooled.len();
+            pooled.resize(start + h, 0.0);
+            for k in 0..8 {
+                if row[EGO_DIM + k * NEIGHBOUR_DIM + NEIGHBOUR_DIM - 1] <= 0.0 {
+                    continue;
+                }
+                for (p, v) in pooled[start..].iter_mut().zip(&h2[(r * 8 + k) * h..(r * 8 + k + 1) * h]) {
+                    *p = p.max(*v);
+                }
+            }
+        }
+        dense(&pooled, b, 2, &mut t1);
+        dense(&t1, b, 3, &mut t2);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&t2), "batch {b}");
+    }
+}
+
 #[test]
 fn candle_and_cpu_forward_agree() {
     let net = Network::init(NetConfig::default(), 5);
