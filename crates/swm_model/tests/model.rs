@@ -299,22 +299,28 @@ fn model_files_round_trip_and_bad_files_name_the_problem() {
     assert!(e.to_string().contains("junk.safetensors"), "{e}");
 }
 
-#[test]
-fn rollouts_are_identical_across_thread_counts_and_differ_across_samples() {
-    let map = road(0.3, [100.0, 50.0], 1.75);
-    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 3);
-    let scenarios: Vec<Scenario> = (0..3)
+/// Three busy scenes on the road of `road(0.3, [100.0, 50.0], 1.75)`, the `i`-th shifted
+/// `spacing_m · i` along it.
+fn busy_scenarios(spacing_m: f64) -> Vec<Scenario> {
+    (0..3)
         .map(|i| {
             let s: Vec<_> = busy_scene()
                 .into_iter()
                 .map(|(k, x, y, h, v)| {
-                    let p = transform([x + 5.0 * i as f64, y], 0.3, [100.0, 50.0]);
+                    let p = transform([x + spacing_m * i as f64, y], 0.3, [100.0, 50.0]);
                     (k, p[0], p[1], h + 0.3, v)
                 })
                 .collect();
             scenario(i, &s)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn rollouts_are_identical_across_thread_counts_and_differ_across_samples() {
+    let map = road(0.3, [100.0, 50.0], 1.75);
+    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 3);
+    let scenarios = busy_scenarios(5.0);
     let cfg = RolloutConfig { steps: 20, samples: 3, seed: 11, sampling: SamplingConfig::default() };
     let run = |threads| {
         rayon::ThreadPoolBuilder::new()
@@ -361,18 +367,7 @@ fn rollouts_are_identical_across_thread_counts_and_differ_across_samples() {
 fn grouped_rollouts_are_the_rollouts_of_each_sample_alone() {
     let map = road(0.3, [100.0, 50.0], 1.75);
     let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 5);
-    let scenarios: Vec<Scenario> = (0..3)
-        .map(|i| {
-            let s: Vec<_> = busy_scene()
-                .into_iter()
-                .map(|(k, x, y, h, v)| {
-                    let p = transform([x + 7.0 * i as f64, y], 0.3, [100.0, 50.0]);
-                    (k, p[0], p[1], h + 0.3, v)
-                })
-                .collect();
-            scenario(i, &s)
-        })
-        .collect();
+    let scenarios = busy_scenarios(7.0);
     let cfg = RolloutConfig { steps: 12, samples: 8, seed: 4, sampling: SamplingConfig::default() };
     for mask in [swm_model::FeasibilityMask::default(), swm_model::FeasibilityMask::NONE] {
         for threads in [1, 3] {
