@@ -12,7 +12,10 @@
 //! **FLOPs per agent step** (multiply-adds × 2, biases and ReLUs left out):
 //! neighbour MLP `8 × 2 × (14·64 + 64·64)` = 79,872; trunk `2 × (154·256 + 256·256)` =
 //! 209,920; head `2 × 256·143` = 73,216 (vehicles) or `2 × 256·81` = 41,472 (pedestrians).
-//! About **0.36 MFLOP** (363,008) per vehicle step ([`Network::flops_per_agent_step`]).
+//! About **0.36 MFLOP** (363,008) per vehicle step ([`Network::flops_per_agent_step`]), with
+//! all eight neighbour slots present. The forward pass here runs the neighbour MLP on the
+//! present slots only (the masked max-pool reads nothing else), so an agent with `p`
+//! neighbours costs `(8 − p) × 9,984` FLOPs less ([`Network::flops_per_neighbour_slot`]).
 //!
 //! # File layout `swm-model/1` (safetensors)
 //! Tensors, all `F32`, row-major, PyTorch `nn.Linear` convention (`weight` is
@@ -207,8 +210,8 @@ impl Network {
     }
 
     /// The trunk output `[batch, T]` of a batch of feature rows `[batch, FEATURE_DIM]`. The
-    /// neighbour MLP runs on the present slots only (presence flag above 0), which the
-    /// masked max-pool is all that reads.
+    /// neighbour MLP runs on the present slots only (all but those whose presence flag is 0
+    /// or below), which are all the masked max-pool reads.
     pub fn trunk<'s>(&self, features: &[f32], scratch: &'s mut Scratch) -> &'s [f32] {
         let b = features.len() / FEATURE_DIM;
         let h = self.config.nbr_hidden;
@@ -223,7 +226,7 @@ impl Network {
         for row in features.chunks_exact(FEATURE_DIM) {
             s.nbr_start.push(s.nbr_in.len() / NEIGHBOUR_DIM);
             for slot in row[EGO_DIM..].chunks_exact(NEIGHBOUR_DIM) {
-                // The pool's test: a slot whose presence flag is not positive is empty.
+                // The pool's test: a slot whose presence flag is 0 or below is empty.
                 if slot[NEIGHBOUR_DIM - 1] <= 0.0 {
                     continue;
                 }
