@@ -1603,18 +1603,21 @@ impl<'a> LiveRollout<'a> {
         driver: Option<&dyn AgentDriver>,
         out: &mut Vec<(i32, TrajectoryRecord)>,
     ) {
-        self.begin_frame(map, driver);
+        let mut feats = std::mem::take(&mut self.feats);
+        feats.clear();
+        self.begin_frame(map, driver, &mut feats);
         let mut logits = std::mem::take(&mut self.logits);
         if !self.model_rows.is_empty() {
-            net.forward(&self.feats, &self.classes, &mut self.scratch, &mut logits);
+            net.forward(&feats, &self.classes, &mut self.scratch, &mut logits);
         }
         self.end_frame(map, &mut logits, out);
-        self.logits = logits;
+        (self.feats, self.logits) = (feats, logits);
     }
 
     /// The first half of [`LiveRollout::step`]: the driven agents' states, and the features
-    /// (`feats`) and classes of the model-driven ones (`model_rows`), the network's input.
-    fn begin_frame(&mut self, map: &MapContext, driver: Option<&dyn AgentDriver>) {
+    /// of the model-driven ones (`model_rows`, with their `classes`), the network's input,
+    /// appended to `feats` (a group's shared batch, [`rollout_group`]).
+    fn begin_frame(&mut self, map: &MapContext, driver: Option<&dyn AgentDriver>, feats: &mut Vec<f32>) {
         let (scenario, sample) = (&self.scenario, self.sample);
         let agents = &mut self.agents;
         let frame = self.frame + 1;
@@ -1635,7 +1638,6 @@ impl<'a> LiveRollout<'a> {
         }
         let views: Vec<AgentView> = agents.iter().map(RolloutAgent::view).collect();
         self.feature_scratch.new_frame(&views);
-        self.feats.clear();
         self.classes.clear();
         self.model_rows.clear();
         for (i, a) in agents.iter().enumerate() {
@@ -1644,7 +1646,7 @@ impl<'a> LiveRollout<'a> {
             }
             let kept = Matched::for_features(self.ms.matched.get(i), &self.world[i].state);
             agent_features_with(map, &views, i, time_s, &mut self.row, kept, &mut self.feature_scratch);
-            self.feats.extend_from_slice(&self.row);
+            feats.extend_from_slice(&self.row);
             self.classes.push(a.class);
             self.model_rows.push(i);
         }
@@ -1757,8 +1759,7 @@ fn rollout_group(
         spans.clear();
         let mut n_logits = 0;
         for live in &mut lives {
-            live.begin_frame(map, driver);
-            feats.extend_from_slice(&live.feats);
+            live.begin_frame(map, driver, &mut feats);
             classes.extend_from_slice(&live.classes);
             let len: usize = live.classes.iter().map(|c| c.vocab()).sum();
             spans.push(n_logits..n_logits + len);
