@@ -74,6 +74,11 @@ if all("mflop_done_per_vehicle_step" in r["step"] for r in R):
           f"rollout {r1['mflop_done_per_vehicle_step']:.3f} ({r1['present_neighbours']:.2f} slots; {done(med(one), r1['mflop_done_per_vehicle_step'])}), "
           f"without the masks {ru['mflop_done_per_vehicle_step']:.3f} ({ru['present_neighbours']:.2f} slots; "
           f"{done(med([r['rollout_unmasked']['agent_steps_per_s'] for r in R]), ru['mflop_done_per_vehicle_step'])})")
+# Each layer alone at a rollout group's rows: the kernel against the same peak.
+if all("layers" in r for r in R):
+    print("layers alone (best of the runs, GFLOP/s and % of peak): " + ", ".join(
+        f"{l['layer']} {l['n_in']}->{l['n_out']} x{l['rows']}: {max(r['layers'][k]['gflops'] for r in R):.1f} "
+        f"({100 * max(r['layers'][k]['gflops'] for r in R) / peak:.0f} %)" for k, l in enumerate(R[0]["layers"])))
 for threads in sorted({x["threads"] for x in R[0]["rollout"]}):
     rates = [[x for x in r["rollout"] if x["threads"] == threads][0]["agent_steps_per_s"] for r in R]
     print(f"rollout on {threads} threads: {med(rates):,.0f} agent-steps/s (median; runs {', '.join(f'{x:,.0f}' for x in rates)})")

@@ -99,6 +99,42 @@ fn matmul_peak_gflops() -> (f64, f64, Option<f64>) {
     (gemm_best.max(kernel_best.unwrap_or(0.0)), gemm_best, kernel_best)
 }
 
+/// Each layer of `net` alone (`linear`, the packed kernel where the CPU has it, ReLU as the
+/// forward pass applies it), on random rows as many as a rollout group's pass gives it (about
+/// 290 agents, 3.3 present neighbour slots each, 2 of 3 agents vehicles): the best GFLOP/s of
+/// five timed repeats, printed and returned for the JSON.
+fn layer_rates(net: &Network) -> serde_json::Value {
+    let names = net.config.layers();
+    let mut rows_out = Vec::new();
+    for (l, (name, _)) in net.layers().iter().zip(names) {
+        let rows = match name {
+            "nbr.0" | "nbr.1" => 950,
+            "head_pedestrian" => 100,
+            "head_vehicle" => 190,
+            _ => 290,
+        };
+        let mut rng = swm_core::rng::CounterRng::new(5, rows as u64);
+        let a: Vec<f32> = (0..rows * l.n_in).map(|_| rng.range_f64(-1.0, 1.0) as f32).collect();
+        let packed = swm_model::matmul::packed_kernel_available().then(|| PackedDense::new(l));
+        let relu = !name.starts_with("head");
+        let mut dst = Vec::new();
+        let flop = 2.0 * (rows * l.n_in * l.n_out) as f64;
+        let reps = ((5e8 / flop) as usize).max(3);
+        let mut best = 0.0f64;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..reps {
+                swm_model::matmul::linear(&a, rows, l, packed.as_ref(), &mut dst, relu);
+            }
+            best = best.max(flop * reps as f64 / t.elapsed().as_secs_f64() / 1e9);
+        }
+        println!("layer {name} ({} -> {}) on {rows} rows alone: {best:.1} GFLOP/s", l.n_in, l.n_out);
+        rows_out
+            .push(serde_json::json!({"layer": name, "n_in": l.n_in, "n_out": l.n_out, "rows": rows, "gflops": best}));
+    }
+    serde_json::Value::Array(rows_out)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let model = args.get(1).map(std::path::PathBuf::from).unwrap_or_else(swm_model::default_model_path);
@@ -118,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut json = serde_json::json!({
         "peak_gflops_1thread": peak, "gemm_peak_gflops": gemm_peak, "kernel_peak_gflops": kernel_peak,
-        "mflop_per_vehicle_step": flops / 1e6, "forward": []
+        "mflop_per_vehicle_step": flops / 1e6, "forward": [], "layers": layer_rates(&net)
     });
     for batch in [64usize, 256, 1024] {
         let x = features(batch);

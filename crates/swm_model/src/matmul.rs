@@ -95,15 +95,17 @@ pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, 
             // writes. The kernel writes every one of the `m × n` outputs (each tile stores
             // all its rows and its valid columns), so they are initialised before `set_len`.
             unsafe {
-                avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr());
+                avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr(), relu);
                 dst.set_len(m * n);
             }
         }
-        _ => gemm_crate(a, m, layer, dst),
-    }
-    if relu {
-        for v in dst.iter_mut() {
-            *v = v.max(0.0);
+        _ => {
+            gemm_crate(a, m, layer, dst);
+            if relu {
+                for v in dst.iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }
         }
     }
 }
@@ -165,12 +167,14 @@ mod avx512 {
 
     /// `dst[m × n] = a[m × k] · Wᵀ + b` over the packed panels, two panels (32 columns)
     /// at a time, the rows in tiles of 12 under each pair so that the pair's panels
-    /// (`k × 32` floats, 32 KiB at k = 256) stay in L1 while the rows stream past.
+    /// (`k × 32` floats, 32 KiB at k = 256) stay in L1 while the rows stream past. With
+    /// `relu`, each output is `max(y, 0)` as it is stored (`_mm512_max_ps(y, 0)` gives
+    /// `f32::max(y, 0.0)`'s bits: +0 for −0 and for NaN).
     ///
     /// # Safety
     /// AVX-512F must be present; `a` must point at `m × p.k` floats and `dst` at `m × p.n`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gemm(a: *const f32, m: usize, p: &PackedDense, dst: *mut f32) {
+    pub(super) unsafe fn gemm(a: *const f32, m: usize, p: &PackedDense, dst: *mut f32, relu: bool) {
         // SAFETY: every offset stays within the panels, the bias, `a` and `dst` (the
         // function's contract and `PackedDense::new`); tiles run with AVX-512F present.
         unsafe {
@@ -186,7 +190,7 @@ mod avx512 {
                 let mut row = 0;
                 while row < m {
                     let rows = (m - row).min(TILE_ROWS);
-                    let t = Tile { a: a.add(row * k), k, w, bias, dst: dst.add(row * n + col), ldd: n, cols };
+                    let t = Tile { a: a.add(row * k), k, w, bias, dst: dst.add(row * n + col), ldd: n, cols, relu };
                     macro_rules! dispatch {
                         ($($r:literal)*) => {
                             match (rows, pair) {
@@ -213,6 +217,8 @@ mod avx512 {
         ldd: usize,
         /// Valid output columns of the tile (the last panel of a layer may be partial).
         cols: usize,
+        /// Store `max(y, 0)`.
+        relu: bool,
     }
 
     impl Tile {
@@ -240,7 +246,10 @@ mod avx512 {
                 }
                 for (r, acc_r) in acc.iter().enumerate() {
                     for (q, acc_rq) in acc_r.iter().enumerate() {
-                        let y = _mm512_add_ps(*acc_rq, _mm512_loadu_ps(self.bias.add(q * PANEL)));
+                        let mut y = _mm512_add_ps(*acc_rq, _mm512_loadu_ps(self.bias.add(q * PANEL)));
+                        if self.relu {
+                            y = _mm512_max_ps(y, _mm512_setzero_ps());
+                        }
                         let out = self.dst.add(r * self.ldd + q * PANEL);
                         let valid = self.cols.saturating_sub(q * PANEL).min(PANEL);
                         if valid == PANEL {
@@ -332,6 +341,32 @@ mod tests {
                     assert!(same_bits(&got, &reference(&a, m, &l, relu)), "kernel, k {k} n {n} m {m} relu {relu}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn relu_maps_nan_outputs_to_zero_as_f32_max_does() {
+        // The kernel's ReLU is fused into its stores (`_mm512_max_ps(y, 0)`); the portable
+        // path applies `f32::max(y, 0.0)` afterwards. Both give 0 for a NaN output.
+        let (k, n, m) = (14, 64, 13);
+        let l = layer(k, n, 7);
+        let mut a = inputs(m, k, 7);
+        a[3 * k + 5] = f32::NAN;
+        a[7 * k] = f32::INFINITY;
+        let want = reference(&a, m, &l, true);
+        assert!(want[3 * n..4 * n].iter().all(|&v| v.to_bits() == 0), "a NaN row is all +0 after ReLU");
+        #[cfg(target_arch = "x86_64")]
+        let fma = std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let fma = true;
+        let mut got = Vec::new();
+        if fma {
+            linear(&a, m, &l, None, &mut got, true);
+            assert!(same_bits(&got, &want), "portable path");
+        }
+        if packed_kernel_available() {
+            linear(&a, m, &l, Some(&PackedDense::new(&l)), &mut got, true);
+            assert!(same_bits(&got, &want), "kernel");
         }
     }
 

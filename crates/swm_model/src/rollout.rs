@@ -1401,7 +1401,7 @@ impl MaskScratch {
         // The walk (module docs): the probe, then the others likeliest first.
         let mut walk = std::mem::take(&mut self.walk);
         walk.clear();
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = crate::sampling::max_logit(logits);
         let p = |t: u16| {
             let x = logits[t as usize] - max;
             (exp_f32(if sampling.temperature > 0.0 { x / sampling.temperature } else { x }), t)

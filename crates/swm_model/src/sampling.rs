@@ -81,7 +81,7 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
     if cfg.temperature <= 0.0 || logits.len() <= 1 {
         return argmax();
     }
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = max_logit(logits);
     if !max.is_finite() {
         return argmax();
     }
@@ -93,6 +93,26 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
         return t;
     }
     draw_sorted(logits, max, cfg, u, scratch)
+}
+
+/// The largest of `logits`, NaNs left out (−∞ when there is none): `f32::max` folded from
+/// −∞, in eight independent running maxima (one chain of 143 dependent `max`es was a
+/// tenth of the sampler's time). The same value as the fold, as the maximum does not
+/// depend on the order; only the sign of a zero maximum may differ, which changes no
+/// probability (`x − 0` and `x + 0` are the same bits for every nonzero `x`, and
+/// `e^{±0}` is 1).
+pub(crate) fn max_logit(logits: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = logits.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            m[l] = m[l].max(c[l]);
+        }
+    }
+    for &x in chunks.remainder() {
+        m[0] = m[0].max(x);
+    }
+    m.into_iter().fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// Vocabularies up to this size are exponentiated on the stack by [`draw_from_likeliest`].
@@ -292,6 +312,24 @@ fn draw_sorted(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32, scratch: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_logit_is_the_folds() {
+        let mut rng = swm_core::rng::CounterRng::new(11, 0);
+        for len in (0..=20).chain([81, 143, 256]) {
+            for special in 0..5 {
+                let mut v: Vec<f32> = (0..len).map(|_| rng.range_f64(-30.0, 30.0) as f32).collect();
+                for x in v.iter_mut().step_by(special + 2) {
+                    *x = [f32::NAN, f32::NEG_INFINITY, f32::INFINITY, -0.0, f32::MAX][special];
+                }
+                let fold = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                // The same value; NaNs are left out by both.
+                assert_eq!(max_logit(&v), fold, "len {len}, special {special}");
+            }
+        }
+        assert_eq!(max_logit(&[f32::NAN; 9]), f32::NEG_INFINITY);
+        assert_eq!(max_logit(&[]), f32::NEG_INFINITY);
+    }
 
     #[test]
     fn keyed_draws_depend_on_every_key_part() {
