@@ -279,6 +279,14 @@ struct Seg {
     i: u32,
     a: P2,
     b: P2,
+    /// `|b − a|` (`hypot`, as [`MapContext::match_path_two`] used to compute it per query).
+    len: f64,
+}
+
+impl Seg {
+    fn new(path: usize, i: usize, a: P2, b: P2) -> Seg {
+        Seg { path: path as u32, i: i as u32, a, b, len: (b[0] - a[0]).hypot(b[1] - a[1]) }
+    }
 }
 
 impl RTreeObject for Seg {
@@ -390,7 +398,7 @@ impl MapContext {
                 continue;
             }
             for i in 0..p.points.len().saturating_sub(1) {
-                segs.push(Seg { path: pi as u32, i: i as u32, a: p.points[i], b: p.points[i + 1] });
+                segs.push(Seg::new(pi, i, p.points[i], p.points[i + 1]));
             }
         }
         let tree = RTree::bulk_load(segs);
@@ -449,7 +457,7 @@ impl MapContext {
                 bb = [bb[0].min(q[0]), bb[1].min(q[1]), bb[2].max(q[0]), bb[3].max(q[1])];
             }
             for i in 0..p.points.len().saturating_sub(1) {
-                segs.push(Seg { path: pi as u32, i: i as u32, a: p.points[i], b: p.points[i + 1] });
+                segs.push(Seg::new(pi, i, p.points[i], p.points[i + 1]));
             }
         }
         let tree = RTree::bulk_load(segs);
@@ -577,7 +585,7 @@ impl MapContext {
         let mut best: [Option<(f64, PathMatch)>; 2] = [None, None];
         for seg in self.tree.locate_within_distance(p, far2) {
             let d = [seg.b[0] - seg.a[0], seg.b[1] - seg.a[1]];
-            let len = d[0].hypot(d[1]);
+            let len = seg.len;
             if len < 1e-6 {
                 continue;
             }
@@ -592,7 +600,8 @@ impl MapContext {
                 None => true,
                 Some((bs, bm)) => score < *bs - 1e-12 || ((score - *bs).abs() <= 1e-12 && seg.path < bm.path),
             };
-            let near = near2 == far2 || seg.distance_2(&p) <= near2;
+            // `seg.distance_2(&p)`, the tree's own test, from the same projection.
+            let near = near2 == far2 || (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= near2;
             let (better_near, better_far) = (near && better(&best[0]), better(&best[1]));
             if better_near || better_far {
                 let path = &self.paths[seg.path as usize];
