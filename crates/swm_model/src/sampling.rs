@@ -96,11 +96,10 @@ pub fn sample_token(logits: &[f32], cfg: &SamplingConfig, u: f32, scratch: &mut 
 }
 
 /// The largest of `logits`, NaNs left out (−∞ when there is none): `f32::max` folded from
-/// −∞, in eight independent running maxima (one chain of 143 dependent `max`es was a
-/// tenth of the sampler's time). The same value as the fold, as the maximum does not
-/// depend on the order; only the sign of a zero maximum may differ, which changes no
-/// probability (`x − 0` and `x + 0` are the same bits for every nonzero `x`, and
-/// `e^{±0}` is 1).
+/// −∞, in eight independent running maxima instead of one chain of 143 dependent `max`es.
+/// The same value as the fold, as the maximum does not depend on the order; only the sign
+/// of a zero maximum may differ, which changes no probability (`x − 0` and `x + 0` are the
+/// same bits for every nonzero `x`, and `e^x` of both zeros is 1, tested).
 pub(crate) fn max_logit(logits: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; 8];
     let mut chunks = logits.chunks_exact(8);
@@ -329,6 +328,12 @@ mod tests {
         }
         assert_eq!(max_logit(&[f32::NAN; 9]), f32::NEG_INFINITY);
         assert_eq!(max_logit(&[]), f32::NEG_INFINITY);
+        // Where the sign of a zero maximum differs from the fold's, `l − max` differs only
+        // for a zero logit, and both zeros give the same probability, one at a time or
+        // eight at a time.
+        assert_eq!(exp_f32(0.0).to_bits(), exp_f32(-0.0).to_bits());
+        let (pos, neg) = (exp_f32x8(&[0.0; 8]), exp_f32x8(&[-0.0; 8]));
+        assert!(pos.iter().zip(&neg).all(|(a, b)| a.to_bits() == b.to_bits() && *a == 1.0));
     }
 
     #[test]
