@@ -279,7 +279,7 @@ struct Seg {
     i: u32,
     a: P2,
     b: P2,
-    /// `|b − a|` (`hypot`, as [`MapContext::match_path_two`] used to compute it per query).
+    /// `|b − a|` (`hypot`), made once here for every query of [`MapContext::match_path_two`].
     len: f64,
 }
 
