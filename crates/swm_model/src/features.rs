@@ -317,23 +317,12 @@ pub(crate) fn agent_features_with(
     out[63 + sig] = 1.0;
 
     // Static context.
-    let is_road = |c: BevClass| matches!(c, BevClass::Road | BevClass::Crossing);
     let here = map.class_at(now.point_enu);
-    for d in 0..8 {
-        let ang = now.heading_rad + d as f64 * std::f64::consts::FRAC_PI_4;
-        let (s, c) = ang.sin_cos();
-        let (mut building, mut edge) = (RAY_MAX_M, RAY_MAX_M);
-        let mut t = 1.0;
-        while t <= RAY_MAX_M && (building == RAY_MAX_M || edge == RAY_MAX_M) {
-            let cl = map.class_at([now.point_enu[0] + t * c, now.point_enu[1] + t * s]);
-            if building == RAY_MAX_M && cl == BevClass::Building {
-                building = t;
-            }
-            if edge == RAY_MAX_M && is_road(cl) != is_road(here) {
-                edge = t;
-            }
-            t += 1.0;
-        }
+    let dirs: [(f64, f64); 8] =
+        std::array::from_fn(|d| (now.heading_rad + d as f64 * std::f64::consts::FRAC_PI_4).sin_cos());
+    let here_is_road = matches!(here, BevClass::Road | BevClass::Crossing);
+    let hits = map.march_rays(now.point_enu, &dirs, here_is_road, RAY_MAX_M);
+    for (d, (building, edge)) in hits.into_iter().enumerate() {
         out[67 + 2 * d] = (building / RAY_MAX_M) as f32;
         out[68 + 2 * d] = (edge / RAY_MAX_M) as f32;
     }
