@@ -54,6 +54,7 @@ use swm_sim::{AgentKind, SignalState};
 use swm_twin::P2;
 use swm_twin::query::BevClass;
 
+use crate::cells::{CELL_INDEX_MIN_AGENTS, CellIndex};
 use crate::map::{MapContext, PathMatch};
 use crate::tokens::{Kinematics, wrap_angle};
 
@@ -204,19 +205,30 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
 }
 
 /// What a caller computing the features of many agents of one frame keeps between them
-/// ([`agent_features_with`]): every agent's velocity, and a buffer.
+/// ([`agent_features_with`]): every agent's velocity, the agents by cell (frames of
+/// [`CELL_INDEX_MIN_AGENTS`] agents or more), and a buffer.
 #[derive(Debug, Default)]
 pub(crate) struct FeatureScratch {
     /// `velocity` of every agent's current state (empty: computed when asked for).
     velocities: Vec<P2>,
+    /// Every agent's position now, by cell, when `indexed`.
+    cells: CellIndex,
+    /// Whether this frame's agents are indexed (`cells`).
+    pub(crate) indexed: bool,
+    /// Never index (tests: the scan to compare with).
+    pub(crate) scan_only: bool,
     near: Vec<(f64, usize)>,
 }
 
 impl FeatureScratch {
-    /// Starts a frame: the velocities of `agents` now.
+    /// Starts a frame: the velocities of `agents` now, and their cells when they are many.
     pub(crate) fn new_frame(&mut self, agents: &[AgentView]) {
         self.velocities.clear();
         self.velocities.extend(agents.iter().map(|a| velocity(a.now())));
+        self.indexed = !self.scan_only && agents.len() >= CELL_INDEX_MIN_AGENTS;
+        if self.indexed {
+            self.cells.rebuild(agents.iter().map(|a| a.now().point_enu), NEIGHBOUR_RADIUS_M);
+        }
     }
 }
 
@@ -336,14 +348,20 @@ pub(crate) fn agent_features_with(
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let FeatureScratch { velocities, near } = scratch;
+    let FeatureScratch { velocities, cells, indexed, near, .. } = scratch;
     let velocity_of = |j: usize| velocities.get(j).copied().unwrap_or_else(|| velocity(agents[j].now()));
     near.clear();
-    near.extend(agents.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(j, b)| {
-        let p = b.now().point_enu;
+    let within = |j: usize| {
+        let p = agents[j].now().point_enu;
         let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
-        (d2 <= r2).then_some((d2, j))
-    }));
+        (j != i && d2 <= r2).then_some((d2, j))
+    };
+    // By cell or by scan, the same set (`crate::cells`), sorted into the same order.
+    if *indexed && cells.points() == agents.len() && CellIndex::answers(now.point_enu, NEIGHBOUR_RADIUS_M) {
+        cells.near(now.point_enu, NEIGHBOUR_RADIUS_M, |j| near.extend(within(j)));
+    } else {
+        near.extend((0..agents.len()).filter_map(within));
+    }
     near.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
     let v_own = velocity_of(i);
     out[88] = 1.0;

@@ -20,12 +20,15 @@
 //!   top-k, top-p;
 //! * [`rollout`]: closed-loop rollouts (with collision and off-road feasibility masks),
 //!   external drivers, rollout files;
+//! * `cells`: the agents of a frame by square cell, for the neighbour and collision
+//!   candidate searches of frames with many agents (the same results as a scan);
 //! * [`data`]: episodes, training pairs, procedural teacher data, scenario directories;
 //! * [`train`]: behaviour cloning with candle.
 //!
 //! **Determinism**: training and rollouts draw every random number from `CounterRng` /
 //! Philox keyed by seeds; rollouts give the same bytes whatever the thread count.
 
+mod cells;
 pub mod data;
 pub mod expf;
 pub mod features;

@@ -129,6 +129,7 @@ use swm_dataset::Scenario;
 use swm_sim::{AgentKind, SignalState, TrajectoryRecord};
 
 use crate::ModelError;
+use crate::cells::{CELL_INDEX_MIN_AGENTS, CellIndex};
 use crate::data::kinematics;
 use crate::expf::exp_f32;
 use crate::features::{
@@ -464,6 +465,9 @@ pub const MASK_OFFROAD_HOLD_STEPS: usize = 10;
 pub const MASK_OFFROAD_MARGIN_M: f64 = 0.0;
 /// Longest braking lookahead of the collision mask (steps).
 const MASK_MAX_BRAKE_STEPS: usize = 30;
+/// Side of the cells by which the collision mask finds its candidates in frames of many
+/// agents (m; `crate::cells`): about a quarter of a city-speed vehicle's reach.
+const CANDIDATE_CELL_M: f64 = 32.0;
 /// A vehicle within this distance of a path (m) and heading along it
 /// ([`MASK_ROUTE_HEADING_RAD`]) follows its route in the collision mask.
 pub const MASK_ROUTE_MATCH_M: f64 = 3.0;
@@ -894,6 +898,14 @@ struct MaskScratch {
     brakes: Vec<Vec<MaskBox>>,
     /// Per agent with braking states: the bounds of their centres (see [`Bounds`]).
     brake_bounds: Vec<Bounds>,
+    /// Frames of [`CELL_INDEX_MIN_AGENTS`] agents or more: every box's centre by cell, and
+    /// the least and greatest box radius and speed (the collision candidates' reach is
+    /// between what they give).
+    cells: Option<(CellIndex, [f64; 2], [f64; 2])>,
+    /// The prepared agent's agents to test as candidates (from `cells`), in index order.
+    near: Vec<usize>,
+    /// Never index (tests: the scan to compare with).
+    scan_only: bool,
     /// Per agent: a vehicle's path match at its state now, when the last frame made it
     /// (`push_frame_matching`).
     matched: Vec<Option<Matched>>,
@@ -983,6 +995,18 @@ impl MaskScratch {
         for b in &mut self.brakes {
             b.clear();
         }
+        let mut cells = self.cells.take();
+        if !self.scan_only && world.len() >= CELL_INDEX_MIN_AGENTS {
+            let (index, radius, speed) = cells.get_or_insert_with(Default::default);
+            index.rebuild(self.boxes.iter().map(|b| b.c), CANDIDATE_CELL_M);
+            let span = |v: &mut [f64; 2], x: f64| *v = [v[0].min(x), v[1].max(x)];
+            (*radius, *speed) = ([f64::INFINITY, f64::NEG_INFINITY], [f64::INFINITY, f64::NEG_INFINITY]);
+            for (b, w) in self.boxes.iter().zip(world) {
+                span(radius, b.radius());
+                span(speed, w.state.speed_mps);
+            }
+            self.cells = cells;
+        }
     }
 
     /// Prepares the checks of agent `i`: the collision candidates (agents whose box could
@@ -1000,7 +1024,25 @@ impl MaskScratch {
             let me_bare = MaskBox { c: me.c, f: me.f, ..self.shapes[i].bare };
             let horizon_s = DT_S * (self.brake_steps + 1) as f64;
             let base = me.radius() + (now.speed_mps + 3.0) * horizon_s;
-            for (j, w) in world.iter().enumerate() {
+            // The agents to test: every one, or those in the cells within the largest reach
+            // any of them can have (each reach below is `base + radius + speed × horizon`,
+            // between these two by the monotony of rounding), in index order as the scan.
+            self.near.clear();
+            let reach_m = self.cells.as_ref().map(|(_, radius, speed)| {
+                let ends = [base + radius[0] + speed[0] * horizon_s, base + radius[1] + speed[1] * horizon_s];
+                ends[0].abs().max(ends[1].abs())
+            });
+            match (&self.cells, reach_m) {
+                (Some((index, ..)), Some(r))
+                    if index.points() == world.len() && !r.is_nan() && CellIndex::answers(me.c, r) =>
+                {
+                    index.near(me.c, r, |j| self.near.push(j));
+                    self.near.sort_unstable();
+                }
+                _ => self.near.extend(0..world.len()),
+            }
+            for &j in &self.near {
+                let w = &world[j];
                 if j == i || (w.z0_m - world[i].z0_m).abs() >= LEVEL_SEPARATION_M {
                     continue;
                 }
@@ -2074,6 +2116,86 @@ mod tests {
         }
         // Vehicles on the lanes take the kept matches.
         assert!(compared == 400 && matched > 100, "{compared} rows, {matched} matched");
+    }
+
+    /// A frame of many agents finds its neighbours and its collision candidates by cell
+    /// (`crate::cells`); the records are those of scanning every agent, bit for bit: 200
+    /// cars and walkers on the two-lane road and its sidewalks, 30 frames with the masks.
+    #[test]
+    fn crowds_searched_by_cell_roll_out_as_scanned() {
+        use crate::net::NetConfig;
+        let map = two_lanes_and_a_bend();
+        let mut rng = swm_core::rng::CounterRng::new(29, 3);
+        let agents: Vec<(AgentKind, [f64; 2], f64, f64)> = (0..200)
+            .map(|id| {
+                if id < 80 {
+                    let (lane, k) = (id % 2, (id / 2) as f64);
+                    let x = -195.0 + 9.5 * k + rng.range_f64(0.0, 1.5);
+                    let heading = if lane == 0 { 0.0 } else { std::f64::consts::PI };
+                    (AgentKind::Car, [x, 3.5 * lane as f64], heading, rng.range_f64(4.0, 12.0))
+                } else {
+                    let y = if id % 2 == 0 { rng.range_f64(-8.0, -6.0) } else { rng.range_f64(9.5, 11.5) };
+                    let heading = rng.range_f64(-std::f64::consts::PI, std::f64::consts::PI);
+                    (AgentKind::Pedestrian, [rng.range_f64(-200.0, 200.0), y], heading, rng.range_f64(0.5, 1.6))
+                }
+            })
+            .collect();
+        let history: Vec<Vec<TrajectoryRecord>> = (0..=HISTORY_STEPS as u32)
+            .map(|f| {
+                agents
+                    .iter()
+                    .enumerate()
+                    .map(|(id, &(kind, p, heading_rad, speed_mps))| {
+                        let back = 0.1 * f64::from(HISTORY_STEPS as u32 - f) * speed_mps;
+                        let ped = kind == AgentKind::Pedestrian;
+                        TrajectoryRecord {
+                            agent_id: id as u64,
+                            kind,
+                            length_m: if ped { 0.5 } else { 4.5 },
+                            width_m: if ped { 0.5 } else { 1.8 },
+                            step: f,
+                            time_s: 0.1 * f64::from(f),
+                            x_m: p[0] - heading_rad.cos() * back,
+                            y_m: p[1] - heading_rad.sin() * back,
+                            z_m: 0.0,
+                            heading_rad,
+                            speed_mps,
+                            accel_mps2: 0.0,
+                            lane: None,
+                            signal: None,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        assert!(agents.len() >= CELL_INDEX_MIN_AGENTS);
+        let net = Network::init(NetConfig { nbr_hidden: 16, trunk_hidden: 32 }, 5);
+        let run = |scan_only: bool, mask: FeasibilityMask| {
+            let mut live = LiveRollout::from_history(&history, 3, SamplingConfig::default());
+            live.mask = mask;
+            live.feature_scratch.scan_only = scan_only;
+            live.ms.scan_only = scan_only;
+            let mut out = Vec::new();
+            let mut searched = 0;
+            for _ in 0..30 {
+                live.step(&net, &map, None, &mut out);
+                searched += usize::from(live.feature_scratch.indexed && live.ms.cells.is_some());
+            }
+            (out, searched)
+        };
+        let bits = |out: &[(i32, TrajectoryRecord)]| -> Vec<[u64; 5]> {
+            out.iter()
+                .map(|(f, r)| [*f as u64, r.agent_id, r.x_m.to_bits(), r.y_m.to_bits(), r.heading_rad.to_bits()])
+                .collect()
+        };
+        let (by_cell, searched) = run(false, FeasibilityMask::default());
+        let (scanned, none) = run(true, FeasibilityMask::default());
+        assert_eq!((searched, none), (30, 0), "the cells were used in every frame of the first run only");
+        assert_eq!(by_cell.len(), 200 * 30);
+        assert!(bits(&by_cell) == bits(&scanned), "records differ between the cells and the scan");
+        // The masks acted on this crowd (so the candidates searched by cell mattered).
+        let (unmasked, _) = run(false, FeasibilityMask::NONE);
+        assert!(bits(&unmasked) != bits(&by_cell), "the masks changed nothing");
     }
 
     /// The states of braking, stopped early once a step changes no bit, are those of every
