@@ -3,7 +3,8 @@
 //! `PEDESTRIANS` pedestrians for 30 s, then one [`LiveRollout`] (every agent in one
 //! scenario, with the feasibility masks) advances them `STEPS` frames on one thread.
 //! Prints the agents, the frame time, agent-steps per second and a fingerprint of every
-//! record (unchanged by optimisations that keep the rollout bit for bit).
+//! record (unchanged by optimisations that keep the rollout bit for bit), then the teacher's
+//! own step time on the same district, continuing from the same state, for scale.
 //!
 //! ```sh
 //! cargo run --release -p swm_model --example bench_live -- VEHICLES PEDESTRIANS [STEPS] [MODEL]
@@ -65,6 +66,19 @@ fn main() -> anyhow::Result<()> {
         1e3 * s / f64::from(steps.max(1)),
         records as f64 / s,
         fp.finish()
+    );
+    // The teacher on the same district, continuing from the same state, for scale: the
+    // viewer runs one or the other.
+    let (t, mut teacher_records) = (Instant::now(), 0usize);
+    for _ in 0..steps {
+        sim.step();
+        teacher_records += sim.records().len();
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "teacher on the same district, {steps} steps (1 thread): {:.2} ms per step, {:.0} agent-steps/s",
+        1e3 * s / f64::from(steps.max(1)),
+        teacher_records as f64 / s
     );
     Ok(())
 }
