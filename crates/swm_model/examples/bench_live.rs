@@ -1,7 +1,8 @@
 //! Benchmark of the world model driving a whole district, as the viewer's model traffic
 //! does: the teacher fills the embedded procedural district with `VEHICLES` vehicles and
 //! `PEDESTRIANS` pedestrians for 30 s, then one [`LiveRollout`] (every agent in one
-//! scenario, with the feasibility masks) advances them `STEPS` frames on one thread.
+//! scenario, with the feasibility masks) advances them `STEPS` frames, on rayon's threads
+//! (`RAYON_NUM_THREADS=1`: one).
 //! Prints the agents, the frame time, agent-steps per second and a fingerprint of every
 //! record (unchanged by optimisations that keep the rollout bit for bit), then the teacher's
 //! own step time on the same district, continuing from the same state, for scale.
@@ -62,7 +63,8 @@ fn main() -> anyhow::Result<()> {
     }
     let s = t.elapsed().as_secs_f64();
     println!(
-        "live rollout of the district, {agents} agents, {steps} frames (1 thread): {:.2} ms per frame, {:.0} agent-steps/s, fingerprint {:016x}",
+        "live rollout of the district, {agents} agents, {steps} frames ({} threads): {:.2} ms per frame, {:.0} agent-steps/s, fingerprint {:016x}",
+        rayon::current_num_threads(),
         1e3 * s / f64::from(steps.max(1)),
         records as f64 / s,
         fp.finish()

@@ -201,12 +201,13 @@ pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, hori
 
 /// Computes the features of `agents[i]` at `time_s` into `out` (length [`FEATURE_DIM`]).
 pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: f64, out: &mut [f32]) {
-    agent_features_with(map, agents, i, time_s, out, None, &mut FeatureScratch::default());
+    agent_features_with(map, agents, i, time_s, out, None, &FeatureScratch::default(), &mut Vec::new());
 }
 
 /// What a caller computing the features of many agents of one frame keeps between them
-/// ([`agent_features_with`]): every agent's velocity, the agents by cell (frames of
-/// [`CELL_INDEX_MIN_AGENTS`] agents or more), and a buffer.
+/// ([`agent_features_with`]): every agent's velocity and the agents by cell (frames of
+/// [`CELL_INDEX_MIN_AGENTS`] agents or more). Read-only once the frame has started, so
+/// threads computing different agents' features share it.
 #[derive(Debug, Default)]
 pub(crate) struct FeatureScratch {
     /// `velocity` of every agent's current state (empty: computed when asked for).
@@ -217,7 +218,6 @@ pub(crate) struct FeatureScratch {
     pub(crate) indexed: bool,
     /// Never index (tests: the scan to compare with).
     pub(crate) scan_only: bool,
-    near: Vec<(f64, usize)>,
 }
 
 impl FeatureScratch {
@@ -234,7 +234,8 @@ impl FeatureScratch {
 
 /// [`agent_features`], with the vehicle's path match within [`FEATURE_MATCH_RADIUS_M`] at
 /// its current pose when the caller has it already (`matched`; `None`: matched here), and
-/// the frame's velocities from `scratch` (the same values).
+/// the frame's velocities and cells from `scratch` (the same values), and `near` a buffer.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn agent_features_with(
     map: &MapContext,
     agents: &[AgentView],
@@ -242,7 +243,8 @@ pub(crate) fn agent_features_with(
     time_s: f64,
     out: &mut [f32],
     matched: Option<Option<PathMatch>>,
-    scratch: &mut FeatureScratch,
+    scratch: &FeatureScratch,
+    near: &mut Vec<(f64, usize)>,
 ) {
     debug_assert_eq!(out.len(), FEATURE_DIM);
     out.fill(0.0);
@@ -348,7 +350,7 @@ pub(crate) fn agent_features_with(
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let FeatureScratch { velocities, cells, indexed, near, .. } = scratch;
+    let FeatureScratch { velocities, cells, indexed, .. } = scratch;
     let velocity_of = |j: usize| velocities.get(j).copied().unwrap_or_else(|| velocity(agents[j].now()));
     near.clear();
     let within = |j: usize| {

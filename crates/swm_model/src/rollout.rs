@@ -1587,7 +1587,9 @@ pub struct LiveRollout<'a> {
     sort_buf: Vec<(f32, u16)>,
     next: Vec<Kinematics>,
     world: Vec<WorldAgent>,
-    row: Vec<f32>,
+    near: Vec<(f64, usize)>,
+    /// The network's scratch per block of rows of a frame run in parallel.
+    scratches: Vec<Scratch>,
     ms: MaskScratch,
     feature_scratch: FeatureScratch,
 }
@@ -1616,7 +1618,8 @@ impl<'a> LiveRollout<'a> {
             sort_buf: Vec::new(),
             next: Vec::new(),
             world: Vec::new(),
-            row: vec![0.0f32; FEATURE_DIM],
+            near: Vec::new(),
+            scratches: Vec::new(),
             ms: MaskScratch::default(),
             feature_scratch: FeatureScratch::default(),
         }
@@ -1649,7 +1652,9 @@ impl<'a> LiveRollout<'a> {
         feats.clear();
         self.begin_frame(map, driver, &mut feats);
         let mut logits = std::mem::take(&mut self.logits);
-        if !self.model_rows.is_empty() {
+        if self.model_rows.len() >= PARALLEL_MIN_AGENTS {
+            forward_in_parallel(net, &feats, &self.classes, &mut self.scratches, &mut logits);
+        } else if !self.model_rows.is_empty() {
             net.forward(&feats, &self.classes, &mut self.scratch, &mut logits);
         }
         self.end_frame(map, &mut logits, out);
@@ -1683,14 +1688,30 @@ impl<'a> LiveRollout<'a> {
         self.classes.clear();
         self.model_rows.clear();
         for (i, a) in agents.iter().enumerate() {
-            if external[i] {
-                continue;
+            if !external[i] {
+                self.classes.push(a.class);
+                self.model_rows.push(i);
             }
-            let kept = Matched::for_features(self.ms.matched.get(i), &self.world[i].state);
-            agent_features_with(map, &views, i, time_s, &mut self.row, kept, &mut self.feature_scratch);
-            feats.extend_from_slice(&self.row);
-            self.classes.push(a.class);
-            self.model_rows.push(i);
+        }
+        // Each row is a function of the frame alone: computed on any thread, the same bits.
+        let start = feats.len();
+        feats.resize(start + self.model_rows.len() * FEATURE_DIM, 0.0);
+        let (matched, world, frame_scratch) = (&self.ms.matched, &self.world, &self.feature_scratch);
+        let one = |row: &mut [f32], i: usize, near: &mut Vec<(f64, usize)>| {
+            let kept = Matched::for_features(matched.get(i), &world[i].state);
+            agent_features_with(map, &views, i, time_s, row, kept, frame_scratch, near);
+        };
+        let rows = feats[start..].chunks_mut(FEATURE_DIM);
+        if self.model_rows.len() >= PARALLEL_MIN_AGENTS {
+            rows.collect::<Vec<_>>()
+                .into_par_iter()
+                .zip(self.model_rows.par_iter())
+                .with_min_len(16)
+                .for_each_init(Vec::new, |near, (row, &i)| one(row, i, near));
+        } else {
+            for (row, &i) in rows.zip(&self.model_rows) {
+                one(row, i, &mut self.near);
+            }
         }
     }
 
@@ -1727,6 +1748,43 @@ impl<'a> LiveRollout<'a> {
             }
         }
         push_frame_matching(agents, &self.next, map, scenario, frame, out, Some(&mut self.ms.matched));
+    }
+}
+
+/// Frames with at least this many model-driven agents spread their per-agent work (features,
+/// the network's rows, tokens and masks) over rayon's threads; below it a frame is one
+/// thread's (the scenarios of a batch already run in parallel).
+const PARALLEL_MIN_AGENTS: usize = 256;
+
+/// Rows per block of [`forward_in_parallel`]: a group's batch or so, near the kernel's
+/// peak (`bench_model`'s layers alone).
+const FORWARD_BLOCK_ROWS: usize = 256;
+
+/// `net.forward` of `feats` in blocks of rows on rayon's threads, the blocks' logits joined
+/// in order: the same bits as one pass, since a row's outputs do not depend on the batch it
+/// is in ([`crate::matmul`]).
+fn forward_in_parallel(
+    net: &Network,
+    feats: &[f32],
+    classes: &[AgentClass],
+    scratches: &mut Vec<Scratch>,
+    logits: &mut Vec<f32>,
+) {
+    let blocks = classes.len().div_ceil(FORWARD_BLOCK_ROWS);
+    scratches.resize_with(blocks, Scratch::default);
+    let outs: Vec<Vec<f32>> = scratches
+        .par_iter_mut()
+        .zip(feats.par_chunks(FORWARD_BLOCK_ROWS * FEATURE_DIM))
+        .zip(classes.par_chunks(FORWARD_BLOCK_ROWS))
+        .map(|((scratch, f), c)| {
+            let mut out = Vec::new();
+            net.forward(f, c, scratch, &mut out);
+            out
+        })
+        .collect();
+    logits.clear();
+    for o in outs {
+        logits.extend_from_slice(&o);
     }
 }
 
