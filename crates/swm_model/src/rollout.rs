@@ -323,7 +323,7 @@ pub fn push_frame(
     frame: i32,
     out: &mut Vec<(i32, TrajectoryRecord)>,
 ) {
-    push_frame_matching(agents, next, map, scenario, frame, out, None);
+    push_frame_matching(agents, next, map, scenario, frame, out, None, false);
 }
 
 /// How far from a path a vehicle's record takes its lane (m).
@@ -331,7 +331,9 @@ const RECORD_LANE_MATCH_M: f64 = 3.0;
 
 /// [`push_frame`], leaving in `matched[i]` (when given) each vehicle's path match at its new
 /// state (the record's lane), which the masks' route continuation asks for again at the next
-/// frame ([`MaskScratch::prepare`]) when the radii agree.
+/// frame ([`MaskScratch::prepare`]) when the radii agree. With `parallel`, the vehicles' path
+/// matches (each a function of its state alone) are made on rayon's threads first.
+#[allow(clippy::too_many_arguments)]
 fn push_frame_matching(
     agents: &mut [RolloutAgent],
     next: &[Kinematics],
@@ -340,29 +342,45 @@ fn push_frame_matching(
     frame: i32,
     out: &mut Vec<(i32, TrajectoryRecord)>,
     mut matched: Option<&mut Vec<Option<Matched>>>,
+    parallel: bool,
 ) {
     if let Some(m) = matched.as_deref_mut() {
         m.clear();
     }
+    let keep = matched.is_some();
+    // A vehicle's match at `k` (and, kept for the next frame's features, the wider one from
+    // the same search).
+    let match_at = |k: &Kinematics| {
+        if keep {
+            map.match_path_two(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M, FEATURE_MATCH_RADIUS_M)
+        } else {
+            (map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M), None)
+        }
+    };
+    let made: Vec<(Option<PathMatch>, Option<PathMatch>)> = if parallel {
+        agents
+            .par_iter()
+            .zip(next.par_iter())
+            .with_min_len(32)
+            .map(|(a, k)| if a.kind.is_vehicle() { match_at(k) } else { (None, None) })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let t0 = scenario.current_time_s;
     let time_s = t0 + DT_S * f64::from(frame - 1);
-    for (a, &k) in agents.iter_mut().zip(next) {
+    for (idx, (a, &k)) in agents.iter_mut().zip(next).enumerate() {
         let prev = *a.history.last().expect("agents have a state");
         a.history.push(k);
         if a.history.len() > HISTORY_STEPS + 1 {
             a.history.remove(0);
         }
         let (lane, signal) = if a.kind.is_vehicle() {
-            let m = match matched.as_deref_mut() {
-                Some(kept) => {
-                    // The features' match at the next frame comes from the same search.
-                    let (m, wide) =
-                        map.match_path_two(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M, FEATURE_MATCH_RADIUS_M);
-                    kept.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m, feature_path: wide }));
-                    m
-                }
-                None => map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M),
-            };
+            let (m, wide) = made.get(idx).copied().unwrap_or_else(|| match_at(&k));
+            if let Some(kept) = matched.as_deref_mut() {
+                // The features' match at the next frame comes from the same search.
+                kept.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m, feature_path: wide }));
+            }
             let lane = m.and_then(|m| map.paths[m.path as usize].lane);
             let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
             (lane, sig)
@@ -887,28 +905,45 @@ struct Candidate {
     their_bare: MaskBox,
 }
 
-/// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`].
+/// An agent's braking states as the collision mask assumes them ([`their_braking_states`]):
+/// their boxes, and the bounds of their centres (see [`Bounds`]).
+struct Brakes {
+    /// Now and after each of [`MASK_MAX_BRAKE_STEPS`] steps.
+    boxes: [MaskBox; MASK_MAX_BRAKE_STEPS + 1],
+    bounds: Bounds,
+}
+
+/// What the masks know of a frame, shared by every agent's checks: read-only while they
+/// run but for the braking states, each computed once on first demand (`OnceLock`, the same
+/// values whichever check asks first), so threads checking different agents share it.
 #[derive(Default)]
-struct MaskScratch {
+struct MaskFrame {
     /// Per agent: its boxes by size (remade when its size changes).
     shapes: Vec<AgentShapes>,
-    /// Frame cache: every agent's box now, and the boxes of its braking states (computed
-    /// on demand; empty until then).
+    /// Every agent's box now.
     boxes: Vec<MaskBox>,
-    brakes: Vec<Vec<MaskBox>>,
-    /// Per agent with braking states: the bounds of their centres (see [`Bounds`]).
-    brake_bounds: Vec<Bounds>,
+    /// Every agent's braking states (computed on demand).
+    brakes: Vec<std::sync::OnceLock<Brakes>>,
     /// Frames of [`CELL_INDEX_MIN_AGENTS`] agents or more: every box's centre by cell, and
     /// the least and greatest box radius and speed (the collision candidates' reach is
     /// between what they give).
     cells: Option<(CellIndex, [f64; 2], [f64; 2])>,
-    /// The prepared agent's agents to test as candidates (from `cells`), in index order.
-    near: Vec<usize>,
     /// Never index (tests: the scan to compare with).
     scan_only: bool,
     /// Per agent: a vehicle's path match at its state now, when the last frame made it
     /// (`push_frame_matching`).
     matched: Vec<Option<Matched>>,
+}
+
+/// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`]: the
+/// frame's shared part, and the prepared agent's own (one such scratch per thread when a
+/// frame's agents are checked in parallel, all sharing one frame).
+#[derive(Default)]
+struct MaskScratch {
+    frame: std::sync::Arc<MaskFrame>,
+    /// The prepared agent's agents to test as candidates (from the frame's cells), in
+    /// index order.
+    near: Vec<usize>,
     /// The prepared agent's collision candidates.
     cand: Vec<Candidate>,
     own: Vec<Kinematics>,
@@ -975,38 +1010,45 @@ impl MaskAgent {
 }
 
 impl MaskScratch {
-    /// Starts a frame: every agent's current box; braking states forgotten.
+    /// Starts a frame: every agent's current box; braking states forgotten. The frame must
+    /// not be shared then (it is not once a parallel frame's checks have ended).
     fn new_frame(&mut self, world: &[WorldAgent]) {
-        self.shapes.truncate(world.len());
+        let fr = std::sync::Arc::get_mut(&mut self.frame).expect("a frame is started when no check shares it");
+        fr.shapes.truncate(world.len());
         for (j, w) in world.iter().enumerate() {
-            if j == self.shapes.len() {
-                self.shapes.push(AgentShapes::of(w));
-            } else if self.shapes[j].key != (w.length_m.to_bits(), w.width_m.to_bits()) {
-                self.shapes[j] = AgentShapes::of(w);
+            if j == fr.shapes.len() {
+                fr.shapes.push(AgentShapes::of(w));
+            } else if fr.shapes[j].key != (w.length_m.to_bits(), w.width_m.to_bits()) {
+                fr.shapes[j] = AgentShapes::of(w);
             }
         }
-        self.boxes.clear();
-        self.boxes.extend(world.iter().zip(&self.shapes).map(|(w, sh)| {
+        fr.boxes.clear();
+        fr.boxes.extend(world.iter().zip(&fr.shapes).map(|(w, sh)| {
             let (s, c) = w.state.heading_rad.sin_cos();
             MaskBox { c: w.state.point_enu, f: [c, s], ..sh.grown }
         }));
-        self.brakes.resize_with(world.len(), Vec::new);
-        self.brake_bounds.resize(world.len(), Bounds::EMPTY);
-        for b in &mut self.brakes {
-            b.clear();
+        fr.brakes.truncate(world.len());
+        for b in &mut fr.brakes {
+            b.take();
         }
-        let mut cells = self.cells.take();
-        if !self.scan_only && world.len() >= CELL_INDEX_MIN_AGENTS {
+        fr.brakes.resize_with(world.len(), Default::default);
+        let mut cells = fr.cells.take();
+        if !fr.scan_only && world.len() >= CELL_INDEX_MIN_AGENTS {
             let (index, radius, speed) = cells.get_or_insert_with(Default::default);
-            index.rebuild(self.boxes.iter().map(|b| b.c), CANDIDATE_CELL_M);
+            index.rebuild(fr.boxes.iter().map(|b| b.c), CANDIDATE_CELL_M);
             let span = |v: &mut [f64; 2], x: f64| *v = [v[0].min(x), v[1].max(x)];
             (*radius, *speed) = ([f64::INFINITY, f64::NEG_INFINITY], [f64::INFINITY, f64::NEG_INFINITY]);
-            for (b, w) in self.boxes.iter().zip(world) {
+            for (b, w) in fr.boxes.iter().zip(world) {
                 span(radius, b.radius());
                 span(speed, w.state.speed_mps);
             }
-            self.cells = cells;
+            fr.cells = cells;
         }
+    }
+
+    /// The frame's path matches, to be replaced after the frame (`push_frame_matching`).
+    fn matched_mut(&mut self) -> &mut Vec<Option<Matched>> {
+        &mut std::sync::Arc::get_mut(&mut self.frame).expect("matches are kept when no check shares the frame").matched
     }
 
     /// Prepares the checks of agent `i`: the collision candidates (agents whose box could
@@ -1019,20 +1061,21 @@ impl MaskScratch {
         self.brake_steps =
             (((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize).min(MASK_MAX_BRAKE_STEPS);
         self.cand.clear();
+        let fr = &*self.frame;
         if mask.collision {
-            let me = self.boxes[i];
-            let me_bare = MaskBox { c: me.c, f: me.f, ..self.shapes[i].bare };
+            let me = fr.boxes[i];
+            let me_bare = MaskBox { c: me.c, f: me.f, ..fr.shapes[i].bare };
             let horizon_s = DT_S * (self.brake_steps + 1) as f64;
             let base = me.radius() + (now.speed_mps + 3.0) * horizon_s;
             // The agents to test: every one, or those in the cells within the largest reach
             // any of them can have (each reach below is `base + radius + speed × horizon`,
             // between these two by the monotony of rounding), in index order as the scan.
             self.near.clear();
-            let reach_m = self.cells.as_ref().map(|(_, radius, speed)| {
+            let reach_m = fr.cells.as_ref().map(|(_, radius, speed)| {
                 let ends = [base + radius[0] + speed[0] * horizon_s, base + radius[1] + speed[1] * horizon_s];
                 ends[0].abs().max(ends[1].abs())
             });
-            match (&self.cells, reach_m) {
+            match (&fr.cells, reach_m) {
                 (Some((index, ..)), Some(r))
                     if index.points() == world.len() && !r.is_nan() && CellIndex::answers(me.c, r) =>
                 {
@@ -1046,18 +1089,18 @@ impl MaskScratch {
                 if j == i || (w.z0_m - world[i].z0_m).abs() >= LEVEL_SEPARATION_M {
                     continue;
                 }
-                let o = &self.boxes[j];
+                let o = &fr.boxes[j];
                 let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
                 let reach = base + o.radius() + w.state.speed_mps * horizon_s;
                 if dx * dx + dy * dy <= reach * reach {
                     let step_reach_m =
                         if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
-                    let o_bare = MaskBox { c: o.c, f: o.f, ..self.shapes[j].bare };
+                    let o_bare = MaskBox { c: o.c, f: o.f, ..fr.shapes[j].bare };
                     let their_bare = if step_reach_m > 0.0 {
                         let grow_m = (me_bare.growth_room(&o_bare) - MASK_GROW_GAP_M).clamp(0.0, step_reach_m);
-                        self.shapes[j].grown.bare_grown(grow_m)
+                        fr.shapes[j].grown.bare_grown(grow_m)
                     } else {
-                        self.shapes[j].bare
+                        fr.shapes[j].bare
                     };
                     if !me.overlaps(o) {
                         self.cand.push(Candidate { j, bare: false, their_bare });
@@ -1066,22 +1109,26 @@ impl MaskScratch {
                     }
                 }
             }
+            let (own, trig) = (&mut self.own, &mut self.trig);
             for &Candidate { j, .. } in &self.cand {
-                if self.brakes[j].is_empty() {
+                fr.brakes[j].get_or_init(|| {
                     let w = &world[j];
-                    let trig = &mut self.trig;
-                    their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, &mut self.own, trig);
-                    let shape = self.boxes[j];
-                    self.brakes[j].extend(self.own.iter().map(|s| shape.moved_to_by(s, trig)));
-                    self.brake_bounds[j] = Bounds::of(self.brakes[j].iter().map(|b| b.c));
-                }
+                    their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, own, trig);
+                    let shape = fr.boxes[j];
+                    debug_assert_eq!(own.len(), MASK_MAX_BRAKE_STEPS + 1);
+                    let mut boxes = [shape; MASK_MAX_BRAKE_STEPS + 1];
+                    for (b, s) in boxes.iter_mut().zip(own.iter()) {
+                        *b = shape.moved_to_by(s, trig);
+                    }
+                    Brakes { bounds: Bounds::of(boxes.iter().map(|b| b.c)), boxes }
+                });
             }
         }
         self.route.clear();
         self.route_levels = Default::default();
         if a.class == AgentClass::Vehicle
             && !self.cand.is_empty()
-            && let Some(m) = Matched::at(self.matched.get(i), &now, MASK_ROUTE_MATCH_M)
+            && let Some(m) = Matched::at(fr.matched.get(i), &now, MASK_ROUTE_MATCH_M)
                 .unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M))
             && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
         {
@@ -1090,7 +1137,7 @@ impl MaskScratch {
             self.route = crate::features::route(map, m.path, m.s_m, &Intent::Choice(world[i].intent), horizon_m);
             self.route_lateral_m = m.lateral_m;
         }
-        self.road_shape = MaskBox { c: now.point_enu, f: self.boxes[i].f, ..self.shapes[i].road };
+        self.road_shape = MaskBox { c: now.point_enu, f: fr.boxes[i].f, ..fr.shapes[i].road };
         self.off_now =
             if mask.offroad && a.class == AgentClass::Vehicle { corners_off_road(map, &self.road_shape) } else { 4 };
     }
@@ -1317,39 +1364,43 @@ impl MaskScratch {
     /// most `limit`; above it, some level above `limit` (the candidates left unchecked).
     /// Sets `own_boxes`, whose directions are computed when a test first needs them.
     fn own_level(&mut self, class: AgentClass, t: u16, limit: u16) -> u16 {
-        self.own_boxes.clear();
-        let shape = self.boxes[self.agent];
+        let MaskScratch { frame, own, own_boxes, trig, cand, agent, .. } = self;
+        let fr = &**frame;
+        own_boxes.clear();
+        let shape = fr.boxes[*agent];
         let unset = MaskBox { f: [f64::NAN; 2], ..shape };
-        self.own_boxes.extend(self.own.iter().map(|s| MaskBox { c: s.point_enu, ..unset }));
-        let mine_bare = self.shapes[self.agent].bare;
-        let own_bounds = Bounds::of(self.own.iter().map(|s| s.point_enu));
+        own_boxes.extend(own.iter().map(|s| MaskBox { c: s.point_enu, ..unset }));
+        let mine_bare = fr.shapes[*agent].bare;
+        let own_bounds = Bounds::of(own.iter().map(|s| s.point_enu));
         let mut coll = COLL_CLEAR;
         // own[k] is the state at step k + 1, brakes[j][k + 1] theirs.
         // Grown boxes first; once they meet, the bare boxes (which meet only where the
         // grown ones do) from that step on.
-        'cands: for c in 0..self.cand.len() {
+        'cands: for &Candidate { j, bare, their_bare } in cand.iter() {
             if coll > limit {
                 break;
             }
-            let Candidate { j, bare, their_bare } = self.cand[c];
             // No circle of theirs meets one of ours (the grown ones are the larger): the
             // candidate changes nothing, clear or not.
-            if own_bounds.apart(&self.brake_bounds[j], shape.radius() + self.brakes[j][0].radius()) {
+            let theirs_all = fr.brakes[j].get().expect("a candidate's braking states are made by `prepare`");
+            if own_bounds.apart(&theirs_all.bounds, shape.radius() + theirs_all.boxes[0].radius()) {
                 continue;
             }
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
-            for k in 0..self.own.len() {
-                let theirs = self.brakes[j][(k + 1).min(MASK_MAX_BRAKE_STEPS)];
+            for k in 0..own.len() {
+                let theirs = theirs_all.boxes[(k + 1).min(MASK_MAX_BRAKE_STEPS)];
                 if level == COLL_CLEAR
-                    && self.own_boxes[k].circles_meet(&theirs)
-                    && self.own_box(k).axes_overlap(&theirs)
+                    && own_boxes[k].circles_meet(&theirs)
+                    && own_box_of(own_boxes, own, trig, k).axes_overlap(&theirs)
                 {
                     level = COLL_BARE_CLEAR;
                 }
                 if level == COLL_BARE_CLEAR {
                     let theirs = MaskBox { c: theirs.c, f: theirs.f, ..their_bare };
-                    let mine = MaskBox { c: self.own_boxes[k].c, ..mine_bare };
-                    if mine.circles_meet(&theirs) && (MaskBox { f: self.own_box(k).f, ..mine }).axes_overlap(&theirs) {
+                    let mine = MaskBox { c: own_boxes[k].c, ..mine_bare };
+                    if mine.circles_meet(&theirs)
+                        && (MaskBox { f: own_box_of(own_boxes, own, trig, k).f, ..mine }).axes_overlap(&theirs)
+                    {
                         // The earlier the hit, the worse.
                         coll = coll.max(hit_level(class, t, k));
                         if k == 0 {
@@ -1358,7 +1409,7 @@ impl MaskScratch {
                         continue 'cands;
                     }
                 }
-                if self.own[k].speed_mps <= 0.0 && k > 0 {
+                if own[k].speed_mps <= 0.0 && k > 0 {
                     break;
                 }
             }
@@ -1372,12 +1423,7 @@ impl MaskScratch {
 
     /// `own_boxes[k]` with its direction (computed once).
     fn own_box(&mut self, k: usize) -> MaskBox {
-        let b = &mut self.own_boxes[k];
-        if b.f[0].is_nan() {
-            let (s, c) = self.trig.of(self.own[k].heading_rad);
-            b.f = [c, s];
-        }
-        *b
+        own_box_of(&mut self.own_boxes, &self.own, &mut self.trig, k)
     }
 
     /// Whether the continuation in `own` (hardest braking holding `yaw`) keeps the prepared
@@ -1511,6 +1557,16 @@ impl MaskScratch {
     }
 }
 
+/// `own_boxes[k]` with its direction, the heading's of `own[k]` (computed once).
+fn own_box_of(own_boxes: &mut [MaskBox], own: &[Kinematics], trig: &mut SinCos, k: usize) -> MaskBox {
+    let b = &mut own_boxes[k];
+    if b.f[0].is_nan() {
+        let (s, c) = trig.of(own[k].heading_rad);
+        b.f = [c, s];
+    }
+    *b
+}
+
 /// Rolls out one sample of one scenario (module docs) with the default
 /// [`FeasibilityMask`] (both masks on).
 pub fn rollout_one(
@@ -1591,7 +1647,13 @@ pub struct LiveRollout<'a> {
     /// The network's scratch per block of rows of a frame run in parallel.
     scratches: Vec<Scratch>,
     ms: MaskScratch,
+    /// The masks' scratch (and a sort buffer) per block of agents of a frame checked in
+    /// parallel.
+    workers: Vec<(MaskScratch, Vec<(f32, u16)>)>,
     feature_scratch: FeatureScratch,
+    /// Frames with this many model-driven agents or more run in parallel
+    /// ([`PARALLEL_MIN_AGENTS`]; tests set it higher to compare).
+    parallel_min_agents: usize,
 }
 
 impl<'a> LiveRollout<'a> {
@@ -1621,6 +1683,8 @@ impl<'a> LiveRollout<'a> {
             near: Vec::new(),
             scratches: Vec::new(),
             ms: MaskScratch::default(),
+            workers: Vec::new(),
+            parallel_min_agents: PARALLEL_MIN_AGENTS,
             feature_scratch: FeatureScratch::default(),
         }
     }
@@ -1652,7 +1716,7 @@ impl<'a> LiveRollout<'a> {
         feats.clear();
         self.begin_frame(map, driver, &mut feats);
         let mut logits = std::mem::take(&mut self.logits);
-        if self.model_rows.len() >= PARALLEL_MIN_AGENTS {
+        if self.model_rows.len() >= self.parallel_min_agents {
             forward_in_parallel(net, &feats, &self.classes, &mut self.scratches, &mut logits);
         } else if !self.model_rows.is_empty() {
             net.forward(&feats, &self.classes, &mut self.scratch, &mut logits);
@@ -1696,13 +1760,13 @@ impl<'a> LiveRollout<'a> {
         // Each row is a function of the frame alone: computed on any thread, the same bits.
         let start = feats.len();
         feats.resize(start + self.model_rows.len() * FEATURE_DIM, 0.0);
-        let (matched, world, frame_scratch) = (&self.ms.matched, &self.world, &self.feature_scratch);
+        let (matched, world, frame_scratch) = (&self.ms.frame.matched, &self.world, &self.feature_scratch);
         let one = |row: &mut [f32], i: usize, near: &mut Vec<(f64, usize)>| {
             let kept = Matched::for_features(matched.get(i), &world[i].state);
             agent_features_with(map, &views, i, time_s, row, kept, frame_scratch, near);
         };
         let rows = feats[start..].chunks_mut(FEATURE_DIM);
-        if self.model_rows.len() >= PARALLEL_MIN_AGENTS {
+        if self.model_rows.len() >= self.parallel_min_agents {
             rows.collect::<Vec<_>>()
                 .into_par_iter()
                 .zip(self.model_rows.par_iter())
@@ -1722,32 +1786,65 @@ impl<'a> LiveRollout<'a> {
     fn end_frame(&mut self, map: &MapContext, logits: &mut [f32], out: &mut Vec<(i32, TrajectoryRecord)>) {
         let (scenario, cfg, sample, mask, frame) = (&self.scenario, &self.cfg, self.sample, self.mask, self.frame);
         let agents = &mut self.agents;
-        if !self.model_rows.is_empty() {
+        let n = self.model_rows.len();
+        if n > 0 {
             if mask != FeasibilityMask::NONE {
                 self.ms.new_frame(&self.world);
             }
-            let offs = logit_offsets(&self.classes);
-            for (j, &i) in self.model_rows.iter().enumerate() {
+            let world = &self.world;
+            // Agent `i`'s token from its logits `l`: a function of the frame alone, whichever
+            // scratch checks it (the scratches share the frame's part, `MaskFrame`).
+            let draw = |i: usize, l: &mut [f32], ms: &mut MaskScratch, sort_buf: &mut Vec<(f32, u16)>| {
                 let r = keyed_u32x4(cfg.seed, scenario.scenario_id, i as u32, frame as u32, sample, STREAM_TOKEN);
-                let l = &mut logits[offs[j]..offs[j + 1]];
-                let mut tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), &mut self.sort_buf);
-                if mask != FeasibilityMask::NONE {
-                    tok = self.ms.filter(
-                        mask,
-                        map,
-                        &self.world,
-                        i,
-                        tok,
-                        l,
-                        &cfg.sampling,
-                        unit_f32(r[1]),
-                        &mut self.sort_buf,
-                    );
+                let tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), sort_buf);
+                if mask == FeasibilityMask::NONE {
+                    return tok;
                 }
-                self.next[i] = step(agents[i].class, &self.world[i].state, tok);
+                ms.filter(mask, map, world, i, tok, l, &cfg.sampling, unit_f32(r[1]), sort_buf)
+            };
+            let offs = logit_offsets(&self.classes);
+            if n >= self.parallel_min_agents {
+                let mut rows: Vec<&mut [f32]> = Vec::with_capacity(n);
+                let mut rest = &mut logits[..offs[n]];
+                for j in 0..n {
+                    let (row, tail) = rest.split_at_mut(offs[j + 1] - offs[j]);
+                    rows.push(row);
+                    rest = tail;
+                }
+                let mut tokens = vec![0u16; n];
+                // Blocks of agents, a few per thread (their costs differ), each with its own
+                // scratch sharing the frame.
+                let len = n.div_ceil(4 * rayon::current_num_threads()).max(16);
+                self.workers.resize_with(n.div_ceil(len), Default::default);
+                for (w, _) in &mut self.workers {
+                    w.frame = std::sync::Arc::clone(&self.ms.frame);
+                }
+                self.workers
+                    .par_iter_mut()
+                    .zip(rows.par_chunks_mut(len))
+                    .zip(tokens.par_chunks_mut(len))
+                    .zip(self.model_rows.par_chunks(len))
+                    .for_each(|((((ms, sort_buf), rows), toks), is)| {
+                        for ((l, t), &i) in rows.iter_mut().zip(toks).zip(is) {
+                            *t = draw(i, l, ms, sort_buf);
+                        }
+                    });
+                // The frame is the rollout's own again (the next frame rewrites it).
+                for (w, _) in &mut self.workers {
+                    w.frame = Default::default();
+                }
+                for (&i, &tok) in self.model_rows.iter().zip(&tokens) {
+                    self.next[i] = step(agents[i].class, &world[i].state, tok);
+                }
+            } else {
+                for (j, &i) in self.model_rows.iter().enumerate() {
+                    let tok = draw(i, &mut logits[offs[j]..offs[j + 1]], &mut self.ms, &mut self.sort_buf);
+                    self.next[i] = step(agents[i].class, &world[i].state, tok);
+                }
             }
         }
-        push_frame_matching(agents, &self.next, map, scenario, frame, out, Some(&mut self.ms.matched));
+        let parallel = n >= self.parallel_min_agents;
+        push_frame_matching(agents, &self.next, map, scenario, frame, out, Some(self.ms.matched_mut()), parallel);
     }
 }
 
@@ -2177,18 +2274,20 @@ mod tests {
     }
 
     /// A frame of many agents finds its neighbours and its collision candidates by cell
-    /// (`crate::cells`); the records are those of scanning every agent, bit for bit: 200
-    /// cars and walkers on the two-lane road and its sidewalks, 30 frames with the masks.
+    /// (`crate::cells`) and computes its features, network rows, tokens, masks and path
+    /// matches on rayon's threads; the records are those of scanning every agent on one
+    /// thread, bit for bit, whatever the thread count: 300 cars and walkers on the two-lane
+    /// road and its sidewalks, 30 frames with the masks.
     #[test]
     fn crowds_searched_by_cell_roll_out_as_scanned() {
         use crate::net::NetConfig;
         let map = two_lanes_and_a_bend();
         let mut rng = swm_core::rng::CounterRng::new(29, 3);
-        let agents: Vec<(AgentKind, [f64; 2], f64, f64)> = (0..200)
+        let agents: Vec<(AgentKind, [f64; 2], f64, f64)> = (0..300)
             .map(|id| {
-                if id < 80 {
+                if id < 120 {
                     let (lane, k) = (id % 2, (id / 2) as f64);
-                    let x = -195.0 + 9.5 * k + rng.range_f64(0.0, 1.5);
+                    let x = -195.0 + 6.5 * k + rng.range_f64(0.0, 1.0);
                     let heading = if lane == 0 { 0.0 } else { std::f64::consts::PI };
                     (AgentKind::Car, [x, 3.5 * lane as f64], heading, rng.range_f64(4.0, 12.0))
                 } else {
@@ -2226,34 +2325,45 @@ mod tests {
                     .collect()
             })
             .collect();
-        assert!(agents.len() >= CELL_INDEX_MIN_AGENTS);
+        assert!(agents.len() >= CELL_INDEX_MIN_AGENTS && agents.len() >= PARALLEL_MIN_AGENTS);
         let net = Network::init(NetConfig { nbr_hidden: 16, trunk_hidden: 32 }, 5);
-        let run = |scan_only: bool, mask: FeasibilityMask| {
-            let mut live = LiveRollout::from_history(&history, 3, SamplingConfig::default());
-            live.mask = mask;
-            live.feature_scratch.scan_only = scan_only;
-            live.ms.scan_only = scan_only;
-            let mut out = Vec::new();
-            let mut searched = 0;
-            for _ in 0..30 {
-                live.step(&net, &map, None, &mut out);
-                searched += usize::from(live.feature_scratch.indexed && live.ms.cells.is_some());
-            }
-            (out, searched)
+        // (records, frames whose searches went by cell); `reference`: scans on one thread.
+        let run = |reference: bool, mask: FeasibilityMask, threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+            pool.install(|| {
+                let mut live = LiveRollout::from_history(&history, 3, SamplingConfig::default());
+                live.mask = mask;
+                live.feature_scratch.scan_only = reference;
+                std::sync::Arc::get_mut(&mut live.ms.frame).expect("not shared").scan_only = reference;
+                if reference {
+                    live.parallel_min_agents = usize::MAX;
+                }
+                let mut out = Vec::new();
+                let mut searched = 0;
+                for _ in 0..30 {
+                    live.step(&net, &map, None, &mut out);
+                    searched += usize::from(live.feature_scratch.indexed && live.ms.frame.cells.is_some());
+                }
+                (out, searched)
+            })
         };
         let bits = |out: &[(i32, TrajectoryRecord)]| -> Vec<[u64; 5]> {
             out.iter()
                 .map(|(f, r)| [*f as u64, r.agent_id, r.x_m.to_bits(), r.y_m.to_bits(), r.heading_rad.to_bits()])
                 .collect()
         };
-        let (by_cell, searched) = run(false, FeasibilityMask::default());
-        let (scanned, none) = run(true, FeasibilityMask::default());
-        assert_eq!((searched, none), (30, 0), "the cells were used in every frame of the first run only");
-        assert_eq!(by_cell.len(), 200 * 30);
-        assert!(bits(&by_cell) == bits(&scanned), "records differ between the cells and the scan");
+        let (scanned, none) = run(true, FeasibilityMask::default(), 1);
+        assert_eq!(none, 0, "the reference scans");
+        assert_eq!(scanned.len(), 300 * 30);
+        for threads in [1, 3] {
+            let (by_cell, searched) = run(false, FeasibilityMask::default(), threads);
+            assert_eq!(searched, 30, "the cells were used in every frame");
+            assert!(bits(&by_cell) == bits(&scanned), "{threads} threads: records differ from the scan's");
+        }
         // The masks acted on this crowd (so the candidates searched by cell mattered).
-        let (unmasked, _) = run(false, FeasibilityMask::NONE);
-        assert!(bits(&unmasked) != bits(&by_cell), "the masks changed nothing");
+        let (unmasked, _) = run(false, FeasibilityMask::NONE, 3);
+        assert!(bits(&unmasked) != bits(&scanned), "the masks changed nothing");
+        assert!(bits(&unmasked) == bits(&run(true, FeasibilityMask::NONE, 1).0), "unmasked: records differ");
     }
 
     /// The states of braking, stopped early once a step changes no bit, are those of every
