@@ -2058,6 +2058,28 @@ mod tests {
         Kinematics { point_enu: [x, y], heading_rad: h, speed_mps: v }
     }
 
+    /// Agent `id`'s record at step `f` (0.1 s apart) at `p`: a car (4.5 × 1.8 m) or a
+    /// pedestrian (0.5 × 0.5 m).
+    fn record_at(id: u64, kind: AgentKind, f: u32, p: [f64; 2], heading_rad: f64, speed_mps: f64) -> TrajectoryRecord {
+        let ped = kind == AgentKind::Pedestrian;
+        TrajectoryRecord {
+            agent_id: id,
+            kind,
+            length_m: if ped { 0.5 } else { 4.5 },
+            width_m: if ped { 0.5 } else { 1.8 },
+            step: f,
+            time_s: 0.1 * f64::from(f),
+            x_m: p[0],
+            y_m: p[1],
+            z_m: 0.0,
+            heading_rad,
+            speed_mps,
+            accel_mps2: 0.0,
+            lane: None,
+            signal: None,
+        }
+    }
+
     #[test]
     fn mask_boxes_overlap_like_rectangles() {
         let a = MaskBox::new(&k(0.0, 0.0, 0.0, 0.0), 4.0, 2.0, 0.0);
@@ -2230,22 +2252,8 @@ mod tests {
                             _ => (150.0 + 4.0 * id as f64, -6.0 + 0.5 * id as f64, 0.3, 1.2),
                         };
                         let x = x0 + heading_rad.cos() * speed_mps * 0.1 * f64::from(f);
-                        TrajectoryRecord {
-                            agent_id: id,
-                            kind,
-                            length_m: if kind == AgentKind::Pedestrian { 0.5 } else { 4.5 },
-                            width_m: if kind == AgentKind::Pedestrian { 0.5 } else { 1.8 },
-                            step: f,
-                            time_s: 0.1 * f64::from(f),
-                            x_m: x,
-                            y_m: y + heading_rad.sin() * speed_mps * 0.1 * f64::from(f),
-                            z_m: 0.0,
-                            heading_rad,
-                            speed_mps,
-                            accel_mps2: 0.0,
-                            lane: None,
-                            signal: None,
-                        }
+                        let y = y + heading_rad.sin() * speed_mps * 0.1 * f64::from(f);
+                        record_at(id, kind, f, [x, y], heading_rad, speed_mps)
                     })
                     .collect()
             })
@@ -2304,23 +2312,8 @@ mod tests {
                     .enumerate()
                     .map(|(id, &(kind, p, heading_rad, speed_mps))| {
                         let back = 0.1 * f64::from(HISTORY_STEPS as u32 - f) * speed_mps;
-                        let ped = kind == AgentKind::Pedestrian;
-                        TrajectoryRecord {
-                            agent_id: id as u64,
-                            kind,
-                            length_m: if ped { 0.5 } else { 4.5 },
-                            width_m: if ped { 0.5 } else { 1.8 },
-                            step: f,
-                            time_s: 0.1 * f64::from(f),
-                            x_m: p[0] - heading_rad.cos() * back,
-                            y_m: p[1] - heading_rad.sin() * back,
-                            z_m: 0.0,
-                            heading_rad,
-                            speed_mps,
-                            accel_mps2: 0.0,
-                            lane: None,
-                            signal: None,
-                        }
+                        let at = [p[0] - heading_rad.cos() * back, p[1] - heading_rad.sin() * back];
+                        record_at(id as u64, kind, f, at, heading_rad, speed_mps)
                     })
                     .collect()
             })
