@@ -1652,7 +1652,7 @@ pub struct LiveRollout<'a> {
     workers: Vec<(MaskScratch, Vec<(f32, u16)>)>,
     feature_scratch: FeatureScratch,
     /// Frames with this many model-driven agents or more run in parallel
-    /// ([`PARALLEL_MIN_AGENTS`]; tests set it higher to compare).
+    /// ([`PARALLEL_MIN_AGENTS`]; tests set it higher to compare; [`LiveRollout::in_parallel`]).
     parallel_min_agents: usize,
 }
 
@@ -1716,13 +1716,19 @@ impl<'a> LiveRollout<'a> {
         feats.clear();
         self.begin_frame(map, driver, &mut feats);
         let mut logits = std::mem::take(&mut self.logits);
-        if self.model_rows.len() >= self.parallel_min_agents {
+        if self.in_parallel(self.model_rows.len()) {
             forward_in_parallel(net, &feats, &self.classes, &mut self.scratches, &mut logits);
         } else if !self.model_rows.is_empty() {
             net.forward(&feats, &self.classes, &mut self.scratch, &mut logits);
         }
         self.end_frame(map, &mut logits, out);
         (self.feats, self.logits) = (feats, logits);
+    }
+
+    /// Whether a frame of `n` model-driven agents runs on rayon's threads: many agents, and
+    /// more than one thread to run them on.
+    fn in_parallel(&self, n: usize) -> bool {
+        n >= self.parallel_min_agents && rayon::current_num_threads() > 1
     }
 
     /// The first half of [`LiveRollout::step`]: the driven agents' states, and the features
@@ -1766,7 +1772,7 @@ impl<'a> LiveRollout<'a> {
             agent_features_with(map, &views, i, time_s, row, kept, frame_scratch, near);
         };
         let rows = feats[start..].chunks_mut(FEATURE_DIM);
-        if self.model_rows.len() >= self.parallel_min_agents {
+        if self.model_rows.len() >= self.parallel_min_agents && rayon::current_num_threads() > 1 {
             rows.collect::<Vec<_>>()
                 .into_par_iter()
                 .zip(self.model_rows.par_iter())
@@ -1785,8 +1791,9 @@ impl<'a> LiveRollout<'a> {
     /// records.
     fn end_frame(&mut self, map: &MapContext, logits: &mut [f32], out: &mut Vec<(i32, TrajectoryRecord)>) {
         let (scenario, cfg, sample, mask, frame) = (&self.scenario, &self.cfg, self.sample, self.mask, self.frame);
-        let agents = &mut self.agents;
         let n = self.model_rows.len();
+        let parallel = self.in_parallel(n);
+        let agents = &mut self.agents;
         if n > 0 {
             if mask != FeasibilityMask::NONE {
                 self.ms.new_frame(&self.world);
@@ -1803,7 +1810,7 @@ impl<'a> LiveRollout<'a> {
                 ms.filter(mask, map, world, i, tok, l, &cfg.sampling, unit_f32(r[1]), sort_buf)
             };
             let offs = logit_offsets(&self.classes);
-            if n >= self.parallel_min_agents {
+            if parallel {
                 let mut rows: Vec<&mut [f32]> = Vec::with_capacity(n);
                 let mut rest = &mut logits[..offs[n]];
                 for j in 0..n {
@@ -1843,14 +1850,14 @@ impl<'a> LiveRollout<'a> {
                 }
             }
         }
-        let parallel = n >= self.parallel_min_agents;
         push_frame_matching(agents, &self.next, map, scenario, frame, out, Some(self.ms.matched_mut()), parallel);
     }
 }
 
 /// Frames with at least this many model-driven agents spread their per-agent work (features,
-/// the network's rows, tokens and masks) over rayon's threads; below it a frame is one
-/// thread's (the scenarios of a batch already run in parallel).
+/// the network's rows, tokens and masks, path matches) over rayon's threads when there are
+/// several; below it a frame is one thread's (the scenarios of a batch already run in
+/// parallel).
 const PARALLEL_MIN_AGENTS: usize = 256;
 
 /// Rows per block of [`forward_in_parallel`]: a group's batch or so, near the kernel's
