@@ -1652,7 +1652,7 @@ pub struct LiveRollout<'a> {
     workers: Vec<(MaskScratch, Vec<(f32, u16)>)>,
     feature_scratch: FeatureScratch,
     /// Frames with this many model-driven agents or more run in parallel
-    /// ([`PARALLEL_MIN_AGENTS`]; tests set it higher to compare; [`LiveRollout::in_parallel`]).
+    /// ([`PARALLEL_MIN_AGENTS`]; tests set it higher to compare; [`in_parallel`]).
     parallel_min_agents: usize,
 }
 
@@ -1716,19 +1716,13 @@ impl<'a> LiveRollout<'a> {
         feats.clear();
         self.begin_frame(map, driver, &mut feats);
         let mut logits = std::mem::take(&mut self.logits);
-        if self.in_parallel(self.model_rows.len()) {
+        if in_parallel(self.parallel_min_agents, self.model_rows.len()) {
             forward_in_parallel(net, &feats, &self.classes, &mut self.scratches, &mut logits);
         } else if !self.model_rows.is_empty() {
             net.forward(&feats, &self.classes, &mut self.scratch, &mut logits);
         }
         self.end_frame(map, &mut logits, out);
         (self.feats, self.logits) = (feats, logits);
-    }
-
-    /// Whether a frame of `n` model-driven agents runs on rayon's threads: many agents, and
-    /// more than one thread to run them on.
-    fn in_parallel(&self, n: usize) -> bool {
-        n >= self.parallel_min_agents && rayon::current_num_threads() > 1
     }
 
     /// The first half of [`LiveRollout::step`]: the driven agents' states, and the features
@@ -1771,15 +1765,14 @@ impl<'a> LiveRollout<'a> {
             let kept = Matched::for_features(matched.get(i), &world[i].state);
             agent_features_with(map, &views, i, time_s, row, kept, frame_scratch, near);
         };
-        let rows = feats[start..].chunks_mut(FEATURE_DIM);
-        if self.model_rows.len() >= self.parallel_min_agents && rayon::current_num_threads() > 1 {
-            rows.collect::<Vec<_>>()
-                .into_par_iter()
+        let rows = &mut feats[start..];
+        if in_parallel(self.parallel_min_agents, self.model_rows.len()) {
+            rows.par_chunks_mut(FEATURE_DIM)
                 .zip(self.model_rows.par_iter())
                 .with_min_len(16)
                 .for_each_init(Vec::new, |near, (row, &i)| one(row, i, near));
         } else {
-            for (row, &i) in rows.zip(&self.model_rows) {
+            for (row, &i) in rows.chunks_mut(FEATURE_DIM).zip(&self.model_rows) {
                 one(row, i, &mut self.near);
             }
         }
@@ -1792,7 +1785,7 @@ impl<'a> LiveRollout<'a> {
     fn end_frame(&mut self, map: &MapContext, logits: &mut [f32], out: &mut Vec<(i32, TrajectoryRecord)>) {
         let (scenario, cfg, sample, mask, frame) = (&self.scenario, &self.cfg, self.sample, self.mask, self.frame);
         let n = self.model_rows.len();
-        let parallel = self.in_parallel(n);
+        let parallel = in_parallel(self.parallel_min_agents, n);
         let agents = &mut self.agents;
         if n > 0 {
             if mask != FeasibilityMask::NONE {
@@ -1859,6 +1852,12 @@ impl<'a> LiveRollout<'a> {
 /// several; below it a frame is one thread's (the scenarios of a batch already run in
 /// parallel).
 const PARALLEL_MIN_AGENTS: usize = 256;
+
+/// Whether a frame of `n` model-driven agents runs on rayon's threads: at least
+/// `min_agents` of them, and more than one thread to run them on.
+fn in_parallel(min_agents: usize, n: usize) -> bool {
+    n >= min_agents && rayon::current_num_threads() > 1
+}
 
 /// Rows per block of [`forward_in_parallel`]: a group's batch or so, near the kernel's
 /// peak (`bench_model`'s layers alone).
