@@ -20,15 +20,16 @@ use swm_sim::{SimConfig, Simulation, TrajectoryRecord};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize, default: u32| -> anyhow::Result<u32> {
-        Ok(args
-            .get(i)
-            .map(|s| s.parse())
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("argument {}: {e}", i + 1))?
-            .unwrap_or(default))
+    let arg = |i: usize, name: &str, default: u32| -> anyhow::Result<u32> {
+        args.get(i).map_or(Ok(default), |s| {
+            s.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "{name} {s:?}: not a whole number ({e}); usage: bench_live VEHICLES PEDESTRIANS [STEPS] [MODEL]"
+                )
+            })
+        })
     };
-    let (vehicles, pedestrians, steps) = (arg(0, 300)?, arg(1, 200)?, arg(2, 50)?);
+    let (vehicles, pedestrians, steps) = (arg(0, "VEHICLES", 300)?, arg(1, "PEDESTRIANS", 200)?, arg(2, "STEPS", 50)?);
     let model = args.get(3).map(std::path::PathBuf::from).unwrap_or_else(swm_model::default_model_path);
     let net = Network::load(&model)?;
     let params = swm_procgen::DistrictParams::embedded_default();
