@@ -448,11 +448,17 @@ impl MapContext {
 
     /// A map of bare paths, for tests and synthetic scenes: the raster (1 m, the paths'
     /// bounding box plus 30 m) paints every pixel within `road_half_width_m` (> 0) of a path
-    /// as road, the rest as ground; signals are recorded ones.
+    /// as road, the rest as ground; signals are recorded ones. Paths with a point that is not
+    /// finite are kept in `paths` but never matched (as in [`MapContext::new`]).
     pub fn from_paths(paths: Vec<Path>, road_half_width_m: f64) -> MapContext {
         let mut segs = Vec::new();
         let mut bb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
         for (pi, p) in paths.iter().enumerate() {
+            // As `MapContext::new`: a path with a point that is not finite is never matched
+            // (the tree cannot order its boxes, nor the raster hold it).
+            if !p.points.iter().all(|q| q[0].is_finite() && q[1].is_finite()) {
+                continue;
+            }
             for q in &p.points {
                 bb = [bb[0].min(q[0]), bb[1].min(q[1]), bb[2].max(q[0]), bb[3].max(q[1])];
             }
@@ -1046,5 +1052,26 @@ mod tests {
         }
         // Both kinds of hit were met, often.
         assert!(hits > 5_000 && short > 20_000, "{hits} {short}");
+    }
+
+    /// A path with a point that is not finite is left out of the searches and the raster
+    /// (it made the tree's bulk load panic, and an infinite one the raster's size).
+    #[test]
+    fn paths_with_points_that_are_not_finite_are_never_matched() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let paths = vec![
+                make_path(vec![[0.0, 0.0], [50.0, 0.0]], 10.0, None, None, Vec::new()),
+                make_path(vec![[0.0, 1.0], [bad, 1.0], [50.0, 1.0]], 10.0, None, None, Vec::new()),
+                make_path(vec![[0.0, 2.0], [25.0, 2.0], [50.0, bad]], 10.0, None, None, Vec::new()),
+            ];
+            let map = MapContext::from_paths(paths, 2.0);
+            assert_eq!(map.paths.len(), 3);
+            assert!(map.width < 200 && map.height < 100, "{} × {}", map.width, map.height);
+            for y in [0.0, 1.0, 2.0, 3.0] {
+                let m = map.match_path([20.0, y], 0.0, 6.0).expect("the finite path is near");
+                assert_eq!(m.path, 0, "{bad} at y {y}");
+            }
+            assert_eq!(map.class_at([20.0, 1.0]), BevClass::Road);
+        }
     }
 }

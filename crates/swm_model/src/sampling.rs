@@ -117,6 +117,10 @@ pub(crate) fn max_logit(logits: &[f32]) -> f32 {
 /// Vocabularies up to this size are exponentiated on the stack by [`draw_from_likeliest`].
 const NUCLEUS_FAST_MAX_TOKENS: usize = 256;
 
+/// The longest nucleus [`draw_from_likeliest`] takes (about six tokens on average in the
+/// benchmark's rollouts); [`draw_sorted`] draws from longer ones.
+const NUCLEUS_FAST_MAX_TAKEN: usize = 32;
+
 /// `p` and the token index packed into one integer key that orders like the sampler's
 /// order (likelier first, ties by token) for positive, finite probabilities, whose bits
 /// order like the values.
@@ -155,30 +159,33 @@ fn draw_from_likeliest(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32) -
             sum += v;
         }
     }
+    // The last few (143 = 17 · 8 + 7) eight at a time too, in a padded chunk: each lane
+    // is `exp_f32` of its own input, the same bits as one at a time.
     let done = n - chunks.remainder().len();
-    for (i, &l) in chunks.remainder().iter().enumerate() {
-        let e = exp_f32(scaled(l));
-        es[done + i] = e;
-        sum += e;
+    if !chunks.remainder().is_empty() {
+        let mut x = [0.0f32; 8];
+        for (xi, &l) in x.iter_mut().zip(chunks.remainder()) {
+            *xi = scaled(l);
+        }
+        let e = exp_f32x8(&x);
+        for (i, &v) in e[..n - done].iter().enumerate() {
+            es[done + i] = v;
+            sum += v;
+        }
     }
     if sum.is_nan() {
         return None;
     }
-    // The front's keys, in token order: every key is written, the count moves only for
-    // members.
+    // The front's keys, in token order.
     let mut front = [0u64; NUCLEUS_FAST_MAX_TOKENS];
-    let mut len = 0;
-    for (t, &e) in es[..n].iter().enumerate() {
-        front[len] = nucleus_key(e, t);
-        len += usize::from(e >= NUCLEUS_FLOOR);
-    }
+    let len = front_keys(&es[..n], &mut front);
     let front = &front[..len];
     // The nucleus: each round takes the smallest key above the last one taken (keys are
     // distinct: the token is in them), i.e. the front in sorted order.
-    let mut taken = [0u64; NUCLEUS_FAST_MAX_TOKENS];
+    let mut taken = [0u64; NUCLEUS_FAST_MAX_TAKEN];
     let (mut keep, mut from, mut mass) = (0, 0, 0.0f32);
     loop {
-        if keep == len {
+        if keep == len || keep == NUCLEUS_FAST_MAX_TAKEN {
             return None;
         }
         let next = min_key_from(front, from);
@@ -204,10 +211,47 @@ fn draw_from_likeliest(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32) -
     Some((taken[keep - 1] & 0xFFFF) as u16)
 }
 
-/// The smallest of `keys` that is at least `from` (`u64::MAX` when none is), in four
-/// independent running minima (conditional moves, not branches).
+/// The [`nucleus_key`]s of the tokens of `es` (probabilities, none NaN, none negative) at
+/// least [`NUCLEUS_FLOOR`], in token order, into the front of `out`; returns their count.
+/// With AVX-512F eight tokens at a time (the keys of the members compressed into place),
+/// else one at a time; the same keys either way (tested).
+#[inline]
+fn front_keys(es: &[f32], out: &mut [u64; NUCLEUS_FAST_MAX_TOKENS]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present (checked above).
+        return unsafe { avx512::front_keys(es, out) };
+    }
+    front_keys_one_by_one(es, out)
+}
+
+/// [`front_keys`] one token at a time: every key is written, the count moves only for
+/// members.
+fn front_keys_one_by_one(es: &[f32], out: &mut [u64]) -> usize {
+    let mut len = 0;
+    for (t, &e) in es.iter().enumerate() {
+        out[len] = nucleus_key(e, t);
+        len += usize::from(e >= NUCLEUS_FLOOR);
+    }
+    len
+}
+
+/// The smallest of `keys` that is at least `from` (`u64::MAX` when none is): with
+/// AVX-512F eight keys at a time, else [`min_key_from_scalar`]; the same key either way
+/// (the minimum does not depend on the order).
 #[inline]
 fn min_key_from(keys: &[u64], from: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present (checked above).
+        return unsafe { avx512::min_key_from(keys, from) };
+    }
+    min_key_from_scalar(keys, from)
+}
+
+/// [`min_key_from`] in four independent running minima (conditional moves, not branches).
+#[inline]
+fn min_key_from_scalar(keys: &[u64], from: u64) -> u64 {
     let mut m = [u64::MAX; 4];
     let mut chunks = keys.chunks_exact(4);
     for c in &mut chunks {
@@ -219,6 +263,80 @@ fn min_key_from(keys: &[u64], from: u64) -> u64 {
         m[0] = m[0].min(if k >= from { k } else { u64::MAX });
     }
     m[0].min(m[1]).min(m[2].min(m[3]))
+}
+
+/// The nucleus's vector forms ([`front_keys`], [`min_key_from`]).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{NUCLEUS_FAST_MAX_TOKENS, NUCLEUS_FLOOR, front_keys_one_by_one};
+
+    /// Whether this CPU has AVX-512F (asked once).
+    #[inline]
+    pub(super) fn available() -> bool {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| std::is_x86_feature_detected!("avx512f"))
+    }
+
+    /// [`super::front_keys`]: per eight tokens, each key `!bits(e) << 16 | t` and the
+    /// members' mask (`bits(e) ≥ bits(NUCLEUS_FLOOR)`, which is `e ≥ NUCLEUS_FLOOR` for
+    /// probabilities: non-negative, not NaN), the members' keys stored side by side.
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn front_keys(es: &[f32], out: &mut [u64; NUCLEUS_FAST_MAX_TOKENS]) -> usize {
+        let floor = _mm512_set1_epi64(i64::from(NUCLEUS_FLOOR.to_bits()));
+        let ones = _mm512_set1_epi64(0xFFFF_FFFF);
+        let mut tokens = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+        let eight = _mm512_set1_epi64(8);
+        let mut len = 0;
+        let mut chunks = es.chunks_exact(8);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` holds eight f32 (32 bytes, unaligned load).
+            let bits = _mm512_cvtepu32_epi64(unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) });
+            let member = _mm512_cmpge_epu64_mask(bits, floor);
+            let key = _mm512_or_si512(_mm512_slli_epi64::<16>(_mm512_xor_si512(bits, ones)), tokens);
+            // SAFETY: `len` ≤ the tokens before this chunk, so `len + 8` ≤ `es.len()` ≤
+            // NUCLEUS_FAST_MAX_TOKENS (the caller's bound): the stored keys fit in `out`.
+            debug_assert!(len + 8 <= out.len());
+            unsafe { _mm512_mask_compressstoreu_epi64(out.as_mut_ptr().add(len).cast(), member, key) };
+            len += member.count_ones() as usize;
+            tokens = _mm512_add_epi64(tokens, eight);
+        }
+        let done = es.len() - chunks.remainder().len();
+        let mut rest = [0u64; 8];
+        let more = front_keys_one_by_one(chunks.remainder(), &mut rest);
+        for (slot, key) in out[len..len + more].iter_mut().zip(&rest[..more]) {
+            *slot = key + done as u64;
+        }
+        len + more
+    }
+
+    /// [`super::min_key_from`] eight keys at a time: the running minimum of the keys at
+    /// least `from`, reduced at the end.
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn min_key_from(keys: &[u64], from: u64) -> u64 {
+        let from_v = _mm512_set1_epi64(from as i64);
+        let mut m = _mm512_set1_epi64(-1);
+        let mut chunks = keys.chunks_exact(8);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` holds eight u64 (64 bytes, unaligned load).
+            let k = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+            m = _mm512_mask_min_epu64(m, _mm512_cmpge_epu64_mask(k, from_v), m, k);
+        }
+        let rest = chunks.remainder();
+        // The remainder as a masked load: the lanes past it read nothing and stay out.
+        let tail: __mmask8 = ((1u32 << rest.len()) - 1) as __mmask8;
+        // SAFETY: only the `rest.len()` lanes of the mask are read.
+        let k = unsafe { _mm512_maskz_loadu_epi64(tail, rest.as_ptr().cast()) };
+        m = _mm512_mask_min_epu64(m, tail & _mm512_cmpge_epu64_mask(k, from_v), m, k);
+        _mm512_reduce_min_epu64(m)
+    }
 }
 
 /// [`sample_token`] for any configuration: every probability computed, the front within
@@ -334,6 +452,45 @@ mod tests {
         assert_eq!(exp_f32(0.0).to_bits(), exp_f32(-0.0).to_bits());
         let (pos, neg) = (exp_f32x8(&[0.0; 8]), exp_f32x8(&[-0.0; 8]));
         assert!(pos.iter().zip(&neg).all(|(a, b)| a.to_bits() == b.to_bits() && *a == 1.0));
+    }
+
+    #[test]
+    fn the_fronts_keys_and_minima_are_the_one_by_one_loops() {
+        let mut rng = swm_core::rng::CounterRng::new(12, 0);
+        let floor = NUCLEUS_FLOOR;
+        let special = [
+            0.0,
+            floor,
+            f32::from_bits(floor.to_bits() - 1),
+            f32::from_bits(floor.to_bits() + 1),
+            f32::from_bits(1),
+            f32::MIN_POSITIVE,
+            1.0,
+        ];
+        for len in (0..=40).chain([81, 143, 200, 255, 256]) {
+            for round in 0..20 {
+                let es: Vec<f32> = (0..len)
+                    .map(|_| match rng.next_u32() % 4 {
+                        0 => special[(rng.next_u32() % special.len() as u32) as usize],
+                        1 => rng.range_f64(0.0, 2e-4) as f32,
+                        _ => (-rng.range_f64(0.0, 15.0)).exp() as f32,
+                    })
+                    .collect();
+                let (mut a, mut b) = ([0u64; NUCLEUS_FAST_MAX_TOKENS], [0u64; NUCLEUS_FAST_MAX_TOKENS]);
+                let (na, nb) = (front_keys(&es, &mut a), front_keys_one_by_one(&es, &mut b));
+                assert_eq!(a[..na], b[..nb], "len {len}, round {round}");
+                assert_eq!(nb, es.iter().filter(|&&e| e >= floor).count());
+                // Every bound: below, at and above each key, and the extremes.
+                let keys = &a[..na];
+                let mut froms = vec![0, 1, u64::MAX];
+                for &k in keys {
+                    froms.extend([k - 1, k, k + 1]);
+                }
+                for from in froms {
+                    assert_eq!(min_key_from(keys, from), min_key_from_scalar(keys, from), "len {len}, from {from}");
+                }
+            }
+        }
     }
 
     #[test]
