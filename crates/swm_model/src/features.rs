@@ -212,6 +212,9 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
 pub(crate) struct FeatureScratch {
     /// `velocity` of every agent's current state (empty: computed when asked for).
     velocities: Vec<P2>,
+    /// Every agent's position now, side by side, for the neighbour scan (empty: read from
+    /// the agents).
+    points: Vec<P2>,
     /// Every agent's position now, by cell, when `indexed`.
     cells: CellIndex,
     /// Whether this frame's agents are indexed (`cells`).
@@ -225,6 +228,8 @@ impl FeatureScratch {
     pub(crate) fn new_frame(&mut self, agents: &[AgentView]) {
         self.velocities.clear();
         self.velocities.extend(agents.iter().map(|a| velocity(a.now())));
+        self.points.clear();
+        self.points.extend(agents.iter().map(|a| a.now().point_enu));
         self.indexed = !self.scan_only && agents.len() >= CELL_INDEX_MIN_AGENTS;
         if self.indexed {
             self.cells.rebuild(agents.iter().map(|a| a.now().point_enu), NEIGHBOUR_RADIUS_M);
@@ -350,7 +355,7 @@ pub(crate) fn agent_features_with(
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let FeatureScratch { velocities, cells, indexed, .. } = scratch;
+    let FeatureScratch { velocities, points, cells, indexed, .. } = scratch;
     let velocity_of = |j: usize| velocities.get(j).copied().unwrap_or_else(|| velocity(agents[j].now()));
     near.clear();
     let within = |j: usize| {
@@ -361,6 +366,18 @@ pub(crate) fn agent_features_with(
     // By cell or by scan, the same set (`crate::cells`), sorted into the same order.
     if *indexed && cells.points() == agents.len() && CellIndex::answers(now.point_enu, NEIGHBOUR_RADIUS_M) {
         cells.near(now.point_enu, NEIGHBOUR_RADIUS_M, |j| near.extend(within(j)));
+    } else if points.len() == agents.len() {
+        // The same test over the positions side by side, without a branch per agent (which
+        // is within reach is a coin toss): every pair is written, the length moves only for
+        // those kept.
+        near.resize(points.len(), (0.0, 0));
+        let mut len = 0;
+        for (j, p) in points.iter().enumerate() {
+            let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
+            near[len] = (d2, j);
+            len += usize::from(j != i && d2 <= r2);
+        }
+        near.truncate(len);
     } else {
         near.extend((0..agents.len()).filter_map(within));
     }

@@ -110,6 +110,61 @@ pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, 
     }
 }
 
+/// [`linear`] of the rows `a_rows` of `a` (row-major, `layer.n_in` values a row), row `j`'s
+/// outputs written to `dst[dst_at[j]..dst_at[j] + layer.n_out]`: the heads of a batch of
+/// mixed classes, each reading its class's rows of the trunk and writing them where the
+/// ragged logits hold them, with no copy in between. The same bits as gathering the rows,
+/// [`linear`] and scattering the outputs (a row's outputs never depend on the batch).
+///
+/// # Panics
+/// When the layer's shapes are wrong (as [`linear`]), the lists' lengths differ, a row is
+/// outside `a` or an output range outside `dst`.
+pub fn linear_rows(
+    a: &[f32],
+    a_rows: &[usize],
+    layer: &Dense,
+    packed: Option<&PackedDense>,
+    dst: &mut [f32],
+    dst_at: &[usize],
+    relu: bool,
+) {
+    let (k, n) = (layer.n_in, layer.n_out);
+    assert!(
+        layer.weight.len() == n * k && layer.bias.len() == n,
+        "a {n} × {k} layer with {} weights, {} biases",
+        layer.weight.len(),
+        layer.bias.len()
+    );
+    assert_eq!(a_rows.len(), dst_at.len(), "one output place per row");
+    assert!(a_rows.iter().all(|&r| (r + 1) * k <= a.len()), "rows within the {} inputs", a.len());
+    assert!(dst_at.iter().all(|&d| d + n <= dst.len()), "outputs within the {} of dst", dst.len());
+    let m = a_rows.len();
+    match packed {
+        #[cfg(target_arch = "x86_64")]
+        Some(p) if packed_kernel_available() => {
+            assert!(p.k == k && p.n == n, "packed weights of another shape");
+            let (a_ptr, dst_ptr) = (a.as_ptr(), dst.as_mut_ptr());
+            // SAFETY: AVX-512F is present (checked above); every row read lies within `a`
+            // and every output range within `dst` (asserted above), and `a` and `dst` are
+            // distinct slices.
+            unsafe {
+                avx512::gemm_rows(m, |j| a_ptr.add(a_rows[j] * k), |j| dst_ptr.add(dst_at[j]), p, relu);
+            }
+        }
+        _ => {
+            let mut rows = Vec::with_capacity(m * k);
+            for &r in a_rows {
+                rows.extend_from_slice(&a[r * k..(r + 1) * k]);
+            }
+            let mut out = Vec::new();
+            linear(&rows, m, layer, packed, &mut out, relu);
+            for (j, &d) in dst_at.iter().enumerate() {
+                dst[d..d + n].copy_from_slice(&out[j * n..(j + 1) * n]);
+            }
+        }
+    }
+}
+
 /// Below about this many rows the `gemm` crate switches to small-matrix paths that sum in
 /// another order (seen up to 4 rows on the network's shapes); smaller batches are padded
 /// with zero rows so that a row's outputs never depend on the batch's size.
@@ -175,7 +230,87 @@ mod avx512 {
     /// AVX-512F must be present; `a` must point at `m × p.k` floats and `dst` at `m × p.n`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn gemm(a: *const f32, m: usize, p: &PackedDense, dst: *mut f32, relu: bool) {
-        // SAFETY: every offset stays within the panels, the bias, `a` and `dst` (the
+        // SAFETY: the function's contract: rows `j < m` of `a` and `dst` are in bounds.
+        unsafe { gemm_over(m, p, relu, |row, _| Contiguous { a: a.add(row * p.k), dst: dst.add(row * p.n) }) }
+    }
+
+    /// [`gemm`] with row `j` of the product read from `a_row(j)` (`p.k` floats) and written
+    /// to `dst_row(j)` (`p.n` floats): rows gathered from and scattered to anywhere.
+    ///
+    /// # Safety
+    /// AVX-512F must be present; for every `j < m`, `a_row(j)` must point at `p.k` readable
+    /// floats and `dst_row(j)` at `p.n` writable ones, not overlapping any `a_row`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemm_rows(
+        m: usize,
+        a_row: impl Fn(usize) -> *const f32,
+        dst_row: impl Fn(usize) -> *mut f32,
+        p: &PackedDense,
+        relu: bool,
+    ) {
+        // SAFETY: the function's contract.
+        unsafe {
+            gemm_over(m, p, relu, |row, rows| {
+                let mut g = Gathered { a: [std::ptr::null(); TILE_ROWS], dst: [std::ptr::null_mut(); TILE_ROWS] };
+                for r in 0..rows {
+                    (g.a[r], g.dst[r]) = (a_row(row + r), dst_row(row + r));
+                }
+                g
+            })
+        }
+    }
+
+    /// Where a tile's rows are: their inputs and outputs (from column 0).
+    trait TileRows {
+        /// Row `r`'s `k` inputs.
+        fn a(&self, r: usize, k: usize) -> *const f32;
+        /// Row `r`'s `n` outputs.
+        fn dst(&self, r: usize, n: usize) -> *mut f32;
+    }
+
+    /// Rows one after the other (`k` inputs and `n` outputs apart).
+    struct Contiguous {
+        a: *const f32,
+        dst: *mut f32,
+    }
+
+    impl TileRows for Contiguous {
+        #[inline(always)]
+        fn a(&self, r: usize, k: usize) -> *const f32 {
+            self.a.wrapping_add(r * k)
+        }
+        #[inline(always)]
+        fn dst(&self, r: usize, n: usize) -> *mut f32 {
+            self.dst.wrapping_add(r * n)
+        }
+    }
+
+    /// Rows anywhere (the tile's first rows are set).
+    struct Gathered {
+        a: [*const f32; TILE_ROWS],
+        dst: [*mut f32; TILE_ROWS],
+    }
+
+    impl TileRows for Gathered {
+        #[inline(always)]
+        fn a(&self, r: usize, _: usize) -> *const f32 {
+            self.a[r]
+        }
+        #[inline(always)]
+        fn dst(&self, r: usize, _: usize) -> *mut f32 {
+            self.dst[r]
+        }
+    }
+
+    /// The panels and row tiles of [`gemm`], the tile of `rows` rows from row `row` given
+    /// by `tile_rows(row, rows)`.
+    ///
+    /// # Safety
+    /// AVX-512F must be present; the rows given must be in bounds ([`gemm_rows`]).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn gemm_over<T: TileRows>(m: usize, p: &PackedDense, relu: bool, tile_rows: impl Fn(usize, usize) -> T) {
+        // SAFETY: every offset stays within the panels, the bias and the rows given (the
         // function's contract and `PackedDense::new`); tiles run with AVX-512F present.
         unsafe {
             let (k, n) = (p.k, p.n);
@@ -190,7 +325,7 @@ mod avx512 {
                 let mut row = 0;
                 while row < m {
                     let rows = (m - row).min(TILE_ROWS);
-                    let t = Tile { a: a.add(row * k), k, w, bias, dst: dst.add(row * n + col), ldd: n, cols, relu };
+                    let t = Tile { rows: tile_rows(row, rows), k, n, col, w, bias, cols, relu };
                     macro_rules! dispatch {
                         ($($r:literal)*) => {
                             match (rows, pair) {
@@ -207,21 +342,22 @@ mod avx512 {
         }
     }
 
-    /// One register tile: `R` rows of `a` against `P` panels.
-    struct Tile {
-        a: *const f32,
+    /// One register tile: `R` rows against `P` panels.
+    struct Tile<T> {
+        rows: T,
         k: usize,
+        /// The layer's outputs per row, and the tile's first column.
+        n: usize,
+        col: usize,
         w: *const f32,
         bias: *const f32,
-        dst: *mut f32,
-        ldd: usize,
         /// Valid output columns of the tile (the last panel of a layer may be partial).
         cols: usize,
         /// Store `max(y, 0)`.
         relu: bool,
     }
 
-    impl Tile {
+    impl<T: TileRows> Tile<T> {
         /// # Safety
         /// As [`gemm`]: the tile's rows, panels, bias and destination are in bounds.
         #[target_feature(enable = "avx512f")]
@@ -238,7 +374,7 @@ mod avx512 {
                         *wq = _mm512_loadu_ps(self.w.add((q * self.k + i) * PANEL));
                     }
                     for (r, acc_r) in acc.iter_mut().enumerate() {
-                        let x = _mm512_set1_ps(*self.a.add(r * self.k + i));
+                        let x = _mm512_set1_ps(*self.rows.a(r, self.k).add(i));
                         for (acc_rq, wq) in acc_r.iter_mut().zip(&w) {
                             *acc_rq = _mm512_fmadd_ps(x, *wq, *acc_rq);
                         }
@@ -250,7 +386,7 @@ mod avx512 {
                         if self.relu {
                             y = _mm512_max_ps(y, _mm512_setzero_ps());
                         }
-                        let out = self.dst.add(r * self.ldd + q * PANEL);
+                        let out = self.rows.dst(r, self.n).add(self.col + q * PANEL);
                         let valid = self.cols.saturating_sub(q * PANEL).min(PANEL);
                         if valid == PANEL {
                             _mm512_storeu_ps(out, y);
@@ -339,6 +475,50 @@ mod tests {
                     let mut got = Vec::new();
                     linear(&a, m, &l, Some(&p), &mut got, relu);
                     assert!(same_bits(&got, &reference(&a, m, &l, relu)), "kernel, k {k} n {n} m {m} relu {relu}");
+                }
+            }
+        }
+    }
+
+    /// Rows gathered and outputs scattered give the bits of the rows in a batch of their
+    /// own, on both paths, for every tile size and with rows repeated and out of order.
+    #[test]
+    fn gathered_rows_give_the_bits_of_a_batch_of_their_own() {
+        let mut rng = swm_core::rng::CounterRng::new(31, 0);
+        for (s, &(k, n)) in NETWORK_SHAPES.iter().enumerate() {
+            let l = layer(k, n, s as u64);
+            let p = PackedDense::new(&l);
+            let total = 40;
+            let a = inputs(total, k, s as u64);
+            for m in (0..=26).chain([40, 77]) {
+                let rows: Vec<usize> = (0..m).map(|_| rng.next_u32() as usize % total).collect();
+                // Each output `n` wide, with gaps between them, in a shuffled order.
+                let mut at: Vec<usize> = (0..m).map(|j| j * (n + 3) + 1).collect();
+                at.reverse();
+                let dst_len = m * (n + 3) + 5;
+                let picked: Vec<f32> = rows.iter().flat_map(|&r| a[r * k..(r + 1) * k].iter().copied()).collect();
+                for relu in [false, true] {
+                    let want = reference(&picked, m, &l, relu);
+                    for packed in [None, Some(&p)] {
+                        if packed.is_none()
+                            && cfg!(target_arch = "x86_64")
+                            && !std::arch::is_x86_feature_detected!("fma")
+                        {
+                            continue;
+                        }
+                        let mut dst = vec![f32::NAN; dst_len];
+                        linear_rows(&a, &rows, &l, packed, &mut dst, &at, relu);
+                        for j in 0..m {
+                            assert!(
+                                same_bits(&dst[at[j]..at[j] + n], &want[j * n..(j + 1) * n]),
+                                "k {k} n {n} m {m} row {j} packed {}",
+                                packed.is_some()
+                            );
+                        }
+                        // Nothing else is written.
+                        let written: usize = (0..dst_len).filter(|d| !dst[*d].is_nan()).count();
+                        assert_eq!(written, m * n - want.iter().filter(|v| v.is_nan()).count());
+                    }
                 }
             }
         }

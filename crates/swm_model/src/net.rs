@@ -51,7 +51,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::ModelError;
 use crate::features::{EGO_DIM, FEATURE_DIM, FEATURE_LAYOUT_VERSION, NEIGHBOUR_DIM, NEIGHBOURS};
-use crate::matmul::{PackedDense, linear, packed_kernel_available};
+use crate::matmul::{PackedDense, linear, linear_rows, packed_kernel_available};
 use crate::tokens::{
     AgentClass, PEDESTRIAN_DV_MPS, PEDESTRIAN_TOKENS, VEHICLE_ACCEL_MPS2, VEHICLE_TOKENS, VEHICLE_YAW_RATE_RADPS,
 };
@@ -142,7 +142,9 @@ pub struct Scratch {
     x: Vec<f32>,
     t1: Vec<f32>,
     t2: Vec<f32>,
-    rows: Vec<f32>,
+    /// The rows of one head's class, and where their logits go.
+    rows_of: Vec<usize>,
+    at: Vec<usize>,
 }
 
 impl Network {
@@ -264,26 +266,23 @@ impl Network {
         let t = self.config.trunk_hidden;
         self.trunk(features, scratch);
         let t2 = std::mem::take(&mut scratch.t2);
-        out.clear();
-        out.resize(logit_offsets(classes).last().copied().unwrap_or(0), 0.0);
         let offsets = logit_offsets(classes);
+        out.clear();
+        out.resize(offsets.last().copied().unwrap_or(0), 0.0);
+        // Each head reads its class's rows of the trunk where they are and writes their
+        // logits where the ragged output holds them.
         for (class, head) in [(AgentClass::Vehicle, 4), (AgentClass::Pedestrian, 5)] {
-            let idx: Vec<usize> = (0..b).filter(|&r| classes[r] == class).collect();
-            if idx.is_empty() {
+            scratch.rows_of.clear();
+            scratch.rows_of.extend((0..b).filter(|&r| classes[r] == class));
+            if scratch.rows_of.is_empty() {
                 continue;
             }
-            scratch.rows.clear();
-            for &r in &idx {
-                scratch.rows.extend_from_slice(&t2[r * t..(r + 1) * t]);
-            }
-            let mut logits = std::mem::take(&mut scratch.h1);
-            linear(&scratch.rows, idx.len(), &self.layers[head], self.packed().map(|p| &p[head]), &mut logits, false);
-            let v = class.vocab();
-            for (j, &r) in idx.iter().enumerate() {
-                out[offsets[r]..offsets[r] + v].copy_from_slice(&logits[j * v..(j + 1) * v]);
-            }
-            scratch.h1 = logits;
+            scratch.at.clear();
+            scratch.at.extend(scratch.rows_of.iter().map(|&r| offsets[r]));
+            let packed = self.packed().map(|p| &p[head]);
+            linear_rows(&t2, &scratch.rows_of, &self.layers[head], packed, out, &scratch.at, false);
         }
+        debug_assert_eq!(t2.len(), b * t);
         scratch.t2 = t2;
     }
 
