@@ -76,7 +76,7 @@ pub fn packed_kernel_available() -> bool {
 /// `packed` has another shape than `layer`.
 pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, dst: &mut Vec<f32>, relu: bool) {
     let (k, n) = (layer.n_in, layer.n_out);
-    assert_eq!(a.len(), m * k, "a batch of {m} rows of {k}");
+    assert_eq!(Some(a.len()), m.checked_mul(k), "a batch of {m} rows of {k}");
     assert!(
         layer.weight.len() == n * k && layer.bias.len() == n,
         "a {n} × {k} layer with {} weights, {} biases",
@@ -136,8 +136,18 @@ pub fn linear_rows(
         layer.bias.len()
     );
     assert_eq!(a_rows.len(), dst_at.len(), "one output place per row");
-    assert!(a_rows.iter().all(|&r| (r + 1) * k <= a.len()), "rows within the {} inputs", a.len());
-    assert!(dst_at.iter().all(|&d| d + n <= dst.len()), "outputs within the {} of dst", dst.len());
+    // (Checked: the kernel reads and writes what these allow.)
+    let end = |start: usize, len: usize| start.checked_add(len);
+    assert!(
+        a_rows.iter().all(|&r| r.checked_mul(k).and_then(|s| end(s, k)).is_some_and(|e| e <= a.len())),
+        "rows within the {} inputs",
+        a.len()
+    );
+    assert!(
+        dst_at.iter().all(|&d| end(d, n).is_some_and(|e| e <= dst.len())),
+        "outputs within the {} of dst",
+        dst.len()
+    );
     let m = a_rows.len();
     match packed {
         #[cfg(target_arch = "x86_64")]
@@ -548,6 +558,20 @@ mod tests {
             linear(&a, m, &l, Some(&PackedDense::new(&l)), &mut got, true);
             assert!(same_bits(&got, &want), "kernel");
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "rows within the 6 inputs")]
+    fn a_gathered_row_past_the_inputs_is_refused() {
+        let l = layer(3, 4, 1);
+        linear_rows(&[0.0; 6], &[0, usize::MAX / 2], &l, Some(&PackedDense::new(&l)), &mut [0.0; 8], &[0, 4], false);
+    }
+
+    #[test]
+    #[should_panic(expected = "outputs within the 8 of dst")]
+    fn a_scattered_output_past_dst_is_refused() {
+        let l = layer(3, 4, 1);
+        linear_rows(&[0.0; 6], &[0, 1], &l, None, &mut [0.0; 8], &[0, usize::MAX - 2], false);
     }
 
     #[test]
