@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, then formatting, lints, every test of every crate with every
-# feature (GDAL included), and a short fuzzing smoke run of the parsers.
+# The whole test suite: set up, then formatting, lints, the API docs' links, every test of
+# every crate with every feature (GDAL included), and a short fuzzing smoke run of the parsers.
 # Tests on real Seoul data read ../shared/data (or $SWM_SHARED_DATA); with CI=true they fail
 # when it is missing.
 set -euo pipefail
@@ -16,6 +16,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo doc (a broken or ambiguous link is an error)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "== cargo test"
 cargo test --workspace --all-features
 if [ "${SWM_SKIP_FUZZ:-0}" != "1" ]; then

@@ -4,7 +4,7 @@
 //! scenarios come from (a directory of teacher scenarios, or fresh ones sampled by running
 //! the teacher simulator on the twin), samples per scenario, horizon, backend, seed, chunk
 //! size and output directory. [`BatchPlan::prepare`] loads all of it; [`run_batch`] rolls
-//! out the chunks of one shard and commits each as a Parquet file; [`verify`] and [`merge`]
+//! out the chunks of one shard and commits each as a Parquet file; [`verify`] and [`merge()`]
 //! check and summarise a finished output directory.
 //!
 //! * [`config`]: the TOML file, its defaults and validation;
@@ -13,7 +13,7 @@
 //! * [`backend`]: the rollout engines ([`Backend::Cpu`], [`Backend::Gpu`] through `swm_gpu`);
 //! * [`chunk`]: the `swm-batch/1` Parquet schema, chunk sidecars and the atomic commit;
 //! * [`run`]: one shard's run: skip what is done, redo what is damaged, write the rest;
-//! * [`merge`]: `verify` (checksums and row counts) and `merge` (`_manifest.json`, optional
+//! * [`mod@merge`]: `verify` (checksums and row counts) and `merge` (`_manifest.json`, optional
 //!   one Parquet file per twin).
 //!
 //! # Work decomposition

@@ -94,7 +94,7 @@ pub struct ImportFcdArgs {
     /// The twin the SUMO network was made from (.swt).
     #[arg(long)]
     pub twin: PathBuf,
-    /// The SUMO network (.net.xml): its <location netOffset projParameter> converts net
+    /// The SUMO network (.net.xml): its `<location netOffset projParameter>` converts net
     /// coordinates to the twin frame.
     #[arg(long, conflicts_with = "geo")]
     pub net: Option<PathBuf>,

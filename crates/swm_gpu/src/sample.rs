@@ -10,7 +10,7 @@ use crate::layout::{AgentKey, AgentState, MaskParams, SampleParams};
 use crate::network::LOGIT_STRIDE;
 use crate::{GpuContext, GpuError, shaders};
 
-/// The class code of [`AgentKey::class`].
+/// The class code of [`AgentKey::agent_class`](crate::layout::AgentKey::agent_class).
 pub fn class_code(class: AgentClass) -> u32 {
     match class {
         AgentClass::Vehicle => 0,

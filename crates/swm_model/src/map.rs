@@ -512,7 +512,7 @@ impl MapContext {
     /// `max_m` m: for each ray, the first `t` whose pixel is a building, and the first whose
     /// road-ness (road or crossing) differs from `here_is_road`; `max_m` where none is.
     ///
-    /// On a CPU with AVX-512F the eight rays march side by side ([`ray_march`]'s vector
+    /// On a CPU with AVX-512F the eight rays march side by side (`ray_march`'s vector
     /// form); it gives the same values as the one-ray-at-a-time loop, which is tested.
     pub fn march_rays(&self, from: P2, dirs: &[(f64, f64); 8], here_is_road: bool, max_m: f64) -> [(f64, f64); 8] {
         #[cfg(target_arch = "x86_64")]

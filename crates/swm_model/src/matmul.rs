@@ -244,7 +244,7 @@ mod avx512 {
         unsafe { gemm_over(m, p, relu, |row, _| Contiguous { a: a.add(row * p.k), dst: dst.add(row * p.n) }) }
     }
 
-    /// [`gemm`] with row `j` of the product read from `a_row(j)` (`p.k` floats) and written
+    /// [`gemm()`] with row `j` of the product read from `a_row(j)` (`p.k` floats) and written
     /// to `dst_row(j)` (`p.n` floats): rows gathered from and scattered to anywhere.
     ///
     /// # Safety
@@ -312,7 +312,7 @@ mod avx512 {
         }
     }
 
-    /// The panels and row tiles of [`gemm`], the tile of `rows` rows from row `row` given
+    /// The panels and row tiles of [`gemm()`], the tile of `rows` rows from row `row` given
     /// by `tile_rows(row, rows)`.
     ///
     /// # Safety
@@ -369,7 +369,7 @@ mod avx512 {
 
     impl<T: TileRows> Tile<T> {
         /// # Safety
-        /// As [`gemm`]: the tile's rows, panels, bias and destination are in bounds.
+        /// As [`gemm()`]: the tile's rows, panels, bias and destination are in bounds.
         #[target_feature(enable = "avx512f")]
         #[inline]
         unsafe fn run<const R: usize, const P: usize>(&self) {

@@ -5,7 +5,7 @@
 //! `swm_ingest` (from OpenStreetMap, GeoJSON, DEMs, or the procedural generator) and
 //! read by everything downstream. This crate adds:
 //!
-//! * [`file`]: the `.swt` file (versioned, checksummed, fast to load);
+//! * [`mod@file`]: the `.swt` file (versioned, checksummed, fast to load);
 //! * [`query`]: spatial index, nearest lane, buildings within a radius, point in building,
 //!   ray casts, BEV rasters of semantic classes and signed distance;
 //! * [`export`]: GeoJSON, glTF (`.glb`) and a top-down PNG map.

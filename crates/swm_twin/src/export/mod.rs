@@ -1,4 +1,4 @@
-//! Exports of a [`Twin`](crate::Twin) to formats other tools read.
+//! Exports of a [`Twin`] to formats other tools read.
 //!
 //! * [`geojson`]: one WGS84 `FeatureCollection` of every object (QGIS, geojson.io, kepler.gl);
 //! * [`gltf`]: a binary glTF 2.0 (`.glb`) scene of extruded buildings with roofs, roads,
