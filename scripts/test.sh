@@ -17,7 +17,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo doc (a broken or ambiguous link is an error)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+# The binaries first, then the libraries: the `swm` binary and the `swm` library would write
+# the same pages in one run; the libraries' are the ones kept.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --bins
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --lib
 echo "== cargo test"
 cargo test --workspace --all-features
 if [ "${SWM_SKIP_FUZZ:-0}" != "1" ]; then
