@@ -1027,10 +1027,8 @@ impl MaskScratch {
             let (s, c) = w.state.heading_rad.sin_cos();
             MaskBox { c: w.state.point_enu, f: [c, s], ..sh.grown }
         }));
-        fr.brakes.truncate(world.len());
-        for b in &mut fr.brakes {
-            b.take();
-        }
+        // Every agent's braking states unmade (an empty cell each: no payload is moved).
+        fr.brakes.clear();
         fr.brakes.resize_with(world.len(), Default::default);
         let mut cells = fr.cells.take();
         if !fr.scan_only && world.len() >= CELL_INDEX_MIN_AGENTS {
