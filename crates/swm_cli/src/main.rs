@@ -91,6 +91,7 @@ pub enum Command {
     /// Examples:
     ///   swm train --procgen-seeds 1..8 -o model.safetensors
     ///   swm train --twin city.swt --scenarios scenarios/a scenarios/b --epochs 10 -o model.safetensors
+    ///   swm train --procgen-seeds 1..12 --trunk-hidden 512 -o wide.safetensors   # a wider network
     #[command(verbatim_doc_comment)]
     Train(model_commands::TrainArgs),
     /// Roll the world model out on scenarios (all agents, N steps, S samples) on the CPU;

@@ -55,9 +55,24 @@ pub struct TrainArgs {
     /// Seed of initial weights, shuffling and noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Width of the trunk's two hidden layers (the network's FLOPs per agent step grow
+    /// about with its square; the default model's: 256).
+    #[arg(long, default_value_t = swm_model::NetConfig::default().trunk_hidden)]
+    pub trunk_hidden: usize,
+    /// Width of the neighbour encoder's hidden layer and of its pooled output (the GPU
+    /// engine, `--backend gpu`, runs 64 only).
+    #[arg(long, default_value_t = swm_model::NetConfig::default().nbr_hidden)]
+    pub neighbour_hidden: usize,
     /// Output model file (.safetensors).
     #[arg(short, long)]
     pub output: PathBuf,
+}
+
+impl TrainArgs {
+    /// The network's sizes asked for.
+    fn net(&self) -> swm_model::NetConfig {
+        swm_model::NetConfig { nbr_hidden: self.neighbour_hidden, trunk_hidden: self.trunk_hidden }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +150,9 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
         bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
     }
+    if a.trunk_hidden == 0 || a.neighbour_hidden == 0 {
+        bail!("--trunk-hidden and --neighbour-hidden must be at least 1");
+    }
     let t0 = Instant::now();
     let mut data = Dataset::default();
     let mut sources = Vec::new();
@@ -196,7 +214,14 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         data_s
     );
 
-    let cfg = TrainConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, seed: a.seed, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        net: a.net(),
+        ..TrainConfig::default()
+    };
     let pb = rate_bar(quiet, 1, "{spinner} training [{bar:30}] {pos}/{len} steps {rate} ETA {eta} {msg}");
     let stem = a.output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let dir = a.output.parent().map(Path::to_path_buf).unwrap_or_default();

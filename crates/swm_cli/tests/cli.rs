@@ -122,3 +122,33 @@ fn demo_runs_the_embedded_default_end_to_end() {
     assert!(json["crossings"].as_u64().unwrap() > 10, "{json}");
     assert!(json["signals"].as_u64().unwrap() > 3, "{json}");
 }
+
+/// `swm train` end to end on a small procedural district, with the network's widths
+/// chosen on the command line: the model file has them, and so do the report and the
+/// loss plot written beside it; a width of 0 is refused with the flag's name.
+#[test]
+fn train_writes_a_model_of_the_widths_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("small.safetensors");
+    #[rustfmt::skip]
+    let out = ok(&[
+        "train", "--procgen-seeds", "5", "--vehicles", "20", "--pedestrians", "10", "--duration", "10",
+        "--epochs", "2", "--batch", "64", "--trunk-hidden", "48", "--neighbour-hidden", "16", "-o", s(&model),
+    ]);
+    assert!(out.contains("training pairs") && out.contains("epoch  2"), "{out}");
+    let net = swm_model::Network::load(&model).expect("the trained model loads");
+    let want = swm_model::NetConfig { nbr_hidden: 16, trunk_hidden: 48 };
+    assert_eq!((net.config.nbr_hidden, net.config.trunk_hidden), (16, 48));
+    assert_eq!(net.parameters(), want.parameters());
+    assert!(out.contains(&format!("trained {} parameters", want.parameters())), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("small-training.json")).unwrap()).unwrap();
+    assert_eq!(report["config"]["net"]["trunk_hidden"], 48, "{report}");
+    assert_eq!(report["config"]["net"]["nbr_hidden"], 16, "{report}");
+    assert!(report["best"]["val_loss"].as_f64().is_some_and(f64::is_finite), "{report}");
+    let png = std::fs::read(dir.path().join("small-loss.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the loss plot is a PNG");
+
+    let err = fails(&["train", "--procgen-seeds", "5", "--trunk-hidden", "0", "-o", s(&model)]);
+    assert!(err.contains("--trunk-hidden"), "{err}");
+}
