@@ -74,6 +74,24 @@ fn logits_match_the_cpu_for_small_and_medium_batches() {
     compare(&ctx, &g2, &rnd, 333, 4);
 }
 
+/// `swm train --trunk-hidden` makes networks of any trunk width: the GPU pass runs them
+/// (wider than the default, and widths that are not whole 64-column tiles nor whole
+/// 16-column panels of the CPU kernel); a neighbour width other than the kernel's is
+/// refused with a message that names it.
+#[test]
+fn other_trunk_widths_match_the_cpu() {
+    let Some(ctx) = common::ctx() else { return };
+    for (trunk_hidden, seed) in [(512, 11), (96, 12), (40, 13)] {
+        let net = Network::init(NetConfig { nbr_hidden: 64, trunk_hidden }, seed);
+        let gnet = GpuNetwork::new(&ctx, &net).unwrap();
+        println!("trunk {trunk_hidden}:");
+        compare(&ctx, &gnet, &net, 150, seed);
+    }
+    let narrow = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 256 }, 14);
+    let err = GpuNetwork::new(&ctx, &narrow).err().expect("a neighbour width of 32 is refused").to_string();
+    assert!(err.contains("32") && err.contains("64"), "{err}");
+}
+
 #[test]
 fn single_class_and_empty_batches() {
     let Some(ctx) = common::ctx() else { return };
