@@ -55,18 +55,22 @@ pub struct TrainArgs {
     /// Seed of initial weights, shuffling and noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Width of the trunk's two hidden layers (the network's FLOPs per agent step grow
-    /// about with its square; the default model's: 256).
+    /// Width of the trunk's two hidden layers, 1 to 8192: most of the network's work (the
+    /// default model's 256 does 0.36 MFLOP per vehicle step; 512 does 0.91).
     #[arg(long, default_value_t = swm_model::NetConfig::default().trunk_hidden)]
     pub trunk_hidden: usize,
-    /// Width of the neighbour encoder's hidden layer and of its pooled output (the GPU
-    /// engine, `--backend gpu`, runs 64 only).
+    /// Width of the neighbour encoder's hidden layer and of its pooled output, 1 to 8192
+    /// (the GPU engine, `--backend gpu`, runs 64 only).
     #[arg(long, default_value_t = swm_model::NetConfig::default().nbr_hidden)]
     pub neighbour_hidden: usize,
     /// Output model file (.safetensors).
     #[arg(short, long)]
     pub output: PathBuf,
 }
+
+/// The widest layer `swm train` makes: a 8192-wide trunk holds 67 M weights in its middle
+/// layer alone (268 MB, and AdamW keeps two more copies).
+const MAX_WIDTH: usize = 8192;
 
 impl TrainArgs {
     /// The network's sizes asked for.
@@ -150,8 +154,10 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
         bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
     }
-    if a.trunk_hidden == 0 || a.neighbour_hidden == 0 {
-        bail!("--trunk-hidden and --neighbour-hidden must be at least 1");
+    for (flag, width) in [("--trunk-hidden", a.trunk_hidden), ("--neighbour-hidden", a.neighbour_hidden)] {
+        if !(1..=MAX_WIDTH).contains(&width) {
+            bail!("{flag} {width}: a width must be 1 to {MAX_WIDTH}");
+        }
     }
     let t0 = Instant::now();
     let mut data = Dataset::default();

@@ -125,7 +125,7 @@ fn demo_runs_the_embedded_default_end_to_end() {
 
 /// `swm train` end to end on a small procedural district, with the network's widths
 /// chosen on the command line: the model file has them, and so do the report and the
-/// loss plot written beside it; a width of 0 is refused with the flag's name.
+/// loss plot written beside it; widths of 0 or too large are refused with the flag's name.
 #[test]
 fn train_writes_a_model_of_the_widths_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,5 +150,7 @@ fn train_writes_a_model_of_the_widths_asked() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the loss plot is a PNG");
 
     let err = fails(&["train", "--procgen-seeds", "5", "--trunk-hidden", "0", "-o", s(&model)]);
-    assert!(err.contains("--trunk-hidden"), "{err}");
+    assert!(err.contains("--trunk-hidden 0"), "{err}");
+    let err = fails(&["train", "--procgen-seeds", "5", "--neighbour-hidden", "100000", "-o", s(&model)]);
+    assert!(err.contains("--neighbour-hidden 100000"), "{err}");
 }
