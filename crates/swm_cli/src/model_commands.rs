@@ -68,10 +68,6 @@ pub struct TrainArgs {
     pub output: PathBuf,
 }
 
-/// The widest layer `swm train` makes: a 8192-wide trunk holds 67 M weights in its middle
-/// layer alone (268 MB, and AdamW keeps two more copies).
-const MAX_WIDTH: usize = 8192;
-
 impl TrainArgs {
     /// The network's sizes asked for.
     fn net(&self) -> swm_model::NetConfig {
@@ -154,9 +150,11 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
         bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
     }
+    // Checked before the data is made (training checks it too), named by the flags.
+    let max = swm_model::net::MAX_HIDDEN_WIDTH;
     for (flag, width) in [("--trunk-hidden", a.trunk_hidden), ("--neighbour-hidden", a.neighbour_hidden)] {
-        if !(1..=MAX_WIDTH).contains(&width) {
-            bail!("{flag} {width}: a width must be 1 to {MAX_WIDTH}");
+        if !(1..=max).contains(&width) {
+            bail!("{flag} {width}: a width must be 1 to {max}");
         }
     }
     let t0 = Instant::now();

@@ -72,7 +72,23 @@ impl Default for NetConfig {
     }
 }
 
+/// The widest hidden layer [`NetConfig::check`] allows: an 8192-wide trunk holds 67 M
+/// weights in its middle layer alone (268 MB of f32, and training's AdamW keeps two more
+/// copies).
+pub const MAX_HIDDEN_WIDTH: usize = 8192;
+
 impl NetConfig {
+    /// Whether both widths are 1 to [`MAX_HIDDEN_WIDTH`]: the widths [`crate::train::train`]
+    /// makes a network of.
+    pub fn check(&self) -> Result<(), ModelError> {
+        for (name, width) in [("nbr_hidden", self.nbr_hidden), ("trunk_hidden", self.trunk_hidden)] {
+            if !(1..=MAX_HIDDEN_WIDTH).contains(&width) {
+                return Err(ModelError::Train(format!("{name} {width}: a width must be 1 to {MAX_HIDDEN_WIDTH}")));
+            }
+        }
+        Ok(())
+    }
+
     /// `(name, [out, in])` of every linear layer, in file order.
     pub fn layers(&self) -> Vec<(&'static str, [usize; 2])> {
         let (h, t) = (self.nbr_hidden, self.trunk_hidden);

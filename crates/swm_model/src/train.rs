@@ -248,6 +248,7 @@ pub fn train(
     if data.is_empty() {
         return Err(ModelError::Train("no training pairs".to_string()));
     }
+    cfg.net.check()?;
     let (train_idx, val_idx) = split(data);
     let init = Network::init(cfg.net, cfg.seed);
     let net = CandleNet::from_network(&init)?;

@@ -442,6 +442,15 @@ fn training_lowers_the_loss_on_a_small_set() {
     assert!(last < 0.8 * early, "loss {early} -> {last}");
     assert!(last < first, "epoch losses {:?}", report.epochs);
     assert!(report.epochs.last().unwrap().val_loss.is_finite());
+    // Widths outside 1 to MAX_HIDDEN_WIDTH are refused, by name, before any network is made.
+    for (net, want) in [
+        (NetConfig { nbr_hidden: 32, trunk_hidden: 0 }, "trunk_hidden 0"),
+        (NetConfig { nbr_hidden: swm_model::net::MAX_HIDDEN_WIDTH + 1, trunk_hidden: 64 }, "nbr_hidden 8193"),
+    ] {
+        let bad = TrainConfig { net, ..cfg.clone() };
+        let err = swm_model::train::train(&data, &bad, &mut |_| {}, &mut |_, _| Ok(())).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
 }
 
 fn default_model() -> Network {
