@@ -4,7 +4,7 @@
 //! The teacher runs on the twin (one seed), scenarios are cut out of its log after a
 //! warm-up, and every method samples the same number of futures of every scenario:
 //! * `model`: the world model (`swm_model`), closed loop, every agent, with its rollout
-//!   feasibility masks (collision, off-road);
+//!   feasibility masks (collision, off-road; `--masks` picks them);
 //! * `constant_velocity`: every agent keeps its last velocity;
 //! * `random`: the world model's rollout loop with uniformly random motion tokens
 //!   (sampling temperature 10⁶, no top-k/top-p cut, no masks);
@@ -75,6 +75,10 @@ pub struct EvalArgs {
     /// `gpu` (swm_gpu: a real GPU, else Mesa's lavapipe; equal in distribution).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     pub backend: String,
+    /// The model's feasibility masks, as in `swm rollout`: `all` (the default), `collision`,
+    /// `offroad`, or `none` (the network alone).
+    #[arg(long, default_value = "all", value_parser = ["all", "collision", "offroad", "none"])]
+    pub masks: String,
     /// Print one JSON object, keyed by method, instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -170,8 +174,12 @@ pub fn eval_cmd(a: EvalArgs, quiet: bool) -> Result<()> {
                 };
                 let cfg = RolloutConfig { steps: future_frames, samples: a.samples, seed: a.rollout_seed, sampling };
                 let (net, map) = (net.as_ref().expect("loaded"), map.as_ref().expect("built"));
-                // The model with its rollout feasibility masks; random tokens without them.
-                let mask = if m == "model" { FeasibilityMask::default() } else { FeasibilityMask::NONE };
+                // The model with its rollout feasibility masks (--masks); random tokens without them.
+                let mask = if m == "model" {
+                    crate::model_commands::feasibility_mask(&a.masks)
+                } else {
+                    FeasibilityMask::NONE
+                };
                 let out = match &gpu {
                     Some((ctx, gnet)) => {
                         swm_gpu::rollout_scenarios_gpu_masked(ctx, gnet, map, scenarios, &cfg, None, mask)?
@@ -196,6 +204,7 @@ pub fn eval_cmd(a: EvalArgs, quiet: bool) -> Result<()> {
     doc.insert("teacher".into(), serde_json::to_value(&opts)?);
     doc.insert("rollout_seed".into(), a.rollout_seed.into());
     doc.insert("backend".into(), serde_json::Value::String(a.backend.clone()));
+    doc.insert("masks".into(), serde_json::Value::String(a.masks.clone()));
     doc.insert("methods".into(), serde_json::Value::Object(obj.clone()));
     let json_path = a.output.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&serde_json::Value::Object(doc))?)

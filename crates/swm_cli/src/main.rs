@@ -87,11 +87,17 @@ pub enum Command {
     ImportFcd(sim_commands::ImportFcdArgs),
     /// Train the world model (behaviour cloning with candle) on teacher scenarios or on
     /// procedurally generated districts; writes the model, a loss plot and a JSON report.
+    /// With --rollout-rounds, training goes on in closed loop: the network is rolled out
+    /// with the feasibility masks on the training districts, and the steps where the masks
+    /// replaced its token join the data (DAgger), so that the network alone drives nearer
+    /// to what the masks allow.
     ///
     /// Examples:
     ///   swm train --procgen-seeds 1..8 -o model.safetensors
     ///   swm train --twin city.swt --scenarios scenarios/a scenarios/b --epochs 10 -o model.safetensors
     ///   swm train --procgen-seeds 1..12 --trunk-hidden 512 -o wide.safetensors   # a wider network
+    ///   swm train --procgen-seeds 1..12 --rollout-rounds 3 --round-scenarios 256 -o tuned.safetensors
+    ///   swm train --procgen-seeds 1..12 --init model.safetensors --epochs 0 --rollout-rounds 2 -o tuned.safetensors
     #[command(verbatim_doc_comment)]
     Train(model_commands::TrainArgs),
     /// Roll the world model out on scenarios (all agents, N steps, S samples) on the CPU;

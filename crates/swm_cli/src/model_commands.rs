@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use swm_model::data::{Dataset, ProcgenDataOptions, procgen_episodes, read_scenario_dir, samples_from_episodes};
 use swm_model::rollout::{RolloutManifest, write_rollouts};
-use swm_model::train::{TrainConfig, TrainEvent, train};
+use swm_model::train::{EpochStats, TrainConfig, TrainEvent, TrainReport, train_from};
 use swm_model::{MapContext, Network, RolloutConfig, SamplingConfig};
 use swm_twin::export::font::{draw_text, text_width};
 use tiny_skia::{Color, Paint, PathBuilder, Pixmap, Stroke, Transform};
@@ -63,6 +63,26 @@ pub struct TrainArgs {
     /// (the GPU engine, `--backend gpu`, runs 64 only).
     #[arg(long, default_value_t = swm_model::NetConfig::default().nbr_hidden)]
     pub neighbour_hidden: usize,
+    /// Start from this model's weights instead of fresh ones (fine-tuning). Its sizes are
+    /// used, and the width flags must match them or be left out. `--epochs 0` goes straight
+    /// to the rollout rounds.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Rounds of rollout fine-tuning after training (`swm_model::finetune`, procedural
+    /// districts only): each rolls the network out with the feasibility masks from start
+    /// states of the training windows, adds the steps where the masks replaced the sampled
+    /// token to the data, and trains --round-epochs more epochs from the network.
+    #[arg(long, default_value_t = 0)]
+    pub rollout_rounds: usize,
+    /// Epochs of each rollout round.
+    #[arg(long, default_value_t = 2)]
+    pub round_epochs: usize,
+    /// Peak learning rate of each rollout round.
+    #[arg(long, default_value_t = 5e-4)]
+    pub round_lr: f64,
+    /// Start states per district and rollout round (8 s rollouts, one sample each).
+    #[arg(long, default_value_t = 64)]
+    pub round_scenarios: usize,
     /// Output model file (.safetensors).
     #[arg(short, long)]
     pub output: PathBuf,
@@ -122,7 +142,7 @@ pub struct RolloutArgs {
 }
 
 /// The masks named by `--masks`.
-fn feasibility_mask(name: &str) -> swm_model::FeasibilityMask {
+pub(crate) fn feasibility_mask(name: &str) -> swm_model::FeasibilityMask {
     swm_model::FeasibilityMask {
         collision: matches!(name, "all" | "collision"),
         offroad: matches!(name, "all" | "offroad"),
@@ -157,10 +177,35 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             bail!("{flag} {width}: a width must be 1 to {max}");
         }
     }
+    if a.rollout_rounds > 0 && a.procgen_seeds.is_none() {
+        bail!("--rollout-rounds needs --procgen-seeds (the rounds start from the districts' teacher runs)");
+    }
+    if a.epochs == 0 && a.rollout_rounds == 0 {
+        bail!("--epochs 0 and no --rollout-rounds: there is nothing to train");
+    }
+    let start = match &a.init {
+        Some(p) => {
+            let n = Network::load(p).with_context(|| format!("--init {}", p.display()))?;
+            let default = swm_model::NetConfig::default();
+            for (flag, asked, default, has) in [
+                ("--trunk-hidden", a.trunk_hidden, default.trunk_hidden, n.config.trunk_hidden),
+                ("--neighbour-hidden", a.neighbour_hidden, default.nbr_hidden, n.config.nbr_hidden),
+            ] {
+                if asked != default && asked != has {
+                    bail!("{flag} {asked}: the --init model {} has {has}", p.display());
+                }
+            }
+            Some(n)
+        }
+        None if a.epochs == 0 => bail!("--epochs 0 needs --init MODEL (there is nothing to fine-tune)"),
+        None => None,
+    };
     let t0 = Instant::now();
     let mut data = Dataset::default();
     let mut sources = Vec::new();
     let mut episode_id = 0u32;
+    // (map, start states) per district, for the rollout rounds.
+    let mut round_starts = Vec::new();
     if let Some(seeds) = &a.procgen_seeds {
         let seeds = &parse_seeds(seeds).map_err(|e| anyhow::anyhow!("--procgen-seeds {e}"))?;
         let pb = crate::commands::progress(quiet, 2, "simulating districts");
@@ -188,6 +233,11 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
                 };
                 data.append(swm_model::data::samples_from_episode(&map, &part, a.stride, episode_id));
                 episode_id += 1;
+            }
+            if a.rollout_rounds > 0 {
+                let starts = swm_model::finetune::episode_start_scenarios(ep, episode_id - 8, a.round_scenarios)
+                    .with_context(|| format!("district seed {}", run.district_seed))?;
+                round_starts.push((map, starts));
             }
         }
         pb.finish_and_clear();
@@ -223,7 +273,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         batch: a.batch,
         lr: a.lr,
         seed: a.seed,
-        net: a.net(),
+        net: start.as_ref().map_or_else(|| a.net(), |n| n.config),
         ..TrainConfig::default()
     };
     let pb = rate_bar(quiet, 1, "{spinner} training [{bar:30}] {pos}/{len} steps {rate} ETA {eta} {msg}");
@@ -253,36 +303,91 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             ),
         ),
     };
-    let mut checkpoint = |n: &Network, _: &swm_model::train::EpochStats| n.save(&ckpt);
+    let mut checkpoint = |n: &Network, _: &EpochStats| n.save(&ckpt);
     let t1 = Instant::now();
-    let mut report = train(&data, &cfg, &mut on_event, &mut checkpoint)?;
+    // Every stage's steps and epochs, numbered on (the loss plot and the report).
+    let mut history = History::default();
+    let mut network = match start {
+        Some(n) if a.epochs == 0 => n,
+        start => {
+            let r = train_from(&data, &cfg, start.as_ref(), &mut on_event, &mut checkpoint)?;
+            history.add(&r);
+            r.network
+        }
+    };
+    let mut rounds = Vec::new();
+    for round in 1..=a.rollout_rounds {
+        pb.set_message(format!("round {round}: rolling out"));
+        let jobs: Vec<(&swm_model::MapContext, Vec<(&swm_dataset::Scenario, u32)>)> =
+            round_starts.iter().map(|(m, s)| (m, s.iter().map(|(sc, id)| (sc, *id)).collect())).collect();
+        let rcfg = RolloutConfig {
+            steps: 80,
+            samples: 1,
+            seed: a.seed.wrapping_mul(1000).wrapping_add(round as u64),
+            sampling: SamplingConfig::default(),
+        };
+        let t_round = Instant::now();
+        let mut found = swm_model::finetune::Corrections::default();
+        for (map, starts) in &jobs {
+            let c = swm_model::finetune::mask_corrections(&network, map, starts, &rcfg, &|| ());
+            found.agent_steps += c.agent_steps;
+            found.replaced += c.replaced;
+            found.data.append(c.data);
+        }
+        say(
+            &pb,
+            format!(
+                "round {round}: the masks replaced {} of {} sampled tokens ({:.2} %) on {} start states in {:.1} s",
+                found.replaced,
+                found.agent_steps,
+                100.0 * found.replaced_fraction(),
+                jobs.iter().map(|j| j.1.len()).sum::<usize>(),
+                t_round.elapsed().as_secs_f64()
+            ),
+        );
+        let summary = serde_json::json!({
+            "round": round,
+            "agent_steps": found.agent_steps,
+            "replaced": found.replaced,
+            "replaced_fraction": found.replaced_fraction(),
+        });
+        data.append(found.data);
+        let rcfg = TrainConfig { epochs: a.round_epochs, lr: a.round_lr, ..cfg.clone() };
+        let r = train_from(&data, &rcfg, Some(&network), &mut on_event, &mut checkpoint)?;
+        history.add(&r);
+        rounds.push(serde_json::json!({ "collected": summary, "pairs": data.len(), "epochs": r.epochs }));
+        network = r.network;
+    }
     pb.finish_and_clear();
     let train_s = t1.elapsed().as_secs_f64();
-    let best = report.epochs.get(report.best_epoch.saturating_sub(1)).cloned().unwrap_or_default();
+    let best = history.epochs.get(history.best_epoch.saturating_sub(1)).cloned().unwrap_or_default();
     let info = serde_json::json!({
         "data": sources,
+        "init": a.init.as_ref().map(|p| p.display().to_string()),
         "pairs": data.len(),
-        "train_pairs": report.train_pairs,
-        "val_pairs": report.val_pairs,
+        "train_pairs": history.train_pairs,
+        "val_pairs": history.val_pairs,
         "stride_frames": a.stride,
         "config": cfg,
-        "best_epoch": report.best_epoch,
+        "best_epoch": history.best_epoch,
         "best": best,
-        "epochs": report.epochs,
+        "epochs": history.epochs,
+        "rollout_rounds": rounds,
+        "round_config": { "epochs": a.round_epochs, "lr": a.round_lr, "start_states_per_district": a.round_scenarios },
         "data_seconds": data_s,
         "train_seconds": train_s,
         "code_version": env!("CARGO_PKG_VERSION"),
     });
-    report.network.training = serde_json::to_string(&info)?;
-    report.network.save(&a.output)?;
+    network.training = serde_json::to_string(&info)?;
+    network.save(&a.output)?;
     std::fs::write(dir.join(format!("{stem}-training.json")), serde_json::to_string_pretty(&info)?)?;
     let png = dir.join(format!("{stem}-loss.png"));
-    loss_plot(&png, &report.step_losses, &report.epochs, report.step_losses.len() / report.epochs.len().max(1))?;
+    loss_plot(&png, &history.steps, &history.epochs, &history.epoch_end_steps)?;
     println!(
         "trained {} parameters in {:.1} s: best epoch {} (val loss {:.4}, val top-1 vehicles {:.1} %, pedestrians {:.1} %)",
-        report.network.parameters(),
+        network.parameters(),
         train_s,
-        report.best_epoch,
+        history.best_epoch,
         best.val_loss,
         100.0 * best.val_accuracy_vehicle,
         100.0 * best.val_accuracy_pedestrian
@@ -291,14 +396,39 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Every training stage's steps and epochs (the first training, then each rollout round's),
+/// numbered on.
+#[derive(Default)]
+struct History {
+    /// Training loss per step.
+    steps: Vec<f64>,
+    epochs: Vec<EpochStats>,
+    /// The step count at the end of each epoch.
+    epoch_end_steps: Vec<usize>,
+    /// The epoch (1-based, numbered on) whose network the last stage chose.
+    best_epoch: usize,
+    /// The last stage's split.
+    train_pairs: usize,
+    val_pairs: usize,
+}
+
+impl History {
+    fn add(&mut self, r: &TrainReport) {
+        let base = self.epochs.len();
+        let per = r.step_losses.len() / r.epochs.len().max(1);
+        for (k, e) in r.epochs.iter().enumerate() {
+            self.epochs.push(EpochStats { epoch: base + e.epoch, ..e.clone() });
+            self.epoch_end_steps.push(self.steps.len() + (k + 1) * per);
+        }
+        self.steps.extend_from_slice(&r.step_losses);
+        self.best_epoch = base + r.best_epoch;
+        (self.train_pairs, self.val_pairs) = (r.train_pairs, r.val_pairs);
+    }
+}
+
 /// Training loss per step (smoothed over 20 steps, blue) and validation loss per epoch
-/// (orange), with the loss on the vertical axis.
-fn loss_plot(
-    path: &Path,
-    steps: &[f64],
-    epochs: &[swm_model::train::EpochStats],
-    steps_per_epoch: usize,
-) -> Result<()> {
+/// (orange, at the step count `epoch_end_steps` gives), with the loss on the vertical axis.
+fn loss_plot(path: &Path, steps: &[f64], epochs: &[EpochStats], epoch_end_steps: &[usize]) -> Result<()> {
     const W: f32 = 800.0;
     const H: f32 = 480.0;
     const L: f32 = 70.0;
@@ -349,7 +479,8 @@ fn loss_plot(
     let val: Vec<(f32, f32)> = epochs
         .iter()
         .filter(|e| e.val_loss.is_finite())
-        .map(|e| px((e.epoch * steps_per_epoch) as f64, e.val_loss))
+        .zip(epoch_end_steps)
+        .map(|(e, &s)| px(s as f64, e.val_loss))
         .collect();
     stroke(&mut pm, &val, [230, 140, 30], 2.5);
     let png = pm.encode_png().with_context(|| format!("encoding {}", path.display()))?;

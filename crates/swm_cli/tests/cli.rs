@@ -154,3 +154,54 @@ fn train_writes_a_model_of_the_widths_asked() {
     let err = fails(&["train", "--procgen-seeds", "5", "--neighbour-hidden", "100000", "-o", s(&model)]);
     assert!(err.contains("--neighbour-hidden 100000"), "{err}");
 }
+
+/// `swm train --rollout-rounds`: training, then a round of rollout fine-tuning, reported in
+/// the JSON; `--init` fine-tunes an existing model; inconsistent options are refused by name.
+#[test]
+fn train_rollout_rounds_fine_tune_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("small.safetensors");
+    #[rustfmt::skip]
+    let district = ["--procgen-seeds", "5", "--vehicles", "20", "--pedestrians", "10", "--duration", "20", "--batch", "64"];
+    #[rustfmt::skip]
+    let round = ["--rollout-rounds", "1", "--round-epochs", "1", "--round-scenarios", "6"];
+    let mut args = vec!["train", "--epochs", "1", "--trunk-hidden", "48", "--neighbour-hidden", "16"];
+    args.extend(district);
+    args.extend(round);
+    args.extend(["-o", s(&model)]);
+    let out = ok(&args);
+    assert!(out.contains("round 1: the masks replaced") && out.contains("on 6 start states"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("small-training.json")).unwrap()).unwrap();
+    let rounds = report["rollout_rounds"].as_array().expect("the rounds are reported");
+    assert_eq!(rounds.len(), 1, "{report}");
+    let steps = rounds[0]["collected"]["agent_steps"].as_u64().unwrap();
+    let replaced = rounds[0]["collected"]["replaced"].as_u64().unwrap();
+    assert!(steps > 0 && replaced <= steps, "{report}");
+    // The round's pairs are the first training's plus the corrections.
+    assert_eq!(rounds[0]["pairs"].as_u64().unwrap(), report["pairs"].as_u64().unwrap(), "{report}");
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 2, "one epoch, then the round's: {report}");
+    assert_eq!(report["best_epoch"], 2, "{report}");
+
+    // Fine-tuning the result: its sizes are kept.
+    let tuned = dir.path().join("tuned.safetensors");
+    let mut args = vec!["train", "--init", s(&model), "--epochs", "0"];
+    args.extend(district);
+    args.extend(round);
+    args.extend(["-o", s(&tuned)]);
+    let out = ok(&args);
+    assert!(out.contains("round 1: the masks replaced"), "{out}");
+    let net = swm_model::Network::load(&tuned).expect("the fine-tuned model loads");
+    assert_eq!((net.config.nbr_hidden, net.config.trunk_hidden), (16, 48));
+    let before = swm_model::Network::load(&model).unwrap();
+    assert_ne!(net.layers(), before.layers(), "the round changed the weights");
+
+    let err = fails(&["train", "--init", s(&model), "--trunk-hidden", "32", "--procgen-seeds", "5", "-o", s(&tuned)]);
+    assert!(err.contains("--trunk-hidden 32") && err.contains("has 48"), "{err}");
+    let err = fails(&["train", "--epochs", "0", "--rollout-rounds", "1", "--procgen-seeds", "5", "-o", s(&tuned)]);
+    assert!(err.contains("--epochs 0 needs --init"), "{err}");
+    let err = fails(&["train", "--init", s(&model), "--epochs", "0", "--procgen-seeds", "5", "-o", s(&tuned)]);
+    assert!(err.contains("nothing to train"), "{err}");
+    let err = fails(&["train", "--scenarios", s(dir.path()), "--rollout-rounds", "1", "-o", s(&tuned)]);
+    assert!(err.contains("--rollout-rounds needs --procgen-seeds"), "{err}");
+}

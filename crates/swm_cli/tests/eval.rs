@@ -90,6 +90,19 @@ fn eval_default_district_json_contract() {
     // The teacher under another seed is the ceiling, random tokens the floor.
     assert!(meta(&v, "teacher_other_seed") > meta(&v, "random"), "{v}");
     assert!(meta(&v, "model") > meta(&v, "random"), "{v}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval.json")).unwrap()).unwrap();
+    assert_eq!(doc["masks"], "all");
+    // The network alone (`--masks none`), said so in the file.
+    let bare = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = SMALL.iter().copied().chain(["--methods", "model", "--masks", "none"]).collect();
+    let mut a = vec!["eval", "default", "--json", "-o", bare.path().to_str().unwrap()];
+    a.extend_from_slice(&args);
+    let v: serde_json::Value = serde_json::from_str(ok(&a).trim()).unwrap();
+    assert!(v["model"]["meta_metric"].is_number(), "{v}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bare.path().join("eval.json")).unwrap()).unwrap();
+    assert_eq!(doc["masks"], "none");
 }
 
 #[test]
@@ -98,6 +111,8 @@ fn eval_rejects_unknown_methods_and_bad_twins() {
     let out = dir.path().to_str().unwrap();
     let err = fails(&["eval", "default", "--methods", "model,oracle", "-o", out]);
     assert!(err.contains("unknown method \"oracle\""), "{err}");
+    let err = fails(&["eval", "default", "--masks", "some", "-o", out]);
+    assert!(err.contains("--masks") && err.contains("some"), "{err}");
     let err = fails(&["eval", "/nonexistent/city.swt", "-o", out]);
     assert!(err.contains("/nonexistent/city.swt"), "{err}");
     let os = std::fs::metadata("/nonexistent/city.swt").unwrap_err().to_string();

@@ -23,7 +23,8 @@
 //! * `cells`: the agents of a frame by square cell, for the neighbour and collision
 //!   candidate searches of frames with many agents (the same results as a scan);
 //! * [`data`]: episodes, training pairs, procedural teacher data, scenario directories;
-//! * [`train`]: behaviour cloning with candle.
+//! * [`train`]: behaviour cloning with candle;
+//! * [`finetune`]: rollout fine-tuning (DAgger with the feasibility masks as the expert).
 //!
 //! **Determinism**: training and rollouts draw every random number from `CounterRng` /
 //! Philox keyed by seeds; rollouts give the same bytes whatever the thread count.
@@ -32,6 +33,7 @@ mod cells;
 pub mod data;
 pub mod expf;
 pub mod features;
+pub mod finetune;
 pub mod map;
 pub mod matmul;
 pub mod net;

@@ -1649,6 +1649,8 @@ pub struct LiveRollout<'a> {
     /// parallel.
     workers: Vec<(MaskScratch, Vec<(f32, u16)>)>,
     feature_scratch: FeatureScratch,
+    /// The last frame's tokens per model-driven agent: (sampled, kept after the masks).
+    choices: Vec<(u16, u16)>,
     /// Frames with this many model-driven agents or more run in parallel
     /// ([`PARALLEL_MIN_AGENTS`]; tests set it higher to compare; [`in_parallel`]).
     parallel_min_agents: usize,
@@ -1684,6 +1686,7 @@ impl<'a> LiveRollout<'a> {
             workers: Vec::new(),
             parallel_min_agents: PARALLEL_MIN_AGENTS,
             feature_scratch: FeatureScratch::default(),
+            choices: Vec::new(),
         }
     }
 
@@ -1721,6 +1724,18 @@ impl<'a> LiveRollout<'a> {
         }
         self.end_frame(map, &mut logits, out);
         (self.feats, self.logits) = (feats, logits);
+    }
+
+    /// The last frame's model-driven agents: (agent index, class, the network's input row,
+    /// the token sampled from the network's distribution, the token kept after the masks),
+    /// in agent order. Empty before the first frame.
+    pub fn last_choices(&self) -> impl Iterator<Item = (usize, AgentClass, &[f32], u16, u16)> + '_ {
+        self.model_rows
+            .iter()
+            .zip(&self.classes)
+            .zip(self.feats.chunks(FEATURE_DIM))
+            .zip(&self.choices)
+            .map(|(((&i, &c), row), &(sampled, kept))| (i, c, row, sampled, kept))
     }
 
     /// The first half of [`LiveRollout::step`]: the driven agents' states, and the features
@@ -1796,9 +1811,9 @@ impl<'a> LiveRollout<'a> {
                 let r = keyed_u32x4(cfg.seed, scenario.scenario_id, i as u32, frame as u32, sample, STREAM_TOKEN);
                 let tok = sample_token(l, &cfg.sampling, unit_f32(r[0]), sort_buf);
                 if mask == FeasibilityMask::NONE {
-                    return tok;
+                    return (tok, tok);
                 }
-                ms.filter(mask, map, world, i, tok, l, &cfg.sampling, unit_f32(r[1]), sort_buf)
+                (tok, ms.filter(mask, map, world, i, tok, l, &cfg.sampling, unit_f32(r[1]), sort_buf))
             };
             let offs = logit_offsets(&self.classes);
             if parallel {
@@ -1809,7 +1824,9 @@ impl<'a> LiveRollout<'a> {
                     rows.push(row);
                     rest = tail;
                 }
-                let mut tokens = vec![0u16; n];
+                let tokens = &mut self.choices;
+                tokens.clear();
+                tokens.resize(n, (0, 0));
                 // Blocks of agents, a few per thread (their costs differ), each with its own
                 // scratch sharing the frame.
                 let len = n.div_ceil(4 * rayon::current_num_threads()).max(16);
@@ -1831,13 +1848,15 @@ impl<'a> LiveRollout<'a> {
                 for (w, _) in &mut self.workers {
                     w.frame = Default::default();
                 }
-                for (&i, &tok) in self.model_rows.iter().zip(&tokens) {
+                for (&i, &(_, tok)) in self.model_rows.iter().zip(tokens.iter()) {
                     self.next[i] = step(agents[i].class, &world[i].state, tok);
                 }
             } else {
+                self.choices.clear();
                 for (j, &i) in self.model_rows.iter().enumerate() {
-                    let tok = draw(i, &mut logits[offs[j]..offs[j + 1]], &mut self.ms, &mut self.sort_buf);
-                    self.next[i] = step(agents[i].class, &world[i].state, tok);
+                    let c = draw(i, &mut logits[offs[j]..offs[j + 1]], &mut self.ms, &mut self.sort_buf);
+                    self.choices.push(c);
+                    self.next[i] = step(agents[i].class, &world[i].state, c.1);
                 }
             }
         }

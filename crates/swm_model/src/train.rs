@@ -237,11 +237,24 @@ fn loss_and_hits(
     f().map_err(ce)
 }
 
-/// Trains a network on `data` (module docs); `on_event` sees every step and epoch,
-/// `checkpoint` every epoch's network.
+/// Trains a network on `data` (module docs) from the initial weights of `cfg.seed`;
+/// `on_event` sees every step and epoch, `checkpoint` every epoch's network.
 pub fn train(
     data: &Dataset,
     cfg: &TrainConfig,
+    on_event: &mut dyn FnMut(&TrainEvent),
+    checkpoint: &mut dyn FnMut(&Network, &EpochStats) -> Result<(), ModelError>,
+) -> Result<TrainReport, ModelError> {
+    train_from(data, cfg, None, on_event, checkpoint)
+}
+
+/// [`train`] from the weights of `start` when given (fine-tuning: its sizes must be
+/// `cfg.net`), else from the initial weights of `cfg.seed`. The report's network is the
+/// best epoch's, as in [`train`]; `start` itself is not a candidate.
+pub fn train_from(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    start: Option<&Network>,
     on_event: &mut dyn FnMut(&TrainEvent),
     checkpoint: &mut dyn FnMut(&Network, &EpochStats) -> Result<(), ModelError>,
 ) -> Result<TrainReport, ModelError> {
@@ -249,8 +262,19 @@ pub fn train(
         return Err(ModelError::Train("no training pairs".to_string()));
     }
     cfg.net.check()?;
+    if let Some(n) = start
+        && n.config != cfg.net
+    {
+        return Err(ModelError::Train(format!(
+            "the starting network's sizes {:?} are not the configured {:?}",
+            n.config, cfg.net
+        )));
+    }
     let (train_idx, val_idx) = split(data);
-    let init = Network::init(cfg.net, cfg.seed);
+    let init = match start {
+        Some(n) => n.clone(),
+        None => Network::init(cfg.net, cfg.seed),
+    };
     let net = CandleNet::from_network(&init)?;
     let params = ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
     let mut opt = AdamW::new(net.vars.clone(), params).map_err(ce)?;

@@ -391,6 +391,86 @@ fn grouped_rollouts_are_the_rollouts_of_each_sample_alone() {
     }
 }
 
+/// Rollout fine-tuning (`swm_model::finetune`): the corrections are the steps where the
+/// masks replaced the sampled token, with the token the agent then took; they are the same
+/// bytes on any thread count; and training from the network on them makes the masks step
+/// in less often on the same starts.
+#[test]
+fn rollout_rounds_teach_the_network_what_the_masks_refuse() {
+    use swm_model::finetune::mask_corrections;
+    let map = road(0.3, [100.0, 50.0], 1.75);
+    let net = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 64 }, 3);
+    let scenarios: Vec<Scenario> = [4.0, 9.0].iter().flat_map(|&d| busy_scenarios(d)).collect();
+    let starts: Vec<(&Scenario, u32)> = scenarios.iter().enumerate().map(|(k, s)| (s, 10 + k as u32)).collect();
+    let cfg = RolloutConfig { steps: 20, samples: 4, seed: 5, sampling: SamplingConfig::default() };
+    let jobs = std::sync::atomic::AtomicUsize::new(0);
+    let on_job = || {
+        jobs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let run = |threads, net: &Network| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| mask_corrections(net, &map, &starts, &cfg, &on_job))
+    };
+    let first = run(1, &net);
+    let again = run(2, &net);
+    assert_eq!(jobs.load(std::sync::atomic::Ordering::Relaxed), 2 * 6 * 4);
+    assert_eq!(
+        (&first.data.features, &first.data.tokens, &first.data.classes, &first.data.episode),
+        (&again.data.features, &again.data.tokens, &again.data.classes, &again.data.episode),
+        "the same corrections on 1 and 2 threads"
+    );
+    // Every agent of every start is model-driven: 7 agents, 20 frames, 4 samples, 6 starts.
+    assert_eq!(first.agent_steps, 7 * 20 * 4 * 6);
+    assert_eq!(first.replaced as usize, first.data.len());
+    assert!(first.replaced_fraction() > 0.05, "an untrained network is corrected often: {}", first.replaced_fraction());
+    assert!(first.data.episode.iter().all(|e| (10..16).contains(e)));
+    assert_eq!(first.data.features.len(), first.data.len() * FEATURE_DIM);
+
+    // The choices a correction is made of: the token kept is the one the agent took, and a
+    // replaced one differs from the token sampled.
+    let mut live = swm_model::rollout::LiveRollout::start(
+        std::borrow::Cow::Borrowed(&scenarios[0]),
+        cfg.clone(),
+        0,
+        swm_model::FeasibilityMask::default(),
+    );
+    let (mut out, mut replaced) = (Vec::new(), 0);
+    for _ in 0..cfg.steps {
+        let before: Vec<Kinematics> = live.agents.iter().map(|a| *a.history.last().unwrap()).collect();
+        live.step(&net, &map, None, &mut out);
+        let choices: Vec<_> = live.last_choices().map(|(i, c, row, s, k)| (i, c, row.to_vec(), s, k)).collect();
+        assert_eq!(choices.len(), 7);
+        for (i, class, row, sampled, kept) in choices {
+            assert_eq!(row.len(), FEATURE_DIM);
+            let took = *live.agents[i].history.last().unwrap();
+            assert_eq!(took, swm_model::tokens::step(class, &before[i], kept), "agent {i}");
+            replaced += usize::from(sampled != kept);
+        }
+    }
+    assert!(replaced > 0);
+
+    // Fine-tuning from the network on its corrections: the masks step in less often.
+    let tcfg =
+        TrainConfig { epochs: 16, batch: 64, lr: 3e-3, warmup_steps: 5, net: net.config, ..TrainConfig::default() };
+    let report = swm_model::train::train_from(&first.data, &tcfg, Some(&net), &mut |_| {}, &mut |_, _| Ok(())).unwrap();
+    let after = run(2, &report.network);
+    assert!(
+        after.replaced_fraction() < 0.5 * first.replaced_fraction(),
+        "replaced {:.3} before, {:.3} after",
+        first.replaced_fraction(),
+        after.replaced_fraction()
+    );
+    // A starting network of other sizes is refused, by its sizes.
+    let other = Network::init(NetConfig { nbr_hidden: 32, trunk_hidden: 48 }, 3);
+    let err = swm_model::train::train_from(&first.data, &tcfg, Some(&other), &mut |_| {}, &mut |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("trunk_hidden: 48") && err.contains("trunk_hidden: 64"), "{err}");
+}
+
 /// Teacher-like data on the synthetic road: cars following each other with an IDM-ish
 /// rule, tokenised; training must lower the loss.
 #[test]
