@@ -166,6 +166,10 @@ fn say(pb: &ProgressBar, line: String) {
     if pb.is_hidden() { println!("{line}") } else { pb.println(line) }
 }
 
+/// The training bar, and the rollout rounds' bar while they roll out.
+const TRAIN_BAR: &str = "{spinner} training [{bar:30}] {pos}/{len} steps {rate} ETA {eta} {msg}";
+const ROUND_BAR: &str = "{spinner} {msg} [{bar:30}] {pos}/{len} rollouts {rate} ETA {eta}";
+
 pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
         bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
@@ -177,8 +181,16 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             bail!("{flag} {width}: a width must be 1 to {max}");
         }
     }
-    if a.rollout_rounds > 0 && a.procgen_seeds.is_none() {
-        bail!("--rollout-rounds needs --procgen-seeds (the rounds start from the districts' teacher runs)");
+    if a.rollout_rounds > 0 {
+        if a.procgen_seeds.is_none() {
+            bail!("--rollout-rounds needs --procgen-seeds (the rounds start from the districts' teacher runs)");
+        }
+        if a.round_epochs == 0 || a.round_scenarios == 0 {
+            bail!("--round-epochs and --round-scenarios must be at least 1 with --rollout-rounds");
+        }
+        if !(a.round_lr.is_finite() && a.round_lr > 0.0) {
+            bail!("--round-lr {}: must be a number above 0", a.round_lr);
+        }
     }
     if a.epochs == 0 && a.rollout_rounds == 0 {
         bail!("--epochs 0 and no --rollout-rounds: there is nothing to train");
@@ -276,13 +288,15 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         net: start.as_ref().map_or_else(|| a.net(), |n| n.config),
         ..TrainConfig::default()
     };
-    let pb = rate_bar(quiet, 1, "{spinner} training [{bar:30}] {pos}/{len} steps {rate} ETA {eta} {msg}");
+    let pb = rate_bar(quiet, 1, TRAIN_BAR);
     let stem = a.output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let dir = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
     if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let ckpt = dir.join(format!("{stem}.ckpt.safetensors"));
+    // Epochs are numbered on across the stages (the first training, then each round's).
+    let epoch_base = std::cell::Cell::new(0usize);
     let mut on_event = |e: &TrainEvent| match e {
         TrainEvent::Step { step, total, loss } => {
             pb.set_length(*total as u64);
@@ -295,7 +309,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             &pb,
             format!(
                 "epoch {:>2}: train loss {:.4}, val loss {:.4}, val top-1 vehicles {:.1} %, pedestrians {:.1} %",
-                s.epoch,
+                epoch_base.get() + s.epoch,
                 s.train_loss,
                 s.val_loss,
                 100.0 * s.val_accuracy_vehicle,
@@ -312,14 +326,19 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         start => {
             let r = train_from(&data, &cfg, start.as_ref(), &mut on_event, &mut checkpoint)?;
             history.add(&r);
+            epoch_base.set(history.epochs.len());
             r.network
         }
     };
     let mut rounds = Vec::new();
     for round in 1..=a.rollout_rounds {
-        pb.set_message(format!("round {round}: rolling out"));
         let jobs: Vec<(&swm_model::MapContext, Vec<(&swm_dataset::Scenario, u32)>)> =
             round_starts.iter().map(|(m, s)| (m, s.iter().map(|(sc, id)| (sc, *id)).collect())).collect();
+        // The bar counts the round's rollouts, then its training steps.
+        pb.set_length(jobs.iter().map(|j| j.1.len() as u64).sum());
+        pb.set_position(0);
+        pb.set_style(crate::commands::bar_style(ROUND_BAR));
+        pb.set_message(format!("round {round}"));
         let rcfg = RolloutConfig {
             steps: 80,
             samples: 1,
@@ -329,7 +348,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         let t_round = Instant::now();
         let mut found = swm_model::finetune::Corrections::default();
         for (map, starts) in &jobs {
-            let c = swm_model::finetune::mask_corrections(&network, map, starts, &rcfg, &|| ());
+            let c = swm_model::finetune::mask_corrections(&network, map, starts, &rcfg, &|| pb.inc(1));
             found.agent_steps += c.agent_steps;
             found.replaced += c.replaced;
             found.data.append(c.data);
@@ -345,6 +364,9 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
                 t_round.elapsed().as_secs_f64()
             ),
         );
+        pb.set_position(0);
+        pb.set_style(crate::commands::bar_style(TRAIN_BAR));
+        pb.set_message(format!("round {round}"));
         let summary = serde_json::json!({
             "round": round,
             "agent_steps": found.agent_steps,
@@ -355,6 +377,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         let rcfg = TrainConfig { epochs: a.round_epochs, lr: a.round_lr, ..cfg.clone() };
         let r = train_from(&data, &rcfg, Some(&network), &mut on_event, &mut checkpoint)?;
         history.add(&r);
+        epoch_base.set(history.epochs.len());
         rounds.push(serde_json::json!({ "collected": summary, "pairs": data.len(), "epochs": r.epochs }));
         network = r.network;
     }

@@ -204,4 +204,9 @@ fn train_rollout_rounds_fine_tune_a_model() {
     assert!(err.contains("nothing to train"), "{err}");
     let err = fails(&["train", "--scenarios", s(dir.path()), "--rollout-rounds", "1", "-o", s(&tuned)]);
     assert!(err.contains("--rollout-rounds needs --procgen-seeds"), "{err}");
+    let err =
+        fails(&["train", "--procgen-seeds", "5", "--rollout-rounds", "1", "--round-epochs", "0", "-o", s(&tuned)]);
+    assert!(err.contains("--round-epochs"), "{err}");
+    let err = fails(&["train", "--procgen-seeds", "5", "--rollout-rounds", "1", "--round-lr", "0", "-o", s(&tuned)]);
+    assert!(err.contains("--round-lr 0"), "{err}");
 }

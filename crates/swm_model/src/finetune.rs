@@ -11,12 +11,14 @@
 //! [`mask_corrections`] rolls the network out **with the masks** on training scenarios (the
 //! states the network itself visits) and keeps, as training pairs, the steps where the masks
 //! replaced the sampled token: the features the network saw there and the token the masks
-//! kept (drawn from the network's distribution restricted to the feasible tokens). Training
+//! kept (drawn from the network's distribution restricted to the best-scored tokens: the
+//! feasible ones, where there are any). Training
 //! on the teacher's pairs plus these ([`crate::train::train_from`], from the network that
 //! made them) moves the network's mass away from the tokens the masks refuse, in the states
 //! where it matters; a round more collects the next network's corrections (data
 //! aggregation, as DAgger does). Steps where the sampled token passed add no pair: their
-//! label would be the network's own sample, whose expected gradient is zero.
+//! label would be the network's own sample, whose expected gradient is zero (without the
+//! top-p cut; with it, a slight sharpening, not a correction).
 //!
 //! Deterministic: the rollouts are keyed like any rollout ([`crate::sampling`]), the jobs
 //! run in parallel with rayon and their pairs are concatenated in job order.
