@@ -96,7 +96,7 @@ pub enum Command {
     ///   swm train --procgen-seeds 1..8 -o model.safetensors
     ///   swm train --twin city.swt --scenarios scenarios/a scenarios/b --epochs 10 -o model.safetensors
     ///   swm train --procgen-seeds 1..12 --trunk-hidden 512 -o wide.safetensors   # a wider network
-    ///   swm train --procgen-seeds 1..12 --rollout-rounds 3 --round-scenarios 256 -o tuned.safetensors
+    ///   swm train --procgen-seeds 1..12 --rollout-rounds 4 -o tuned.safetensors   # the shipped model's recipe
     ///   swm train --procgen-seeds 1..12 --init model.safetensors --epochs 0 --rollout-rounds 2 -o tuned.safetensors
     #[command(verbatim_doc_comment)]
     Train(model_commands::TrainArgs),

@@ -80,8 +80,9 @@ pub struct TrainArgs {
     /// Peak learning rate of each rollout round.
     #[arg(long, default_value_t = 5e-4)]
     pub round_lr: f64,
-    /// Start states per district and rollout round (8 s rollouts, one sample each).
-    #[arg(long, default_value_t = 64)]
+    /// At most this many start states per district and rollout round (8 s rollouts, one
+    /// sample each; vehicle-centred, every 10 s of the district's training windows).
+    #[arg(long, default_value_t = 256)]
     pub round_scenarios: usize,
     /// Output model file (.safetensors).
     #[arg(short, long)]
