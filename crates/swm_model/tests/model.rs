@@ -471,6 +471,46 @@ fn rollout_rounds_teach_the_network_what_the_masks_refuse() {
     assert!(err.contains("trunk_hidden: 48") && err.contains("trunk_hidden: 64"), "{err}");
 }
 
+/// The rounds' start states come from the training windows only, each with its window's
+/// episode id, at most as many as asked, spread over the run.
+#[test]
+fn rollout_round_starts_stay_out_of_the_validation_window() {
+    // 6 cars driving east for 60 s (frames 0..600, steps 100..700 as `rec` numbers them).
+    let frames: Vec<Vec<TrajectoryRecord>> = (0..600)
+        .map(|f| {
+            (0..6)
+                .map(|i| {
+                    let k = Kinematics {
+                        point_enu: [-150.0 + 20.0 * i as f64 + 0.8 * f as f64, 0.0],
+                        heading_rad: 0.0,
+                        speed_mps: 8.0,
+                    };
+                    rec(i as u64, AgentKind::Car, &k, f)
+                })
+                .collect()
+        })
+        .collect();
+    let ep = Episode { frames, first_frame: 100, time0_s: 0.0 };
+    let all = swm_model::finetune::episode_start_scenarios(&ep, 40, 10_000).unwrap();
+    // Vehicle-centred every 10 s from 1 s in: t = 1, 11, 21, 31, 41, 51 s, 6 cars each;
+    // the last window (from frame 525) holds none of them, so all 36 are kept.
+    assert_eq!(all.len(), 36);
+    for (sc, id) in &all {
+        let f = sc.current_step as usize - 100;
+        let w = (0..8).rev().find(|w| w * 600 / 8 <= f).unwrap();
+        assert!(w < 7, "frame {f} is in the held-out window");
+        assert_eq!(*id, 40 + w as u32, "frame {f}");
+        assert!(sc.rows.iter().all(|(fr, _)| (-10..=0).contains(fr)), "history only");
+    }
+    let few = swm_model::finetune::episode_start_scenarios(&ep, 40, 5).unwrap();
+    assert!(few.len() <= 5 && few.len() >= 4, "{}", few.len());
+    assert!(few.first().unwrap().0.current_step < few.last().unwrap().0.current_step, "spread over the run");
+    // A run whose last start falls in the held-out window loses it: 56 s of frames.
+    let short = Episode { frames: ep.frames[..560].to_vec(), ..ep.clone() };
+    let kept = swm_model::finetune::episode_start_scenarios(&short, 0, 10_000).unwrap();
+    assert_eq!(kept.len(), 30, "t = 51 s is frame 510 >= 7/8 of 560");
+}
+
 /// Teacher-like data on the synthetic road: cars following each other with an IDM-ish
 /// rule, tokenised; training must lower the loss.
 #[test]
