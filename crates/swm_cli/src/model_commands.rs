@@ -349,10 +349,7 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         let t_round = Instant::now();
         let mut found = swm_model::finetune::Corrections::default();
         for (map, starts) in &jobs {
-            let c = swm_model::finetune::mask_corrections(&network, map, starts, &rcfg, &|| pb.inc(1));
-            found.agent_steps += c.agent_steps;
-            found.replaced += c.replaced;
-            found.data.append(c.data);
+            found.append(swm_model::finetune::mask_corrections(&network, map, starts, &rcfg, &|| pb.inc(1)));
         }
         say(
             &pb,

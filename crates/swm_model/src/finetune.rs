@@ -49,6 +49,13 @@ impl Corrections {
     pub fn replaced_fraction(&self) -> f64 {
         self.replaced as f64 / self.agent_steps.max(1) as f64
     }
+
+    /// Adds `other`'s counts and pairs (after this one's).
+    pub fn append(&mut self, other: Corrections) {
+        self.agent_steps += other.agent_steps;
+        self.replaced += other.replaced;
+        self.data.append(other.data);
+    }
 }
 
 /// Rolls `net` out with both masks on every `(scenario, episode id)` for `cfg.steps` frames
@@ -92,9 +99,7 @@ pub fn mask_corrections(
         .collect();
     let mut all = Corrections::default();
     for p in parts {
-        all.agent_steps += p.agent_steps;
-        all.replaced += p.replaced;
-        all.data.append(p.data);
+        all.append(p);
     }
     all
 }
