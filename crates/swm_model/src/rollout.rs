@@ -61,6 +61,14 @@
 //!   it is now; a truck creeping up to a walker 2.6 cm away met it). Only
 //!   agents within reach of the lookahead and on the same level (frame-0 heights closer
 //!   than [`LEVEL_SEPARATION_M`]: not a bridge above or a road below) are candidates.
+//!   **Candidates** are then narrowed, with the same results: one is kept only where its
+//!   circle could meet the agent's in some state compared, the two centres no farther
+//!   apart than both circles' radii plus how far each centre can be from where it is now
+//!   in those states ([`own_reach_m`]: the fastest token's step, then braking;
+//!   [`route_reach_m`]: the route continuation; [`their_reach_m`]: the candidate braking).
+//!   Any other agent's boxes never meet the agent's, so it leaves every level clear;
+//!   dropping it saves its braking states and its tests (`tests/model.rs` and the
+//!   benchmark's fingerprints hold the records to the same bits).
 //!   A vehicle on a path it follows (within [`MASK_ROUTE_MATCH_M`] and
 //!   [`MASK_ROUTE_HEADING_RAD`] of it) is also checked **along its route** (the paths its
 //!   route intent picks, [`WorldAgent::intent`]): after the token it brakes at the same
@@ -507,6 +515,84 @@ pub const MASK_PEDESTRIAN_REACH_M: f64 = 0.6 * std::f64::consts::SQRT_2 * DT_S;
 /// [`MASK_PEDESTRIAN_REACH_M`]).
 pub const MASK_GROW_GAP_M: f64 = 0.001;
 
+/// Added to the reaches of [`own_reach_m`], [`their_reach_m`] and [`route_reach_m`] (m): far
+/// above the rounding of their sums and of the states' coordinates.
+const MASK_REACH_SLACK_M: f64 = 0.01;
+/// The vehicle vocabulary's hardest acceleration (m/s²).
+const VEHICLE_ACCEL_MAX_MPS2: f64 = crate::tokens::VEHICLE_ACCEL_MPS2[crate::tokens::VEHICLE_ACCEL_MPS2.len() - 1];
+
+/// An upper bound of the distance (m) an agent covers braking at [`MASK_BRAKE_MPS2`] from
+/// `speed_mps`, in steps of [`DT_S`], either class ([`braking_states`]): a vehicle's steps
+/// cover the trapezoids of its speeds, which sum to the continuous stopping distance but
+/// for the last step's (at most `½·a·dt²` more); a pedestrian's the speed after each step,
+/// which sum to less.
+fn braking_reach_m(speed_mps: f64) -> f64 {
+    let v = speed_mps.abs();
+    v * v / (2.0 * MASK_BRAKE_MPS2) + 0.5 * MASK_BRAKE_MPS2 * DT_S * DT_S
+}
+
+/// An upper bound of how far (m) the prepared agent's centre is from where it is now in any
+/// state of its escapes, whatever the token ([`MaskScratch::continuation_level`]): the
+/// token's step (its fastest), then braking from the speed after it.
+fn own_reach_m(class: AgentClass, speed_mps: f64) -> f64 {
+    let v0 = speed_mps.abs();
+    match class {
+        AgentClass::Vehicle => {
+            let v1 = v0 + VEHICLE_ACCEL_MAX_MPS2 * DT_S;
+            0.5 * (v0 + v1) * DT_S + braking_reach_m(v1)
+        }
+        AgentClass::Pedestrian => {
+            // The velocity changes by at most 0.6 m/s on each axis, and the speed after the
+            // step is capped.
+            let dv = crate::tokens::PEDESTRIAN_DV_MPS.iter().fold(0.0f64, |m, d| m.max(d.abs()));
+            let v1 = (v0 + dv * std::f64::consts::SQRT_2).min(crate::tokens::PEDESTRIAN_MAX_SPEED_MPS);
+            v1 * DT_S + braking_reach_m(v1)
+        }
+    }
+}
+
+/// An upper bound of how far (m) a candidate's centre is from where it is now in any of its
+/// braking states ([`their_braking_states`]).
+fn their_reach_m(class: AgentClass, speed_mps: f64) -> f64 {
+    match class {
+        AgentClass::Vehicle => braking_reach_m(speed_mps),
+        AgentClass::Pedestrian => {
+            let v = speed_mps.abs().min(crate::tokens::PEDESTRIAN_MAX_SPEED_MPS);
+            v * DT_S + braking_reach_m(v)
+        }
+    }
+}
+
+/// An upper bound of how far (m) the prepared vehicle's centre is from `now` in any state of
+/// its route continuation ([`MaskScratch::route_level`]), whatever the token: each state is
+/// the route's point `s` ahead of the match (at most the token's step and the stopping
+/// distance after it), offset by the lateral offset along the normal there. The point is
+/// within `s` of the matched point along the route, plus the gaps between its paths' ends
+/// and starts (and how far the match lies beyond its path's ends); the normals differ by at
+/// most 2; and the matched point offset along its own normal is where `now` is, up to
+/// `e0`, computed.
+fn route_reach_m(map: &MapContext, route: &[(u32, f64)], m: &PathMatch, now: &Kinematics) -> f64 {
+    let v0 = now.speed_mps.abs();
+    let v1 = v0 + VEHICLE_ACCEL_MAX_MPS2 * DT_S;
+    let ahead_m = 0.5 * (v0 + v1) * DT_S + v1 * v1 / (2.0 * MASK_BRAKE_MPS2);
+    let first = &map.paths[m.path as usize];
+    let beyond_m = (m.s_m - m.s_m.clamp(0.0, first.length_m)).abs();
+    let gaps_m: f64 = route
+        .windows(2)
+        .map(|w| {
+            let (a, b) = (&map.paths[w[0].0 as usize], &map.paths[w[1].0 as usize]);
+            match (a.points.last(), b.points.first()) {
+                (Some(p), Some(q)) => (q[0] - p[0]).hypot(q[1] - p[1]),
+                _ => f64::INFINITY,
+            }
+        })
+        .sum();
+    let lat = m.lateral_m;
+    let (q0, d0) = first.at(m.s_m);
+    let e0_m = (q0[0] - lat * d0[1] - now.point_enu[0]).hypot(q0[1] + lat * d0[0] - now.point_enu[1]);
+    e0_m + ahead_m + beyond_m + gaps_m + 2.0 * lat.abs()
+}
+
 /// An oriented box (centre, unit forward, half length, half width, and the radius of its
 /// circumscribed circle).
 #[derive(Clone, Copy, Debug, Default)]
@@ -928,7 +1014,7 @@ struct MaskFrame {
     /// the least and greatest box radius and speed (the collision candidates' reach is
     /// between what they give).
     cells: Option<(CellIndex, [f64; 2], [f64; 2])>,
-    /// Never index (tests: the scan to compare with).
+    /// Never index, nor narrow the candidates (tests: the plain search to compare with).
     scan_only: bool,
     /// Per agent: a vehicle's path match at its state now, when the last frame made it
     /// (`push_frame_matching`).
@@ -1060,15 +1146,14 @@ impl MaskScratch {
             (((now.speed_mps + 3.0) / (MASK_BRAKE_MPS2 * DT_S)).ceil() as usize).min(MASK_MAX_BRAKE_STEPS);
         self.cand.clear();
         let fr = &*self.frame;
+        self.near.clear();
         if mask.collision {
             let me = fr.boxes[i];
-            let me_bare = MaskBox { c: me.c, f: me.f, ..fr.shapes[i].bare };
             let horizon_s = DT_S * (self.brake_steps + 1) as f64;
             let base = me.radius() + (now.speed_mps + 3.0) * horizon_s;
             // The agents to test: every one, or those in the cells within the largest reach
             // any of them can have (each reach below is `base + radius + speed × horizon`,
             // between these two by the monotony of rounding), in index order as the scan.
-            self.near.clear();
             let reach_m = fr.cells.as_ref().map(|(_, radius, speed)| {
                 let ends = [base + radius[0] + speed[0] * horizon_s, base + radius[1] + speed[1] * horizon_s];
                 ends[0].abs().max(ends[1].abs())
@@ -1082,29 +1167,62 @@ impl MaskScratch {
                 }
                 _ => self.near.extend(0..world.len()),
             }
-            for &j in &self.near {
+            // Within reach of the lookahead and on the same level.
+            self.near.retain(|&j| {
                 let w = &world[j];
                 if j == i || (w.z0_m - world[i].z0_m).abs() >= LEVEL_SEPARATION_M {
-                    continue;
+                    return false;
                 }
                 let o = &fr.boxes[j];
                 let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
                 let reach = base + o.radius() + w.state.speed_mps * horizon_s;
-                if dx * dx + dy * dy <= reach * reach {
-                    let step_reach_m =
-                        if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
-                    let o_bare = MaskBox { c: o.c, f: o.f, ..fr.shapes[j].bare };
-                    let their_bare = if step_reach_m > 0.0 {
-                        let grow_m = (me_bare.growth_room(&o_bare) - MASK_GROW_GAP_M).clamp(0.0, step_reach_m);
-                        fr.shapes[j].grown.bare_grown(grow_m)
-                    } else {
-                        fr.shapes[j].bare
-                    };
-                    if !me.overlaps(o) {
-                        self.cand.push(Candidate { j, bare: false, their_bare });
-                    } else if !me_bare.overlaps(&o_bare) {
-                        self.cand.push(Candidate { j, bare: true, their_bare });
-                    }
+                dx * dx + dy * dy <= reach * reach
+            });
+        }
+        self.route.clear();
+        self.route_levels = Default::default();
+        let mut own_reach_m = own_reach_m(a.class, now.speed_mps);
+        if a.class == AgentClass::Vehicle
+            && !self.near.is_empty()
+            && let Some(m) = Matched::at(fr.matched.get(i), &now, MASK_ROUTE_MATCH_M)
+                .unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M))
+            && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
+        {
+            let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
+            let horizon_m = v * DT_S + v * v / (2.0 * MASK_BRAKE_MPS2) + f64::from(a.length_m) + 1.0;
+            self.route = crate::features::route(map, m.path, m.s_m, &Intent::Choice(world[i].intent), horizon_m);
+            self.route_lateral_m = m.lateral_m;
+            own_reach_m = own_reach_m.max(route_reach_m(map, &self.route, &m, &now));
+        }
+        if mask.collision && !self.near.is_empty() {
+            let me = fr.boxes[i];
+            let me_bare = MaskBox { c: me.c, f: me.f, ..fr.shapes[i].bare };
+            for &j in &self.near {
+                let (w, o) = (&world[j], &fr.boxes[j]);
+                // Only the agents whose circles could meet the agent's in some state compared
+                // (the others leave every level clear; module docs, "Candidates").
+                let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
+                let apart_m = me.radius()
+                    + o.radius()
+                    + own_reach_m
+                    + their_reach_m(AgentClass::of(w.kind), w.state.speed_mps)
+                    + MASK_REACH_SLACK_M;
+                if !fr.scan_only && dx * dx + dy * dy > apart_m * apart_m {
+                    continue;
+                }
+                let step_reach_m =
+                    if AgentClass::of(w.kind) == AgentClass::Pedestrian { MASK_PEDESTRIAN_REACH_M } else { 0.0 };
+                let o_bare = MaskBox { c: o.c, f: o.f, ..fr.shapes[j].bare };
+                let their_bare = if step_reach_m > 0.0 {
+                    let grow_m = (me_bare.growth_room(&o_bare) - MASK_GROW_GAP_M).clamp(0.0, step_reach_m);
+                    fr.shapes[j].grown.bare_grown(grow_m)
+                } else {
+                    fr.shapes[j].bare
+                };
+                if !me.overlaps(o) {
+                    self.cand.push(Candidate { j, bare: false, their_bare });
+                } else if !me_bare.overlaps(&o_bare) {
+                    self.cand.push(Candidate { j, bare: true, their_bare });
                 }
             }
             let (own, trig) = (&mut self.own, &mut self.trig);
@@ -1121,19 +1239,6 @@ impl MaskScratch {
                     Brakes { bounds: Bounds::of(boxes.iter().map(|b| b.c)), boxes }
                 });
             }
-        }
-        self.route.clear();
-        self.route_levels = Default::default();
-        if a.class == AgentClass::Vehicle
-            && !self.cand.is_empty()
-            && let Some(m) = Matched::at(fr.matched.get(i), &now, MASK_ROUTE_MATCH_M)
-                .unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M))
-            && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
-        {
-            let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
-            let horizon_m = v * DT_S + v * v / (2.0 * MASK_BRAKE_MPS2) + f64::from(a.length_m) + 1.0;
-            self.route = crate::features::route(map, m.path, m.s_m, &Intent::Choice(world[i].intent), horizon_m);
-            self.route_lateral_m = m.lateral_m;
         }
         self.road_shape = MaskBox { c: now.point_enu, f: fr.boxes[i].f, ..fr.shapes[i].road };
         self.off_now =
@@ -2380,6 +2485,137 @@ mod tests {
         let (unmasked, _) = run(false, FeasibilityMask::NONE, 3);
         assert!(bits(&unmasked) != bits(&scanned), "the masks changed nothing");
         assert!(bits(&unmasked) == bits(&run(true, FeasibilityMask::NONE, 1).0), "unmasked: records differ");
+    }
+
+    /// Every state the collision mask compares lies within the reaches that narrow the
+    /// candidates: the escapes after every token (every yaw rate held), the route
+    /// continuations, and the candidates' braking, for vehicles and walkers at random
+    /// speeds and poses on the two-lane road and its bend.
+    #[test]
+    fn mask_states_stay_within_the_candidates_reaches() {
+        let map = two_lanes_and_a_bend();
+        let mut rng = swm_core::rng::CounterRng::new(31, 2);
+        let mut trig = SinCos::default();
+        let mut states = Vec::new();
+        let (mut routes, mut closest) = (0, f64::INFINITY);
+        let far = |now: &Kinematics, s: &[Kinematics]| {
+            s.iter()
+                .map(|k| (k.point_enu[0] - now.point_enu[0]).hypot(k.point_enu[1] - now.point_enu[1]))
+                .fold(0.0, f64::max)
+        };
+        for case in 0..400 {
+            let class = if case % 3 == 0 { AgentClass::Pedestrian } else { AgentClass::Vehicle };
+            let speed_mps = match (class, case % 5) {
+                (_, 0) => 0.0,
+                (AgentClass::Pedestrian, _) => rng.range_f64(0.0, 3.5),
+                (AgentClass::Vehicle, _) => rng.range_f64(0.0, 36.0),
+            };
+            // Along the east lane or round the bend, up to 2 m and 0.4 rad off it.
+            let (p, h) = if case % 2 == 0 {
+                ([rng.range_f64(-190.0, 190.0), rng.range_f64(-2.0, 2.0)], 0.0)
+            } else {
+                let a = rng.range_f64(0.0, 1.5);
+                let r = 30.0 + rng.range_f64(-2.0, 2.0);
+                ([200.0 + r * a.sin(), 30.0 - r * a.cos()], a)
+            };
+            let now = Kinematics { point_enu: p, heading_rad: h + rng.range_f64(-0.4, 0.4), speed_mps };
+            let own = own_reach_m(class, speed_mps);
+            let theirs = their_reach_m(class, speed_mps);
+            their_braking_states(class, &now, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
+            assert!(far(&now, &states) <= theirs, "{class:?} at {speed_mps} m/s: braking beyond {theirs} m");
+            let yaws: &[f64] = if class == AgentClass::Vehicle { &VEHICLE_YAW_RATE_RADPS } else { &[0.0] };
+            for t in 0..class.vocab() as u16 {
+                let first = crate::tokens::step_by(class, &now, t, f64::sin_cos);
+                for &yaw in yaws {
+                    braking_states(class, &first, yaw, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
+                    let d = far(&now, &states);
+                    closest = closest.min(own - d);
+                    assert!(d <= own, "{class:?} at {speed_mps} m/s, token {t}, yaw {yaw}: {d} m beyond {own} m");
+                }
+            }
+            // The route continuations of a vehicle on a path it follows (as `prepare` finds it).
+            if class == AgentClass::Vehicle
+                && let Some(m) = map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M)
+                && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
+            {
+                routes += 1;
+                let world = [
+                    WorldAgent {
+                        agent_id: 0,
+                        kind: AgentKind::Car,
+                        length_m: 4.5,
+                        width_m: 1.8,
+                        state: now,
+                        z0_m: 0.0,
+                        intent: case,
+                    },
+                    // A standing car just ahead, so that the route is made.
+                    WorldAgent {
+                        agent_id: 1,
+                        kind: AgentKind::Car,
+                        length_m: 4.5,
+                        width_m: 1.8,
+                        state: Kinematics { point_enu: [p[0] + 6.0 * h.cos(), p[1] + 6.0 * h.sin()], ..now },
+                        z0_m: 0.0,
+                        intent: 0,
+                    },
+                ];
+                let mut ms = MaskScratch::default();
+                ms.new_frame(&world);
+                ms.prepare(FeasibilityMask::default(), &map, &world, 0);
+                assert!(!ms.route.is_empty(), "case {case}: a vehicle on its lane has a route");
+                let reach = route_reach_m(&map, &ms.route, &m, &now);
+                for t in 0..crate::tokens::VEHICLE_TOKENS as u16 {
+                    ms.route_levels = Default::default();
+                    let first = crate::tokens::step_by(class, &now, t, f64::sin_cos);
+                    ms.route_level(&map, t, &now, &first);
+                    let d = far(&now, &ms.own);
+                    assert!(d <= reach, "case {case}, token {t}: the route continuation {d} m beyond {reach} m");
+                }
+            }
+        }
+        assert!(routes > 100, "only {routes} vehicles followed a route");
+        // The bounds are tight to within a few centimetres somewhere.
+        assert!(closest < 0.05, "the own reach is {closest} m above every escape's");
+    }
+
+    /// The candidates narrowed by their reaches give every token the key the wider search
+    /// gives it: random crowds of cars, buses and walkers on the two-lane road.
+    #[test]
+    fn narrowed_candidates_give_every_token_its_key() {
+        let map = two_lanes_and_a_bend();
+        let mask = FeasibilityMask::default();
+        let (mut narrowed, mut compared) = (0, 0);
+        for seed in 0..30u64 {
+            let mut rng = swm_core::rng::CounterRng::new(seed, 12);
+            let world: Vec<WorldAgent> = (0..14)
+                .map(|id| {
+                    let kind = [AgentKind::Car, AgentKind::Car, AgentKind::Bus, AgentKind::Pedestrian][id % 4];
+                    let (length_m, width_m) = if kind == AgentKind::Pedestrian { (0.5, 0.5) } else { (4.5, 1.8) };
+                    let speed_mps = rng.range_f64(0.0, if kind == AgentKind::Pedestrian { 2.0 } else { 25.0 });
+                    let heading_rad = if id % 3 == 0 { std::f64::consts::PI } else { 0.0 } + rng.range_f64(-0.3, 0.3);
+                    let point_enu = [rng.range_f64(-120.0, 120.0), rng.range_f64(-3.0, 7.0)];
+                    let state = Kinematics { point_enu, heading_rad, speed_mps };
+                    WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, z0_m: 0.0, intent: id as u32 }
+                })
+                .collect();
+            let (mut wide, mut narrow) = (MaskScratch::default(), MaskScratch::default());
+            std::sync::Arc::get_mut(&mut wide.frame).expect("not shared").scan_only = true;
+            wide.new_frame(&world);
+            narrow.new_frame(&world);
+            for i in 0..world.len() {
+                wide.prepare(mask, &map, &world, i);
+                narrow.prepare(mask, &map, &world, i);
+                assert!(narrow.cand.iter().all(|c| wide.cand.iter().any(|w| w.j == c.j)));
+                narrowed += wide.cand.len() - narrow.cand.len();
+                for t in 0..AgentClass::of(world[i].kind).vocab() as u16 {
+                    let (a, b) = (wide.check(&map, &world, i, t).key(), narrow.check(&map, &world, i, t).key());
+                    assert_eq!(a, b, "seed {seed}, agent {i}, token {t}");
+                    compared += usize::from(!wide.cand.is_empty());
+                }
+            }
+        }
+        assert!(narrowed > 100 && compared > 1000, "{narrowed} candidates narrowed away, {compared} tokens compared");
     }
 
     /// The states of braking, stopped early once a step changes no bit, are those of every
