@@ -64,11 +64,12 @@
 //!   **Candidates** are then narrowed, with the same results: one is kept only where its
 //!   circle could meet the agent's in some state compared, the two centres no farther
 //!   apart than both circles' radii plus how far each centre can be from where it is now
-//!   in those states ([`own_reach_m`]: the fastest token's step, then braking;
-//!   [`route_reach_m`]: the route continuation; [`their_reach_m`]: the candidate braking).
+//!   in those states (`own_reach_m`: the fastest token's step, then braking;
+//!   `route_reach_m`: the route continuation; `their_reach_m`: the candidate braking).
 //!   Any other agent's boxes never meet the agent's, so it leaves every level clear;
-//!   dropping it saves its braking states and its tests (`tests/model.rs` and the
-//!   benchmark's fingerprints hold the records to the same bits).
+//!   dropping it saves its braking states and its tests (this module's tests check the
+//!   reaches and every token's key against the plain search, and the benchmark's
+//!   fingerprints hold the records to the same bits).
 //!   A vehicle on a path it follows (within [`MASK_ROUTE_MATCH_M`] and
 //!   [`MASK_ROUTE_HEADING_RAD`] of it) is also checked **along its route** (the paths its
 //!   route intent picks, [`WorldAgent::intent`]): after the token it brakes at the same
