@@ -2592,7 +2592,11 @@ mod tests {
             let world: Vec<WorldAgent> = (0..14)
                 .map(|id| {
                     let kind = [AgentKind::Car, AgentKind::Car, AgentKind::Bus, AgentKind::Pedestrian][id % 4];
-                    let (length_m, width_m) = if kind == AgentKind::Pedestrian { (0.5, 0.5) } else { (4.5, 1.8) };
+                    let (length_m, width_m) = match kind {
+                        AgentKind::Car => (4.5, 1.8),
+                        AgentKind::Bus => (11.0, 2.5),
+                        _ => (0.5, 0.5),
+                    };
                     let speed_mps = rng.range_f64(0.0, if kind == AgentKind::Pedestrian { 2.0 } else { 25.0 });
                     let heading_rad = if id % 3 == 0 { std::f64::consts::PI } else { 0.0 } + rng.range_f64(-0.3, 0.3);
                     let point_enu = [rng.range_f64(-120.0, 120.0), rng.range_f64(-3.0, 7.0)];
