@@ -543,10 +543,9 @@ fn own_reach_m(class: AgentClass, speed_mps: f64) -> f64 {
             0.5 * (v0 + v1) * DT_S + braking_reach_m(v1)
         }
         AgentClass::Pedestrian => {
-            // The velocity changes by at most 0.6 m/s on each axis, and the speed after the
-            // step is capped.
-            let dv = crate::tokens::PEDESTRIAN_DV_MPS.iter().fold(0.0f64, |m, d| m.max(d.abs()));
-            let v1 = (v0 + dv * std::f64::consts::SQRT_2).min(crate::tokens::PEDESTRIAN_MAX_SPEED_MPS);
+            // The velocity changes by at most 0.6 m/s on each axis ([`MASK_PEDESTRIAN_REACH_M`]
+            // in a step), and the speed after the step is capped.
+            let v1 = (v0 + MASK_PEDESTRIAN_REACH_M / DT_S).min(crate::tokens::PEDESTRIAN_MAX_SPEED_MPS);
             v1 * DT_S + braking_reach_m(v1)
         }
     }
@@ -573,9 +572,8 @@ fn their_reach_m(class: AgentClass, speed_mps: f64) -> f64 {
 /// most 2; and the matched point offset along its own normal is where `now` is, up to
 /// `e0`, computed.
 fn route_reach_m(map: &MapContext, route: &[(u32, f64)], m: &PathMatch, now: &Kinematics) -> f64 {
-    let v0 = now.speed_mps.abs();
-    let v1 = v0 + VEHICLE_ACCEL_MAX_MPS2 * DT_S;
-    let ahead_m = 0.5 * (v0 + v1) * DT_S + v1 * v1 / (2.0 * MASK_BRAKE_MPS2);
+    // The route's braking covers the continuous stopping distance: the escapes' bound holds.
+    let ahead_m = own_reach_m(AgentClass::Vehicle, now.speed_mps);
     let first = &map.paths[m.path as usize];
     let beyond_m = (m.s_m - m.s_m.clamp(0.0, first.length_m)).abs();
     let gaps_m: f64 = route
@@ -1009,6 +1007,8 @@ struct MaskFrame {
     shapes: Vec<AgentShapes>,
     /// Every agent's box now.
     boxes: Vec<MaskBox>,
+    /// Per agent: its box's radius plus [`their_reach_m`] (m), for narrowing candidates.
+    their_reach: Vec<f64>,
     /// Every agent's braking states (computed on demand).
     brakes: Vec<std::sync::OnceLock<Brakes>>,
     /// Frames of [`CELL_INDEX_MIN_AGENTS`] agents or more: every box's centre by cell, and
@@ -1114,6 +1114,13 @@ impl MaskScratch {
             let (s, c) = w.state.heading_rad.sin_cos();
             MaskBox { c: w.state.point_enu, f: [c, s], ..sh.grown }
         }));
+        fr.their_reach.clear();
+        fr.their_reach.extend(
+            fr.boxes
+                .iter()
+                .zip(world)
+                .map(|(b, w)| b.radius() + their_reach_m(AgentClass::of(w.kind), w.state.speed_mps)),
+        );
         // Every agent's braking states unmade (an empty cell each: no payload is moved).
         fr.brakes.clear();
         fr.brakes.resize_with(world.len(), Default::default);
@@ -1203,11 +1210,7 @@ impl MaskScratch {
                 // Only the agents whose circles could meet the agent's in some state compared
                 // (the others leave every level clear; module docs, "Candidates").
                 let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
-                let apart_m = me.radius()
-                    + o.radius()
-                    + own_reach_m
-                    + their_reach_m(AgentClass::of(w.kind), w.state.speed_mps)
-                    + MASK_REACH_SLACK_M;
+                let apart_m = me.radius() + own_reach_m + fr.their_reach[j] + MASK_REACH_SLACK_M;
                 if !fr.scan_only && dx * dx + dy * dy > apart_m * apart_m {
                     continue;
                 }
