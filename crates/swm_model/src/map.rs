@@ -512,14 +512,21 @@ impl MapContext {
     /// `max_m` m: for each ray, the first `t` whose pixel is a building, and the first whose
     /// road-ness (road or crossing) differs from `here_is_road`; `max_m` where none is.
     ///
-    /// On a CPU with AVX-512F the eight rays march side by side (`ray_march`'s vector
-    /// form); it gives the same values as the one-ray-at-a-time loop, which is tested.
+    /// On a CPU with AVX-512F, or with AVX2, the eight rays march side by side
+    /// (`ray_march`'s vector forms); they give the same values as the one-ray-at-a-time
+    /// loop, which is tested.
     pub fn march_rays(&self, from: P2, dirs: &[(f64, f64); 8], here_is_road: bool, max_m: f64) -> [(f64, f64); 8] {
         #[cfg(target_arch = "x86_64")]
-        if ray_march::vector_available() && ray_march::raster_fits(self) {
-            // SAFETY: AVX-512F is present (checked above), and the raster's bytes cover
-            // `width × height` cells, at least 4 and fewer than 2^31 (`raster_fits`).
-            return unsafe { ray_march::avx512(self, from, dirs, here_is_road, max_m) };
+        if ray_march::raster_fits(self) {
+            if ray_march::avx512_available() {
+                // SAFETY: AVX-512F is present (checked above), and the raster's bytes cover
+                // `width × height` cells, at least 4 and fewer than 2^31 (`raster_fits`).
+                return unsafe { ray_march::avx512(self, from, dirs, here_is_road, max_m) };
+            }
+            if ray_march::avx2_available() {
+                // SAFETY: AVX2 is present (checked above); the raster as above.
+                return unsafe { ray_march::avx2(self, from, dirs, here_is_road, max_m) };
+            }
         }
         self.march_rays_one_by_one(from, dirs, here_is_road, max_m)
     }
@@ -735,15 +742,19 @@ pub fn make_path(
     Path { points, s_m, length_m: s, speed_limit_mps, lane, stop_s_m, successors, dirs }
 }
 
-/// [`MapContext::march_rays`]'s eight rays side by side in AVX-512 lanes.
+/// [`MapContext::march_rays`]'s eight rays side by side in AVX-512 or AVX2 lanes.
 #[cfg(target_arch = "x86_64")]
 mod ray_march {
     use std::arch::x86_64::*;
 
     use super::{BevClass, Grid, MapContext, P2};
 
-    pub(super) fn vector_available() -> bool {
+    pub(super) fn avx512_available() -> bool {
         std::is_x86_feature_detected!("avx512f")
+    }
+
+    pub(super) fn avx2_available() -> bool {
+        std::is_x86_feature_detected!("avx2")
     }
 
     /// Whether the raster can be read by 32-bit gathers: its bytes cover its cells, which
@@ -843,6 +854,111 @@ mod ray_march {
             _mm512_storeu_pd(b.as_mut_ptr(), building);
             _mm512_storeu_pd(e.as_mut_ptr(), edge);
             std::array::from_fn(|k| (b[k], e[k]))
+        }
+    }
+
+    /// [`avx512`] on AVX2: the eight rays in two registers of four `f64` lanes for the
+    /// points and one of eight `i32` lanes for the cells, the same IEEE operations per lane,
+    /// the hits kept in scalars as their lanes find them.
+    ///
+    /// # Safety
+    /// AVX2 must be available and [`raster_fits`] must hold.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2(
+        map: &MapContext,
+        from: P2,
+        dirs: &[(f64, f64); 8],
+        here_is_road: bool,
+        max_m: f64,
+    ) -> [(f64, f64); 8] {
+        let g = Grid::new(map.origin_m, map.res_m, map.width, map.height);
+        let (sin, cos): ([f64; 8], [f64; 8]) = (dirs.map(|d| d.0), dirs.map(|d| d.1));
+        let n_cells = (map.width * map.height) as i32;
+        // SAFETY (whole body): plain vector arithmetic on locals; the gather reads 4 bytes at
+        // `min(index, n_cells - 4)`, within the raster's `n_cells ≤ classes.len()` bytes, only
+        // in lanes whose point is inside the raster (so `0 ≤ index < n_cells`).
+        unsafe {
+            let (s_lo, c_lo) = (_mm256_loadu_pd(sin.as_ptr()), _mm256_loadu_pd(cos.as_ptr()));
+            let (s_hi, c_hi) = (_mm256_loadu_pd(sin.as_ptr().add(4)), _mm256_loadu_pd(cos.as_ptr().add(4)));
+            let (fx, fy) = (_mm256_set1_pd(from[0]), _mm256_set1_pd(from[1]));
+            let (ox, oy) = (_mm256_set1_pd(g.origin[0]), _mm256_set1_pd(g.origin[1]));
+            let (nx_f, ny_f) = (_mm256_set1_pd(g.nx_f), _mm256_set1_pd(g.ny_f));
+            let zero = _mm256_setzero_pd();
+            let nx = _mm_set1_epi32(g.nx as i32);
+            let last_word = _mm256_set1_epi32(n_cells - 4);
+            let byte = _mm256_set1_epi32(0xFF);
+            let lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+            let building_class = _mm256_set1_epi32(BevClass::Building as i32);
+            let road_class = _mm256_set1_epi32(BevClass::Road as i32);
+            let crossing_class = _mm256_set1_epi32(BevClass::Crossing as i32);
+            let (mut building, mut edge) = ([max_m; 8], [max_m; 8]);
+            // Lanes whose hit is found (bit k: ray k).
+            let (mut building_found, mut edge_found) = (0u32, 0u32);
+            let mut t = 1.0;
+            while t <= max_m && (building_found & edge_found) != 0xFF {
+                let tv = _mm256_set1_pd(t);
+                // One half's rays: the mask of those inside the raster and their cells.
+                macro_rules! half {
+                    ($s:expr, $c:expr) => {{
+                        let x = _mm256_add_pd(fx, _mm256_mul_pd(tv, $c));
+                        let y = _mm256_add_pd(fy, _mm256_mul_pd(tv, $s));
+                        let (dx, dy) = (_mm256_sub_pd(x, ox), _mm256_sub_pd(y, oy));
+                        let (cx, cy) = match g.inv {
+                            Some(inv) => {
+                                let inv = _mm256_set1_pd(inv);
+                                (_mm256_mul_pd(dx, inv), _mm256_mul_pd(dy, inv))
+                            }
+                            None => {
+                                let res = _mm256_set1_pd(g.res);
+                                (_mm256_div_pd(dx, res), _mm256_div_pd(dy, res))
+                            }
+                        };
+                        // Ordered compares: false for NaN, as in `Grid::cell`.
+                        let inside = _mm256_and_pd(
+                            _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(cx, zero), _mm256_cmp_pd::<_CMP_GE_OQ>(cy, zero)),
+                            _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(cx, nx_f), _mm256_cmp_pd::<_CMP_LT_OQ>(cy, ny_f)),
+                        );
+                        // Truncations (exact in range: below nx, ny < 2^31); other lanes are unused.
+                        let (col, row) = (_mm256_cvttpd_epi32(cx), _mm256_cvttpd_epi32(cy));
+                        (_mm256_movemask_pd(inside) as u32, _mm_add_epi32(_mm_mullo_epi32(row, nx), col))
+                    }};
+                }
+                let (inside_lo, index_lo) = half!(s_lo, c_lo);
+                let (inside_hi, index_hi) = half!(s_hi, c_hi);
+                let inside = inside_lo | inside_hi << 4;
+                let index = _mm256_set_m128i(index_hi, index_lo);
+                let gather_mask =
+                    _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(inside as i32), lane_bit), lane_bit);
+                let word = _mm256_min_epi32(index, last_word);
+                let shift = _mm256_slli_epi32::<3>(_mm256_sub_epi32(index, word));
+                let words = _mm256_mask_i32gather_epi32::<1>(
+                    _mm256_setzero_si256(),
+                    map.classes.as_ptr().cast(),
+                    word,
+                    gather_mask,
+                );
+                // Outside lanes read 0: Ground, as `class_at` gives there.
+                let class = _mm256_and_si256(_mm256_srlv_epi32(words, shift), byte);
+                let is_building =
+                    _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(class, building_class))) as u32;
+                let road =
+                    _mm256_or_si256(_mm256_cmpeq_epi32(class, road_class), _mm256_cmpeq_epi32(class, crossing_class));
+                let is_road = _mm256_movemask_ps(_mm256_castsi256_ps(road)) as u32;
+                let is_edge = if here_is_road { !is_road & 0xFF } else { is_road };
+                let (mut new_building, mut new_edge) = (is_building & !building_found, is_edge & !edge_found);
+                building_found |= new_building;
+                edge_found |= new_edge;
+                while new_building != 0 {
+                    building[new_building.trailing_zeros() as usize] = t;
+                    new_building &= new_building - 1;
+                }
+                while new_edge != 0 {
+                    edge[new_edge.trailing_zeros() as usize] = t;
+                    new_edge &= new_edge - 1;
+                }
+                t += 1.0;
+            }
+            std::array::from_fn(|k| (building[k], edge[k]))
         }
     }
 }
@@ -1004,7 +1120,7 @@ mod tests {
         }
     }
 
-    /// The eight rays marched side by side (AVX-512 where this CPU has it) hit where the
+    /// The eight rays marched side by side (AVX-512 and AVX2, where this CPU has them) hit where the
     /// one-ray-at-a-time loop does: on rasters of random classes (every byte value, so
     /// invalid ones too), at resolutions that are and are not powers of two, from points
     /// inside, near the edges of and outside the raster, from cell corners, and from NaN;
@@ -1041,9 +1157,24 @@ mod tests {
                 let max_m = if k % 5 == 0 { rng.range_f64(0.0, 30.0) } else { 24.0 };
                 for here_is_road in [false, true] {
                     let want = map.march_rays_one_by_one(from, &dirs, here_is_road, max_m);
-                    let got = map.march_rays(from, &dirs, here_is_road, max_m);
-                    for (g, w) in got.iter().zip(&want) {
-                        assert_eq!((g.0.to_bits(), g.1.to_bits()), (w.0.to_bits(), w.1.to_bits()), "{from:?} {res_m}");
+                    let mut paths = vec![("best", map.march_rays(from, &dirs, here_is_road, max_m))];
+                    #[cfg(target_arch = "x86_64")]
+                    if ray_march::raster_fits(&map) {
+                        if ray_march::avx512_available() {
+                            // SAFETY: AVX-512F is present and the raster fits (checked).
+                            paths
+                                .push(("avx512", unsafe { ray_march::avx512(&map, from, &dirs, here_is_road, max_m) }));
+                        }
+                        if ray_march::avx2_available() {
+                            // SAFETY: AVX2 is present and the raster fits (checked).
+                            paths.push(("avx2", unsafe { ray_march::avx2(&map, from, &dirs, here_is_road, max_m) }));
+                        }
+                    }
+                    for (name, got) in &paths {
+                        for (g, w) in got.iter().zip(&want) {
+                            let (g, w) = ((g.0.to_bits(), g.1.to_bits()), (w.0.to_bits(), w.1.to_bits()));
+                            assert_eq!(g, w, "{name}: {from:?} {res_m}");
+                        }
                     }
                     hits += want.iter().filter(|w| w.0 < max_m).count();
                     short += want.iter().filter(|w| w.1 < max_m).count();

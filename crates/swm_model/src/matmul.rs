@@ -1,32 +1,38 @@
 //! The dense layers' matrix products on the CPU: `y = x · Wᵀ + b` for a batch of rows.
 //!
-//! Two paths give **the same bits**:
+//! Three paths ([`Kernel`], the best this CPU runs chosen at run time) give **the same
+//! bits**:
 //!
-//! * On x86-64 CPUs with AVX-512F (checked at run time), a kernel of this module. The
-//!   weights are packed once per network ([`PackedDense`]: panels of 16 output columns, each
-//!   panel `k × 16` contiguous), so a forward pass packs nothing. A tile of up to 12 rows ×
-//!   32 columns is accumulated in 24 of the 32 vector registers.
+//! * On x86-64 CPUs with AVX-512F, a kernel of this module. The weights are packed once per
+//!   network ([`PackedDense`]: panels of 16 output columns, each panel `k × 16` contiguous),
+//!   so a forward pass packs nothing. A tile of up to 12 rows × 32 columns is accumulated in
+//!   24 of the 32 vector registers.
+//! * On x86-64 CPUs with AVX2 and FMA but not AVX-512F (AMD before Zen 4, Intel client
+//!   CPUs), the same kernel on 256-bit registers over the same panels: a tile of up to 6
+//!   rows × 16 columns (one panel, two registers a row) in 12 of the 16 registers.
 //! * Elsewhere, the `gemm` crate on the weights in place.
 //!
-//! Both compute every output as one chain of fused multiply-adds over `k` in order, starting
+//! All compute every output as one chain of fused multiply-adds over `k` in order, starting
 //! from zero, and add the bias once at the end, so that **a row's outputs never depend on
 //! the batch it came in** nor on the CPU's vector width (on CPUs with FMA: x86-64 ones
 //! without it, older than 2013, round every product in `gemm`). The `gemm` crate does that on the
 //! network's shapes from 8 rows up (below that it takes small-matrix paths that sum in
 //! another order, so smaller batches are padded with zero rows), and so does PyTorch's CPU
 //! `addmm` on the benchmark's batches (`bench_model` checks the logits against it: max
-//! difference 0). The unit tests check both paths against a scalar `mul_add` chain, bit
-//! for bit: the network's layer shapes at 1–64, 100, 384 and 777 rows, and for the kernel
-//! also ragged shapes (partial panels and tiles).
+//! difference 0). The unit tests check every path the CPU runs against a scalar `mul_add`
+//! chain, bit for bit: the network's layer shapes at 1–64, 100, 384 and 777 rows, and for
+//! the kernels also ragged shapes (partial panels and tiles).
 
 use crate::net::Dense;
 
-/// Output columns per panel: one 512-bit register of `f32`.
+/// Output columns per panel: one 512-bit register of `f32` (two 256-bit ones).
 const PANEL: usize = 16;
-/// Rows per register tile.
+/// Rows per register tile of the AVX-512 kernel.
 const TILE_ROWS: usize = 12;
+/// Rows per register tile of the AVX2 kernel.
+const TILE_ROWS_AVX2: usize = 6;
 
-/// A dense layer's weights packed for the AVX-512 kernel: `ceil(n / 16)` panels, panel `p`
+/// A dense layer's weights packed for the kernels of this module: `ceil(n / 16)` panels, panel `p`
 /// holding `W[16p + c][i]` at `(p · k + i) · 16 + c` (zero past `n`), and the bias padded
 /// to whole panels.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,26 +61,67 @@ impl PackedDense {
     }
 }
 
-/// Whether this CPU runs the packed kernel (AVX-512F); otherwise [`linear`] uses `gemm`.
+/// A path of [`linear`] (module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// The packed kernel on AVX-512F.
+    Avx512,
+    /// The packed kernel on AVX2 and FMA.
+    Avx2,
+    /// The `gemm` crate on the weights in place.
+    Portable,
+}
+
+impl Kernel {
+    /// Whether this CPU runs the path.
+    pub fn runs_here(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx512 | Kernel::Avx2 => false,
+            Kernel::Portable => true,
+        }
+    }
+
+    /// The fastest path this CPU runs: the one [`linear`] and [`linear_rows`] take.
+    pub fn best() -> Kernel {
+        [Kernel::Avx512, Kernel::Avx2].into_iter().find(|k| k.runs_here()).unwrap_or(Kernel::Portable)
+    }
+}
+
+/// Whether this CPU runs a packed kernel (AVX-512F, or AVX2 with FMA); otherwise [`linear`]
+/// uses `gemm`.
 pub fn packed_kernel_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Kernel::best() != Kernel::Portable
 }
 
 /// `dst = a · Wᵀ + b` (then ReLU if asked) for `m` rows of `a` (row-major `[m, k]`); `dst`
 /// becomes row-major `[m, n]`. `packed` is `layer` packed ([`PackedDense::new`]), used when
-/// this CPU has the kernel ([`packed_kernel_available`]).
+/// this CPU has a packed kernel ([`packed_kernel_available`]).
 ///
 /// # Panics
 /// When `a` is not `m × k` values, the layer's weights and bias are not `n × k` and `n`, or
 /// `packed` has another shape than `layer`.
 pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, dst: &mut Vec<f32>, relu: bool) {
+    linear_on(Kernel::best(), a, m, layer, packed, dst, relu);
+}
+
+/// [`linear`] on path `kernel` where `packed` is given (the portable path otherwise).
+///
+/// # Panics
+/// As [`linear`], and when this CPU does not run `kernel`.
+pub fn linear_on(
+    kernel: Kernel,
+    a: &[f32],
+    m: usize,
+    layer: &Dense,
+    packed: Option<&PackedDense>,
+    dst: &mut Vec<f32>,
+    relu: bool,
+) {
     let (k, n) = (layer.n_in, layer.n_out);
     assert_eq!(Some(a.len()), m.checked_mul(k), "a batch of {m} rows of {k}");
     assert!(
@@ -83,19 +130,24 @@ pub fn linear(a: &[f32], m: usize, layer: &Dense, packed: Option<&PackedDense>, 
         layer.weight.len(),
         layer.bias.len()
     );
+    assert!(kernel.runs_here(), "this CPU does not run the {kernel:?} kernel");
     dst.clear();
-    match packed {
+    match (packed, kernel) {
         #[cfg(target_arch = "x86_64")]
-        Some(p) if packed_kernel_available() => {
+        (Some(p), Kernel::Avx512 | Kernel::Avx2) => {
             assert!(p.k == k && p.n == n, "packed weights of another shape");
             dst.reserve(m * n);
-            // SAFETY: AVX-512F is present (checked above); `a` holds `m × k` values, `dst`
-            // has room for `m × n`, the panels are `ceil(n/16) × k × 16` and the bias
-            // `ceil(n/16) × 16` (`PackedDense::new`), which is all the kernel reads and
-            // writes. The kernel writes every one of the `m × n` outputs (each tile stores
+            // SAFETY: the kernel's CPU features are present (asserted above); `a` holds
+            // `m × k` values, `dst` has room for `m × n`, the panels are `ceil(n/16) × k × 16`
+            // and the bias `ceil(n/16) × 16` (`PackedDense::new`), which is all the kernels
+            // read and write. They write every one of the `m × n` outputs (each tile stores
             // all its rows and its valid columns), so they are initialised before `set_len`.
             unsafe {
-                avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr(), relu);
+                if kernel == Kernel::Avx512 {
+                    avx512::gemm(a.as_ptr(), m, p, dst.as_mut_ptr(), relu);
+                } else {
+                    avx2::gemm(a.as_ptr(), m, p, dst.as_mut_ptr(), relu);
+                }
                 dst.set_len(m * n);
             }
         }
@@ -128,6 +180,24 @@ pub fn linear_rows(
     dst_at: &[usize],
     relu: bool,
 ) {
+    linear_rows_on(Kernel::best(), a, a_rows, layer, packed, dst, dst_at, relu);
+}
+
+/// [`linear_rows`] on path `kernel` where `packed` is given (the portable path otherwise).
+///
+/// # Panics
+/// As [`linear_rows`], and when this CPU does not run `kernel`.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_rows_on(
+    kernel: Kernel,
+    a: &[f32],
+    a_rows: &[usize],
+    layer: &Dense,
+    packed: Option<&PackedDense>,
+    dst: &mut [f32],
+    dst_at: &[usize],
+    relu: bool,
+) {
     let (k, n) = (layer.n_in, layer.n_out);
     assert!(
         layer.weight.len() == n * k && layer.bias.len() == n,
@@ -148,17 +218,24 @@ pub fn linear_rows(
         "outputs within the {} of dst",
         dst.len()
     );
+    assert!(kernel.runs_here(), "this CPU does not run the {kernel:?} kernel");
     let m = a_rows.len();
-    match packed {
+    match (packed, kernel) {
         #[cfg(target_arch = "x86_64")]
-        Some(p) if packed_kernel_available() => {
+        (Some(p), Kernel::Avx512 | Kernel::Avx2) => {
             assert!(p.k == k && p.n == n, "packed weights of another shape");
             let (a_ptr, dst_ptr) = (a.as_ptr(), dst.as_mut_ptr());
-            // SAFETY: AVX-512F is present (checked above); every row read lies within `a`
-            // and every output range within `dst` (asserted above), and `a` and `dst` are
-            // distinct slices.
+            let a_row = |j: usize| a_ptr.wrapping_add(a_rows[j] * k);
+            let dst_row = |j: usize| dst_ptr.wrapping_add(dst_at[j]);
+            // SAFETY: the kernel's CPU features are present (asserted above); every row read
+            // lies within `a` and every output range within `dst` (asserted above), and `a`
+            // and `dst` are distinct slices.
             unsafe {
-                avx512::gemm_rows(m, |j| a_ptr.add(a_rows[j] * k), |j| dst_ptr.add(dst_at[j]), p, relu);
+                if kernel == Kernel::Avx512 {
+                    avx512::gemm_rows(m, a_row, dst_row, p, relu);
+                } else {
+                    avx2::gemm_rows(m, a_row, dst_row, p, relu);
+                }
             }
         }
         _ => {
@@ -167,7 +244,7 @@ pub fn linear_rows(
                 rows.extend_from_slice(&a[r * k..(r + 1) * k]);
             }
             let mut out = Vec::new();
-            linear(&rows, m, layer, packed, &mut out, relu);
+            linear_on(Kernel::Portable, &rows, m, layer, None, &mut out, relu);
             for (j, &d) in dst_at.iter().enumerate() {
                 dst[d..d + n].copy_from_slice(&out[j * n..(j + 1) * n]);
             }
@@ -224,10 +301,59 @@ fn gemm_crate(a: &[f32], m: usize, layer: &Dense, dst: &mut Vec<f32>) {
     }
 }
 
+/// Where the kernels' tiles find their rows.
+#[cfg(target_arch = "x86_64")]
+mod tiles {
+    use super::TILE_ROWS;
+
+    /// Where a tile's rows are: their inputs and outputs (from column 0).
+    pub(super) trait TileRows {
+        /// Row `r`'s `k` inputs.
+        fn a(&self, r: usize, k: usize) -> *const f32;
+        /// Row `r`'s `n` outputs.
+        fn dst(&self, r: usize, n: usize) -> *mut f32;
+    }
+
+    /// Rows one after the other (`k` inputs and `n` outputs apart).
+    pub(super) struct Contiguous {
+        pub(super) a: *const f32,
+        pub(super) dst: *mut f32,
+    }
+
+    impl TileRows for Contiguous {
+        #[inline(always)]
+        fn a(&self, r: usize, k: usize) -> *const f32 {
+            self.a.wrapping_add(r * k)
+        }
+        #[inline(always)]
+        fn dst(&self, r: usize, n: usize) -> *mut f32 {
+            self.dst.wrapping_add(r * n)
+        }
+    }
+
+    /// Rows anywhere (the tile's first rows are set).
+    pub(super) struct Gathered {
+        pub(super) a: [*const f32; TILE_ROWS],
+        pub(super) dst: [*mut f32; TILE_ROWS],
+    }
+
+    impl TileRows for Gathered {
+        #[inline(always)]
+        fn a(&self, r: usize, _: usize) -> *const f32 {
+            self.a[r]
+        }
+        #[inline(always)]
+        fn dst(&self, r: usize, _: usize) -> *mut f32 {
+            self.dst[r]
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
+    use super::tiles::{Contiguous, Gathered, TileRows};
     use super::{PANEL, PackedDense, TILE_ROWS};
 
     /// `dst[m × n] = a[m × k] · Wᵀ + b` over the packed panels, two panels (32 columns)
@@ -267,48 +393,6 @@ mod avx512 {
                 }
                 g
             })
-        }
-    }
-
-    /// Where a tile's rows are: their inputs and outputs (from column 0).
-    trait TileRows {
-        /// Row `r`'s `k` inputs.
-        fn a(&self, r: usize, k: usize) -> *const f32;
-        /// Row `r`'s `n` outputs.
-        fn dst(&self, r: usize, n: usize) -> *mut f32;
-    }
-
-    /// Rows one after the other (`k` inputs and `n` outputs apart).
-    struct Contiguous {
-        a: *const f32,
-        dst: *mut f32,
-    }
-
-    impl TileRows for Contiguous {
-        #[inline(always)]
-        fn a(&self, r: usize, k: usize) -> *const f32 {
-            self.a.wrapping_add(r * k)
-        }
-        #[inline(always)]
-        fn dst(&self, r: usize, n: usize) -> *mut f32 {
-            self.dst.wrapping_add(r * n)
-        }
-    }
-
-    /// Rows anywhere (the tile's first rows are set).
-    struct Gathered {
-        a: [*const f32; TILE_ROWS],
-        dst: [*mut f32; TILE_ROWS],
-    }
-
-    impl TileRows for Gathered {
-        #[inline(always)]
-        fn a(&self, r: usize, _: usize) -> *const f32 {
-            self.a[r]
-        }
-        #[inline(always)]
-        fn dst(&self, r: usize, _: usize) -> *mut f32 {
-            self.dst[r]
         }
     }
 
@@ -410,6 +494,153 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::tiles::{Contiguous, Gathered, TileRows};
+    use super::{PANEL, PackedDense, TILE_ROWS, TILE_ROWS_AVX2};
+
+    /// Floats in a 256-bit register: half a panel.
+    const HALF: usize = PANEL / 2;
+
+    /// `dst[m × n] = a[m × k] · Wᵀ + b` over the packed panels, one panel (16 columns, two
+    /// registers) at a time, the rows in tiles of 6 under it so that the panel (`k × 16`
+    /// floats, 16 KiB at k = 256) stays in L1 while the rows stream past. With `relu`, each
+    /// output is `max(y, 0)` as it is stored (`_mm256_max_ps(y, 0)` gives `f32::max(y,
+    /// 0.0)`'s bits: +0 for −0 and for NaN).
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be present; `a` must point at `m × p.k` floats and `dst` at
+    /// `m × p.n`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemm(a: *const f32, m: usize, p: &PackedDense, dst: *mut f32, relu: bool) {
+        // SAFETY: the function's contract: rows `j < m` of `a` and `dst` are in bounds.
+        unsafe { gemm_over(m, p, relu, |row, _| Contiguous { a: a.add(row * p.k), dst: dst.add(row * p.n) }) }
+    }
+
+    /// [`gemm()`] with row `j` of the product read from `a_row(j)` (`p.k` floats) and written
+    /// to `dst_row(j)` (`p.n` floats): rows gathered from and scattered to anywhere.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be present; for every `j < m`, `a_row(j)` must point at `p.k`
+    /// readable floats and `dst_row(j)` at `p.n` writable ones, not overlapping any `a_row`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemm_rows(
+        m: usize,
+        a_row: impl Fn(usize) -> *const f32,
+        dst_row: impl Fn(usize) -> *mut f32,
+        p: &PackedDense,
+        relu: bool,
+    ) {
+        // SAFETY: the function's contract.
+        unsafe {
+            gemm_over(m, p, relu, |row, rows| {
+                let mut g = Gathered { a: [std::ptr::null(); TILE_ROWS], dst: [std::ptr::null_mut(); TILE_ROWS] };
+                for r in 0..rows {
+                    (g.a[r], g.dst[r]) = (a_row(row + r), dst_row(row + r));
+                }
+                g
+            })
+        }
+    }
+
+    /// The panels and row tiles of [`gemm()`], the tile of `rows` rows from row `row` given
+    /// by `tile_rows(row, rows)`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be present; the rows given must be in bounds ([`gemm_rows`]).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn gemm_over<T: TileRows>(m: usize, p: &PackedDense, relu: bool, tile_rows: impl Fn(usize, usize) -> T) {
+        // SAFETY: every offset stays within the panels, the bias and the rows given (the
+        // function's contract and `PackedDense::new`); tiles run with AVX2 and FMA present.
+        unsafe {
+            let (k, n) = (p.k, p.n);
+            for panel in 0..n.div_ceil(PANEL) {
+                let col = panel * PANEL;
+                let cols = (n - col).min(PANEL);
+                let w = p.panels.as_ptr().add(panel * k * PANEL);
+                let bias = p.bias.as_ptr().add(col);
+                let mut row = 0;
+                while row < m {
+                    let rows = (m - row).min(TILE_ROWS_AVX2);
+                    let t = Tile { rows: tile_rows(row, rows), k, n, col, w, bias, cols, relu };
+                    match rows {
+                        1 => t.run::<1>(),
+                        2 => t.run::<2>(),
+                        3 => t.run::<3>(),
+                        4 => t.run::<4>(),
+                        5 => t.run::<5>(),
+                        6 => t.run::<6>(),
+                        _ => unreachable!("tiles have 1 to {TILE_ROWS_AVX2} rows"),
+                    }
+                    row += rows;
+                }
+            }
+        }
+    }
+
+    /// One register tile: `R` rows against one panel.
+    struct Tile<T> {
+        rows: T,
+        k: usize,
+        /// The layer's outputs per row, and the tile's first column.
+        n: usize,
+        col: usize,
+        w: *const f32,
+        bias: *const f32,
+        /// Valid output columns of the tile (the last panel of a layer may be partial).
+        cols: usize,
+        /// Store `max(y, 0)`.
+        relu: bool,
+    }
+
+    impl<T: TileRows> Tile<T> {
+        /// # Safety
+        /// As [`gemm()`]: the tile's rows, panel, bias and destination are in bounds.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn run<const R: usize>(&self) {
+            // SAFETY: `R` rows of `k`, a panel of `k × 16`, 16 bias values and `R`
+            // destination rows of `cols` valid columns are in bounds (the caller's contract);
+            // stores past `cols` are masked off.
+            unsafe {
+                let mut acc = [[_mm256_setzero_ps(); 2]; R];
+                for i in 0..self.k {
+                    let w0 = _mm256_loadu_ps(self.w.add(i * PANEL));
+                    let w1 = _mm256_loadu_ps(self.w.add(i * PANEL + HALF));
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        let x = _mm256_set1_ps(*self.rows.a(r, self.k).add(i));
+                        acc_r[0] = _mm256_fmadd_ps(x, w0, acc_r[0]);
+                        acc_r[1] = _mm256_fmadd_ps(x, w1, acc_r[1]);
+                    }
+                }
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                for (r, acc_r) in acc.iter().enumerate() {
+                    for (h, acc_rh) in acc_r.iter().enumerate() {
+                        let mut y = _mm256_add_ps(*acc_rh, _mm256_loadu_ps(self.bias.add(h * HALF)));
+                        if self.relu {
+                            y = _mm256_max_ps(y, _mm256_setzero_ps());
+                        }
+                        let valid = self.cols.saturating_sub(h * HALF).min(HALF);
+                        if valid == 0 {
+                            continue;
+                        }
+                        let out = self.rows.dst(r, self.n).add(self.col + h * HALF);
+                        if valid == HALF {
+                            _mm256_storeu_ps(out, y);
+                        } else {
+                            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid as i32), lanes);
+                            _mm256_maskstore_ps(out, mask, y);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,22 +700,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_packed_kernel_gives_the_reference_bits() {
-        if !packed_kernel_available() {
-            eprintln!("skipped: this CPU has no AVX-512F, so `linear` runs the portable path only");
-            return;
+    /// The packed kernels this CPU runs.
+    fn packed_kernels() -> Vec<Kernel> {
+        let kernels: Vec<Kernel> = [Kernel::Avx512, Kernel::Avx2].into_iter().filter(|k| k.runs_here()).collect();
+        if kernels.is_empty() {
+            eprintln!("this CPU runs no packed kernel (AVX-512F, or AVX2 with FMA): the portable path only");
         }
-        let ragged = [(3, 5), (37, 17), (1, 33), (300, 47)];
-        for (s, &(k, n)) in NETWORK_SHAPES.iter().chain(&ragged).enumerate() {
-            let l = layer(k, n, s as u64);
-            let p = PackedDense::new(&l);
-            for m in (1..=64).chain([100, 384, 777]) {
-                let a = inputs(m, k, s as u64);
-                for relu in [false, true] {
-                    let mut got = Vec::new();
-                    linear(&a, m, &l, Some(&p), &mut got, relu);
-                    assert!(same_bits(&got, &reference(&a, m, &l, relu)), "kernel, k {k} n {n} m {m} relu {relu}");
+        kernels
+    }
+
+    #[test]
+    fn the_best_kernel_is_one_this_cpu_runs() {
+        let best = Kernel::best();
+        assert!(best.runs_here());
+        assert_eq!(packed_kernel_available(), best != Kernel::Portable);
+        if Kernel::Avx512.runs_here() {
+            assert_eq!(best, Kernel::Avx512);
+        }
+    }
+
+    #[test]
+    fn the_packed_kernels_give_the_reference_bits() {
+        let ragged = [(3, 5), (37, 17), (1, 33), (300, 47), (9, 8), (9, 7), (9, 9), (9, 24)];
+        for kernel in packed_kernels() {
+            for (s, &(k, n)) in NETWORK_SHAPES.iter().chain(&ragged).enumerate() {
+                let l = layer(k, n, s as u64);
+                let p = PackedDense::new(&l);
+                for m in (1..=64).chain([100, 384, 777]) {
+                    let a = inputs(m, k, s as u64);
+                    for relu in [false, true] {
+                        let mut got = Vec::new();
+                        linear_on(kernel, &a, m, &l, Some(&p), &mut got, relu);
+                        let want = reference(&a, m, &l, relu);
+                        assert!(same_bits(&got, &want), "{kernel:?}, k {k} n {n} m {m} relu {relu}");
+                    }
                 }
             }
         }
@@ -509,20 +758,16 @@ mod tests {
                 let picked: Vec<f32> = rows.iter().flat_map(|&r| a[r * k..(r + 1) * k].iter().copied()).collect();
                 for relu in [false, true] {
                     let want = reference(&picked, m, &l, relu);
-                    for packed in [None, Some(&p)] {
-                        if packed.is_none()
-                            && cfg!(target_arch = "x86_64")
-                            && !std::arch::is_x86_feature_detected!("fma")
-                        {
-                            continue;
-                        }
+                    let portable_fma = !cfg!(target_arch = "x86_64") || std::arch::is_x86_feature_detected!("fma");
+                    let paths = portable_fma.then_some((Kernel::Portable, None));
+                    for (kernel, packed) in paths.into_iter().chain(packed_kernels().into_iter().map(|k| (k, Some(&p))))
+                    {
                         let mut dst = vec![f32::NAN; dst_len];
-                        linear_rows(&a, &rows, &l, packed, &mut dst, &at, relu);
+                        linear_rows_on(kernel, &a, &rows, &l, packed, &mut dst, &at, relu);
                         for j in 0..m {
                             assert!(
                                 same_bits(&dst[at[j]..at[j] + n], &want[j * n..(j + 1) * n]),
-                                "k {k} n {n} m {m} row {j} packed {}",
-                                packed.is_some()
+                                "k {k} n {n} m {m} row {j} {kernel:?}"
                             );
                         }
                         // Nothing else is written.
@@ -536,7 +781,7 @@ mod tests {
 
     #[test]
     fn relu_maps_nan_outputs_to_zero_as_f32_max_does() {
-        // The kernel's ReLU is fused into its stores (`_mm512_max_ps(y, 0)`); the portable
+        // The kernels' ReLU is fused into their stores (`_mm512_max_ps(y, 0)`, `_mm256_max_ps`); the portable
         // path applies `f32::max(y, 0.0)` afterwards. Both give 0 for a NaN output.
         let (k, n, m) = (14, 64, 13);
         let l = layer(k, n, 7);
@@ -554,9 +799,9 @@ mod tests {
             linear(&a, m, &l, None, &mut got, true);
             assert!(same_bits(&got, &want), "portable path");
         }
-        if packed_kernel_available() {
-            linear(&a, m, &l, Some(&PackedDense::new(&l)), &mut got, true);
-            assert!(same_bits(&got, &want), "kernel");
+        for kernel in packed_kernels() {
+            linear_on(kernel, &a, m, &l, Some(&PackedDense::new(&l)), &mut got, true);
+            assert!(same_bits(&got, &want), "{kernel:?}");
         }
     }
 
