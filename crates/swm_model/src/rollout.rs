@@ -1009,6 +1009,9 @@ struct MaskFrame {
     boxes: Vec<MaskBox>,
     /// Per agent: its box's radius plus [`their_reach_m`] (m), for narrowing candidates.
     their_reach: Vec<f64>,
+    /// Per agent, side by side for the candidate scan: its box's centre, its box's radius,
+    /// its speed (m/s) and its frame-0 height (m).
+    scan: ScanColumns,
     /// Every agent's braking states (computed on demand).
     brakes: Vec<std::sync::OnceLock<Brakes>>,
     /// Frames of [`CELL_INDEX_MIN_AGENTS`] agents or more: every box's centre by cell, and
@@ -1020,6 +1023,70 @@ struct MaskFrame {
     /// Per agent: a vehicle's path match at its state now, when the last frame made it
     /// (`push_frame_matching`).
     matched: Vec<Option<Matched>>,
+}
+
+/// What the collision mask's candidate scan reads of every agent of a frame, one column
+/// per quantity (the scan runs down them without touching the agents' other fields).
+#[derive(Default)]
+struct ScanColumns {
+    x_m: Vec<f64>,
+    y_m: Vec<f64>,
+    radius_m: Vec<f64>,
+    speed_mps: Vec<f64>,
+    z0_m: Vec<f64>,
+}
+
+impl ScanColumns {
+    /// Whether agent `j` is within the loose reach of agent `i`'s lookahead (`base_m` and
+    /// `horizon_s`, [`MaskScratch::prepare`]) on the same level, `j ≠ i`: the same values
+    /// and IEEE operations as reading the agents and their boxes, and no branch.
+    #[inline(always)]
+    fn within(&self, i: usize, j: usize, base_m: f64, horizon_s: f64) -> bool {
+        Self::test(
+            [self.x_m[i], self.y_m[i], self.z0_m[i]],
+            [self.x_m[j], self.y_m[j], self.radius_m[j], self.speed_mps[j], self.z0_m[j]],
+            base_m,
+            horizon_s,
+        ) & (j != i)
+    }
+
+    /// [`ScanColumns::within`] but for `j ≠ i`, from agent `i`'s centre and height and
+    /// agent `j`'s centre, radius, speed and height.
+    #[inline(always)]
+    fn test(me: [f64; 3], o: [f64; 5], base_m: f64, horizon_s: f64) -> bool {
+        let dz = (o[4] - me[2]).abs();
+        let (dx, dy) = (o[0] - me[0], o[1] - me[1]);
+        let reach = base_m + o[2] + o[3] * horizon_s;
+        !(dz >= LEVEL_SEPARATION_M) & (dx * dx + dy * dy <= reach * reach)
+    }
+
+    /// Every agent `j` [`ScanColumns::within`] the reach of agent `i`, pushed onto `out` in
+    /// index order: the tests of 64 agents at a time into a bit mask (no branch per agent),
+    /// then its set bits.
+    fn scan(&self, i: usize, base_m: f64, horizon_s: f64, out: &mut Vec<usize>) {
+        let me = [self.x_m[i], self.y_m[i], self.z0_m[i]];
+        let n = self.x_m.len();
+        for start in (0..n).step_by(64) {
+            let end = (start + 64).min(n);
+            let columns = self.x_m[start..end]
+                .iter()
+                .zip(&self.y_m[start..end])
+                .zip(&self.radius_m[start..end])
+                .zip(&self.speed_mps[start..end])
+                .zip(&self.z0_m[start..end]);
+            let mut bits = 0u64;
+            for (k, ((((&x, &y), &r), &v), &z)) in columns.enumerate() {
+                bits |= u64::from(Self::test(me, [x, y, r, v, z], base_m, horizon_s)) << k;
+            }
+            if (start..end).contains(&i) {
+                bits &= !(1u64 << (i - start));
+            }
+            while bits != 0 {
+                out.push(start + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+    }
 }
 
 /// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`]: the
@@ -1121,6 +1188,17 @@ impl MaskScratch {
                 .zip(world)
                 .map(|(b, w)| b.radius() + their_reach_m(AgentClass::of(w.kind), w.state.speed_mps)),
         );
+        let sc = &mut fr.scan;
+        sc.x_m.clear();
+        sc.x_m.extend(fr.boxes.iter().map(|b| b.c[0]));
+        sc.y_m.clear();
+        sc.y_m.extend(fr.boxes.iter().map(|b| b.c[1]));
+        sc.radius_m.clear();
+        sc.radius_m.extend(fr.boxes.iter().map(|b| b.radius()));
+        sc.speed_mps.clear();
+        sc.speed_mps.extend(world.iter().map(|w| w.state.speed_mps));
+        sc.z0_m.clear();
+        sc.z0_m.extend(world.iter().map(|w| w.z0_m));
         // Every agent's braking states unmade (an empty cell each: no payload is moved).
         fr.brakes.clear();
         fr.brakes.resize_with(world.len(), Default::default);
@@ -1166,26 +1244,19 @@ impl MaskScratch {
                 let ends = [base + radius[0] + speed[0] * horizon_s, base + radius[1] + speed[1] * horizon_s];
                 ends[0].abs().max(ends[1].abs())
             });
+            // Those within reach of the lookahead and on the same level.
+            let sc = &fr.scan;
+            debug_assert_eq!(sc.x_m.len(), world.len(), "the frame's agents");
             match (&fr.cells, reach_m) {
                 (Some((index, ..)), Some(r))
                     if index.points() == world.len() && !r.is_nan() && CellIndex::answers(me.c, r) =>
                 {
                     index.near(me.c, r, |j| self.near.push(j));
                     self.near.sort_unstable();
+                    self.near.retain(|&j| sc.within(i, j, base, horizon_s));
                 }
-                _ => self.near.extend(0..world.len()),
+                _ => sc.scan(i, base, horizon_s, &mut self.near),
             }
-            // Within reach of the lookahead and on the same level.
-            self.near.retain(|&j| {
-                let w = &world[j];
-                if j == i || (w.z0_m - world[i].z0_m).abs() >= LEVEL_SEPARATION_M {
-                    return false;
-                }
-                let o = &fr.boxes[j];
-                let (dx, dy) = (o.c[0] - me.c[0], o.c[1] - me.c[1]);
-                let reach = base + o.radius() + w.state.speed_mps * horizon_s;
-                dx * dx + dy * dy <= reach * reach
-            });
         }
         self.route.clear();
         self.route_levels = Default::default();
