@@ -1057,7 +1057,8 @@ impl ScanColumns {
         let dz = (o[4] - me[2]).abs();
         let (dx, dy) = (o[0] - me[0], o[1] - me[1]);
         let reach = base_m + o[2] + o[3] * horizon_s;
-        !(dz >= LEVEL_SEPARATION_M) & (dx * dx + dy * dy <= reach * reach)
+        // Not `dz ≥ separation`: a NaN height keeps the agent, as the level test does.
+        ((dz < LEVEL_SEPARATION_M) | dz.is_nan()) & (dx * dx + dy * dy <= reach * reach)
     }
 
     /// Every agent `j` [`ScanColumns::within`] the reach of agent `i`, pushed onto `out` in
