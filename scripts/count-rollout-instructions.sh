@@ -10,9 +10,11 @@
 #   [UNMASKED=1] scripts/count-rollout-instructions.sh [SCENARIOS] [MODEL]
 #
 # Needs valgrind (Debian: apt-get install valgrind); about a minute per scenario. Under
-# valgrind the CPU reports no AVX-512, so the network runs the `gemm` crate's path instead
-# of swm's kernel: compare the count outside the forward pass between commits, not the
-# total with a native run.
+# valgrind the CPU reports no AVX-512, so the network runs the AVX2 kernel (or, without
+# AVX2, the `gemm` crate's path) and the feature rays their AVX2 march instead of the
+# AVX-512 ones: compare the count outside the forward pass between commits, not the total
+# with a native run. Counts before session 34 (2026-12-02) had no AVX2 ray march, so their
+# count outside the forward pass is not comparable with later ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in valgrind callgrind_annotate; do

@@ -1,6 +1,6 @@
 //! Benchmark of the CPU world model: the network's forward pass on batches of agents (one
 //! thread), this machine's measured single-thread f32 matmul peak (the best rate of the
-//! `gemm` crate and swm's packed AVX-512 kernel on a 1024³ product and of each of the
+//! `gemm` crate and swm's packed kernel (AVX-512 or AVX2) on a 1024³ product and of each of the
 //! network's layers alone at a rollout group's rows; `scripts/bench-model.sh` adds
 //! PyTorch's 1024³), one closed-loop step's features and network on 64 scenarios × 48 agents
 //! of a synthetic district (one thread), and whole closed-loop rollouts (features, network,
@@ -49,7 +49,7 @@ fn features(n: usize) -> Vec<f32> {
 }
 
 /// This machine's single-thread f32 matmul peak (GFLOP/s) on a 1024³ product: the best of
-/// the `gemm` crate and of swm's packed AVX-512 kernel (where the CPU has it), each the
+/// the `gemm` crate and of swm's packed kernel (AVX-512 or AVX2, where the CPU has one), each the
 /// best of 5 runs. Returns (best, gemm, kernel).
 fn matmul_peak_gflops() -> (f64, f64, Option<f64>) {
     let n = 1024;
@@ -150,7 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flops = net.flops_per_agent_step(AgentClass::Vehicle) as f64;
     let (peak_1024, gemm_peak, kernel_peak) = matmul_peak_gflops();
     println!("model {} ({} parameters, {:.3} MFLOP per vehicle step)", model.display(), net.parameters(), flops / 1e6);
-    let kernel = kernel_peak.map_or("no AVX-512F".to_string(), |g| format!("{g:.1}"));
+    let kernel = kernel_peak.map_or("none on this CPU".to_string(), |g| format!("{g:.1}"));
     println!(
         "f32 matmul, 1 thread, 1024^3: {peak_1024:.1} GFLOP/s (gemm crate {gemm_peak:.1}, swm packed kernel {kernel})"
     );

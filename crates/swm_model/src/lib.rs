@@ -14,8 +14,8 @@
 //!   signal plans);
 //! * [`features`]: the agent-centric feature vector (layout table there);
 //! * [`net`]: the network, its FLOPs, the `swm-model/1` safetensors layout, the CPU forward;
-//! * [`matmul`]: the dense layers' products (an AVX-512 kernel on packed weights, `gemm`
-//!   elsewhere, the same bits);
+//! * [`matmul`]: the dense layers' products (an AVX-512 or AVX2 kernel on packed weights,
+//!   `gemm` elsewhere, the same bits);
 //! * [`sampling`]: keyed Philox draws `(seed, scenario, agent, step, sample)`, temperature,
 //!   top-k, top-p;
 //! * [`rollout`]: closed-loop rollouts (with collision and off-road feasibility masks),

@@ -39,9 +39,9 @@
 //!
 //! # The CPU forward pass
 //! Batched over the agents of a step, single-threaded per call (rollouts parallelise over
-//! scenarios and samples). The matrix products ([`crate::matmul`]) run an AVX-512 kernel
-//! on weights packed once per network where the CPU has AVX-512F, and the `gemm` crate on
-//! the weights in place elsewhere; both give the same bits.
+//! scenarios and samples). The matrix products ([`crate::matmul`]) run a kernel on weights
+//! packed once per network where the CPU has AVX-512F or AVX2 with FMA, and the `gemm`
+//! crate on the weights in place elsewhere; all give the same bits.
 
 use std::collections::BTreeMap;
 use std::path::Path;
