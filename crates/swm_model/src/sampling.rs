@@ -214,13 +214,20 @@ fn draw_from_likeliest(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32) -
 /// The [`nucleus_key`]s of the tokens of `es` (probabilities, none NaN, none negative) at
 /// least [`NUCLEUS_FLOOR`], in token order, into the front of `out`; returns their count.
 /// With AVX-512F eight tokens at a time (the keys of the members compressed into place),
-/// else one at a time; the same keys either way (tested).
+/// with AVX2 four at a time (the members' keys permuted to the front of the register),
+/// else one at a time; the same keys every way (tested).
 #[inline]
 fn front_keys(es: &[f32], out: &mut [u64; NUCLEUS_FAST_MAX_TOKENS]) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present (checked above).
-        return unsafe { avx512::front_keys(es, out) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present (checked above).
+            return unsafe { avx512::front_keys(es, out) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present (checked above).
+            return unsafe { avx2::front_keys(es, out) };
+        }
     }
     front_keys_one_by_one(es, out)
 }
@@ -237,14 +244,20 @@ fn front_keys_one_by_one(es: &[f32], out: &mut [u64]) -> usize {
 }
 
 /// The smallest of `keys` that is at least `from` (`u64::MAX` when none is): with
-/// AVX-512F eight keys at a time, else [`min_key_from_scalar`]; the same key either way
-/// (the minimum does not depend on the order).
+/// AVX-512F eight keys at a time, with AVX2 four, else [`min_key_from_scalar`]; the same
+/// key every way (the minimum does not depend on the order).
 #[inline]
 fn min_key_from(keys: &[u64], from: u64) -> u64 {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present (checked above).
-        return unsafe { avx512::min_key_from(keys, from) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present (checked above).
+            return unsafe { avx512::min_key_from(keys, from) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present (checked above).
+            return unsafe { avx2::min_key_from(keys, from) };
+        }
     }
     min_key_from_scalar(keys, from)
 }
@@ -336,6 +349,119 @@ mod avx512 {
         let k = unsafe { _mm512_maskz_loadu_epi64(tail, rest.as_ptr().cast()) };
         m = _mm512_mask_min_epu64(m, tail & _mm512_cmpge_epu64_mask(k, from_v), m, k);
         _mm512_reduce_min_epu64(m)
+    }
+}
+
+/// The nucleus's AVX2 forms ([`front_keys`], [`min_key_from`]) for CPUs without AVX-512F.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{NUCLEUS_FAST_MAX_TOKENS, NUCLEUS_FLOOR, front_keys_one_by_one};
+
+    /// Whether this CPU has AVX2 (asked once).
+    #[inline]
+    pub(super) fn available() -> bool {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| std::is_x86_feature_detected!("avx2"))
+    }
+
+    /// Per pattern of four members (bit `l`: lane `l` is one), the 32-bit lanes that bring
+    /// the members' 64-bit keys to the front in order (the rest: lane 0, never counted).
+    const LEFT_PACK: [[i32; 8]; 16] = {
+        let mut table = [[0i32; 8]; 16];
+        let mut pattern = 0;
+        while pattern < 16 {
+            let (mut to, mut lane) = (0usize, 0usize);
+            while lane < 4 {
+                if pattern >> lane & 1 == 1 {
+                    table[pattern][2 * to] = 2 * lane as i32;
+                    table[pattern][2 * to + 1] = 2 * lane as i32 + 1;
+                    to += 1;
+                }
+                lane += 1;
+            }
+            pattern += 1;
+        }
+        table
+    };
+
+    /// Keys are below this (a probability's 32 bits shifted by 16, or'ed with a token
+    /// below 2^16), so they compare the same as signed 64-bit integers.
+    const KEY_END: u64 = 1 << 48;
+
+    /// [`super::front_keys`]: per four tokens, each key `!bits(e) << 16 | t` and the
+    /// members' mask (`bits(e) ≥ bits(NUCLEUS_FLOOR)` as signed 32-bit integers, which is
+    /// `e ≥ NUCLEUS_FLOOR` for probabilities: non-negative, not NaN), the members' keys
+    /// permuted to the front ([`LEFT_PACK`]) and stored, the count moved by the members.
+    ///
+    /// # Safety
+    /// AVX2 must be available.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn front_keys(es: &[f32], out: &mut [u64; NUCLEUS_FAST_MAX_TOKENS]) -> usize {
+        let below_floor = _mm_set1_epi32(NUCLEUS_FLOOR.to_bits() as i32 - 1);
+        let ones = _mm256_set1_epi64x(0xFFFF_FFFF);
+        let mut tokens = _mm256_setr_epi64x(0, 1, 2, 3);
+        let four = _mm256_set1_epi64x(4);
+        let mut len = 0;
+        let mut chunks = es.chunks_exact(4);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` holds four f32 (16 bytes, unaligned load).
+            let bits = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
+            let member = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(bits, below_floor))) as usize;
+            let key =
+                _mm256_or_si256(_mm256_slli_epi64::<16>(_mm256_xor_si256(_mm256_cvtepu32_epi64(bits), ones)), tokens);
+            // SAFETY: the table's row is eight lane indices below 8.
+            let order = unsafe { _mm256_loadu_si256(LEFT_PACK[member].as_ptr().cast()) };
+            // SAFETY: `len` ≤ the tokens before this chunk, so `len + 4` ≤ `es.len()` ≤
+            // NUCLEUS_FAST_MAX_TOKENS (the caller's bound): the four stored keys fit in `out`.
+            debug_assert!(len + 4 <= out.len());
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(len).cast(), _mm256_permutevar8x32_epi32(key, order)) };
+            len += member.count_ones() as usize;
+            tokens = _mm256_add_epi64(tokens, four);
+        }
+        let done = es.len() - chunks.remainder().len();
+        let mut rest = [0u64; 4];
+        let more = front_keys_one_by_one(chunks.remainder(), &mut rest);
+        for (slot, key) in out[len..len + more].iter_mut().zip(&rest[..more]) {
+            *slot = key + done as u64;
+        }
+        len + more
+    }
+
+    /// [`super::min_key_from`] four keys at a time: the running minimum of the keys at
+    /// least `from` (as signed integers: keys are below 2^48, and a `from` beyond every key
+    /// finds none), reduced at the end.
+    ///
+    /// # Safety
+    /// AVX2 must be available.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn min_key_from(keys: &[u64], from: u64) -> u64 {
+        debug_assert!(keys.iter().all(|&k| k < KEY_END));
+        if from >= KEY_END {
+            return u64::MAX;
+        }
+        let from_v = _mm256_set1_epi64x(from as i64);
+        let none = _mm256_set1_epi64x(i64::MAX);
+        let mut m = none;
+        let mut chunks = keys.chunks_exact(4);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` holds four u64 (32 bytes, unaligned load).
+            let k = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
+            // Keys below `from` stand aside as "none".
+            let k = _mm256_blendv_epi8(k, none, _mm256_cmpgt_epi64(from_v, k));
+            m = _mm256_blendv_epi8(m, k, _mm256_cmpgt_epi64(m, k));
+        }
+        let mut lanes = [0i64; 4];
+        // SAFETY: four i64 (32 bytes, unaligned store).
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), m) };
+        let mut min = lanes.iter().fold(i64::MAX, |a, &b| a.min(b)) as u64;
+        for &k in chunks.remainder() {
+            if k >= from {
+                min = min.min(k);
+            }
+        }
+        if min == i64::MAX as u64 { u64::MAX } else { min }
     }
 }
 
@@ -486,8 +612,22 @@ mod tests {
                 for &k in keys {
                     froms.extend([k - 1, k, k + 1]);
                 }
-                for from in froms {
+                for &from in &froms {
                     assert_eq!(min_key_from(keys, from), min_key_from_scalar(keys, from), "len {len}, from {from}");
+                }
+                // The AVX2 forms too where the CPU has AVX2 (`front_keys` may have run the
+                // AVX-512 ones).
+                #[cfg(target_arch = "x86_64")]
+                if avx2::available() {
+                    let mut c = [0u64; NUCLEUS_FAST_MAX_TOKENS];
+                    // SAFETY: AVX2 is present (checked above).
+                    let nc = unsafe { avx2::front_keys(&es, &mut c) };
+                    assert_eq!(c[..nc], b[..nb], "AVX2, len {len}, round {round}");
+                    for &from in &froms {
+                        // SAFETY: as above.
+                        let got = unsafe { avx2::min_key_from(keys, from) };
+                        assert_eq!(got, min_key_from_scalar(keys, from), "AVX2, len {len}, from {from}");
+                    }
                 }
             }
         }
