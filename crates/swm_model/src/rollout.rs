@@ -443,8 +443,10 @@ impl FeasibilityMask {
 
 /// The feasibility masks for rollout engines outside this module (the GPU engine): call
 /// [`FeasibilityFilter::new_frame`] with every agent's state at the previous frame, then
-/// [`FeasibilityFilter::filter`] per model-driven agent with its sampled token, its logits
-/// and word 1 of its token draw; the result is the token [`rollout_one_masked`] would keep.
+/// [`FeasibilityFilter::filter`] per model-driven agent with the same `world`, its sampled
+/// token, its logits and word 1 of its token draw; the result is the token
+/// [`rollout_one_masked`] would keep. (The frame's boxes, speeds and heights are read from
+/// what `new_frame` was given.)
 #[derive(Default)]
 pub struct FeasibilityFilter {
     ms: MaskScratch,
