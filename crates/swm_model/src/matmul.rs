@@ -337,6 +337,24 @@ mod tiles {
         pub(super) dst: [*mut f32; TILE_ROWS],
     }
 
+    impl Gathered {
+        /// The tile of `rows` rows (at most [`TILE_ROWS`]) from row `row`, row `j`'s inputs
+        /// at `a_row(j)` and outputs at `dst_row(j)`.
+        #[inline(always)]
+        pub(super) fn of(
+            row: usize,
+            rows: usize,
+            a_row: &impl Fn(usize) -> *const f32,
+            dst_row: &impl Fn(usize) -> *mut f32,
+        ) -> Gathered {
+            let mut g = Gathered { a: [std::ptr::null(); TILE_ROWS], dst: [std::ptr::null_mut(); TILE_ROWS] };
+            for r in 0..rows {
+                (g.a[r], g.dst[r]) = (a_row(row + r), dst_row(row + r));
+            }
+            g
+        }
+    }
+
     impl TileRows for Gathered {
         #[inline(always)]
         fn a(&self, r: usize, _: usize) -> *const f32 {
@@ -385,15 +403,7 @@ mod avx512 {
         relu: bool,
     ) {
         // SAFETY: the function's contract.
-        unsafe {
-            gemm_over(m, p, relu, |row, rows| {
-                let mut g = Gathered { a: [std::ptr::null(); TILE_ROWS], dst: [std::ptr::null_mut(); TILE_ROWS] };
-                for r in 0..rows {
-                    (g.a[r], g.dst[r]) = (a_row(row + r), dst_row(row + r));
-                }
-                g
-            })
-        }
+        unsafe { gemm_over(m, p, relu, |row, rows| Gathered::of(row, rows, &a_row, &dst_row)) }
     }
 
     /// The panels and row tiles of [`gemm()`], the tile of `rows` rows from row `row` given
@@ -499,7 +509,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::tiles::{Contiguous, Gathered, TileRows};
-    use super::{PANEL, PackedDense, TILE_ROWS, TILE_ROWS_AVX2};
+    use super::{PANEL, PackedDense, TILE_ROWS_AVX2};
 
     /// Floats in a 256-bit register: half a panel.
     const HALF: usize = PANEL / 2;
@@ -534,15 +544,7 @@ mod avx2 {
         relu: bool,
     ) {
         // SAFETY: the function's contract.
-        unsafe {
-            gemm_over(m, p, relu, |row, rows| {
-                let mut g = Gathered { a: [std::ptr::null(); TILE_ROWS], dst: [std::ptr::null_mut(); TILE_ROWS] };
-                for r in 0..rows {
-                    (g.a[r], g.dst[r]) = (a_row(row + r), dst_row(row + r));
-                }
-                g
-            })
-        }
+        unsafe { gemm_over(m, p, relu, |row, rows| Gathered::of(row, rows, &a_row, &dst_row)) }
     }
 
     /// The panels and row tiles of [`gemm()`], the tile of `rows` rows from row `row` given
