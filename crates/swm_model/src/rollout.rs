@@ -2114,7 +2114,10 @@ pub fn rollout_scenarios_masked(
 ) -> Vec<ScenarioRollout> {
     let s = cfg.samples as usize;
     let jobs: Vec<(&Scenario, u32)> = (0..scenarios.len() * s).map(|k| (&scenarios[k / s], (k % s) as u32)).collect();
-    let group = rollout_group_size(jobs.len(), rayon::current_num_threads());
+    // The agents a rollout starts with (its frame-0 records), on average over the scenarios.
+    let starting: usize = scenarios.iter().map(|sc| sc.rows.iter().filter(|(f, _)| *f == 0).count()).sum();
+    let agents = starting / scenarios.len().max(1);
+    let group = rollout_group_size(jobs.len(), rayon::current_num_threads(), agents, l2_cache_bytes());
     let groups: Vec<Vec<Vec<(i32, TrajectoryRecord)>>> =
         jobs.par_chunks(group).map(|g| rollout_group(net, map, g, cfg, driver, mask)).collect();
     let mut it = groups.into_iter().flatten();
@@ -2127,12 +2130,41 @@ pub fn rollout_scenarios_masked(
 /// At most this many rollouts share the network's passes ([`rollout_group`]).
 const ROLLOUT_GROUP_MAX: usize = 6;
 
+/// A group's bytes per agent in the core's L2 cache ([`rollout_group_size`]): its rows of the
+/// network's activations (~5 KiB) and its share of the masks' and features' state. Measured
+/// on `bench_model`'s 48-agent rollouts (BENCHMARKS.md, session 35): with a 512 KiB L2 (AMD
+/// Zen 3) one rollout per group ran 12–20 % faster than six, two in between; with a 2 MiB L2
+/// (Intel Xeon, session 27) six ran 4–8 % faster than one.
+const GROUP_BYTES_PER_AGENT: usize = 6 << 10;
+
+/// The L2 cache [`rollout_group_size`] assumes where the CPU does not say (bytes).
+const L2_BYTES_UNKNOWN: usize = 1 << 20;
+
+/// The L2 cache of the core this runs on (bytes; CPUID leaf 0x8000_0006, which AMD and Intel
+/// CPUs both answer), or [`L2_BYTES_UNKNOWN`] where it cannot be read.
+fn l2_cache_bytes() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // The extended leaves exist up to the one leaf 0x8000_0000 names.
+        if std::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0006 {
+            let kib = (std::arch::x86_64::__cpuid(0x8000_0006).ecx >> 16) as usize;
+            if kib > 0 {
+                return kib << 10;
+            }
+        }
+    }
+    L2_BYTES_UNKNOWN
+}
+
 /// How many rollouts of `jobs` [`rollout_scenarios_masked`] steps together on each of
-/// `threads` threads: enough to batch the network (about 250 rows of the benchmark's
-/// 48-agent scenarios at 6), while leaving four groups per thread to balance the load. The
-/// records do not depend on it ([`rollout_group`]).
-fn rollout_group_size(jobs: usize, threads: usize) -> usize {
-    (jobs / (4 * threads.max(1))).clamp(1, ROLLOUT_GROUP_MAX)
+/// `threads` threads, for rollouts of `agents` agents on a core with `l2_bytes` of L2 cache:
+/// as many as keep the group's working set in L2 ([`GROUP_BYTES_PER_AGENT`]; a larger batch
+/// runs the network nearer its peak, but one that spills the cache slows everything else
+/// more), at least one and at most [`ROLLOUT_GROUP_MAX`], while leaving four groups per
+/// thread to balance the load. The records do not depend on it ([`rollout_group`]).
+fn rollout_group_size(jobs: usize, threads: usize, agents: usize, l2_bytes: usize) -> usize {
+    let fits = (l2_bytes / GROUP_BYTES_PER_AGENT / agents.max(1)).max(1);
+    (jobs / (4 * threads.max(1))).min(fits).clamp(1, ROLLOUT_GROUP_MAX)
 }
 
 /// The rollouts `jobs` ((scenario, sample) each) stepped together, frame by frame, with
@@ -2420,6 +2452,20 @@ mod tests {
             agents_masked > 100 && kept_some > 100 && banned_some > 50 && pruned > 1000 && cut > 30,
             "{agents_masked} {kept_some} {banned_some} {pruned} {cut}"
         );
+    }
+
+    #[test]
+    fn rollout_groups_fit_the_l2_cache() {
+        // The benchmark's 48-agent rollouts: one per group with a 512 KiB L2, six with 2 MiB.
+        assert_eq!(rollout_group_size(128, 1, 48, 512 << 10), 1);
+        assert_eq!(rollout_group_size(128, 1, 48, 2 << 20), 6);
+        assert_eq!(rollout_group_size(128, 1, 48, 1 << 20), 3);
+        // Small rollouts are batched up to the most a group holds.
+        assert_eq!(rollout_group_size(128, 1, 8, 512 << 10), 6);
+        // Four groups per thread come first; an empty scenario or no cache still gives one.
+        assert_eq!(rollout_group_size(16, 2, 8, 2 << 20), 2);
+        assert_eq!(rollout_group_size(3, 4, 0, 0), 1);
+        assert!(l2_cache_bytes() >= 1 << 10);
     }
 
     #[test]
