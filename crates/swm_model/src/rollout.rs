@@ -993,11 +993,22 @@ struct Candidate {
 }
 
 /// An agent's braking states as the collision mask assumes them ([`their_braking_states`]):
-/// their boxes, and the bounds of their centres (see [`Bounds`]).
+/// where its box is in each, and the bounds of their centres (see [`Bounds`]).
 struct Brakes {
-    /// Now and after each of [`MASK_MAX_BRAKE_STEPS`] steps.
-    boxes: [MaskBox; MASK_MAX_BRAKE_STEPS + 1],
+    /// Now and after each of [`MASK_MAX_BRAKE_STEPS`] steps: the box's centre and unit
+    /// forward direction `[x, y, cos, sin]` (its size is the agent's box's now,
+    /// [`MaskFrame::boxes`]; half the bytes of whole boxes, which the frame's cache holds).
+    poses: [[f64; 4]; MASK_MAX_BRAKE_STEPS + 1],
     bounds: Bounds,
+}
+
+impl Brakes {
+    /// The box in state `k`, `shape` (the agent's box now) moved there.
+    #[inline]
+    fn at(&self, k: usize, shape: &MaskBox) -> MaskBox {
+        let [x, y, c, s] = self.poses[k];
+        MaskBox { c: [x, y], f: [c, s], ..*shape }
+    }
 }
 
 /// What the masks know of a frame, shared by every agent's checks: read-only while they
@@ -1308,13 +1319,13 @@ impl MaskScratch {
                 fr.brakes[j].get_or_init(|| {
                     let w = &world[j];
                     their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, own, trig);
-                    let shape = fr.boxes[j];
                     debug_assert_eq!(own.len(), MASK_MAX_BRAKE_STEPS + 1);
-                    let mut boxes = [shape; MASK_MAX_BRAKE_STEPS + 1];
-                    for (b, s) in boxes.iter_mut().zip(own.iter()) {
-                        *b = shape.moved_to_by(s, trig);
+                    let mut poses = [[0.0; 4]; MASK_MAX_BRAKE_STEPS + 1];
+                    for (p, s) in poses.iter_mut().zip(own.iter()) {
+                        let (sin, cos) = trig.of(s.heading_rad);
+                        *p = [s.point_enu[0], s.point_enu[1], cos, sin];
                     }
-                    Brakes { bounds: Bounds::of(boxes.iter().map(|b| b.c)), boxes }
+                    Brakes { bounds: Bounds::of(own.iter().map(|s| s.point_enu)), poses }
                 });
             }
         }
@@ -1564,12 +1575,13 @@ impl MaskScratch {
             // No circle of theirs meets one of ours (the grown ones are the larger): the
             // candidate changes nothing, clear or not.
             let theirs_all = fr.brakes[j].get().expect("a candidate's braking states are made by `prepare`");
-            if own_bounds.apart(&theirs_all.bounds, shape.radius() + theirs_all.boxes[0].radius()) {
+            let their_shape = fr.boxes[j];
+            if own_bounds.apart(&theirs_all.bounds, shape.radius() + their_shape.radius()) {
                 continue;
             }
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
             for k in 0..own.len() {
-                let theirs = theirs_all.boxes[(k + 1).min(MASK_MAX_BRAKE_STEPS)];
+                let theirs = theirs_all.at((k + 1).min(MASK_MAX_BRAKE_STEPS), &their_shape);
                 if level == COLL_CLEAR
                     && own_boxes[k].circles_meet(&theirs)
                     && own_box_of(own_boxes, own, trig, k).axes_overlap(&theirs)
