@@ -243,6 +243,19 @@ fn front_keys_one_by_one(es: &[f32], out: &mut [u64]) -> usize {
     len
 }
 
+/// The vector forms' end of [`front_keys`]: the keys of the tokens from `done` on (fewer
+/// than a register holds) one at a time, appended after the `len` keys in `out`, their
+/// tokens counted from `done`; returns the front's length.
+#[cfg(target_arch = "x86_64")]
+fn front_keys_tail(es: &[f32], done: usize, out: &mut [u64], len: usize) -> usize {
+    // `len ≤ done`, so `out[len..]` has room for every key the loop writes.
+    let more = front_keys_one_by_one(&es[done..], &mut out[len..]);
+    for key in &mut out[len..len + more] {
+        *key += done as u64;
+    }
+    len + more
+}
+
 /// The smallest of `keys` that is at least `from` (`u64::MAX` when none is): with
 /// AVX-512F eight keys at a time, with AVX2 four, else [`min_key_from_scalar`]; the same
 /// key every way (the minimum does not depend on the order).
@@ -283,7 +296,7 @@ fn min_key_from_scalar(keys: &[u64], from: u64) -> u64 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{NUCLEUS_FAST_MAX_TOKENS, NUCLEUS_FLOOR, front_keys_one_by_one};
+    use super::{NUCLEUS_FAST_MAX_TOKENS, NUCLEUS_FLOOR, front_keys_tail};
 
     /// Whether this CPU has AVX-512F (asked once).
     #[inline]
@@ -318,13 +331,7 @@ mod avx512 {
             len += member.count_ones() as usize;
             tokens = _mm512_add_epi64(tokens, eight);
         }
-        let done = es.len() - chunks.remainder().len();
-        let mut rest = [0u64; 8];
-        let more = front_keys_one_by_one(chunks.remainder(), &mut rest);
-        for (slot, key) in out[len..len + more].iter_mut().zip(&rest[..more]) {
-            *slot = key + done as u64;
-        }
-        len + more
+        front_keys_tail(es, es.len() - chunks.remainder().len(), out, len)
     }
 
     /// [`super::min_key_from`] eight keys at a time: the running minimum of the keys at
@@ -357,7 +364,7 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{NUCLEUS_FAST_MAX_TOKENS, NUCLEUS_FLOOR, front_keys_one_by_one};
+    use super::{NUCLEUS_FAST_MAX_TOKENS, NUCLEUS_FLOOR, front_keys_tail};
 
     /// Whether this CPU has AVX2 (asked once).
     #[inline]
@@ -420,13 +427,7 @@ mod avx2 {
             len += member.count_ones() as usize;
             tokens = _mm256_add_epi64(tokens, four);
         }
-        let done = es.len() - chunks.remainder().len();
-        let mut rest = [0u64; 4];
-        let more = front_keys_one_by_one(chunks.remainder(), &mut rest);
-        for (slot, key) in out[len..len + more].iter_mut().zip(&rest[..more]) {
-            *slot = key + done as u64;
-        }
-        len + more
+        front_keys_tail(es, es.len() - chunks.remainder().len(), out, len)
     }
 
     /// [`super::min_key_from`] four keys at a time: the running minimum of the keys at
