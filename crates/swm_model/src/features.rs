@@ -139,10 +139,6 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(k: &Kinematics) -> Frame {
-        let (s, c) = k.heading_rad.sin_cos();
-        Frame { o: k.point_enu, c, s }
-    }
     fn local(&self, p: P2) -> P2 {
         let (dx, dy) = (p[0] - self.o[0], p[1] - self.o[1]);
         [self.c * dx + self.s * dy, -self.s * dx + self.c * dy]
@@ -152,8 +148,31 @@ impl Frame {
     }
 }
 
-fn velocity(k: &Kinematics) -> P2 {
-    [k.speed_mps * k.heading_rad.cos(), k.speed_mps * k.heading_rad.sin()]
+/// The unit vector of `k`'s heading: (cos, sin).
+fn heading_vec(k: &Kinematics) -> P2 {
+    let (s, c) = k.heading_rad.sin_cos();
+    [c, s]
+}
+
+/// The velocity of `k` from its heading's unit vector `u` ([`heading_vec`]).
+fn velocity_along(k: &Kinematics, u: P2) -> P2 {
+    [k.speed_mps * u[0], k.speed_mps * u[1]]
+}
+
+/// The cosine and sine of the heading `b` relative to `a`, from their unit vectors
+/// ([`heading_vec`]): `cos(b − a)` and `sin(b − a)` by the angle-difference identities (no
+/// call to libm per neighbour).
+fn relative_heading(a: P2, b: P2) -> (f64, f64) {
+    (b[0] * a[0] + b[1] * a[1], b[1] * a[0] - b[0] * a[1])
+}
+
+/// The unit directions (sine, cosine) of the eight rays, 0°, 45°, ... counter-clockwise from
+/// the heading whose cosine and sine are `c`, `s`: the heading's vector turned by quarter
+/// turns (exact) and by eighth turns (`(s ± c) / √2`), without a call to libm per ray.
+fn ray_dirs(c: f64, s: f64) -> [(f64, f64); 8] {
+    let r = std::f64::consts::FRAC_1_SQRT_2;
+    let (p, m) = ((s + c) * r, (c - s) * r);
+    [(s, c), (p, m), (c, -s), (m, -p), (-s, -c), (-p, -m), (-c, s), (-m, p)]
 }
 
 fn choose_successor(map: &MapContext, path: u32, intent: &Intent) -> Option<u32> {
@@ -210,7 +229,10 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
 /// threads computing different agents' features share it.
 #[derive(Debug, Default)]
 pub(crate) struct FeatureScratch {
-    /// `velocity` of every agent's current state (empty: computed when asked for).
+    /// Every agent's heading now as a unit vector ([`heading_vec`]; empty: computed when
+    /// asked for).
+    headings: Vec<P2>,
+    /// Every agent's velocity now ([`velocity_along`] its heading; empty as `headings`).
     velocities: Vec<P2>,
     /// Every agent's position now, side by side, for the neighbour scan (empty: read from
     /// the agents).
@@ -226,8 +248,10 @@ pub(crate) struct FeatureScratch {
 impl FeatureScratch {
     /// Starts a frame: the velocities of `agents` now, and their cells when they are many.
     pub(crate) fn new_frame(&mut self, agents: &[AgentView]) {
+        self.headings.clear();
+        self.headings.extend(agents.iter().map(|a| heading_vec(a.now())));
         self.velocities.clear();
-        self.velocities.extend(agents.iter().map(|a| velocity(a.now())));
+        self.velocities.extend(agents.iter().zip(&self.headings).map(|(a, &u)| velocity_along(a.now(), u)));
         self.points.clear();
         self.points.extend(agents.iter().map(|a| a.now().point_enu));
         self.indexed = !self.scan_only && agents.len() >= CELL_INDEX_MIN_AGENTS;
@@ -255,7 +279,8 @@ pub(crate) fn agent_features_with(
     out.fill(0.0);
     let a = &agents[i];
     let now = a.now();
-    let fr = Frame::new(now);
+    let own_heading = scratch.headings.get(i).copied().unwrap_or_else(|| heading_vec(now));
+    let fr = Frame { o: now.point_enu, c: own_heading[0], s: own_heading[1] };
     let h = a.history;
     let n = h.len();
 
@@ -337,8 +362,7 @@ pub(crate) fn agent_features_with(
 
     // Static context.
     let here = map.class_at(now.point_enu);
-    let dirs: [(f64, f64); 8] =
-        std::array::from_fn(|d| (now.heading_rad + d as f64 * std::f64::consts::FRAC_PI_4).sin_cos());
+    let dirs = ray_dirs(fr.c, fr.s);
     let here_is_road = matches!(here, BevClass::Road | BevClass::Crossing);
     let hits = map.march_rays(now.point_enu, &dirs, here_is_road, RAY_MAX_M);
     for (d, (building, edge)) in hits.into_iter().enumerate() {
@@ -355,8 +379,11 @@ pub(crate) fn agent_features_with(
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let FeatureScratch { velocities, points, cells, indexed, .. } = scratch;
-    let velocity_of = |j: usize| velocities.get(j).copied().unwrap_or_else(|| velocity(agents[j].now()));
+    let FeatureScratch { headings, velocities, points, cells, indexed, .. } = scratch;
+    let heading_of = |j: usize| headings.get(j).copied().unwrap_or_else(|| heading_vec(agents[j].now()));
+    let velocity_of = |j: usize| {
+        velocities.get(j).copied().unwrap_or_else(|| velocity_along(agents[j].now(), heading_vec(agents[j].now())))
+    };
     near.clear();
     let within = |j: usize| {
         let p = agents[j].now().point_enu;
@@ -406,13 +433,13 @@ pub(crate) fn agent_features_with(
         let bn = b.now();
         let o = &mut out[EGO_DIM + slot * NEIGHBOUR_DIM..EGO_DIM + (slot + 1) * NEIGHBOUR_DIM];
         let p = fr.local(bn.point_enu);
-        let dh = wrap_angle(bn.heading_rad - now.heading_rad);
+        let (cos_dh, sin_dh) = relative_heading(own_heading, heading_of(*j));
         let vb = velocity_of(*j);
         let dv = fr.local_vec([vb[0] - v_own[0], vb[1] - v_own[1]]);
         o[0] = (p[0] / 20.0) as f32;
         o[1] = (p[1] / 20.0) as f32;
-        o[2] = dh.cos() as f32;
-        o[3] = dh.sin() as f32;
+        o[2] = cos_dh as f32;
+        o[3] = sin_dh as f32;
         o[4] = (dv[0] / 10.0) as f32;
         o[5] = (dv[1] / 10.0) as f32;
         o[6] = b.length_m / 5.0;

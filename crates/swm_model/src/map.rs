@@ -281,11 +281,15 @@ struct Seg {
     b: P2,
     /// `|b − a|` (`hypot`), made once here for every query of [`MapContext::match_path_two`].
     len: f64,
+    /// The bounding box's corners (south-west, north-east).
+    lo: P2,
+    hi: P2,
 }
 
 impl Seg {
     fn new(path: usize, i: usize, a: P2, b: P2) -> Seg {
-        Seg { path: path as u32, i: i as u32, a, b, len: (b[0] - a[0]).hypot(b[1] - a[1]) }
+        let (lo, hi) = ([a[0].min(b[0]), a[1].min(b[1])], [a[0].max(b[0]), a[1].max(b[1])]);
+        Seg { path: path as u32, i: i as u32, a, b, len: (b[0] - a[0]).hypot(b[1] - a[1]), lo, hi }
     }
 }
 
@@ -300,6 +304,121 @@ impl PointDistance for Seg {
     fn distance_2(&self, p: &[f64; 2]) -> f64 {
         let (q, _) = project(self.a, self.b, *p);
         (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2)
+    }
+}
+
+/// The largest radius [`SegGrid`] answers (m): the path matches' radii are 3 and 6 m.
+const SEG_GRID_REACH_M: f64 = 8.0;
+/// Side of [`SegGrid`]'s cells (m).
+const SEG_GRID_CELL_M: f64 = 8.0;
+/// The most cells [`SegGrid`] makes (larger maps get larger cells).
+const SEG_GRID_MAX_CELLS: f64 = 4.0e6;
+
+/// The path segments of a [`MapContext`]'s tree by square cell: each cell lists every
+/// segment whose bounding box comes within [`SEG_GRID_REACH_M`] (and a margin) of it, in the
+/// order the tree's searches give them (`RTree::iter`'s depth-first order, which
+/// `locate_within_distance` keeps, only pruning subtrees). So the segments of a point's cell
+/// within a radius up to the reach, tested as the tree tests its leaves
+/// ([`PointDistance::distance_2`] ≤ r²), are the tree's answer in the tree's order, from one
+/// cell instead of a walk down the tree: the path matches ([`MapContext::match_path_two`],
+/// once per agent and frame) pick the same segment.
+#[derive(Clone, Debug, Default)]
+struct SegGrid {
+    origin: P2,
+    cell_m: f64,
+    nx: usize,
+    ny: usize,
+    /// Cell `row * nx + col` lists `items[starts[c]..starts[c + 1]]`.
+    starts: Vec<u32>,
+    /// Indices into `segs`.
+    items: Vec<u32>,
+    /// The tree's segments in its order.
+    segs: Vec<Seg>,
+}
+
+impl SegGrid {
+    fn new(tree: &RTree<Seg>) -> SegGrid {
+        let segs: Vec<Seg> = tree.iter().cloned().collect();
+        // Every segment of the tree is finite (`MapContext::new` leaves the others out).
+        let reach = SEG_GRID_REACH_M + 1.0;
+        let mut bb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        for s in &segs {
+            bb = [
+                bb[0].min(s.a[0].min(s.b[0])),
+                bb[1].min(s.a[1].min(s.b[1])),
+                bb[2].max(s.a[0].max(s.b[0])),
+                bb[3].max(s.a[1].max(s.b[1])),
+            ];
+        }
+        if segs.is_empty() || !bb.iter().all(|v| v.is_finite()) || segs.len() >= u32::MAX as usize {
+            return SegGrid::default();
+        }
+        let origin = [bb[0] - reach, bb[1] - reach];
+        let (w_m, h_m) = (bb[2] - bb[0] + 2.0 * reach, bb[3] - bb[1] + 2.0 * reach);
+        let cell_m = SEG_GRID_CELL_M.max((w_m * h_m / SEG_GRID_MAX_CELLS).sqrt());
+        let (nx, ny) = ((w_m / cell_m).ceil() as usize + 1, (h_m / cell_m).ceil() as usize + 1);
+        let span = |s: &Seg| {
+            let c = |v: f64, o: f64, n: usize| (((v - o) / cell_m).floor().max(0.0) as usize).min(n - 1);
+            (
+                c(s.a[0].min(s.b[0]) - reach, origin[0], nx)..=c(s.a[0].max(s.b[0]) + reach, origin[0], nx),
+                c(s.a[1].min(s.b[1]) - reach, origin[1], ny)..=c(s.a[1].max(s.b[1]) + reach, origin[1], ny),
+            )
+        };
+        let mut starts = vec![0u32; nx * ny + 1];
+        for s in &segs {
+            let (cols, rows) = span(s);
+            for r in rows {
+                for c in cols.clone() {
+                    starts[r * nx + c + 1] += 1;
+                }
+            }
+        }
+        for c in 0..nx * ny {
+            starts[c + 1] += starts[c];
+        }
+        let mut next = starts.clone();
+        let mut items = vec![0u32; starts[nx * ny] as usize];
+        for (k, s) in segs.iter().enumerate() {
+            let (cols, rows) = span(s);
+            for r in rows {
+                for c in cols.clone() {
+                    items[next[r * nx + c] as usize] = k as u32;
+                    next[r * nx + c] += 1;
+                }
+            }
+        }
+        SegGrid { origin, cell_m, nx, ny, starts, items, segs }
+    }
+
+    /// The segments within `radius_m` of `p` (`distance_2` ≤ `radius_m²`, the tree's test)
+    /// in the tree's order, when the grid answers the search: `radius_m` up to the reach and
+    /// `p` on the grid.
+    fn within(&self, p: P2, radius_m: f64) -> Option<impl Iterator<Item = &Seg>> {
+        let r2 = radius_m * radius_m;
+        // The box test first (no division): a segment within the radius has its box within
+        // it too (the slack covers rounding).
+        let box2 = r2 * (1.0 + 1e-9) + 1e-9;
+        let list = self.cell_of(p, radius_m)?;
+        Some(list.filter(move |s| {
+            let dx = (s.lo[0] - p[0]).max(p[0] - s.hi[0]).max(0.0);
+            let dy = (s.lo[1] - p[1]).max(p[1] - s.hi[1]).max(0.0);
+            dx * dx + dy * dy <= box2 && s.distance_2(&p) <= r2
+        }))
+    }
+
+    /// The segments listed for `p`'s cell, in the tree's order, when the grid answers a
+    /// search of `radius_m` around `p` (a radius up to the reach, `p` on the grid).
+    fn cell_of(&self, p: P2, radius_m: f64) -> Option<impl Iterator<Item = &Seg>> {
+        if radius_m.is_nan() || radius_m > SEG_GRID_REACH_M || self.nx == 0 {
+            return None;
+        }
+        let (x, y) = ((p[0] - self.origin[0]) / self.cell_m, (p[1] - self.origin[1]) / self.cell_m);
+        if !(x >= 0.0 && y >= 0.0 && x < self.nx as f64 && y < self.ny as f64) {
+            return None;
+        }
+        let c = y as usize * self.nx + x as usize;
+        let list = &self.items[self.starts[c] as usize..self.starts[c + 1] as usize];
+        Some(list.iter().map(|&k| &self.segs[k as usize]))
     }
 }
 
@@ -334,6 +453,8 @@ pub enum SignalSource {
 pub struct MapContext {
     pub paths: Vec<Path>,
     tree: RTree<Seg>,
+    /// The tree's segments by cell, for the path matches ([`SegGrid`]).
+    grid: SegGrid,
     /// Class raster: `classes[row * width + col]`, row 0 at `origin_m[1]` (south), going north.
     pub classes: Vec<u8>,
     pub width: usize,
@@ -402,6 +523,7 @@ impl MapContext {
             }
         }
         let tree = RTree::bulk_load(segs);
+        let grid = SegGrid::new(&tree);
         let drivable = Drivable::from_strips(&swm_twin::drivable::drivable_strips(twin));
 
         // The raster.
@@ -434,6 +556,7 @@ impl MapContext {
         Ok(MapContext {
             paths,
             tree,
+            grid,
             classes,
             width,
             height,
@@ -485,6 +608,7 @@ impl MapContext {
         }
         MapContext {
             paths,
+            grid: SegGrid::new(&tree),
             tree,
             classes,
             width,
@@ -636,10 +760,28 @@ impl MapContext {
         far_m: f64,
     ) -> (Option<PathMatch>, Option<PathMatch>) {
         debug_assert!(near_m <= far_m, "the near radius {near_m} is beyond the far one {far_m}");
+        let far2 = far_m * far_m;
+        // The grid's segments or the tree's: the same ones in the same order (`SegGrid`).
+        match self.grid.within(p, far_m) {
+            Some(segs) => self.best_matches(segs, p, heading_rad, near_m, far_m),
+            None => self.best_matches(self.tree.locate_within_distance(p, far2), p, heading_rad, near_m, far_m),
+        }
+    }
+
+    /// [`MapContext::match_path_two`] among `segs`, the segments within `far_m` of `p` in
+    /// the tree's order.
+    fn best_matches<'a>(
+        &self,
+        segs: impl Iterator<Item = &'a Seg>,
+        p: P2,
+        heading_rad: f64,
+        near_m: f64,
+        far_m: f64,
+    ) -> (Option<PathMatch>, Option<PathMatch>) {
         let (hs, hc) = heading_rad.sin_cos();
         let (near2, far2) = (near_m * near_m, far_m * far_m);
         let mut best: [Option<(f64, PathMatch)>; 2] = [None, None];
-        for seg in self.tree.locate_within_distance(p, far2) {
+        for seg in segs {
             let d = [seg.b[0] - seg.a[0], seg.b[1] - seg.a[1]];
             let len = seg.len;
             if len < 1e-6 {
@@ -1082,6 +1224,56 @@ mod tests {
         }
         // The two radii do give different matches.
         assert!(both > 50, "{both}");
+    }
+
+    /// The grid's segments within a radius are the tree's, in the tree's order, for points
+    /// on and off the paths, radii up to the grid's reach and a little past it (where the
+    /// tree answers), and points off the grid; so the path matches are the tree's.
+    #[test]
+    fn the_segment_grid_answers_as_the_tree() {
+        let mut rng = swm_core::rng::CounterRng::new(8, 1);
+        let mut paths = Vec::new();
+        for k in 0..40u32 {
+            let mut q = [rng.range_f64(0.0, 300.0), rng.range_f64(0.0, 200.0)];
+            let mut pts = vec![q];
+            for _ in 0..rng.range_f64(1.0, 8.0) as usize {
+                // Segments from a few centimetres to 60 m, some repeated points.
+                let len = if rng.range_f64(0.0, 1.0) < 0.1 { 0.0 } else { rng.range_f64(0.02, 60.0) };
+                let h = rng.range_f64(-4.0, 4.0);
+                q = [q[0] + len * h.cos(), q[1] + len * h.sin()];
+                pts.push(q);
+            }
+            paths.push(make_path(pts, 10.0, Some(k), None, Vec::new()));
+        }
+        let map = MapContext::from_paths(paths, 1.75);
+        let key = |s: &Seg| (s.path, s.i);
+        let mut found = 0;
+        for n in 0..20_000 {
+            let p = if n % 2 == 0 {
+                [rng.range_f64(-30.0, 330.0), rng.range_f64(-30.0, 230.0)]
+            } else {
+                // On or beside a path's point.
+                let path = &map.paths[n % map.paths.len()];
+                let q = path.points[n % path.points.len()];
+                [q[0] + rng.range_f64(-3.0, 3.0), q[1] + rng.range_f64(-3.0, 3.0)]
+            };
+            let r = rng.range_f64(0.0, SEG_GRID_REACH_M + 2.0);
+            let tree: Vec<_> = map.tree.locate_within_distance(p, r * r).map(key).collect();
+            if let Some(list) = map.grid.within(p, r) {
+                let grid: Vec<_> = list.map(key).collect();
+                assert_eq!(grid, tree, "p {p:?} r {r}");
+                found += grid.len();
+            } else {
+                assert!(r > SEG_GRID_REACH_M || tree.is_empty(), "p {p:?} r {r}: off the grid but near a path");
+            }
+            let h = rng.range_f64(-4.0, 4.0);
+            assert_eq!(
+                map.match_path_two(p, h, r.min(3.0), r),
+                map.best_matches(map.tree.locate_within_distance(p, r * r), p, h, r.min(3.0), r),
+                "p {p:?} r {r}"
+            );
+        }
+        assert!(found > 10_000, "{found}");
     }
 
     /// `all_drivable` answers as `is_drivable` asked point by point, with a drivable area
