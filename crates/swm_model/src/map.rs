@@ -94,12 +94,6 @@ impl Grid {
         // `u64` needs two and a fix-up.)
         Some(unsafe { (x.to_int_unchecked::<i64>() as usize, y.to_int_unchecked::<i64>() as usize) })
     }
-
-    /// The row-major index `row * nx + col` of the cell holding `p`.
-    #[inline]
-    fn index(&self, p: P2) -> Option<usize> {
-        self.cell(p).map(|(c, r)| r * self.nx + c)
-    }
 }
 
 /// `1 / res` when `res` is a power of two whose reciprocal is a normal number (then
@@ -691,27 +685,28 @@ impl MapContext {
         }
     }
 
-    /// Whether every point of `pts` is drivable ([`MapContext::is_drivable`] of each, up to
-    /// the first that is not), with the raster's constants derived once.
+    /// Which corners of a box are drivable ([`MapContext::is_drivable`] of each): bit `k` for
+    /// corner `k` of `[(hl, hw), (−hl, hw), (−hl, −hw), (hl, −hw)]`, each `c + a · f + b · l`
+    /// (summed in that order) with `f` the box's unit forward and `l = (−f₁, f₀)` its left.
+    /// With AVX2 the four corners and their cells are computed side by side, in the same
+    /// IEEE operations as one at a time (so the same cells: tested).
     #[inline]
-    pub fn all_drivable(&self, pts: &[P2]) -> bool {
-        match &self.drivable {
-            Some(d) => {
-                let g = Grid::new(d.origin_m, d.res_m, d.nx, d.ny);
-                pts.iter().all(|&p| g.index(p).is_some_and(|k| d.contains_at(k, p)))
-            }
-            None => {
-                let g = Grid::new(self.origin_m, self.res_m, self.width, self.height);
-                // `class_at` is Road or Crossing exactly for those two bytes (any other byte
-                // reads as another class or as Ground).
-                pts.iter().all(|&p| {
-                    g.index(p).is_some_and(|k| {
-                        let c = self.classes[k];
-                        c == BevClass::Road as u8 || c == BevClass::Crossing as u8
-                    })
-                })
-            }
+    pub fn drivable_corners(&self, c: P2, f: P2, hl: f64, hw: f64) -> u8 {
+        #[cfg(target_arch = "x86_64")]
+        if corners::avx2_available() && corners::fits(self) {
+            // SAFETY: AVX2 is present (checked above) and the raster's cell indices fit
+            // `i32` (`fits`).
+            return unsafe { corners::avx2(self, c, f, hl, hw) };
         }
+        self.drivable_corners_one_by_one(c, f, hl, hw)
+    }
+
+    /// [`MapContext::drivable_corners`], one corner after another.
+    pub(crate) fn drivable_corners_one_by_one(&self, c: P2, f: P2, hl: f64, hw: f64) -> u8 {
+        let l = [-f[1], f[0]];
+        let at = |a: f64, b: f64| [c[0] + a * f[0] + b * l[0], c[1] + a * f[1] + b * l[1]];
+        let pts = [at(hl, hw), at(-hl, hw), at(-hl, -hw), at(hl, -hw)];
+        (0..4).filter(|&k| self.is_drivable(pts[k])).fold(0, |m, k| m | 1 << k)
     }
 
     /// How far `p` lies off the drivable area (m; 0 on it): the distance to it, capped at
@@ -882,6 +877,101 @@ pub fn make_path(
         })
         .collect();
     Path { points, s_m, length_m: s, speed_limit_mps, lane, stop_s_m, successors, dirs }
+}
+
+/// [`MapContext::drivable_corners`]'s four corners side by side in AVX2 lanes.
+#[cfg(target_arch = "x86_64")]
+mod corners {
+    use std::arch::x86_64::*;
+
+    use super::{BevClass, Grid, MapContext, P2};
+
+    /// Whether this CPU has AVX2 (asked once).
+    #[inline]
+    pub(super) fn avx2_available() -> bool {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| std::is_x86_feature_detected!("avx2"))
+    }
+
+    /// Whether the raster the corners are looked up in (the drivable area's, else the
+    /// class raster) has fewer than 2^31 cells, so that `i32` lanes hold every index.
+    #[inline]
+    pub(super) fn fits(map: &MapContext) -> bool {
+        let (nx, ny) = match &map.drivable {
+            Some(d) => (d.nx, d.ny),
+            None => (map.width, map.height),
+        };
+        nx.checked_mul(ny).is_some_and(|n| n <= i32::MAX as usize)
+    }
+
+    /// The corners of [`MapContext::drivable_corners`]: each lane computes one corner and its
+    /// cell in the scalar code's IEEE operations (`c + a · f + b · l`, the offset from the
+    /// origin times the reciprocal or divided by the resolution, the range test,
+    /// truncation); the cells are then read one by one.
+    ///
+    /// # Safety
+    /// AVX2 must be available and [`fits`] must hold.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2(map: &MapContext, c: P2, f: P2, hl: f64, hw: f64) -> u8 {
+        let g = match &map.drivable {
+            Some(d) => Grid::new(d.origin_m, d.res_m, d.nx, d.ny),
+            None => Grid::new(map.origin_m, map.res_m, map.width, map.height),
+        };
+        let (mut xs, mut ys, mut cells) = ([0.0f64; 4], [0.0f64; 4], [0i32; 4]);
+        let inside;
+        // SAFETY: vector arithmetic on locals, stores into local arrays of the lanes' size.
+        unsafe {
+            let a = _mm256_setr_pd(hl, -hl, -hl, hl);
+            let b = _mm256_setr_pd(hw, hw, -hw, -hw);
+            let x = _mm256_add_pd(
+                _mm256_add_pd(_mm256_set1_pd(c[0]), _mm256_mul_pd(a, _mm256_set1_pd(f[0]))),
+                _mm256_mul_pd(b, _mm256_set1_pd(-f[1])),
+            );
+            let y = _mm256_add_pd(
+                _mm256_add_pd(_mm256_set1_pd(c[1]), _mm256_mul_pd(a, _mm256_set1_pd(f[1]))),
+                _mm256_mul_pd(b, _mm256_set1_pd(f[0])),
+            );
+            let (dx, dy) =
+                (_mm256_sub_pd(x, _mm256_set1_pd(g.origin[0])), _mm256_sub_pd(y, _mm256_set1_pd(g.origin[1])));
+            let (cx, cy) = match g.inv {
+                Some(inv) => (_mm256_mul_pd(dx, _mm256_set1_pd(inv)), _mm256_mul_pd(dy, _mm256_set1_pd(inv))),
+                None => (_mm256_div_pd(dx, _mm256_set1_pd(g.res)), _mm256_div_pd(dy, _mm256_set1_pd(g.res))),
+            };
+            let zero = _mm256_setzero_pd();
+            // Ordered compares: false for NaN, as in `Grid::cell`.
+            let ok = _mm256_and_pd(
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(cx, zero), _mm256_cmp_pd::<_CMP_GE_OQ>(cy, zero)),
+                _mm256_and_pd(
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(cx, _mm256_set1_pd(g.nx_f)),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(cy, _mm256_set1_pd(g.ny_f)),
+                ),
+            );
+            inside = _mm256_movemask_pd(ok) as u32;
+            // Truncations (exact in range: below nx, ny < 2^31); other lanes are unused.
+            let (col, row) = (_mm256_cvttpd_epi32(cx), _mm256_cvttpd_epi32(cy));
+            let index = _mm_add_epi32(_mm_mullo_epi32(row, _mm_set1_epi32(g.nx as i32)), col);
+            _mm_storeu_si128(cells.as_mut_ptr().cast(), index);
+            _mm256_storeu_pd(xs.as_mut_ptr(), x);
+            _mm256_storeu_pd(ys.as_mut_ptr(), y);
+        }
+        let mut mask = 0u8;
+        for k in 0..4 {
+            if inside >> k & 1 == 0 {
+                continue;
+            }
+            // In range: 0 ≤ col < nx and 0 ≤ row < ny, so 0 ≤ index < nx · ny.
+            let cell = cells[k] as usize;
+            let drivable = match &map.drivable {
+                Some(d) => d.contains_at(cell, [xs[k], ys[k]]),
+                None => {
+                    let class = map.classes[cell];
+                    class == BevClass::Road as u8 || class == BevClass::Crossing as u8
+                }
+            };
+            mask |= u8::from(drivable) << k;
+        }
+        mask
+    }
 }
 
 /// [`MapContext::march_rays`]'s eight rays side by side in AVX-512 or AVX2 lanes.
@@ -1276,39 +1366,52 @@ mod tests {
         assert!(found > 10_000, "{found}");
     }
 
-    /// `all_drivable` answers as `is_drivable` asked point by point, with a drivable area
-    /// and without (the class raster), on and off the road, near cell edges and off the
-    /// raster.
+    /// `drivable_corners` (the AVX2 form where this CPU has it, and the one-by-one form)
+    /// answers as `is_drivable` asked of each corner of `MaskBox::corners`' order, with a
+    /// drivable area and without (the class raster, at a resolution that is a power of two
+    /// and one that is not), on and off the road, with corners on cell edges, off the
+    /// raster, and NaN.
     #[test]
-    fn all_drivable_is_drivable_point_by_point() {
+    fn drivable_corners_are_the_corners_drivable_one_by_one() {
         let paths = vec![
             make_path(vec![[0.0, 0.0], [60.0, 0.0], [90.0, 30.0]], 10.0, Some(0), None, Vec::new()),
             make_path(vec![[60.0, 0.0], [60.0, -40.0]], 10.0, Some(1), None, Vec::new()),
         ];
         let mut map = MapContext::from_paths(paths, 1.75);
         let mut rng = swm_core::rng::CounterRng::new(8, 8);
-        for with_drivable in [false, true] {
-            if with_drivable {
-                let strips: Vec<(Vec<P2>, f64)> = map.paths.iter().map(|p| (p.points.clone(), 1.75)).collect();
-                map.drivable = Drivable::from_strips(&strips);
-                assert!(map.drivable.is_some());
+        for case in ["raster", "raster at 0.7 m", "drivable area"] {
+            match case {
+                "raster at 0.7 m" => map.res_m = 0.7,
+                "drivable area" => {
+                    map.res_m = 1.0;
+                    let strips: Vec<(Vec<P2>, f64)> = map.paths.iter().map(|p| (p.points.clone(), 1.75)).collect();
+                    map.drivable = Drivable::from_strips(&strips);
+                    assert!(map.drivable.is_some());
+                }
+                _ => {}
             }
             let mut mixed = 0;
-            for _ in 0..20_000 {
-                let n = 1 + (rng.range_f64(0.0, 4.0) as usize);
-                let c = [rng.range_f64(-45.0, 110.0), rng.range_f64(-75.0, 55.0)];
-                let pts: Vec<P2> = (0..n)
-                    .map(|_| {
-                        let q = [c[0] + rng.range_f64(-3.0, 3.0), c[1] + rng.range_f64(-3.0, 3.0)];
-                        // Some points exactly on cell edges.
-                        if rng.range_f64(0.0, 1.0) < 0.2 { [q[0].round(), (q[1] * 4.0).round() / 4.0] } else { q }
-                    })
-                    .collect();
-                let want = pts.iter().all(|p| map.is_drivable(*p));
-                assert_eq!(map.all_drivable(&pts), want, "{pts:?} (drivable area: {with_drivable})");
-                mixed += usize::from(!want && pts.iter().any(|p| map.is_drivable(*p)));
+            for n in 0..20_000 {
+                let mut c = [rng.range_f64(-45.0, 110.0), rng.range_f64(-75.0, 55.0)];
+                let h = rng.range_f64(-4.0, 4.0);
+                let (mut f, mut hl, mut hw) = ([h.cos(), h.sin()], rng.range_f64(0.2, 3.0), rng.range_f64(0.2, 1.5));
+                if n % 5 == 0 {
+                    // Corners on cell edges: a box along an axis at whole and quarter metres.
+                    c = [c[0].round(), (c[1] * 4.0).round() / 4.0];
+                    (f, hl, hw) = ([1.0, 0.0], (hl * 4.0).round() / 4.0, (hw * 4.0).round() / 4.0);
+                }
+                if n == 7 {
+                    c = [f64::NAN, 0.0];
+                }
+                let l = [-f[1], f[0]];
+                let at = |a: f64, b: f64| [c[0] + a * f[0] + b * l[0], c[1] + a * f[1] + b * l[1]];
+                let pts = [at(hl, hw), at(-hl, hw), at(-hl, -hw), at(hl, -hw)];
+                let want = (0..4).filter(|&k| map.is_drivable(pts[k])).fold(0u8, |m, k| m | 1 << k);
+                assert_eq!(map.drivable_corners(c, f, hl, hw), want, "{c:?} {f:?} {hl} {hw} ({case})");
+                assert_eq!(map.drivable_corners_one_by_one(c, f, hl, hw), want, "{c:?} {f:?} {hl} {hw} ({case})");
+                mixed += usize::from(want != 0 && want != 0b1111);
             }
-            assert!(mixed > 100, "{mixed}");
+            assert!(mixed > 100, "{mixed} ({case})");
         }
     }
 

@@ -868,15 +868,15 @@ fn their_braking_states(class: AgentClass, k: &Kinematics, steps: usize, out: &m
     }
 }
 
-/// Box corners of `b` off the drivable area ([`MapContext::is_drivable`]).
+/// Box corners of `b` off the drivable area ([`MapContext::is_drivable`]; the corners of
+/// [`MaskBox::corners`], [`MapContext::drivable_corners`]).
 fn corners_off_road(map: &MapContext, b: &MaskBox) -> u8 {
-    b.corners().iter().filter(|p| !map.is_drivable(**p)).count() as u8
+    4 - map.drivable_corners(b.c, b.f, b.hl, b.hw).count_ones() as u8
 }
 
-/// Whether a corner of `b` is off the drivable area (`corners_off_road(map, b) > 0`, up to
-/// the first such corner).
+/// Whether a corner of `b` is off the drivable area (`corners_off_road(map, b) > 0`).
 fn any_corner_off_road(map: &MapContext, b: &MaskBox) -> bool {
-    !map.all_drivable(&b.corners())
+    map.drivable_corners(b.c, b.f, b.hl, b.hw) != 0b1111
 }
 
 /// The off-road score of a token after which the vehicle could not brake to a stop on the
@@ -1448,7 +1448,10 @@ impl MaskScratch {
         }
         let (mut best, mut best_off_road) = (u16::MAX, u16::MAX);
         for j in cols.into_iter().filter(|&j| j != usize::MAX) {
-            let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j], limit);
+            // A column counts only below the best so far: its level needs to be exact only
+            // up to one less (above that, `own_level` stops as soon as it knows).
+            let lim = if best == u16::MAX { limit } else { limit.min(best - 1) };
+            let l = self.continuation_level(AgentClass::Vehicle, t, first, VEHICLE_YAW_RATE_RADPS[j], lim);
             if l >= best {
                 continue;
             }
