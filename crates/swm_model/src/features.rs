@@ -203,15 +203,35 @@ fn choose_successor(map: &MapContext, path: u32, intent: &Intent) -> Option<u32>
     }
 }
 
-/// The route ahead of a matched pose: the paths followed, for lookups.
-pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, horizon_m: f64) -> Vec<(u32, f64)> {
-    // (path, distance along the route at which the path starts, relative to the agent).
-    let mut out = vec![(path, -s_m)];
+/// The most paths a [`Route`] follows.
+const ROUTE_MAX_PATHS: usize = 8;
+
+/// The route ahead of a matched pose: the paths followed, for lookups, each with the
+/// distance along the route at which it starts, relative to the agent (at most
+/// [`ROUTE_MAX_PATHS`], held in place: a route per agent and step allocates nothing).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Route {
+    paths: [(u32, f64); ROUTE_MAX_PATHS],
+    len: usize,
+}
+
+impl std::ops::Deref for Route {
+    type Target = [(u32, f64)];
+    fn deref(&self) -> &[(u32, f64)] {
+        &self.paths[..self.len]
+    }
+}
+
+/// The route ahead of a matched pose (on `path` at `s_m`) up to `horizon_m`.
+pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, horizon_m: f64) -> Route {
+    let mut out = Route { paths: [(0, 0.0); ROUTE_MAX_PATHS], len: 1 };
+    out.paths[0] = (path, -s_m);
     let mut end = map.paths[path as usize].length_m - s_m;
     let mut cur = path;
-    while end < horizon_m && out.len() < 8 {
+    while end < horizon_m && out.len < ROUTE_MAX_PATHS {
         let Some(next) = choose_successor(map, cur, intent) else { break };
-        out.push((next, end));
+        out.paths[out.len] = (next, end);
+        out.len += 1;
         end += map.paths[next as usize].length_m;
         cur = next;
     }
@@ -246,6 +266,12 @@ pub(crate) struct FeatureScratch {
 }
 
 impl FeatureScratch {
+    /// Every agent's heading now as a unit vector (cos, sin; `f64::sin_cos`'s values), as
+    /// the last [`FeatureScratch::new_frame`] took them.
+    pub(crate) fn headings(&self) -> &[P2] {
+        &self.headings
+    }
+
     /// Starts a frame: the velocities of `agents` now, and their cells when they are many.
     pub(crate) fn new_frame(&mut self, agents: &[AgentView]) {
         self.headings.clear();
@@ -331,7 +357,7 @@ pub(crate) fn agent_features_with(
         out[59] = m.heading_error_rad.cos() as f32;
         out[60] = (map.paths[m.path as usize].speed_limit_mps / 15.0) as f32;
         out[61] = 1.0;
-        for (pi, start) in &r {
+        for (pi, start) in r.iter() {
             let p = &map.paths[*pi as usize];
             if let Some(stop) = p.stop_s_m {
                 let d = start + stop;

@@ -1121,7 +1121,7 @@ struct MaskScratch {
     agent: usize,
     /// The prepared vehicle's route ahead ([`crate::features::route`]; empty when it is not
     /// on a path it follows) and its lateral offset from the route (m, left positive).
-    route: Vec<(u32, f64)>,
+    route: crate::features::Route,
     route_lateral_m: f64,
     /// The prepared vehicle's box for the off-road tests (grown by [`MASK_OFFROAD_MARGIN_M`]).
     road_shape: MaskBox,
@@ -1181,6 +1181,13 @@ impl MaskScratch {
     /// Starts a frame: every agent's current box; braking states forgotten. The frame must
     /// not be shared then (it is not once a parallel frame's checks have ended).
     fn new_frame(&mut self, world: &[WorldAgent]) {
+        self.new_frame_with(world, &[]);
+    }
+
+    /// [`MaskScratch::new_frame`] with every agent's heading as a unit vector (cos, sin) when
+    /// the caller has them (`headings`, one per agent: `f64::sin_cos`'s values; else
+    /// computed here).
+    fn new_frame_with(&mut self, world: &[WorldAgent], headings: &[[f64; 2]]) {
         let fr = std::sync::Arc::get_mut(&mut self.frame).expect("a frame is started when no check shares it");
         fr.shapes.truncate(world.len());
         for (j, w) in world.iter().enumerate() {
@@ -1191,9 +1198,15 @@ impl MaskScratch {
             }
         }
         fr.boxes.clear();
-        fr.boxes.extend(world.iter().zip(&fr.shapes).map(|(w, sh)| {
-            let (s, c) = w.state.heading_rad.sin_cos();
-            MaskBox { c: w.state.point_enu, f: [c, s], ..sh.grown }
+        let given = headings.len() == world.len();
+        fr.boxes.extend(world.iter().zip(&fr.shapes).enumerate().map(|(j, (w, sh))| {
+            let f = if given {
+                headings[j]
+            } else {
+                let (s, c) = w.state.heading_rad.sin_cos();
+                [c, s]
+            };
+            MaskBox { c: w.state.point_enu, f, ..sh.grown }
         }));
         fr.their_reach.clear();
         fr.their_reach.extend(
@@ -1272,7 +1285,7 @@ impl MaskScratch {
                 _ => sc.scan(i, base, horizon_s, &mut self.near),
             }
         }
-        self.route.clear();
+        self.route = Default::default();
         self.route_levels = Default::default();
         let mut own_reach_m = own_reach_m(a.class, now.speed_mps);
         if a.class == AgentClass::Vehicle
@@ -2000,7 +2013,8 @@ impl<'a> LiveRollout<'a> {
         let agents = &mut self.agents;
         if n > 0 {
             if mask != FeasibilityMask::NONE {
-                self.ms.new_frame(&self.world);
+                // The frame's headings as the features took them (the same states).
+                self.ms.new_frame_with(&self.world, self.feature_scratch.headings());
             }
             let world = &self.world;
             // Agent `i`'s token from its logits `l`: a function of the frame alone, whichever
