@@ -82,6 +82,14 @@ const RAY_MAX_M: f64 = 24.0;
 /// How far from a path a vehicle's lane features take it (m).
 pub const FEATURE_MATCH_RADIUS_M: f64 = 6.0;
 
+// The features' scales as reciprocals: a product instead of a division per value (the
+// layout's "÷ 10" is "× 0.1" here, the same to well within an f32's rounding).
+const INV_10: f64 = 1.0 / 10.0;
+const INV_20: f64 = 1.0 / 20.0;
+const INV_30: f64 = 1.0 / 30.0;
+const INV_RAY_MAX: f64 = 1.0 / RAY_MAX_M;
+const INV_NEIGHBOUR_RADIUS: f64 = 1.0 / NEIGHBOUR_RADIUS_M;
+
 /// Which successor the route follows at a path's end.
 #[derive(Clone, Copy, Debug)]
 pub enum Intent<'a> {
@@ -311,7 +319,7 @@ pub(crate) fn agent_features_with(
     let n = h.len();
 
     // Ego kinematics.
-    out[0] = (now.speed_mps / 10.0) as f32;
+    out[0] = (now.speed_mps * INV_10) as f32;
     if n >= 2 {
         let prev = &h[n - 2];
         out[1] = ((now.speed_mps - prev.speed_mps) / crate::tokens::DT_S / 3.0) as f32;
@@ -326,8 +334,8 @@ pub(crate) fn agent_features_with(
         let back = 2 * (j + 1);
         let k = &h[n - 1 - back.min(past)];
         let p = fr.local(k.point_enu);
-        out[10 + 3 * j] = (p[0] / 10.0) as f32;
-        out[11 + 3 * j] = (p[1] / 10.0) as f32;
+        out[10 + 3 * j] = (p[0] * INV_10) as f32;
+        out[11 + 3 * j] = (p[1] * INV_10) as f32;
         out[12 + 3 * j] = wrap_angle(k.heading_rad - now.heading_rad) as f32;
     }
 
@@ -349,8 +357,8 @@ pub(crate) fn agent_features_with(
             }
             let (q, _, _) = map.paths[pi as usize].at_from(d - start, &mut cursor.1);
             let l = fr.local(q);
-            out[27 + 2 * k] = (l[0] / 30.0) as f32;
-            out[28 + 2 * k] = (l[1] / 30.0) as f32;
+            out[27 + 2 * k] = (l[0] * INV_30) as f32;
+            out[28 + 2 * k] = (l[1] * INV_30) as f32;
         }
         out[57] = (m.lateral_m / 2.0) as f32;
         out[58] = m.heading_error_rad.sin() as f32;
@@ -392,8 +400,8 @@ pub(crate) fn agent_features_with(
     let here_is_road = matches!(here, BevClass::Road | BevClass::Crossing);
     let hits = map.march_rays(now.point_enu, &dirs, here_is_road, RAY_MAX_M);
     for (d, (building, edge)) in hits.into_iter().enumerate() {
-        out[67 + 2 * d] = (building / RAY_MAX_M) as f32;
-        out[68 + 2 * d] = (edge / RAY_MAX_M) as f32;
+        out[67 + 2 * d] = (building * INV_RAY_MAX) as f32;
+        out[68 + 2 * d] = (edge * INV_RAY_MAX) as f32;
     }
     let g = match here {
         BevClass::Road => 0,
@@ -449,8 +457,8 @@ pub(crate) fn agent_features_with(
                 best_gap = gap;
                 let vb = fr.local_vec(velocity_of(*j));
                 out[87] = 1.0;
-                out[88] = (gap / NEIGHBOUR_RADIUS_M) as f32;
-                out[89] = ((vb[0] - now.speed_mps) / 10.0) as f32;
+                out[88] = (gap * INV_NEIGHBOUR_RADIUS) as f32;
+                out[89] = ((vb[0] - now.speed_mps) * INV_10) as f32;
             }
         }
     }
@@ -462,16 +470,16 @@ pub(crate) fn agent_features_with(
         let (cos_dh, sin_dh) = relative_heading(own_heading, heading_of(*j));
         let vb = velocity_of(*j);
         let dv = fr.local_vec([vb[0] - v_own[0], vb[1] - v_own[1]]);
-        o[0] = (p[0] / 20.0) as f32;
-        o[1] = (p[1] / 20.0) as f32;
+        o[0] = (p[0] * INV_20) as f32;
+        o[1] = (p[1] * INV_20) as f32;
         o[2] = cos_dh as f32;
         o[3] = sin_dh as f32;
-        o[4] = (dv[0] / 10.0) as f32;
-        o[5] = (dv[1] / 10.0) as f32;
+        o[4] = (dv[0] * INV_10) as f32;
+        o[5] = (dv[1] * INV_10) as f32;
         o[6] = b.length_m / 5.0;
         o[7] = b.width_m / 2.0;
         o[8 + kind_index(b.kind)] = 1.0;
-        o[12] = (d2.sqrt() / NEIGHBOUR_RADIUS_M) as f32;
+        o[12] = (d2.sqrt() * INV_NEIGHBOUR_RADIUS) as f32;
         o[13] = 1.0;
     }
 }
@@ -482,5 +490,48 @@ pub fn all_features(map: &MapContext, agents: &[AgentView], time_s: f64, out: &m
     out.resize(agents.len() * FEATURE_DIM, 0.0);
     for (i, row) in out.chunks_mut(FEATURE_DIM).enumerate() {
         agent_features(map, agents, i, time_s, row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rays' directions turned from the heading's vector, and the neighbours' relative
+    /// headings from their vectors, are libm's `sin_cos` of the angles to within a few
+    /// units in the last place of an `f64` (far below the features' `f32`).
+    #[test]
+    fn turned_vectors_are_the_angles_sines_and_cosines() {
+        let mut rng = swm_core::rng::CounterRng::new(4, 2);
+        for _ in 0..100_000 {
+            let (h, g) = (rng.range_f64(-7.0, 7.0), rng.range_f64(-7.0, 7.0));
+            let (s, c) = h.sin_cos();
+            for (d, &(ds, dc)) in ray_dirs(c, s).iter().enumerate() {
+                let (ws, wc) = (h + d as f64 * std::f64::consts::FRAC_PI_4).sin_cos();
+                assert!((ds - ws).abs() < 4e-15 && (dc - wc).abs() < 4e-15, "{h} ray {d}");
+            }
+            let (gs, gc) = g.sin_cos();
+            let (cos_dh, sin_dh) = relative_heading([c, s], [gc, gs]);
+            let dh = wrap_angle(g - h);
+            assert!((cos_dh - dh.cos()).abs() < 4e-15 && (sin_dh - dh.sin()).abs() < 4e-15, "{h} {g}");
+        }
+    }
+
+    /// The scales taken as products by reciprocals give the `f32` the divisions give: every
+    /// ray distance exactly, and values over the features' ranges.
+    #[test]
+    fn reciprocal_scales_round_to_the_quotients_f32() {
+        for t in 1..=RAY_MAX_M as u32 {
+            let t = f64::from(t);
+            assert_eq!((t * INV_RAY_MAX) as f32, (t / RAY_MAX_M) as f32, "ray {t}");
+        }
+        let mut rng = swm_core::rng::CounterRng::new(4, 3);
+        for _ in 0..200_000 {
+            let x = rng.range_f64(-120.0, 120.0);
+            for (inv, d) in [(INV_10, 10.0), (INV_20, 20.0), (INV_30, 30.0), (INV_NEIGHBOUR_RADIUS, NEIGHBOUR_RADIUS_M)]
+            {
+                assert_eq!((x * inv) as f32, (x / d) as f32, "{x} / {d}");
+            }
+        }
     }
 }
