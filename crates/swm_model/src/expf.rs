@@ -164,7 +164,16 @@ mod x86 {
                 // inv · xd − kd, fused.
                 let r = _mm256_fmsub_pd(inv, xd, kd);
                 let idx = _mm256_and_si256(ki, low5);
-                let t = _mm256_i64gather_epi64::<8>(TABLE.as_ptr().cast(), idx);
+                // The four table entries by plain loads (a gather is slower on some CPUs,
+                // AMD's Zen 3 among them): the same values.
+                let mut i = [0u64; 4];
+                _mm256_storeu_si256(i.as_mut_ptr().cast(), idx);
+                let t = _mm256_setr_epi64x(
+                    TABLE[i[0] as usize] as i64,
+                    TABLE[i[1] as usize] as i64,
+                    TABLE[i[2] as usize] as i64,
+                    TABLE[i[3] as usize] as i64,
+                );
                 let s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64::<47>(ki)));
                 let z = _mm256_fmadd_pd(r, c0, c1);
                 let r2 = _mm256_mul_pd(r, r);
