@@ -175,7 +175,7 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
     // The class raster, 4 pixels a word (unknown classes read as ground, as `class_at`).
     let raster_off = w.len();
     let n_px = map.width * map.height;
-    for chunk in map.classes[..n_px.min(map.classes.len())].chunks(4) {
+    for chunk in map.classes()[..n_px.min(map.classes().len())].chunks(4) {
         let mut word = 0u32;
         for (k, &c) in chunk.iter().enumerate() {
             let c = if c <= 8 { u32::from(c) } else { 0 };

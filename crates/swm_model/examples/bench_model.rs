@@ -480,7 +480,8 @@ fn paint_blocks(map: &mut MapContext) {
         for col in 0..map.width {
             let x = map.origin_m[0] + col as f64 + 0.5;
             let y = map.origin_m[1] + row as f64 + 0.5;
-            if !(10.0..490.0).contains(&x) || map.classes[row * map.width + col] != BevClass::Ground as u8 {
+            let width = map.width;
+            if !(10.0..490.0).contains(&x) || map.classes()[row * width + col] != BevClass::Ground as u8 {
                 continue;
             }
             let in_row = y.rem_euclid(40.0);
@@ -491,7 +492,7 @@ fn paint_blocks(map: &mut MapContext) {
             } else {
                 continue;
             };
-            map.classes[row * map.width + col] = class as u8;
+            map.classes_mut()[row * width + col] = class as u8;
         }
     }
 }
@@ -548,6 +549,6 @@ fn write_world(
         "scenarios": scenarios,
     });
     std::fs::write(dir.join("world.json"), serde_json::to_string(&world)?)?;
-    std::fs::write(dir.join("raster.u8"), &map.classes)?;
+    std::fs::write(dir.join("raster.u8"), map.classes())?;
     Ok(())
 }

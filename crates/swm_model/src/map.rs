@@ -449,8 +449,12 @@ pub struct MapContext {
     tree: RTree<Seg>,
     /// The tree's segments by cell, for the path matches ([`SegGrid`]).
     grid: SegGrid,
-    /// Class raster: `classes[row * width + col]`, row 0 at `origin_m[1]` (south), going north.
-    pub classes: Vec<u8>,
+    /// Class raster: `classes[row * width + col]`, row 0 at `origin_m[1]` (south), going north
+    /// ([`MapContext::classes`], [`MapContext::classes_mut`]).
+    classes: Vec<u8>,
+    /// The class raster in tiles for the rays ([`ClassTiles`]), made from `classes` when
+    /// first needed and dropped whenever they may change ([`MapContext::classes_mut`]).
+    class_tiles: std::sync::OnceLock<ClassTiles>,
     pub width: usize,
     pub height: usize,
     pub origin_m: P2,
@@ -463,6 +467,60 @@ pub struct MapContext {
     /// Each lane's deck height above the ground (m: its level × [`swm_twin::LEVEL_HEIGHT_M`],
     /// as the teacher records it); empty for maps of bare paths.
     lane_deck_m: Vec<f64>,
+}
+
+/// Side of a [`ClassTiles`] tile (cells).
+const CLASS_TILE: usize = 8;
+
+/// One tile of [`ClassTiles`]: 8 × 8 cells, row-major, in one 64-byte cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct ClassTile([u8; CLASS_TILE * CLASS_TILE]);
+
+/// The class raster in tiles of 8 × 8 cells, each one cache line, tiles row-major: cell
+/// (col, row) is byte `(row % 8) · 8 + col % 8` of tile `(row / 8) · tiles_x + col / 8`. A ray
+/// marched at one cell per step through a row-major raster reads a new cache line at every
+/// step unless it runs east or west; through tiles, a new one every eight steps or so
+/// (about a third of the lines for the eight rays of an agent).
+struct ClassTiles {
+    /// The raster's size the tiles were made for (cells).
+    width: usize,
+    height: usize,
+    tiles_x: usize,
+    /// The tiles, and one more of zeros past the end.
+    tiles: Vec<ClassTile>,
+}
+
+impl ClassTiles {
+    fn new(classes: &[u8], width: usize, height: usize) -> ClassTiles {
+        let tiles_x = width.div_ceil(CLASS_TILE);
+        let mut tiles = vec![ClassTile([0; CLASS_TILE * CLASS_TILE]); tiles_x * height.div_ceil(CLASS_TILE) + 1];
+        for (row, line) in classes.chunks_exact(width.max(1)).take(height).enumerate() {
+            for (col, &c) in line.iter().enumerate() {
+                tiles[row / CLASS_TILE * tiles_x + col / CLASS_TILE].0
+                    [row % CLASS_TILE * CLASS_TILE + col % CLASS_TILE] = c;
+            }
+        }
+        ClassTiles { width, height, tiles_x, tiles }
+    }
+}
+
+impl MapContext {
+    /// The class raster, row-major: `classes()[row * width + col]`, row 0 south.
+    pub fn classes(&self) -> &[u8] {
+        &self.classes
+    }
+
+    /// The class raster to change (`width × height` bytes, as [`MapContext::classes`]).
+    pub fn classes_mut(&mut self) -> &mut Vec<u8> {
+        self.class_tiles = std::sync::OnceLock::new();
+        &mut self.classes
+    }
+
+    /// The class raster in tiles ([`ClassTiles`]), made on first use.
+    fn class_tiles(&self) -> &ClassTiles {
+        self.class_tiles.get_or_init(|| ClassTiles::new(&self.classes, self.width, self.height))
+    }
 }
 
 impl std::fmt::Debug for MapContext {
@@ -560,6 +618,7 @@ impl MapContext {
             drivable,
             twin_terrain: twin.terrain.clone(),
             lane_deck_m: twin.lanes.iter().map(|l| f64::from(l.level) * swm_twin::LEVEL_HEIGHT_M).collect(),
+            class_tiles: Default::default(),
         })
     }
 
@@ -613,6 +672,7 @@ impl MapContext {
             drivable: None,
             twin_terrain: swm_twin::Terrain::Flat { elevation_m: 0.0 },
             lane_deck_m: Vec::new(),
+            class_tiles: Default::default(),
         }
     }
 
@@ -635,16 +695,15 @@ impl MapContext {
     /// loop, which is tested.
     pub fn march_rays(&self, from: P2, dirs: &[(f64, f64); 8], here_is_road: bool, max_m: f64) -> [(f64, f64); 8] {
         #[cfg(target_arch = "x86_64")]
-        if ray_march::raster_fits(self) {
-            if ray_march::avx512_available() {
-                // SAFETY: AVX-512F is present (checked above), and the raster's bytes cover
-                // `width × height` cells, at least 4 and fewer than 2^31 (`raster_fits`).
-                return unsafe { ray_march::avx512(self, from, dirs, here_is_road, max_m) };
-            }
-            if ray_march::avx2_available() {
-                // SAFETY: AVX2 is present (checked above); the raster as above.
-                return unsafe { ray_march::avx2(self, from, dirs, here_is_road, max_m) };
-            }
+        if ray_march::raster_fits(self) && ray_march::avx512_available() {
+            // SAFETY: AVX-512F is present (checked above), and the raster's bytes cover
+            // `width × height` cells, at least 4 and fewer than 2^31 (`raster_fits`).
+            return unsafe { ray_march::avx512(self, from, dirs, here_is_road, max_m) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if ray_march::avx2_available() && ray_march::tiles_fit(self) {
+            // SAFETY: AVX2 is present and the tiles fit (checked above).
+            return unsafe { ray_march::avx2(self, from, dirs, here_is_road, max_m) };
         }
         self.march_rays_one_by_one(from, dirs, here_is_road, max_m)
     }
@@ -1089,12 +1148,25 @@ mod ray_march {
         }
     }
 
+    /// Whether the class raster's tiles ([`super::ClassTiles`]) are of its present size
+    /// (`width` and `height` are public: changed without [`MapContext::classes_mut`], the
+    /// tiles no longer match and the rays march one by one) and can be addressed by `i32`
+    /// byte offsets. Makes the tiles if they are not made yet.
+    pub(super) fn tiles_fit(map: &MapContext) -> bool {
+        let t = map.class_tiles();
+        let tiles = t.width.div_ceil(super::CLASS_TILE) * t.height.div_ceil(super::CLASS_TILE);
+        (t.width, t.height) == (map.width, map.height)
+            && t.tiles.len() > tiles
+            && tiles.checked_mul(64).is_some_and(|b| b <= i32::MAX as usize)
+    }
+
     /// [`avx512`] on AVX2: the eight rays in two registers of four `f64` lanes for the
     /// points and one of eight `i32` lanes for the cells, the same IEEE operations per lane,
-    /// the hits kept in scalars as their lanes find them.
+    /// the hits kept in scalars as their lanes find them. The cells are read from the class
+    /// raster's tiles ([`super::ClassTiles`]: the same bytes) by plain loads.
     ///
     /// # Safety
-    /// AVX2 must be available and [`raster_fits`] must hold.
+    /// AVX2 must be available and [`tiles_fit`] must hold.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn avx2(
         map: &MapContext,
@@ -1105,10 +1177,11 @@ mod ray_march {
     ) -> [(f64, f64); 8] {
         let g = Grid::new(map.origin_m, map.res_m, map.width, map.height);
         let (sin, cos): ([f64; 8], [f64; 8]) = (dirs.map(|d| d.0), dirs.map(|d| d.1));
-        let n_cells = (map.width * map.height) as i32;
-        // SAFETY (whole body): plain vector arithmetic on locals; the gather reads 4 bytes at
-        // `min(index, n_cells - 4)`, within the raster's `n_cells ≤ classes.len()` bytes, only
-        // in lanes whose point is inside the raster (so `0 ≤ index < n_cells`).
+        let class_tiles = map.class_tiles();
+        let tiles: *const u8 = class_tiles.tiles.as_ptr().cast();
+        // SAFETY (whole body): plain vector arithmetic on locals; a byte is read only in lanes
+        // whose point is inside the raster (0 ≤ col < width, 0 ≤ row < height), at its
+        // offset in the tiles, below `tiles.len() · 64` (and below 2^31: `tiles_fit`).
         unsafe {
             let (s_lo, c_lo) = (_mm256_loadu_pd(sin.as_ptr()), _mm256_loadu_pd(cos.as_ptr()));
             let (s_hi, c_hi) = (_mm256_loadu_pd(sin.as_ptr().add(4)), _mm256_loadu_pd(cos.as_ptr().add(4)));
@@ -1116,10 +1189,8 @@ mod ray_march {
             let (ox, oy) = (_mm256_set1_pd(g.origin[0]), _mm256_set1_pd(g.origin[1]));
             let (nx_f, ny_f) = (_mm256_set1_pd(g.nx_f), _mm256_set1_pd(g.ny_f));
             let zero = _mm256_setzero_pd();
-            let nx = _mm_set1_epi32(g.nx as i32);
-            let last_word = _mm256_set1_epi32(n_cells - 4);
-            let byte = _mm256_set1_epi32(0xFF);
-            let lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+            let tiles_x = _mm256_set1_epi32(class_tiles.tiles_x as i32);
+            let seven = _mm256_set1_epi32(7);
             let building_class = _mm256_set1_epi32(BevClass::Building as i32);
             let road_class = _mm256_set1_epi32(BevClass::Road as i32);
             let crossing_class = _mm256_set1_epi32(BevClass::Crossing as i32);
@@ -1152,25 +1223,35 @@ mod ray_march {
                         );
                         // Truncations (exact in range: below nx, ny < 2^31); other lanes are unused.
                         let (col, row) = (_mm256_cvttpd_epi32(cx), _mm256_cvttpd_epi32(cy));
-                        (_mm256_movemask_pd(inside) as u32, _mm_add_epi32(_mm_mullo_epi32(row, nx), col))
+                        (_mm256_movemask_pd(inside) as u32, col, row)
                     }};
                 }
-                let (inside_lo, index_lo) = half!(s_lo, c_lo);
-                let (inside_hi, index_hi) = half!(s_hi, c_hi);
+                let (inside_lo, col_lo, row_lo) = half!(s_lo, c_lo);
+                let (inside_hi, col_hi, row_hi) = half!(s_hi, c_hi);
                 let inside = inside_lo | inside_hi << 4;
-                let index = _mm256_set_m128i(index_hi, index_lo);
-                let gather_mask =
-                    _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(inside as i32), lane_bit), lane_bit);
-                let word = _mm256_min_epi32(index, last_word);
-                let shift = _mm256_slli_epi32::<3>(_mm256_sub_epi32(index, word));
-                let words = _mm256_mask_i32gather_epi32::<1>(
-                    _mm256_setzero_si256(),
-                    map.classes.as_ptr().cast(),
-                    word,
-                    gather_mask,
+                let (col, row) = (_mm256_set_m128i(col_hi, col_lo), _mm256_set_m128i(row_hi, row_lo));
+                // The cells' bytes in the tiles (`ClassTiles`).
+                let tile = _mm256_add_epi32(
+                    _mm256_mullo_epi32(_mm256_srli_epi32::<3>(row), tiles_x),
+                    _mm256_srli_epi32::<3>(col),
+                );
+                let within =
+                    _mm256_or_si256(_mm256_slli_epi32::<3>(_mm256_and_si256(row, seven)), _mm256_and_si256(col, seven));
+                let mut at = [0i32; 8];
+                _mm256_storeu_si256(at.as_mut_ptr().cast(), _mm256_or_si256(_mm256_slli_epi32::<6>(tile), within));
+                // Plain loads, not a gather (slower on some CPUs, AMD's Zen 3 among them).
+                let byte_at = |k: usize| if inside >> k & 1 == 1 { i32::from(*tiles.add(at[k] as usize)) } else { 0 };
+                let class = _mm256_setr_epi32(
+                    byte_at(0),
+                    byte_at(1),
+                    byte_at(2),
+                    byte_at(3),
+                    byte_at(4),
+                    byte_at(5),
+                    byte_at(6),
+                    byte_at(7),
                 );
                 // Outside lanes read 0: Ground, as `class_at` gives there.
-                let class = _mm256_and_si256(_mm256_srlv_epi32(words, shift), byte);
                 let is_building =
                     _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(class, building_class))) as u32;
                 let road =
@@ -1431,7 +1512,7 @@ mod tests {
         {
             map.res_m = res_m;
             (map.width, map.height) = (width, height);
-            map.classes = (0..width * height)
+            *map.classes_mut() = (0..width * height)
                 .map(|_| if rng.chance(density) { rng.range_i64(0, 256) as u8 } else { rng.range_i64(0, 4) as u8 })
                 .collect();
             let extent = [width as f64 * res_m, height as f64 * res_m];
@@ -1454,16 +1535,14 @@ mod tests {
                     let want = map.march_rays_one_by_one(from, &dirs, here_is_road, max_m);
                     let mut paths = vec![("best", map.march_rays(from, &dirs, here_is_road, max_m))];
                     #[cfg(target_arch = "x86_64")]
-                    if ray_march::raster_fits(&map) {
-                        if ray_march::avx512_available() {
-                            // SAFETY: AVX-512F is present and the raster fits (checked).
-                            paths
-                                .push(("avx512", unsafe { ray_march::avx512(&map, from, &dirs, here_is_road, max_m) }));
-                        }
-                        if ray_march::avx2_available() {
-                            // SAFETY: AVX2 is present and the raster fits (checked).
-                            paths.push(("avx2", unsafe { ray_march::avx2(&map, from, &dirs, here_is_road, max_m) }));
-                        }
+                    if ray_march::raster_fits(&map) && ray_march::avx512_available() {
+                        // SAFETY: AVX-512F is present and the raster fits (checked).
+                        paths.push(("avx512", unsafe { ray_march::avx512(&map, from, &dirs, here_is_road, max_m) }));
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if ray_march::tiles_fit(&map) && ray_march::avx2_available() {
+                        // SAFETY: AVX2 is present and the tiles fit (checked).
+                        paths.push(("avx2", unsafe { ray_march::avx2(&map, from, &dirs, here_is_road, max_m) }));
                     }
                     for (name, got) in &paths {
                         for (g, w) in got.iter().zip(&want) {
