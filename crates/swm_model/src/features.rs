@@ -248,6 +248,7 @@ pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, hori
 
 /// Computes the features of `agents[i]` at `time_s` into `out` (length [`FEATURE_DIM`]).
 pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: f64, out: &mut [f32]) {
+    out.fill(0.0);
     agent_features_with(map, agents, i, time_s, out, None, &FeatureScratch::default(), &mut Vec::new());
 }
 
@@ -298,6 +299,8 @@ impl FeatureScratch {
 /// [`agent_features`], with the vehicle's path match within [`FEATURE_MATCH_RADIUS_M`] at
 /// its current pose when the caller has it already (`matched`; `None`: matched here), and
 /// the frame's velocities and cells from `scratch` (the same values), and `near` a buffer.
+/// `out` must be all zeros (it writes only the features that are not; a frame's rows are
+/// zeroed once when the batch is sized).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn agent_features_with(
     map: &MapContext,
@@ -310,7 +313,7 @@ pub(crate) fn agent_features_with(
     near: &mut Vec<(f64, usize)>,
 ) {
     debug_assert_eq!(out.len(), FEATURE_DIM);
-    out.fill(0.0);
+    debug_assert!(out.iter().all(|&v| v == 0.0), "a row to fill starts at zero");
     let a = &agents[i];
     let now = a.now();
     let own_heading = scratch.headings.get(i).copied().unwrap_or_else(|| heading_vec(now));
