@@ -1377,6 +1377,18 @@ impl MaskScratch {
         let now = world[i].state;
         let first = crate::tokens::step_by(a.class, &now, t, |x| self.trig.of(x));
         self.road_memo = Default::default();
+        // Against a bound whose off-road score is 0 (the usual one), a token is kept only
+        // with a score of 0 and its collision level within the bound's: the collision level
+        // first then, as most tokens of such a walk are above it, and their off-road boxes
+        // (the token held for a second) are never made.
+        let mut early = None;
+        if let Some(b) = bound.filter(|b| b.0 == 0 && !self.cand.is_empty()) {
+            let c = self.collision_level(map, a.class, t, &first, b.1);
+            if c > b.1 {
+                return None;
+            }
+            early = Some(c);
+        }
         // (box after the token, box after holding it, their corners off the road).
         let mut road = None;
         let mut off_at_least = 0;
@@ -1406,9 +1418,10 @@ impl MaskScratch {
         };
         let (mut coll, mut along) = (COLL_CLEAR, COLL_CLEAR);
         if !self.cand.is_empty() {
-            coll = match a.class {
-                AgentClass::Vehicle => self.escape_level(map, t, &first, limit),
-                AgentClass::Pedestrian => self.continuation_level(a.class, t, &first, 0.0, limit),
+            // With the early level, the limit here is the same (the score is 0, the bound's).
+            coll = match early {
+                Some(c) => c,
+                None => self.collision_level(map, a.class, t, &first, limit),
             };
             if coll > limit {
                 return None;
@@ -1432,6 +1445,16 @@ impl MaskScratch {
             }
         }
         Some(Check { off_score, coll, along, off_depth_cm })
+    }
+
+    /// The collision level of token `t` for the prepared agent (of class `class`), at
+    /// `first` after it: a vehicle's best escape ([`MaskScratch::escape_level`]), a
+    /// walker's braking ([`MaskScratch::continuation_level`]); exact up to `limit`.
+    fn collision_level(&mut self, map: &MapContext, class: AgentClass, t: u16, first: &Kinematics, limit: u16) -> u16 {
+        match class {
+            AgentClass::Vehicle => self.escape_level(map, t, first, limit),
+            AgentClass::Pedestrian => self.continuation_level(class, t, first, 0.0, limit),
+        }
     }
 
     /// The collision level of vehicle token `t` (module docs): the best level of its escapes
