@@ -105,6 +105,11 @@ fn matmul_peak_gflops() -> (f64, f64, Option<f64>) {
 /// 290 agents, 3.3 present neighbour slots each, 7 of 8 agents cars): the best GFLOP/s of
 /// five timed repeats, printed and returned for the JSON with the best of them all.
 fn layer_rates(net: &Network) -> (serde_json::Value, f64) {
+    layer_rates_with(net, true)
+}
+
+/// [`layer_rates`], printing each layer's rate when `print`.
+fn layer_rates_with(net: &Network, print: bool) -> (serde_json::Value, f64) {
     let names = net.config.layers();
     let mut rows_out = Vec::new();
     for (l, (name, _)) in net.layers().iter().zip(names) {
@@ -129,12 +134,19 @@ fn layer_rates(net: &Network) -> (serde_json::Value, f64) {
             }
             best = best.max(flop * reps as f64 / t.elapsed().as_secs_f64() / 1e9);
         }
-        println!("layer {name} ({} -> {}) on {rows} rows alone: {best:.1} GFLOP/s", l.n_in, l.n_out);
+        if print {
+            println!("layer {name} ({} -> {}) on {rows} rows alone: {best:.1} GFLOP/s", l.n_in, l.n_out);
+        }
         rows_out
             .push(serde_json::json!({"layer": name, "n_in": l.n_in, "n_out": l.n_out, "rows": rows, "gflops": best}));
     }
     let best = rows_out.iter().filter_map(|r| r["gflops"].as_f64()).fold(0.0, f64::max);
     (serde_json::Value::Array(rows_out), best)
+}
+
+/// [`layer_rates`]' best rate, printing nothing.
+fn layer_rates_quiet(net: &Network) -> f64 {
+    layer_rates_with(net, false).1
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -276,9 +288,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rollouts = Vec::new();
     for threads in [1, rayon::current_num_threads()] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        // This VM's speed moves by tens of per cent from minute to minute: the one-thread
+        // rollout is also compared with the peak measured right before and right after it
+        // (the network's layers alone, the better of the two), not only with the run's
+        // first measurement.
+        let peak_before = (threads == 1).then(|| layer_rates_quiet(&net));
         let t = Instant::now();
         let r = pool.install(|| swm_model::rollout_scenarios(&net, &map, &scenarios, &cfg));
         let s = t.elapsed().as_secs_f64();
+        let peak_beside = peak_before.map(|before| before.max(layer_rates_quiet(&net)));
+        if let Some(p) = peak_beside {
+            println!(
+                "f32 matmul peak right before and after the 1-thread rollout (its layers alone, the better): {p:.1} GFLOP/s"
+            );
+        }
         let steps: usize = r.iter().flat_map(|x| x.samples.iter()).map(|x| x.len()).sum();
         println!(
             "closed-loop rollout ({threads} threads): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s, fingerprint {:016x}",
@@ -288,7 +311,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let present = present_neighbours(&scenarios, &r);
         rollouts.push(serde_json::json!({
             "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
-            "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present)
+            "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present),
+            "peak_beside_gflops": peak_beside
         }));
     }
     json["rollout"] = serde_json::Value::Array(rollouts);
