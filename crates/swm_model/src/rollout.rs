@@ -746,6 +746,9 @@ impl Bounds {
 /// `sin_cos`'s own, so nothing changes but the time.
 #[derive(Clone, Debug)]
 struct SinCos {
+    /// The angle asked for last, its sine and cosine: a braking straight on asks for the
+    /// same angle at every step, answered here without the table.
+    last: (u64, f64, f64),
     /// Per entry: the angle's bits, its sine and cosine.
     table: Box<[(u64, f64, f64)]>,
     /// How far the hash is shifted down to index the table (64 − log2 of its length).
@@ -770,12 +773,16 @@ impl SinCos {
         debug_assert!(slots.is_power_of_two());
         // Every entry holds the angle 0 (bits 0) with its own sine and cosine.
         let (s, c) = 0.0f64.sin_cos();
-        SinCos { table: vec![(0.0f64.to_bits(), s, c); slots].into_boxed_slice(), shift: 64 - slots.trailing_zeros() }
+        let zero = (0.0f64.to_bits(), s, c);
+        SinCos { last: zero, table: vec![zero; slots].into_boxed_slice(), shift: 64 - slots.trailing_zeros() }
     }
 
     #[inline]
     fn of(&mut self, angle_rad: f64) -> (f64, f64) {
         let bits = angle_rad.to_bits();
+        if bits == self.last.0 {
+            return (self.last.1, self.last.2);
+        }
         // Fibonacci hashing: the top bits of the product mix every bit of the angle (a
         // one-entry table shifts by 64: index 0).
         let i = bits.wrapping_mul(0x9E37_79B9_7F4A_7C15).checked_shr(self.shift).unwrap_or(0) as usize;
@@ -784,6 +791,7 @@ impl SinCos {
             let (s, c) = angle_rad.sin_cos();
             *e = (bits, s, c);
         }
+        self.last = *e;
         (e.1, e.2)
     }
 }
