@@ -1150,12 +1150,14 @@ mod ray_march {
 
     /// Whether the class raster's tiles ([`super::ClassTiles`]) are of its present size
     /// (`width` and `height` are public: changed without [`MapContext::classes_mut`], the
-    /// tiles no longer match and the rays march one by one) and can be addressed by `i32`
-    /// byte offsets. Makes the tiles if they are not made yet.
+    /// tiles no longer match and the rays march one by one), made from bytes covering every
+    /// cell, and can be addressed by `i32` byte offsets. Makes the tiles if they are not
+    /// made yet.
     pub(super) fn tiles_fit(map: &MapContext) -> bool {
         let t = map.class_tiles();
         let tiles = t.width.div_ceil(super::CLASS_TILE) * t.height.div_ceil(super::CLASS_TILE);
         (t.width, t.height) == (map.width, map.height)
+            && map.width.checked_mul(map.height).is_some_and(|n| n <= map.classes.len())
             && t.tiles.len() > tiles
             && tiles.checked_mul(64).is_some_and(|b| b <= i32::MAX as usize)
     }

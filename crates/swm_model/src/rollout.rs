@@ -1372,7 +1372,9 @@ impl MaskScratch {
     /// is masked whatever its exact key). The off-road corner counts come first: they bound
     /// the score from below without the escape test, and where that bound already exceeds
     /// `bound`'s score the collision checks are skipped; where it equals it, the collision
-    /// level only needs to be exact up to `bound`'s.
+    /// level only needs to be exact up to `bound`'s. Against a bound whose score is 0 the
+    /// collision level comes first instead (exact up to the bound's; a token above it is
+    /// masked whatever its score), and the corner counts only for the tokens within it.
     fn check_within(
         &mut self,
         map: &MapContext,
