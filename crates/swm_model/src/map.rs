@@ -480,8 +480,8 @@ struct ClassTile([u8; CLASS_TILE * CLASS_TILE]);
 /// The class raster in tiles of 8 × 8 cells, each one cache line, tiles row-major: cell
 /// (col, row) is byte `(row % 8) · 8 + col % 8` of tile `(row / 8) · tiles_x + col / 8`. A ray
 /// marched at one cell per step through a row-major raster reads a new cache line at every
-/// step unless it runs east or west; through tiles, a new one every eight steps or so
-/// (about a third of the lines for the eight rays of an agent).
+/// step unless it runs east or west; through tiles, a new one every eight steps or so (the
+/// rays' first-level cache misses halved, in valgrind's model of this machine's caches).
 struct ClassTiles {
     /// The raster's size the tiles were made for (cells).
     width: usize,
