@@ -253,7 +253,7 @@ pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: 
 }
 
 /// What a caller computing the features of many agents of one frame keeps between them
-/// ([`agent_features_with`]): every agent's velocity and the agents by cell (frames of
+/// ([`agent_features_with`]): every agent's heading and the agents by cell (frames of
 /// [`CELL_INDEX_MIN_AGENTS`] agents or more). Read-only once the frame has started, so
 /// threads computing different agents' features share it.
 #[derive(Debug, Default)]
@@ -261,8 +261,6 @@ pub(crate) struct FeatureScratch {
     /// Every agent's heading now as a unit vector ([`heading_vec`]; empty: computed when
     /// asked for).
     headings: Vec<P2>,
-    /// Every agent's velocity now ([`velocity_along`] its heading; empty as `headings`).
-    velocities: Vec<P2>,
     /// Every agent's position now, side by side, for the neighbour scan (empty: read from
     /// the agents).
     points: Vec<P2>,
@@ -281,12 +279,10 @@ impl FeatureScratch {
         &self.headings
     }
 
-    /// Starts a frame: the velocities of `agents` now, and their cells when they are many.
+    /// Starts a frame: the headings of `agents` now, and their cells when they are many.
     pub(crate) fn new_frame(&mut self, agents: &[AgentView]) {
         self.headings.clear();
         self.headings.extend(agents.iter().map(|a| heading_vec(a.now())));
-        self.velocities.clear();
-        self.velocities.extend(agents.iter().zip(&self.headings).map(|(a, &u)| velocity_along(a.now(), u)));
         self.points.clear();
         self.points.extend(agents.iter().map(|a| a.now().point_enu));
         self.indexed = !self.scan_only && agents.len() >= CELL_INDEX_MIN_AGENTS;
@@ -298,7 +294,7 @@ impl FeatureScratch {
 
 /// [`agent_features`], with the vehicle's path match within [`FEATURE_MATCH_RADIUS_M`] at
 /// its current pose when the caller has it already (`matched`; `None`: matched here), and
-/// the frame's velocities and cells from `scratch` (the same values), and `near` a buffer.
+/// the frame's headings and cells from `scratch` (the same values), and `near` a buffer.
 /// `out` must be all zeros (it writes only the features that are not; a frame's rows are
 /// zeroed once when the batch is sized).
 #[allow(clippy::too_many_arguments)]
@@ -416,11 +412,9 @@ pub(crate) fn agent_features_with(
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let FeatureScratch { headings, velocities, points, cells, indexed, .. } = scratch;
+    let FeatureScratch { headings, points, cells, indexed, .. } = scratch;
     let heading_of = |j: usize| headings.get(j).copied().unwrap_or_else(|| heading_vec(agents[j].now()));
-    let velocity_of = |j: usize| {
-        velocities.get(j).copied().unwrap_or_else(|| velocity_along(agents[j].now(), heading_vec(agents[j].now())))
-    };
+    let velocity_of = |j: usize| velocity_along(agents[j].now(), heading_of(j));
     near.clear();
     let within = |j: usize| {
         let p = agents[j].now().point_enu;

@@ -337,12 +337,7 @@ impl SegGrid {
         let reach = SEG_GRID_REACH_M + 1.0;
         let mut bb = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
         for s in &segs {
-            bb = [
-                bb[0].min(s.a[0].min(s.b[0])),
-                bb[1].min(s.a[1].min(s.b[1])),
-                bb[2].max(s.a[0].max(s.b[0])),
-                bb[3].max(s.a[1].max(s.b[1])),
-            ];
+            bb = [bb[0].min(s.lo[0]), bb[1].min(s.lo[1]), bb[2].max(s.hi[0]), bb[3].max(s.hi[1])];
         }
         if segs.is_empty() || !bb.iter().all(|v| v.is_finite()) || segs.len() >= u32::MAX as usize {
             return SegGrid::default();
@@ -354,8 +349,8 @@ impl SegGrid {
         let span = |s: &Seg| {
             let c = |v: f64, o: f64, n: usize| (((v - o) / cell_m).floor().max(0.0) as usize).min(n - 1);
             (
-                c(s.a[0].min(s.b[0]) - reach, origin[0], nx)..=c(s.a[0].max(s.b[0]) + reach, origin[0], nx),
-                c(s.a[1].min(s.b[1]) - reach, origin[1], ny)..=c(s.a[1].max(s.b[1]) + reach, origin[1], ny),
+                c(s.lo[0] - reach, origin[0], nx)..=c(s.hi[0] + reach, origin[0], nx),
+                c(s.lo[1] - reach, origin[1], ny)..=c(s.hi[1] + reach, origin[1], ny),
             )
         };
         let mut starts = vec![0u32; nx * ny + 1];
@@ -752,7 +747,7 @@ impl MapContext {
     #[inline]
     pub fn drivable_corners(&self, c: P2, f: P2, hl: f64, hw: f64) -> u8 {
         #[cfg(target_arch = "x86_64")]
-        if corners::avx2_available() && corners::fits(self) {
+        if ray_march::avx2_available() && corners::fits(self) {
             // SAFETY: AVX2 is present (checked above) and the raster's cell indices fit
             // `i32` (`fits`).
             return unsafe { corners::avx2(self, c, f, hl, hw) };
@@ -944,13 +939,6 @@ mod corners {
     use std::arch::x86_64::*;
 
     use super::{BevClass, Grid, MapContext, P2};
-
-    /// Whether this CPU has AVX2 (asked once).
-    #[inline]
-    pub(super) fn avx2_available() -> bool {
-        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| std::is_x86_feature_detected!("avx2"))
-    }
 
     /// Whether the raster the corners are looked up in (the drivable area's, else the
     /// class raster) has fewer than 2^31 cells, so that `i32` lanes hold every index.

@@ -2547,7 +2547,7 @@ mod tests {
     }
 
     /// The features a rollout computes (with the path matches kept from the last frame's
-    /// records and the frame's velocities computed once) are those `agent_features`
+    /// records and the frame's headings computed once) are those `agent_features`
     /// computes from scratch, at every frame: cars and walkers on two lanes, a bend and the
     /// ground beside them, 40 frames.
     #[test]
