@@ -125,6 +125,30 @@ pub fn exp_f32x8(x: &[f32; 8]) -> [f32; 8] {
     x.map(exp_f32)
 }
 
+/// `e^x` of `x = (l − max) / temperature` for every logit `l` (just `l − max` at a
+/// temperature of 1), in `f32` as written, into `out[..logits.len()]`; returns their sum,
+/// added in token order (one `f32` add after another). The values are [`exp_f32`]'s; with
+/// AVX2 and FMA eight logits go through the same operations at once.
+///
+/// # Panics
+/// When `out` is shorter than `logits`.
+pub fn exp_scaled_sum(logits: &[f32], max: f32, temperature: f32, out: &mut [f32]) -> f32 {
+    let out = &mut out[..logits.len()];
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked above); `out` is as long as `logits`.
+        unsafe { x86::exp_scaled(logits, max, temperature, out) };
+        return out.iter().fold(0.0f32, |sum, &e| sum + e);
+    }
+    let unit = temperature == 1.0;
+    let mut sum = 0.0f32;
+    for (o, &l) in out.iter_mut().zip(logits) {
+        *o = exp_f32(if unit { l - max } else { (l - max) / temperature });
+        sum += *o;
+    }
+    sum
+}
+
 /// Whether the CPU has AVX2 and FMA (checked once).
 #[cfg(target_arch = "x86_64")]
 fn avx2_fma() -> bool {
@@ -143,61 +167,153 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn exp8(x: &[f32; 8]) -> [f32; 8] {
         let mut out = [0.0f32; 8];
-        // SAFETY (the loads and stores): `x` and `out` hold eight f32, read and written as
-        // two halves of four.
-        unsafe {
-            let inv = _mm256_set1_pd(f64::from_bits(INV_LN2_N));
-            let shift = _mm256_set1_pd(f64::from_bits(SHIFT));
-            let (c0, c1, c2) = (
-                _mm256_set1_pd(f64::from_bits(C0)),
-                _mm256_set1_pd(f64::from_bits(C1)),
-                _mm256_set1_pd(f64::from_bits(C2)),
-            );
-            let one = _mm256_set1_pd(1.0);
-            let low5 = _mm256_set1_epi64x(31);
-            for half in 0..2 {
-                let xs = _mm_loadu_ps(x.as_ptr().add(4 * half));
-                let xd = _mm256_cvtps_pd(xs);
-                let shifted = _mm256_fmadd_pd(inv, xd, shift);
-                let ki = _mm256_castpd_si256(shifted);
-                let kd = _mm256_sub_pd(shifted, shift);
-                // inv · xd − kd, fused.
-                let r = _mm256_fmsub_pd(inv, xd, kd);
-                let idx = _mm256_and_si256(ki, low5);
-                // The four table entries by plain loads (a gather is slower on some CPUs,
-                // AMD's Zen 3 among them): the same values.
-                let mut i = [0u64; 4];
-                _mm256_storeu_si256(i.as_mut_ptr().cast(), idx);
-                let t = _mm256_setr_epi64x(
-                    TABLE[i[0] as usize] as i64,
-                    TABLE[i[1] as usize] as i64,
-                    TABLE[i[2] as usize] as i64,
-                    TABLE[i[3] as usize] as i64,
-                );
-                let s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64::<47>(ki)));
-                let z = _mm256_fmadd_pd(r, c0, c1);
-                let r2 = _mm256_mul_pd(r, r);
-                let y = _mm256_fmadd_pd(r, c2, one);
-                let y = _mm256_fmadd_pd(z, r2, y);
-                // Rounded to nearest (the MXCSR default, which Rust code does not change).
-                let y = _mm256_cvtpd_ps(_mm256_mul_pd(y, s));
-                _mm_storeu_ps(out.as_mut_ptr().add(4 * half), y);
+        // SAFETY: `x` and `out` hold eight f32 (unaligned load and store).
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), exp8v(_mm256_loadu_ps(x.as_ptr()))) };
+        out
+    }
+
+    /// [`super::exp_scaled_sum`]'s values (not the sum), eight logits at a time; the last
+    /// few in a chunk padded with zeros.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be present; `out` must be as long as `logits`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn exp_scaled(logits: &[f32], max: f32, temperature: f32, out: &mut [f32]) {
+        debug_assert_eq!(logits.len(), out.len());
+        let unit = temperature == 1.0;
+        let (max_v, t_v) = (_mm256_set1_ps(max), _mm256_set1_ps(temperature));
+        let scaled = |l: __m256| {
+            let x = _mm256_sub_ps(l, max_v);
+            if unit { x } else { _mm256_div_ps(x, t_v) }
+        };
+        let mut chunks = logits.chunks_exact(8);
+        let mut at = 0;
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` holds eight f32 and `out[at..at + 8]` is in bounds (`out` is
+            // as long as `logits`): unaligned load and store.
+            unsafe {
+                let e = exp8v(scaled(_mm256_loadu_ps(chunk.as_ptr())));
+                _mm256_storeu_ps(out.as_mut_ptr().add(at), e);
             }
+            at += 8;
         }
-        for (o, &v) in out.iter_mut().zip(x) {
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut x = [0.0f32; 8];
+            x[..rest.len()].copy_from_slice(rest);
+            let mut e = [0.0f32; 8];
+            // SAFETY: eight f32 each way (unaligned load and store).
+            unsafe { _mm256_storeu_ps(e.as_mut_ptr(), exp8v(scaled(_mm256_loadu_ps(x.as_ptr())))) };
+            out[at..].copy_from_slice(&e[..rest.len()]);
+        }
+    }
+
+    /// [`exp8`] in registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn exp8v(x8: __m256) -> __m256 {
+        let lo = exp4(_mm256_castps256_ps128(x8));
+        let hi = exp4(_mm256_extractf128_ps::<1>(x8));
+        let y = _mm256_set_m128(hi, lo);
+        // The lanes whose top bits (sign aside) are above the limit, all at once: most
+        // chunks have none.
+        let top = _mm256_and_si256(_mm256_srli_epi32::<20>(_mm256_castps_si256(x8)), _mm256_set1_epi32(0x7ff));
+        let special_lanes =
+            _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(ABSTOP_LIMIT as i32))));
+        if special_lanes == 0 {
+            return y;
+        }
+        let (mut x, mut out) = ([0.0f32; 8], [0.0f32; 8]);
+        // SAFETY: `x` and `out` hold eight f32 (unaligned stores and load).
+        unsafe {
+            _mm256_storeu_ps(x.as_mut_ptr(), x8);
+            _mm256_storeu_ps(out.as_mut_ptr(), y);
+        }
+        for (o, &v) in out.iter_mut().zip(&x) {
             if (v.to_bits() >> 20) & 0x7ff > ABSTOP_LIMIT
                 && let Some(y) = special(v)
             {
                 *o = y;
             }
         }
-        out
+        // SAFETY: as above.
+        unsafe { _mm256_loadu_ps(out.as_ptr()) }
+    }
+
+    /// The main path of [`exp_f32`] on four lanes in `f64` (special cases left to the
+    /// caller).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn exp4(xs: __m128) -> __m128 {
+        let inv = _mm256_set1_pd(f64::from_bits(INV_LN2_N));
+        let shift = _mm256_set1_pd(f64::from_bits(SHIFT));
+        let xd = _mm256_cvtps_pd(xs);
+        let shifted = _mm256_fmadd_pd(inv, xd, shift);
+        let ki = _mm256_castpd_si256(shifted);
+        let kd = _mm256_sub_pd(shifted, shift);
+        // inv · xd − kd, fused.
+        let r = _mm256_fmsub_pd(inv, xd, kd);
+        let idx = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
+        // The four table entries by plain loads (a gather is slower on some CPUs, AMD's
+        // Zen 3 among them): the same values.
+        let mut i = [0u64; 4];
+        // SAFETY: four u64 (unaligned store).
+        unsafe { _mm256_storeu_si256(i.as_mut_ptr().cast(), idx) };
+        let t = _mm256_setr_epi64x(
+            TABLE[i[0] as usize & 31] as i64,
+            TABLE[i[1] as usize & 31] as i64,
+            TABLE[i[2] as usize & 31] as i64,
+            TABLE[i[3] as usize & 31] as i64,
+        );
+        let s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64::<47>(ki)));
+        let z = _mm256_fmadd_pd(r, _mm256_set1_pd(f64::from_bits(C0)), _mm256_set1_pd(f64::from_bits(C1)));
+        let r2 = _mm256_mul_pd(r, r);
+        let y = _mm256_fmadd_pd(r, _mm256_set1_pd(f64::from_bits(C2)), _mm256_set1_pd(1.0));
+        let y = _mm256_fmadd_pd(z, r2, y);
+        // Rounded to nearest (the MXCSR default, which Rust code does not change).
+        _mm256_cvtpd_ps(_mm256_mul_pd(y, s))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `exp_scaled_sum` gives `exp_f32` of each scaled logit as the scalar code writes it and
+    /// their sum added in token order, at both temperatures' forms, for vocabularies whose
+    /// length is and is not a multiple of eight, with logits that take the special cases
+    /// (−∞, far below the maximum, NaN).
+    #[test]
+    fn scaled_exponentials_and_their_sum_are_the_scalar_ones() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        for n in [1, 7, 8, 81, 143, 256] {
+            for temperature in [1.0f32, 0.7, 2.5] {
+                let mut logits: Vec<f32> = (0..n).map(|_| 30.0 * next() - 20.0).collect();
+                if n > 5 {
+                    logits[1] = f32::NEG_INFINITY;
+                    logits[3] = -150.0;
+                    logits[4] = f32::NAN;
+                }
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut out = vec![0.0f32; n];
+                let sum = exp_scaled_sum(&logits, max, temperature, &mut out);
+                let mut want_sum = 0.0f32;
+                for (l, o) in logits.iter().zip(&out) {
+                    let x = if temperature == 1.0 { l - max } else { (l - max) / temperature };
+                    let want = exp_f32(x);
+                    assert_eq!(o.to_bits(), want.to_bits(), "n {n} t {temperature} x {x}");
+                    want_sum += want;
+                }
+                assert_eq!(sum.to_bits(), want_sum.to_bits(), "n {n} t {temperature}");
+            }
+        }
+    }
 
     /// Every 97th f32 (all signs, subnormals, infinities and NaN among them), and the
     /// special cases' edges: against the platform's `expf` where that is glibc's FMA

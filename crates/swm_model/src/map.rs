@@ -1002,20 +1002,28 @@ mod corners {
             _mm256_storeu_pd(ys.as_mut_ptr(), y);
         }
         let mut mask = 0u8;
-        for k in 0..4 {
-            if inside >> k & 1 == 0 {
-                continue;
-            }
-            // In range: 0 ≤ col < nx and 0 ≤ row < ny, so 0 ≤ index < nx · ny.
-            let cell = cells[k] as usize;
-            let drivable = match &map.drivable {
-                Some(d) => d.contains_at(cell, [xs[k], ys[k]]),
-                None => {
-                    let class = map.classes[cell];
-                    class == BevClass::Road as u8 || class == BevClass::Crossing as u8
+        match &map.drivable {
+            Some(d) => {
+                for k in 0..4 {
+                    if inside >> k & 1 == 0 {
+                        continue;
+                    }
+                    // In range: 0 ≤ col < nx and 0 ≤ row < ny, so 0 ≤ index < nx · ny.
+                    mask |= u8::from(d.contains_at(cells[k] as usize, [xs[k], ys[k]])) << k;
                 }
-            };
-            mask |= u8::from(drivable) << k;
+            }
+            None => {
+                // Without a branch per corner (which corners are on the road is a coin toss
+                // for a box at the road's edge): a corner outside the raster reads cell 0
+                // and is masked off.
+                for (k, &cell_k) in cells.iter().enumerate() {
+                    let inside_k = (inside >> k & 1) as u8;
+                    let cell = if inside_k == 1 { cell_k as usize } else { 0 };
+                    let class = map.classes.get(cell).copied().unwrap_or(BevClass::Ground as u8);
+                    let road = u8::from(class == BevClass::Road as u8) | u8::from(class == BevClass::Crossing as u8);
+                    mask |= (road & inside_k) << k;
+                }
+            }
         }
         mask
     }

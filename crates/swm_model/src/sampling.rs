@@ -27,7 +27,7 @@
 
 use swm_core::rng::{key_from_seed, philox4x32, unit_f32};
 
-use crate::expf::{exp_f32, exp_f32x8};
+use crate::expf::{exp_f32, exp_f32x8, exp_scaled_sum};
 
 /// Stream of token draws.
 pub const STREAM_TOKEN: u32 = 0;
@@ -145,34 +145,9 @@ fn key_e(key: u64) -> f32 {
 /// ends (the front's membership and each round's minimum are conditional moves): the
 /// front's pattern is random, and mispredicted branches were most of the sampler's time.
 fn draw_from_likeliest(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32) -> Option<u16> {
-    let unit_temperature = cfg.temperature == 1.0;
-    let scaled = |l: f32| if unit_temperature { l - max } else { (l - max) / cfg.temperature };
     let n = logits.len();
     let mut es = [0.0f32; NUCLEUS_FAST_MAX_TOKENS];
-    let mut sum = 0.0f32;
-    let mut chunks = logits.chunks_exact(8);
-    for (c, chunk) in (&mut chunks).enumerate() {
-        let x: [f32; 8] = std::array::from_fn(|k| scaled(chunk[k]));
-        let e = exp_f32x8(&x);
-        es[8 * c..8 * c + 8].copy_from_slice(&e);
-        for v in e {
-            sum += v;
-        }
-    }
-    // The last few (143 = 17 · 8 + 7) eight at a time too, in a padded chunk: each lane
-    // is `exp_f32` of its own input, the same bits as one at a time.
-    let done = n - chunks.remainder().len();
-    if !chunks.remainder().is_empty() {
-        let mut x = [0.0f32; 8];
-        for (xi, &l) in x.iter_mut().zip(chunks.remainder()) {
-            *xi = scaled(l);
-        }
-        let e = exp_f32x8(&x);
-        for (i, &v) in e[..n - done].iter().enumerate() {
-            es[done + i] = v;
-            sum += v;
-        }
-    }
+    let sum = exp_scaled_sum(logits, max, cfg.temperature, &mut es);
     if sum.is_nan() {
         return None;
     }
