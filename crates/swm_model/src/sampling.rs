@@ -27,7 +27,7 @@
 
 use swm_core::rng::{key_from_seed, philox4x32, unit_f32};
 
-use crate::expf::{exp_f32, exp_f32x8, exp_scaled_sum};
+use crate::expf::exp_scaled_sum;
 
 /// Stream of token draws.
 pub const STREAM_TOKEN: u32 = 0;
@@ -448,22 +448,15 @@ mod avx2 {
 fn draw_sorted(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32, scratch: &mut Vec<(f32, u16)>) -> u16 {
     scratch.clear();
     let mut sum = 0.0f32;
-    // Dividing by 1 changes no bits; the division is skipped then.
-    let unit_temperature = cfg.temperature == 1.0;
-    let scaled = |l: f32| if unit_temperature { l - max } else { (l - max) / cfg.temperature };
-    // e^x eight at a time, summed in token order.
-    let mut chunks = logits.chunks_exact(8);
-    for chunk in &mut chunks {
-        let x: [f32; 8] = std::array::from_fn(|k| scaled(chunk[k]));
-        for e in exp_f32x8(&x) {
+    // e^x of the scaled logits ([`exp_scaled_sum`]'s values) a stack buffer at a time,
+    // summed here in token order across the buffers.
+    let mut es = [0.0f32; NUCLEUS_FAST_MAX_TOKENS];
+    for chunk in logits.chunks(NUCLEUS_FAST_MAX_TOKENS) {
+        exp_scaled_sum(chunk, max, cfg.temperature, &mut es);
+        for &e in &es[..chunk.len()] {
             sum += e;
             scratch.push((e, scratch.len() as u16));
         }
-    }
-    for &l in chunks.remainder() {
-        let e = exp_f32(scaled(l));
-        sum += e;
-        scratch.push((e, scratch.len() as u16));
     }
     // Most likely first, ties by token: a total order, so any way of sorting gives the
     // same sequence.
@@ -531,6 +524,7 @@ fn draw_sorted(logits: &[f32], max: f32, cfg: &SamplingConfig, u: f32, scratch: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expf::{exp_f32, exp_f32x8};
 
     #[test]
     fn the_largest_logit_is_the_folds() {
