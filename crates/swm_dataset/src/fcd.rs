@@ -281,7 +281,7 @@ pub fn parse_sumo_fcd(
                         let width_m = opt_num(&a, "width", &fail)?.map_or(dw, |v| v as f32);
                         let heading = (90.0 - angle_deg).to_radians();
                         let heading_rad = heading.sin().atan2(heading.cos());
-                        step_records.push(TrajectoryRecord {
+                        let record = TrajectoryRecord {
                             agent_id: id,
                             kind,
                             length_m,
@@ -296,7 +296,10 @@ pub fn parse_sumo_fcd(
                             accel_mps2: accel,
                             lane: None,
                             signal: None,
-                        });
+                        };
+                        // What the Parquet readers would refuse is refused here, at its line.
+                        crate::trajectories::check_record(&record).map_err(|m| fail(format!("{sumo_id}: {m}")))?;
+                        step_records.push(record);
                     }
                     _ => {}
                 }
@@ -417,6 +420,13 @@ mod tests {
         assert!(e.starts_with("bad.xml:2:") && e.contains("outside"), "{e}");
         let e = parse_sumo_fcd("<net/>", Path::new("n.xml"), FcdCoordinates::Twin, &twin()).unwrap_err().to_string();
         assert!(e.contains("fcd-export"), "{e}");
+        // A vehicle of no length, and one reversing: the rules every trajectory file keeps.
+        let xml = "<fcd-export>\n<timestep time=\"0\">\n<vehicle id=\"a\" x=\"0\" y=\"1\" angle=\"0\" length=\"0\"/>\n</timestep>\n</fcd-export>";
+        let e = parse_sumo_fcd(xml, Path::new("z.xml"), FcdCoordinates::Twin, &twin()).unwrap_err().to_string();
+        assert!(e.starts_with("z.xml:3:") && e.contains("a: length_m is 0"), "{e}");
+        let xml = "<fcd-export>\n<timestep time=\"0\">\n<vehicle id=\"b\" x=\"0\" y=\"1\" angle=\"0\" speed=\"-2\"/>\n</timestep>\n</fcd-export>";
+        let e = parse_sumo_fcd(xml, Path::new("r.xml"), FcdCoordinates::Twin, &twin()).unwrap_err().to_string();
+        assert!(e.starts_with("r.xml:3:") && e.contains("b: speed_mps is -2"), "{e}");
         let xml = "<fcd-export>\n<timestep time=\"0\">\n<vehicle id=\"a\" x=\"0\" y=\"1\" angle=\"0\">\n</timestep>";
         let e = parse_sumo_fcd(xml, Path::new("trunc.xml"), FcdCoordinates::Twin, &twin()).unwrap_err().to_string();
         assert!(e.starts_with("trunc.xml:"), "{e}");

@@ -54,6 +54,9 @@ pub enum DatasetError {
     },
     #[error("{path}: not a swm trajectory file: {message}")]
     Schema { path: PathBuf, message: String },
+    /// A Parquet file whose bytes do not decode (changed or lost on the way).
+    #[error("{path}: damaged Parquet file: {message}")]
+    Damaged { path: PathBuf, message: String },
     /// The thread writing a Parquet file stopped (it panicked, or an error already
     /// returned stopped it).
     #[error("{path}: {message}")]

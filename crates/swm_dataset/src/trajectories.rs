@@ -8,16 +8,20 @@
 //! |---------------|-------------------|------|--------------------------------------------------|
 //! | `agent_id`    | UInt64            | no   | unique within the run, never reused              |
 //! | `kind`        | Utf8 (dictionary-encoded pages) | no | `car`, `bus`, `truck`, `pedestrian` |
-//! | `length_m`    | Float32           | no   | box length along the heading                     |
-//! | `width_m`     | Float32           | no   | box width                                        |
+//! | `length_m`    | Float32           | no   | box length along the heading (> 0)               |
+//! | `width_m`     | Float32           | no   | box width (> 0)                                  |
 //! | `step`        | UInt32            | no   | simulator step (0.1 s each)                      |
 //! | `time_s`      | Float64           | no   | simulated time                                   |
 //! | `x_m`, `y_m`, `z_m` | Float64     | no   | twin frame: east, north, elevation               |
 //! | `heading_rad` | Float64           | no   | counter-clockwise from east                      |
-//! | `speed_mps`   | Float64           | no   |                                                  |
+//! | `speed_mps`   | Float64           | no   | along the heading, ≥ 0                           |
 //! | `accel_mps2`  | Float64           | no   | along the heading                                |
 //! | `lane`        | UInt32            | yes  | index into `Twin::lanes`; null in junctions, for pedestrians and imports |
 //! | `signal`      | Utf8              | yes  | `red`, `amber`, `green`: the signal ahead        |
+//!
+//! Every number is finite, coordinates within 10⁷ m of the twin's origin, sizes and speeds
+//! within 10³ (m, m/s, m/s²); readers refuse a row that breaks the table's rules, naming
+//! it (`MAX_COORDINATE_M` and the constants beside it).
 //!
 //! Scenario files ([`crate::scenario`]) put two columns first: `scenario_id` (UInt64) and
 //! `frame` (Int32, the step relative to the scenario's current time: negative is history).
@@ -387,9 +391,29 @@ pub fn read_scenario_rows(path: &Path) -> Result<Vec<ScenarioRow>, DatasetError>
 
 fn read_rows(path: &Path, scenario: bool) -> Result<Vec<ScenarioRow>, DatasetError> {
     let file = File::open(path).map_err(DatasetError::io(path))?;
+    // The Parquet decoder panics on some damaged pages (a page in an encoding its column
+    // chunk has no dictionary for, ...): such a file is an error naming it, like any other
+    // damage, not a crash of the run reading it.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_rows(file, path, scenario))).unwrap_or_else(
+        |payload| {
+            let cause = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the decoder stopped".to_string());
+            Err(DatasetError::Damaged { path: path.to_path_buf(), message: cause })
+        },
+    )
+}
+
+fn decode_rows(file: File, path: &Path, scenario: bool) -> Result<Vec<ScenarioRow>, DatasetError> {
+    let file_len = file.metadata().map_err(DatasetError::io(path))?.len();
     let perr = |source| DatasetError::Parquet { path: path.to_path_buf(), source };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?.build().map_err(perr)?;
     let schema_err = |message: String| DatasetError::Schema { path: path.to_path_buf(), message };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+    check_column_chunks(builder.metadata(), file_len)
+        .map_err(|message| DatasetError::Damaged { path: path.to_path_buf(), message })?;
+    let reader = builder.build().map_err(perr)?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|source| DatasetError::Arrow { path: path.to_path_buf(), source })?;
@@ -440,11 +464,74 @@ fn read_rows(path: &Path, scenario: bool) -> Result<Vec<ScenarioRow>, DatasetErr
                 lane: (!lane.is_null(i)).then(|| lane.value(i)),
                 signal,
             };
+            check_record(&record).map_err(|m| {
+                schema_err(format!("row {}: agent {} at step {}: {m}", out.len(), record.agent_id, record.step))
+            })?;
             let (scenario_id, frame) = ids.map(|(s, f)| (s.value(i), f.value(i))).unwrap_or((0, 0));
             out.push(ScenarioRow { scenario_id, frame, record });
         }
     }
     Ok(out)
+}
+
+/// The largest |coordinate| a record may have: 10,000 km from the twin's origin.
+pub const MAX_COORDINATE_M: f64 = 1e7;
+/// The largest speed and |acceleration| a record may have (beyond any road user's).
+pub const MAX_SPEED_MPS: f64 = 1e3;
+pub const MAX_ACCEL_MPS2: f64 = 1e3;
+/// The largest box length or width a record may have.
+pub const MAX_SIZE_M: f32 = 1e3;
+
+/// What a record must hold to be read (the schema's rules): finite numbers, coordinates
+/// within [`MAX_COORDINATE_M`], a box of positive size up to [`MAX_SIZE_M`], a speed of 0
+/// to [`MAX_SPEED_MPS`] (a magnitude, like the simulator's) and an acceleration within
+/// [`MAX_ACCEL_MPS2`].
+pub(crate) fn check_record(r: &TrajectoryRecord) -> Result<(), String> {
+    let numbers = [
+        ("time_s", r.time_s, f64::MAX),
+        ("x_m", r.x_m, MAX_COORDINATE_M),
+        ("y_m", r.y_m, MAX_COORDINATE_M),
+        ("z_m", r.z_m, MAX_COORDINATE_M),
+        ("heading_rad", r.heading_rad, f64::MAX),
+        ("speed_mps", r.speed_mps, MAX_SPEED_MPS),
+        ("accel_mps2", r.accel_mps2, MAX_ACCEL_MPS2),
+    ];
+    for (name, v, max) in numbers {
+        if !v.is_finite() {
+            return Err(format!("{name} is {v}"));
+        }
+        if v.abs() > max {
+            return Err(format!("{name} is {v}, beyond ±{max}"));
+        }
+    }
+    for (name, v) in [("length_m", r.length_m), ("width_m", r.width_m)] {
+        if !(v.is_finite() && v > 0.0 && v <= MAX_SIZE_M) {
+            return Err(format!("{name} is {v}; a box is more than 0 and at most {MAX_SIZE_M} m"));
+        }
+    }
+    if r.speed_mps < 0.0 {
+        return Err(format!("speed_mps is {}; speeds are magnitudes", r.speed_mps));
+    }
+    Ok(())
+}
+
+/// Whether every column chunk the footer lists lies inside the file. The Parquet reader
+/// asserts that a chunk's start and length are not negative (it panics on a damaged
+/// footer that says otherwise), so they are checked here first.
+fn check_column_chunks(metadata: &parquet::file::metadata::ParquetMetaData, file_len: u64) -> Result<(), String> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for c in group.columns() {
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            let len = c.compressed_size();
+            if start < 0 || len < 0 || (start as u64).saturating_add(len as u64) > file_len {
+                return Err(format!(
+                    "footer: row group {g}, column {}: {len} bytes from byte {start}, in a file of {file_len}",
+                    c.column_path()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Groups records by step (records must be ordered by step, as files are).
@@ -537,5 +624,75 @@ mod tests {
         let chain = swm_core::ErrorChain(&e).to_string();
         assert!(chain.contains("none.parquet"), "{chain}");
         assert_eq!(chain.matches(&os).count(), 1, "{chain}");
+    }
+
+    #[test]
+    fn rows_that_break_the_schema_rules_are_refused_by_number() {
+        let dir = tempfile::tempdir().unwrap();
+        type Spoil = fn(&mut TrajectoryRecord);
+        let bad: [(&str, Spoil); 5] = [
+            ("x_m is NaN", |r| r.x_m = f64::NAN),
+            ("y_m is 20000000, beyond ±10000000", |r| r.y_m = 2e7),
+            ("speed_mps is -0.5; speeds are magnitudes", |r| r.speed_mps = -0.5),
+            ("width_m is 0; a box is more than 0", |r| r.width_m = 0.0),
+            ("accel_mps2 is inf", |r| r.accel_mps2 = f64::INFINITY),
+        ];
+        for (message, spoil) in bad {
+            let p = dir.path().join("t.parquet");
+            let mut w = TrajectoryWriter::create(&p).unwrap();
+            let mut step: Vec<_> = (0..4u64).map(|id| rec(id, 7, 1.0)).collect();
+            spoil(&mut step[2]);
+            w.write_step(&step).unwrap();
+            w.finish().unwrap();
+            let e = read_trajectories(&p).unwrap_err().to_string();
+            assert!(e.contains("t.parquet: not a swm trajectory file: row 2: agent 2 at step 7: "), "{e}");
+            assert!(e.contains(message), "{e}");
+        }
+    }
+
+    /// A scenario file of two scenarios, its bytes.
+    fn small_scenario_file() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.parquet");
+        let mut w = TrajectoryWriter::create_scenarios(&p).unwrap();
+        for s in 0..2u64 {
+            let rows: Vec<_> =
+                (-3..=0).flat_map(|f| (0..3u64).map(move |id| (f, rec(id, (f + 3) as u32, 0.5)))).collect();
+            w.write_scenario_rows(s, &rows).unwrap();
+        }
+        w.finish().unwrap();
+        std::fs::read(&p).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 300, ..Default::default() })]
+
+        /// Damaged scenario files (bytes changed, files cut short) give their rows or an
+        /// error naming the file; they never panic.
+        #[test]
+        fn damaged_scenario_files_read_or_name_the_file(
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>(), proptest::bool::weighted(0.5)),
+                1..6,
+            ),
+            cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let mut bytes = small_scenario_file();
+            let n = bytes.len();
+            for (at, value, in_footer) in edits {
+                // Half the edits land in the footer (the last 40 %: schema and metadata).
+                let i = if in_footer { n - 1 - at.index(n * 2 / 5) } else { at.index(n) };
+                bytes[i] = value;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c.index(n));
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("damaged.parquet");
+            std::fs::write(&p, &bytes).unwrap();
+            if let Err(e) = read_scenario_rows(&p) {
+                proptest::prop_assert!(e.to_string().contains("damaged.parquet"), "{e}");
+            }
+        }
     }
 }

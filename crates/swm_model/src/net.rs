@@ -351,7 +351,7 @@ impl Network {
         std::fs::write(path, bytes).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })
     }
 
-    /// Reads a model file, checking its format, layout version, vocabularies and shapes.
+    /// Reads a model file, checking its format, layout version, vocabularies, widths and shapes.
     pub fn load(path: &Path) -> Result<Network, ModelError> {
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
         Network::from_safetensors(&bytes).map_err(|e| match e {
@@ -386,6 +386,10 @@ impl Network {
             }
         }
         let config = NetConfig { nbr_hidden: num("nbr_hidden")?, trunk_hidden: num("trunk_hidden")? };
+        config.check().map_err(|e| match e {
+            ModelError::Train(m) => bad("", format!("metadata: {m}")),
+            other => other,
+        })?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| bad("", e.to_string()))?;
         let mut layers = Vec::new();
         for (name, [o, i]) in config.layers() {

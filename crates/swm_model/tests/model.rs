@@ -1011,3 +1011,197 @@ fn where_every_token_of_a_walker_hits_the_mask_slows_it_hardest() {
     let allowed: Vec<usize> = (0..PEDESTRIAN_TOKENS).filter(|&t| logits[t].is_finite()).collect();
     assert!(!allowed.is_empty() && allowed.iter().all(|&t| t / n == 0), "allowed {allowed:?}");
 }
+
+/// A small valid model file, and where its safetensors header ends.
+fn small_model_file() -> (Vec<u8>, usize) {
+    let bytes = Network::init(NetConfig { nbr_hidden: 4, trunk_hidden: 8 }, 5).to_safetensors().unwrap();
+    let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    (bytes, header_end)
+}
+
+/// The file with its header's JSON edited by `edit` (the header length rewritten).
+fn with_header(bytes: &[u8], header_end: usize, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..header_end]).unwrap();
+    edit(&mut header);
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[header_end..]);
+    out
+}
+
+/// What any model file must give: an error that says what is wrong, or a network whose
+/// rollouts run and stay finite.
+fn loads_and_rolls_out_or_explains(bytes: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
+    match Network::from_safetensors(bytes) {
+        Err(e) => proptest::prop_assert!(e.to_string().len() > 10, "{e}"),
+        Ok(net) => {
+            let map = road(0.0, [0.0, 0.0], 1.75);
+            let cfg = RolloutConfig { steps: 3, samples: 1, seed: 1, sampling: SamplingConfig::default() };
+            let out = swm_model::rollout_scenarios(&net, &map, &busy_scenarios(5.0)[..1], &cfg);
+            for (_, r) in &out[0].samples[0] {
+                proptest::prop_assert!(r.x_m.is_finite() && r.y_m.is_finite() && r.speed_mps.is_finite(), "{r:?}");
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 200, ..Default::default() })]
+
+    /// Bytes changed anywhere (most in the header, where the structure is), and files cut
+    /// short, load or name the problem; they never panic.
+    #[test]
+    fn damaged_model_files_load_or_name_the_problem(
+        edits in proptest::collection::vec(
+            (proptest::bool::weighted(0.7), proptest::sample::select(vec![0u8, 1, b'"', b'0', b'9', b'[', b'{', b',', 0x7f, 0xff]), proptest::prelude::any::<proptest::sample::Index>()),
+            1..5,
+        ),
+        cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
+    ) {
+        let (mut bytes, header_end) = small_model_file();
+        for (in_header, value, at) in edits {
+            let i = if in_header { at.index(header_end) } else { at.index(bytes.len()) };
+            bytes[i] = value;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(bytes.len()));
+        }
+        loads_and_rolls_out_or_explains(&bytes)?;
+    }
+
+    /// Well-formed files with odd metadata (widths of 0, huge or not numbers) or tensors
+    /// of odd shapes and values load or name the problem.
+    #[test]
+    fn odd_metadata_and_tensors_load_or_name_the_problem(
+        key in proptest::sample::select(vec!["nbr_hidden", "trunk_hidden", "format", "feature_layout", "vehicle_vocab", "feature_dim"]),
+        value in proptest::sample::select(vec!["0", "1", "4", "8", "-1", "", "1e3", "18446744073709551615", "99999999999", "swm-model/1", "nan"]),
+        tensor in 0usize..12,
+        shape in proptest::collection::vec(0usize..20, 0..3),
+        scale in proptest::sample::select(vec![1.0f32, 0.0, 1e20, -1e30, f32::MAX]),
+    ) {
+        let (bytes, header_end) = small_model_file();
+        let edited = with_header(&bytes, header_end, |h| {
+            h["__metadata__"][key] = serde_json::Value::String(value.to_string());
+        });
+        loads_and_rolls_out_or_explains(&edited)?;
+        let reshaped = with_header(&bytes, header_end, |h| {
+            let name = h.as_object().unwrap().keys().filter(|k| *k != "__metadata__").nth(tensor % 12).unwrap().clone();
+            h[name.as_str()]["shape"] = serde_json::json!(shape);
+        });
+        loads_and_rolls_out_or_explains(&reshaped)?;
+        // Finite weights of any size: the network loads and its rollouts stay finite.
+        let mut net = Network::from_safetensors(&bytes).unwrap();
+        for l in net.layers_mut().iter_mut() {
+            l.weight.iter_mut().for_each(|w| *w *= scale);
+        }
+        if let Ok(b) = net.to_safetensors() {
+            loads_and_rolls_out_or_explains(&b)?;
+        }
+    }
+}
+
+/// A file whose tensors agree with widths of 0 (a network with no hidden units) is
+/// refused, naming the width.
+#[test]
+fn model_files_with_zero_widths_are_refused() {
+    for config in [NetConfig { nbr_hidden: 0, trunk_hidden: 8 }, NetConfig { nbr_hidden: 4, trunk_hidden: 0 }] {
+        let layers = config
+            .layers()
+            .into_iter()
+            .map(|(_, [o, i])| swm_model::net::Dense {
+                weight: vec![0.5; o * i],
+                bias: vec![0.1; o],
+                n_in: i,
+                n_out: o,
+            })
+            .collect();
+        let bytes = Network::from_layers(config, layers, "{}".into()).to_safetensors().unwrap();
+        let e = Network::from_safetensors(&bytes).unwrap_err().to_string();
+        assert!(e.contains("a width must be 1 to"), "{config:?}: {e}");
+    }
+}
+
+/// One value of a scenario file's numeric column: mostly ordinary, sometimes far, zero,
+/// negative or huge, rarely not a number (about one file in three has one).
+fn odd_f64(ordinary: std::ops::Range<f64>) -> impl proptest::strategy::Strategy<Value = f64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        380 => ordinary,
+        19 => proptest::sample::select(vec![0.0, -1.0, 1e7, -1e9, 1e300, -1e300, f64::MIN_POSITIVE, f64::MAX]),
+        1 => proptest::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
+    ]
+}
+
+fn odd_row() -> impl proptest::strategy::Strategy<Value = (i32, TrajectoryRecord)> {
+    use proptest::prelude::*;
+    (
+        (
+            -14i32..=2,
+            0u64..6,
+            proptest::sample::select(vec![AgentKind::Car, AgentKind::Bus, AgentKind::Truck, AgentKind::Pedestrian]),
+        ),
+        (odd_f64(0.0..20.0), odd_f64(0.0..5.0), odd_f64(-60.0..260.0), odd_f64(-10.0..15.0), odd_f64(-4.0..4.0)),
+        (odd_f64(0.0..20.0), odd_f64(-3.0..3.0), odd_f64(-5.0..5.0), proptest::option::of(0u32..4)),
+    )
+        .prop_map(|((frame, id, kind), (length, width, x, y, heading), (speed, accel, z, lane))| {
+            let record = TrajectoryRecord {
+                agent_id: id,
+                kind,
+                length_m: length as f32,
+                width_m: width as f32,
+                step: (100 + frame) as u32,
+                time_s: 10.0 + 0.1 * f64::from(frame),
+                x_m: x,
+                y_m: y,
+                z_m: z,
+                heading_rad: heading,
+                speed_mps: speed,
+                accel_mps2: accel,
+                lane,
+                signal: None,
+            };
+            (frame, record)
+        })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+
+    /// Scenario files from outside, with any rows (agents missing frames or frame 0,
+    /// repeated rows, sizes of 0, values far away or not numbers), read and roll out or
+    /// give an error naming the file; they never panic, and what rolls out is finite.
+    #[test]
+    fn odd_scenario_files_roll_out_or_name_the_problem(
+        rows in proptest::collection::vec(odd_row(), 1..40),
+        masks in proptest::prelude::any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scenarios-000.parquet");
+        let mut w = swm_dataset::TrajectoryWriter::create_scenarios(&path).unwrap();
+        w.write_scenario_rows(7, &rows).unwrap();
+        w.finish().unwrap();
+        let scenarios = match swm_model::data::read_scenario_dir(dir.path()) {
+            Ok(s) => s,
+            Err(e) => {
+                let chain = format!("{:#}", anyhow::Error::from(e));
+                proptest::prop_assert!(chain.contains("scenarios-000.parquet: not a swm trajectory file: row"), "{chain}");
+                return Ok(());
+            }
+        };
+        let net = Network::init(NetConfig { nbr_hidden: 8, trunk_hidden: 16 }, 3);
+        let map = road(0.0, [0.0, 0.0], 1.75);
+        let cfg = RolloutConfig { steps: 5, samples: 2, seed: 3, sampling: SamplingConfig::default() };
+        let mask = if masks { swm_model::FeasibilityMask::default() } else { swm_model::FeasibilityMask::NONE };
+        let out = swm_model::rollout::rollout_scenarios_masked(&net, &map, &scenarios, &cfg, None, mask);
+        for sample in out.iter().flat_map(|r| &r.samples) {
+            for (_, r) in sample {
+                proptest::prop_assert!(
+                    r.x_m.is_finite() && r.y_m.is_finite() && r.heading_rad.is_finite() && r.speed_mps.is_finite(),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+}
