@@ -27,7 +27,11 @@
 //! `frame` (Int32, the step relative to the scenario's current time: negative is history).
 //!
 //! The file's key-value metadata holds `swm.schema = swm-trajectories/1` (or
-//! `swm-scenarios/1`). Compression is Snappy; `created_by` is fixed to this crate's name and
+//! `swm-scenarios/1`), and `swm.data_bytes` and `swm.data_crc32`: the CRC-32 (hex) of the
+//! file's first `data_bytes` bytes, everything before the footer. Parquet pages carry no
+//! checksum of their own, and a changed byte in a Snappy page often decodes to other values
+//! without a word; readers check the CRC before decoding when a file has one (files of other
+//! writers may not). Compression is Snappy; `created_by` is fixed to this crate's name and
 //! version, so the same records give the same bytes.
 //!
 //! [`TrajectoryWriter`] encodes and writes its row groups on a thread of its own, one row
@@ -35,7 +39,7 @@
 //! its caches) to itself; the bytes are those of writing in line.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -179,8 +183,34 @@ enum Job {
     Close,
 }
 
+/// The bytes on their way to the file, and the CRC-32 of all of them so far.
+struct Crc32Write<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Crc32Write<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type FileWriter = ArrowWriter<Crc32Write<BufWriter<File>>>;
+
+/// Key-value metadata keys of the data checksum (module docs).
+const DATA_BYTES_KEY: &str = "swm.data_bytes";
+const DATA_CRC32_KEY: &str = "swm.data_crc32";
+
 /// The encoding thread: writes row groups until told to close.
-fn encode(mut writer: ArrowWriter<BufWriter<File>>, jobs: Receiver<Job>, path: PathBuf) -> Result<(), DatasetError> {
+fn encode(mut writer: FileWriter, jobs: Receiver<Job>, path: PathBuf) -> Result<(), DatasetError> {
     let perr = |source| DatasetError::Parquet { path: path.clone(), source };
     let mut rows = 0;
     for job in jobs {
@@ -192,6 +222,12 @@ fn encode(mut writer: ArrowWriter<BufWriter<File>>, jobs: Receiver<Job>, path: P
                 tracing::debug!(path = %path.display(), rows, "row group written");
             }
             Job::Close => {
+                // Everything before the footer has reached the checksum once synced.
+                writer.flush().map_err(perr)?;
+                writer.sync().map_err(DatasetError::io(&path))?;
+                let (bytes, crc) = (writer.inner().bytes, writer.inner().crc.clone().finalize());
+                writer.append_key_value_metadata(KeyValue::new(DATA_BYTES_KEY.to_string(), bytes.to_string()));
+                writer.append_key_value_metadata(KeyValue::new(DATA_CRC32_KEY.to_string(), format!("{crc:08x}")));
                 writer.close().map_err(perr)?;
                 return Ok(());
             }
@@ -229,7 +265,8 @@ impl TrajectoryWriter {
         let file = File::create(path).map_err(DatasetError::io(path))?;
         let schema = schema(scenario);
         let tag = if scenario { SCENARIO_SCHEMA } else { TRAJECTORY_SCHEMA };
-        let writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(writer_properties(tag)))
+        let sink = Crc32Write { inner: BufWriter::new(file), crc: crc32fast::Hasher::new(), bytes: 0 };
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(tag)))
             .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
         let (jobs, rx) = sync_channel(1);
         let thread_path = path.to_path_buf();
@@ -411,8 +448,20 @@ fn decode_rows(file: File, path: &Path, scenario: bool) -> Result<Vec<ScenarioRo
     let perr = |source| DatasetError::Parquet { path: path.to_path_buf(), source };
     let schema_err = |message: String| DatasetError::Schema { path: path.to_path_buf(), message };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
-    check_column_chunks(builder.metadata(), file_len)
-        .map_err(|message| DatasetError::Damaged { path: path.to_path_buf(), message })?;
+    let damaged = |message: String| DatasetError::Damaged { path: path.to_path_buf(), message };
+    check_column_chunks(builder.metadata(), file_len).map_err(damaged)?;
+    if let Some((bytes, crc)) = data_checksum(builder.metadata()).map_err(damaged)? {
+        let found =
+            File::open(path).and_then(|mut f| crc32_of_prefix(&mut f, bytes)).map_err(DatasetError::io(path))?;
+        if found != Some(crc) {
+            return Err(damaged(match found {
+                Some(found) => {
+                    format!("the CRC-32 of its first {bytes} bytes is {found:08x}, its footer says {crc:08x}")
+                }
+                None => format!("{file_len} bytes, its footer says the data alone is {bytes}"),
+            }));
+        }
+    }
     let reader = builder.build().map_err(perr)?;
     let mut out = Vec::new();
     for batch in reader {
@@ -513,6 +562,39 @@ pub(crate) fn check_record(r: &TrajectoryRecord) -> Result<(), String> {
         return Err(format!("speed_mps is {}; speeds are magnitudes", r.speed_mps));
     }
     Ok(())
+}
+
+/// The data checksum the footer holds (`swm.data_bytes`, `swm.data_crc32`), if any.
+fn data_checksum(metadata: &parquet::file::metadata::ParquetMetaData) -> Result<Option<(u64, u32)>, String> {
+    let kv = metadata.file_metadata().key_value_metadata();
+    let get = |key: &str| kv.and_then(|kv| kv.iter().find(|e| e.key == key)).map(|e| e.value.as_deref().unwrap_or(""));
+    match (get(DATA_BYTES_KEY), get(DATA_CRC32_KEY)) {
+        (None, None) => Ok(None),
+        (Some(bytes), Some(crc)) => {
+            let bytes = bytes.parse::<u64>().map_err(|_| format!("footer: {DATA_BYTES_KEY} = {bytes:?}"))?;
+            let crc = u32::from_str_radix(crc, 16).map_err(|_| format!("footer: {DATA_CRC32_KEY} = {crc:?}"))?;
+            Ok(Some((bytes, crc)))
+        }
+        _ => Err(format!("footer: one of {DATA_BYTES_KEY} and {DATA_CRC32_KEY} without the other")),
+    }
+}
+
+/// The CRC-32 of the first `bytes` bytes of `file` (`None` when it is shorter).
+fn crc32_of_prefix(file: &mut File, bytes: u64) -> std::io::Result<Option<u32>> {
+    file.rewind()?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut left = bytes;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        crc.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(Some(crc.finalize()))
 }
 
 /// Whether every column chunk the footer lists lies inside the file. The Parquet reader
@@ -664,34 +746,79 @@ mod tests {
         std::fs::read(&p).unwrap()
     }
 
+    /// The same file as other writers make it: the same pages, no data checksum.
+    fn without_checksum(bytes: Vec<u8>) -> Vec<u8> {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&bytes).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let mut w = ArrowWriter::try_new(Vec::new(), schema(true), Some(writer_properties(SCENARIO_SCHEMA))).unwrap();
+        for batch in reader {
+            w.write(&batch.unwrap()).unwrap();
+            w.flush().unwrap();
+        }
+        w.into_inner().unwrap()
+    }
+
+    /// `bytes` with `edits` (half of them in the footer, the last 40 %) and cut at `cut`.
+    fn damage(
+        mut bytes: Vec<u8>,
+        edits: &[(proptest::sample::Index, u8, bool)],
+        cut: Option<proptest::sample::Index>,
+    ) -> Vec<u8> {
+        let n = bytes.len();
+        for (at, value, in_footer) in edits {
+            let i = if *in_footer { n - 1 - at.index(n * 2 / 5) } else { at.index(n) };
+            bytes[i] = *value;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(n));
+        }
+        bytes
+    }
+
+    fn edits() -> impl proptest::strategy::Strategy<Value = Vec<(proptest::sample::Index, u8, bool)>> {
+        use proptest::prelude::*;
+        proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>(), proptest::bool::weighted(0.5)), 1..6)
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config { cases: 300, ..Default::default() })]
 
-        /// Damaged scenario files (bytes changed, files cut short) give their rows or an
-        /// error naming the file; they never panic.
+        /// Files without the data checksum (other writers'), damaged: an error naming the
+        /// file or some rows, never a panic (the decoder's panics on damaged pages are
+        /// caught).
         #[test]
-        fn damaged_scenario_files_read_or_name_the_file(
-            edits in proptest::collection::vec(
-                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>(), proptest::bool::weighted(0.5)),
-                1..6,
-            ),
+        fn damaged_files_of_other_writers_never_panic(
+            edits in edits(),
             cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
         ) {
-            let mut bytes = small_scenario_file();
-            let n = bytes.len();
-            for (at, value, in_footer) in edits {
-                // Half the edits land in the footer (the last 40 %: schema and metadata).
-                let i = if in_footer { n - 1 - at.index(n * 2 / 5) } else { at.index(n) };
-                bytes[i] = value;
+            let bytes = damage(without_checksum(small_scenario_file()), &edits, cut);
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("other.parquet");
+            std::fs::write(&p, &bytes).unwrap();
+            if let Err(e) = read_scenario_rows(&p) {
+                proptest::prop_assert!(e.to_string().contains("other.parquet"), "{e}");
             }
-            if let Some(c) = cut {
-                bytes.truncate(c.index(n));
-            }
+        }
+
+        /// Damaged scenario files (bytes changed, files cut short) give the rows written or
+        /// an error naming the file: never other rows, never a panic.
+        #[test]
+        fn damaged_scenario_files_read_or_name_the_file(
+            edits in edits(),
+            cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let bytes = damage(small_scenario_file(), &edits, cut);
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("damaged.parquet");
             std::fs::write(&p, &bytes).unwrap();
-            if let Err(e) = read_scenario_rows(&p) {
-                proptest::prop_assert!(e.to_string().contains("damaged.parquet"), "{e}");
+            match read_scenario_rows(&p) {
+                Err(e) => proptest::prop_assert!(e.to_string().contains("damaged.parquet"), "{e}"),
+                Ok(rows) => {
+                    let clean = dir.path().join("clean.parquet");
+                    std::fs::write(&clean, small_scenario_file()).unwrap();
+                    proptest::prop_assert_eq!(rows, read_scenario_rows(&clean).unwrap());
+                }
             }
         }
     }
