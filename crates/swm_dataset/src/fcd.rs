@@ -460,4 +460,47 @@ mod tests {
         let t = parse_sumo_fcd(&xml, Path::new("u.xml"), c, &twin()).unwrap();
         assert!(t.records[0].x_m.abs() < 1e-3 && t.records[0].y_m.abs() < 1e-3, "{:?}", t.records[0]);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 400, ..Default::default() })]
+
+        /// FCD text with characters changed (to XML's own, digits, signs, letters), cut
+        /// short or given odd numbers, in every coordinate mode: records or an error naming
+        /// the file, never a panic; every record read keeps the trajectory schema's rules.
+        #[test]
+        fn damaged_fcd_reads_or_names_the_file(
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::sample::select(b"<>/\"=&;.-+e0159 xNaIf".to_vec())),
+                0..6,
+            ),
+            number in proptest::sample::select(vec!["1e308", "-1e308", "nan", "inf", "-0", "1e-320", "99999999", "0x10", ""]),
+            field in proptest::sample::select(vec!["x=\"110.00\"", "time=\"1.00\"", "angle=\"0.00\"", "speed=\"5.00\"", "y=\"40.00\""]),
+            cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
+            mode in 0usize..3,
+        ) {
+            let name = field.split('=').next().unwrap();
+            let mut text = FCD.replacen(field, &format!("{name}=\"{number}\""), 1).into_bytes();
+            for (at, c) in edits {
+                let i = at.index(text.len());
+                text[i] = c;
+            }
+            if let Some(c) = cut {
+                text.truncate(c.index(text.len()));
+            }
+            let text = String::from_utf8(text).unwrap();
+            let coords = [
+                FcdCoordinates::Twin,
+                FcdCoordinates::Net { net_offset_m: [100.0, 50.0], projection: Some(Crs::Utm52N) },
+                FcdCoordinates::Geo,
+            ][mode];
+            match parse_sumo_fcd(&text, Path::new("p.xml"), coords, &twin()) {
+                Err(e) => proptest::prop_assert!(e.to_string().starts_with("p.xml"), "{e}"),
+                Ok(t) => {
+                    for r in &t.records {
+                        proptest::prop_assert!(crate::trajectories::check_record(r).is_ok(), "{r:?}");
+                    }
+                }
+            }
+        }
+    }
 }
