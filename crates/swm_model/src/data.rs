@@ -298,17 +298,18 @@ pub fn procgen_episodes(seeds: &[u64], opts: &ProcgenDataOptions) -> Result<Vec<
 /// every `scenarios-*.parquet` when there is no index), ordered by scenario id.
 pub fn read_scenario_dir(dir: &Path) -> Result<Vec<Scenario>, ModelError> {
     let index_path = dir.join("index.json");
-    let mut shards: Vec<std::path::PathBuf> = Vec::new();
+    // Each shard, with the (scenarios, rows) the index says it holds.
+    let mut shards: Vec<(std::path::PathBuf, Option<(u64, u64)>)> = Vec::new();
     if index_path.is_file() {
         let index: swm_dataset::scenario::ScenarioIndex =
             swm_dataset::manifest::read_json(&index_path).map_err(|e| ModelError::Dataset(Box::new(e)))?;
-        shards.extend(index.shards.iter().map(|(name, _, _)| dir.join(name)));
+        shards.extend(index.shards.iter().map(|(name, scenarios, rows)| (dir.join(name), Some((*scenarios, *rows)))));
     } else {
         let rd = std::fs::read_dir(dir).map_err(|source| ModelError::Io { path: dir.to_path_buf(), source })?;
         for e in rd.flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "parquet") {
-                shards.push(p);
+                shards.push((p, None));
             }
         }
         shards.sort();
@@ -317,8 +318,24 @@ pub fn read_scenario_dir(dir: &Path) -> Result<Vec<Scenario>, ModelError> {
         return Err(ModelError::Data(format!("no scenario shards in {}", dir.display())));
     }
     let mut by_id: BTreeMap<u64, Vec<(i32, TrajectoryRecord)>> = BTreeMap::new();
-    for shard in &shards {
-        for row in swm_dataset::trajectories::read_scenario_rows(shard).map_err(|e| ModelError::Dataset(Box::new(e)))? {
+    for (shard, listed) in &shards {
+        let rows =
+            swm_dataset::trajectories::read_scenario_rows(shard).map_err(|e| ModelError::Dataset(Box::new(e)))?;
+        if let Some((scenarios, n)) = *listed {
+            let mut ids: Vec<u64> = rows.iter().map(|r| r.scenario_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if (ids.len() as u64, rows.len() as u64) != (scenarios, n) {
+                return Err(ModelError::Data(format!(
+                    "{}: {} scenarios in {} rows, where {} lists {scenarios} in {n}",
+                    shard.display(),
+                    ids.len(),
+                    rows.len(),
+                    index_path.display()
+                )));
+            }
+        }
+        for row in rows {
             by_id.entry(row.scenario_id).or_default().push((row.frame, row.record));
         }
     }

@@ -1205,3 +1205,25 @@ proptest::proptest! {
         }
     }
 }
+
+/// A scenario directory reads back as written; a shard that does not hold what
+/// `index.json` lists (another file put in its place) is an error naming both.
+#[test]
+fn scenario_directories_read_back_and_shards_must_match_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = busy_scenarios(5.0);
+    let opts = swm_dataset::ScenarioOptions::default();
+    let (index, paths) = swm_dataset::write_scenarios(dir.path(), &scenarios, &opts, 2).unwrap();
+    assert_eq!(paths.len(), 2);
+    let back = swm_model::data::read_scenario_dir(dir.path()).unwrap();
+    assert_eq!(back.len(), 3);
+    for (a, b) in back.iter().zip(&scenarios) {
+        assert_eq!((a.scenario_id, &a.agents, a.rows.len()), (b.scenario_id, &b.agents, b.rows.len()));
+    }
+    // The second shard (one scenario) replaced by the first (two).
+    assert_eq!((index.shards[1].1, index.shards[0].1), (1, 2));
+    std::fs::copy(&paths[0], &paths[1]).unwrap();
+    let e = swm_model::data::read_scenario_dir(dir.path()).unwrap_err().to_string();
+    let shard = paths[1].file_name().unwrap().to_str().unwrap();
+    assert!(e.contains(shard) && e.contains("2 scenarios in") && e.contains("index.json lists 1 in"), "{e}");
+}
