@@ -64,19 +64,20 @@ one = [[x for x in r["rollout"] if x["threads"] == 1][0]["agent_steps_per_s"] fo
 row("whole rollout (+ sampling, masks, kinematics) vs PyTorch features + network", one, fn)
 if all("rollout_unmasked" in r for r in R):
     row("whole rollout without the masks (+ sampling, kinematics) vs PyTorch features + network", [r["rollout_unmasked"]["agent_steps_per_s"] for r in R], fn)
-# The FLOPs counted above are the network's with every neighbour slot present (the model's
-# size); the forward pass runs the neighbour MLP on the present slots only, so it does fewer.
-if all("mflop_done_per_vehicle_step" in r["step"] for r in R):
-    done = lambda rate, mf: f"{100 * rate * mf * 1e6 / (peak * 1e9):.0f} %"
+# The FLOPs counted above are a vehicle's with every neighbour slot present (the model's
+# size); the forward pass runs the neighbour MLP on the present slots only, and a
+# pedestrian's head is smaller, so it does fewer: the mean per agent step, each agent's own.
+if all("mflop_done_per_agent_step" in r["step"] for r in R):
+    done = lambda rate, mf: f"{100 * rate * mf * 1e6 / (peak * 1e9):.1f} %"
     st = R[0]["step"]
     r1 = [x for x in R[0]["rollout"] if x["threads"] == 1][0]
     ru = R[0]["rollout_unmasked"]
     fnr = med([r["step"]["features_network_agent_steps_per_s"] for r in R])
-    print(f"FLOPs done (present neighbour slots only, of {mflop:.3f} MFLOP counted): one step {st['mflop_done_per_vehicle_step']:.3f} MFLOP "
-          f"({st['present_neighbours']:.2f} slots; features + network {done(fnr, st['mflop_done_per_vehicle_step'])} of peak), "
-          f"rollout {r1['mflop_done_per_vehicle_step']:.3f} ({r1['present_neighbours']:.2f} slots; {done(med(one), r1['mflop_done_per_vehicle_step'])}), "
-          f"without the masks {ru['mflop_done_per_vehicle_step']:.3f} ({ru['present_neighbours']:.2f} slots; "
-          f"{done(med([r['rollout_unmasked']['agent_steps_per_s'] for r in R]), ru['mflop_done_per_vehicle_step'])})")
+    print(f"FLOPs done (present neighbour slots only, each agent's head; of {mflop:.3f} MFLOP counted): one step {st['mflop_done_per_agent_step']:.3f} MFLOP "
+          f"({st['present_neighbours']:.2f} slots; features + network {done(fnr, st['mflop_done_per_agent_step'])} of peak), "
+          f"rollout {r1['mflop_done_per_agent_step']:.3f} ({r1['present_neighbours']:.2f} slots; **{done(med(one), r1['mflop_done_per_agent_step'])}**), "
+          f"without the masks {ru['mflop_done_per_agent_step']:.3f} ({ru['present_neighbours']:.2f} slots; "
+          f"{done(med([r['rollout_unmasked']['agent_steps_per_s'] for r in R]), ru['mflop_done_per_agent_step'])})")
 # Each layer alone at a rollout group's rows: the kernel against the same peak.
 if all("layers" in r for r in R):
     print("layers alone (best of the runs, GFLOP/s and % of peak): " + ", ".join(

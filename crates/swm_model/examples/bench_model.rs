@@ -261,23 +261,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n / net_s
     );
     // The FLOPs the forward pass does on this batch: the neighbour MLP runs on the present
-    // slots only (the counted FLOPs, `mflop_per_vehicle_step`, are every slot's).
-    let present = (0..classes.len())
+    // slots only, and each agent's head is its class's (the counted FLOPs,
+    // `mflop_per_vehicle_step`, are a vehicle's with every slot).
+    let slots_present: Vec<usize> = (0..classes.len())
         .map(|r| {
             (0..NEIGHBOURS)
                 .filter(|k| feats[r * FEATURE_DIM + EGO_DIM + k * NEIGHBOUR_DIM + NEIGHBOUR_DIM - 1] > 0.0)
                 .count()
         })
-        .sum::<usize>() as f64
-        / classes.len() as f64;
-    let executed = |present: f64| (flops - (NEIGHBOURS as f64 - present) * net.flops_per_neighbour_slot() as f64) / 1e6;
-    println!(
-        "present neighbour slots per agent: {present:.2} of {NEIGHBOURS}: {:.3} MFLOP done per vehicle step",
-        executed(present)
-    );
+        .collect();
+    let (present, done) = mean_work(&net, classes.iter().copied().zip(slots_present));
+    println!("present neighbour slots per agent: {present:.2} of {NEIGHBOURS}: {done:.3} MFLOP done per agent step");
     json["step"] = serde_json::json!({
         "scenarios": starts.len(), "agents": agent_steps,
-        "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present),
+        "present_neighbours": present, "mflop_done_per_agent_step": done,
         "features_network_agent_steps_per_s": n / (feat_s + net_s),
         "features_agent_steps_per_s": n / feat_s, "network_agent_steps_per_s": n / net_s
     });
@@ -308,10 +305,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps as f64 / s,
             fingerprint(&r)
         );
-        let present = present_neighbours(&scenarios, &r);
+        let (present, done) = rollout_work(&net, &scenarios, &r);
         rollouts.push(serde_json::json!({
             "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
-            "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present),
+            "present_neighbours": present, "mflop_done_per_agent_step": done,
             "peak_beside_gflops": peak_beside
         }));
     }
@@ -337,47 +334,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "closed-loop rollout without masks (1 thread): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s",
         steps as f64 / s
     );
-    let present = present_neighbours(&scenarios, &r);
+    let (present, done) = rollout_work(&net, &scenarios, &r);
     json["rollout_unmasked"] = serde_json::json!({
         "threads": 1, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
-        "present_neighbours": present, "mflop_done_per_vehicle_step": executed(present)
+        "present_neighbours": present, "mflop_done_per_agent_step": done
     });
     std::fs::write(out_dir.join("bench-rust.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
 }
 
-/// The mean number of present neighbour slots of the rollouts' agent steps: the features of
-/// frame `f` see the agents at frame `f - 1` (frame 0: the scenario's start), and an agent's
-/// neighbours are the others within `NEIGHBOUR_RADIUS_M`, at most `NEIGHBOURS` of them.
-fn present_neighbours(scenarios: &[swm_dataset::Scenario], r: &[swm_model::ScenarioRollout]) -> f64 {
+/// The mean present neighbour slots, and the mean MFLOP the forward pass does, over agent
+/// steps given as (class, present slots): each agent's head, the neighbour MLP on its
+/// present slots only.
+fn mean_work(net: &Network, steps: impl Iterator<Item = (AgentClass, usize)>) -> (f64, f64) {
+    let (mut slots, mut flops, mut n) = (0usize, 0usize, 0usize);
+    for (class, present) in steps {
+        slots += present;
+        flops += net.flops_per_agent_step(class) - (NEIGHBOURS - present) * net.flops_per_neighbour_slot();
+        n += 1;
+    }
+    (slots as f64 / n.max(1) as f64, flops as f64 / n.max(1) as f64 / 1e6)
+}
+
+/// [`mean_work`] of the rollouts' agent steps: the features of frame `f` see the agents at
+/// frame `f - 1` (frame 0: the scenario's start), and an agent's neighbours are the others
+/// within `NEIGHBOUR_RADIUS_M`, at most `NEIGHBOURS` of them.
+fn rollout_work(net: &Network, scenarios: &[swm_dataset::Scenario], r: &[swm_model::ScenarioRollout]) -> (f64, f64) {
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let (mut slots, mut steps) = (0usize, 0usize);
+    let mut steps: Vec<(AgentClass, usize)> = Vec::new();
     for (sc, ro) in scenarios.iter().zip(r) {
-        let start: Vec<[f64; 2]> = start_agents(sc, 1, 0).iter().map(|a| a.view().now().point_enu).collect();
+        let start: Vec<([f64; 2], AgentClass)> =
+            start_agents(sc, 1, 0).iter().map(|a| (a.view().now().point_enu, a.class)).collect();
         for sample in &ro.samples {
-            let mut frames: Vec<Vec<[f64; 2]>> = vec![start.clone()];
+            let mut frames: Vec<Vec<([f64; 2], AgentClass)>> = vec![start.clone()];
             for (frame, rec) in sample {
                 let f = *frame as usize;
                 if frames.len() <= f {
                     frames.resize(f + 1, Vec::new());
                 }
-                frames[f].push([rec.x_m, rec.y_m]);
+                frames[f].push(([rec.x_m, rec.y_m], AgentClass::of(rec.kind)));
             }
             // Frames 0..N-1 are what frames 1..=N were computed from.
             for pts in &frames[..frames.len() - 1] {
-                for (i, p) in pts.iter().enumerate() {
+                for (i, (p, class)) in pts.iter().enumerate() {
                     let near = pts
                         .iter()
                         .enumerate()
-                        .filter(|&(j, q)| j != i && (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= r2)
+                        .filter(|&(j, (q, _))| j != i && (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) <= r2)
                         .count();
-                    slots += near.min(NEIGHBOURS);
-                    steps += 1;
+                    steps.push((*class, near.min(NEIGHBOURS)));
                 }
             }
         }
     }
-    slots as f64 / steps.max(1) as f64
+    mean_work(net, steps.into_iter())
 }
 
 /// A fingerprint of every output record: the same whatever the thread count, and
