@@ -28,7 +28,9 @@
 //!
 //! The file's key-value metadata holds `swm.schema = swm-trajectories/1` (or
 //! `swm-scenarios/1`), and `swm.data_bytes` and `swm.data_crc32`: the CRC-32 (hex) of the
-//! file's first `data_bytes` bytes, everything before the footer. Parquet pages carry no
+//! file's first `data_bytes` bytes: the magic number and every row group's pages (what follows,
+//! the page indexes and the footer, is written after the checksum; swm's reader does not use
+//! the page indexes, and a damaged footer fails to parse or to match). Parquet pages carry no
 //! checksum of their own, and a changed byte in a Snappy page often decodes to other values
 //! without a word; readers check the CRC before decoding when a file has one (files of other
 //! writers may not). Compression is Snappy; `created_by` is fixed to this crate's name and
@@ -222,7 +224,8 @@ fn encode(mut writer: FileWriter, jobs: Receiver<Job>, path: PathBuf) -> Result<
                 tracing::debug!(path = %path.display(), rows, "row group written");
             }
             Job::Close => {
-                // Everything before the footer has reached the checksum once synced.
+                // Every row group's bytes have reached the checksum once synced (the page
+                // indexes and the footer come after, in `close`).
                 writer.flush().map_err(perr)?;
                 writer.sync().map_err(DatasetError::io(&path))?;
                 let (bytes, crc) = (writer.inner().bytes, writer.inner().crc.clone().finalize());
