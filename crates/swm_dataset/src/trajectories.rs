@@ -517,7 +517,12 @@ fn decode_rows(file: File, path: &Path, scenario: bool) -> Result<Vec<ScenarioRo
                 signal,
             };
             check_record(&record).map_err(|m| {
-                schema_err(format!("row {}: agent {} at step {}: {m}", out.len(), record.agent_id, record.step))
+                schema_err(format!(
+                    "row {} (from 0): agent {} at step {}: {m}",
+                    out.len(),
+                    record.agent_id,
+                    record.step
+                ))
             })?;
             let (scenario_id, frame) = ids.map(|(s, f)| (s.value(i), f.value(i))).unwrap_or((0, 0));
             out.push(ScenarioRow { scenario_id, frame, record });
@@ -528,8 +533,9 @@ fn decode_rows(file: File, path: &Path, scenario: bool) -> Result<Vec<ScenarioRo
 
 /// The largest |coordinate| a record may have: 10,000 km from the twin's origin.
 pub const MAX_COORDINATE_M: f64 = 1e7;
-/// The largest speed and |acceleration| a record may have (beyond any road user's).
+/// The largest speed a record may have (beyond any road user's).
 pub const MAX_SPEED_MPS: f64 = 1e3;
+/// The largest |acceleration| a record may have (beyond any road user's).
 pub const MAX_ACCEL_MPS2: f64 = 1e3;
 /// The largest box length or width a record may have.
 pub const MAX_SIZE_M: f32 = 1e3;
@@ -730,7 +736,7 @@ mod tests {
             w.write_step(&step).unwrap();
             w.finish().unwrap();
             let e = read_trajectories(&p).unwrap_err().to_string();
-            assert!(e.contains("t.parquet: not a swm trajectory file: row 2: agent 2 at step 7: "), "{e}");
+            assert!(e.contains("t.parquet: not a swm trajectory file: row 2 (from 0): agent 2 at step 7: "), "{e}");
             assert!(e.contains(message), "{e}");
         }
     }
