@@ -33,7 +33,8 @@
 //! the page indexes, and a damaged footer fails to parse or to match). Parquet pages carry no
 //! checksum of their own, and a changed byte in a Snappy page often decodes to other values
 //! without a word; readers check the CRC before decoding when a file has one (files of other
-//! writers may not). Compression is Snappy; `created_by` is fixed to this crate's name and
+//! writers may not), and the pages' own checksums where another writer put them (pyarrow's
+//! `write_page_checksum=True`). Compression is Snappy; `created_by` is fixed to this crate's name and
 //! version, so the same records give the same bytes.
 //!
 //! [`TrajectoryWriter`] encodes and writes its row groups on a thread of its own, one row
@@ -739,6 +740,31 @@ mod tests {
             assert!(e.contains("t.parquet: not a swm trajectory file: row 2 (from 0): agent 2 at step 7: "), "{e}");
             assert!(e.contains(message), "{e}");
         }
+    }
+
+    /// Other writers' page checksums are checked (parquet's `crc` feature): a file pyarrow
+    /// wrote with them (`tests/fixtures/make-page-crc.py`) reads, and with a byte of a data
+    /// page changed it is an error naming the file.
+    #[test]
+    fn page_checksums_of_other_writers_are_checked() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/page-crc.parquet");
+        let rows = read_scenario_rows(&fixture).unwrap();
+        assert_eq!(rows.len(), 24);
+        let r = &rows[1];
+        assert_eq!((r.scenario_id, r.frame, r.record.agent_id, r.record.kind), (0, -3, 1, AgentKind::Car));
+        assert!((r.record.x_m - 7.3).abs() < 1e-12, "{}", r.record.x_m);
+        // The last byte of the x_m column chunk: inside its data page.
+        let meta = parquet::file::reader::SerializedFileReader::new(File::open(&fixture).unwrap()).unwrap();
+        use parquet::file::reader::FileReader;
+        let c = meta.metadata().row_group(0).columns().iter().find(|c| c.column_path().string() == "x_m").unwrap();
+        let end = (c.dictionary_page_offset().unwrap_or(c.data_page_offset()) + c.compressed_size()) as usize;
+        let mut bytes = std::fs::read(&fixture).unwrap();
+        bytes[end - 1] ^= 0x01;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("flipped.parquet");
+        std::fs::write(&p, bytes).unwrap();
+        let e = swm_core::ErrorChain(&read_scenario_rows(&p).unwrap_err()).to_string();
+        assert!(e.contains("flipped.parquet") && e.contains("CRC checksum mismatch"), "{e}");
     }
 
     /// A scenario file of two scenarios, its bytes.
