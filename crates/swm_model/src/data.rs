@@ -295,7 +295,8 @@ pub fn procgen_episodes(seeds: &[u64], opts: &ProcgenDataOptions) -> Result<Vec<
 }
 
 /// Reads every scenario of a scenario directory (the shards listed in `index.json`, or
-/// every `scenarios-*.parquet` when there is no index), ordered by scenario id.
+/// every `scenarios-*.parquet` when there is no index), ordered by scenario id. A shard
+/// must hold the scenarios and rows the index lists for it.
 pub fn read_scenario_dir(dir: &Path) -> Result<Vec<Scenario>, ModelError> {
     let index_path = dir.join("index.json");
     // Each shard, with the (scenarios, rows) the index says it holds.
