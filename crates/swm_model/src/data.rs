@@ -295,7 +295,7 @@ pub fn procgen_episodes(seeds: &[u64], opts: &ProcgenDataOptions) -> Result<Vec<
 }
 
 /// Reads every scenario of a scenario directory (the shards listed in `index.json`, or
-/// every `scenarios-*.parquet` when there is no index), ordered by scenario id. A shard
+/// every `.parquet` file in it when there is no index), ordered by scenario id. A shard
 /// must hold the scenarios and rows the index lists for it.
 pub fn read_scenario_dir(dir: &Path) -> Result<Vec<Scenario>, ModelError> {
     let index_path = dir.join("index.json");
