@@ -1091,7 +1091,8 @@ proptest::proptest! {
             h[name.as_str()]["shape"] = serde_json::json!(shape);
         });
         loads_and_rolls_out_or_explains(&reshaped)?;
-        // Finite weights of any size: the network loads and its rollouts stay finite.
+        // Weights of any size (f32::MAX makes most infinite): a network whose rollouts stay
+        // finite, or a file refused for its non-finite values.
         let mut net = Network::from_safetensors(&bytes).unwrap();
         for l in net.layers_mut().iter_mut() {
             l.weight.iter_mut().for_each(|w| *w *= scale);
