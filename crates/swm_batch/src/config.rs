@@ -27,7 +27,9 @@
 //! district with another seed), or a `.swt` file; as a table it can also name its partition
 //! (`name`, default: `default`, `procgen-SEED` or the file stem), a directory of teacher
 //! scenarios from `swm scenarios` (`scenarios`) and the seed of that teacher run's signal
-//! plans (`signal_seed`, default: the directory's `manifest.json`, else recorded signals).
+//! plans (`signal_seed`, default: the run's seed that `swm scenarios` recorded in the
+//! directory's `index.json`, else recorded signals). A directory whose `index.json` names
+//! another twin than `path` is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -47,7 +49,8 @@ pub struct TwinSpec {
     pub name: Option<String>,
     /// A directory of teacher scenarios (`swm scenarios`); default: fresh teacher scenarios.
     pub scenarios: Option<PathBuf>,
-    /// Seed of the signal plans of the run the scenarios were cut from.
+    /// Seed of the signal plans of the run the scenarios were cut from; default: the seed
+    /// recorded in the directory's `index.json`.
     pub signal_seed: Option<u64>,
 }
 

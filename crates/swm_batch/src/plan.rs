@@ -208,12 +208,13 @@ fn spread(n: usize, limit: Option<u64>) -> Vec<usize> {
 fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, BatchError> {
     let name = spec.partition_name()?;
     let terr = |message: String| BatchError::Twin { twin: name.clone(), message };
-    let (twin, twin_sha256) = match spec.source()? {
+    // The twin, its SHA-256, and its size and CRC-32 (as run manifests record twins).
+    let (twin, twin_sha256, twin_size_crc) = match spec.source()? {
         TwinSource::File(path) => {
             let (bytes, h) = sha256_of_file(&path)?;
             let twin = swm_twin::file::read_swt_bytes(&bytes, &path.display().to_string())
                 .map_err(|e| terr(format!("{}: {}", path.display(), ErrorChain(&e))))?;
-            (twin, h)
+            (twin, h, (bytes.len() as u64, crc32fast::hash(&bytes)))
         }
         src => {
             let mut params = swm_procgen::DistrictParams::embedded_default();
@@ -223,7 +224,7 @@ fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, B
             }
             let (twin, _) = swm_procgen::build_district(&params).map_err(|e| terr(ErrorChain(&e).to_string()))?;
             let bytes = swm_twin::file::write_swt_bytes(&twin).map_err(|e| terr(ErrorChain(&e).to_string()))?;
-            (twin, sha256_hex(&bytes))
+            (twin, sha256_hex(&bytes), (bytes.len() as u64, crc32fast::hash(&bytes)))
         }
     };
     let twin = Arc::new(twin);
@@ -233,8 +234,18 @@ fn prepare_twin(config: &BatchConfig, spec: &TwinSpec) -> Result<PreparedTwin, B
             let h = sha256_of_dir(dir)?;
             let sc = swm_model::data::read_scenario_dir(dir)
                 .map_err(|e| terr(format!("{}: {}", dir.display(), ErrorChain(&e))))?;
-            let signal_seed =
-                spec.signal_seed.or_else(|| swm_dataset::RunManifest::read(dir).ok().and_then(|m| m.seed));
+            // The run the directory was cut from (its index.json): its twin must be this
+            // one, and its seed gives the signal plans.
+            let source = swm_dataset::scenario::scenario_source(dir)
+                .map_err(|e| terr(format!("{}: {}", dir.display(), ErrorChain(&e))))?;
+            if let Some(src) = &source {
+                src.check_twin_bytes(dir, Path::new(&spec.path), twin_size_crc.0, twin_size_crc.1)
+                    .map_err(|e| terr(ErrorChain(&e).to_string()))?;
+            }
+            let signal_seed = spec.signal_seed.or(source.and_then(|s| s.seed));
+            if signal_seed.is_none() {
+                tracing::warn!(twin = %name, "no signal seed (`signal_seed`, or the run's in index.json): recorded signal states");
+            }
             (sc, Some(h), None, signal_seed)
         }
         None => {

@@ -9,6 +9,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use swm_model::data::{Dataset, ProcgenDataOptions, procgen_episodes, read_scenario_dir, samples_from_episodes};
@@ -28,8 +29,9 @@ pub struct TrainArgs {
     /// The twin the scenario directories were cut on (.swt).
     #[arg(long)]
     pub twin: Option<PathBuf>,
-    /// Seed of the teacher run the scenarios come from (recomputes signal plans); without
-    /// it the recorded signal states are used.
+    /// Seed of the teacher run the scenarios come from (recomputes signal plans); default:
+    /// the run's seed that `swm scenarios` recorded in each directory's index.json, else the
+    /// recorded signal states are used.
     #[arg(long)]
     pub signal_seed: Option<u64>,
     /// Make teacher data on procedurally generated districts with these seeds: `1..8`
@@ -118,8 +120,8 @@ pub struct RolloutArgs {
     /// Seed of the sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Seed of the teacher run (signal plans); default: manifest.json of the scenario
-    /// directory when it has one, else signals are held as recorded.
+    /// Seed of the teacher run (signal plans); default: the run's seed that `swm scenarios`
+    /// recorded in the directory's index.json, else signals are held as recorded.
     #[arg(long)]
     pub signal_seed: Option<u64>,
     #[arg(long, default_value_t = 1.0)]
@@ -260,13 +262,30 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
         ));
     }
     if !a.scenarios.is_empty() {
-        let twin_path = a.twin.as_ref().context("--scenarios needs --twin CITY.swt")?;
+        let runs =
+            a.scenarios.iter().map(|dir| swm_dataset::scenario::scenario_source(dir)).collect::<Result<Vec<_>, _>>()?;
+        let Some(twin_path) = a.twin.as_ref() else {
+            let named = runs.iter().flatten().next().map(|s| format!(" ({})", s.twin.file)).unwrap_or_default();
+            bail!("--scenarios needs --twin CITY.swt: the twin the scenarios were cut on{named}");
+        };
         let twin = load(twin_path)?;
-        let map = MapContext::new(&twin, a.signal_seed)?;
-        for dir in &a.scenarios {
+        // One map per signal seed: directories from different runs keep their own plans.
+        let mut maps: BTreeMap<Option<u64>, MapContext> = BTreeMap::new();
+        for (dir, source) in a.scenarios.iter().zip(&runs) {
+            if let Some(src) = source {
+                src.check_twin(dir, twin_path)?;
+            }
+            let seed = a.signal_seed.or(source.as_ref().and_then(|s| s.seed));
+            if seed.is_none() {
+                tracing::warn!(dir = %dir.display(), "no signal seed (--signal-seed, or the run's in index.json): recorded signal states");
+            }
+            let map = match maps.entry(seed) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(MapContext::new(&twin, seed)?),
+            };
             let scenarios = read_scenario_dir(dir)?;
             let episodes: Vec<_> = scenarios.iter().map(swm_model::data::Episode::from_scenario).collect();
-            let d = samples_from_episodes(&map, &episodes, a.stride, episode_id);
+            let d = samples_from_episodes(map, &episodes, a.stride, episode_id);
             episode_id += episodes.len() as u32;
             data.append(d);
             sources.push(format!("{} scenarios from {}", scenarios.len(), dir.display()));
@@ -512,7 +531,17 @@ pub fn rollout_cmd(a: RolloutArgs, quiet: bool) -> Result<()> {
     let model_path = a.model.clone().unwrap_or_else(swm_model::default_model_path);
     let net = Network::load(&model_path)?;
     let twin = load(&a.twin)?;
-    let signal_seed = a.signal_seed.or_else(|| swm_dataset::RunManifest::read(&a.scenarios).ok().and_then(|m| m.seed));
+    let source = swm_dataset::scenario::scenario_source(&a.scenarios)?;
+    if let Some(src) = &source {
+        src.check_twin(&a.scenarios, &a.twin)?;
+    }
+    let signal_seed = a.signal_seed.or(source.as_ref().and_then(|s| s.seed));
+    if signal_seed.is_none() {
+        tracing::warn!(
+            "no signal seed (--signal-seed, or the run's in {}): signals are held at their last recorded states",
+            a.scenarios.join("index.json").display()
+        );
+    }
     let pb = crate::commands::progress(quiet, 3, "reading scenarios");
     let mut scenarios = read_scenario_dir(&a.scenarios)?;
     if let Some(n) = a.limit {

@@ -273,7 +273,15 @@ pub fn scenarios(a: ScenariosArgs, quiet: bool) -> Result<()> {
     let scenarios = swm_dataset::cut_scenarios(&records, &opts)?;
     pb.inc(1);
     pb.set_message("writing shards");
-    let (index, paths) = swm_dataset::write_scenarios(&a.output, &scenarios, &opts, a.per_shard)?;
+    // The run's manifest names its twin and seed: rollouts and training find the signal
+    // plans from it and refuse another twin.
+    let source = if a.run.join("manifest.json").is_file() {
+        Some(swm_dataset::ScenarioSource::of_run(&RunManifest::read(&a.run)?))
+    } else {
+        tracing::warn!(run = %a.run.display(), "no manifest.json: the scenarios' index cannot name their twin and seed");
+        None
+    };
+    let (index, paths) = swm_dataset::write_scenarios(&a.output, &scenarios, &opts, a.per_shard, source)?;
     pb.finish_and_clear();
     println!(
         "{} scenarios ({} rows) from {} records in {} shards",

@@ -49,7 +49,7 @@ fn fixture() -> &'static Fixture {
         let t = &plan.twins[0];
         assert_eq!(t.scenarios.len(), 6);
         let scen = root.join("scenarios");
-        swm_dataset::write_scenarios(&scen, &t.scenarios, &Default::default(), 4).unwrap();
+        swm_dataset::write_scenarios(&scen, &t.scenarios, &Default::default(), 4, None).unwrap();
         let config = root.join("batch.toml");
         std::fs::write(
             &config,

@@ -72,6 +72,9 @@ fn simulate_report_scenarios_on_the_default_district() {
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(sc.join("index.json")).unwrap()).unwrap();
     assert!(index["scenarios"].as_u64().unwrap() > 0, "{index}");
     assert!(sc.join("scenarios-00000.parquet").is_file());
+    // The index names the run's twin and seed (the signal plans rollouts run on).
+    assert_eq!(index["source"]["seed"], 3, "{index}");
+    assert_eq!(index["source"]["twin"], manifest["twin"], "{index}");
 
     // The world model on those scenarios, on the CPU and on the GPU (lavapipe in CI).
     let mut rows = Vec::new();
@@ -98,6 +101,19 @@ fn simulate_report_scenarios_on_the_default_district() {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("rollouts-cpu/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["mask"], serde_json::json!({ "collision": true, "offroad": true }), "{m}");
+    assert_eq!(m["signal_seed"], 3, "the run's signal plans, from the index: {m}");
+
+    // Another twin (a procedural district of another seed) is refused, by name.
+    let other_swt = dir.path().join("other.swt");
+    ok(&["generate", "--seed", "2", "-o", s(&other_swt)]);
+    let ro = dir.path().join("other-ro");
+    let out = swm(&["rollout", s(&other_swt), "--scenarios", s(&sc), "--samples", "1", "-o", s(&ro)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("default.swt") && err.contains("give the twin"), "{err}");
+    let model = dir.path().join("other.safetensors");
+    let out = swm(&["train", "--twin", s(&other_swt), "--scenarios", s(&sc), "-o", s(&model)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("give the twin"), "{err}");
     let ro = dir.path().join("rollouts-unmasked");
     let args = ["--scenarios", s(&sc), "--samples", "2", "--steps", "10", "--limit", "3", "--masks", "none"];
     ok(&[&["rollout", s(&swt)][..], &args, &["-o", s(&ro)]].concat());

@@ -22,7 +22,9 @@ pub mod trajectories;
 
 pub use fcd::{FcdCoordinates, FcdTrajectories, read_sumo_fcd};
 pub use manifest::{FileEntry, RunManifest, TwinRef, file_crc32};
-pub use scenario::{CenterSelector, Scenario, ScenarioOptions, cut_scenarios, write_scenarios};
+pub use scenario::{
+    CenterSelector, Scenario, ScenarioIndex, ScenarioOptions, ScenarioSource, cut_scenarios, write_scenarios,
+};
 pub use trajectories::{TrajectoryWriter, read_trajectories};
 
 use std::path::PathBuf;
@@ -73,6 +75,11 @@ pub enum DatasetError {
     Frame(String),
     #[error("invalid scenario options: {0}")]
     Options(String),
+    /// A scenario directory used with a twin other than the one its run was made on.
+    #[error(
+        "{scenarios} was cut from a run on twin {expected}, but {twin} is {found}: give the twin the scenarios were cut on"
+    )]
+    TwinMismatch { scenarios: PathBuf, twin: PathBuf, expected: String, found: String },
 }
 
 impl DatasetError {

@@ -154,7 +154,7 @@ pub fn cut_scenarios(records: &[TrajectoryRecord], opts: &ScenarioOptions) -> Re
     Ok(out)
 }
 
-/// What [`write_scenarios`] wrote.
+/// What [`write_scenarios`] wrote: a scenario directory's `index.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioIndex {
     pub options: Option<ScenarioOptions>,
@@ -162,21 +162,89 @@ pub struct ScenarioIndex {
     pub rows: u64,
     /// `(file name, scenarios, rows)` per shard.
     pub shards: Vec<(String, u64, u64)>,
+    /// The run the scenarios were cut out of, when its `manifest.json` was there (absent in
+    /// directories written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ScenarioSource>,
+}
+
+impl ScenarioIndex {
+    /// Reads `dir/index.json`; `Ok(None)` when the directory has none.
+    pub fn read(dir: &Path) -> Result<Option<ScenarioIndex>, DatasetError> {
+        let path = dir.join("index.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        crate::manifest::read_json(&path).map(Some)
+    }
+}
+
+/// The run scenario directory `dir` was cut out of, from its `index.json`: `None` for a
+/// directory without one, or written before the run was recorded there.
+pub fn scenario_source(dir: &Path) -> Result<Option<ScenarioSource>, DatasetError> {
+    Ok(ScenarioIndex::read(dir)?.and_then(|i| i.source))
+}
+
+/// Where a scenario directory's scenarios come from: the run they were cut out of, as its
+/// [`RunManifest`](crate::RunManifest) describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSource {
+    /// What made the run (`swm_sim`, `sumo-fcd`).
+    pub source: String,
+    /// The twin the run was made on.
+    pub twin: crate::TwinRef,
+    /// The run's seed (simulated runs): it decides the signal plans, so rollouts of these
+    /// scenarios can run the signals on past the recorded frames.
+    pub seed: Option<u64>,
+}
+
+impl ScenarioSource {
+    /// The source recorded in `run`'s manifest.
+    pub fn of_run(run: &crate::RunManifest) -> ScenarioSource {
+        ScenarioSource { source: run.source.clone(), twin: run.twin.clone(), seed: run.seed }
+    }
+
+    /// Checks that the twin file `swt` is the one the run was made on (size and CRC-32), so
+    /// that the scenarios' coordinates mean the same places; `scenarios` names the
+    /// directory in the error.
+    pub fn check_twin(&self, scenarios: &Path, swt: &Path) -> Result<(), DatasetError> {
+        let (bytes, crc) = crate::file_crc32(swt)?;
+        self.check_twin_bytes(scenarios, swt, bytes, crc)
+    }
+
+    /// [`ScenarioSource::check_twin`] for a twin whose size and CRC-32 are known.
+    pub fn check_twin_bytes(&self, scenarios: &Path, swt: &Path, bytes: u64, crc32: u32) -> Result<(), DatasetError> {
+        let crc = format!("{crc32:08x}");
+        if bytes == self.twin.bytes && crc == self.twin.crc32 {
+            return Ok(());
+        }
+        Err(DatasetError::TwinMismatch {
+            scenarios: scenarios.to_path_buf(),
+            twin: swt.to_path_buf(),
+            expected: format!(
+                "{:?} (file {}, {} bytes, CRC-32 {})",
+                self.twin.name, self.twin.file, self.twin.bytes, self.twin.crc32
+            ),
+            found: format!("{bytes} bytes, CRC-32 {crc}"),
+        })
+    }
 }
 
 /// Writes scenarios into `dir` as Parquet shards `scenarios-00000.parquet`, ... of at most
-/// `per_shard` scenarios each (schema `swm-scenarios/1`), plus `index.json`.
+/// `per_shard` scenarios each (schema `swm-scenarios/1`), plus `index.json`, which records
+/// `source` (the run they were cut out of) when given.
 pub fn write_scenarios(
     dir: &Path,
     scenarios: &[Scenario],
     opts: &ScenarioOptions,
     per_shard: usize,
+    source: Option<ScenarioSource>,
 ) -> Result<(ScenarioIndex, Vec<PathBuf>), DatasetError> {
     if per_shard == 0 {
         return Err(DatasetError::Options("scenarios per shard must be at least 1".to_string()));
     }
     std::fs::create_dir_all(dir).map_err(DatasetError::io(dir))?;
-    let mut index = ScenarioIndex { options: Some(opts.clone()), ..Default::default() };
+    let mut index = ScenarioIndex { options: Some(opts.clone()), source, ..Default::default() };
     let mut paths = Vec::new();
     for (i, shard) in scenarios.chunks(per_shard).enumerate() {
         let name = format!("scenarios-{i:05}.parquet");
@@ -245,10 +313,39 @@ mod tests {
         assert!(cut_scenarios(&records, &bad).is_err());
 
         let dir = tempfile::tempdir().unwrap();
-        let (index, paths) = write_scenarios(dir.path(), &s, &opts, 4).unwrap();
+        let (index, paths) = write_scenarios(dir.path(), &s, &opts, 4, None).unwrap();
         assert_eq!((index.scenarios, paths.len()), (6, 2));
         let rows = crate::trajectories::read_scenario_rows(&paths[1]).unwrap();
         assert_eq!(rows[0].scenario_id, 4);
         assert_eq!(index.rows, s.iter().map(|s| s.rows.len() as u64).sum::<u64>());
+        assert_eq!(ScenarioIndex::read(dir.path()).unwrap(), Some(index));
+        assert_eq!(ScenarioIndex::read(&dir.path().join("elsewhere")).unwrap(), None);
+    }
+
+    #[test]
+    fn the_index_records_the_run_and_knows_its_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let swt = dir.path().join("city.swt");
+        std::fs::write(&swt, b"the twin's bytes").unwrap();
+        let mut run = crate::RunManifest::new("swm_sim");
+        run.twin = crate::manifest::twin_ref("city", &swt).unwrap();
+        run.seed = Some(7);
+        let source = ScenarioSource::of_run(&run);
+        let records: Vec<_> = (0..120).map(|step| rec(10, AgentKind::Car, step, 0.0)).collect();
+        let opts = ScenarioOptions::default();
+        let s = cut_scenarios(&records, &opts).unwrap();
+        let out = dir.path().join("sc");
+        write_scenarios(&out, &s, &opts, 4, Some(source.clone())).unwrap();
+        let index = ScenarioIndex::read(&out).unwrap().unwrap();
+        assert_eq!(index.source.as_ref(), Some(&source));
+        assert_eq!(index.source.as_ref().unwrap().seed, Some(7));
+        source.check_twin(&out, &swt).unwrap();
+        // One byte changed: another twin, named with both checksums.
+        std::fs::write(&swt, b"the twin's bytez").unwrap();
+        let e = source.check_twin(&out, &swt).unwrap_err().to_string();
+        assert!(e.contains("city.swt") && e.contains(&run.twin.crc32) && e.contains("give the twin"), "{e}");
+        // An index written before the source was recorded still reads.
+        std::fs::write(out.join("index.json"), r#"{"options":null,"scenarios":0,"rows":0,"shards":[]}"#).unwrap();
+        assert_eq!(ScenarioIndex::read(&out).unwrap().unwrap().source, None);
     }
 }

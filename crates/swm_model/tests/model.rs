@@ -1214,7 +1214,7 @@ fn scenario_directories_read_back_and_shards_must_match_their_index() {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = busy_scenarios(5.0);
     let opts = swm_dataset::ScenarioOptions::default();
-    let (index, paths) = swm_dataset::write_scenarios(dir.path(), &scenarios, &opts, 2).unwrap();
+    let (index, paths) = swm_dataset::write_scenarios(dir.path(), &scenarios, &opts, 2, None).unwrap();
     assert_eq!(paths.len(), 2);
     let back = swm_model::data::read_scenario_dir(dir.path()).unwrap();
     assert_eq!(back.len(), 3);
