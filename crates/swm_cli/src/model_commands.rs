@@ -26,9 +26,11 @@ pub struct TrainArgs {
     /// Scenario directories (from `swm scenarios`) to train on; needs --twin.
     #[arg(long, num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
-    /// The twin the scenario directories were cut on (.swt).
-    #[arg(long)]
-    pub twin: Option<PathBuf>,
+    /// The twins (.swt) the scenario directories were cut on: each directory trains on the
+    /// one its index.json names (size and CRC-32), so directories of several cities can
+    /// train together.
+    #[arg(long, num_args = 1..)]
+    pub twin: Vec<PathBuf>,
     /// Seed of the teacher run the scenarios come from (recomputes signal plans); default:
     /// the run's seed that `swm scenarios` recorded in each directory's index.json, else the
     /// recorded signal states are used.
@@ -264,31 +266,55 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     if !a.scenarios.is_empty() {
         let runs =
             a.scenarios.iter().map(|dir| swm_dataset::scenario::scenario_source(dir)).collect::<Result<Vec<_>, _>>()?;
-        let Some(twin_path) = a.twin.as_ref() else {
+        if a.twin.is_empty() {
             let named = runs.iter().flatten().next().map(|s| format!(" ({})", s.twin.file)).unwrap_or_default();
             bail!("--scenarios needs --twin CITY.swt: the twin the scenarios were cut on{named}");
-        };
-        let twin = load(twin_path)?;
-        // One map per signal seed: directories from different runs keep their own plans.
-        let mut maps: BTreeMap<Option<u64>, MapContext> = BTreeMap::new();
+        }
+        let checksums = a.twin.iter().map(|p| swm_dataset::file_crc32(p)).collect::<Result<Vec<_>, _>>()?;
+        let mut twins: Vec<Option<swm_twin::Twin>> = a.twin.iter().map(|_| None).collect();
+        // One map per (twin, signal seed): directories from different runs keep their plans.
+        let mut maps: BTreeMap<(usize, Option<u64>), MapContext> = BTreeMap::new();
         for (dir, source) in a.scenarios.iter().zip(&runs) {
-            if let Some(src) = source {
-                src.check_twin(dir, twin_path)?;
-            }
+            let i = match source {
+                Some(src) => match checksums.iter().position(|&(bytes, crc)| src.is_twin(bytes, crc)) {
+                    Some(i) => i,
+                    // Named by the check against the first twin (or all of them).
+                    None if a.twin.len() == 1 => return Err(src.check_twin(dir, &a.twin[0]).unwrap_err().into()),
+                    None => bail!(
+                        "{} was cut on twin {:?} ({}, CRC-32 {}), which is none of --twin {}",
+                        dir.display(),
+                        src.twin.name,
+                        src.twin.file,
+                        src.twin.crc32,
+                        a.twin.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                },
+                None if a.twin.len() == 1 => 0,
+                None => bail!(
+                    "{}/index.json does not name the twin its scenarios were cut on (an older swm wrote it): train it with a single --twin",
+                    dir.display()
+                ),
+            };
             let seed = a.signal_seed.or(source.as_ref().and_then(|s| s.seed));
             if seed.is_none() {
                 tracing::warn!(dir = %dir.display(), "no signal seed (--signal-seed, or the run's in index.json): recorded signal states");
             }
-            let map = match maps.entry(seed) {
+            let map = match maps.entry((i, seed)) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => e.insert(MapContext::new(&twin, seed)?),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let twin = match &mut twins[i] {
+                        Some(t) => t,
+                        slot => slot.insert(load(&a.twin[i])?),
+                    };
+                    e.insert(MapContext::new(twin, seed)?)
+                }
             };
             let scenarios = read_scenario_dir(dir)?;
             let episodes: Vec<_> = scenarios.iter().map(swm_model::data::Episode::from_scenario).collect();
             let d = samples_from_episodes(map, &episodes, a.stride, episode_id);
             episode_id += episodes.len() as u32;
             data.append(d);
-            sources.push(format!("{} scenarios from {}", scenarios.len(), dir.display()));
+            sources.push(format!("{} scenarios from {} on {}", scenarios.len(), dir.display(), a.twin[i].display()));
         }
     }
     let data_s = t0.elapsed().as_secs_f64();

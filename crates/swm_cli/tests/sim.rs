@@ -114,6 +114,24 @@ fn simulate_report_scenarios_on_the_default_district() {
     let out = swm(&["train", "--twin", s(&other_swt), "--scenarios", s(&sc), "-o", s(&model)]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("give the twin"), "{err}");
+
+    // Scenario directories of two twins train together, each on its own twin (in either
+    // order on the command line).
+    let other_run = dir.path().join("runs/other");
+    let args = ["--vehicles", "20", "--pedestrians", "10", "--duration", "20", "--seed", "4"];
+    ok(&[&["simulate", s(&other_swt)][..], &args, &["-o", s(&other_run)]].concat());
+    let other_sc = dir.path().join("scenarios-other");
+    ok(&["scenarios", s(&other_run), "-o", s(&other_sc)]);
+    #[rustfmt::skip]
+    let out = ok(&[
+        "train", "--twin", s(&other_swt), s(&swt), "--scenarios", s(&sc), s(&other_sc), "--epochs", "1",
+        "--batch", "64", "--trunk-hidden", "32", "--neighbour-hidden", "16", "-o", s(&model),
+    ]);
+    let on = |d: &Path, t: &Path| format!("from {} on {}", d.display(), t.display());
+    assert!(out.contains(&on(&sc, &swt)) && out.contains(&on(&other_sc, &other_swt)), "{out}");
+    let out = swm(&["train", "--twin", s(&other_swt), s(&other_swt), "--scenarios", s(&sc), "-o", s(&model)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("which is none of --twin"), "{err}");
     let ro = dir.path().join("rollouts-unmasked");
     let args = ["--scenarios", s(&sc), "--samples", "2", "--steps", "10", "--limit", "3", "--masks", "none"];
     ok(&[&["rollout", s(&swt)][..], &args, &["-o", s(&ro)]].concat());

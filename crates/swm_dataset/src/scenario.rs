@@ -212,12 +212,17 @@ impl ScenarioSource {
         self.check_twin_bytes(scenarios, swt, bytes, crc)
     }
 
+    /// Whether a twin file of this size and CRC-32 is the run's twin.
+    pub fn is_twin(&self, bytes: u64, crc32: u32) -> bool {
+        bytes == self.twin.bytes && format!("{crc32:08x}") == self.twin.crc32
+    }
+
     /// [`ScenarioSource::check_twin`] for a twin whose size and CRC-32 are known.
     pub fn check_twin_bytes(&self, scenarios: &Path, swt: &Path, bytes: u64, crc32: u32) -> Result<(), DatasetError> {
-        let crc = format!("{crc32:08x}");
-        if bytes == self.twin.bytes && crc == self.twin.crc32 {
+        if self.is_twin(bytes, crc32) {
             return Ok(());
         }
+        let crc = format!("{crc32:08x}");
         Err(DatasetError::TwinMismatch {
             scenarios: scenarios.to_path_buf(),
             twin: swt.to_path_buf(),
