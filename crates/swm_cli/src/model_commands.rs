@@ -278,8 +278,12 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             let i = match source {
                 Some(src) => match checksums.iter().position(|&(bytes, crc)| src.is_twin(bytes, crc)) {
                     Some(i) => i,
-                    // Named by the check against the first twin (or all of them).
-                    None if a.twin.len() == 1 => return Err(src.check_twin(dir, &a.twin[0]).unwrap_err().into()),
+                    // One twin, not the run's: the check names both.
+                    None if a.twin.len() == 1 => {
+                        let (bytes, crc) = checksums[0];
+                        src.check_twin_bytes(dir, &a.twin[0], bytes, crc)?;
+                        0
+                    }
                     None => bail!(
                         "{} was cut on twin {:?} ({}, CRC-32 {}), which is none of --twin {}",
                         dir.display(),
