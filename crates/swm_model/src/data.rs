@@ -301,9 +301,7 @@ pub fn read_scenario_dir(dir: &Path) -> Result<Vec<Scenario>, ModelError> {
     let index_path = dir.join("index.json");
     // Each shard, with the (scenarios, rows) the index says it holds.
     let mut shards: Vec<(std::path::PathBuf, Option<(u64, u64)>)> = Vec::new();
-    if index_path.is_file() {
-        let index: swm_dataset::scenario::ScenarioIndex =
-            swm_dataset::manifest::read_json(&index_path).map_err(|e| ModelError::Dataset(Box::new(e)))?;
+    if let Some(index) = swm_dataset::ScenarioIndex::read(dir).map_err(|e| ModelError::Dataset(Box::new(e)))? {
         shards.extend(index.shards.iter().map(|(name, scenarios, rows)| (dir.join(name), Some((*scenarios, *rows)))));
     } else {
         let rd = std::fs::read_dir(dir).map_err(|source| ModelError::Io { path: dir.to_path_buf(), source })?;
