@@ -21,7 +21,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     var s = next[row];
     let me = info[row];
     if me.script_len > 0u {
+        // The script's pose on the deck the agent is on.
         s = scripts[me.script_off + min(params.frame - 1u, me.script_len - 1u)];
+        s.deck_m = next[row].deck_m;
     }
     hist[((params.steps_done + 11u) % 11u) * params.rows + row] = s;
     if params.record_slot != 0xffffffffu {

@@ -21,5 +21,4 @@ struct AgentInfo {
     time0_s: f32,
     script_off: u32,
     script_len: u32,
-    z0_m: f32,
 }

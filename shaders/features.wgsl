@@ -27,6 +27,8 @@ const ROUTE_HORIZON_M: f32 = 61.0;
 const STOP_HORIZON_M: f32 = 60.0;
 const RAY_MAX_M: f32 = 24.0;
 const MATCH_RADIUS_M: f32 = 6.0;
+// swm_model::rollout's RECORD_LANE_MATCH_M: the match a vehicle's deck follows.
+const RECORD_LANE_MATCH_M: f32 = 3.0;
 const NEIGHBOUR_RADIUS_M: f32 = 40.0;
 const KIND_PEDESTRIAN: u32 = 3u;
 const SIGNAL_NONE: u32 = 3u;
@@ -111,7 +113,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var i = 0u; i < FEATURE_DIM; i++) {
         features[base + i] = 0.0;
     }
-    let now = state_at(row, 0u);
+    var now = state_at(row, 0u);
+    // The deck at the new state (after the first step): the deck at the vehicle's path match
+    // on its level, kept while it matches none (swm_model::rollout::RolloutAgent::deck_m).
+    if params.steps_done > 0u && me.kind != KIND_PEDESTRIAN {
+        let rm = match_path(now, RECORD_LANE_MATCH_M);
+        if rm.found {
+            now.deck_m = deck_at(rm.path, rm.s_m);
+        }
+    }
     current[row] = now;
     let cs = vec2<f32>(cos(now.heading_rad), sin(now.heading_rad));
     let n = min(me.hist_len0 + params.steps_done, HISTORY_SLOTS);

@@ -22,7 +22,9 @@ struct AgentState {
     y_offset_m: f32,
     heading_rad: f32,
     speed_mps: f32,
-    _pad0: u32,
+    // Height of the road deck the agent is on above the ground (m): the level its path
+    // matches keep to (map.wgsl) and the collision mask's level. Steps carry it.
+    deck_m: f32,
     _pad1: u32,
 }
 

@@ -56,7 +56,10 @@ const H_EXACT_NY: u32 = 40u;
 const H_EXACT_X0: u32 = 41u;
 const H_EXACT_Y0: u32 = 42u;
 const H_EXACT_BUCKET: u32 = 43u;
+const H_HAS_LEVELS: u32 = 44u;
 const PATH_WORDS: u32 = 12u;
+// swm_sim::metrics::LEVEL_SEPARATION_M: decks this far apart are on different levels.
+const LEVEL_SEPARATION_M: f32 = 3.0;
 
 fn mf(i: u32) -> f32 {
     return bitcast<f32>(map[i]);
@@ -272,6 +275,33 @@ fn path_dir_at(p: u32, s_in: f32) -> vec2<f32> {
     return d / max(length(d), 1e-9);
 }
 
+// The deck of path p at its start and at its end (m above the ground; word 11 of the path:
+// two i16 in decimetres).
+fn path_deck(p: u32) -> vec2<f32> {
+    let w = map[path_base(p) + 11u];
+    return vec2<f32>(f32((i32(w) << 16u) >> 16u), f32(i32(w) >> 16u)) * 0.1;
+}
+
+// swm_model::map::MapContext::deck_at: the deck at distance s along path p.
+fn deck_at(p: u32, s: f32) -> f32 {
+    let d = path_deck(p);
+    if d.x == d.y {
+        return d.x;
+    }
+    let len = max(mf(path_base(p) + 4u), 0.05);
+    return d.x + (d.y - d.x) * clamp(s / len, 0.0, 1.0);
+}
+
+// swm_model::map::MapContext::on_level: whether some part of path p lies within
+// LEVEL_SEPARATION_M of a deck deck_m high (always on a map on one level).
+fn on_level(p: u32, deck_m: f32) -> bool {
+    if map[H_HAS_LEVELS] == 0u {
+        return true;
+    }
+    let d = path_deck(p);
+    return deck_m > min(d.x, d.y) - LEVEL_SEPARATION_M && deck_m < max(d.x, d.y) + LEVEL_SEPARATION_M;
+}
+
 struct PathMatch {
     found: bool,
     path: u32,
@@ -280,9 +310,9 @@ struct PathMatch {
     heading_error_rad: f32,
 }
 
-// swm_model::map::MapContext::match_path within radius_m (at most the segment grid's reach,
-// 6 m): among segments whose heading is within 90°, the one minimising distance + 4 (1 - cos
-// error), ties by path.
+// swm_model::map::MapContext::match_path_on within radius_m (at most the segment grid's
+// reach, 6 m) on the level of k's deck: among segments of paths on it whose heading is within
+// 90°, the one minimising distance + 4 (1 - cos error), ties by path.
 fn match_path(k: AgentState, radius_m: f32) -> PathMatch {
     var best = PathMatch(false, 0u, 0.0, 0.0, 0.0);
     let nx = map[H_GRID_NX];
@@ -304,6 +334,9 @@ fn match_path(k: AgentState, radius_m: f32) -> PathMatch {
     for (var e = e0; e < e1; e++) {
         let p = map[map[H_GRID_ENT] + 2u * e];
         let i = map[map[H_GRID_ENT] + 2u * e + 1u];
+        if !on_level(p, k.deck_m) {
+            continue;
+        }
         let g0 = map[path_base(p) + 2u];
         let ar = anchor_rel(p, k);
         let pa = pt(g0 + i);

@@ -13,7 +13,7 @@
 // that is); with the off-road mask only escapes that stay on the road count (where none of
 // those does, the first other column from the token's outwards that does); the level is
 // the best escape's. Pedestrians slow straight at the same rate. Candidates are the agents
-// of the same (scenario, sample) within reach on the same level (frame-0 heights less than
+// of the same (scenario, sample) within reach on the same level (decks less than
 // 3 m apart) whose bare box does not overlap it already, checked with the bare boxes only
 // when the grown ones overlap already; a pedestrian candidate's bare box is grown by its reach
 // in one step (0.6·√2 m/s × 0.1 s) for the hit test unless the agent is within it already. A vehicle within 3 m and 0.5 rad of a path is also
@@ -59,7 +59,6 @@ const MASK_BOX_MARGIN_M: f32 = 0.1;
 const MASK_PEDESTRIAN_REACH_M: f32 = 0.08485281;
 const MASK_GROW_GAP_M: f32 = 0.001;
 const MASK_LATERAL_MPS2: f32 = 3.0;
-const LEVEL_SEPARATION_M: f32 = 3.0;
 const COLL_HIT: u32 = 2u;
 const NO_LEVEL: u32 = 0xffffffffu;
 const NO_COLUMN: u32 = 99u;
@@ -185,10 +184,10 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     }
     let orow = members[me.members_off + j];
     let ob = info[orow];
-    if abs(ob.z0_m - me.z0_m) >= LEVEL_SEPARATION_M {
+    let o = state_in[orow];
+    if abs(o.deck_m - now.deck_m) >= LEVEL_SEPARATION_M {
         return 0u;
     }
-    let o = state_in[orow];
     let mine = mbox(vec2<f32>(0.0, 0.0), now.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
     let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
     let horizon_s = DT_S * f32(brake_steps + 1u);

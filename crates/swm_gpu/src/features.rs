@@ -110,6 +110,11 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
         w[base + 8] = idx(succ.len(), "successors")?;
         w[base + 9] = idx(p.successors.len(), "successors")?;
         w[base + 10] = u32::from(p.stop_s_m.is_some());
+        // The deck at the start and at the end, in decimetres (i16 each; `map.wgsl`'s
+        // `path_deck`).
+        let dm = |d: f64| u32::from((d * 10.0).round().clamp(-32768.0, 32767.0) as i16 as u16);
+        let [d0, d1] = map.path_deck_m(pi as u32);
+        w[base + 11] = dm(d0) | dm(d1) << 16;
         for (q, s) in p.points.iter().zip(&p.s_m) {
             pts.extend([f(q[0] - ax), f(q[1] - ay), f(*s)]);
         }
@@ -315,6 +320,8 @@ pub fn pack_map(map: &MapContext) -> Result<Vec<u32>, GpuError> {
     w[header.len()..header.len() + drive_header.len()].copy_from_slice(&drive_header);
     let ex0 = header.len() + drive_header.len();
     w[ex0..ex0 + exact_header.len()].copy_from_slice(&exact_header);
+    // `H_HAS_LEVELS`: whether path matches keep to the agent's level.
+    w[ex0 + exact_header.len()] = u32::from(map.has_levels());
     Ok(w)
 }
 
@@ -362,11 +369,11 @@ impl FeatureRows {
                     time0_s: *t0 as f32,
                     script_off: 0,
                     script_len: 0,
-                    z0_m: a.z0_m as f32,
                 };
                 for (j, k) in h.iter().enumerate() {
                     let age = (h.len() - 1 - j) as u32;
-                    history[history_slot(0, age) as usize * rows + row] = AgentState::from_kinematics(k);
+                    history[history_slot(0, age) as usize * rows + row] =
+                        AgentState::from_kinematics(k).on_deck(a.deck_m);
                 }
             }
         }

@@ -91,7 +91,11 @@ pub struct AgentState {
     pub y_offset_m: f32,
     pub heading_rad: f32,
     pub speed_mps: f32,
-    pub _pad0: u32,
+    /// Height of the road deck the agent is on above the ground (m;
+    /// `swm_model::rollout::RolloutAgent::deck_m`): the level its path matches keep to and
+    /// the collision mask's level. `features.wgsl` updates it from the vehicle's path match
+    /// at each new state, as the CPU's records do.
+    pub deck_m: f32,
     pub _pad1: u32,
 }
 
@@ -113,9 +117,14 @@ impl AgentState {
             y_offset_m,
             heading_rad: k.heading_rad as f32,
             speed_mps: k.speed_mps as f32,
-            _pad0: 0,
+            deck_m: 0.0,
             _pad1: 0,
         }
+    }
+
+    /// The same state on a deck `deck_m` high (m).
+    pub fn on_deck(self, deck_m: f64) -> AgentState {
+        AgentState { deck_m: deck_m as f32, ..self }
     }
 
     /// To the CPU's kinematics.
@@ -175,8 +184,6 @@ pub struct AgentInfo {
     /// taking `min(f − 1, len − 1)`; `script_len` 0: the model moves it.
     pub script_off: u32,
     pub script_len: u32,
-    /// Height of the frame-0 record (m): the collision mask's level (`RolloutAgent::z0_m`).
-    pub z0_m: f32,
 }
 
 /// `mask.wgsl`: which feasibility masks apply.
@@ -223,7 +230,7 @@ pub fn shared_layouts() -> Vec<StructLayout> {
         layout!(NbrParams { agents, feature_dim, ego_dim, x_stride, w0_offset, b0_offset, w1t_offset, b1_offset }),
         layout!(SampleParams { agents, step, seed_lo, seed_hi, temperature, top_p, top_k, logit_stride }),
         layout!(AgentKey { scenario, agent, sample, agent_class }),
-        layout!(AgentState { x_cell_m, y_cell_m, x_offset_m, y_offset_m, heading_rad, speed_mps, _pad0, _pad1 }),
+        layout!(AgentState { x_cell_m, y_cell_m, x_offset_m, y_offset_m, heading_rad, speed_mps, deck_m, _pad1 }),
         layout!(FeatureParams { rows, steps_done, frame, record_slot }),
         layout!(MaskParams { collision, offroad, _pad0, _pad1 }),
         layout!(AgentInfo {
@@ -238,8 +245,7 @@ pub fn shared_layouts() -> Vec<StructLayout> {
             index,
             time0_s,
             script_off,
-            script_len,
-            z0_m
+            script_len
         }),
     ]
 }

@@ -203,7 +203,7 @@ impl GpuRolloutEngine {
             .map(|k| {
                 let s = cfg.samples as usize;
                 let (scenario, sample) = (k / s, (k % s) as u32);
-                let agents = start_agents(&scenarios[scenario], cfg.seed, sample);
+                let agents = start_agents(&scenarios[scenario], map, cfg.seed, sample);
                 Instance { scenario, sample, rows: vec![0; agents.len()], agents, out: Vec::new() }
             })
             .collect();
@@ -341,7 +341,8 @@ impl GpuRolloutEngine {
                 let mut settled = vec![AgentState::default(); n_rows];
                 for it in &inst {
                     for (a, &row) in it.agents.iter().zip(&it.rows) {
-                        settled[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"));
+                        settled[row] = AgentState::from_kinematics(a.history.last().expect("agents have a state"))
+                            .on_deck(a.deck_m);
                     }
                 }
                 let slot = history_slot(frame as u32, 0) as usize;

@@ -27,7 +27,7 @@ struct Comparison {
 /// Agents of every scenario's sample 0, their states rounded to the GPU's (so both sides
 /// see the same inputs), features at frame 1 on both sides.
 fn compare(ctx: &GpuContext, map: &MapContext, scenarios: &[Scenario]) -> Comparison {
-    let (groups, rows) = common::groups(scenarios, 5);
+    let (groups, rows) = common::groups(scenarios, map, 5);
     let n = rows.info.len();
     let gmap = GpuMap::new(ctx, map).unwrap();
     let gpu = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();

@@ -25,7 +25,7 @@ fn compare(
     mask: FeasibilityMask,
 ) -> (usize, usize, usize) {
     let seed = 21u64;
-    let (groups, rows) = common::groups(&set.scenarios, seed);
+    let (groups, rows) = common::groups(&set.scenarios, map, seed);
     let n = rows.info.len();
     let gmap = GpuMap::new(ctx, map).unwrap();
     let features = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();

@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     }
     let history: Vec<Vec<TrajectoryRecord>> = history.into();
     let map = MapContext::new(&twin, Some(seed))?;
-    let mut live = LiveRollout::from_history(&history, seed, SamplingConfig::default());
+    let mut live = LiveRollout::from_history(&history, &map, seed, SamplingConfig::default());
     let agents = live.agents.len();
     let (mut out, mut records) = (Vec::new(), 0usize);
     let mut fp = std::collections::hash_map::DefaultHasher::new();

@@ -211,7 +211,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One closed-loop step's features and network, like for like with PyTorch: the state
     // every rollout starts from (sample 0), written for `bench_model_torch.py`, which
     // computes the same features from it and checks them against these.
-    let starts: Vec<Vec<RolloutAgent>> = scenarios.iter().map(|sc| start_agents(sc, 1, 0)).collect();
+    let starts: Vec<Vec<RolloutAgent>> = scenarios.iter().map(|sc| start_agents(sc, &map, 1, 0)).collect();
     let time_s = scenarios[0].current_time_s;
     write_world(&out_dir, &map, &starts, time_s)?;
     let mut feats = Vec::new();
@@ -305,7 +305,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps as f64 / s,
             fingerprint(&r)
         );
-        let (present, done) = rollout_work(&net, &scenarios, &r);
+        let (present, done) = rollout_work(&net, &map, &scenarios, &r);
         rollouts.push(serde_json::json!({
             "threads": threads, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
             "present_neighbours": present, "mflop_done_per_agent_step": done,
@@ -334,7 +334,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "closed-loop rollout without masks (1 thread): {steps} agent-steps in {s:.2} s = {:.0} agent-steps/s",
         steps as f64 / s
     );
-    let (present, done) = rollout_work(&net, &scenarios, &r);
+    let (present, done) = rollout_work(&net, &map, &scenarios, &r);
     json["rollout_unmasked"] = serde_json::json!({
         "threads": 1, "agent_steps": steps, "seconds": s, "agent_steps_per_s": steps as f64 / s,
         "present_neighbours": present, "mflop_done_per_agent_step": done
@@ -359,12 +359,17 @@ fn mean_work(net: &Network, steps: impl Iterator<Item = (AgentClass, usize)>) ->
 /// [`mean_work`] of the rollouts' agent steps: the features of frame `f` see the agents at
 /// frame `f - 1` (frame 0: the scenario's start), and an agent's neighbours are the others
 /// within `NEIGHBOUR_RADIUS_M`, at most `NEIGHBOURS` of them.
-fn rollout_work(net: &Network, scenarios: &[swm_dataset::Scenario], r: &[swm_model::ScenarioRollout]) -> (f64, f64) {
+fn rollout_work(
+    net: &Network,
+    map: &swm_model::MapContext,
+    scenarios: &[swm_dataset::Scenario],
+    r: &[swm_model::ScenarioRollout],
+) -> (f64, f64) {
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
     let mut steps: Vec<(AgentClass, usize)> = Vec::new();
     for (sc, ro) in scenarios.iter().zip(r) {
         let start: Vec<([f64; 2], AgentClass)> =
-            start_agents(sc, 1, 0).iter().map(|a| (a.view().now().point_enu, a.class)).collect();
+            start_agents(sc, map, 1, 0).iter().map(|a| (a.view().now().point_enu, a.class)).collect();
         for sample in &ro.samples {
             let mut frames: Vec<Vec<([f64; 2], AgentClass)>> = vec![start.clone()];
             for (frame, rec) in sample {

@@ -120,6 +120,8 @@ struct Track {
     signals: Vec<Option<swm_sim::SignalState>>,
     /// Recorded positions (for hindsight intents).
     recorded: Vec<P2>,
+    /// Recorded heights (m).
+    z_m: Vec<f64>,
 }
 
 /// Every contiguous track of an episode, tokenised, keyed by (agent id, segment start).
@@ -154,6 +156,7 @@ fn tracks(ep: &Episode) -> Vec<Track> {
                 tokens,
                 signals: seg.iter().map(|x| x.1.signal).collect(),
                 recorded: recorded.iter().map(|k| k.point_enu).collect(),
+                z_m: seg.iter().map(|x| x.1.z_m).collect(),
             });
             i = j;
         }
@@ -190,6 +193,7 @@ pub fn samples_from_episode(map: &MapContext, ep: &Episode, stride: usize, episo
                     history: &t.states[h0..=*k],
                     recorded_signal: t.signals[*k],
                     intent: Intent::Hindsight(&t.recorded[*k..fut_end]),
+                    deck_m: t.z_m[*k] - map.elevation_at(t.recorded[*k]),
                 }
             })
             .collect();

@@ -111,6 +111,9 @@ pub struct AgentView<'a> {
     /// The signal state its record gave (used with recorded signals).
     pub recorded_signal: Option<SignalState>,
     pub intent: Intent<'a>,
+    /// Height of the road deck it is on above the ground (m; [`MapContext::deck_at`]): its
+    /// path match is among the paths on that level ([`MapContext::on_level`]).
+    pub deck_m: f64,
 }
 
 impl AgentView<'_> {
@@ -341,8 +344,9 @@ pub(crate) fn agent_features_with(
     // Lane ahead.
     let mut signal: Option<SignalState> = None;
     if a.kind.is_vehicle()
-        && let Some(m) =
-            matched.unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, FEATURE_MATCH_RADIUS_M))
+        && let Some(m) = matched.unwrap_or_else(|| {
+            map.match_path_on(now.point_enu, now.heading_rad, FEATURE_MATCH_RADIUS_M, Some(a.deck_m))
+        })
     {
         out[25] = 1.0;
         out[26] = if map.paths[m.path as usize].lane.is_none() { 1.0 } else { 0.0 };

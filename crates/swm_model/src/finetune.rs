@@ -75,8 +75,13 @@ pub fn mask_corrections(
         .map(|k| {
             let (sc, episode) = scenarios[k / s];
             let sample = (k % s) as u32;
-            let mut live =
-                LiveRollout::start(std::borrow::Cow::Borrowed(sc), cfg.clone(), sample, FeasibilityMask::default());
+            let mut live = LiveRollout::start(
+                std::borrow::Cow::Borrowed(sc),
+                map,
+                cfg.clone(),
+                sample,
+                FeasibilityMask::default(),
+            );
             let mut out = Vec::new();
             let mut c = Corrections::default();
             for _ in 0..cfg.steps {

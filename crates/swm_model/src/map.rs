@@ -459,9 +459,11 @@ pub struct MapContext {
     pub drivable: Option<Drivable>,
     /// Ground elevation for output records.
     twin_terrain: swm_twin::Terrain,
-    /// Each lane's deck height above the ground (m: its level × [`swm_twin::LEVEL_HEIGHT_M`],
-    /// as the teacher records it); empty for maps of bare paths.
-    lane_deck_m: Vec<f64>,
+    /// Each path's deck height above the ground at its start and at its end (m: its level ×
+    /// [`swm_twin::LEVEL_HEIGHT_M`], as the teacher records it; a connection ramps from its
+    /// lane's level to the next one's); empty when every deck is 0 (maps of bare paths, twins
+    /// on one level).
+    path_deck_m: Vec<[f64; 2]>,
 }
 
 /// Side of a [`ClassTiles`] tile (cells).
@@ -560,6 +562,14 @@ impl MapContext {
             let succ = if (c.to_lane as usize) < twin.lanes.len() { vec![c.to_lane] } else { Vec::new() };
             paths.push(make_path(flat(&c.path), speed, None, None, succ));
         }
+        let lane_deck =
+            |l: u32| twin.lanes.get(l as usize).map_or(0.0, |l| f64::from(l.level) * swm_twin::LEVEL_HEIGHT_M);
+        let path_deck_m: Vec<[f64; 2]> = (0..n_lanes)
+            .map(|l| [lane_deck(l); 2])
+            .chain(twin.lane_connections.iter().map(|c| [lane_deck(c.from_lane), lane_deck(c.to_lane)]))
+            .collect();
+        // A twin on one level keeps none: every deck is 0, and no match needs the level.
+        let path_deck_m = if path_deck_m.iter().all(|d| *d == [0.0; 2]) { Vec::new() } else { path_deck_m };
         let mut segs = Vec::new();
         for (pi, p) in paths.iter().enumerate() {
             if !p.points.iter().all(|q| q[0].is_finite() && q[1].is_finite()) {
@@ -612,7 +622,7 @@ impl MapContext {
             signals,
             drivable,
             twin_terrain: twin.terrain.clone(),
-            lane_deck_m: twin.lanes.iter().map(|l| f64::from(l.level) * swm_twin::LEVEL_HEIGHT_M).collect(),
+            path_deck_m,
             class_tiles: Default::default(),
         })
     }
@@ -666,9 +676,24 @@ impl MapContext {
             signals: SignalSource::Recorded,
             drivable: None,
             twin_terrain: swm_twin::Terrain::Flat { elevation_m: 0.0 },
-            lane_deck_m: Vec::new(),
+            path_deck_m: Vec::new(),
             class_tiles: Default::default(),
         }
+    }
+
+    /// The same map with each path's deck at its start and at its end (m above the ground;
+    /// one pair per path, as [`MapContext::new`] takes them from a twin's levels): synthetic
+    /// scenes with bridges and tunnels.
+    pub fn with_path_decks(mut self, decks_m: Vec<[f64; 2]>) -> Result<MapContext, ModelError> {
+        if decks_m.len() != self.paths.len() || decks_m.iter().flatten().any(|d| !d.is_finite()) {
+            return Err(ModelError::Map(format!(
+                "{} path decks for {} paths (each finite)",
+                decks_m.len(),
+                self.paths.len()
+            )));
+        }
+        self.path_deck_m = if decks_m.iter().all(|d| *d == [0.0; 2]) { Vec::new() } else { decks_m };
+        Ok(self)
     }
 
     /// The raster class at a point (`Ground` outside).
@@ -780,13 +805,51 @@ impl MapContext {
         self.twin_terrain.elevation_at(p)
     }
 
-    /// The elevation of an agent at `p` on `lane` (when matched): the ground plus the lane's
-    /// deck height, so that agents on a bridge and on the road under it are recorded apart
-    /// (as the teacher records them; on connections the teacher ramps between levels, here
-    /// the ground is used).
-    pub fn elevation_on(&self, p: P2, lane: Option<u32>) -> f64 {
-        let deck = lane.and_then(|l| self.lane_deck_m.get(l as usize)).copied().unwrap_or(0.0);
-        self.elevation_at(p) + deck
+    /// The deck height above the ground (m) at distance `s_m` along `path`: its lane's level ×
+    /// [`swm_twin::LEVEL_HEIGHT_M`] on a lane; on a connection, the ramp from its lane's deck
+    /// to the next lane's, linear in `s_m` (as the teacher raises its poses); 0 on maps of
+    /// bare paths.
+    pub fn deck_at(&self, path: u32, s_m: f64) -> f64 {
+        let Some(&[d0, d1]) = self.path_deck_m.get(path as usize) else {
+            return 0.0;
+        };
+        if d0 == d1 {
+            return d0;
+        }
+        let len = self.paths[path as usize].length_m.max(0.05);
+        d0 + (d1 - d0) * (s_m / len).clamp(0.0, 1.0)
+    }
+
+    /// Whether some path's deck is not 0 (bridges, tunnels): only then do path matches keep
+    /// to a level.
+    pub fn has_levels(&self) -> bool {
+        !self.path_deck_m.is_empty()
+    }
+
+    /// The deck of `path` at its start and at its end (m above the ground; 0 on maps on one
+    /// level).
+    pub fn path_deck_m(&self, path: u32) -> [f64; 2] {
+        self.path_deck_m.get(path as usize).copied().unwrap_or([0.0; 2])
+    }
+
+    /// Whether `path` is on the level of an agent whose deck is `deck_m` high (m): some part
+    /// of it (its deck at the start, at the end, or on the ramp between) lies within
+    /// [`swm_sim::metrics::LEVEL_SEPARATION_M`] of it. A car in a tunnel never matches the
+    /// road above it, however close in plan; a connection ramping between levels is on
+    /// both.
+    pub fn on_level(&self, path: u32, deck_m: f64) -> bool {
+        let Some(&[d0, d1]) = self.path_deck_m.get(path as usize) else {
+            return true;
+        };
+        let sep = swm_sim::metrics::LEVEL_SEPARATION_M;
+        deck_m > d0.min(d1) - sep && deck_m < d0.max(d1) + sep
+    }
+
+    /// The elevation of an agent at `p` whose deck is `deck_m` above the ground (m): the
+    /// ground plus the deck, so that agents on a bridge and on the road under it are recorded
+    /// apart (as the teacher records them).
+    pub fn elevation_on(&self, p: P2, deck_m: f64) -> f64 {
+        self.elevation_at(p) + deck_m
     }
 
     /// The path best matching a pose: among path segments within `radius_m`, the one
@@ -794,6 +857,12 @@ impl MapContext {
     /// excluded; ties by path index.
     pub fn match_path(&self, p: P2, heading_rad: f64, radius_m: f64) -> Option<PathMatch> {
         self.match_path_two(p, heading_rad, radius_m, radius_m).1
+    }
+
+    /// [`MapContext::match_path`] among the paths on the level of an agent whose deck is
+    /// `deck_m` high ([`MapContext::on_level`]); `None` takes every path.
+    pub fn match_path_on(&self, p: P2, heading_rad: f64, radius_m: f64, deck_m: Option<f64>) -> Option<PathMatch> {
+        self.match_path_two_on(p, heading_rad, radius_m, radius_m, deck_m).1
     }
 
     /// [`MapContext::match_path`] within `near_m` and within `far_m` (`near_m` ≤ `far_m`):
@@ -808,12 +877,37 @@ impl MapContext {
         near_m: f64,
         far_m: f64,
     ) -> (Option<PathMatch>, Option<PathMatch>) {
+        self.match_path_two_on(p, heading_rad, near_m, far_m, None)
+    }
+
+    /// [`MapContext::match_path_two`] among the paths on the level of an agent whose deck is
+    /// `deck_m` high ([`MapContext::on_level`]); `None` takes every path.
+    pub fn match_path_two_on(
+        &self,
+        p: P2,
+        heading_rad: f64,
+        near_m: f64,
+        far_m: f64,
+        deck_m: Option<f64>,
+    ) -> (Option<PathMatch>, Option<PathMatch>) {
         debug_assert!(near_m <= far_m, "the near radius {near_m} is beyond the far one {far_m}");
         let far2 = far_m * far_m;
+        // Only where some path is on another level does the level narrow the search.
+        let deck_m = deck_m.filter(|_| !self.path_deck_m.is_empty());
         // The grid's segments or the tree's: the same ones in the same order (`SegGrid`).
-        match self.grid.within(p, far_m) {
-            Some(segs) => self.best_matches(segs, p, heading_rad, near_m, far_m),
-            None => self.best_matches(self.tree.locate_within_distance(p, far2), p, heading_rad, near_m, far_m),
+        match (self.grid.within(p, far_m), deck_m) {
+            (Some(segs), None) => self.best_matches(segs, p, heading_rad, near_m, far_m),
+            (Some(segs), Some(d)) => {
+                self.best_matches(segs.filter(|s| self.on_level(s.path, d)), p, heading_rad, near_m, far_m)
+            }
+            (None, None) => self.best_matches(self.tree.locate_within_distance(p, far2), p, heading_rad, near_m, far_m),
+            (None, Some(d)) => self.best_matches(
+                self.tree.locate_within_distance(p, far2).filter(|s| self.on_level(s.path, d)),
+                p,
+                heading_rad,
+                near_m,
+                far_m,
+            ),
         }
     }
 

@@ -20,10 +20,15 @@
 //!   grouping.
 //! * **Output records**: `agent_id` is the scenario's agent id, `step` is the scenario's
 //!   current step + frame, `time_s` its current time + 0.1·frame, `z_m` the terrain's
-//!   elevation plus the matched lane's deck height ([`MapContext::elevation_on`]; a vehicle
-//!   on a bridge is recorded above the road under it, as the teacher records it),
-//!   `accel_mps2` the last step's speed change, `lane` the matched lane
-//!   (vehicles; `None` in junctions), `signal` the state features used.
+//!   elevation plus the agent's deck ([`RolloutAgent::deck_m`], [`MapContext::elevation_on`];
+//!   a vehicle on a bridge is recorded above the road under it, and on a connection between
+//!   levels on its ramp, as the teacher records it), `accel_mps2` the last step's speed
+//!   change, `lane` the matched lane (vehicles; `None` in junctions), `signal` the state
+//!   features used.
+//! * **Levels**: a vehicle's path matches (records, features, the masks' route) keep to the
+//!   paths on its deck's level ([`MapContext::match_path_on`]): a car in a tunnel never
+//!   takes the road above it, however close in plan (it did before session 40: its record
+//!   then jumped onto the road above, where the metrics saw it meet the cars there).
 //!
 //! # Feasibility masks ([`FeasibilityMask`], both on by default)
 //! Physical consistency a learned policy may legitimately rely on at rollout time (as
@@ -59,7 +64,7 @@
 //!   agent's bare box is within that reach of it already, by the gap between them (less
 //!   [`MASK_GROW_GAP_M`]: the agent comes no closer to where the pedestrian is assumed than
 //!   it is now; a truck creeping up to a walker 2.6 cm away met it). Only
-//!   agents within reach of the lookahead and on the same level (frame-0 heights closer
+//!   agents within reach of the lookahead and on the same level (decks now closer
 //!   than [`LEVEL_SEPARATION_M`]: not a bridge above or a road below) are candidates.
 //!   **Candidates** are then narrowed, with the same results: one is kept only where its
 //!   circle could meet the agent's in some state compared, the two centres no farther
@@ -187,8 +192,8 @@ pub struct WorldAgent {
     pub length_m: f32,
     pub width_m: f32,
     pub state: Kinematics,
-    /// Height of the agent's frame-0 record (m; see [`RolloutAgent::z0_m`]).
-    pub z0_m: f64,
+    /// Height of the road deck it is on above the ground now (m; see [`RolloutAgent::deck_m`]).
+    pub deck_m: f64,
     /// The route-intent draw ([`RolloutAgent::intent`]): the route the collision mask
     /// follows ahead of a vehicle.
     pub intent: u32,
@@ -239,10 +244,13 @@ pub struct RolloutAgent {
     pub signal: Option<SignalState>,
     /// The route-intent draw (`STREAM_INTENT`, frame 0).
     pub intent: u32,
-    /// Height of the frame-0 record (m): agents whose heights differ by
-    /// [`LEVEL_SEPARATION_M`] or more are on different levels (a bridge over a road) and do
-    /// not meet in the collision mask.
-    pub z0_m: f64,
+    /// Height of the road deck the agent is on above the ground now (m): at frame 0 its
+    /// record's height above the ground, then, for a vehicle, the deck at its path match of
+    /// each frame ([`MapContext::deck_at`]; kept while it matches none). A vehicle matches
+    /// only paths on its level ([`MapContext::on_level`]: a car in a tunnel never takes the
+    /// road above it), and agents whose decks differ by [`LEVEL_SEPARATION_M`] or more are
+    /// on different levels (a bridge over a road) and do not meet in the collision mask.
+    pub deck_m: f64,
 }
 
 impl RolloutAgent {
@@ -255,13 +263,15 @@ impl RolloutAgent {
             history: &self.history,
             recorded_signal: self.signal,
             intent: Intent::Choice(self.intent),
+            deck_m: self.deck_m,
         }
     }
 }
 
 /// The agents of a rollout (module docs, "Start"): those with a record at frame 0, ordered
-/// by id, each with its contiguous recorded history ending at frame −1 and its intent draw.
-pub fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<RolloutAgent> {
+/// by id, each with its contiguous recorded history ending at frame −1, its intent draw and
+/// its deck (its frame-0 record's height above `map`'s ground).
+pub fn start_agents(scenario: &Scenario, map: &MapContext, seed: u64, sample: u32) -> Vec<RolloutAgent> {
     let mut agents: Vec<RolloutAgent> = Vec::new();
     for (f, r) in &scenario.rows {
         if *f != 0 {
@@ -295,7 +305,7 @@ pub fn start_agents(scenario: &Scenario, seed: u64, sample: u32) -> Vec<RolloutA
             history: keep,
             signal: r.signal,
             intent: 0,
-            z0_m: r.z_m,
+            deck_m: r.z_m - map.elevation_at([r.x_m, r.y_m]),
         });
     }
     agents.sort_by_key(|a| a.id);
@@ -316,7 +326,7 @@ pub fn world_of(agents: &[RolloutAgent]) -> Vec<WorldAgent> {
             length_m: a.length_m,
             width_m: a.width_m,
             state: *a.history.last().expect("agents have a state"),
-            z0_m: a.z0_m,
+            deck_m: a.deck_m,
             intent: a.intent,
         })
         .collect()
@@ -357,13 +367,13 @@ fn push_frame_matching(
         m.clear();
     }
     let keep = matched.is_some();
-    // A vehicle's match at `k` (and, kept for the next frame's features, the wider one from
-    // the same search).
-    let match_at = |k: &Kinematics| {
+    // A vehicle's match at `k` on the level of its deck `deck_m` (and, kept for the next
+    // frame's features, the wider one from the same search).
+    let match_at = |k: &Kinematics, deck_m: f64| {
         if keep {
-            map.match_path_two(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M, FEATURE_MATCH_RADIUS_M)
+            map.match_path_two_on(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M, FEATURE_MATCH_RADIUS_M, Some(deck_m))
         } else {
-            (map.match_path(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M), None)
+            (map.match_path_on(k.point_enu, k.heading_rad, RECORD_LANE_MATCH_M, Some(deck_m)), None)
         }
     };
     let made: Vec<(Option<PathMatch>, Option<PathMatch>)> = if parallel {
@@ -371,7 +381,7 @@ fn push_frame_matching(
             .par_iter()
             .zip(next.par_iter())
             .with_min_len(32)
-            .map(|(a, k)| if a.kind.is_vehicle() { match_at(k) } else { (None, None) })
+            .map(|(a, k)| if a.kind.is_vehicle() { match_at(k, a.deck_m) } else { (None, None) })
             .collect()
     } else {
         Vec::new()
@@ -385,10 +395,21 @@ fn push_frame_matching(
             a.history.remove(0);
         }
         let (lane, signal) = if a.kind.is_vehicle() {
-            let (m, wide) = made.get(idx).copied().unwrap_or_else(|| match_at(&k));
+            let searched_deck_m = a.deck_m;
+            let (m, wide) = made.get(idx).copied().unwrap_or_else(|| match_at(&k, searched_deck_m));
+            if let Some(m) = &m {
+                a.deck_m = map.deck_at(m.path, m.s_m);
+            }
             if let Some(kept) = matched.as_deref_mut() {
-                // The features' match at the next frame comes from the same search.
-                kept.push(Some(Matched { state: k, radius_m: RECORD_LANE_MATCH_M, path: m, feature_path: wide }));
+                // The features' match at the next frame comes from the same search (when
+                // the deck it was searched on is still the vehicle's).
+                kept.push(Some(Matched {
+                    state: k,
+                    deck_m: searched_deck_m,
+                    radius_m: RECORD_LANE_MATCH_M,
+                    path: m,
+                    feature_path: wide,
+                }));
             }
             let lane = m.and_then(|m| map.paths[m.path as usize].lane);
             let sig = if map.has_plans() { lane.and_then(|l| map.plan_state(l, time_s + DT_S)) } else { a.signal };
@@ -410,7 +431,7 @@ fn push_frame_matching(
                 time_s: t0 + DT_S * f64::from(frame),
                 x_m: k.point_enu[0],
                 y_m: k.point_enu[1],
-                z_m: map.elevation_on(k.point_enu, lane),
+                z_m: map.elevation_on(k.point_enu, a.deck_m),
                 heading_rad: k.heading_rad,
                 speed_mps: k.speed_mps,
                 accel_mps2: (k.speed_mps - prev.speed_mps) / DT_S,
@@ -482,7 +503,7 @@ impl FeasibilityFilter {
 
 /// Hardest braking assumed in the collision mask (m/s²): the vehicle vocabulary's.
 pub const MASK_BRAKE_MPS2: f64 = 6.0;
-/// Agents whose frame-0 heights differ by this much (m) are on different levels (the
+/// Agents whose decks differ by this much (m) are on different levels (the
 /// metrics' separation, [`swm_sim::metrics::LEVEL_SEPARATION_M`]).
 pub const LEVEL_SEPARATION_M: f64 = swm_sim::metrics::LEVEL_SEPARATION_M;
 /// Hardest lateral acceleration of the collision mask's escapes (m/s²): a vehicle escapes
@@ -683,31 +704,35 @@ impl MaskBox {
 #[derive(Clone, Copy, Debug)]
 struct Matched {
     state: Kinematics,
+    /// The deck whose level the search kept to.
+    deck_m: f64,
     radius_m: f64,
     path: Option<PathMatch>,
     feature_path: Option<PathMatch>,
 }
 
 impl Matched {
-    /// The match within `radius_m` kept for a vehicle now at `k`, when it was made there
-    /// with that radius.
-    fn at(kept: Option<&Option<Matched>>, k: &Kinematics, radius_m: f64) -> Option<Option<PathMatch>> {
+    /// The match within `radius_m` kept for a vehicle now at `k` on deck `deck_m`, when it
+    /// was made there with that radius.
+    fn at(kept: Option<&Option<Matched>>, k: &Kinematics, deck_m: f64, radius_m: f64) -> Option<Option<PathMatch>> {
         let m = (*kept?)?;
-        (m.radius_m.to_bits() == radius_m.to_bits() && m.made_at(k)).then_some(m.path)
+        (m.radius_m.to_bits() == radius_m.to_bits() && m.made_at(k, deck_m)).then_some(m.path)
     }
 
-    /// The features' match kept for a vehicle now at `k`, when it was made there.
-    fn for_features(kept: Option<&Option<Matched>>, k: &Kinematics) -> Option<Option<PathMatch>> {
+    /// The features' match kept for a vehicle now at `k` on deck `deck_m`, when it was made
+    /// there.
+    fn for_features(kept: Option<&Option<Matched>>, k: &Kinematics, deck_m: f64) -> Option<Option<PathMatch>> {
         let m = (*kept?)?;
-        m.made_at(k).then_some(m.feature_path)
+        m.made_at(k, deck_m).then_some(m.feature_path)
     }
 
-    /// Whether the match was made at `k`'s pose (the same bits).
-    fn made_at(&self, k: &Kinematics) -> bool {
+    /// Whether the match was made at `k`'s pose on deck `deck_m` (the same bits).
+    fn made_at(&self, k: &Kinematics, deck_m: f64) -> bool {
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
         same(self.state.point_enu[0], k.point_enu[0])
             && same(self.state.point_enu[1], k.point_enu[1])
             && same(self.state.heading_rad, k.heading_rad)
+            && same(self.deck_m, deck_m)
     }
 }
 
@@ -1031,7 +1056,7 @@ struct MaskFrame {
     /// Per agent: its box's radius plus [`their_reach_m`] (m), for narrowing candidates.
     their_reach: Vec<f64>,
     /// Per agent, side by side for the candidate scan: its box's centre, its box's radius,
-    /// its speed (m/s) and its frame-0 height (m).
+    /// its speed (m/s) and its deck (m).
     scan: ScanColumns,
     /// Every agent's braking states (computed on demand).
     brakes: Vec<std::sync::OnceLock<Brakes>>,
@@ -1054,7 +1079,7 @@ struct ScanColumns {
     y_m: Vec<f64>,
     radius_m: Vec<f64>,
     speed_mps: Vec<f64>,
-    z0_m: Vec<f64>,
+    deck_m: Vec<f64>,
 }
 
 impl ScanColumns {
@@ -1064,8 +1089,8 @@ impl ScanColumns {
     #[inline(always)]
     fn within(&self, i: usize, j: usize, base_m: f64, horizon_s: f64) -> bool {
         Self::test(
-            [self.x_m[i], self.y_m[i], self.z0_m[i]],
-            [self.x_m[j], self.y_m[j], self.radius_m[j], self.speed_mps[j], self.z0_m[j]],
+            [self.x_m[i], self.y_m[i], self.deck_m[i]],
+            [self.x_m[j], self.y_m[j], self.radius_m[j], self.speed_mps[j], self.deck_m[j]],
             base_m,
             horizon_s,
         ) & (j != i)
@@ -1086,7 +1111,7 @@ impl ScanColumns {
     /// index order: the tests of 64 agents at a time into a bit mask (no branch per agent),
     /// then its set bits.
     fn scan(&self, i: usize, base_m: f64, horizon_s: f64, out: &mut Vec<usize>) {
-        let me = [self.x_m[i], self.y_m[i], self.z0_m[i]];
+        let me = [self.x_m[i], self.y_m[i], self.deck_m[i]];
         let n = self.x_m.len();
         for start in (0..n).step_by(64) {
             let end = (start + 64).min(n);
@@ -1095,7 +1120,7 @@ impl ScanColumns {
                 .zip(&self.y_m[start..end])
                 .zip(&self.radius_m[start..end])
                 .zip(&self.speed_mps[start..end])
-                .zip(&self.z0_m[start..end]);
+                .zip(&self.deck_m[start..end]);
             let mut bits = 0u64;
             for (k, ((((&x, &y), &r), &v), &z)) in columns.enumerate() {
                 bits |= u64::from(Self::test(me, [x, y, r, v, z], base_m, horizon_s)) << k;
@@ -1232,8 +1257,8 @@ impl MaskScratch {
         sc.radius_m.extend(fr.boxes.iter().map(|b| b.radius()));
         sc.speed_mps.clear();
         sc.speed_mps.extend(world.iter().map(|w| w.state.speed_mps));
-        sc.z0_m.clear();
-        sc.z0_m.extend(world.iter().map(|w| w.z0_m));
+        sc.deck_m.clear();
+        sc.deck_m.extend(world.iter().map(|w| w.deck_m));
         // Every agent's braking states unmade (an empty cell each: no payload is moved).
         fr.brakes.clear();
         fr.brakes.resize_with(world.len(), Default::default);
@@ -1298,8 +1323,10 @@ impl MaskScratch {
         let mut own_reach_m = own_reach_m(a.class, now.speed_mps);
         if a.class == AgentClass::Vehicle
             && !self.near.is_empty()
-            && let Some(m) = Matched::at(fr.matched.get(i), &now, MASK_ROUTE_MATCH_M)
-                .unwrap_or_else(|| map.match_path(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M))
+            && let Some(m) =
+                Matched::at(fr.matched.get(i), &now, world[i].deck_m, MASK_ROUTE_MATCH_M).unwrap_or_else(|| {
+                    map.match_path_on(now.point_enu, now.heading_rad, MASK_ROUTE_MATCH_M, Some(world[i].deck_m))
+                })
             && m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD
         {
             let v = now.speed_mps + MASK_BRAKE_MPS2 * DT_S;
@@ -1832,7 +1859,7 @@ pub fn rollout_one_masked(
     driver: Option<&dyn AgentDriver>,
     mask: FeasibilityMask,
 ) -> Vec<(i32, TrajectoryRecord)> {
-    let mut live = LiveRollout::start(std::borrow::Cow::Borrowed(scenario), cfg.clone(), sample, mask);
+    let mut live = LiveRollout::start(std::borrow::Cow::Borrowed(scenario), map, cfg.clone(), sample, mask);
     let mut out = Vec::with_capacity(live.agents.len() * cfg.steps as usize);
     for _ in 1..=cfg.steps {
         live.step(net, map, driver, &mut out);
@@ -1904,11 +1931,12 @@ impl<'a> LiveRollout<'a> {
     /// Sample `sample` of `scenario` ([`start_agents`]), before its first frame.
     pub fn start(
         scenario: std::borrow::Cow<'a, Scenario>,
+        map: &MapContext,
         cfg: RolloutConfig,
         sample: u32,
         mask: FeasibilityMask,
     ) -> LiveRollout<'a> {
-        let agents = start_agents(&scenario, cfg.seed, sample);
+        let agents = start_agents(&scenario, map, cfg.seed, sample);
         LiveRollout {
             scenario,
             cfg,
@@ -1940,12 +1968,13 @@ impl<'a> LiveRollout<'a> {
     /// scenario id is 0; `seed` keys the draws.
     pub fn from_history(
         history: &[Vec<TrajectoryRecord>],
+        map: &MapContext,
         seed: u64,
         sampling: SamplingConfig,
     ) -> LiveRollout<'static> {
         let scenario = scenario_from_history(history, 0);
         let cfg = RolloutConfig { steps: 0, samples: 1, seed, sampling };
-        LiveRollout::start(std::borrow::Cow::Owned(scenario), cfg, 0, FeasibilityMask::default())
+        LiveRollout::start(std::borrow::Cow::Owned(scenario), map, cfg, 0, FeasibilityMask::default())
     }
 
     /// Produces the next frame: every agent's state (the driver's where it claims one, the
@@ -2019,7 +2048,7 @@ impl<'a> LiveRollout<'a> {
         feats.resize(start + self.model_rows.len() * FEATURE_DIM, 0.0);
         let (matched, world, frame_scratch) = (&self.ms.frame.matched, &self.world, &self.feature_scratch);
         let one = |row: &mut [f32], i: usize, near: &mut Vec<(f64, usize)>| {
-            let kept = Matched::for_features(matched.get(i), &world[i].state);
+            let kept = Matched::for_features(matched.get(i), &world[i].state, world[i].deck_m);
             agent_features_with(map, &views, i, time_s, row, kept, frame_scratch, near);
         };
         let rows = &mut feats[start..];
@@ -2244,7 +2273,7 @@ fn rollout_group(
 ) -> Vec<Vec<(i32, TrajectoryRecord)>> {
     let mut lives: Vec<LiveRollout> = jobs
         .iter()
-        .map(|&(sc, sample)| LiveRollout::start(std::borrow::Cow::Borrowed(sc), cfg.clone(), sample, mask))
+        .map(|&(sc, sample)| LiveRollout::start(std::borrow::Cow::Borrowed(sc), map, cfg.clone(), sample, mask))
         .collect();
     let mut outs: Vec<Vec<(i32, TrajectoryRecord)>> =
         lives.iter().map(|l| Vec::with_capacity(l.agents.len() * cfg.steps as usize)).collect();
@@ -2435,7 +2464,7 @@ mod tests {
                     let heading_rad =
                         rng.range_f64(-0.6, 0.6) + if rng.next_u64().is_multiple_of(2) { 0.0 } else { 3.1 };
                     let state = Kinematics { point_enu: [x, y], heading_rad, speed_mps };
-                    WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, z0_m: 0.0, intent: id as u32 }
+                    WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, deck_m: 0.0, intent: id as u32 }
                 })
                 .collect();
             ms.new_frame(&world);
@@ -2573,7 +2602,7 @@ mod tests {
             })
             .collect();
         let net = Network::init(NetConfig { nbr_hidden: 16, trunk_hidden: 32 }, 3);
-        let mut live = LiveRollout::from_history(&history, 7, SamplingConfig::default());
+        let mut live = LiveRollout::from_history(&history, &map, 7, SamplingConfig::default());
         let mut out = Vec::new();
         let (mut compared, mut matched) = (0, 0);
         for _ in 0..40 {
@@ -2638,7 +2667,7 @@ mod tests {
         let run = |reference: bool, mask: FeasibilityMask, threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
             pool.install(|| {
-                let mut live = LiveRollout::from_history(&history, 3, SamplingConfig::default());
+                let mut live = LiveRollout::from_history(&history, &map, 3, SamplingConfig::default());
                 live.mask = mask;
                 live.feature_scratch.scan_only = reference;
                 std::sync::Arc::get_mut(&mut live.ms.frame).expect("not shared").scan_only = reference;
@@ -2732,7 +2761,7 @@ mod tests {
                         length_m: 4.5,
                         width_m: 1.8,
                         state: now,
-                        z0_m: 0.0,
+                        deck_m: 0.0,
                         intent: case,
                     },
                     // A standing car just ahead, so that the route is made.
@@ -2742,7 +2771,7 @@ mod tests {
                         length_m: 4.5,
                         width_m: 1.8,
                         state: Kinematics { point_enu: [p[0] + 6.0 * h.cos(), p[1] + 6.0 * h.sin()], ..now },
-                        z0_m: 0.0,
+                        deck_m: 0.0,
                         intent: 0,
                     },
                 ];
@@ -2786,7 +2815,7 @@ mod tests {
                     let heading_rad = if id % 3 == 0 { std::f64::consts::PI } else { 0.0 } + rng.range_f64(-0.3, 0.3);
                     let point_enu = [rng.range_f64(-120.0, 120.0), rng.range_f64(-3.0, 7.0)];
                     let state = Kinematics { point_enu, heading_rad, speed_mps };
-                    WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, z0_m: 0.0, intent: id as u32 }
+                    WorldAgent { agent_id: id as u64, kind, length_m, width_m, state, deck_m: 0.0, intent: id as u32 }
                 })
                 .collect();
             let (mut wide, mut narrow) = (MaskScratch::default(), MaskScratch::default());

@@ -118,6 +118,7 @@ fn scene_features(angle: f64, shift: [f64; 2]) -> Vec<Vec<f32>> {
             history: h,
             recorded_signal: None,
             intent: Intent::Straightest,
+            deck_m: 0.0,
         })
         .collect();
     (0..views.len())
@@ -433,6 +434,7 @@ fn rollout_rounds_teach_the_network_what_the_masks_refuse() {
     // replaced one differs from the token sampled.
     let mut live = swm_model::rollout::LiveRollout::start(
         std::borrow::Cow::Borrowed(&scenarios[0]),
+        &map,
         cfg.clone(),
         0,
         swm_model::FeasibilityMask::default(),
@@ -694,7 +696,7 @@ fn a_live_rollout_from_a_simulation_history_is_the_scenario_rollout() {
     }
     let cfg = RolloutConfig { steps: 25, samples: 1, seed: 77, sampling: SamplingConfig::default() };
     let want = swm_model::rollout::rollout_one(&net, &map, &sc, &cfg, 0, None);
-    let mut live = swm_model::LiveRollout::from_history(&history, cfg.seed, cfg.sampling);
+    let mut live = swm_model::LiveRollout::from_history(&history, &map, cfg.seed, cfg.sampling);
     let mut got = Vec::new();
     for _ in 0..cfg.steps {
         live.step(&net, &map, None, &mut got);
@@ -845,20 +847,20 @@ fn pedestrians_walking_at_each_other_do_not_touch() {
 
 /// The collision mask where every token hits (a car at 12 m/s 2.5 m behind a stopped one):
 /// it keeps only the hardest braking (before, it kept every token and the network drove
-/// on as it liked); and a car standing on a bridge above (frame-0 heights 5 m apart) is no
-/// candidate at all, so the sampled token stands.
+/// on as it liked); and a car standing on a bridge above (decks 5 m apart) is no candidate
+/// at all, so the sampled token stands.
 #[test]
 fn where_every_token_hits_the_mask_brakes_hardest_and_other_levels_do_not_count() {
     use swm_model::rollout::FeasibilityFilter;
     use swm_model::tokens::{VEHICLE_ACCEL_MPS2, VEHICLE_TOKENS, VEHICLE_YAW_RATE_RADPS};
     let map = road(0.0, [0.0, 0.0], 1.75);
-    let car = |id: u64, x: f64, v: f64, z0_m: f64| WorldAgent {
+    let car = |id: u64, x: f64, v: f64, deck_m: f64| WorldAgent {
         agent_id: id,
         kind: AgentKind::Car,
         length_m: 4.5,
         width_m: 1.8,
         state: Kinematics { point_enu: [x, 0.0], heading_rad: 0.0, speed_mps: v },
-        z0_m,
+        deck_m,
         intent: 0,
     };
     let mask = swm_model::FeasibilityMask { collision: true, offroad: false };
@@ -895,7 +897,7 @@ fn left_bend(half_width_m: f64) -> (MapContext, impl Fn(f64) -> Kinematics) {
 }
 
 fn vehicle(id: u64, state: Kinematics) -> WorldAgent {
-    WorldAgent { agent_id: id, kind: AgentKind::Car, length_m: 4.5, width_m: 1.8, state, z0_m: 0.0, intent: 0 }
+    WorldAgent { agent_id: id, kind: AgentKind::Car, length_m: 4.5, width_m: 1.8, state, deck_m: 0.0, intent: 0 }
 }
 
 /// The collision mask follows a vehicle's route: a car at 15 m/s entering a left bend, a car
@@ -995,7 +997,7 @@ fn where_every_token_of_a_walker_hits_the_mask_slows_it_hardest() {
         length_m: 0.5,
         width_m: 0.5,
         state: Kinematics { point_enu: [x, 0.0], heading_rad: 0.0, speed_mps: v },
-        z0_m: 0.0,
+        deck_m: 0.0,
         intent: 0,
     };
     let mask = swm_model::FeasibilityMask { collision: true, offroad: false };
@@ -1227,4 +1229,66 @@ fn scenario_directories_read_back_and_shards_must_match_their_index() {
     let e = swm_model::data::read_scenario_dir(dir.path()).unwrap_err().to_string();
     let shard = paths[1].file_name().unwrap().to_str().unwrap();
     assert!(e.contains(shard) && e.contains("2 scenarios in") && e.contains("index.json lists 1 in"), "{e}");
+}
+
+/// Levels: a tunnel (path 0, deck −30 m) runs under a road (path 1, deck 0) 1.5 m beside it
+/// in plan, and a connection (path 2) ramps from the tunnel up to the road. A car in the
+/// tunnel drifting towards the road above keeps matching the tunnel and is recorded at its
+/// height (before, it took the road above and was recorded on it, where the metrics saw it
+/// hit the cars standing there); a car on the road takes the road; the ramp is on both
+/// levels and its deck rises along it.
+#[test]
+fn vehicles_keep_to_their_level() {
+    let line = |y: f64, x0: f64| (0..=30).map(|i| [x0 + 10.0 * i as f64, y]).collect::<Vec<[f64; 2]>>();
+    let ramp: Vec<[f64; 2]> = (0..=10).map(|i| [300.0 + 3.0 * i as f64, 0.15 * i as f64]).collect();
+    let bare = MapContext::from_paths(
+        vec![
+            make_path(line(0.0, 0.0), 16.7, Some(0), None, vec![2]),
+            make_path(line(1.5, 0.0), 16.7, Some(1), None, vec![]),
+            make_path(ramp, 16.7, None, None, vec![1]),
+        ],
+        2.0,
+    );
+    assert!(!bare.has_levels());
+    let map = bare.with_path_decks(vec![[-30.0; 2], [0.0; 2], [-30.0, 0.0]]).unwrap();
+    assert!(map.has_levels());
+    // Plan-view matching alone takes the nearer road; on a level, the level's path.
+    let p = [100.0, 1.2];
+    assert_eq!(map.match_path(p, 0.0, 3.0).unwrap().path, 1);
+    assert_eq!(map.match_path_on(p, 0.0, 3.0, Some(-30.0)).unwrap().path, 0);
+    assert_eq!(map.match_path_on(p, 0.0, 3.0, Some(0.0)).unwrap().path, 1);
+    assert_eq!(map.match_path_on(p, 0.0, 3.0, None).unwrap().path, 1);
+    assert!(map.on_level(2, -30.0) && map.on_level(2, 0.0) && !map.on_level(0, 0.0) && !map.on_level(1, -30.0));
+    let len = map.paths[2].length_m;
+    assert_eq!(map.deck_at(2, 0.0), -30.0);
+    assert!((map.deck_at(2, 0.5 * len) + 15.0).abs() < 1e-9);
+    assert_eq!(map.deck_at(2, len), 0.0);
+
+    // Car 0 in the tunnel (recorded 30 m down), car 1 on the road above; car 0 drifts to
+    // 1.2 m left of the tunnel's centre line, under car 1's lane.
+    let mut sc = scenario(3, &[(AgentKind::Car, 50.0, 0.0, 0.0, 10.0), (AgentKind::Car, 80.0, 1.5, 0.0, 10.0)]);
+    for (_, r) in sc.rows.iter_mut().filter(|(_, r)| r.agent_id == 0) {
+        r.z_m = -30.0;
+    }
+    let mut agents = swm_model::rollout::start_agents(&sc, &map, 1, 0);
+    assert_eq!((agents[0].deck_m, agents[1].deck_m), (-30.0, 0.0));
+    let mut out = Vec::new();
+    for f in 1..=20 {
+        let x = |x0: f64| x0 + 1.0 * f64::from(f);
+        let next = [
+            Kinematics { point_enu: [x(50.0), 0.06 * f64::from(f)], heading_rad: 0.0, speed_mps: 10.0 },
+            Kinematics { point_enu: [x(80.0), 1.5], heading_rad: 0.0, speed_mps: 10.0 },
+        ];
+        swm_model::rollout::push_frame(&mut agents, &next, &map, &sc, f, &mut out);
+    }
+    for (f, r) in &out {
+        let (lane, z) = if r.agent_id == 0 { (Some(0), -30.0) } else { (Some(1), 0.0) };
+        assert_eq!((r.lane, r.z_m), (lane, z), "agent {} at frame {f}", r.agent_id);
+    }
+    // A world agent's deck is the one its records keep.
+    let world = swm_model::rollout::world_of(&agents);
+    assert_eq!((world[0].deck_m, world[1].deck_m), (-30.0, 0.0));
+    // Wrong deck lists are refused.
+    let again = MapContext::from_paths(vec![make_path(line(0.0, 0.0), 16.7, Some(0), None, vec![])], 2.0);
+    assert!(matches!(again.with_path_decks(vec![[0.0; 2]; 2]), Err(ModelError::Map(_))));
 }

@@ -821,7 +821,7 @@ impl Env {
         }
         let goal = *route.points.last().expect("routes have points");
         let s0 = route.project(robot.point_enu, 0.0, 20.0).0;
-        let live = self.model_world.as_ref().map(|_| {
+        let live = self.model_world.as_ref().map(|mw| {
             let frames: Vec<Vec<TrajectoryRecord>> = history
                 .iter()
                 .map(|f| {
@@ -831,7 +831,7 @@ impl Env {
                 })
                 .collect();
             let world_seed = seed ^ 0x6D6F_6465_6C57_6F72; // "modelWor"
-            swm_model::LiveRollout::from_history(&frames, world_seed, swm_model::SamplingConfig::default())
+            swm_model::LiveRollout::from_history(&frames, &mw.map, world_seed, swm_model::SamplingConfig::default())
         });
         self.ep = Some(Episode { live, sim, robot, route, route_s_m: s0, goal, steps: 0, history, done: false });
         tracing::debug!(seed, kind = c.robot.kind.as_str(), "episode reset");

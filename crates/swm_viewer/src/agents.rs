@@ -438,8 +438,12 @@ impl SimResource {
                 Err(e) => tracing::info!(reason = %e, "no hardware GPU for the model traffic: it runs on the CPU"),
             }
         }
-        let live =
-            swm_model::LiveRollout::from_history(&history, self.params.seed, swm_model::SamplingConfig::default());
+        let live = swm_model::LiveRollout::from_history(
+            &history,
+            &model.map,
+            self.params.seed,
+            swm_model::SamplingConfig::default(),
+        );
         self.traffic = Traffic::Model(Box::new(ModelTraffic { live, model, bbox_m }));
         Ok(())
     }

@@ -168,11 +168,15 @@ pub struct Group {
 
 /// Sample 0 of every scenario (intents keyed by `seed`), rows numbered in order, and the
 /// device's rows of them.
-pub fn groups(scenarios: &[Scenario], seed: u64) -> (Vec<Group>, swm_gpu::features::FeatureRows) {
+pub fn groups(
+    scenarios: &[Scenario],
+    map: &swm_model::MapContext,
+    seed: u64,
+) -> (Vec<Group>, swm_gpu::features::FeatureRows) {
     let mut out = Vec::new();
     let mut n = 0usize;
     for sc in scenarios {
-        let mut agents = swm_model::rollout::start_agents(sc, seed, 0);
+        let mut agents = swm_model::rollout::start_agents(sc, map, seed, 0);
         for a in &mut agents {
             for k in &mut a.history {
                 *k = swm_gpu::layout::AgentState::from_kinematics(k).to_kinematics();
