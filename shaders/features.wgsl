@@ -115,8 +115,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     var now = state_at(row, 0u);
     // The deck at the new state (after the first step): the deck at the vehicle's path match
-    // on its level, kept while it matches none (swm_model::rollout::RolloutAgent::deck_m).
-    if params.steps_done > 0u && me.kind != KIND_PEDESTRIAN {
+    // on its level, kept while it matches none (swm_model::rollout::RolloutAgent::deck_m). On
+    // a map on one level every deck is 0 and no match is needed for it.
+    if params.steps_done > 0u && me.kind != KIND_PEDESTRIAN && map[H_HAS_LEVELS] != 0u {
         let rm = match_path(now, RECORD_LANE_MATCH_M);
         if rm.found {
             now.deck_m = deck_at(rm.path, rm.s_m);

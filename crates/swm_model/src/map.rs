@@ -894,15 +894,12 @@ impl MapContext {
         let far2 = far_m * far_m;
         // Only where some path is on another level does the level narrow the search.
         let deck_m = deck_m.filter(|_| !self.path_deck_m.is_empty());
+        let on_level = |s: &&Seg| deck_m.is_none_or(|d| self.on_level(s.path, d));
         // The grid's segments or the tree's: the same ones in the same order (`SegGrid`).
-        match (self.grid.within(p, far_m), deck_m) {
-            (Some(segs), None) => self.best_matches(segs, p, heading_rad, near_m, far_m),
-            (Some(segs), Some(d)) => {
-                self.best_matches(segs.filter(|s| self.on_level(s.path, d)), p, heading_rad, near_m, far_m)
-            }
-            (None, None) => self.best_matches(self.tree.locate_within_distance(p, far2), p, heading_rad, near_m, far_m),
-            (None, Some(d)) => self.best_matches(
-                self.tree.locate_within_distance(p, far2).filter(|s| self.on_level(s.path, d)),
+        match self.grid.within(p, far_m) {
+            Some(segs) => self.best_matches(segs.filter(on_level), p, heading_rad, near_m, far_m),
+            None => self.best_matches(
+                self.tree.locate_within_distance(p, far2).filter(on_level),
                 p,
                 heading_rad,
                 near_m,
