@@ -47,6 +47,26 @@ struct MaskParams {
 @group(0) @binding(7) var<storage, read_write> state_out: array<AgentState>;
 @group(0) @binding(8) var<storage, read_write> tokens: array<u32>;
 @group(0) @binding(9) var<uniform> mp: MaskParams;
+@group(0) @binding(10) var<storage, read_write> ghosts: array<MaskGhost>;
+
+// How another vehicle brakes in the collision mask (swm_model's their_route_states), made per
+// agent by the `make_ghosts` entry point before `main`: the paths of its route (its intent's
+// successors from its path match, cut where a path ends more than GHOST_ROUTE_GAP_M from the
+// next one's start), where each starts relative to the matched point, their count (0: it
+// brakes straight on), and the line's point at the match relative to the agent's position and
+// its unit direction there.
+struct MaskGhost {
+    paths: array<u32, 8>,
+    starts_m: array<f32, 8>,
+    n: u32,
+    q0_x_m: f32,
+    q0_y_m: f32,
+    d0_x: f32,
+    d0_y: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
 
 const MASK_BRAKE_MPS2: f32 = 6.0;
 const MASK_OFFROAD_HOLD_STEPS: u32 = 10u;
@@ -64,6 +84,7 @@ const NO_LEVEL: u32 = 0xffffffffu;
 const NO_COLUMN: u32 = 99u;
 const MASK_ROUTE_MATCH_M: f32 = 3.0;
 const MASK_ROUTE_HEADING_RAD: f32 = 0.5;
+const GHOST_ROUTE_GAP_M: f32 = 1.0e-4;
 // swm_model::rollout::MASK_STOP_FRACTION.
 const MASK_STOP_FRACTION: f32 = 0.99;
 // The walk's first token: the hardest braking straight on (vehicles: acceleration row 0, the
@@ -245,6 +266,35 @@ fn their_first(ocls: u32, o: AgentState) -> AgentState {
     return brake(ocls, o, 0.0);
 }
 
+// Candidate row `orow`'s box (grown by MASK_BOX_MARGIN_M) relative to the masked agent at
+// `now`, in its braking state `i`: along its route when it has one (`ghosts`), else the
+// straight braking state `o` (the i-th, iterated by the caller).
+fn their_box(now: AgentState, orow: u32, ob: AgentInfo, o: AgentState, i: u32) -> MBox {
+    let n = ghosts[orow].n;
+    if n == 0u {
+        return mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+    }
+    let o0 = state_in[orow];
+    let v = o0.speed_mps;
+    let t_s = min(f32(i) * DT_S, v / MASK_BRAKE_MPS2);
+    let s = v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
+    var r = 0u;
+    for (var q = n; q > 0u; q--) {
+        if ghosts[orow].starts_m[q - 1u] <= s {
+            r = q - 1u;
+            break;
+        }
+    }
+    let path = ghosts[orow].paths[r];
+    let local = s - ghosts[orow].starts_m[r];
+    let q = path_at(path, local, o0);
+    let d = path_dir_at(path, local);
+    let q0 = vec2<f32>(ghosts[orow].q0_x_m, ghosts[orow].q0_y_m);
+    let d0 = vec2<f32>(ghosts[orow].d0_x, ghosts[orow].d0_y);
+    let turn = atan2(d0.x * d.y - d0.y * d.x, dot(d0, d));
+    return mbox(rel(now, o0) + (q - q0), o0.heading_rad + turn, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+}
+
 // The collision level of token `t` against candidate `j` of kind `cand` when the agent, at
 // `first` after the token, brakes holding `yaw` (the CPU's step-by-step check): grown boxes
 // first, the bare ones from the step they meet.
@@ -261,7 +311,7 @@ fn coll_level_of(me: AgentInfo, now: AgentState, cls: u32, t: u32, first: AgentS
     let grow = cand_grow(cand);
     for (var k = 0u; k <= brake_steps; k++) {
         let mine = mbox(rel(now, s), s.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
-        let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+        let theirs = their_box(now, orow, ob, o, min(k + 1u, MASK_MAX_BRAKE_STEPS));
         if level == 0u && overlaps(mine, theirs) {
             level = 1u;
         }
@@ -436,7 +486,7 @@ fn route_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_
         for (var k = 0u; k <= brake_steps; k++) {
             let s = route_state(now, v1, s1, k);
             let mine = mbox(s.c, s.heading, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
-            let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+            let theirs = their_box(now, orow, ob, o, min(k + 1u, MASK_MAX_BRAKE_STEPS));
             if level == 0u && overlaps(mine, theirs) {
                 level = 1u;
             }
@@ -579,6 +629,53 @@ fn key_less(a: vec4<u32>, b: vec4<u32>) -> bool {
         return a.y < b.y;
     }
     return a.w < b.w;
+}
+
+// Every agent's braking in the masks of the others (`ghosts`; swm_model's
+// their_braking_states): a moving vehicle within MASK_ROUTE_MATCH_M and
+// MASK_ROUTE_HEADING_RAD of a path on its level brakes along its route, up to the distance
+// it stops in plus a metre; every other agent brakes straight (n = 0). One invocation per
+// agent, 64 to a workgroup.
+@compute @workgroup_size(64)
+fn make_ghosts(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = (wg.x + wg.y * groups.x) * 64u + li;
+    if row >= p.agents {
+        return;
+    }
+    var g: MaskGhost;
+    g.n = 0u;
+    let k = state_in[row];
+    let me = info[row];
+    if mp.collision != 0u && class_of(me.kind) == CLASS_VEHICLE && k.speed_mps > 0.0 {
+        let m = match_path(k, MASK_ROUTE_MATCH_M);
+        if m.found && abs(m.heading_error_rad) < MASK_ROUTE_HEADING_RAD {
+            let v = k.speed_mps;
+            let r = route_ahead(m, me.intent, v * v / (2.0 * MASK_BRAKE_MPS2) + 1.0);
+            var n = 1u;
+            while n < r.n {
+                let a = r.p[n - 1u];
+                let gap = path_at(r.p[n], 0.0, k) - path_at(a, mf(path_base(a) + 4u), k);
+                if length(gap) > GHOST_ROUTE_GAP_M {
+                    break;
+                }
+                n++;
+            }
+            g.paths = r.p;
+            g.starts_m = r.s;
+            g.n = n;
+            let q0 = path_at(r.p[0], -r.s[0], k);
+            let d0 = path_dir_at(r.p[0], -r.s[0]);
+            g.q0_x_m = q0.x;
+            g.q0_y_m = q0.y;
+            g.d0_x = d0.x;
+            g.d0_y = d0.y;
+        }
+    }
+    ghosts[row] = g;
 }
 
 @compute @workgroup_size(64)

@@ -196,6 +196,29 @@ pub struct MaskParams {
     pub _pad1: u32,
 }
 
+/// `mask.wgsl`: how an agent brakes in the other agents' collision masks (written by its
+/// `make_ghosts` entry point, read by `main`; the rule of `swm_model::rollout`'s
+/// `their_braking_states`). Only the device reads and writes it: the host sizes its buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct MaskGhost {
+    /// The route's paths (the first `n`).
+    pub paths: [u32; 8],
+    /// Where each path starts along the route from the matched point (m).
+    pub starts_m: [f32; 8],
+    /// Paths followed (0: the agent brakes straight on).
+    pub n: u32,
+    /// The route's centre line at the match, relative to the agent's position (m).
+    pub q0_x_m: f32,
+    pub q0_y_m: f32,
+    /// The line's unit direction there.
+    pub d0_x: f32,
+    pub d0_y: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
 /// A shared struct's Rust layout: `(WGSL struct name, size in bytes, [(field, offset)])`.
 pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
 
@@ -233,6 +256,7 @@ pub fn shared_layouts() -> Vec<StructLayout> {
         layout!(AgentState { x_cell_m, y_cell_m, x_offset_m, y_offset_m, heading_rad, speed_mps, deck_m, _pad1 }),
         layout!(FeatureParams { rows, steps_done, frame, record_slot }),
         layout!(MaskParams { collision, offroad, _pad0, _pad1 }),
+        layout!(MaskGhost { paths, starts_m, n, q0_x_m, q0_y_m, d0_x, d0_y, _pad0, _pad1, _pad2 }),
         layout!(AgentInfo {
             kind,
             length_m,

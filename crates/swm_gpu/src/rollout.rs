@@ -290,6 +290,7 @@ impl GpuRolloutEngine {
         let fbind = feats.bind(ctx, [&fparams, &gmap.words, &info_b, &members_b, &hist_b, &batch.features, &state_in]);
         let cbind = commit.bind(ctx, [&fparams, &state_out, &hist_b, &records, &info_b, &scripts_b]);
         let mparams = ctx.uniform("mask params", &GpuMasks::params(mask));
+        let ghosts = GpuMasks::ghost_buffer(ctx, n_rows)?;
         let mbind = masks.as_ref().map(|m| {
             m.bind(
                 ctx,
@@ -304,6 +305,7 @@ impl GpuRolloutEngine {
                     &state_out,
                     &tokens,
                     &mparams,
+                    &ghosts,
                 ],
             )
         });

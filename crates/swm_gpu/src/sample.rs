@@ -6,7 +6,7 @@ use swm_model::SamplingConfig;
 use swm_model::tokens::AgentClass;
 
 use crate::context::dispatch;
-use crate::layout::{AgentKey, AgentState, MaskParams, SampleParams};
+use crate::layout::{AgentKey, AgentState, MaskGhost, MaskParams, SampleParams};
 use crate::network::LOGIT_STRIDE;
 use crate::{GpuContext, GpuError, shaders};
 
@@ -108,11 +108,27 @@ impl GpuSampler {
 /// on its tokens and states: the rule of `swm_model::rollout::FeasibilityFilter`.
 pub struct GpuMasks {
     pipeline: wgpu::ComputePipeline,
+    /// `make_ghosts`: every agent's braking as the others' masks assume it, first.
+    ghosts: wgpu::ComputePipeline,
+}
+
+/// The bind groups of [`GpuMasks`]' two passes.
+pub struct MaskBindings {
+    main: wgpu::BindGroup,
+    ghosts: wgpu::BindGroup,
 }
 
 impl GpuMasks {
     pub fn new(ctx: &GpuContext) -> Result<GpuMasks, GpuError> {
-        Ok(GpuMasks { pipeline: ctx.pipeline("mask", shaders::MASK, "main")? })
+        Ok(GpuMasks {
+            pipeline: ctx.pipeline("mask", shaders::MASK, "main")?,
+            ghosts: ctx.pipeline("mask ghosts", shaders::MASK, "make_ghosts")?,
+        })
+    }
+
+    /// A buffer for the agents' braking in the masks ([`MaskGhost`], one per row).
+    pub fn ghost_buffer(ctx: &GpuContext, rows: usize) -> Result<wgpu::Buffer, GpuError> {
+        ctx.storage("mask ghosts", (rows.max(1) * std::mem::size_of::<MaskGhost>()) as u64)
     }
 
     /// The kernel's parameters for `mask`.
@@ -120,15 +136,18 @@ impl GpuMasks {
         MaskParams { collision: u32::from(mask.collision), offroad: u32::from(mask.offroad), _pad0: 0, _pad1: 0 }
     }
 
-    /// A bind group: sample params, map words, agent info, members, keys, logits, states in,
-    /// states out, tokens, mask params.
-    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 10]) -> wgpu::BindGroup {
-        ctx.bind(&self.pipeline, &buffers)
+    /// The bind groups: sample params, map words, agent info, members, keys, logits, states
+    /// in, states out, tokens, mask params, and the ghosts ([`GpuMasks::ghost_buffer`]).
+    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 11]) -> MaskBindings {
+        let ghosts = [0, 1, 2, 6, 9, 10].map(|i| (i as u32, buffers[i]));
+        MaskBindings { main: ctx.bind(&self.pipeline, &buffers), ghosts: ctx.bind_at(&self.ghosts, &ghosts) }
     }
 
-    /// Records the masks of `agents` rows (one workgroup each).
-    pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, bind: &wgpu::BindGroup, agents: u32) {
-        dispatch(ctx, enc, &self.pipeline, bind, agents);
+    /// Records the masks of `agents` rows: their ghosts (64 rows a workgroup), then the
+    /// masks (one workgroup a row).
+    pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, bind: &MaskBindings, agents: u32) {
+        dispatch(ctx, enc, &self.ghosts, &bind.ghosts, agents.div_ceil(64));
+        dispatch(ctx, enc, &self.pipeline, &bind.main, agents);
     }
 
     /// The masks around sampled tokens (`sampled`: the sampler's tokens and next states for
@@ -170,9 +189,10 @@ impl GpuMasks {
         let state_out = ctx.storage_init("state out", sampled.1)?;
         let toks: Vec<u32> = sampled.0.iter().map(|&t| u32::from(t)).collect();
         let tokens = ctx.storage_init("tokens", &toks)?;
+        let ghosts = GpuMasks::ghost_buffer(ctx, n)?;
         let bind = self.bind(
             ctx,
-            [&params, &map.words, &info, &members, &keys_b, &logits_b, &state_in, &state_out, &tokens, &mparams],
+            [&params, &map.words, &info, &members, &keys_b, &logits_b, &state_in, &state_out, &tokens, &mparams, &ghosts],
         );
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         self.encode(ctx, &mut enc, &bind, n as u32);

@@ -15,17 +15,18 @@ use swm_model::rollout::{FeasibilityFilter, world_of};
 use swm_model::sampling::{STREAM_TOKEN, keyed_u32x4};
 use swm_model::tokens::AgentClass;
 use swm_model::{FeasibilityMask, MapContext, Network, SamplingConfig};
+use swm_sim::AgentKind;
 
 /// (rows, rows the CPU's masks changed, rows where GPU and CPU keep different tokens).
 fn compare(
     ctx: &GpuContext,
     map: &MapContext,
-    set: &swm_eval::TeacherEvalSet,
+    scenarios: &[swm_dataset::Scenario],
     cfg: &SamplingConfig,
     mask: FeasibilityMask,
 ) -> (usize, usize, usize) {
     let seed = 21u64;
-    let (groups, rows) = common::groups(&set.scenarios, map, seed);
+    let (groups, rows) = common::groups(scenarios, map, seed);
     let n = rows.info.len();
     let gmap = GpuMap::new(ctx, map).unwrap();
     let features = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();
@@ -100,7 +101,7 @@ fn gpu_masks_keep_the_cpu_filters_tokens() {
             FeasibilityMask { collision: false, offroad: true },
         ),
     ] {
-        let (n, changed, differ) = compare(&ctx, &map, &set, &cfg, mask);
+        let (n, changed, differ) = compare(&ctx, &map, &set.scenarios, &cfg, mask);
         println!("{cfg:?} {mask:?}: {n} rows, the CPU's masks changed {changed}, GPU and CPU differ on {differ}");
         assert!(n >= 300);
         (all_rows, all_changed, all_differ) = (all_rows + n, all_changed + changed, all_differ + differ);
@@ -108,4 +109,48 @@ fn gpu_masks_keep_the_cpu_filters_tokens() {
     // Decisions agree except where an f32 box test sits on an edge: at most 1 row in 200.
     assert!(all_differ * 200 <= all_rows, "{all_differ} of {all_rows} rows differ");
     assert!(all_changed >= 15, "the masks acted on only {all_changed} rows: the test would not see them");
+}
+
+/// Three lanes 3.5 m apart turning left (radii 60, 63.5 and 67 m over 1.2 rad after 100 m
+/// straight on), the road 1.75 m either side of them.
+fn three_lane_bend() -> MapContext {
+    use swm_model::map::make_path;
+    let lane = |i: u32| {
+        let r = 60.0 + 3.5 * f64::from(i);
+        let mut pts: Vec<[f64; 2]> = (0..=10).map(|k| [-100.0 + 10.0 * f64::from(k), 60.0 - r]).collect();
+        pts.extend((1..=40).map(|k| 0.03 * f64::from(k)).map(|a| [r * a.sin(), 60.0 - r * a.cos()]));
+        make_path(pts, 16.7, Some(i), None, vec![])
+    };
+    MapContext::from_paths((0..3).map(lane).collect(), 1.75)
+}
+
+/// Other vehicles brake along their lanes in the GPU's masks as in the CPU's: cars abreast
+/// and staggered on a three-lane bend, each up to 0.3 m off its lane and 0.08 rad off its
+/// heading, sampled hot so that the masks act. (With every other vehicle braking straight
+/// on, the GPU keeps other tokens than the CPU on many rows: the test sees the rule.)
+#[test]
+fn gpu_masks_follow_the_others_lanes_round_a_bend() {
+    let Some(ctx) = common::ctx() else { return };
+    let map = three_lane_bend();
+    let mut rng = common::Rng(5);
+    let scenarios: Vec<swm_dataset::Scenario> = (0..60u64)
+        .map(|id| {
+            let cars: Vec<_> = (0..6)
+                .map(|c| {
+                    let lane = c % 3;
+                    let r = 60.0 + 3.5 * f64::from(lane) + f64::from(rng.f32(-0.3, 0.3));
+                    let a = 0.12 * f64::from(c / 3) + 0.3 + f64::from(rng.f32(-0.04, 0.04));
+                    let heading = a + f64::from(rng.f32(-0.08, 0.08));
+                    (AgentKind::Car, r * a.sin(), 60.0 - r * a.cos(), heading, f64::from(rng.f32(10.0, 17.0)))
+                })
+                .collect();
+            common::scenario(id, &cars)
+        })
+        .collect();
+    let cfg = SamplingConfig { temperature: 2.5, top_k: 0, top_p: 1.0 };
+    let (n, changed, differ) = compare(&ctx, &map, &scenarios, &cfg, FeasibilityMask::default());
+    println!("bend: {n} rows, the CPU's masks changed {changed}, GPU and CPU differ on {differ}");
+    assert_eq!(n, 360);
+    assert!(changed >= 20, "the masks acted on only {changed} rows");
+    assert!(differ * 100 <= n, "{differ} of {n} rows differ");
 }

@@ -887,18 +887,106 @@ fn hit_level(class: AgentClass, t: u16, k: usize) -> u16 {
     COLL_HIT + 16 * (MASK_MAX_BRAKE_STEPS + 1 - k.min(MASK_MAX_BRAKE_STEPS)) as u16 + accel as u16
 }
 
-/// The states another agent is assumed in by the collision mask, from `k` (its state now),
-/// `k` itself first: a vehicle brakes straight at [`MASK_BRAKE_MPS2`]; a pedestrian, whose
-/// velocity changes little in a step, finishes the step it is taking at its current
-/// velocity (agents move at once) and then slows straight at the same rate.
-fn their_braking_states(class: AgentClass, k: &Kinematics, steps: usize, out: &mut Vec<Kinematics>, trig: &mut SinCos) {
+/// Where one path of a route may end farther than this (m) from the next one's start for a
+/// candidate's braking to follow on along the route ([`their_route_states`]): the route is
+/// cut there, so its points move no farther than the distance along it and
+/// [`their_reach_m`] bounds them (well within [`MASK_REACH_SLACK_M`] over its paths).
+const GHOST_ROUTE_GAP_M: f64 = 1e-4;
+
+/// The states another agent is assumed in by the collision mask, from its state now (`w`),
+/// that state first. A moving vehicle on a path it follows (within [`MASK_ROUTE_MATCH_M`]
+/// and [`MASK_ROUTE_HEADING_RAD`] of it, on its level, as [`MaskScratch::prepare`] finds the
+/// masked vehicle's) brakes at [`MASK_BRAKE_MPS2`] **along its route**
+/// ([`their_route_states`]); any other vehicle brakes straight at that rate. A pedestrian,
+/// whose velocity changes little in a step, finishes the step it is taking at its current
+/// velocity (agents move at once) and then slows straight at the same rate. `kept` is the
+/// frame's path match of the agent, when made ([`Matched`]).
+fn their_braking_states(
+    map: &MapContext,
+    w: &WorldAgent,
+    kept: Option<&Option<Matched>>,
+    steps: usize,
+    out: &mut Vec<Kinematics>,
+    trig: &mut SinCos,
+) {
+    let class = AgentClass::of(w.kind);
     match class {
-        AgentClass::Vehicle => braking_states(class, k, 0.0, steps, out, trig),
+        AgentClass::Vehicle => {
+            if !(w.state.speed_mps > 0.0 && their_route_states(map, w, kept, steps, out)) {
+                braking_states(class, &w.state, 0.0, steps, out, trig);
+            }
+        }
         AgentClass::Pedestrian => {
-            braking_states(class, &pedestrian_step_with(k, 0.0, 0.0), 0.0, steps.saturating_sub(1), out, trig);
-            out.insert(0, *k);
+            braking_states(class, &pedestrian_step_with(&w.state, 0.0, 0.0), 0.0, steps.saturating_sub(1), out, trig);
+            out.insert(0, w.state);
         }
     }
+}
+
+/// A vehicle's braking along its route (its intent's paths, [`WorldAgent::intent`]), `steps`
+/// states after its state now, into `out`; false (and `out` untouched) when it follows no
+/// path. After `k` steps it has gone `s = v·t − ½·a·t²` along the route (`t = min(k·dt,
+/// v/a)`, the continuous braking from its speed `v` at [`MASK_BRAKE_MPS2`]): its centre has
+/// moved as the route's centre line moves from the matched point to the point `s` further
+/// on, and its heading turned as the line turns there; its offset from the line and its
+/// heading error are kept as they are in translation. On a bend the vehicle so stays in its
+/// lane where braking straight would drift across the lanes beside (three cars abreast on a
+/// bend of Yeouido met that way in session 40's evaluation: the outer ones' straight
+/// "ghosts" ran into the middle lane). Its centre moves no farther than `s` (the route's
+/// points are continuous: it is cut at a gap above [`GHOST_ROUTE_GAP_M`]), which
+/// [`their_reach_m`] bounds as it bounds straight braking.
+fn their_route_states(
+    map: &MapContext,
+    w: &WorldAgent,
+    kept: Option<&Option<Matched>>,
+    steps: usize,
+    out: &mut Vec<Kinematics>,
+) -> bool {
+    let k = &w.state;
+    let m = Matched::at(kept, k, w.deck_m, MASK_ROUTE_MATCH_M).unwrap_or_else(|| {
+        map.match_path_on(k.point_enu, k.heading_rad, MASK_ROUTE_MATCH_M, Some(w.deck_m))
+    });
+    let Some(m) = m.filter(|m| m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD) else {
+        return false;
+    };
+    let v = k.speed_mps;
+    let route = crate::features::route(
+        map,
+        m.path,
+        m.s_m,
+        &Intent::Choice(w.intent),
+        v * v / (2.0 * MASK_BRAKE_MPS2) + 1.0,
+    );
+    let follows_on = |pair: &[(u32, f64)]| {
+        let (a, b) = (&map.paths[pair[0].0 as usize], &map.paths[pair[1].0 as usize]);
+        match (a.points.last(), b.points.first()) {
+            (Some(p), Some(q)) => (q[0] - p[0]).hypot(q[1] - p[1]) <= GHOST_ROUTE_GAP_M,
+            _ => false,
+        }
+    };
+    let route = &route[..1 + route.windows(2).take_while(|pair| follows_on(pair)).count()];
+    let mut cursor = (u32::MAX, PathCursor::default());
+    let mut at = |s_m: f64| {
+        let (pi, start) = route.iter().rev().find(|(_, st)| *st <= s_m).copied().unwrap_or(route[0]);
+        if cursor.0 != pi {
+            cursor = (pi, PathCursor::default());
+        }
+        let (q, _, heading_rad) = map.paths[pi as usize].at_from(s_m - start, &mut cursor.1);
+        (q, heading_rad)
+    };
+    let (q0, h0) = at(0.0);
+    out.clear();
+    out.push(*k);
+    for i in 1..=steps {
+        let t_s = (i as f64 * DT_S).min(v / MASK_BRAKE_MPS2);
+        let (q, h) = at(v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s);
+        out.push(Kinematics {
+            point_enu: [k.point_enu[0] + (q[0] - q0[0]), k.point_enu[1] + (q[1] - q0[1])],
+            heading_rad: k.heading_rad + crate::tokens::wrap_angle(h - h0),
+            speed_mps: (v - MASK_BRAKE_MPS2 * i as f64 * DT_S).max(0.0),
+        });
+    }
+    true
 }
 
 /// Box corners of `b` off the drivable area ([`MapContext::is_drivable`]; the corners of
@@ -1365,8 +1453,7 @@ impl MaskScratch {
             let (own, trig) = (&mut self.own, &mut self.trig);
             for &Candidate { j, .. } in &self.cand {
                 fr.brakes[j].get_or_init(|| {
-                    let w = &world[j];
-                    their_braking_states(AgentClass::of(w.kind), &w.state, MASK_MAX_BRAKE_STEPS, own, trig);
+                    their_braking_states(map, &world[j], fr.matched.get(j), MASK_MAX_BRAKE_STEPS, own, trig);
                     debug_assert_eq!(own.len(), MASK_MAX_BRAKE_STEPS + 1);
                     let mut poses = [[0.0; 4]; MASK_MAX_BRAKE_STEPS + 1];
                     for (p, s) in poses.iter_mut().zip(own.iter()) {
@@ -2712,7 +2799,8 @@ mod tests {
         let mut rng = swm_core::rng::CounterRng::new(31, 2);
         let mut trig = SinCos::default();
         let mut states = Vec::new();
-        let (mut routes, mut closest) = (0, f64::INFINITY);
+        let (mut routes, mut ghosts_on_routes, mut closest) = (0, 0, f64::INFINITY);
+        let same_states = |a: &[Kinematics], b: &[Kinematics]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_state(a, b));
         let far = |now: &Kinematics, s: &[Kinematics]| {
             s.iter()
                 .map(|k| (k.point_enu[0] - now.point_enu[0]).hypot(k.point_enu[1] - now.point_enu[1]))
@@ -2736,8 +2824,14 @@ mod tests {
             let now = Kinematics { point_enu: p, heading_rad: h + rng.range_f64(-0.4, 0.4), speed_mps };
             let own = own_reach_m(class, speed_mps);
             let theirs = their_reach_m(class, speed_mps);
-            their_braking_states(class, &now, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
+            let kind = if class == AgentClass::Vehicle { AgentKind::Car } else { AgentKind::Pedestrian };
+            let (length_m, width_m) = if class == AgentClass::Vehicle { (4.5, 1.8) } else { (0.5, 0.5) };
+            let w = WorldAgent { agent_id: 0, kind, length_m, width_m, state: now, deck_m: 0.0, intent: case };
+            their_braking_states(&map, &w, None, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
             assert!(far(&now, &states) <= theirs, "{class:?} at {speed_mps} m/s: braking beyond {theirs} m");
+            let mut straight = Vec::new();
+            braking_states(class, &now, 0.0, MASK_MAX_BRAKE_STEPS, &mut straight, &mut trig);
+            ghosts_on_routes += usize::from(class == AgentClass::Vehicle && speed_mps > 0.0 && !same_states(&states, &straight));
             let yaws: &[f64] = if class == AgentClass::Vehicle { &VEHICLE_YAW_RATE_RADPS } else { &[0.0] };
             for t in 0..class.vocab() as u16 {
                 let first = crate::tokens::step_by(class, &now, t, f64::sin_cos);
@@ -2790,8 +2884,55 @@ mod tests {
             }
         }
         assert!(routes > 100, "only {routes} vehicles followed a route");
+        assert!(ghosts_on_routes > 100, "only {ghosts_on_routes} candidates braked along a route");
         // The bounds are tight to within a few centimetres somewhere.
         assert!(closest < 0.05, "the own reach is {closest} m above every escape's");
+    }
+
+    /// Another vehicle is assumed to brake along its lane (its route): a car at 15 m/s on
+    /// the east lane 10 m before the bend, and one in the bend, stay on the bend's arc (30 m
+    /// round (200, 30)) as they brake, heading along it, where braking straight on leaves
+    /// it by metres; a car off every path, a standing one and a walker brake straight.
+    #[test]
+    fn other_vehicles_brake_along_their_lane_round_a_bend() {
+        let map = two_lanes_and_a_bend();
+        let car = |state: Kinematics| WorldAgent {
+            agent_id: 0,
+            kind: AgentKind::Car,
+            length_m: 4.5,
+            width_m: 1.8,
+            state,
+            deck_m: 0.0,
+            intent: 0,
+        };
+        let off_arc = |s: &Kinematics| ((s.point_enu[0] - 200.0).hypot(s.point_enu[1] - 30.0) - 30.0).abs();
+        let (mut states, mut straight, mut trig) = (Vec::new(), Vec::new(), SinCos::default());
+        let a = 0.3f64;
+        for now in [k(190.0, 0.0, 0.0, 15.0), k(200.0 + 30.0 * a.sin(), 30.0 - 30.0 * a.cos(), a, 15.0)] {
+            their_braking_states(&map, &car(now), None, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
+            braking_states(AgentClass::Vehicle, &now, 0.0, MASK_MAX_BRAKE_STEPS, &mut straight, &mut trig);
+            let (last, last_straight) = (states.last().unwrap(), straight.last().unwrap());
+            assert_eq!(last.speed_mps, 0.0);
+            // v²/2a = 18.75 m along the lane.
+            let gone = (last.point_enu[0] - now.point_enu[0]).hypot(last.point_enu[1] - now.point_enu[1]);
+            assert!(gone > 17.0 && gone <= 18.75 + 1e-9, "{now:?}: {gone} m");
+            assert!(off_arc(last) < 0.05, "{now:?}: the ghost ends {} m off the bend", off_arc(last));
+            let along = (last.point_enu[0] - 200.0).atan2(30.0 - last.point_enu[1]);
+            assert!((last.heading_rad - along).abs() < 0.05, "{last:?} heads across the lane (arc at {along})");
+            assert!(off_arc(last_straight) > 1.0, "braking straight on stays on the bend: {last_straight:?}");
+        }
+        // Off every path (10 m beside the lanes), standing, or walking: straight on.
+        for w in [
+            car(k(0.0, 12.0, 0.0, 15.0)),
+            car(k(190.0, 0.0, 0.0, 0.0)),
+            WorldAgent { kind: AgentKind::Pedestrian, length_m: 0.5, width_m: 0.5, ..car(k(190.0, 0.0, 0.0, 1.5)) },
+        ] {
+            their_braking_states(&map, &w, None, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
+            assert!(
+                states.iter().all(|s| s.point_enu[1] == w.state.point_enu[1] && s.heading_rad == 0.0),
+                "{w:?}: {states:?}"
+            );
+        }
     }
 
     /// The candidates narrowed by their reaches give every token the key the wider search
@@ -2889,7 +3030,16 @@ mod tests {
             assert!((got - want).abs() < 1e-9, "{speeds:?}");
         }
         // Another walker is assumed to finish its step first (both move at once).
-        their_braking_states(AgentClass::Pedestrian, &k(1.0, 2.0, 0.0, 1.5), 3, &mut out, &mut SinCos::with_slots(1));
+        let walker = WorldAgent {
+            agent_id: 0,
+            kind: AgentKind::Pedestrian,
+            length_m: 0.5,
+            width_m: 0.5,
+            state: k(1.0, 2.0, 0.0, 1.5),
+            deck_m: 0.0,
+            intent: 0,
+        };
+        their_braking_states(&two_lanes_and_a_bend(), &walker, None, 3, &mut out, &mut SinCos::with_slots(1));
         assert_eq!(out.len(), 4);
         assert!((out[1].point_enu[0] - 1.15).abs() < 1e-9 && (out[2].point_enu[0] - 1.24).abs() < 1e-9, "{out:?}");
     }
