@@ -150,6 +150,38 @@ impl GpuMasks {
         dispatch(ctx, enc, &self.pipeline, &bind.main, agents);
     }
 
+    /// Every row's braking as the other agents' masks assume it (`make_ghosts` alone, the
+    /// collision mask on): for tests.
+    pub fn ghosts(
+        &self,
+        ctx: &GpuContext,
+        map: &crate::features::GpuMap,
+        agents: &crate::features::FeatureRows,
+        states: &[AgentState],
+    ) -> Result<Vec<MaskGhost>, GpuError> {
+        let n = states.len();
+        if agents.info.len() != n {
+            return Err(GpuError::Input(format!("{} agents for {n} states", agents.info.len())));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let cfg = SamplingConfig::default();
+        let params = ctx.uniform("sample params", &sample_params(n as u32, 1, 0, &cfg));
+        let mparams = ctx.uniform("mask params", &GpuMasks::params(swm_model::FeasibilityMask::default()));
+        let info = ctx.storage_init("agent info", &agents.info)?;
+        let state_in = ctx.storage_init("state in", states)?;
+        let ghosts = GpuMasks::ghost_buffer(ctx, n)?;
+        let bind = ctx.bind_at(
+            &self.ghosts,
+            &[(0, &params), (1, &map.words), (2, &info), (6, &state_in), (9, &mparams), (10, &ghosts)],
+        );
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        dispatch(ctx, &mut enc, &self.ghosts, &bind, (n as u32).div_ceil(64));
+        ctx.submit_and_wait(enc)?;
+        ctx.read(&ghosts, n)
+    }
+
     /// The masks around sampled tokens (`sampled`: the sampler's tokens and next states for
     /// `rows.states`, frame `step` of the rollout seeded `seed`): returns the tokens kept
     /// and the states after them. One upload and read-back; for tests and one-off use.

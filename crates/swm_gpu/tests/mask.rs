@@ -154,3 +154,57 @@ fn gpu_masks_follow_the_others_lanes_round_a_bend() {
     assert!(changed >= 20, "the masks acted on only {changed} rows");
     assert!(differ * 100 <= n, "{differ} of {n} rows differ");
 }
+
+/// The device's routes of the others' braking (`make_ghosts`) put every vehicle where the
+/// CPU's `assumed_braking_states` does, to within f32 rounding: the bend's cars.
+#[test]
+fn gpu_ghosts_brake_where_the_cpus_do() {
+    let Some(ctx) = common::ctx() else { return };
+    let map = three_lane_bend();
+    let mut rng = common::Rng(5);
+    let scenarios: Vec<swm_dataset::Scenario> = (0..4u64)
+        .map(|id| {
+            let cars: Vec<_> = (0..6)
+                .map(|c| {
+                    let lane = c % 3;
+                    let r = 60.0 + 3.5 * f64::from(lane) + f64::from(rng.f32(-0.3, 0.3));
+                    let a = 0.12 * f64::from(c / 3) + 0.3 + f64::from(rng.f32(-0.04, 0.04));
+                    let heading = a + f64::from(rng.f32(-0.08, 0.08));
+                    (AgentKind::Car, r * a.sin(), 60.0 - r * a.cos(), heading, f64::from(rng.f32(10.0, 17.0)))
+                })
+                .collect();
+            common::scenario(id, &cars)
+        })
+        .collect();
+    let (groups, rows) = common::groups(&scenarios, &map, 21);
+    let mut states = vec![AgentState::default(); rows.info.len()];
+    for g in &groups {
+        for (a, &r) in g.agents.iter().zip(&g.rows) {
+            states[r] = AgentState::from_kinematics(a.history.last().unwrap());
+        }
+    }
+    let gmap = GpuMap::new(&ctx, &map).unwrap();
+    let ghosts = GpuMasks::new(&ctx).unwrap().ghosts(&ctx, &gmap, &rows, &states).unwrap();
+    let mut worst_m = 0.0f64;
+    for g in &groups {
+        let world = world_of(&g.agents);
+        for (w, &r) in world.iter().zip(&g.rows) {
+            let cpu = swm_model::rollout::assumed_braking_states(&map, w, 30);
+            let gh = &ghosts[r];
+            assert_eq!(gh.n, 1, "row {r}: a car on its lane follows it");
+            // The device's state i, as `their_box` places it: the route's point s_i along,
+            // less the matched point (the agent's offset from the line kept).
+            let v = w.state.speed_mps;
+            for (i, want) in cpu.iter().enumerate().skip(1) {
+                let t_s = (i as f64 * 0.1).min(v / 6.0);
+                let s = v * t_s - 3.0 * t_s * t_s;
+                let (q, _) = map.paths[gh.paths[0] as usize].at(s - f64::from(gh.starts_m[0]));
+                let got = [q[0] - f64::from(gh.q0_x_m), q[1] - f64::from(gh.q0_y_m)];
+                let d = (got[0] - want.point_enu[0]).hypot(got[1] - want.point_enu[1]);
+                worst_m = worst_m.max(d);
+            }
+        }
+    }
+    println!("worst {worst_m}");
+    assert!(worst_m < 1e-3, "the device's ghosts are {worst_m} m from the CPU's");
+}

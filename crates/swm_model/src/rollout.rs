@@ -923,6 +923,15 @@ fn their_braking_states(
     }
 }
 
+/// The states the collision mask assumes another agent in (`steps` steps after its state
+/// now, that state first; [`their_braking_states`]): a moving vehicle on a path it follows
+/// brakes along its route, any other agent straight on.
+pub fn assumed_braking_states(map: &MapContext, w: &WorldAgent, steps: usize) -> Vec<Kinematics> {
+    let mut out = Vec::new();
+    their_braking_states(map, w, None, steps, &mut out, &mut SinCos::with_slots(1));
+    out
+}
+
 /// A vehicle's braking along its route (its intent's paths, [`WorldAgent::intent`]), `steps`
 /// states after its state now, into `out`; false (and `out` untouched) when it follows no
 /// path. After `k` steps it has gone `s = v·t − ½·a·t²` along the route (`t = min(k·dt,
