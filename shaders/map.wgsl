@@ -234,12 +234,16 @@ fn path_segment(p: u32, s: f32) -> u32 {
     let n = map[b + 3u];
     var lo = 0u;
     var hi = n - 1u;
-    while lo < hi {
-        let mid = (lo + hi + 1u) / 2u;
-        if pt(g0 + mid).z <= s {
-            lo = mid;
-        } else {
-            hi = mid - 1u;
+    // A fixed trip count (32 halvings cover any u32 count): lavapipe ran a loop that exits
+    // on `lo < hi` once only in the masks' kernel (session 41).
+    for (var it = 0u; it < 32u; it++) {
+        if lo < hi {
+            let mid = (lo + hi + 1u) / 2u;
+            if pt(g0 + mid).z <= s {
+                lo = mid;
+            } else {
+                hi = mid - 1u;
+            }
         }
     }
     return g0 + min(lo, n - 2u);

@@ -4,7 +4,8 @@
 //
 // For the sampled token: collision-feasible when one of its escapes, the agent after the
 // token braking at 6 m/s² until it stops, never overlaps, step by step, a candidate braking
-// straight at the same rate (both boxes grown by 0.1 m: level 0; only the bare boxes clear:
+// at the same rate (a moving vehicle within 3 m and 0.5 rad of a path on its level along its
+// route, `make_ghosts`; any other straight on) (both boxes grown by 0.1 m: level 0; only the bare boxes clear:
 // level 1; the bare boxes first meet at braking step k: level 2 + 16 (31 - k) + the
 // vehicle token's acceleration index, so an earlier hit is worse and, at the same step, a
 // harder braking better). A vehicle's escapes hold the yaw rate of the token's column, of
@@ -270,29 +271,28 @@ fn their_first(ocls: u32, o: AgentState) -> AgentState {
 // `now`, in its braking state `i`: along its route when it has one (`ghosts`), else the
 // straight braking state `o` (the i-th, iterated by the caller).
 fn their_box(now: AgentState, orow: u32, ob: AgentInfo, o: AgentState, i: u32) -> MBox {
-    let n = ghosts[orow].n;
-    if n == 0u {
+    let g = ghosts[orow];
+    if g.n == 0u {
         return mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
     }
     let o0 = state_in[orow];
     let v = o0.speed_mps;
     let t_s = min(f32(i) * DT_S, v / MASK_BRAKE_MPS2);
-    let s = v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
+    let along_m = v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
     var r = 0u;
-    for (var q = n; q > 0u; q--) {
-        if ghosts[orow].starts_m[q - 1u] <= s {
-            r = q - 1u;
+    for (var idx = g.n; idx > 0u; idx--) {
+        if g.starts_m[idx - 1u] <= along_m {
+            r = idx - 1u;
             break;
         }
     }
-    let path = ghosts[orow].paths[r];
-    let local = s - ghosts[orow].starts_m[r];
-    let q = path_at(path, local, o0);
-    let d = path_dir_at(path, local);
-    let q0 = vec2<f32>(ghosts[orow].q0_x_m, ghosts[orow].q0_y_m);
-    let d0 = vec2<f32>(ghosts[orow].d0_x, ghosts[orow].d0_y);
+    let local_m = along_m - g.starts_m[r];
+    let at = path_at(g.paths[r], local_m, o0);
+    let d = path_dir_at(g.paths[r], local_m);
+    let d0 = vec2<f32>(g.d0_x, g.d0_y);
     let turn = atan2(d0.x * d.y - d0.y * d.x, dot(d0, d));
-    return mbox(rel(now, o0) + (q - q0), o0.heading_rad + turn, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
+    let moved = at - vec2<f32>(g.q0_x_m, g.q0_y_m);
+    return mbox(rel(now, o0) + moved, o0.heading_rad + turn, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
 }
 
 // The collision level of token `t` against candidate `j` of kind `cand` when the agent, at
@@ -459,8 +459,7 @@ fn route_state(now: AgentState, v1: f32, s1: f32, k: u32) -> RouteState {
 }
 
 // The route level of vehicle token `t` (swm_model's MaskScratch::route_level): braking
-// along the route after the token against every candidate's straight braking; 0 without a
-// route.
+// along the route after the token against every candidate's braking; 0 without a route.
 fn route_level(me: AgentInfo, now: AgentState, t: u32, first: AgentState, brake_steps: u32) -> u32 {
     if route_n == 0u {
         return 0u;

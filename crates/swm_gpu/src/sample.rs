@@ -224,7 +224,10 @@ impl GpuMasks {
         let ghosts = GpuMasks::ghost_buffer(ctx, n)?;
         let bind = self.bind(
             ctx,
-            [&params, &map.words, &info, &members, &keys_b, &logits_b, &state_in, &state_out, &tokens, &mparams, &ghosts],
+            [
+                &params, &map.words, &info, &members, &keys_b, &logits_b, &state_in, &state_out, &tokens, &mparams,
+                &ghosts,
+            ],
         );
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         self.encode(ctx, &mut enc, &bind, n as u32);

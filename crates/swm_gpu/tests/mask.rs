@@ -127,7 +127,8 @@ fn three_lane_bend() -> MapContext {
 /// Other vehicles brake along their lanes in the GPU's masks as in the CPU's: cars abreast
 /// and staggered on a three-lane bend, each up to 0.3 m off its lane and 0.08 rad off its
 /// heading, sampled hot so that the masks act. (With every other vehicle braking straight
-/// on, the GPU keeps other tokens than the CPU on many rows: the test sees the rule.)
+/// on in the GPU's masks, 233 rows of 360 differed; with `path_segment`'s early-exit loop
+/// that lavapipe ran once only, 37: the test sees both.)
 #[test]
 fn gpu_masks_follow_the_others_lanes_round_a_bend() {
     let Some(ctx) = common::ctx() else { return };
@@ -135,7 +136,7 @@ fn gpu_masks_follow_the_others_lanes_round_a_bend() {
     let mut rng = common::Rng(5);
     let scenarios: Vec<swm_dataset::Scenario> = (0..60u64)
         .map(|id| {
-            let cars: Vec<_> = (0..3)
+            let cars: Vec<_> = (0..6)
                 .map(|c| {
                     let lane = c % 3;
                     let r = 60.0 + 3.5 * f64::from(lane) + f64::from(rng.f32(-0.3, 0.3));
@@ -150,9 +151,9 @@ fn gpu_masks_follow_the_others_lanes_round_a_bend() {
     let cfg = SamplingConfig { temperature: 2.5, top_k: 0, top_p: 1.0 };
     let (n, changed, differ) = compare(&ctx, &map, &scenarios, &cfg, FeasibilityMask::default());
     println!("bend: {n} rows, the CPU's masks changed {changed}, GPU and CPU differ on {differ}");
-    assert_eq!(n, 180);
+    assert_eq!(n, 360);
     assert!(changed >= 20, "the masks acted on only {changed} rows");
-    assert!(differ * 100 <= n, "{differ} of {n} rows differ");
+    assert!(differ * 200 <= n, "{differ} of {n} rows differ");
 }
 
 /// The device's routes of the others' braking (`make_ghosts`) put every vehicle where the

@@ -36,8 +36,13 @@
 //! * **collision-feasible** when, after the token's step, the agent can still brake
 //!   without its box touching another agent's: one of its **escapes**, the states after
 //!   the token and then braking at [`MASK_BRAKE_MPS2`] until it stops, must not overlap,
-//!   step by step, the other agent's states when it brakes straight at the same rate from
-//!   its current state. A vehicle's escapes hold a yaw rate of the vocabulary: the token's
+//!   step by step, the other agent's states when it brakes at the same rate from its current
+//!   state (its **ghost**, [`assumed_braking_states`]): a moving vehicle on a path it follows
+//!   brakes along its route (the paths its route intent picks; its offset from the lane and
+//!   its heading error kept as they are), any other agent straight on. (Before session 41
+//!   every ghost braked straight on: on a bend the outer cars' ghosts ran into the lanes
+//!   beside them, and three cars abreast on a bend of Yeouido weaved into each other.) A
+//!   vehicle's escapes hold a yaw rate of the vocabulary: the token's
 //!   own, the ones on either side of it and straight on, each no sharper than
 //!   [`MASK_LATERAL_MPS2`] of lateral acceleration allows at the speed after the token
 //!   (else the nearest towards straight on that does: an escape by a hard swerve at speed
@@ -116,9 +121,8 @@
 //! of 0.95 would cut them anyway: leaving them out moves the normaliser by at most that 1 %.
 //! Scoring them was most of the masks' cost (a vehicle's full check kept 59 tokens of 143
 //! on average in the benchmark's rollouts, each scored in full). The off-road score comes
-//! first because the road is known while the others' straight braking is a guess (on a
-//! bend a neighbour follows its lane, so a vehicle turning with the road would "hit" its
-//! straight-braking ghost). The score is 0 for agents the
+//! first because the road is known while the others' braking is a guess (a neighbour
+//! following no path brakes straight on in it). The score is 0 for agents the
 //! off-road mask leaves alone; for a vehicle on the road it is 0 when feasible, else the
 //! corners off at the held lookahead, else (no braking on the road left)
 //! `OFFROAD_NO_ESCAPE` plus the corners off after the token; for one partly off, the
@@ -952,20 +956,14 @@ fn their_route_states(
     out: &mut Vec<Kinematics>,
 ) -> bool {
     let k = &w.state;
-    let m = Matched::at(kept, k, w.deck_m, MASK_ROUTE_MATCH_M).unwrap_or_else(|| {
-        map.match_path_on(k.point_enu, k.heading_rad, MASK_ROUTE_MATCH_M, Some(w.deck_m))
-    });
+    let m = Matched::at(kept, k, w.deck_m, MASK_ROUTE_MATCH_M)
+        .unwrap_or_else(|| map.match_path_on(k.point_enu, k.heading_rad, MASK_ROUTE_MATCH_M, Some(w.deck_m)));
     let Some(m) = m.filter(|m| m.heading_error_rad.abs() < MASK_ROUTE_HEADING_RAD) else {
         return false;
     };
     let v = k.speed_mps;
-    let route = crate::features::route(
-        map,
-        m.path,
-        m.s_m,
-        &Intent::Choice(w.intent),
-        v * v / (2.0 * MASK_BRAKE_MPS2) + 1.0,
-    );
+    let route =
+        crate::features::route(map, m.path, m.s_m, &Intent::Choice(w.intent), v * v / (2.0 * MASK_BRAKE_MPS2) + 1.0);
     let follows_on = |pair: &[(u32, f64)]| {
         let (a, b) = (&map.paths[pair[0].0 as usize], &map.paths[pair[1].0 as usize]);
         match (a.points.last(), b.points.first()) {
@@ -2809,7 +2807,8 @@ mod tests {
         let mut trig = SinCos::default();
         let mut states = Vec::new();
         let (mut routes, mut ghosts_on_routes, mut closest) = (0, 0, f64::INFINITY);
-        let same_states = |a: &[Kinematics], b: &[Kinematics]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_state(a, b));
+        let same_states =
+            |a: &[Kinematics], b: &[Kinematics]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_state(a, b));
         let far = |now: &Kinematics, s: &[Kinematics]| {
             s.iter()
                 .map(|k| (k.point_enu[0] - now.point_enu[0]).hypot(k.point_enu[1] - now.point_enu[1]))
@@ -2840,7 +2839,8 @@ mod tests {
             assert!(far(&now, &states) <= theirs, "{class:?} at {speed_mps} m/s: braking beyond {theirs} m");
             let mut straight = Vec::new();
             braking_states(class, &now, 0.0, MASK_MAX_BRAKE_STEPS, &mut straight, &mut trig);
-            ghosts_on_routes += usize::from(class == AgentClass::Vehicle && speed_mps > 0.0 && !same_states(&states, &straight));
+            ghosts_on_routes +=
+                usize::from(class == AgentClass::Vehicle && speed_mps > 0.0 && !same_states(&states, &straight));
             let yaws: &[f64] = if class == AgentClass::Vehicle { &VEHICLE_YAW_RATE_RADPS } else { &[0.0] };
             for t in 0..class.vocab() as u16 {
                 let first = crate::tokens::step_by(class, &now, t, f64::sin_cos);
