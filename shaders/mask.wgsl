@@ -4,8 +4,8 @@
 //
 // For the sampled token: collision-feasible when one of its escapes, the agent after the
 // token braking at 6 m/s² until it stops, never overlaps, step by step, a candidate braking
-// at the same rate (a moving vehicle within 3 m and 0.5 rad of a path on its level along its
-// route, `make_ghosts`; any other straight on) (both boxes grown by 0.1 m: level 0; only the bare boxes clear:
+// at the same rate (a moving vehicle within 3 m and 0.5 rad of a lane on its level straight
+// on in its route's frame, `make_ghosts`; any other straight on) (both boxes grown by 0.1 m: level 0; only the bare boxes clear:
 // level 1; the bare boxes first meet at braking step k: level 2 + 16 (31 - k) + the
 // vehicle token's acceleration index, so an earlier hit is worse and, at the same step, a
 // harder braking better). A vehicle's escapes hold the yaw rate of the token's column, of
@@ -50,7 +50,8 @@ struct MaskParams {
 @group(0) @binding(9) var<uniform> mp: MaskParams;
 @group(0) @binding(10) var<storage, read_write> ghosts: array<MaskGhost>;
 
-// How another vehicle brakes in the collision mask (swm_model's their_route_states), made per
+// How another vehicle brakes in the collision mask (swm_model's their_route_states: straight
+// on in the route's frame, at its heading error from the line), made per
 // agent by the `make_ghosts` entry point before `main`: the paths of its route (its intent's
 // successors from its path match, cut where a path ends more than GHOST_ROUTE_GAP_M from the
 // next one's start), where each starts relative to the matched point, their count (0: it
@@ -278,20 +279,29 @@ fn their_box(now: AgentState, orow: u32, ob: AgentInfo, o: AgentState, i: u32) -
     let o0 = state_in[orow];
     let v = o0.speed_mps;
     let t_s = min(f32(i) * DT_S, v / MASK_BRAKE_MPS2);
-    let along_m = v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
+    let s_m = v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
+    // Straight on in the lane's frame: at its heading error from the line.
+    let d0 = vec2<f32>(g.d0_x, g.d0_y);
+    let f0 = vec2<f32>(cos(o0.heading_rad), sin(o0.heading_rad));
+    let along_m = s_m * dot(d0, f0);
+    let across_m = s_m * (d0.x * f0.y - d0.y * f0.x);
+    // The last path starting at or before `along_m` (a fixed trip count, no early exit: see
+    // map.wgsl's path_segment).
     var r = 0u;
-    for (var idx = g.n; idx > 0u; idx--) {
-        if g.starts_m[idx - 1u] <= along_m {
-            r = idx - 1u;
-            break;
+    for (var idx = 1u; idx < 8u; idx++) {
+        if idx < g.n && g.starts_m[idx] <= along_m {
+            r = idx;
         }
     }
     let local_m = along_m - g.starts_m[r];
     let at = path_at(g.paths[r], local_m, o0);
     let d = path_dir_at(g.paths[r], local_m);
-    let d0 = vec2<f32>(g.d0_x, g.d0_y);
     let turn = atan2(d0.x * d.y - d0.y * d.x, dot(d0, d));
-    let moved = at - vec2<f32>(g.q0_x_m, g.q0_y_m);
+    var moved = at - vec2<f32>(g.q0_x_m, g.q0_y_m) + across_m * vec2<f32>(-d.y, d.x);
+    let len_m = length(moved);
+    if len_m > s_m {
+        moved = moved * (s_m / len_m);
+    }
     return mbox(rel(now, o0) + moved, o0.heading_rad + turn, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
 }
 
@@ -446,10 +456,9 @@ fn route_state(now: AgentState, v1: f32, s1: f32, k: u32) -> RouteState {
     let t_s = min(f32(k) * DT_S, v1 / MASK_BRAKE_MPS2);
     let s = s1 + v1 * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
     var r = 0u;
-    for (var q = route_n; q > 0u; q--) {
-        if route_s[q - 1u] <= s {
-            r = q - 1u;
-            break;
+    for (var q = 1u; q < 8u; q++) {
+        if q < route_n && route_s[q] <= s {
+            r = q;
         }
     }
     let q = path_at(route_p[r], s - route_s[r], now);
@@ -632,9 +641,9 @@ fn key_less(a: vec4<u32>, b: vec4<u32>) -> bool {
 
 // Every agent's braking in the masks of the others (`ghosts`; swm_model's
 // their_braking_states): a moving vehicle within MASK_ROUTE_MATCH_M and
-// MASK_ROUTE_HEADING_RAD of a path on its level brakes along its route, up to the distance
-// it stops in plus a metre; every other agent brakes straight (n = 0). One invocation per
-// agent, 64 to a workgroup.
+// MASK_ROUTE_HEADING_RAD of a lane (path word 7) on its level brakes along its route, up to
+// the distance it stops in plus a metre; every other agent brakes straight (n = 0). One
+// invocation per agent, 64 to a workgroup.
 @compute @workgroup_size(64)
 fn make_ghosts(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -651,17 +660,18 @@ fn make_ghosts(
     let me = info[row];
     if mp.collision != 0u && class_of(me.kind) == CLASS_VEHICLE && k.speed_mps > 0.0 {
         let m = match_path(k, MASK_ROUTE_MATCH_M);
-        if m.found && abs(m.heading_error_rad) < MASK_ROUTE_HEADING_RAD {
+        if m.found && abs(m.heading_error_rad) < MASK_ROUTE_HEADING_RAD && map[path_base(m.path) + 7u] != NONE {
             let v = k.speed_mps;
             let r = route_ahead(m, me.intent, v * v / (2.0 * MASK_BRAKE_MPS2) + 1.0);
             var n = 1u;
-            while n < r.n {
-                let a = r.p[n - 1u];
-                let gap = path_at(r.p[n], 0.0, k) - path_at(a, mf(path_base(a) + 4u), k);
-                if length(gap) > GHOST_ROUTE_GAP_M {
-                    break;
+            for (var idx = 1u; idx < 8u; idx++) {
+                if idx < r.n && n == idx {
+                    let a = r.p[idx - 1u];
+                    let gap = path_at(r.p[idx], 0.0, k) - path_at(a, mf(path_base(a) + 4u), k);
+                    if length(gap) <= GHOST_ROUTE_GAP_M {
+                        n = idx + 1u;
+                    }
                 }
-                n++;
             }
             g.paths = r.p;
             g.starts_m = r.s;

@@ -233,6 +233,16 @@ impl Evaluator {
                 let hits = sim_hits.iter().filter(|&&b| b).count() as u64;
                 match c {
                     Component::CollisionIndication => {
+                        if hits > 0 {
+                            // Which agent met another, in which samples and first when (steps
+                            // after the history): for finding the scene again.
+                            let first_step: Vec<Option<usize>> = sim_f
+                                .iter()
+                                .map(|f| f.collision[e].iter().zip(&fut_valid[e]).position(|(&x, &m)| x && m))
+                                .collect();
+                            let agent_id = log[a].iter().flatten().next().map(|r| r.agent_id);
+                            tracing::debug!(scenario_id = sid, ?agent_id, ?first_step, "simulated collision");
+                        }
                         st.collided += hits;
                         st.log_collided += u64::from(log_hit);
                         st.agent_samples += sim_hits.len() as u64;

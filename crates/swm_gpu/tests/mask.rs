@@ -193,14 +193,24 @@ fn gpu_ghosts_brake_where_the_cpus_do() {
             let cpu = swm_model::rollout::assumed_braking_states(&map, w, 30);
             let gh = &ghosts[r];
             assert_eq!(gh.n, 1, "row {r}: a car on its lane follows it");
-            // The device's state i, as `their_box` places it: the route's point s_i along,
-            // less the matched point (the agent's offset from the line kept).
+            // The device's state i, as `their_box` places it: s_i on at the heading error from
+            // the line, s_i·cos e along the route and s_i·sin e across it (at most s_i away).
             let v = w.state.speed_mps;
+            let (f, d0) = ([w.state.heading_rad.cos(), w.state.heading_rad.sin()], [gh.d0_x, gh.d0_y].map(f64::from));
+            let (cos_e, sin_e) = (d0[0] * f[0] + d0[1] * f[1], d0[0] * f[1] - d0[1] * f[0]);
             for (i, want) in cpu.iter().enumerate().skip(1) {
                 let t_s = (i as f64 * 0.1).min(v / 6.0);
                 let s = v * t_s - 3.0 * t_s * t_s;
-                let (q, _) = map.paths[gh.paths[0] as usize].at(s - f64::from(gh.starts_m[0]));
-                let got = [q[0] - f64::from(gh.q0_x_m), q[1] - f64::from(gh.q0_y_m)];
+                let (q, d) = map.paths[gh.paths[0] as usize].at(s * cos_e - f64::from(gh.starts_m[0]));
+                let mut moved = [
+                    q[0] - f64::from(gh.q0_x_m) - w.state.point_enu[0] - s * sin_e * d[1],
+                    q[1] - f64::from(gh.q0_y_m) - w.state.point_enu[1] + s * sin_e * d[0],
+                ];
+                let len = moved[0].hypot(moved[1]);
+                if len > s {
+                    moved = [moved[0] * s / len, moved[1] * s / len];
+                }
+                let got = [w.state.point_enu[0] + moved[0], w.state.point_enu[1] + moved[1]];
                 let d = (got[0] - want.point_enu[0]).hypot(got[1] - want.point_enu[1]);
                 worst_m = worst_m.max(d);
             }
