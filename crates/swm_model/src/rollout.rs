@@ -998,23 +998,32 @@ fn their_route_states(
     let (sin_e, cos_e) = crate::tokens::wrap_angle(k.heading_rad - h0).sin_cos();
     out.clear();
     out.push(*k);
+    let stop_s = v / MASK_BRAKE_MPS2;
     for i in 1..=steps {
-        let t_s = (i as f64 * DT_S).min(v / MASK_BRAKE_MPS2);
+        let t_s = (i as f64 * DT_S).min(stop_s);
         let s_m = v * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
         let (q, d, h) = at(s_m * cos_e);
         let across_m = s_m * sin_e;
         let mut moved = [q[0] - q0[0] - across_m * d[1], q[1] - q0[1] + across_m * d[0]];
         // No farther than `s_m` from where it is (the reach's bound): only on a bend does
         // the sum of the two moves come out longer.
-        let len_m = moved[0].hypot(moved[1]);
-        if len_m > s_m {
+        let len2 = moved[0] * moved[0] + moved[1] * moved[1];
+        if len2 > s_m * s_m {
+            let len_m = len2.sqrt();
             moved = [moved[0] * s_m / len_m, moved[1] * s_m / len_m];
         }
+        let speed_mps = (v - MASK_BRAKE_MPS2 * i as f64 * DT_S).max(0.0);
         out.push(Kinematics {
             point_enu: [k.point_enu[0] + moved[0], k.point_enu[1] + moved[1]],
             heading_rad: k.heading_rad + crate::tokens::wrap_angle(h - h0),
-            speed_mps: (v - MASK_BRAKE_MPS2 * i as f64 * DT_S).max(0.0),
+            speed_mps,
         });
+        if t_s == stop_s && speed_mps == 0.0 {
+            // Stopped: every later step gives this state again (`t_s` stays at the stop, the
+            // speed at 0), so it is copied, the same bits.
+            out.resize(steps + 1, out[i]);
+            break;
+        }
     }
     true
 }
