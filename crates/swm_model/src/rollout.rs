@@ -930,9 +930,9 @@ fn their_braking_states(
     }
 }
 
-/// The states the collision mask assumes another agent in (`steps` steps after its state
-/// now, that state first; [`their_braking_states`]): a moving vehicle on a path it follows
-/// brakes along its route, any other agent straight on.
+/// The states the collision mask assumes another agent in, its "ghost" (`steps` steps after
+/// its state now, that state first; module docs, "Feasibility masks"): a moving vehicle on a
+/// lane it follows brakes straight on in its route's frame, any other agent straight on.
 pub fn assumed_braking_states(map: &MapContext, w: &WorldAgent, steps: usize) -> Vec<Kinematics> {
     let mut out = Vec::new();
     their_braking_states(map, w, None, steps, &mut out, &mut SinCos::with_slots(1));
