@@ -5,7 +5,8 @@
 // For the sampled token: collision-feasible when one of its escapes, the agent after the
 // token braking at 6 m/s² until it stops, never overlaps, step by step, a candidate braking
 // at the same rate (a moving vehicle within 3 m and 0.5 rad of a lane on its level straight
-// on in its route's frame, `make_ghosts`; any other straight on) (both boxes grown by 0.1 m: level 0; only the bare boxes clear:
+// on in its route's frame, `make_ghosts`; any other straight on). Both boxes grown by 0.1 m
+// clear: level 0; only the bare boxes clear:
 // level 1; the bare boxes first meet at braking step k: level 2 + 16 (31 - k) + the
 // vehicle token's acceleration index, so an earlier hit is worse and, at the same step, a
 // harder braking better). A vehicle's escapes hold the yaw rate of the token's column, of

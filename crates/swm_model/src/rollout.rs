@@ -43,9 +43,8 @@
 //!   agent straight on (a vehicle in a junction too, where paths cross and its route is one
 //!   guess of several). (Before session 41 every ghost braked straight on: on a bend a
 //!   car's ghost ran into the lane beside it, and three cars abreast on a bend of Yeouido
-//!   weaved into each other.) A
-//!   vehicle's escapes hold a yaw rate of the vocabulary: the token's
-//!   own, the ones on either side of it and straight on, each no sharper than
+//!   weaved into each other.) A vehicle's escapes hold a yaw rate of the vocabulary: the
+//!   token's own, the ones on either side of it and straight on, each no sharper than
 //!   [`MASK_LATERAL_MPS2`] of lateral acceleration allows at the speed after the token
 //!   (else the nearest towards straight on that does: an escape by a hard swerve at speed
 //!   would run into the lane beside); with the off-road mask only escapes that keep every
@@ -124,8 +123,7 @@
 //! Scoring them was most of the masks' cost (a vehicle's full check kept 59 tokens of 143
 //! on average in the benchmark's rollouts, each scored in full). The off-road score comes
 //! first because the road is known while the others' braking is a guess. The score is 0
-//! for agents the
-//! off-road mask leaves alone; for a vehicle on the road it is 0 when feasible, else the
+//! for agents the off-road mask leaves alone; for a vehicle on the road it is 0 when feasible, else the
 //! corners off at the held lookahead, else (no braking on the road left)
 //! `OFFROAD_NO_ESCAPE` plus the corners off after the token; for one partly off, the
 //! fewest corners off of the two states checked. Some token always remains, and a vehicle
@@ -904,10 +902,10 @@ const GHOST_ROUTE_GAP_M: f64 = 1e-4;
 /// and [`MASK_ROUTE_HEADING_RAD`] of it, on its level, as [`MaskScratch::prepare`] finds the
 /// masked vehicle's path, and the path a lane, not a junction's connection) brakes at
 /// [`MASK_BRAKE_MPS2`] **along its route** ([`their_route_states`]); any other vehicle
-/// brakes straight at that rate. A pedestrian,
-/// whose velocity changes little in a step, finishes the step it is taking at its current
-/// velocity (agents move at once) and then slows straight at the same rate. `kept` is the
-/// frame's path match of the agent, when made ([`Matched`]).
+/// brakes straight at that rate. A pedestrian, whose velocity changes little in a step,
+/// finishes the step it is taking at its current velocity (agents move at once) and then
+/// slows straight at the same rate. `kept` is the frame's path match of the agent, when made
+/// ([`Matched`]).
 fn their_braking_states(
     map: &MapContext,
     w: &WorldAgent,
@@ -941,22 +939,25 @@ pub fn assumed_braking_states(map: &MapContext, w: &WorldAgent, steps: usize) ->
 
 /// A vehicle's braking along its route (its intent's paths, [`WorldAgent::intent`]), `steps`
 /// states after its state now, into `out`; false (and `out` untouched) when it follows no
-/// lane. (In a junction the ghost brakes straight on: there the paths cross and the route
-/// is one guess of several. With ghosts following the connections too, session 41's
-/// evaluation on Yeouido, seed 3, met 5 contacts in one junction scene, a car turning on
-/// its connection and an oncoming one; with them straight, none.) After `k` steps it has gone `s = v·t − ½·a·t²` along the route (`t = min(k·dt,
-/// v/a)`, the continuous braking from its speed `v` at [`MASK_BRAKE_MPS2`]) **straight on
-/// in the lane's frame**: at its heading error `e` from the line, `s·cos e` along the route
-/// and `s·sin e` across it. Its centre has moved as the route's centre line moves from the
+/// lane. After `k` steps it has gone `s = v·t − ½·a·t²` (`t = min(k·dt, v/a)`, the
+/// continuous braking from its speed `v` at [`MASK_BRAKE_MPS2`]) **straight on in the
+/// lane's frame**: at its heading error `e` from the line, `s·cos e` along the route and
+/// `s·sin e` across it. Its centre has moved as the route's centre line moves from the
 /// matched point to the point `s·cos e` further on, plus `s·sin e` along the line's left
 /// normal there; its heading has turned as the line turns. On a straight lane that is
-/// braking straight on, exactly (a car changing lanes goes on across them); on a bend the
-/// vehicle stays in its lane where braking straight would run across the lanes beside
-/// (three cars abreast on a left bend of Yeouido met that way in session 40's evaluation:
-/// the inner car's straight "ghost" ran into the middle lane, whose car swerved). Its centre moves no farther
-/// than `s` (the route's points are continuous, it is cut at a gap above
-/// [`GHOST_ROUTE_GAP_M`], and where a bend makes the two moves add up to more, they are
-/// scaled down to `s`), which [`their_reach_m`] bounds as it bounds straight braking.
+/// braking straight on (up to the steps' discretisation: a car changing lanes goes on
+/// across them); on a bend the vehicle stays in its lane where braking straight would run
+/// across the lanes beside (three cars abreast on a left bend of Yeouido met that way in
+/// session 40's evaluation: the inner car's straight "ghost" ran into the middle lane,
+/// whose car swerved). Its centre moves no farther than `s` (the route's points are
+/// continuous, it is cut at a gap above [`GHOST_ROUTE_GAP_M`], and where a bend makes the
+/// two moves add up to more, they are scaled down to `s`), which [`their_reach_m`] bounds as
+/// it bounds straight braking.
+///
+/// In a junction the ghost brakes straight on: there the paths cross and the route is one
+/// guess of several. (With ghosts following the connections too, session 41's evaluation on
+/// Yeouido, seed 3, met 5 contacts in one junction scene, a car turning on its connection
+/// and an oncoming one; with them straight, none.)
 fn their_route_states(
     map: &MapContext,
     w: &WorldAgent,
