@@ -124,17 +124,11 @@ fn three_lane_bend() -> MapContext {
     MapContext::from_paths((0..3).map(lane).collect(), 1.75)
 }
 
-/// Other vehicles brake along their lanes in the GPU's masks as in the CPU's: cars abreast
-/// and staggered on a three-lane bend, each up to 0.3 m off its lane and 0.08 rad off its
-/// heading, sampled hot so that the masks act. (With every other vehicle braking straight
-/// on in the GPU's masks, 233 rows of 360 differed; with `path_segment`'s early-exit loop
-/// that lavapipe ran once only, 37: the test sees both.)
-#[test]
-fn gpu_masks_follow_the_others_lanes_round_a_bend() {
-    let Some(ctx) = common::ctx() else { return };
-    let map = three_lane_bend();
+/// `n` scenarios of six cars on [`three_lane_bend`], two abreast per lane, each up to
+/// 0.3 m off its lane and 0.08 rad off its heading, at 10–17 m/s.
+fn bend_scenarios(n: u64) -> Vec<swm_dataset::Scenario> {
     let mut rng = common::Rng(5);
-    let scenarios: Vec<swm_dataset::Scenario> = (0..60u64)
+    (0..n)
         .map(|id| {
             let cars: Vec<_> = (0..6)
                 .map(|c| {
@@ -147,7 +141,19 @@ fn gpu_masks_follow_the_others_lanes_round_a_bend() {
                 .collect();
             common::scenario(id, &cars)
         })
-        .collect();
+        .collect()
+}
+
+/// Other vehicles brake along their lanes in the GPU's masks as in the CPU's: cars abreast
+/// and staggered on a three-lane bend, each up to 0.3 m off its lane and 0.08 rad off its
+/// heading, sampled hot so that the masks act. (With every other vehicle braking straight
+/// on in the GPU's masks, 233 rows of 360 differed; with `path_segment`'s early-exit loop
+/// that lavapipe ran once only, 37: the test sees both.)
+#[test]
+fn gpu_masks_follow_the_others_lanes_round_a_bend() {
+    let Some(ctx) = common::ctx() else { return };
+    let map = three_lane_bend();
+    let scenarios = bend_scenarios(60);
     let cfg = SamplingConfig { temperature: 2.5, top_k: 0, top_p: 1.0 };
     let (n, changed, differ) = compare(&ctx, &map, &scenarios, &cfg, FeasibilityMask::default());
     println!("bend: {n} rows, the CPU's masks changed {changed}, GPU and CPU differ on {differ}");
@@ -162,21 +168,7 @@ fn gpu_masks_follow_the_others_lanes_round_a_bend() {
 fn gpu_ghosts_brake_where_the_cpus_do() {
     let Some(ctx) = common::ctx() else { return };
     let map = three_lane_bend();
-    let mut rng = common::Rng(5);
-    let scenarios: Vec<swm_dataset::Scenario> = (0..4u64)
-        .map(|id| {
-            let cars: Vec<_> = (0..6)
-                .map(|c| {
-                    let lane = c % 3;
-                    let r = 60.0 + 3.5 * f64::from(lane) + f64::from(rng.f32(-0.3, 0.3));
-                    let a = 0.12 * f64::from(c / 3) + 0.3 + f64::from(rng.f32(-0.04, 0.04));
-                    let heading = a + f64::from(rng.f32(-0.08, 0.08));
-                    (AgentKind::Car, r * a.sin(), 60.0 - r * a.cos(), heading, f64::from(rng.f32(10.0, 17.0)))
-                })
-                .collect();
-            common::scenario(id, &cars)
-        })
-        .collect();
+    let scenarios = bend_scenarios(4);
     let (groups, rows) = common::groups(&scenarios, &map, 21);
     let mut states = vec![AgentState::default(); rows.info.len()];
     for g in &groups {

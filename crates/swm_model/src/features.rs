@@ -249,6 +249,32 @@ pub(crate) fn route(map: &MapContext, path: u32, s_m: f64, intent: &Intent, hori
     out
 }
 
+/// Where the last lookup along a route landed ([`route_at`]): its path and the place on it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RouteCursor {
+    path: u32,
+    at: crate::map::PathCursor,
+}
+
+impl Default for RouteCursor {
+    fn default() -> RouteCursor {
+        RouteCursor { path: u32::MAX, at: crate::map::PathCursor::default() }
+    }
+}
+
+/// The point, unit direction and heading `s_m` along `route` (distances from where it was
+/// matched; [`route`]): on the last of its paths starting at or before `s_m` (the first when
+/// none does), clamped to that path. Lookups that move forward along the route start their
+/// search where the last one on the same path ended (`cursor`); the values are
+/// [`crate::map::Path::at`]'s whatever the cursor.
+pub(crate) fn route_at(map: &MapContext, route: &[(u32, f64)], s_m: f64, cursor: &mut RouteCursor) -> (P2, P2, f64) {
+    let (pi, start) = route.iter().rev().find(|(_, st)| *st <= s_m).copied().unwrap_or(route[0]);
+    if cursor.path != pi {
+        *cursor = RouteCursor { path: pi, ..RouteCursor::default() };
+    }
+    map.paths[pi as usize].at_from(s_m - start, &mut cursor.at)
+}
+
 /// Computes the features of `agents[i]` at `time_s` into `out` (length [`FEATURE_DIM`]).
 pub fn agent_features(map: &MapContext, agents: &[AgentView], i: usize, time_s: f64, out: &mut [f32]) {
     out.fill(0.0);
@@ -351,14 +377,9 @@ pub(crate) fn agent_features_with(
         out[25] = 1.0;
         out[26] = if map.paths[m.path as usize].lane.is_none() { 1.0 } else { 0.0 };
         let r = route(map, m.path, m.s_m, &a.intent, LANE_POINTS as f64 * LANE_SPACING_M + 1.0);
-        let mut cursor = (u32::MAX, crate::map::PathCursor::default());
+        let mut cursor = RouteCursor::default();
         for k in 0..LANE_POINTS {
-            let d = (k + 1) as f64 * LANE_SPACING_M;
-            let (pi, start) = r.iter().rev().find(|(_, st)| *st <= d).copied().unwrap_or(r[0]);
-            if cursor.0 != pi {
-                cursor = (pi, crate::map::PathCursor::default());
-            }
-            let (q, _, _) = map.paths[pi as usize].at_from(d - start, &mut cursor.1);
+            let (q, _, _) = route_at(map, &r, (k + 1) as f64 * LANE_SPACING_M, &mut cursor);
             let l = fr.local(q);
             out[27 + 2 * k] = (l[0] * INV_30) as f32;
             out[28 + 2 * k] = (l[1] * INV_30) as f32;

@@ -151,9 +151,10 @@ use crate::cells::{CELL_INDEX_MIN_AGENTS, CellIndex};
 use crate::data::kinematics;
 use crate::expf::exp_f32;
 use crate::features::{
-    AgentView, FEATURE_DIM, FEATURE_MATCH_RADIUS_M, FeatureScratch, HISTORY_STEPS, Intent, agent_features_with,
+    AgentView, FEATURE_DIM, FEATURE_MATCH_RADIUS_M, FeatureScratch, HISTORY_STEPS, Intent, RouteCursor,
+    agent_features_with, route_at,
 };
-use crate::map::{MapContext, PathCursor, PathMatch};
+use crate::map::{MapContext, PathMatch};
 use crate::net::{Network, Scratch, logit_offsets};
 use crate::sampling::{STREAM_INTENT, STREAM_TOKEN, SamplingConfig, keyed_u32x4, sample_token};
 use crate::tokens::{
@@ -603,20 +604,19 @@ fn route_reach_m(map: &MapContext, route: &[(u32, f64)], m: &PathMatch, now: &Ki
     let ahead_m = own_reach_m(AgentClass::Vehicle, now.speed_mps);
     let first = &map.paths[m.path as usize];
     let beyond_m = (m.s_m - m.s_m.clamp(0.0, first.length_m)).abs();
-    let gaps_m: f64 = route
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (&map.paths[w[0].0 as usize], &map.paths[w[1].0 as usize]);
-            match (a.points.last(), b.points.first()) {
-                (Some(p), Some(q)) => (q[0] - p[0]).hypot(q[1] - p[1]),
-                _ => f64::INFINITY,
-            }
-        })
-        .sum();
+    let gaps_m: f64 = route.windows(2).map(|w| path_gap_m(map, w[0].0, w[1].0)).sum();
     let lat = m.lateral_m;
     let (q0, d0) = first.at(m.s_m);
     let e0_m = (q0[0] - lat * d0[1] - now.point_enu[0]).hypot(q0[1] + lat * d0[0] - now.point_enu[1]);
     e0_m + ahead_m + beyond_m + gaps_m + 2.0 * lat.abs()
+}
+
+/// How far path `b` starts from where path `a` ends (m; infinite when either has no point).
+fn path_gap_m(map: &MapContext, a: u32, b: u32) -> f64 {
+    match (map.paths[a as usize].points.last(), map.paths[b as usize].points.first()) {
+        (Some(p), Some(q)) => (q[0] - p[0]).hypot(q[1] - p[1]),
+        _ => f64::INFINITY,
+    }
 }
 
 /// An oriented box (centre, unit forward, half length, half width, and the radius of its
@@ -978,22 +978,10 @@ fn their_route_states(
     let v = k.speed_mps;
     let route =
         crate::features::route(map, m.path, m.s_m, &Intent::Choice(w.intent), v * v / (2.0 * MASK_BRAKE_MPS2) + 1.0);
-    let follows_on = |pair: &[(u32, f64)]| {
-        let (a, b) = (&map.paths[pair[0].0 as usize], &map.paths[pair[1].0 as usize]);
-        match (a.points.last(), b.points.first()) {
-            (Some(p), Some(q)) => (q[0] - p[0]).hypot(q[1] - p[1]) <= GHOST_ROUTE_GAP_M,
-            _ => false,
-        }
-    };
+    let follows_on = |pair: &[(u32, f64)]| path_gap_m(map, pair[0].0, pair[1].0) <= GHOST_ROUTE_GAP_M;
     let route = &route[..1 + route.windows(2).take_while(|pair| follows_on(pair)).count()];
-    let mut cursor = (u32::MAX, PathCursor::default());
-    let mut at = |s_m: f64| {
-        let (pi, start) = route.iter().rev().find(|(_, st)| *st <= s_m).copied().unwrap_or(route[0]);
-        if cursor.0 != pi {
-            cursor = (pi, PathCursor::default());
-        }
-        map.paths[pi as usize].at_from(s_m - start, &mut cursor.1)
-    };
+    let mut cursor = RouteCursor::default();
+    let mut at = |s_m: f64| route_at(map, route, s_m, &mut cursor);
     let (q0, _, h0) = at(0.0);
     // The heading error from the line: the vehicle goes on at that angle to it.
     let (sin_e, cos_e) = crate::tokens::wrap_angle(k.heading_rad - h0).sin_cos();
@@ -1734,15 +1722,11 @@ impl MaskScratch {
         self.own.clear();
         // The lookups move forward along the route: each path's search starts where the last
         // one on it ended.
-        let mut cursor = (u32::MAX, PathCursor::default());
+        let mut cursor = RouteCursor::default();
         for k in 0..=self.brake_steps {
             let t_s = (k as f64 * DT_S).min(v1 / MASK_BRAKE_MPS2);
             let s_m = s1 + v1 * t_s - 0.5 * MASK_BRAKE_MPS2 * t_s * t_s;
-            let (pi, start) = self.route.iter().rev().find(|(_, st)| *st <= s_m).copied().unwrap_or(self.route[0]);
-            if cursor.0 != pi {
-                cursor = (pi, PathCursor::default());
-            }
-            let (q, d, heading_rad) = map.paths[pi as usize].at_from(s_m - start, &mut cursor.1);
+            let (q, d, heading_rad) = route_at(map, &self.route, s_m, &mut cursor);
             let lat = self.route_lateral_m;
             self.own.push(Kinematics {
                 point_enu: [q[0] - lat * d[1], q[1] + lat * d[0]],
@@ -2975,7 +2959,7 @@ mod tests {
         }
         // In the bend (a connection, not a lane: where paths cross, the route is one guess of
         // several), off every path (10 m beside the lanes), standing, or walking: straight on.
-        let (q, _, h) = map.paths[2].at_from(9.0, &mut PathCursor::default());
+        let (q, _, h) = map.paths[2].at_from(9.0, &mut crate::map::PathCursor::default());
         let in_bend = car(k(q[0], q[1], h, 15.0));
         their_braking_states(&map, &in_bend, None, MASK_MAX_BRAKE_STEPS, &mut states, &mut trig);
         braking_states(AgentClass::Vehicle, &in_bend.state, 0.0, MASK_MAX_BRAKE_STEPS, &mut straight, &mut trig);
