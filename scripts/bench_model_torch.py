@@ -32,6 +32,7 @@ TAU = 2.0 * math.pi
 GROUND, ROAD, SIDEWALK, CROSSING, BUILDING = 0, 1, 2, 3, 4
 MATCH_RADIUS_M, LANE_POINTS, LANE_SPACING_M, STOP_HORIZON_M, RAY_MAX_M = 6.0, 15, 4.0, 60.0, 24.0
 NEIGHBOUR_RADIUS_M, HIST = 40.0, 11
+LEVEL_SEPARATION_M = 3.0  # swm_sim::metrics::LEVEL_SEPARATION_M
 
 
 def load(path):
@@ -156,6 +157,7 @@ class World:
         self.hist_n = torch.ones(S, A, dtype=torch.int64)
         self.signal = torch.full((S, A), 3, dtype=torch.int64)
         self.intent = torch.zeros(S, A, dtype=torch.int64)
+        self.deck = torch.zeros(S, A, dtype=F64)
         for s, agents in enumerate(sc):
             for a, g in enumerate(agents):
                 h = g["history"][-HIST:]
@@ -168,6 +170,7 @@ class World:
                 self.hist_n[s, a] = len(h)
                 self.signal[s, a] = g["signal"]
                 self.intent[s, a] = g["intent"]
+                self.deck[s, a] = g.get("deck_m", 0.0)
 
     def class_at(self, x, y):
         c = torch.floor((x - self.origin[0]) / self.res)
@@ -327,7 +330,9 @@ def features(W):
     C, Sn = c.view(S, A), s.view(S, A)
     d2 = (X.unsqueeze(1) - X.unsqueeze(2)) ** 2 + (Y.unsqueeze(1) - Y.unsqueeze(2)) ** 2  # [S, i, j]
     eye = torch.eye(A, dtype=torch.bool).unsqueeze(0)
-    near = W.valid.unsqueeze(1) & W.valid.unsqueeze(2) & ~eye & (d2 <= NEIGHBOUR_RADIUS_M**2)
+    # On the agent's level: decks not LEVEL_SEPARATION_M or more apart (a NaN deck keeps).
+    same_level = ~((W.deck.unsqueeze(1) - W.deck.unsqueeze(2)).abs() >= LEVEL_SEPARATION_M)
+    near = W.valid.unsqueeze(1) & W.valid.unsqueeze(2) & ~eye & (d2 <= NEIGHBOUR_RADIUS_M**2) & same_level
     key = torch.where(near, d2, math.inf)
     key, order = torch.sort(key, dim=2, stable=True)
     ok = torch.isfinite(key)

@@ -102,6 +102,27 @@ fn put(base: u32, i: u32, v: f32) {
     features[base + i] = v;
 }
 
+// Every row's state now into `current`, dispatched before `main` (whose neighbours are
+// read there, on their decks now): the state the history ring holds, on the deck at the new
+// state after the first step (the deck at the vehicle's path match on its level, kept while
+// it matches none: swm_model::rollout::RolloutAgent::deck_m). On a map on one level every
+// deck is 0 and no match is needed for it.
+@compute @workgroup_size(64)
+fn decks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wg.x + wg.y * nwg.x) * 64u + li;
+    if row >= params.rows {
+        return;
+    }
+    var now = state_at(row, 0u);
+    if params.steps_done > 0u && info[row].kind != KIND_PEDESTRIAN && map[H_HAS_LEVELS] != 0u {
+        let rm = match_path(now, RECORD_LANE_MATCH_M);
+        if rm.found {
+            now.deck_m = deck_at(rm.path, rm.s_m);
+        }
+    }
+    current[row] = now;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let row = (wg.x + wg.y * nwg.x) * 64u + li;
@@ -113,17 +134,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var i = 0u; i < FEATURE_DIM; i++) {
         features[base + i] = 0.0;
     }
-    var now = state_at(row, 0u);
-    // The deck at the new state (after the first step): the deck at the vehicle's path match
-    // on its level, kept while it matches none (swm_model::rollout::RolloutAgent::deck_m). On
-    // a map on one level every deck is 0 and no match is needed for it.
-    if params.steps_done > 0u && me.kind != KIND_PEDESTRIAN && map[H_HAS_LEVELS] != 0u {
-        let rm = match_path(now, RECORD_LANE_MATCH_M);
-        if rm.found {
-            now.deck_m = deck_at(rm.path, rm.s_m);
-        }
-    }
-    current[row] = now;
+    // Made by `decks`.
+    let now = current[row];
     let cs = vec2<f32>(cos(now.heading_rad), sin(now.heading_rad));
     let n = min(me.hist_len0 + params.steps_done, HISTORY_SLOTS);
 
@@ -237,7 +249,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     put(base, 83u + g, 1.0);
 
-    // Neighbours: the 8 nearest within 40 m (ties by index), and the leader among all near.
+    // Neighbours: the 8 nearest within 40 m on the agent's level (decks less than
+    // LEVEL_SEPARATION_M apart; swm_model::features::same_level), ties by index, and the
+    // leader among them.
     var nd2: array<f32, 8>;
     var nj: array<u32, 8>;
     var count = 0u;
@@ -251,10 +265,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
             continue;
         }
         let orow = members[me.members_off + j];
-        let b = state_at(orow, 0u);
+        let b = current[orow];
         let dp = rel(now, b);
         let d2 = dot(dp, dp);
-        if d2 > r2 {
+        // Not `dz >= separation`: a NaN deck keeps the agent, as on the CPU.
+        if d2 > r2 || abs(b.deck_m - now.deck_m) >= LEVEL_SEPARATION_M {
             continue;
         }
         // Insert (d2, j) into the sorted top 8.
@@ -293,7 +308,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let v_own = now.speed_mps * cs;
     for (var s = 0u; s < count; s++) {
         let orow = members[me.members_off + nj[s]];
-        let b = state_at(orow, 0u);
+        let b = current[orow];
         let ob = info[orow];
         let o = base + EGO_DIM + s * NEIGHBOUR_DIM;
         let p = to_local(cs, rel(now, b));

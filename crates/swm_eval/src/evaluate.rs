@@ -242,6 +242,38 @@ impl Evaluator {
                                 .collect();
                             let agent_id = log[a].iter().flatten().next().map(|r| r.agent_id);
                             tracing::debug!(scenario_id = sid, ?agent_id, ?first_step, "simulated collision");
+                            // The first sample's scene over the half second up to that step:
+                            // the agent and everyone within 10 m of it then (pose, height,
+                            // speed; the colliding one marked).
+                            if let Some((k, t)) = first_step.iter().enumerate().find_map(|(k, t)| t.map(|t| (k, t)))
+                                && let Some(me) = worlds[k][a][hist + 1 + t]
+                            {
+                                let near = |tr: &[Option<&TrajectoryRecord>]| {
+                                    tr[hist + 1 + t].is_some_and(|r| (r.x_m - me.x_m).hypot(r.y_m - me.y_m) <= 10.0)
+                                };
+                                for (u, (b, tr)) in (t.saturating_sub(5)..=t)
+                                    .flat_map(|u| worlds[k].iter().enumerate().map(move |bt| (u, bt)))
+                                {
+                                    let Some(r) = tr[hist + 1 + u].filter(|_| near(tr)) else { continue };
+                                    {
+                                        tracing::debug!(
+                                            scenario_id = sid,
+                                            sample = k,
+                                            step = u,
+                                            agent_id = r.agent_id,
+                                            kind = ?r.kind,
+                                            x_m = r.x_m,
+                                            y_m = r.y_m,
+                                            z_m = r.z_m,
+                                            heading_rad = r.heading_rad,
+                                            speed_mps = r.speed_mps,
+                                            lane = ?r.lane,
+                                            colliding = b == a,
+                                            "  scene"
+                                        );
+                                    }
+                                }
+                            }
                         }
                         st.collided += hits;
                         st.log_collided += u64::from(log_hit);

@@ -381,25 +381,40 @@ impl FeatureRows {
     }
 }
 
-/// The feature kernel.
+/// The feature kernel: every row's state now on its deck (`decks`), then the features
+/// (`main`), whose neighbours are those on the agent's level.
 pub struct GpuFeatures {
     pipeline: wgpu::ComputePipeline,
+    decks: wgpu::ComputePipeline,
+}
+
+/// The bind groups of [`GpuFeatures`]' two passes.
+pub struct FeatureBindings {
+    main: wgpu::BindGroup,
+    decks: wgpu::BindGroup,
 }
 
 impl GpuFeatures {
     pub fn new(ctx: &GpuContext) -> Result<GpuFeatures, GpuError> {
-        Ok(GpuFeatures { pipeline: ctx.pipeline("features", shaders::FEATURES, "main")? })
+        Ok(GpuFeatures {
+            pipeline: ctx.pipeline("features", shaders::FEATURES, "main")?,
+            decks: ctx.pipeline("feature decks", shaders::FEATURES, "decks")?,
+        })
     }
 
-    /// A bind group: params uniform, map words, agent info, members, history ring, features
-    /// out (`[rows, FEATURE_DIM]`), current states out (`[rows]`, the sampler's input).
-    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 7]) -> wgpu::BindGroup {
-        ctx.bind(&self.pipeline, &buffers)
+    /// The bind groups: params uniform, map words, agent info, members, history ring,
+    /// features out (`[rows, FEATURE_DIM]`), current states out (`[rows]`, the sampler's
+    /// input).
+    pub fn bind(&self, ctx: &GpuContext, buffers: [&wgpu::Buffer; 7]) -> FeatureBindings {
+        let decks = [0, 1, 2, 4, 6].map(|i| (i as u32, buffers[i]));
+        FeatureBindings { main: ctx.bind(&self.pipeline, &buffers), decks: ctx.bind_at(&self.decks, &decks) }
     }
 
-    /// Records the features of `rows` agents.
-    pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, bind: &wgpu::BindGroup, rows: u32) {
-        dispatch(ctx, enc, &self.pipeline, bind, rows.div_ceil(64));
+    /// Records the features of `rows` agents: their states now (64 rows a workgroup), then
+    /// the features.
+    pub fn encode(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, bind: &FeatureBindings, rows: u32) {
+        dispatch(ctx, enc, &self.decks, &bind.decks, rows.div_ceil(64));
+        dispatch(ctx, enc, &self.pipeline, &bind.main, rows.div_ceil(64));
     }
 
     /// Features of every row after `steps_done` steps, with the history given (one upload

@@ -86,6 +86,51 @@ fn features_match_the_cpu_on_a_synthetic_road_far_from_the_origin() {
     assert!(c.outliers.is_empty(), "rows beyond 1e-4 (row, feature, cpu, gpu): {:?}", c.outliers);
 }
 
+/// Neighbours on the agent's level only: the synthetic road's scenarios with every other
+/// agent raised onto a deck 6 m up (a bridge), one agent 2.9 m up (the same level) and one
+/// with a NaN deck (the same level, as on the CPU). The GPU's neighbour slots and leaders
+/// are the CPU's, and the levels change the features of many rows.
+#[test]
+fn features_match_the_cpu_with_agents_on_two_levels() {
+    let Some(ctx) = common::ctx() else { return };
+    let (angle, shift) = (0.3, [2_500.0, -1_800.0]);
+    let map = common::road(angle, shift);
+    let flat = common::scenarios(angle, shift);
+    let mut raised = flat.clone();
+    for sc in &mut raised {
+        for (_, r) in &mut sc.rows {
+            r.z_m = match r.agent_id {
+                1 => 2.9,
+                3 => f64::NAN,
+                id if id % 2 == 0 => 6.0,
+                _ => 0.0,
+            };
+        }
+    }
+    let c = compare(&ctx, &map, &raised);
+    println!("{} rows on two levels, {} beyond 1e-4, max within {:.1e}", c.rows, c.outliers.len(), c.max_within);
+    assert!(c.outliers.is_empty(), "rows beyond 1e-4 (row, feature, cpu, gpu): {:?}", c.outliers);
+    assert!(c.coverage[4] >= 10 && c.coverage[5] >= 1, "coverage {:?}", c.coverage);
+    // The levels matter: rows whose neighbours or leader differ from the flat scenarios'.
+    let cpu_rows = |scs: &[Scenario]| -> Vec<Vec<f32>> {
+        let (groups, _) = common::groups(scs, &map, 5);
+        let mut rows = Vec::new();
+        for g in &groups {
+            let views: Vec<_> = g.agents.iter().map(RolloutAgent::view).collect();
+            for i in 0..views.len() {
+                let mut row = vec![0.0f32; FEATURE_DIM];
+                agent_features(&map, &views, i, g.time0_s, &mut row);
+                rows.push(row);
+            }
+        }
+        rows
+    };
+    let (a, b) = (cpu_rows(&flat), cpu_rows(&raised));
+    let changed = a.iter().zip(&b).filter(|(x, y)| x[87..] != y[87..]).count();
+    println!("{changed} of {} rows see other neighbours or leaders on two levels", a.len());
+    assert!(changed * 2 >= a.len(), "{changed} of {} rows changed", a.len());
+}
+
 #[test]
 fn features_match_the_cpu_on_the_default_district_with_signal_plans() {
     let Some(ctx) = common::ctx() else { return };

@@ -575,7 +575,7 @@ fn write_world(
                     serde_json::json!({
                         "kind": kind(a.kind), "length_m": a.length_m, "width_m": a.width_m,
                         "history": a.history.iter().map(|k| [k.point_enu[0], k.point_enu[1], k.heading_rad, k.speed_mps]).collect::<Vec<_>>(),
-                        "signal": signal(a.signal), "intent": a.intent,
+                        "signal": signal(a.signal), "intent": a.intent, "deck_m": a.deck_m,
                     })
                 })
                 .collect::<Vec<_>>()

@@ -32,10 +32,10 @@
 //! | 63 | 4 | signal | one-hot red, amber, green, none: the signal of that stop line's lane |
 //! | 67 | 16 | rays | 8 directions (0°, 45°, ... CCW from the heading): distance to the first building pixel, then to the first pixel whose road-ness differs from the agent's pixel (road edge), marched at 1 m to 24 m (m ÷ 24) |
 //! | 83 | 4 | ground | one-hot class under the agent: road, crossing, sidewalk, other |
-//! | 87 | 1 | leader_present | 1 when an agent is ahead within 40 m in the agent's corridor (local x > 0, \|local y\| < half widths + 0.5 m) |
+//! | 87 | 1 | leader_present | 1 when a neighbour (below) is ahead in the agent's corridor (local x > 0, \|local y\| < half widths + 0.5 m) |
 //! | 88 | 1 | leader_gap | bumper-to-bumper gap to it (m ÷ 40; 1 if none) |
 //! | 89 | 1 | leader_speed | its speed along the agent's heading minus the agent's speed (m/s ÷ 10) |
-//! | 90 | 8 × 14 | neighbours | K = 8 nearest agents within 40 m (nearest first, ties by index): x, y (m ÷ 20), cos, sin of relative heading, relative velocity x, y (m/s ÷ 10), length ÷ 5, width ÷ 2, kind one-hot (4), distance ÷ 40, mask (1 present, 0: the slot is all zeros) |
+//! | 90 | 8 × 14 | neighbours | K = 8 nearest agents within 40 m on the agent's level (nearest first, ties by index): x, y (m ÷ 20), cos, sin of relative heading, relative velocity x, y (m/s ÷ 10), length ÷ 5, width ÷ 2, kind one-hot (4), distance ÷ 40, mask (1 present, 0: the slot is all zeros) |
 //!
 //! **Route ahead.** From the matched path the lane-ahead points follow successors at every
 //! path end; which successor is an [`Intent`]: the straightest, a per-agent choice (rollouts
@@ -47,6 +47,12 @@
 //! the `signal` field of the agent's record (rollouts hold the last recorded value). For
 //! pedestrians it is always the recorded `signal` (their crossing's), held in rollouts.
 //!
+//! **Levels.** Neighbours (and so the leader) are the agents on the agent's level: decks
+//! ([`AgentView::deck_m`]) less than [`LEVEL_SEPARATION_M`] apart (a NaN deck counts as
+//! the same level), as the collision masks and the evaluation's interaction metrics count
+//! them: a car on a bridge does not see the traffic on the road below it. (Until session
+//! 42 neighbours were level-blind; on a map on one level nothing changes.)
+//!
 //! Pedestrians get no lane features (zeros, `lane_valid` 0): they walk on the walk graph,
 //! which version 1 does not encode; the rays and ground class tell them where roads are.
 
@@ -57,6 +63,7 @@ use swm_twin::query::BevClass;
 use crate::cells::{CELL_INDEX_MIN_AGENTS, CellIndex};
 use crate::map::{MapContext, PathMatch};
 use crate::tokens::{Kinematics, wrap_angle};
+pub use swm_sim::metrics::LEVEL_SEPARATION_M;
 
 /// Version of the feature layout (stored in model files).
 pub const FEATURE_LAYOUT_VERSION: u32 = 1;
@@ -293,6 +300,8 @@ pub(crate) struct FeatureScratch {
     /// Every agent's position now, side by side, for the neighbour scan (empty: read from
     /// the agents).
     points: Vec<P2>,
+    /// Every agent's deck, beside `points`.
+    decks: Vec<f64>,
     /// Every agent's position now, by cell, when `indexed`.
     cells: CellIndex,
     /// Whether this frame's agents are indexed (`cells`).
@@ -314,6 +323,8 @@ impl FeatureScratch {
         self.headings.extend(agents.iter().map(|a| heading_vec(a.now())));
         self.points.clear();
         self.points.extend(agents.iter().map(|a| a.now().point_enu));
+        self.decks.clear();
+        self.decks.extend(agents.iter().map(|a| a.deck_m));
         self.indexed = !self.scan_only && agents.len() >= CELL_INDEX_MIN_AGENTS;
         if self.indexed {
             self.cells.rebuild(agents.iter().map(|a| a.now().point_enu), NEIGHBOUR_RADIUS_M);
@@ -437,28 +448,28 @@ pub(crate) fn agent_features_with(
 
     // Neighbours.
     let r2 = NEIGHBOUR_RADIUS_M * NEIGHBOUR_RADIUS_M;
-    let FeatureScratch { headings, points, cells, indexed, .. } = scratch;
+    let FeatureScratch { headings, points, decks, cells, indexed, .. } = scratch;
     let heading_of = |j: usize| headings.get(j).copied().unwrap_or_else(|| heading_vec(agents[j].now()));
     let velocity_of = |j: usize| velocity_along(agents[j].now(), heading_of(j));
     near.clear();
     let within = |j: usize| {
         let p = agents[j].now().point_enu;
         let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
-        (j != i && d2 <= r2).then_some((d2, j))
+        (j != i && d2 <= r2 && same_level(agents[j].deck_m - a.deck_m)).then_some((d2, j))
     };
     // By cell or by scan, the same set (`crate::cells`), sorted into the same order.
     if *indexed && cells.points() == agents.len() && CellIndex::answers(now.point_enu, NEIGHBOUR_RADIUS_M) {
         cells.near(now.point_enu, NEIGHBOUR_RADIUS_M, |j| near.extend(within(j)));
-    } else if points.len() == agents.len() {
+    } else if points.len() == agents.len() && decks.len() == agents.len() {
         // The same test over the positions side by side, without a branch per agent (which
         // is within reach is a coin toss): every pair is written, the length moves only for
         // those kept.
         near.resize(points.len(), (0.0, 0));
         let mut len = 0;
-        for (j, p) in points.iter().enumerate() {
+        for (j, (p, &deck_m)) in points.iter().zip(decks).enumerate() {
             let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
             near[len] = (d2, j);
-            len += usize::from(j != i && d2 <= r2);
+            len += usize::from((j != i) & (d2 <= r2) & same_level(deck_m - a.deck_m));
         }
         near.truncate(len);
     } else {
@@ -504,6 +515,13 @@ pub(crate) fn agent_features_with(
         o[12] = (d2.sqrt() * INV_NEIGHBOUR_RADIUS) as f32;
         o[13] = 1.0;
     }
+}
+
+/// Whether two agents whose decks differ by `dz_m` are on the same level (module docs,
+/// "Levels"): not [`LEVEL_SEPARATION_M`] or more apart, so a NaN deck keeps the agent.
+#[inline(always)]
+pub fn same_level(dz_m: f64) -> bool {
+    !(dz_m.abs() >= LEVEL_SEPARATION_M)
 }
 
 /// Features of every agent into a row-major `[agents.len(), FEATURE_DIM]` buffer.

@@ -153,6 +153,64 @@ fn features_are_finite_and_invariant_to_rotation_and_translation() {
     }
 }
 
+/// Neighbours, and so the leader, are the agents on the agent's level: a car on a deck 6 m
+/// up (a bridge over the road) is neither, a car 0.4 m up (a ramp's start) and a walker
+/// whose deck is unknown (NaN) are.
+#[test]
+fn neighbours_and_leaders_are_on_the_agents_level() {
+    let map = road(0.0, [0.0, 0.0], 0.0);
+    let states = [
+        [0.0, 0.0, 0.0, 8.0],  // the agent: eastbound, at the origin
+        [10.0, 0.0, 0.0, 5.0], // car ahead, on the bridge or not
+        [20.0, 0.0, 0.0, 6.0], // car further ahead, same level
+        [5.0, 8.0, 1.0, 1.2],  // walker to the left
+    ];
+    let hist: Vec<Vec<Kinematics>> = states
+        .iter()
+        .map(|&[x, y, h, v]| vec![Kinematics { point_enu: [x, y], heading_rad: h, speed_mps: v }])
+        .collect();
+    let features = |bridge_deck_m: f64, i: usize| {
+        let kinds = [AgentKind::Car, AgentKind::Car, AgentKind::Car, AgentKind::Pedestrian];
+        let decks = [0.0, bridge_deck_m, 0.4, f64::NAN];
+        let views: Vec<AgentView> = (0..4)
+            .map(|j| AgentView {
+                kind: kinds[j],
+                length_m: 4.5,
+                width_m: 1.8,
+                history: &hist[j],
+                recorded_signal: None,
+                intent: Intent::Straightest,
+                deck_m: decks[j],
+            })
+            .collect();
+        let mut row = vec![0.0; FEATURE_DIM];
+        agent_features(&map, &views, i, 10.0, &mut row);
+        row
+    };
+    let slot = |row: &[f32], k: usize| row[EGO_DIM + k * NEIGHBOUR_DIM..EGO_DIM + (k + 1) * NEIGHBOUR_DIM].to_vec();
+    let close = |a: f32, b: f64| (f64::from(a) - b).abs() < 1e-6;
+    // On one level: the walker (9.4 m), the car ahead (10 m), the car behind it (20 m); the
+    // leader is the car 10 m ahead (gap 10 − 4.5 m).
+    let flat = features(0.0, 0);
+    assert!(close(slot(&flat, 0)[11], 1.0) && close(slot(&flat, 1)[0], 0.5) && close(slot(&flat, 2)[0], 1.0));
+    assert!(close(flat[87], 1.0) && close(flat[88], 5.5 / 40.0), "leader: {:?}", &flat[87..90]);
+    // The car ahead on the bridge: the walker, then the car 20 m ahead, which leads.
+    let bridged = features(6.0, 0);
+    assert!(close(slot(&bridged, 0)[11], 1.0) && close(slot(&bridged, 1)[0], 1.0), "{:?}", slot(&bridged, 1));
+    assert!(close(slot(&bridged, 2)[13], 0.0), "a third neighbour: {:?}", slot(&bridged, 2));
+    assert!(
+        close(bridged[88], 15.5 / 40.0) && close(bridged[89], (6.0 - 8.0) / 10.0),
+        "leader: {:?}",
+        &bridged[87..90]
+    );
+    // The car on the bridge sees only the walker (unknown deck) below it, and no leader.
+    let above = features(6.0, 1);
+    assert!(close(slot(&above, 0)[11], 1.0) && close(slot(&above, 1)[13], 0.0), "{:?}", slot(&above, 1));
+    assert!(close(above[87], 0.0) && close(above[88], 1.0), "leader: {:?}", &above[87..90]);
+    // 3 m apart is another level; just under it, the same.
+    assert!(close(slot(&features(3.0, 0), 1)[0], 1.0) && close(slot(&features(2.99, 0), 1)[0], 0.5));
+}
+
 fn random_features(n: usize, seed: u64) -> (Vec<f32>, Vec<AgentClass>) {
     let mut rng = swm_core::rng::CounterRng::new(seed, 9);
     let mut x = Vec::new();
