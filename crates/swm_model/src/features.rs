@@ -521,7 +521,8 @@ pub(crate) fn agent_features_with(
 /// "Levels"): not [`LEVEL_SEPARATION_M`] or more apart, so a NaN deck keeps the agent.
 #[inline(always)]
 pub fn same_level(dz_m: f64) -> bool {
-    !(dz_m.abs() >= LEVEL_SEPARATION_M)
+    let dz_m = dz_m.abs();
+    dz_m < LEVEL_SEPARATION_M || dz_m.is_nan()
 }
 
 /// Features of every agent into a row-major `[agents.len(), FEATURE_DIM]` buffer.
