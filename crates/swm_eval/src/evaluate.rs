@@ -234,52 +234,30 @@ impl Evaluator {
                 match c {
                     Component::CollisionIndication => {
                         if hits > 0 {
-                            // Which agent met another, in which samples and first when (steps
-                            // after the history): for finding the scene again.
-                            let first_step: Vec<Option<usize>> = sim_f
-                                .iter()
-                                .map(|f| f.collision[e].iter().zip(&fut_valid[e]).position(|(&x, &m)| x && m))
-                                .collect();
-                            let agent_id = log[a].iter().flatten().next().map(|r| r.agent_id);
-                            tracing::debug!(scenario_id = sid, ?agent_id, ?first_step, "simulated collision");
-                            // The first sample's scene over the half second up to that step:
-                            // the agent and everyone within 10 m of it then (pose, height,
-                            // speed; the colliding one marked).
-                            if let Some((k, t)) = first_step.iter().enumerate().find_map(|(k, t)| t.map(|t| (k, t)))
-                                && let Some(me) = worlds[k][a][hist + 1 + t]
-                            {
-                                let near = |tr: &[Option<&TrajectoryRecord>]| {
-                                    tr[hist + 1 + t].is_some_and(|r| (r.x_m - me.x_m).hypot(r.y_m - me.y_m) <= 10.0)
-                                };
-                                for (u, (b, tr)) in (t.saturating_sub(5)..=t)
-                                    .flat_map(|u| worlds[k].iter().enumerate().map(move |bt| (u, bt)))
-                                {
-                                    let Some(r) = tr[hist + 1 + u].filter(|_| near(tr)) else { continue };
-                                    {
-                                        tracing::debug!(
-                                            scenario_id = sid,
-                                            sample = k,
-                                            step = u,
-                                            agent_id = r.agent_id,
-                                            kind = ?r.kind,
-                                            x_m = r.x_m,
-                                            y_m = r.y_m,
-                                            z_m = r.z_m,
-                                            heading_rad = r.heading_rad,
-                                            speed_mps = r.speed_mps,
-                                            lane = ?r.lane,
-                                            colliding = b == a,
-                                            "  scene"
-                                        );
-                                    }
-                                }
-                            }
+                            log_event(
+                                "simulated collision",
+                                sid,
+                                &worlds,
+                                a,
+                                hist,
+                                first_steps(&sim_f, |f| &f.collision, e, &fut_valid[e]),
+                            );
                         }
                         st.collided += hits;
                         st.log_collided += u64::from(log_hit);
                         st.agent_samples += sim_hits.len() as u64;
                     }
                     Component::OffroadIndication => {
+                        if hits > 0 {
+                            log_event(
+                                "simulated off-road",
+                                sid,
+                                &worlds,
+                                a,
+                                hist,
+                                first_steps(&sim_f, |f| &f.offroad, e, &fut_valid[e]),
+                            );
+                        }
                         st.offroad += hits;
                         st.log_offroad += u64::from(log_hit);
                         st.vehicle_samples += sim_hits.len() as u64;
@@ -482,5 +460,54 @@ fn aggregate(cfg: &EvalConfig, stats: &[ScenarioStats]) -> MethodReport {
         vehicles: sum(|s| s.vehicles),
         samples: sum(|s| s.samples),
         missing_sample_rows: sum(|s| s.missing_rows),
+    }
+}
+
+/// Per sample, the first future step (after the history) at which evaluated agent `e` has
+/// the event `get` gives (a collision, off the road), among the steps `valid` keeps (its
+/// logged future).
+fn first_steps(
+    sim_f: &[WorldFeatures],
+    get: fn(&WorldFeatures) -> &Vec<Vec<bool>>,
+    e: usize,
+    valid: &[bool],
+) -> Vec<Option<usize>> {
+    sim_f.iter().map(|f| get(f)[e].iter().zip(valid).position(|(&x, &m)| x && m)).collect()
+}
+
+/// Logs (debug) which agent (`a`, in the scenario's agents) had an event in which samples
+/// and first when, for finding the scene again, and the first such sample's scene over the
+/// half second up to it: the agent and everyone within 10 m of it then (pose, height,
+/// speed, lane; the agent marked).
+fn log_event(what: &str, sid: u64, worlds: &[World<'_>], a: usize, hist: usize, first_step: Vec<Option<usize>>) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let agent_id = worlds.first().and_then(|w| w[a].iter().flatten().next()).map(|r| r.agent_id);
+    tracing::debug!(scenario_id = sid, ?agent_id, ?first_step, "{what}");
+    let Some((k, t)) = first_step.iter().enumerate().find_map(|(k, t)| t.map(|t| (k, t))) else { return };
+    let Some(me) = worlds[k][a][hist + 1 + t] else { return };
+    let near = |tr: &[Option<&TrajectoryRecord>]| {
+        tr[hist + 1 + t].is_some_and(|r| (r.x_m - me.x_m).hypot(r.y_m - me.y_m) <= 10.0)
+    };
+    for u in t.saturating_sub(5)..=t {
+        for (b, tr) in worlds[k].iter().enumerate() {
+            let Some(r) = tr[hist + 1 + u].filter(|_| near(tr)) else { continue };
+            tracing::debug!(
+                scenario_id = sid,
+                sample = k,
+                step = u,
+                agent_id = r.agent_id,
+                kind = ?r.kind,
+                x_m = r.x_m,
+                y_m = r.y_m,
+                z_m = r.z_m,
+                heading_rad = r.heading_rad,
+                speed_mps = r.speed_mps,
+                lane = ?r.lane,
+                this_agent = b == a,
+                "  scene"
+            );
+        }
     }
 }

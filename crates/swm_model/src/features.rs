@@ -300,7 +300,9 @@ pub(crate) struct FeatureScratch {
     /// Every agent's position now, side by side, for the neighbour scan (empty: read from
     /// the agents).
     points: Vec<P2>,
-    /// Every agent's deck, beside `points`.
+    /// Every agent's deck, beside `points`: empty when every deck is on one level (the
+    /// finite ones span less than [`LEVEL_SEPARATION_M`]; a NaN deck is on every level), so
+    /// that every pair of agents is on the same level and the scan skips the test.
     decks: Vec<f64>,
     /// Every agent's position now, by cell, when `indexed`.
     cells: CellIndex,
@@ -324,7 +326,11 @@ impl FeatureScratch {
         self.points.clear();
         self.points.extend(agents.iter().map(|a| a.now().point_enu));
         self.decks.clear();
-        self.decks.extend(agents.iter().map(|a| a.deck_m));
+        let finite = agents.iter().map(|a| a.deck_m).filter(|d| !d.is_nan());
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| (lo.min(d), hi.max(d)));
+        if !(hi - lo < LEVEL_SEPARATION_M || lo > hi) {
+            self.decks.extend(agents.iter().map(|a| a.deck_m));
+        }
         self.indexed = !self.scan_only && agents.len() >= CELL_INDEX_MIN_AGENTS;
         if self.indexed {
             self.cells.rebuild(agents.iter().map(|a| a.now().point_enu), NEIGHBOUR_RADIUS_M);
@@ -452,24 +458,36 @@ pub(crate) fn agent_features_with(
     let heading_of = |j: usize| headings.get(j).copied().unwrap_or_else(|| heading_vec(agents[j].now()));
     let velocity_of = |j: usize| velocity_along(agents[j].now(), heading_of(j));
     near.clear();
+    // The frame's agents all on one level (the scratch has their points but no decks):
+    // every pair on the same level, no deck to compare.
+    let one_level = !points.is_empty() && decks.is_empty();
     let within = |j: usize| {
         let p = agents[j].now().point_enu;
         let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
-        (j != i && d2 <= r2 && same_level(agents[j].deck_m - a.deck_m)).then_some((d2, j))
+        (j != i && d2 <= r2 && (one_level || same_level(agents[j].deck_m - a.deck_m))).then_some((d2, j))
     };
     // By cell or by scan, the same set (`crate::cells`), sorted into the same order.
     if *indexed && cells.points() == agents.len() && CellIndex::answers(now.point_enu, NEIGHBOUR_RADIUS_M) {
         cells.near(now.point_enu, NEIGHBOUR_RADIUS_M, |j| near.extend(within(j)));
-    } else if points.len() == agents.len() && decks.len() == agents.len() {
+    } else if points.len() == agents.len() && (one_level || decks.len() == agents.len()) {
         // The same test over the positions side by side, without a branch per agent (which
         // is within reach is a coin toss): every pair is written, the length moves only for
         // those kept.
         near.resize(points.len(), (0.0, 0));
         let mut len = 0;
-        for (j, (p, &deck_m)) in points.iter().zip(decks).enumerate() {
-            let d2 = (p[0] - now.point_enu[0]).powi(2) + (p[1] - now.point_enu[1]).powi(2);
-            near[len] = (d2, j);
-            len += usize::from((j != i) & (d2 <= r2) & same_level(deck_m - a.deck_m));
+        let at = now.point_enu;
+        if one_level {
+            for (j, p) in points.iter().enumerate() {
+                let d2 = (p[0] - at[0]).powi(2) + (p[1] - at[1]).powi(2);
+                near[len] = (d2, j);
+                len += usize::from((j != i) & (d2 <= r2));
+            }
+        } else {
+            for (j, (p, &deck_m)) in points.iter().zip(decks).enumerate() {
+                let d2 = (p[0] - at[0]).powi(2) + (p[1] - at[1]).powi(2);
+                near[len] = (d2, j);
+                len += usize::from((j != i) & (d2 <= r2) & same_level(deck_m - a.deck_m));
+            }
         }
         near.truncate(len);
     } else {
@@ -555,6 +573,67 @@ mod tests {
             let (cos_dh, sin_dh) = relative_heading([c, s], [gc, gs]);
             let dh = wrap_angle(g - h);
             assert!((cos_dh - dh.cos()).abs() < 4e-15 && (sin_dh - dh.sin()).abs() < 4e-15, "{h} {g}");
+        }
+    }
+
+    /// The neighbour search by cell, by the side-by-side scan (with decks, or skipping
+    /// them when every deck is on one level) and agent by agent give the same rows, with
+    /// agents on two levels (and NaN decks), on levels within one span, and all on deck 0.
+    #[test]
+    fn neighbour_searches_agree_on_levels() {
+        let line: Vec<P2> = (0..=40).map(|i| [-200.0 + 10.0 * i as f64, 0.0]).collect();
+        let map = MapContext::from_paths(vec![crate::map::make_path(line, 13.9, Some(0), None, vec![])], 2.0);
+        let mut rng = swm_core::rng::CounterRng::new(42, 1);
+        let n = CELL_INDEX_MIN_AGENTS.max(80);
+        let hist: Vec<Vec<Kinematics>> = (0..n)
+            .map(|_| {
+                let k = Kinematics {
+                    point_enu: [rng.range_f64(-60.0, 60.0), rng.range_f64(-20.0, 20.0)],
+                    heading_rad: rng.range_f64(-3.0, 3.0),
+                    speed_mps: rng.range_f64(0.0, 10.0),
+                };
+                vec![k]
+            })
+            .collect();
+        for decks in [[0.0, 6.0, f64::NAN, 2.9], [0.0, 1.0, f64::NAN, 2.9], [0.0; 4]] {
+            let views: Vec<AgentView> = (0..n)
+                .map(|j| AgentView {
+                    kind: if j % 5 == 0 { AgentKind::Pedestrian } else { AgentKind::Car },
+                    length_m: 4.5,
+                    width_m: 1.8,
+                    history: &hist[j],
+                    recorded_signal: None,
+                    intent: Intent::Straightest,
+                    deck_m: decks[j % 4],
+                })
+                .collect();
+            let rows = |scratch: Option<&FeatureScratch>| -> Vec<Vec<f32>> {
+                (0..n)
+                    .map(|i| {
+                        let mut row = vec![0.0f32; FEATURE_DIM];
+                        match scratch {
+                            Some(sc) => agent_features_with(&map, &views, i, 1.0, &mut row, None, sc, &mut Vec::new()),
+                            None => agent_features(&map, &views, i, 1.0, &mut row),
+                        }
+                        row
+                    })
+                    .collect()
+            };
+            let mut by_cell = FeatureScratch::default();
+            by_cell.new_frame(&views);
+            assert!(by_cell.indexed);
+            let mut scan = FeatureScratch { scan_only: true, ..Default::default() };
+            scan.new_frame(&views);
+            assert_eq!(scan.decks.is_empty(), decks[1] != 6.0, "{decks:?}: the decks kept for the scan");
+            let one_by_one = rows(None);
+            let bits = |r: &[Vec<f32>]| r.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&rows(Some(&by_cell))) == bits(&one_by_one), "{decks:?}: by cell");
+            assert!(bits(&rows(Some(&scan))) == bits(&one_by_one), "{decks:?}: by scan");
+            // Crowded enough that the searches had neighbours to find.
+            let present = one_by_one
+                .iter()
+                .map(|r| (0..NEIGHBOURS).filter(|&k| r[EGO_DIM + k * NEIGHBOUR_DIM + 13] == 1.0).count());
+            assert!(present.sum::<usize>() > n, "{decks:?}: few neighbours");
         }
     }
 
