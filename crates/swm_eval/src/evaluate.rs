@@ -237,6 +237,7 @@ impl Evaluator {
                             log_event(
                                 "simulated collision",
                                 sid,
+                                &log,
                                 &worlds,
                                 a,
                                 hist,
@@ -252,6 +253,7 @@ impl Evaluator {
                             log_event(
                                 "simulated off-road",
                                 sid,
+                                &log,
                                 &worlds,
                                 a,
                                 hist,
@@ -478,8 +480,16 @@ fn first_steps(
 /// Logs (debug) which agent (`a`, in the scenario's agents) had an event in which samples
 /// and first when, for finding the scene again, and the first such sample's scene over the
 /// half second up to it: the agent and everyone within 10 m of it then (pose, height,
-/// speed, lane; the agent marked).
-fn log_event(what: &str, sid: u64, worlds: &[World<'_>], a: usize, hist: usize, first_step: Vec<Option<usize>>) {
+/// speed, lane; the agent marked), and the agent's logged (teacher's) state at each step.
+fn log_event(
+    what: &str,
+    sid: u64,
+    log: &World<'_>,
+    worlds: &[World<'_>],
+    a: usize,
+    hist: usize,
+    first_step: Vec<Option<usize>>,
+) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
@@ -491,6 +501,20 @@ fn log_event(what: &str, sid: u64, worlds: &[World<'_>], a: usize, hist: usize, 
         tr[hist + 1 + t].is_some_and(|r| (r.x_m - me.x_m).hypot(r.y_m - me.y_m) <= 10.0)
     };
     for u in t.saturating_sub(5)..=t {
+        if let Some(r) = log[a][hist + 1 + u] {
+            tracing::debug!(
+                scenario_id = sid,
+                step = u,
+                agent_id = r.agent_id,
+                x_m = r.x_m,
+                y_m = r.y_m,
+                z_m = r.z_m,
+                heading_rad = r.heading_rad,
+                speed_mps = r.speed_mps,
+                lane = ?r.lane,
+                "  logged"
+            );
+        }
         for (b, tr) in worlds[k].iter().enumerate() {
             let Some(r) = tr[hist + 1 + u].filter(|_| near(tr)) else { continue };
             tracing::debug!(
