@@ -480,7 +480,8 @@ fn first_steps(
 /// Logs (debug) which agent (`a`, in the scenario's agents) had an event in which samples
 /// and first when, for finding the scene again, and the first such sample's scene over the
 /// half second up to it: the agent and everyone within 10 m of it then (pose, height,
-/// speed, lane; the agent marked), and the agent's logged (teacher's) state at each step.
+/// speed, lane; the agent marked), each step after the agent's logged (teacher's) state
+/// (`sample` none).
 fn log_event(
     what: &str,
     sid: u64,
@@ -493,45 +494,39 @@ fn log_event(
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
-    let agent_id = worlds.first().and_then(|w| w[a].iter().flatten().next()).map(|r| r.agent_id);
+    let agent_id = log[a].iter().flatten().next().map(|r| r.agent_id);
     tracing::debug!(scenario_id = sid, ?agent_id, ?first_step, "{what}");
     let Some((k, t)) = first_step.iter().enumerate().find_map(|(k, t)| t.map(|t| (k, t))) else { return };
     let Some(me) = worlds[k][a][hist + 1 + t] else { return };
     let near = |tr: &[Option<&TrajectoryRecord>]| {
         tr[hist + 1 + t].is_some_and(|r| (r.x_m - me.x_m).hypot(r.y_m - me.y_m) <= 10.0)
     };
+    // One line per record: the log's (`sample` none) or sample `k`'s.
+    let line = |u: usize, sample: Option<usize>, r: &TrajectoryRecord, this_agent: bool| {
+        tracing::debug!(
+            scenario_id = sid,
+            ?sample,
+            step = u,
+            agent_id = r.agent_id,
+            kind = ?r.kind,
+            x_m = r.x_m,
+            y_m = r.y_m,
+            z_m = r.z_m,
+            heading_rad = r.heading_rad,
+            speed_mps = r.speed_mps,
+            lane = ?r.lane,
+            this_agent,
+            "  scene"
+        );
+    };
     for u in t.saturating_sub(5)..=t {
         if let Some(r) = log[a][hist + 1 + u] {
-            tracing::debug!(
-                scenario_id = sid,
-                step = u,
-                agent_id = r.agent_id,
-                x_m = r.x_m,
-                y_m = r.y_m,
-                z_m = r.z_m,
-                heading_rad = r.heading_rad,
-                speed_mps = r.speed_mps,
-                lane = ?r.lane,
-                "  logged"
-            );
+            line(u, None, r, true);
         }
         for (b, tr) in worlds[k].iter().enumerate() {
-            let Some(r) = tr[hist + 1 + u].filter(|_| near(tr)) else { continue };
-            tracing::debug!(
-                scenario_id = sid,
-                sample = k,
-                step = u,
-                agent_id = r.agent_id,
-                kind = ?r.kind,
-                x_m = r.x_m,
-                y_m = r.y_m,
-                z_m = r.z_m,
-                heading_rad = r.heading_rad,
-                speed_mps = r.speed_mps,
-                lane = ?r.lane,
-                this_agent = b == a,
-                "  scene"
-            );
+            if let Some(r) = tr[hist + 1 + u].filter(|_| near(tr)) {
+                line(u, Some(k), r, b == a);
+            }
         }
     }
 }

@@ -536,11 +536,13 @@ pub(crate) fn agent_features_with(
 }
 
 /// Whether two agents whose decks differ by `dz_m` are on the same level (module docs,
-/// "Levels"): not [`LEVEL_SEPARATION_M`] or more apart, so a NaN deck keeps the agent.
+/// "Levels"): not [`LEVEL_SEPARATION_M`] or more apart, so a NaN deck keeps the agent. The
+/// collision mask's candidates are found by the same test.
 #[inline(always)]
 pub fn same_level(dz_m: f64) -> bool {
     let dz_m = dz_m.abs();
-    dz_m < LEVEL_SEPARATION_M || dz_m.is_nan()
+    // `|`, not `||`: no branch in the scans that call it.
+    (dz_m < LEVEL_SEPARATION_M) | dz_m.is_nan()
 }
 
 /// Features of every agent into a row-major `[agents.len(), FEATURE_DIM]` buffer.

@@ -1216,11 +1216,10 @@ impl ScanColumns {
     /// agent `j`'s centre, radius, speed and height.
     #[inline(always)]
     fn test(me: [f64; 3], o: [f64; 5], base_m: f64, horizon_s: f64) -> bool {
-        let dz = (o[4] - me[2]).abs();
         let (dx, dy) = (o[0] - me[0], o[1] - me[1]);
         let reach = base_m + o[2] + o[3] * horizon_s;
-        // Not `dz ≥ separation`: a NaN height keeps the agent, as the level test does.
-        ((dz < LEVEL_SEPARATION_M) | dz.is_nan()) & (dx * dx + dy * dy <= reach * reach)
+        // A NaN height keeps the agent, as the level test does.
+        crate::features::same_level(o[4] - me[2]) & (dx * dx + dy * dy <= reach * reach)
     }
 
     /// Every agent `j` [`ScanColumns::within`] the reach of agent `i`, pushed onto `out` in
