@@ -177,7 +177,8 @@ mod net;
 mod route;
 
 pub use net::{
-    CONFLICT_DIST_M, Conflict, Gate, Net, TURN_BACK_MAX_RADIUS_M, TURN_BACK_RAD, demand_weight, is_long, route_penalty,
+    A_LAT_MPS2, CONFLICT_DIST_M, Conflict, Curve, Gate, Net, TURN_BACK_MAX_RADIUS_M, TURN_BACK_RAD, demand_weight,
+    is_long, route_penalty,
 };
 
 use swm_core::rng::CounterRng;
@@ -2190,7 +2191,13 @@ impl VehicleSim {
         let p = v.p;
         let piece = v.piece;
         let plen = self.net.len[piece as usize];
-        let v0 = self.net.vmax[piece as usize] * p.speed_factor;
+        let mut v0 = self.net.vmax[piece as usize] * p.speed_factor;
+        // A curve of this lane that the body is in (front past its start, rear not past its
+        // end) caps the desired speed.
+        let curves: &[Curve] = if piece < nl { &self.net.curves[piece as usize] } else { &[] };
+        for c in curves.iter().filter(|c| c.s0_m <= v.s_m && c.s1_m >= v.s_m - p.length_m) {
+            v0 = v0.min(c.v_mps * p.speed_factor);
+        }
         let mut a = idm_free(&p, v.v_mps, v0);
         let mut a_obst = a;
         let mut max_adv = f64::INFINITY;
@@ -2243,6 +2250,18 @@ impl VehicleSim {
         // Speed limits ahead and crossings on the lanes ahead.
         let mut dist = plen - v.s_m;
         let v_now = v.v_mps;
+        // Slow down before curves: to reach a curve's speed at its start.
+        let brake_for_curve = |d: f64, c: &Curve, a: &mut f64, a_obst: &mut f64| {
+            let vc = c.v_mps * p.speed_factor;
+            if v_now > vc {
+                let need = (v_now * v_now - vc * vc) / (2.0 * d.max(1.0));
+                *a = a.min(-need * 1.1);
+                *a_obst = a_obst.min(-need * 1.1);
+            }
+        };
+        for c in curves.iter().filter(|c| c.s0_m > v.s_m && c.s0_m - v.s_m < LOOKAHEAD_M) {
+            brake_for_curve(c.s0_m - v.s_m, c, &mut a, &mut a_obst);
+        }
         if piece < nl {
             for &(cs, edge) in &self.net.crossings[piece as usize] {
                 let d = cs - 2.5 - v.s_m;
@@ -2269,6 +2288,9 @@ impl VehicleSim {
                 a_obst = a_obst.min(-need * 1.1);
             }
             if nxt < nl {
+                for c in self.net.curves[nxt as usize].iter().take_while(|c| dist + c.s0_m < LOOKAHEAD_M) {
+                    brake_for_curve(dist + c.s0_m, c, &mut a, &mut a_obst);
+                }
                 for &(cs, edge) in &self.net.crossings[nxt as usize] {
                     let d = dist + cs - 2.5;
                     if d < 60.0 && (ctx.occupied)(edge) && v_now * v_now / (2.0 * d.max(0.01)) < 6.0 {
@@ -2294,13 +2316,15 @@ impl VehicleSim {
                 if Some(c2) == next_conn || through || v.s_m > safe_s + 0.05 {
                     continue;
                 }
-                // Claimed connections are kept clear too (see CLAIM_AFTER_S).
+                // Claimed connections are kept clear too (see CLAIM_AFTER_S), unless a
+                // deadlock resolution lets this vehicle ignore claims.
                 let claimant = self.claims[c2 as usize].0;
+                let ignore_claims = ctx.time_s < v.ignore_yield_until_s;
                 let holder = self.occupants[c2 as usize]
                     .iter()
                     .find(|x| x.0 != slot)
                     .map(|x| x.0)
-                    .or((claimant != NONE && claimant != slot).then_some(claimant));
+                    .or((!ignore_claims && claimant != NONE && claimant != slot).then_some(claimant));
                 if let Some(o) = holder {
                     let d = safe_s - v.s_m;
                     if v_now * v_now / (2.0 * d.max(0.01)) <= 6.0 {

@@ -80,6 +80,82 @@ pub fn offset_polyline(points: &[P2], offset_m: f64) -> Vec<P2> {
     out
 }
 
+/// Bounds on the circular arcs [`fillet_polyline`] puts at a polyline's corners.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FilletLimits {
+    /// The widest radius wanted (m): a road's design radius, v² / a_lat.
+    pub max_radius_m: f64,
+    /// The farthest the arc may pass from the mapped corner (m): half the carriageway,
+    /// so that the mapped vertex stays on the road.
+    pub max_offset_m: f64,
+    /// Corners whose arc would be tighter than this (m) stay sharp: lanes offset farther
+    /// than the radius to the inside would fold back on themselves.
+    pub min_radius_m: f64,
+}
+
+/// Corners turning by less than this (rad) are left as they are.
+pub const FILLET_MIN_TURN_RAD: f64 = 0.01;
+/// Largest turn (rad) between two consecutive points of an arc.
+pub const FILLET_ARC_STEP_RAD: f64 = 0.1;
+
+/// Rounds a polyline's interior corners with circular arcs tangent to both legs, so that a
+/// vehicle following it turns gradually rather than all at once at a mapped vertex (OSM
+/// draws bends as corners). Each corner's radius is the largest that fits within
+/// `limits`: at most `max_radius_m`, at most `max_offset_m` from the vertex, and using at
+/// most half of each leg (so neighbouring arcs never overlap). Corners that would need a
+/// radius under `min_radius_m`, or turn back by more than 170°, stay sharp. The end points
+/// and the first and last half legs are kept, so ends (junctions) and end directions do
+/// not move. Arc points are at most [`FILLET_ARC_STEP_RAD`] of turn apart.
+pub fn fillet_polyline(points: &[P2], limits: FilletLimits) -> Vec<P2> {
+    let mut pts = points.to_vec();
+    dedup(&mut pts);
+    let n = pts.len();
+    if n < 3 {
+        return pts;
+    }
+    let unit = |a: P2, b: P2| -> P2 {
+        let d = dist(a, b).max(1e-12);
+        [(b[0] - a[0]) / d, (b[1] - a[1]) / d]
+    };
+    let mut out = Vec::with_capacity(n * 2);
+    out.push(pts[0]);
+    for i in 1..n - 1 {
+        let (a, v, b) = (pts[i - 1], pts[i], pts[i + 1]);
+        let (d_in, d_out) = (unit(a, v), unit(v, b));
+        let turn = turn_angle(d_in, d_out);
+        let abs = turn.abs();
+        if abs < FILLET_MIN_TURN_RAD || abs > 170f64.to_radians() {
+            out.push(v);
+            continue;
+        }
+        let tan_half = (abs / 2.0).tan();
+        let leg_m = 0.5 * dist(a, v).min(dist(v, b));
+        let fit_m = leg_m / tan_half;
+        let offset_m = limits.max_offset_m / (1.0 / (abs / 2.0).cos() - 1.0);
+        let radius_m = limits.max_radius_m.min(fit_m).min(offset_m);
+        if !(radius_m >= limits.min_radius_m) {
+            out.push(v);
+            continue;
+        }
+        let t_m = radius_m * tan_half;
+        let t1 = [v[0] - d_in[0] * t_m, v[1] - d_in[1] * t_m];
+        // The centre lies on the inside of the turn (left of d_in for a left turn).
+        let side = turn.signum();
+        let c = [t1[0] - d_in[1] * radius_m * side, t1[1] + d_in[0] * radius_m * side];
+        let r0 = [t1[0] - c[0], t1[1] - c[1]];
+        let pieces = (abs / FILLET_ARC_STEP_RAD).ceil().max(1.0) as usize;
+        out.push(t1);
+        for k in 1..pieces {
+            let (s, co) = (turn * k as f64 / pieces as f64).sin_cos();
+            out.push([c[0] + r0[0] * co - r0[1] * s, c[1] + r0[0] * s + r0[1] * co]);
+        }
+        out.push([v[0] + d_out[0] * t_m, v[1] + d_out[1] * t_m]);
+    }
+    out.push(pts[n - 1]);
+    dedup(&mut out);
+    out
+}
+
 /// The part of a polyline between arc lengths `s0` and `s1` (clamped).
 pub fn cut_polyline(points: &[P2], s0: f64, s1: f64) -> Vec<P2> {
     let total = polyline_len(points);
@@ -194,6 +270,66 @@ mod tests {
         assert!(Polygon::ring_signed_area_m2(&p.exterior) > 0.0);
         assert_eq!(p.exterior.len(), 4);
         assert!(make_polygon(vec![[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]], vec![]).is_none());
+    }
+
+    fn limits(max_radius_m: f64, max_offset_m: f64, min_radius_m: f64) -> FilletLimits {
+        FilletLimits { max_radius_m, max_offset_m, min_radius_m }
+    }
+
+    #[test]
+    fn fillet_rounds_a_right_angle_with_a_tangent_arc() {
+        let pl = [[0.0, 0.0], [40.0, 0.0], [40.0, 40.0]];
+        let f = fillet_polyline(&pl, limits(10.0, 100.0, 1.0));
+        // Tangent points 10 m before and after the corner; every arc point 10 m from the
+        // centre (30, 10); no step turns by more than the arc step.
+        assert_eq!(f[0], [0.0, 0.0]);
+        assert_eq!(*f.last().unwrap(), [40.0, 40.0]);
+        assert!((f[1][0] - 30.0).abs() < 1e-9 && f[1][1].abs() < 1e-9, "{f:?}");
+        let k = f.len() - 2;
+        assert!((f[k][0] - 40.0).abs() < 1e-9 && (f[k][1] - 10.0).abs() < 1e-9, "{f:?}");
+        for p in &f[1..=k] {
+            assert!((dist(*p, [30.0, 10.0]) - 10.0).abs() < 1e-9, "{p:?}");
+        }
+        for w in f.windows(3) {
+            let t = turn_angle([w[1][0] - w[0][0], w[1][1] - w[0][1]], [w[2][0] - w[1][0], w[2][1] - w[1][1]]);
+            assert!(t >= 0.0 && t <= FILLET_ARC_STEP_RAD + 1e-9, "{t}");
+        }
+    }
+
+    #[test]
+    fn fillet_radius_keeps_to_the_legs_and_the_offset() {
+        // Legs of 8 m: at most 4 m of each, so the radius of a right angle is 4 m.
+        let f = fillet_polyline(&[[0.0, 0.0], [8.0, 0.0], [8.0, -8.0]], limits(50.0, 100.0, 1.0));
+        assert!((f[1][0] - 4.0).abs() < 1e-9, "{f:?}");
+        // Within 1 m of the vertex: r (sqrt(2) - 1) <= 1.
+        let f = fillet_polyline(&[[0.0, 0.0], [40.0, 0.0], [40.0, 40.0]], limits(50.0, 1.0, 1.0));
+        let r = 1.0 / (std::f64::consts::SQRT_2 - 1.0);
+        assert!((f[1][0] - (40.0 - r)).abs() < 1e-9, "{f:?}");
+        // Too tight: the corner stays.
+        let pl = [[0.0, 0.0], [4.0, 0.0], [4.0, 4.0]];
+        assert_eq!(fillet_polyline(&pl, limits(50.0, 100.0, 3.0)), pl.to_vec());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fillet_keeps_ends_and_stays_near_the_line(
+            raw in proptest::collection::vec((-200.0f64..200.0, -200.0f64..200.0), 2..12),
+            max_offset_m in 0.5f64..6.0,
+        ) {
+            let pl: Vec<P2> = raw.iter().map(|&(x, y)| [x, y]).collect();
+            let f = fillet_polyline(&pl, limits(80.0, max_offset_m, 2.0));
+            let mut d = pl.clone();
+            dedup(&mut d);
+            proptest::prop_assert_eq!(f[0], d[0]);
+            proptest::prop_assert_eq!(*f.last().unwrap(), *d.last().unwrap());
+            proptest::prop_assert!(f.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+            proptest::prop_assert!(polyline_len(&f) <= polyline_len(&d) + 1e-6);
+            // Every new point lies within max_offset_m of the mapped line.
+            for p in &f {
+                let near = d.windows(2).map(|w| point_segment_distance(*p, w[0], w[1]).0).fold(f64::INFINITY, f64::min);
+                proptest::prop_assert!(near <= max_offset_m + 1e-6, "{:?} is {} m off", p, near);
+            }
+        }
     }
 
     #[test]

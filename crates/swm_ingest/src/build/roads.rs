@@ -220,6 +220,10 @@ pub fn default_lane_width_m(class: RoadClass) -> f64 {
 }
 
 /// Default speed limit (m/s) when `maxspeed` is not tagged.
+/// Lateral acceleration (m/s²) of a road's design radius: a bend is rounded to at most
+/// v² / this, v its speed limit.
+pub const FILLET_LATERAL_MPS2: f64 = 2.0;
+
 pub fn default_speed_mps(class: RoadClass) -> f64 {
     let kmh = match class {
         RoadClass::Motorway => 100.0,
@@ -639,6 +643,25 @@ pub fn build(ctx: &Ctx, twin: &mut Twin, report: &mut Report) -> RoadNetwork {
             }
         }
     }
+    // Bends drawn as corners become arcs (see `geom::fillet_polyline`): lanes, sidewalks
+    // and the drivable area then follow a curve a vehicle can drive at the road's speed.
+    let mut filleted = 0usize;
+    for (seg, tags) in net.segments.iter_mut().zip(&seg_tags) {
+        let speed_mps =
+            tags.get("maxspeed").and_then(super::tags::parse_speed_mps).unwrap_or(default_speed_mps(seg.class));
+        let half_width_m = seg.width_m() / 2.0;
+        let limits = geom::FilletLimits {
+            max_radius_m: speed_mps * speed_mps / FILLET_LATERAL_MPS2,
+            max_offset_m: half_width_m,
+            min_radius_m: half_width_m + 0.5,
+        };
+        let points = geom::fillet_polyline(&seg.points, limits);
+        if points.len() != seg.points.len() {
+            filleted += 1;
+        }
+        seg.points = points;
+    }
+    tracing::debug!(segments = filleted, "segments with corners rounded to arcs");
     for (si, s) in net.segments.iter().enumerate() {
         net.arms.entry(s.from()).or_default().push((si, false));
         net.arms.entry(s.to()).or_default().push((si, true));

@@ -20,6 +20,65 @@ pub const PARALLEL_CONFLICT_DIST_M: f64 = 2.6;
 const PARALLEL_MAX_RAD: f64 = 0.26;
 /// Lateral acceleration allowed in turns (m/s²).
 pub const A_LAT_MPS2: f64 = 2.0;
+/// Span (m) over which a path's curvature is measured for its curve speeds: about a car's
+/// length, the chord whose turning is the recorded heading's.
+pub const CURVE_WINDOW_M: f64 = 5.0;
+/// Lowest curve speed (m/s): a hairpin is taken at a walking pace, not stopped at.
+pub const CURVE_MIN_MPS: f64 = 3.0;
+
+/// A stretch of a lane that its curvature limits to `v_mps` (the speed at which the turn
+/// takes [`A_LAT_MPS2`] sideways), from `s0_m` to `s1_m` along it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Curve {
+    pub s0_m: f64,
+    pub s1_m: f64,
+    pub v_mps: f64,
+}
+
+/// The curve speeds of a path (plan view points, `cum` their distances along it): at each
+/// interior point, the turn of the points within [`CURVE_WINDOW_M`] / 2 of it divided by the
+/// window gives the curvature κ, and `sqrt(A_LAT / κ)` (at least [`CURVE_MIN_MPS`]) the speed
+/// over that window; only those under `v_limit_mps` are kept, in order along the path.
+pub fn curve_speeds(pts: &[[f64; 3]], cum: &[f64], v_limit_mps: f64) -> Vec<Curve> {
+    let n = pts.len();
+    if n < 3 {
+        return Vec::new();
+    }
+    // Segment headings; a zero-length segment keeps the one before it.
+    let mut h = Vec::with_capacity(n - 1);
+    for i in 0..n - 1 {
+        let degenerate = cum[i + 1] - cum[i] < 1e-9;
+        h.push(if degenerate && i > 0 { h[i - 1] } else { heading(pts[i], pts[i + 1]) });
+    }
+    let turn: Vec<f64> = (1..n - 1).map(|i| wrap(h[i] - h[i - 1])).collect();
+    let half = CURVE_WINDOW_M / 2.0;
+    let mut out = Vec::new();
+    let mut lo = 0;
+    for i in 1..n - 1 {
+        let s = cum[i];
+        while cum[lo + 1] < s - half {
+            lo += 1;
+        }
+        let mut sum = 0.0;
+        let mut j = lo.max(1);
+        while cum[j] < s - half {
+            j += 1;
+        }
+        while j < n - 1 && cum[j] <= s + half {
+            sum += turn[j - 1];
+            j += 1;
+        }
+        let kappa = sum.abs() / CURVE_WINDOW_M;
+        if kappa <= 0.0 {
+            continue;
+        }
+        let v = (A_LAT_MPS2 / kappa).sqrt().max(CURVE_MIN_MPS);
+        if v < v_limit_mps {
+            out.push(Curve { s0_m: s - half, s1_m: s + half, v_mps: v });
+        }
+    }
+    out
+}
 
 /// A conflict of one connection with another of the same junction.
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +151,9 @@ pub struct Net {
     lane_groups: LaneGroups,
     pub len: Vec<f64>,
     pub vmax: Vec<f64>,
+    /// Per lane: its curves slower than its speed limit, in order (connections have theirs
+    /// in `vmax`).
+    pub curves: Vec<Vec<Curve>>,
     pub lane_out: Vec<Vec<u32>>,
     pub lane_in: Vec<Vec<u32>>,
     pub conflicts: Vec<Vec<Conflict>>,
@@ -392,9 +454,12 @@ impl Net {
             let dh = wrap(heading(p[p.len() - 2], p[p.len() - 1]) - heading(p[0], p[1])).abs();
             let lim =
                 twin.lanes[c.from_lane as usize].speed_limit_mps.min(twin.lanes[c.to_lane as usize].speed_limit_mps);
-            let v = if dh > 0.15 { (A_LAT_MPS2 * len[nl + ci] / dh).sqrt().max(3.0) } else { lim };
+            let v = if dh > 0.15 { (A_LAT_MPS2 * len[nl + ci] / dh).sqrt().max(CURVE_MIN_MPS) } else { lim };
+            // The tightest bend on the way counts too (an S-curve turns little end to end).
+            let v = curve_speeds(p, &cum[nl + ci], v).iter().fold(v, |m, c| m.min(c.v_mps));
             vmax.push(v.min(lim).max(2.0));
         }
+        let curves: Vec<Vec<Curve>> = (0..nl).map(|l| curve_speeds(&pts[l], &cum[l], vmax[l])).collect();
         // Groups: lanes joined by left/right neighbours.
         let mut group_of = vec![u32::MAX; nl];
         let mut groups: Vec<Vec<u32>> = Vec::new();
@@ -789,6 +854,7 @@ impl Net {
             lane_groups,
             len,
             vmax,
+            curves,
             lane_out,
             lane_in,
             conflicts,
