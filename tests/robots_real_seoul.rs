@@ -62,9 +62,10 @@ fn robots_drive_and_walk_on_real_yeouido() -> anyhow::Result<()> {
 }
 
 /// A start that traffic keeps blocked is given up for another. On Jamsil at rush hour the
-/// delivery robot's first start for seed 112 stays within a walker's reach for the whole
-/// 30 s the warm-up may wait; before, the episode began there anyway and the walker struck
-/// the robot in its first step, whatever it did.
+/// delivery robot's first start for seed 772 stays blocked for the whole 30 s the warm-up
+/// may wait (seed 112 until session 43, whose rounded bends and curve speeds changed the
+/// traffic; 772 is the only seed of 100-772 that blocks now); before, the episode began there anyway
+/// and a walker struck the robot in its first step, whatever it did.
 #[test]
 fn a_start_blocked_by_traffic_is_given_up_for_a_clear_one() -> anyhow::Result<()> {
     let Some(pbf) = require_shared_data("seoul/jamsil.osm.pbf") else { return Ok(()) };
@@ -72,10 +73,10 @@ fn a_start_blocked_by_traffic_is_given_up_for_a_clear_one() -> anyhow::Result<()
     let config = EnvConfig::of(RobotKind::Delivery).rush_hour();
     let longest_wait_s = config.warmup_s + 30.0;
     let mut env = Env::new(scene, config)?;
-    let obs = env.reset(112)?;
+    let obs = env.reset(772)?;
     assert!(
         obs.time_s > longest_wait_s + 0.05,
-        "seed 112 no longer meets a blocked start (it began at {} s): this test needs another seed",
+        "seed 772 no longer meets a blocked start (it began at {} s): this test needs another seed",
         obs.time_s
     );
     // Standing still for 2 s: nothing was about to strike the robot where it starts.

@@ -133,7 +133,7 @@ pub fn fillet_polyline(points: &[P2], limits: FilletLimits) -> Vec<P2> {
         let fit_m = leg_m / tan_half;
         let offset_m = limits.max_offset_m / (1.0 / (abs / 2.0).cos() - 1.0);
         let radius_m = limits.max_radius_m.min(fit_m).min(offset_m);
-        if !(radius_m >= limits.min_radius_m) {
+        if radius_m.is_nan() || radius_m < limits.min_radius_m {
             out.push(v);
             continue;
         }
@@ -292,7 +292,7 @@ mod tests {
         }
         for w in f.windows(3) {
             let t = turn_angle([w[1][0] - w[0][0], w[1][1] - w[0][1]], [w[2][0] - w[1][0], w[2][1] - w[1][1]]);
-            assert!(t >= 0.0 && t <= FILLET_ARC_STEP_RAD + 1e-9, "{t}");
+            assert!((0.0..=FILLET_ARC_STEP_RAD + 1e-9).contains(&t), "{t}");
         }
     }
 
