@@ -8,7 +8,7 @@ mod common;
 use swm_dataset::Scenario;
 use swm_gpu::GpuContext;
 use swm_gpu::features::{GpuFeatures, GpuMap, HISTORY_SLOTS, history_slot, pack_map};
-use swm_model::features::{FEATURE_DIM, agent_features};
+use swm_model::features::{EGO_DIM, FEATURE_DIM, NEIGHBOUR_DIM, NEIGHBOURS, agent_features};
 use swm_model::map::{MapContext, SignalSource};
 use swm_model::rollout::RolloutAgent;
 use swm_sim::signal::LaneSignalSource;
@@ -19,6 +19,9 @@ struct Comparison {
     /// (row, feature, cpu, gpu) of rows beyond 1e-4.
     outliers: Vec<(usize, usize, f32, f32)>,
     max_within: f32,
+    /// Rows within 1e-4 once two neighbour slots at the same distance (within 1e-5 m ÷ 40)
+    /// are swapped: a neighbour-order tie, which the f32 GPU may break the other way.
+    ties: usize,
     /// Rows (CPU side) with a matched path, in a junction, a stop line with a signal state,
     /// a building within a ray's reach, a neighbour, a leader.
     coverage: [usize; 6],
@@ -32,7 +35,7 @@ fn compare(ctx: &GpuContext, map: &MapContext, scenarios: &[Scenario]) -> Compar
     let gmap = GpuMap::new(ctx, map).unwrap();
     let gpu = GpuFeatures::new(ctx).unwrap().compute(ctx, &gmap, &rows, 0, 1).unwrap();
     assert_eq!(gpu.len(), n * FEATURE_DIM);
-    let mut cmp = Comparison { rows: n, outliers: Vec::new(), max_within: 0.0, coverage: [0; 6] };
+    let mut cmp = Comparison { rows: n, outliers: Vec::new(), max_within: 0.0, ties: 0, coverage: [0; 6] };
     let mut cpu = vec![0.0f32; FEATURE_DIM];
     for g in &groups {
         let views: Vec<_> = g.agents.iter().map(RolloutAgent::view).collect();
@@ -50,10 +53,28 @@ fn compare(ctx: &GpuContext, map: &MapContext, scenarios: &[Scenario]) -> Compar
             for (c, s) in cmp.coverage.iter_mut().zip(seen) {
                 *c += usize::from(s);
             }
-            let (k, d) = (0..FEATURE_DIM)
-                .map(|k| (k, (g[k] - cpu[k]).abs()))
-                .fold((0, 0.0f32), |b, x| if x.1 > b.1 || x.1.is_nan() { x } else { b });
-            if d > 1e-4 || d.is_nan() {
+            let worst = |cpu: &[f32]| {
+                (0..FEATURE_DIM)
+                    .map(|k| (k, (g[k] - cpu[k]).abs()))
+                    .fold((0, 0.0f32), |b, x| if x.1 > b.1 || x.1.is_nan() { x } else { b })
+            };
+            let (k, d) = worst(&cpu);
+            // A neighbour-order tie: slots j and j + 1 at the same distance, swapped.
+            let tie = (d > 1e-4 || d.is_nan())
+                && (0..NEIGHBOURS - 1).any(|j| {
+                    let (a, b) = (EGO_DIM + j * NEIGHBOUR_DIM, EGO_DIM + (j + 1) * NEIGHBOUR_DIM);
+                    let dist = NEIGHBOUR_DIM - 2;
+                    if (cpu[a + dist] - cpu[b + dist]).abs() > 1e-5 {
+                        return false;
+                    }
+                    let mut swapped = cpu.clone();
+                    swapped.copy_within(b..b + NEIGHBOUR_DIM, a);
+                    swapped[b..b + NEIGHBOUR_DIM].copy_from_slice(&cpu[a..a + NEIGHBOUR_DIM]);
+                    worst(&swapped).1 <= 1e-4
+                });
+            if tie {
+                cmp.ties += 1;
+            } else if d > 1e-4 || d.is_nan() {
                 cmp.outliers.push((row, k, cpu[k], g[k]));
             } else {
                 cmp.max_within = cmp.max_within.max(d);
@@ -167,11 +188,12 @@ fn features_match_the_cpu_on_the_default_district_with_signal_plans() {
     assert!(signalled > 50, "{signalled} signalled lanes");
     let c = compare(&ctx, &map, &set.scenarios);
     println!(
-        "{} rows in {} scenarios, {} beyond 1e-4, max within {:.1e}; map {} words; rows with a path, in a \
-         junction, a signal ahead, a building, a neighbour, a leader: {:?}",
+        "{} rows in {} scenarios, {} beyond 1e-4, {} neighbour-order ties, max within {:.1e}; map {} words; rows \
+         with a path, in a junction, a signal ahead, a building, a neighbour, a leader: {:?}",
         c.rows,
         set.scenarios.len(),
         c.outliers.len(),
+        c.ties,
         c.max_within,
         pack_map(&map).unwrap().len(),
         c.coverage
@@ -185,6 +207,8 @@ fn features_match_the_cpu_on_the_default_district_with_signal_plans() {
     // Rows beyond 1e-4 only where the CPU sits on a discontinuity (module docs of
     // swm_gpu::features): a handful in a thousand at most.
     assert!(c.outliers.len() * 500 <= c.rows, "{} of {} rows beyond 1e-4", c.outliers.len(), c.rows);
+    // Exact distance ties are rare too (two agents a lane width either side).
+    assert!(c.ties * 100 <= c.rows, "{} of {} rows with neighbour-order ties", c.ties, c.rows);
     assert!(c.max_within <= 1e-4);
 }
 

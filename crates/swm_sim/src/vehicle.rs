@@ -28,8 +28,12 @@
 //!   trucks a = 1.0, T = 1.5 s, slower desired speed), against the nearest vehicle ahead
 //!   along the route (same piece, then the connection, then the next lanes, within
 //!   150 m; vehicles whose rear still overhangs the lane count too). Speed limits ahead
-//!   (lower limits, turns at 2 m/s² lateral) are anticipated. A hard kinematic clamp keeps
-//!   every gap positive.
+//!   (lower limits, turns at 2 m/s² lateral) are anticipated, and so are **curves**: a
+//!   lane's stretches whose curvature over [`CURVE_WINDOW_M`] (about the body's chord,
+//!   whose turning is the recorded heading's) would take more than [`A_LAT_MPS2`] sideways
+//!   at the limit ([`Net::curves`]) cap the desired speed while the body is in them and
+//!   are braked for before; a connection's speed is its tightest bend's too (an S-curve
+//!   turns little end to end). A hard kinematic clamp keeps every gap positive.
 //! * **Junctions**: a vehicle enters a connection only with a **reservation**: requested by
 //!   the first vehicle of the lane within braking distance + 20 m of its hold point, and
 //!   granted when no vehicle holding a conflicting connection (paths closer than 3 m,
@@ -177,8 +181,8 @@ mod net;
 mod route;
 
 pub use net::{
-    A_LAT_MPS2, CONFLICT_DIST_M, Conflict, Curve, Gate, Net, TURN_BACK_MAX_RADIUS_M, TURN_BACK_RAD, demand_weight,
-    is_long, route_penalty,
+    A_LAT_MPS2, CONFLICT_DIST_M, CURVE_MIN_MPS, CURVE_WINDOW_M, Conflict, Curve, Gate, Net, TURN_BACK_MAX_RADIUS_M,
+    TURN_BACK_RAD, demand_weight, is_long, route_penalty,
 };
 
 use swm_core::rng::CounterRng;
