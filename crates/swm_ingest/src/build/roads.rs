@@ -219,11 +219,11 @@ pub fn default_lane_width_m(class: RoadClass) -> f64 {
     }
 }
 
-/// Default speed limit (m/s) when `maxspeed` is not tagged.
 /// Lateral acceleration (m/s²) of a road's design radius: a bend is rounded to at most
 /// v² / this, v its speed limit.
 pub const FILLET_LATERAL_MPS2: f64 = 2.0;
 
+/// Default speed limit (m/s) when `maxspeed` is not tagged.
 pub fn default_speed_mps(class: RoadClass) -> f64 {
     let kmh = match class {
         RoadClass::Motorway => 100.0,
