@@ -1411,6 +1411,39 @@ fn intrusions(
 mod tests {
     use super::*;
 
+    fn cum_of(pts: &[[f64; 3]]) -> Vec<f64> {
+        let mut cum = vec![0.0];
+        for w in pts.windows(2) {
+            cum.push(cum.last().unwrap() + (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]));
+        }
+        cum
+    }
+
+    #[test]
+    fn curve_speeds_follow_the_curvature() {
+        // An arc of radius 20 m (points 0.05 rad apart, 1 m): v = sqrt(2 m/s² × 20 m).
+        let arc: Vec<[f64; 3]> =
+            (0..=30).map(|k| [20.0 * (k as f64 * 0.05).sin(), 20.0 - 20.0 * (k as f64 * 0.05).cos(), 0.0]).collect();
+        let c = curve_speeds(&arc, &cum_of(&arc), 13.9);
+        assert_eq!(c.len(), 29);
+        let want = (A_LAT_MPS2 * 20.0).sqrt();
+        // Inner points see 5 turns of 0.05 rad within the window (5 m of arc ~ 5 turns).
+        assert!(c[5..24].iter().all(|x| (x.v_mps - want).abs() < 0.1 * want), "{c:?}");
+        // Faster than the limit: nothing kept.
+        assert!(curve_speeds(&arc, &cum_of(&arc), 5.0).is_empty());
+        // A 90° corner between two 50 m legs: 1.57 rad over the 5 m window, at most 3 m/s.
+        let corner = [[0.0, 0.0, 0.0], [50.0, 0.0, 0.0], [50.0, 50.0, 0.0]];
+        let c = curve_speeds(&corner, &cum_of(&corner), 13.9);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].s0_m, c[0].s1_m), (47.5, 52.5));
+        assert_eq!(c[0].v_mps, CURVE_MIN_MPS);
+        // A 10° kink: sqrt(2 × 5 / 0.1745) = 7.6 m/s; a duplicate point does not add a turn.
+        let kink = [[0.0, 0.0, 0.0], [50.0, 0.0, 0.0], [50.0, 0.0, 0.0], [100.0, 50.0 * 10f64.to_radians().tan(), 0.0]];
+        let c = curve_speeds(&kink, &cum_of(&kink), 13.9);
+        let v = (A_LAT_MPS2 * CURVE_WINDOW_M / 10f64.to_radians()).sqrt();
+        assert!(!c.is_empty() && c.iter().all(|x| (x.v_mps - v).abs() < 1e-9), "{c:?} against {v}");
+    }
+
     #[test]
     fn weighted_picks_follow_the_weights() {
         // Weights 1, 0 (never picked), 3.
