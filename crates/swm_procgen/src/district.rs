@@ -281,6 +281,8 @@ struct Gen<'a> {
     /// Arterial index of each line, by line.
     line_arterial: BTreeMap<usize, usize>,
     schools: u32,
+    /// Random streams handed out for bends so far (see [`Gen::bend_rng`]).
+    bend_streams: u64,
 }
 
 /// What the generator produced, in the canonical frame.
@@ -288,6 +290,21 @@ pub struct Output {
     pub draft: Draft,
     pub layout: Layout,
 }
+
+/// Length of an arterial's straight stub beyond the district's boundary intersection.
+const STUB_M: f64 = 60.0;
+
+/// Depth the expressway (carriageways, ramps, verges) adds to the riverside park band.
+const EXPRESSWAY_BAND_M: f64 = 50.0;
+
+/// Length along the river of an expressway ramp, metres.
+const RAMP_M: f64 = 90.0;
+
+/// How far outside the hill's forest the road round it runs, metres.
+const HILL_ROAD_GAP_M: f64 = 14.0;
+
+/// First random stream of the bends (streams below are the layout's and the blocks').
+const BEND_STREAM_BASE: u64 = 7_000_000;
 
 fn fmt_m(x: f64) -> String {
     let r = (x * 2.0).round() / 2.0;
@@ -312,7 +329,7 @@ pub fn generate(p: &DistrictParams) -> Output {
             bank_amplitude_m: rng.range_f64(4.0, 12.0),
             bank_wavelength_m: rng.range_f64(500.0, 900.0),
             bank_phase_rad: rng.range_f64(0.0, 6.3),
-            v0_m: width_m + park_m,
+            v0_m: width_m + park_m + if p.expressway { EXPRESSWAY_BAND_M } else { 0.0 },
         }
     });
     let v0 = river.as_ref().map_or(0.0, |r| r.v0_m);
@@ -331,6 +348,7 @@ pub fn generate(p: &DistrictParams) -> Output {
         art_edges: Vec::new(),
         line_arterial: BTreeMap::new(),
         schools: 0,
+        bend_streams: 0,
     };
 
     // --- The arterial grid -------------------------------------------------------
@@ -375,14 +393,12 @@ pub fn generate(p: &DistrictParams) -> Output {
         let primary = (j == 0 && river.is_some()) || rng.chance(0.5);
         v_art.push(g.new_arterial(&mut rng, primary));
     }
-    let stub_m = 60.0;
     let mut u_lines = Vec::new();
     for i in 0..=nu {
         let mut edges = Vec::new();
         if river.is_none() {
             let (a, b) = (g.d.pos(inter[i][0]), g.d.pos(inter[i][1]));
-            let s = g.d.node(along(a, unit(sub(a, b)), stub_m), Tags::new());
-            edges.push(g.d.edge(s, inter[i][0]));
+            edges.extend(g.stub(inter[i][0], unit(sub(a, b)), None, true));
         }
         for j in 0..nv {
             let e = g.d.edge(inter[i][j], inter[i][j + 1]);
@@ -391,8 +407,7 @@ pub fn generate(p: &DistrictParams) -> Output {
             edges.push(e);
         }
         let (a, b) = (g.d.pos(inter[i][nv]), g.d.pos(inter[i][nv - 1]));
-        let s = g.d.node(along(a, unit(sub(a, b)), stub_m), Tags::new());
-        edges.push(g.d.edge(inter[i][nv], s));
+        edges.extend(g.stub(inter[i][nv], unit(sub(a, b)), None, false));
         let line = g.d.line(edges, g.arterials[u_art[i]].tags.clone());
         g.line_arterial.insert(line, u_art[i]);
         u_lines.push(line);
@@ -400,9 +415,10 @@ pub fn generate(p: &DistrictParams) -> Output {
     let mut v_lines = Vec::new();
     for j in 0..=nv {
         let mut edges = Vec::new();
+        // The riverside arterial's stubs curve away from the river, never into it.
+        let away = (j == 0 && river.is_some()).then_some([0.0, 1.0]);
         let (a, b) = (g.d.pos(inter[0][j]), g.d.pos(inter[1][j]));
-        let s = g.d.node(along(a, unit(sub(a, b)), stub_m), Tags::new());
-        edges.push(g.d.edge(s, inter[0][j]));
+        edges.extend(g.stub(inter[0][j], unit(sub(a, b)), away, true));
         for i in 0..nu {
             let e = g.d.edge(inter[i][j], inter[i + 1][j]);
             let cross_at = [u_art[i], u_art[i + 1]];
@@ -410,8 +426,7 @@ pub fn generate(p: &DistrictParams) -> Output {
             edges.push(e);
         }
         let (a, b) = (g.d.pos(inter[nu][j]), g.d.pos(inter[nu - 1][j]));
-        let s = g.d.node(along(a, unit(sub(a, b)), stub_m), Tags::new());
-        edges.push(g.d.edge(inter[nu][j], s));
+        edges.extend(g.stub(inter[nu][j], unit(sub(a, b)), away, false));
         let line = g.d.line(edges, g.arterials[v_art[j]].tags.clone());
         g.line_arterial.insert(line, v_art[j]);
         v_lines.push(line);
@@ -606,6 +621,47 @@ impl Gen<'_> {
             road,
         });
         self.arterials.len() - 1
+    }
+
+    /// A fresh random stream for one bend decision. Bends draw from their own streams
+    /// so that turning them off (`bend_share = 0`) leaves every other choice as it was.
+    fn bend_rng(&mut self) -> CounterRng {
+        self.bend_streams += 1;
+        CounterRng::new(self.p.seed, BEND_STREAM_BASE + self.bend_streams)
+    }
+
+    /// The edges of an arterial's stub, the stretch that leaves the district from its
+    /// boundary intersection `at` along the unit vector `dir`. Ordered along the line:
+    /// into `at` when `into_at`, else out of it. With chance `bend_share` the road
+    /// curves away halfway out, by 15-60° (to the side of `away` when given): the twin
+    /// builder rounds the corner into an arc of about 35-180 m radius, which traffic
+    /// entering and leaving the district slows for.
+    fn stub(&mut self, at: usize, dir: P, away: Option<P>, into_at: bool) -> Vec<usize> {
+        let a = self.d.pos(at);
+        let mut rng = self.bend_rng();
+        let mut nodes = vec![at];
+        if rng.chance(self.p.bend_share) {
+            let first_m = rng.range_f64(40.0, 60.0);
+            let mut turn_rad = rng.range_f64(15.0, 60.0).to_radians();
+            if rng.chance(0.5) {
+                turn_rad = -turn_rad;
+            }
+            if let Some(away) = away
+                && dot(rotate(dir, turn_rad), away) < dot(dir, away)
+            {
+                turn_rad = -turn_rad;
+            }
+            let bend = along(a, dir, first_m);
+            let end = along(bend, rotate(dir, turn_rad), rng.range_f64(40.0, 70.0));
+            nodes.push(self.d.node(bend, Tags::new()));
+            nodes.push(self.d.node(end, Tags::new()));
+        } else {
+            nodes.push(self.d.node(along(a, dir, STUB_M), Tags::new()));
+        }
+        if into_at {
+            nodes.reverse();
+        }
+        nodes.windows(2).map(|w| self.d.edge(w[0], w[1])).collect()
     }
 
     fn attach_side(&mut self, side: SideRef, p: f64) -> usize {
@@ -1008,38 +1064,58 @@ impl Gen<'_> {
 
         // The main internal road along `ea`.
         let b_road = lerp([bmin, 0.0], [bmax, 0.0], rng.range_f64(0.4, 0.6))[0];
-        let mut hits: Vec<(f64, usize, f64)> = Vec::new(); // (along, side, side param)
-        for k in 0..4 {
-            let (c0, c1) = (b.c[k], b.c[(k + 1) % 4]);
-            let (q0, q1) = (proj(c0), proj(c1));
-            if (q0[1] - b_road) * (q1[1] - b_road) < 0.0 {
-                let t = (b_road - q0[1]) / (q1[1] - q0[1]);
-                hits.push((q0[0] + (q1[0] - q0[0]) * t, k, t));
+        // Where the line `b = bv` crosses the block's sides: (along, side, side param).
+        let hits_at = |bv: f64| {
+            let mut hits: Vec<(f64, usize, f64)> = Vec::new();
+            for k in 0..4 {
+                let (q0, q1) = (proj(b.c[k]), proj(b.c[(k + 1) % 4]));
+                if (q0[1] - bv) * (q1[1] - bv) < 0.0 {
+                    let t = (bv - q0[1]) / (q1[1] - q0[1]);
+                    hits.push((q0[0] + (q1[0] - q0[0]) * t, k, t));
+                }
             }
-        }
-        hits.sort_by(|x, y| x.0.total_cmp(&y.0));
+            hits.sort_by(|x, y| x.0.total_cmp(&y.0));
+            hits
+        };
+        let hits = hits_at(b_road);
         let mut main_edge = None;
         if hits.len() == 2 {
             let (from, to) = if rng.chance(0.5) { (hits[0], hits[1]) } else { (hits[1], hits[0]) };
             let na = self.attach_side(b.side[from.1], from.2);
             let dead_end = rng.chance(0.35);
-            let nb = if dead_end {
-                let pa = self.d.pos(na);
-                let end_along = from.0 + (to.0 - from.0) * 0.7;
-                self.d.node(at(end_along, dot(sub(pa, o), eb)), Tags::new())
+            // Some complex roads dogleg: two right-angle corners 15-30 m apart, part way in.
+            let mut bend = self.bend_rng();
+            let dogleg = bend.chance(self.p.bend_share).then(|| {
+                let corner_along = from.0 + (to.0 - from.0) * bend.range_f64(0.35, 0.5);
+                let jog_m = bend.range_f64(15.0, 30.0) * if bend.chance(0.5) { 1.0 } else { -1.0 };
+                (corner_along, jog_m)
+            });
+            let b_end = b_road + dogleg.map_or(0.0, |(_, jog_m)| jog_m);
+            let far = hits_at(b_end).into_iter().find(|h| h.1 == to.1);
+            let dogleg = dogleg.filter(|_| far.is_some());
+            let far = if dogleg.is_some() { far.expect("checked") } else { to };
+            let mut nodes = vec![na];
+            if let Some((corner_along, jog_m)) = dogleg {
+                nodes.push(self.d.node(at(corner_along, b_road), Tags::new()));
+                nodes.push(self.d.node(at(corner_along, b_road + jog_m), Tags::new()));
+            }
+            nodes.push(if dead_end {
+                let end_along = from.0 + (far.0 - from.0) * 0.7;
+                self.d.node(at(end_along, b_end), Tags::new())
             } else {
-                self.attach_side(b.side[to.1], to.2)
-            };
-            let e = self.d.edge(na, nb);
+                self.attach_side(b.side[far.1], far.2)
+            });
+            let legs: Vec<usize> = nodes.windows(2).map(|w| self.d.edge(w[0], w[1])).collect();
             let mut t = tags(&[("highway", "service")]);
             if rng.chance(0.5) {
                 t.insert("maxspeed", "20");
             }
-            self.d.line(vec![e], t);
-            self.joins.push(Join { art_edge: b.side[from.1].edge, node: na, side_edge: e });
-            let (pa, pb) = (self.d.pos(na), self.d.pos(nb));
-            occ.caps.push((pa, pb, 8.0));
-            main_edge = Some(e);
+            self.d.line(legs.clone(), t);
+            self.joins.push(Join { art_edge: b.side[from.1].edge, node: na, side_edge: legs[0] });
+            for w in nodes.windows(2) {
+                occ.caps.push((self.d.pos(w[0]), self.d.pos(w[1]), 8.0));
+            }
+            main_edge = Some(legs[0]);
         }
 
         // Commercial strips along some arterial sides.
@@ -1299,12 +1375,59 @@ impl Gen<'_> {
         occ.caps.push((gp, mid, 6.0));
         occ.caps.push((mid, center, 6.0));
         occ.circles.push((center, radius_m + 8.0));
+        self.hill_road(b, center, radius_m, &mut occ);
         let cell = Cell { c: b.c, clear: b.clear, kind: b.kind };
         self.perimeter_fill(&cell, &mut occ, rng);
         // A second ring of houses behind the shops.
         let inner = Cell { c: b.c, clear: b.clear.map(|c| c + 32.0), kind: [SideKind::Street; 4] };
         self.perimeter_fill(&inner, &mut occ, rng);
         Hill { center, radius_m, height_m }
+    }
+
+    /// With chance `bend_share`, a residential road across the hill's block that winds
+    /// round the far side of the hill (away from the hiking path on side 0): in from
+    /// side 3 towards the peak, round half a circle `HILL_ROAD_GAP_M` outside the
+    /// forest, and out to side 1. Each end meets the circle at a right angle.
+    fn hill_road(&mut self, b: &Block, center: P, radius_m: f64, occ: &mut Occ) {
+        let mut rng = self.bend_rng();
+        if !rng.chance(self.p.bend_share) {
+            return;
+        }
+        let road_r = radius_m + HILL_ROAD_GAP_M;
+        let max_clear = b.clear.iter().copied().fold(0.0, f64::max);
+        let half_min = (0..4).map(|k| point_seg_dist(center, b.c[k], b.c[(k + 1) % 4])).fold(f64::INFINITY, f64::min);
+        // The road's outer edge stays 6 m inside the arterials' building lines.
+        if road_r + 10.0 > half_min - max_clear {
+            return;
+        }
+        let (entry, exit) = (b.bilerp(0.0, 0.5), b.bilerp(1.0, 0.5));
+        let dir_in = unit(sub(entry, center));
+        let dir_out = unit(sub(exit, center));
+        // Round the side facing side 2 (`t` = 1), away from the path.
+        let toward_side2 = unit(sub(b.bilerp(0.5, 1.0), center));
+        let a_in = dir_in[1].atan2(dir_in[0]);
+        let mut sweep = dir_out[1].atan2(dir_out[0]) - a_in;
+        sweep = sweep.rem_euclid(std::f64::consts::TAU);
+        if dot(rotate(dir_in, 0.5 * sweep), toward_side2) < 0.0 {
+            sweep -= std::f64::consts::TAU;
+        }
+        let steps = (sweep.abs() / 12f64.to_radians()).ceil() as usize;
+        let na = self.attach_side(b.side[3], 0.5);
+        let mut nodes = vec![na];
+        for k in 0..=steps {
+            let ang = a_in + sweep * k as f64 / steps as f64;
+            nodes.push(self.d.node(along(center, [ang.cos(), ang.sin()], road_r), Tags::new()));
+        }
+        nodes.push(self.attach_side(b.side[1], 0.5));
+        let legs: Vec<usize> = nodes.windows(2).map(|w| self.d.edge(w[0], w[1])).collect();
+        let t = self.residential_tags(b.road[3], &mut rng);
+        self.d.line(legs.clone(), t);
+        self.joins.push(Join { art_edge: b.side[3].edge, node: na, side_edge: legs[0] });
+        let last = *nodes.last().expect("road has nodes");
+        self.joins.push(Join { art_edge: b.side[1].edge, node: last, side_edge: *legs.last().expect("legs") });
+        for w in nodes.windows(2) {
+            occ.caps.push((self.d.pos(w[0]), self.d.pos(w[1]), 7.0));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1350,12 +1473,15 @@ impl Gen<'_> {
         self.d.polyline(&centre, ct);
 
         // The riverside park between the water and the embankment.
-        let riverside = &self.arterials[v_art[0]];
+        let riverside = self.arterials[v_art[0]].clone();
         let rail_v = r.v0_m - riverside.half_width_m - 9.0;
-        let park_top = if surface_rail { rail_v - 9.0 } else { r.v0_m - riverside.clear_m() - 2.0 };
+        let embankment_v = if surface_rail { rail_v - 9.0 } else { r.v0_m - riverside.clear_m() - 2.0 };
+        // The expressway's centre line (between its carriageways) swings with the bank.
+        let exp_v = |u: f64| embankment_v - 26.0 + 0.5 * (r.bank_v(u) - r.width_m);
+        let park_top = |u: f64| if self.p.expressway { exp_v(u) - 18.0 } else { embankment_v };
         let park_us: Vec<f64> = us.iter().copied().filter(|u| (-30.0..=lu + 30.0).contains(u)).collect();
         let mut park: Vec<P> = park_us.iter().map(|&u| [u, r.bank_v(u) + 3.0]).collect();
-        park.extend(park_us.iter().rev().map(|&u| [u, park_top]));
+        park.extend(park_us.iter().rev().map(|&u| [u, park_top(u)]));
         let (ko, en) = self.names.stem();
         let mut pt = tags(&[("leisure", "park")]);
         pt.insert("name", format!("{ko}한강공원"));
@@ -1374,7 +1500,7 @@ impl Gen<'_> {
                 connectors.push((e, rng.range_f64(0.4, 0.6)));
             }
         }
-        let fv = |u: f64| (r.bank_v(u) + 18.0).min(park_top - 3.0);
+        let fv = |u: f64| (r.bank_v(u) + 18.0).min(park_top(u) - 3.0);
         let mut foot: Vec<(f64, usize)> = park_us.iter().map(|&u| (u, usize::MAX)).collect();
         let mut conn_nodes = Vec::new();
         for &(e, t) in &connectors {
@@ -1387,13 +1513,15 @@ impl Gen<'_> {
         let foot_nodes: Vec<usize> =
             foot.iter().map(|&(u, n)| if n == usize::MAX { self.d.node([u, fv(u)], Tags::new()) } else { n }).collect();
         self.d.way(foot_nodes, tags(&[("highway", "footway")]));
+        let underpass_bottom = |u: f64| if self.p.expressway { exp_v(u) - 14.0 } else { rail_v - 6.0 };
+        let conn_us: Vec<f64> = connectors.iter().map(|&(e, t)| self.d.edge_point(e, t)[0]).collect();
         for (&(e, t), &park_node) in connectors.iter().zip(&conn_nodes) {
             let road_node = self.d.attach(e, t);
             let rp = self.d.pos(road_node);
-            if surface_rail {
-                // Under the railway through a short underpass (a "nadeulmok").
-                let n1 = self.d.node([rp[0], rail_v + 6.0], Tags::new());
-                let n2 = self.d.node([rp[0], rail_v - 6.0], Tags::new());
+            if surface_rail || self.p.expressway {
+                // Under the railway and the expressway through an underpass (a "nadeulmok").
+                let n1 = self.d.node([rp[0], r.v0_m - riverside.half_width_m - 3.0], Tags::new());
+                let n2 = self.d.node([rp[0], underpass_bottom(rp[0])], Tags::new());
                 self.d.way(vec![road_node, n1], tags(&[("highway", "footway")]));
                 self.d.way(vec![n1, n2], tags(&[("highway", "footway"), ("tunnel", "yes"), ("layer", "-1")]));
                 self.d.way(vec![n2, park_node], tags(&[("highway", "footway")]));
@@ -1413,6 +1541,85 @@ impl Gen<'_> {
             t.insert("name:en", "Gyeongui-Jungang Line");
             self.d.polyline(&pts, t);
         }
+        if self.p.expressway {
+            let nu = inter.len() - 1;
+            let edges: Vec<usize> = (0..nu)
+                .map(|i| self.d.edges.iter().position(|e| e.a == inter[i][0] && e.b == inter[i + 1][0]).expect("edge"))
+                .collect();
+            self.expressway(lu, &exp_v, &edges, &conn_us, !surface_rail, v_art[0]);
+        }
+    }
+
+    /// The riverside expressway: two one-way carriageways 14 m apart along the river
+    /// (`highway=trunk`, 80 km/h), from beyond the district's west edge to beyond its
+    /// east edge. Unless a railway runs between it and the riverside arterial (`ramps`
+    /// false), an exit ramp leaves the city-side carriageway (which runs west, -u) to
+    /// the right and meets the arterial at a T-junction, and an entry ramp leaves the
+    /// arterial and merges into it; each bends where it turns towards the arterial (the
+    /// twin builder rounds the corner to about 25 m radius). Ramps are `secondary_link`
+    /// (50 km/h), so the twin builder gives the arterial and the expressway priority over
+    /// them. They keep 15 m clear of the footway connectors, which pass under the
+    /// expressway and the ramps.
+    fn expressway(
+        &mut self,
+        lu: f64,
+        exp_v: &dyn Fn(f64) -> f64,
+        riverside_edges: &[usize],
+        connector_us: &[f64],
+        ramps: bool,
+        riverside: usize,
+    ) {
+        let mut rng = self.bend_rng();
+        let (ko, en) = self.names.stem();
+        let lanes = if rng.chance(0.5) { "3" } else { "2" };
+        let n = ((lu + 200.0) / 50.0).ceil() as usize;
+        let us: Vec<f64> = (0..=n).map(|k| -100.0 + (lu + 200.0) * k as f64 / n as f64).collect();
+        let west: Vec<usize> = us.iter().rev().map(|&u| self.d.node([u, exp_v(u) + 7.0], Tags::new())).collect();
+        let east: Vec<usize> = us.iter().map(|&u| self.d.node([u, exp_v(u) - 7.0], Tags::new())).collect();
+        let mut t = tags(&[("highway", "trunk"), ("oneway", "yes"), ("maxspeed", "80"), ("lanes", lanes)]);
+        t.insert("name", format!("{ko}강변로"));
+        t.insert("name:en", format!("{en}-gangbyeon-ro"));
+        t.insert("surface", "asphalt");
+        if ramps {
+            let clear_m = self.arterials[riverside].clear_m();
+            let k_exit = rng.range_i64(0, riverside_edges.len() as i64 - 1) as usize;
+            let k_entry = rng.range_i64(0, riverside_edges.len() as i64 - 1) as usize;
+            let mut used: Vec<usize> = Vec::new();
+            for (is_exit, k) in [(true, k_exit), (false, k_entry)] {
+                let e = riverside_edges[k];
+                let t_j = if is_exit { 0.1 } else { 0.9 };
+                let jp = self.d.edge_point(e, t_j);
+                // The ramp's end on the expressway: upstream (east) of the junction for
+                // the exit, downstream (west) for the entry.
+                let u_x = if is_exit { jp[0] + RAMP_M } else { jp[0] - RAMP_M };
+                let (u0, u1) = (jp[0].min(u_x), jp[0].max(u_x));
+                let (ea, eb) = (self.d.edge_point(e, 0.0)[0], self.d.edge_point(e, 1.0)[0]);
+                let on_edge = u0 > ea.min(eb) + 30.0 && u1 < ea.max(eb) - 30.0;
+                let clear = connector_us.iter().all(|&c| c < u0 - 15.0 || c > u1 + 15.0);
+                let wi = (0..west.len())
+                    .min_by(|&a, &b| {
+                        (self.d.pos(west[a])[0] - u_x).abs().total_cmp(&(self.d.pos(west[b])[0] - u_x).abs())
+                    })
+                    .expect("carriageway has nodes");
+                if !on_edge || !clear || wi == 0 || wi + 1 == west.len() || used.contains(&wi) {
+                    continue;
+                }
+                used.push(wi);
+                let j = self.d.attach(e, t_j);
+                let along_u = if is_exit { 18.0 } else { -18.0 };
+                let bend = self.d.node([jp[0] + along_u, jp[1] - clear_m - 4.0], Tags::new());
+                let nodes = if is_exit { [west[wi], bend, j] } else { [j, bend, west[wi]] };
+                let legs = vec![self.d.edge(nodes[0], nodes[1]), self.d.edge(nodes[1], nodes[2])];
+                let side_edge = if is_exit { legs[1] } else { legs[0] };
+                let mut rt =
+                    tags(&[("highway", "secondary_link"), ("oneway", "yes"), ("lanes", "1"), ("maxspeed", "50")]);
+                rt.insert("surface", "asphalt");
+                self.d.line(legs, rt);
+                self.joins.push(Join { art_edge: e, node: j, side_edge });
+            }
+        }
+        self.d.way(west, t.clone());
+        self.d.way(east, t);
     }
 
     /// A subway line in tunnel under an arterial, with stations and entrances.

@@ -12,6 +12,10 @@
 //!   most intersections, zebra crossings near them, some sidewalks mapped separately,
 //!   a few `turn:lanes` and `no_left_turn` restrictions), tertiary collectors,
 //!   residential street grids (some one-way, some dead ends) and service roads;
+//! * bends (`bend_share`): arterials curving away at the district's edge, doglegs in
+//!   apartment complexes' roads, a road winding round the hill. The twin builder rounds
+//!   them into arcs, which the teacher slows for: the learned model's training needs
+//!   curves as real cities have them;
 //! * apartment complexes (danji) of slabs and towers, commercial strips along the
 //!   arterials (some podium + tower `building:part`s, courtyard multipolygons), low-rise
 //!   houses and villas (some with `roof:shape`), schools, parks, plazas, parking;

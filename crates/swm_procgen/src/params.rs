@@ -32,12 +32,21 @@ pub struct DistrictParams {
     pub river: bool,
     /// A forested hill in one superblock (and in the DEM).
     pub hill: bool,
+    /// Along a river, an expressway in the riverside park (a dual carriageway at
+    /// 80 km/h, as along the Han) with an exit and an entry ramp to the riverside
+    /// arterial.
+    pub expressway: bool,
     /// A subway line under an arterial (and, along a river, sometimes a surface railway).
     pub rail: bool,
     /// Mean share of superblocks built as apartment complexes (danji), 0..1.
     pub apartment_share: f64,
     /// Share of superblocks split by a tertiary collector road, 0..1.
     pub collector_share: f64,
+    /// Chance, 0..1, of each bend the generator can make: an arterial curving away at
+    /// the district's edge, a dogleg in an apartment complex's road, a road winding
+    /// round the hill. Bends are what the teacher slows for and the learned model must
+    /// see in training.
+    pub bend_share: f64,
     /// Building density multiplier (1 = typical Seoul; smaller leaves wider gaps).
     pub density: f64,
     /// Share of buildings tagged with `height`, 0..1.
@@ -61,9 +70,11 @@ impl Default for DistrictParams {
             angled_road_chance: 0.5,
             river: true,
             hill: true,
+            expressway: true,
             rail: true,
             apartment_share: 0.45,
             collector_share: 0.5,
+            bend_share: 0.6,
             density: 1.0,
             height_tag_share: 0.4,
             levels_tag_share: 0.7,
@@ -127,6 +138,7 @@ impl DistrictParams {
             ("angled_road_chance", self.angled_road_chance),
             ("apartment_share", self.apartment_share),
             ("collector_share", self.collector_share),
+            ("bend_share", self.bend_share),
             ("height_tag_share", self.height_tag_share),
             ("levels_tag_share", self.levels_tag_share),
         ];

@@ -499,3 +499,65 @@ fn default_district_builds_a_full_twin() {
     let low = twin.buildings.iter().map(|b| b.base_elevation_m).fold(f64::INFINITY, f64::min);
     assert!(low > 5.0 && top - low > 10.0, "building bases from {low} to {top} m");
 }
+
+/// Total heading change along a polyline, radians.
+fn total_turn_rad(points: &[[f64; 3]]) -> f64 {
+    points
+        .windows(3)
+        .map(|w| {
+            let h0 = (w[1][1] - w[0][1]).atan2(w[1][0] - w[0][0]);
+            let h1 = (w[2][1] - w[1][1]).atan2(w[2][0] - w[1][0]);
+            (h1 - h0 + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
+        })
+        .map(f64::abs)
+        .sum()
+}
+
+/// `bend_share` decides the bends (stubs curving away at the edge, doglegs in complex
+/// roads, the road round the hill), and the twin builder rounds them into lanes that
+/// curve: with 0 every lane is straight, with 1 many lanes turn and the hill road's
+/// lanes turn by at least the half circle it rounds.
+#[test]
+fn bends_make_curved_lanes() {
+    // The expressway follows the river bank's swing and its ramps bend: off here too.
+    let straight = DistrictParams { bend_share: 0.0, expressway: false, ..DistrictParams::embedded_default() };
+    let (twin, _) = swm_procgen::build_district(&straight).expect("builds");
+    let turns: Vec<f64> = twin.lanes.iter().map(|l| total_turn_rad(&l.centerline).to_degrees()).collect();
+    let worst = turns.iter().copied().fold(0.0, f64::max);
+    assert!(worst < 5.0, "a lane turns {worst:.1}° with bend_share = 0");
+
+    let bendy = DistrictParams { bend_share: 1.0, expressway: true, ..straight };
+    let (twin, report) = swm_procgen::build_district(&bendy).expect("builds");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings.iter().map(|w| &w.message).collect::<Vec<_>>());
+    let turns: Vec<f64> = twin.lanes.iter().map(|l| total_turn_rad(&l.centerline).to_degrees()).collect();
+    let curved = turns.iter().filter(|&&t| t >= 15.0).count();
+    assert!(curved >= 40, "{curved} lanes turn by 15° or more");
+    let worst = turns.iter().copied().fold(0.0, f64::max);
+    assert!(worst >= 180.0, "no lane rounds the hill (the most any lane turns is {worst:.0}°)");
+}
+
+/// The riverside expressway: two one-way carriageways at 80 km/h through the district,
+/// and (the default district has no railway beside it) an exit and an entry ramp that
+/// join the riverside arterial and the city-side carriageway.
+#[test]
+fn riverside_expressway_has_ramps() {
+    let params = DistrictParams::embedded_default();
+    let g = generate(&params);
+    let trunks: Vec<&Way> = g.osm.ways.values().filter(|w| w.tags.is("highway", "trunk")).collect();
+    assert_eq!(trunks.len(), 2, "carriageways");
+    assert!(trunks.iter().all(|w| w.tags.is("oneway", "yes") && w.tags.is("maxspeed", "80")));
+    let ramps: Vec<&Way> = g.osm.ways.values().filter(|w| w.tags.is("highway", "secondary_link")).collect();
+    assert_eq!(ramps.len(), 2, "ramps");
+    let trunk_nodes: BTreeSet<i64> = trunks.iter().flat_map(|w| w.nodes.iter().copied()).collect();
+    for ramp in &ramps {
+        let ends = [ramp.nodes[0], *ramp.nodes.last().expect("nodes")];
+        let on_trunk = ends.iter().filter(|n| trunk_nodes.contains(n)).count();
+        assert_eq!(on_trunk, 1, "a ramp joins the expressway at exactly one end");
+        let on_arterial =
+            ends.iter().any(|n| g.osm.ways.values().any(|w| w.tags.is("highway", "primary") && w.nodes.contains(n)));
+        assert!(on_arterial, "a ramp's other end is on the riverside arterial");
+    }
+    let off = DistrictParams { expressway: false, ..params };
+    let g = generate(&off);
+    assert!(!g.osm.ways.values().any(|w| w.tags.is("highway", "trunk") || w.tags.is("highway", "secondary_link")));
+}
