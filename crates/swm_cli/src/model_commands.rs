@@ -40,6 +40,12 @@ pub struct TrainArgs {
     /// (inclusive), or a comma-separated list.
     #[arg(long)]
     pub procgen_seeds: Option<String>,
+    /// District parameters (TOML, as `swm generate --config`) of the procedural training
+    /// districts; each seed replaces `seed`, and they are cut to 900 m x 900 m. Default:
+    /// data/training-district.toml (the embedded default district with bends and the
+    /// riverside expressway).
+    #[arg(long, value_name = "TOML")]
+    pub district: Option<PathBuf>,
     /// Procedural districts: vehicles, pedestrians, recorded seconds.
     #[arg(long, default_value_t = 120)]
     pub vehicles: u32,
@@ -176,6 +182,9 @@ const TRAIN_BAR: &str = "{spinner} training [{bar:30}] {pos}/{len} steps {rate} 
 const ROUND_BAR: &str = "{spinner} {msg} [{bar:30}] {pos}/{len} rollouts {rate} ETA {eta}";
 
 pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
+    if a.district.is_some() && a.procgen_seeds.is_none() {
+        bail!("--district sets the procedural districts' parameters: it needs --procgen-seeds");
+    }
     if a.scenarios.is_empty() && a.procgen_seeds.is_none() {
         bail!("give --scenarios DIR... (with --twin) or --procgen-seeds A..B");
     }
@@ -230,6 +239,10 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             vehicles: a.vehicles,
             pedestrians: a.pedestrians,
             duration_s: a.duration,
+            district: match &a.district {
+                Some(path) => swm_procgen::DistrictParams::load(path)?,
+                None => swm_procgen::DistrictParams::training_default(),
+            },
             ..ProcgenDataOptions::default()
         };
         let runs = procgen_episodes(seeds, &opts)?;

@@ -237,11 +237,22 @@ pub struct ProcgenDataOptions {
     pub duration_s: f64,
     /// Seconds simulated before recording (traffic spreads from the spawn points).
     pub warmup_s: f64,
+    /// The parameters every district starts from (each replaces `seed`, `name` and
+    /// `size_m`); default [`swm_procgen::DistrictParams::training_default`].
+    #[serde(default = "swm_procgen::DistrictParams::training_default")]
+    pub district: swm_procgen::DistrictParams,
 }
 
 impl Default for ProcgenDataOptions {
     fn default() -> Self {
-        ProcgenDataOptions { size_m: [900.0, 900.0], vehicles: 120, pedestrians: 80, duration_s: 60.0, warmup_s: 30.0 }
+        ProcgenDataOptions {
+            size_m: [900.0, 900.0],
+            vehicles: 120,
+            pedestrians: 80,
+            duration_s: 60.0,
+            warmup_s: 30.0,
+            district: swm_procgen::DistrictParams::training_default(),
+        }
     }
 }
 
@@ -263,7 +274,7 @@ pub fn procgen_episodes(seeds: &[u64], opts: &ProcgenDataOptions) -> Result<Vec<
                 seed,
                 name: format!("procgen-{seed}"),
                 size_m: opts.size_m,
-                ..swm_procgen::DistrictParams::embedded_default()
+                ..opts.district.clone()
             };
             let (twin, _) = swm_procgen::build_district(&params)
                 .map_err(|e| ModelError::Data(format!("district seed {seed}: {}", ErrorChain(&e))))?;

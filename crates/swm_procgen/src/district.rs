@@ -281,8 +281,8 @@ struct Gen<'a> {
     /// Arterial index of each line, by line.
     line_arterial: BTreeMap<usize, usize>,
     schools: u32,
-    /// Random streams handed out for bends so far (see [`Gen::bend_rng`]).
-    bend_streams: u64,
+    /// Random streams handed out so far by [`Gen::feature_rng`].
+    feature_streams: u64,
 }
 
 /// What the generator produced, in the canonical frame.
@@ -303,8 +303,9 @@ const RAMP_M: f64 = 90.0;
 /// How far outside the hill's forest the road round it runs, metres.
 const HILL_ROAD_GAP_M: f64 = 14.0;
 
-/// First random stream of the bends (streams below are the layout's and the blocks').
-const BEND_STREAM_BASE: u64 = 7_000_000;
+/// First random stream of the bends and the expressway (streams below are the layout's
+/// and the blocks').
+const FEATURE_STREAM_BASE: u64 = 7_000_000;
 
 fn fmt_m(x: f64) -> String {
     let r = (x * 2.0).round() / 2.0;
@@ -348,7 +349,7 @@ pub fn generate(p: &DistrictParams) -> Output {
         art_edges: Vec::new(),
         line_arterial: BTreeMap::new(),
         schools: 0,
-        bend_streams: 0,
+        feature_streams: 0,
     };
 
     // --- The arterial grid -------------------------------------------------------
@@ -623,11 +624,13 @@ impl Gen<'_> {
         self.arterials.len() - 1
     }
 
-    /// A fresh random stream for one bend decision. Bends draw from their own streams
-    /// so that turning them off (`bend_share = 0`) leaves every other choice as it was.
-    fn bend_rng(&mut self) -> CounterRng {
-        self.bend_streams += 1;
-        CounterRng::new(self.p.seed, BEND_STREAM_BASE + self.bend_streams)
+    /// A fresh random stream for one bend or the expressway. They draw from their own
+    /// streams, so switching them off leaves everything else's random draws as they were
+    /// (street names and `-gil` numbers can still shift, and the expressway widens the
+    /// riverside band).
+    fn feature_rng(&mut self) -> CounterRng {
+        self.feature_streams += 1;
+        CounterRng::new(self.p.seed, FEATURE_STREAM_BASE + self.feature_streams)
     }
 
     /// The edges of an arterial's stub, the stretch that leaves the district from its
@@ -638,7 +641,7 @@ impl Gen<'_> {
     /// entering and leaving the district slows for.
     fn stub(&mut self, at: usize, dir: P, away: Option<P>, into_at: bool) -> Vec<usize> {
         let a = self.d.pos(at);
-        let mut rng = self.bend_rng();
+        let mut rng = self.feature_rng();
         let mut nodes = vec![at];
         if rng.chance(self.p.bend_share) {
             let first_m = rng.range_f64(40.0, 60.0);
@@ -1084,7 +1087,7 @@ impl Gen<'_> {
             let na = self.attach_side(b.side[from.1], from.2);
             let dead_end = rng.chance(0.35);
             // Some complex roads dogleg: two right-angle corners 15-30 m apart, part way in.
-            let mut bend = self.bend_rng();
+            let mut bend = self.feature_rng();
             let dogleg = bend.chance(self.p.bend_share).then(|| {
                 let corner_along = from.0 + (to.0 - from.0) * bend.range_f64(0.35, 0.5);
                 let jog_m = bend.range_f64(15.0, 30.0) * if bend.chance(0.5) { 1.0 } else { -1.0 };
@@ -1101,7 +1104,8 @@ impl Gen<'_> {
             }
             nodes.push(if dead_end {
                 let end_along = from.0 + (far.0 - from.0) * 0.7;
-                self.d.node(at(end_along, b_end), Tags::new())
+                let end_b = if dogleg.is_some() { b_end } else { dot(sub(self.d.pos(na), o), eb) };
+                self.d.node(at(end_along, end_b), Tags::new())
             } else {
                 self.attach_side(b.side[far.1], far.2)
             });
@@ -1389,7 +1393,7 @@ impl Gen<'_> {
     /// side 3 towards the peak, round half a circle `HILL_ROAD_GAP_M` outside the
     /// forest, and out to side 1. Each end meets the circle at a right angle.
     fn hill_road(&mut self, b: &Block, center: P, radius_m: f64, occ: &mut Occ) {
-        let mut rng = self.bend_rng();
+        let mut rng = self.feature_rng();
         if !rng.chance(self.p.bend_share) {
             return;
         }
@@ -1569,7 +1573,7 @@ impl Gen<'_> {
         ramps: bool,
         riverside: usize,
     ) {
-        let mut rng = self.bend_rng();
+        let mut rng = self.feature_rng();
         let (ko, en) = self.names.stem();
         let lanes = if rng.chance(0.5) { "3" } else { "2" };
         let n = ((lu + 200.0) / 50.0).ceil() as usize;

@@ -20,7 +20,8 @@
 //!   arterials (some podium + tower `building:part`s, courtyard multipolygons), low-rise
 //!   houses and villas (some with `roof:shape`), schools, parks, plazas, parking;
 //! * optionally a river along one edge (water multipolygon, centre line, bridges,
-//!   riverside park and paths), a forested hill, a subway line and a railway;
+//!   riverside park and paths, an 80 km/h expressway with an exit and an entry ramp), a
+//!   forested hill, a subway line and a railway;
 //! * `height` on about 40 % of buildings and `building:levels` on about 70 %.
 //!
 //! ```

@@ -7,6 +7,9 @@ use std::path::Path;
 /// The embedded default district (`data/default-district.toml`).
 const DEFAULT_DISTRICT_TOML: &str = include_str!("../../../data/default-district.toml");
 
+/// The districts the shipped world model trains on (`data/training-district.toml`).
+const TRAINING_DISTRICT_TOML: &str = include_str!("../../../data/training-district.toml");
+
 /// What to generate. Every random choice is a pure function of `seed`; the other fields
 /// are the means and switches the seed varies around (see `data/default-district.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,7 +37,7 @@ pub struct DistrictParams {
     pub hill: bool,
     /// Along a river, an expressway in the riverside park (a dual carriageway at
     /// 80 km/h, as along the Han) with an exit and an entry ramp to the riverside
-    /// arterial.
+    /// arterial. Off in the embedded default, on in `data/training-district.toml`.
     pub expressway: bool,
     /// A subway line under an arterial (and, along a river, sometimes a surface railway).
     pub rail: bool,
@@ -45,7 +48,7 @@ pub struct DistrictParams {
     /// Chance, 0..1, of each bend the generator can make: an arterial curving away at
     /// the district's edge, a dogleg in an apartment complex's road, a road winding
     /// round the hill. Bends are what the teacher slows for and the learned model must
-    /// see in training.
+    /// see in training (`data/training-district.toml`: 0.6); 0 in the embedded default.
     pub bend_share: f64,
     /// Building density multiplier (1 = typical Seoul; smaller leaves wider gaps).
     pub density: f64,
@@ -70,11 +73,11 @@ impl Default for DistrictParams {
             angled_road_chance: 0.5,
             river: true,
             hill: true,
-            expressway: true,
+            expressway: false,
             rail: true,
             apartment_share: 0.45,
             collector_share: 0.5,
-            bend_share: 0.6,
+            bend_share: 0.0,
             density: 1.0,
             height_tag_share: 0.4,
             levels_tag_share: 0.7,
@@ -104,6 +107,13 @@ impl DistrictParams {
     /// The district shipped with swm (`data/default-district.toml`).
     pub fn embedded_default() -> Self {
         Self::from_toml_str(DEFAULT_DISTRICT_TOML).expect("data/default-district.toml is valid")
+    }
+
+    /// The districts the default world model trains on (`data/training-district.toml`):
+    /// the embedded default with bends and the riverside expressway, so that training
+    /// sees curves and 80 km/h roads as the real cities have them.
+    pub fn training_default() -> Self {
+        Self::from_toml_str(TRAINING_DISTRICT_TOML).expect("data/training-district.toml is valid")
     }
 
     /// The same parameters with another seed.

@@ -537,11 +537,11 @@ fn bends_make_curved_lanes() {
 }
 
 /// The riverside expressway: two one-way carriageways at 80 km/h through the district,
-/// and (the default district has no railway beside it) an exit and an entry ramp that
+/// and (the training district of seed 1 has no railway beside it) an exit and an entry ramp that
 /// join the riverside arterial and the city-side carriageway.
 #[test]
 fn riverside_expressway_has_ramps() {
-    let params = DistrictParams::embedded_default();
+    let params = DistrictParams::training_default();
     let g = generate(&params);
     let trunks: Vec<&Way> = g.osm.ways.values().filter(|w| w.tags.is("highway", "trunk")).collect();
     assert_eq!(trunks.len(), 2, "carriageways");
@@ -560,4 +560,18 @@ fn riverside_expressway_has_ramps() {
     let off = DistrictParams { expressway: false, ..params };
     let g = generate(&off);
     assert!(!g.osm.ways.values().any(|w| w.tags.is("highway", "trunk") || w.tags.is("highway", "secondary_link")));
+}
+
+/// The training districts are the embedded default with bends and the expressway on; the
+/// embedded default has both off, as `DistrictParams::default()` (what a missing TOML key
+/// takes) does.
+#[test]
+fn training_district_is_the_default_with_bends_and_expressway() {
+    let default = DistrictParams::embedded_default();
+    assert_eq!(default, DistrictParams::default());
+    assert_eq!((default.bend_share, default.expressway), (0.0, false));
+    let training = DistrictParams::training_default();
+    let expected =
+        DistrictParams { name: "procgen-training".to_string(), bend_share: 0.6, expressway: true, ..default };
+    assert_eq!(training, expected);
 }
