@@ -299,6 +299,20 @@ impl Evaluator {
                 st.min_ade_sum_m += best;
                 st.ade_sum_m += sum / n as f64;
                 st.ade_agents += 1;
+                if let Some(r0) = log[a][hist] {
+                    // Per-agent errors, for breakdowns (`RUST_LOG=swm_eval::ade=trace`).
+                    tracing::trace!(
+                        target: "swm_eval::ade",
+                        scenario = sid,
+                        agent = r0.agent_id,
+                        vehicle = is_vehicle[a],
+                        speed0_mps = r0.speed_mps,
+                        lane0 = r0.lane.map_or(-1, i64::from),
+                        min_ade_m = best,
+                        ade_m = sum / n as f64,
+                        "agent displacement"
+                    );
+                }
             }
         }
         st.scene_min_ade_m = per_sample_mean
