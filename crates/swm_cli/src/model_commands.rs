@@ -240,7 +240,9 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             pedestrians: a.pedestrians,
             duration_s: a.duration,
             district: match &a.district {
-                Some(path) => swm_procgen::DistrictParams::load(path)?,
+                Some(path) => {
+                    swm_procgen::DistrictParams::load(path).with_context(|| format!("--district {}", path.display()))?
+                }
                 None => swm_procgen::DistrictParams::training_default(),
             },
             ..ProcgenDataOptions::default()
