@@ -273,8 +273,12 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             }
         }
         pb.finish_and_clear();
+        let params = match &a.district {
+            Some(path) => path.display().to_string(),
+            None => "data/training-district.toml".to_string(),
+        };
         sources.push(format!(
-            "procgen districts {:?} ({} m, {} vehicles, {} pedestrians, {} s)",
+            "procgen districts {:?} ({params}, {} m, {} vehicles, {} pedestrians, {} s)",
             seeds, opts.size_m[0], opts.vehicles, opts.pedestrians, opts.duration_s
         ));
     }

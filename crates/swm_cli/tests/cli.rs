@@ -126,14 +126,19 @@ fn demo_runs_the_embedded_default_end_to_end() {
 /// `swm train` end to end on a small procedural district, with the network's widths
 /// chosen on the command line: the model file has them, and so do the report and the
 /// loss plot written beside it; widths of 0 or too large are refused with the flag's name.
+/// The districts' parameters come from `--district FILE`, which the report names; a bad
+/// file is refused with its name.
 #[test]
 fn train_writes_a_model_of_the_widths_asked() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("small.safetensors");
+    let district = dir.path().join("straight.toml");
+    std::fs::write(&district, "bend_share = 0.0\nexpressway = false\n").unwrap();
     #[rustfmt::skip]
     let out = ok(&[
         "train", "--procgen-seeds", "5", "--vehicles", "20", "--pedestrians", "10", "--duration", "10",
-        "--epochs", "2", "--batch", "64", "--trunk-hidden", "48", "--neighbour-hidden", "16", "-o", s(&model),
+        "--epochs", "2", "--batch", "64", "--trunk-hidden", "48", "--neighbour-hidden", "16",
+        "--district", s(&district), "-o", s(&model),
     ]);
     assert!(out.contains("training pairs") && out.contains("epoch  2"), "{out}");
     let net = swm_model::Network::load(&model).expect("the trained model loads");
@@ -146,8 +151,15 @@ fn train_writes_a_model_of_the_widths_asked() {
     assert_eq!(report["config"]["net"]["trunk_hidden"], 48, "{report}");
     assert_eq!(report["config"]["net"]["nbr_hidden"], 16, "{report}");
     assert!(report["best"]["val_loss"].as_f64().is_some_and(f64::is_finite), "{report}");
+    assert!(report["data"].to_string().contains("straight.toml"), "{report}");
     let png = std::fs::read(dir.path().join("small-loss.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the loss plot is a PNG");
+
+    let err = fails(&["train", "--district", s(&district), "--scenarios", s(dir.path()), "-o", s(&model)]);
+    assert!(err.contains("--district") && err.contains("needs --procgen-seeds"), "{err}");
+    std::fs::write(&district, "bend_share = 2.0\n").unwrap();
+    let err = fails(&["train", "--procgen-seeds", "5", "--district", s(&district), "-o", s(&model)]);
+    assert!(err.contains("straight.toml") && err.contains("bend_share"), "{err}");
 
     let err = fails(&["train", "--procgen-seeds", "5", "--trunk-hidden", "0", "-o", s(&model)]);
     assert!(err.contains("--trunk-hidden 0"), "{err}");

@@ -1095,8 +1095,11 @@ impl Gen<'_> {
             });
             let b_end = b_road + dogleg.map_or(0.0, |(_, jog_m)| jog_m);
             let far = hits_at(b_end).into_iter().find(|h| h.1 == to.1);
-            let dogleg = dogleg.filter(|_| far.is_some());
-            let far = if dogleg.is_some() { far.expect("checked") } else { to };
+            // Straight on when the jogged line misses the far side.
+            let (dogleg, far) = match (dogleg, far) {
+                (Some(jog), Some(far)) => (Some(jog), far),
+                _ => (None, to),
+            };
             let mut nodes = vec![na];
             if let Some((corner_along, jog_m)) = dogleg {
                 nodes.push(self.d.node(at(corner_along, b_road), Tags::new()));
@@ -1351,7 +1354,9 @@ impl Gen<'_> {
         let center = b.bilerp(0.5, 0.5);
         let max_clear = b.clear.iter().copied().fold(0.0, f64::max);
         let half_min = (0..4).map(|k| point_seg_dist(center, b.c[k], b.c[(k + 1) % 4])).fold(f64::INFINITY, f64::min);
-        let radius_m = (half_min - max_clear - 30.0).max(60.0);
+        // From the centre to the nearest arterial building line.
+        let room_m = half_min - max_clear;
+        let radius_m = (room_m - 30.0).max(60.0);
         let ring: Vec<P> = (0..24)
             .map(|i| {
                 let ang = std::f64::consts::TAU * i as f64 / 24.0;
@@ -1379,7 +1384,7 @@ impl Gen<'_> {
         occ.caps.push((gp, mid, 6.0));
         occ.caps.push((mid, center, 6.0));
         occ.circles.push((center, radius_m + 8.0));
-        self.hill_road(b, center, radius_m, &mut occ);
+        self.hill_road(b, center, radius_m, room_m, &mut occ);
         let cell = Cell { c: b.c, clear: b.clear, kind: b.kind };
         self.perimeter_fill(&cell, &mut occ, rng);
         // A second ring of houses behind the shops.
@@ -1391,17 +1396,16 @@ impl Gen<'_> {
     /// With chance `bend_share`, a residential road across the hill's block that winds
     /// round the far side of the hill (away from the hiking path on side 0): in from
     /// side 3 towards the peak, round half a circle `HILL_ROAD_GAP_M` outside the
-    /// forest, and out to side 1. Each end meets the circle at a right angle.
-    fn hill_road(&mut self, b: &Block, center: P, radius_m: f64, occ: &mut Occ) {
+    /// forest, and out to side 1. Each end meets the circle at a right angle. `room_m` is
+    /// the distance from `center` to the nearest arterial building line.
+    fn hill_road(&mut self, b: &Block, center: P, radius_m: f64, room_m: f64, occ: &mut Occ) {
         let mut rng = self.feature_rng();
         if !rng.chance(self.p.bend_share) {
             return;
         }
         let road_r = radius_m + HILL_ROAD_GAP_M;
-        let max_clear = b.clear.iter().copied().fold(0.0, f64::max);
-        let half_min = (0..4).map(|k| point_seg_dist(center, b.c[k], b.c[(k + 1) % 4])).fold(f64::INFINITY, f64::min);
         // The road's outer edge stays 6 m inside the arterials' building lines.
-        if road_r + 10.0 > half_min - max_clear {
+        if road_r + 10.0 > room_m {
             return;
         }
         let (entry, exit) = (b.bilerp(0.0, 0.5), b.bilerp(1.0, 0.5));

@@ -109,7 +109,7 @@ impl DistrictParams {
         Self::from_toml_str(DEFAULT_DISTRICT_TOML).expect("data/default-district.toml is valid")
     }
 
-    /// The districts the default world model trains on (`data/training-district.toml`):
+    /// The districts `swm train --procgen-seeds` trains on (`data/training-district.toml`):
     /// the embedded default with bends and the riverside expressway, so that training
     /// sees curves and 80 km/h roads as the real cities have them.
     pub fn training_default() -> Self {
