@@ -234,17 +234,20 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     let mut round_starts = Vec::new();
     if let Some(seeds) = &a.procgen_seeds {
         let seeds = &parse_seeds(seeds).map_err(|e| anyhow::anyhow!("--procgen-seeds {e}"))?;
+        // The districts' parameters, and where they came from (for the report).
+        let (district, district_source) = match &a.district {
+            Some(path) => (
+                swm_procgen::DistrictParams::load(path).with_context(|| format!("--district {}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (swm_procgen::DistrictParams::training_default(), "data/training-district.toml".to_string()),
+        };
         let pb = crate::commands::progress(quiet, 2, "simulating districts");
         let opts = ProcgenDataOptions {
             vehicles: a.vehicles,
             pedestrians: a.pedestrians,
             duration_s: a.duration,
-            district: match &a.district {
-                Some(path) => {
-                    swm_procgen::DistrictParams::load(path).with_context(|| format!("--district {}", path.display()))?
-                }
-                None => swm_procgen::DistrictParams::training_default(),
-            },
+            district,
             ..ProcgenDataOptions::default()
         };
         let runs = procgen_episodes(seeds, &opts)?;
@@ -273,12 +276,8 @@ pub fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
             }
         }
         pb.finish_and_clear();
-        let params = match &a.district {
-            Some(path) => path.display().to_string(),
-            None => "data/training-district.toml".to_string(),
-        };
         sources.push(format!(
-            "procgen districts {:?} ({params}, {} m, {} vehicles, {} pedestrians, {} s)",
+            "procgen districts {:?} ({district_source}, {} m, {} vehicles, {} pedestrians, {} s)",
             seeds, opts.size_m[0], opts.vehicles, opts.pedestrians, opts.duration_s
         ));
     }
