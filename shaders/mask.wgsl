@@ -82,6 +82,8 @@ const MASK_BOX_MARGIN_M: f32 = 0.1;
 const MASK_PEDESTRIAN_REACH_M: f32 = 0.08485281;
 const MASK_GROW_GAP_M: f32 = 0.001;
 const MASK_LATERAL_MPS2: f32 = 3.0;
+// swm_model::rollout::MASK_LEVEL_SEPARATION_M: a level's height (6 m) less 0.5 m.
+const MASK_LEVEL_SEPARATION_M: f32 = 5.5;
 const COLL_HIT: u32 = 2u;
 const NO_LEVEL: u32 = 0xffffffffu;
 const NO_COLUMN: u32 = 99u;
@@ -209,14 +211,19 @@ fn candidate(me: AgentInfo, now: AgentState, j: u32, brake_steps: u32) -> u32 {
     let orow = members[me.members_off + j];
     let ob = info[orow];
     let o = state_in[orow];
-    if abs(o.deck_m - now.deck_m) >= LEVEL_SEPARATION_M {
+    if abs(o.deck_m - now.deck_m) >= MASK_LEVEL_SEPARATION_M {
         return 0u;
     }
     let mine = mbox(vec2<f32>(0.0, 0.0), now.heading_rad, me.length_m, me.width_m, MASK_BOX_MARGIN_M);
     let theirs = mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);
     let horizon_s = DT_S * f32(brake_steps + 1u);
     let base = radius(mine) + (now.speed_mps + 3.0) * horizon_s;
-    let reach = base + radius(theirs) + o.speed_mps * horizon_s;
+    var spread = 0.0;
+    if class_of(ob.kind) == CLASS_VEHICLE {
+        let g = ghost_spread(o.speed_mps, theirs.hl, theirs.hw, MASK_MAX_BRAKE_STEPS);
+        spread = g.x + g.y + g.z;
+    }
+    let reach = base + radius(theirs) + spread + o.speed_mps * horizon_s;
     let d = theirs.c;
     if dot(d, d) > reach * reach {
         return 0u;
@@ -269,10 +276,51 @@ fn their_first(ocls: u32, o: AgentState) -> AgentState {
     return brake(ocls, o, 0.0);
 }
 
-// Candidate row `orow`'s box (grown by MASK_BOX_MARGIN_M) relative to the masked agent at
-// `now`, in its braking state `i`: along its route when it has one (`ghosts`), else the
-// straight braking state `o` (the i-th, iterated by the caller).
+// The continuous distance covered in `t_s` braking at MASK_BRAKE_MPS2 from `v` (swm_model's
+// braked_m).
+fn braked_m(v: f32, t_s: f32) -> f32 {
+    let t = max(min(t_s, v / MASK_BRAKE_MPS2), 0.0);
+    return v * t - 0.5 * MASK_BRAKE_MPS2 * t * t;
+}
+
+// How a vehicle's ghost box (half sizes `hl`, `hw`, speed now `v`) is grown in its braking
+// state `i` (swm_model's ghost_spread: where it may be instead when its token this step is
+// not the hardest braking): (centre moved forward, half length added, half width added).
+fn ghost_spread(v_in: f32, hl: f32, hw: f32, i: u32) -> vec3<f32> {
+    if i == 0u {
+        return vec3<f32>(0.0);
+    }
+    let v = max(v_in, 0.0);
+    let a = VEHICLE_ACCEL_MPS2[12];
+    let v1 = v + a * DT_S;
+    let s_alt = v * DT_S + 0.5 * a * DT_S * DT_S + braked_m(v1, f32(i - 1u) * DT_S);
+    // Plus the steps' discretisation (a braking run of steps overshoots the continuous stop
+    // by less than ½·a·dt²).
+    let along = max(s_alt - braked_m(v, f32(i) * DT_S), 0.0) + 0.5 * MASK_BRAKE_MPS2 * DT_S * DT_S;
+    let yaw = min(min(VEHICLE_YAW_RATE_RADPS[10], VEHICLE_MAX_CURVATURE_PER_M * (v + 0.5 * a * DT_S)), MASK_LATERAL_MPS2 / v1);
+    let sin_d = sin(yaw * DT_S);
+    return vec3<f32>(0.5 * along, 0.5 * along + hw * sin_d, (s_alt + hl) * sin_d);
+}
+
+// The box `b` (a candidate's in braking state `i`, `o0` its state now) grown by its spread
+// when it is a vehicle's.
+fn spread_box(b: MBox, ob: AgentInfo, o0: AgentState, i: u32) -> MBox {
+    if class_of(ob.kind) != CLASS_VEHICLE {
+        return b;
+    }
+    let g = ghost_spread(o0.speed_mps, b.hl, b.hw, i);
+    return MBox(b.c + g.x * b.f, b.f, b.hl + g.y, b.hw + g.z);
+}
+
+// Candidate row `orow`'s box (grown by MASK_BOX_MARGIN_M and by its spread) relative to the
+// masked agent at `now`, in its braking state `i`: along its route when it has one
+// (`ghosts`), else the straight braking state `o` (the i-th, iterated by the caller).
 fn their_box(now: AgentState, orow: u32, ob: AgentInfo, o: AgentState, i: u32) -> MBox {
+    return spread_box(their_pose_box(now, orow, ob, o, i), ob, state_in[orow], i);
+}
+
+// `their_box` without the spread.
+fn their_pose_box(now: AgentState, orow: u32, ob: AgentInfo, o: AgentState, i: u32) -> MBox {
     let g = ghosts[orow];
     if g.n == 0u {
         return mbox(rel(now, o), o.heading_rad, ob.length_m, ob.width_m, MASK_BOX_MARGIN_M);

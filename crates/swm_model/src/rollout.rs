@@ -69,9 +69,18 @@
 //!   each clear of the other's assumed step met by side-stepping at once), or, where the
 //!   agent's bare box is within that reach of it already, by the gap between them (less
 //!   [`MASK_GROW_GAP_M`]: the agent comes no closer to where the pedestrian is assumed than
-//!   it is now; a truck creeping up to a walker 2.6 cm away met it). Only
-//!   agents within reach of the lookahead and on the same level (decks now closer
-//!   than [`LEVEL_SEPARATION_M`]: not a bridge above or a road below) are candidates.
+//!   it is now; a truck creeping up to a walker 2.6 cm away met it).
+//!   **Moves at once**: a vehicle candidate's ghost boxes are grown by its
+//!   [`ghost_spread`], which covers where it may be instead when its own token this step is
+//!   not the hardest braking (the fastest token, turning at up to the yaw rate the
+//!   escapes' lateral limit allows, then braking): every agent moves in the same step, so
+//!   each keeps clear of where the other may be after its step, not only of where it would
+//!   be braking now. The growth is forward and sideways: about 0.1 m one step ahead; by the
+//!   lookahead's end (3 s) up to 1.6 m forward and 0.35 m sideways from 10 m/s, 2.7 m and
+//!   0.7 m from 30 m/s (tested against the tokens it covers).
+//!   Only agents within reach of the lookahead and on the same level (decks now closer
+//!   than [`MASK_LEVEL_SEPARATION_M`], 5.5 m: not a bridge above or a road below, but a
+//!   car on a ramp below or above, whose deck the agent's converges to) are candidates.
 //!   **Candidates** are then narrowed, with the same results: one is kept only where its
 //!   circle could meet the agent's in some state compared, the two centres no farther
 //!   apart than both circles' radii plus how far each centre can be from where it is now
@@ -511,6 +520,13 @@ pub const MASK_BRAKE_MPS2: f64 = 6.0;
 /// Agents whose decks differ by this much (m) are on different levels (the
 /// metrics' separation, [`swm_sim::metrics::LEVEL_SEPARATION_M`]).
 pub const LEVEL_SEPARATION_M: f64 = swm_sim::metrics::LEVEL_SEPARATION_M;
+/// The collision mask takes agents whose decks are less than this apart (m) as on the same
+/// level: a level's height ([`swm_twin::LEVEL_HEIGHT_M`]) less half a metre, wider than the
+/// metrics' [`LEVEL_SEPARATION_M`]. On a ramp the decks of two vehicles converge as they
+/// drive: a car coming down onto a standing one met it (Jamsil, seed 4) because the standing
+/// one became a candidate only once the decks were 3 m apart, too close to stop. Roads on
+/// different levels have decks a whole level apart, so they stay apart.
+pub const MASK_LEVEL_SEPARATION_M: f64 = swm_twin::LEVEL_HEIGHT_M - 0.5;
 /// Hardest lateral acceleration of the collision mask's escapes (m/s²): a vehicle escapes
 /// by braking holding a yaw rate no sharper than this allows at the speed it starts from.
 pub const MASK_LATERAL_MPS2: f64 = 3.0;
@@ -558,6 +574,76 @@ const VEHICLE_ACCEL_MAX_MPS2: f64 = crate::tokens::VEHICLE_ACCEL_MPS2[crate::tok
 fn braking_reach_m(speed_mps: f64) -> f64 {
     let v = speed_mps.abs();
     v * v / (2.0 * MASK_BRAKE_MPS2) + 0.5 * MASK_BRAKE_MPS2 * DT_S * DT_S
+}
+
+/// The vehicle vocabulary's sharpest yaw rate (rad/s).
+const VEHICLE_YAW_RATE_MAX_RADPS: f64 = VEHICLE_YAW_RATE_RADPS[VEHICLE_YAW_RATE_RADPS.len() - 1];
+
+/// The distance (m) a vehicle covers in `t_s` braking at [`MASK_BRAKE_MPS2`] from
+/// `speed_mps` (continuous, stopped once its speed is spent).
+fn braked_m(speed_mps: f64, t_s: f64) -> f64 {
+    let t = t_s.min(speed_mps / MASK_BRAKE_MPS2).max(0.0);
+    speed_mps * t - 0.5 * MASK_BRAKE_MPS2 * t * t
+}
+
+/// How a vehicle's ghost box is grown in one of its assumed braking states (module docs,
+/// "Moves at once"; [`ghost_spread`]): its centre moved forward by `shift_m`, its half
+/// length grown by `hl_m` and its half width by `hw_m` (m).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Spread {
+    shift_m: f64,
+    hl_m: f64,
+    hw_m: f64,
+}
+
+impl Spread {
+    /// How much farther than the ungrown box's circle (radius `r`) any point of the grown
+    /// box can be from the ungrown centre: at most `r + extra_m()` (`hypot` grows by at
+    /// most the sum of what its legs grow by).
+    fn extra_m(&self) -> f64 {
+        self.shift_m + self.hl_m + self.hw_m
+    }
+}
+
+/// How much a vehicle's ghost box (half length `hl_m`, half width `hw_m`, speed now
+/// `speed_mps`) is grown `i` steps from now (module docs, "Moves at once"): where the vehicle
+/// may be instead when its token this step is not the hardest braking. The other agents
+/// move in the same step as the masked one, so each must keep clear of where the other may
+/// be after *its* step, not only after braking. Longitudinally, the fastest token
+/// ([`VEHICLE_ACCEL_MAX_MPS2`] for one step, then braking at [`MASK_BRAKE_MPS2`]) runs
+/// `s_alt − s_ghost` ahead of the braking ghost (continuous, plus the discretisation's
+/// `½·a·dt²`; growing until both have stopped). Its heading may have turned by `δ`, one step at the sharpest yaw rate the
+/// vocabulary and the turning limit allow at the step's mean speed, no sharper than
+/// [`MASK_LATERAL_MPS2`] allows at the speed after it (the escapes' plausible yaw): that
+/// swings its corners by `hl·sin δ` sideways and `hw·sin δ` along, and moves its centre
+/// by up to `s_alt·sin δ` sideways. The box is grown to cover both, up to second-order
+/// terms in `δ`; it grows forward only (the hardest braking is the ghost itself).
+fn ghost_spread(speed_mps: f64, hl_m: f64, hw_m: f64, i: usize) -> Spread {
+    if i == 0 {
+        return Spread::default();
+    }
+    let v = speed_mps.max(0.0);
+    let a = VEHICLE_ACCEL_MAX_MPS2;
+    let v1 = v + a * DT_S;
+    let s_alt_m = v * DT_S + 0.5 * a * DT_S * DT_S + braked_m(v1, (i - 1) as f64 * DT_S);
+    // Plus the steps' discretisation: a braking run of steps overshoots the continuous
+    // stop by less than `½·a·dt²` ([`braking_reach_m`]).
+    let along_m = (s_alt_m - braked_m(v, i as f64 * DT_S)).max(0.0) + 0.5 * MASK_BRAKE_MPS2 * DT_S * DT_S;
+    let yaw_radps = VEHICLE_YAW_RATE_MAX_RADPS
+        .min(crate::tokens::VEHICLE_MAX_CURVATURE_PER_M * (v + 0.5 * a * DT_S))
+        .min(MASK_LATERAL_MPS2 / v1);
+    let sin_d = (yaw_radps * DT_S).sin();
+    Spread { shift_m: 0.5 * along_m, hl_m: 0.5 * along_m + hw_m * sin_d, hw_m: (s_alt_m + hl_m) * sin_d }
+}
+
+/// [`ghost_spread`]'s [`Spread::extra_m`] over every braking state of the lookahead (the
+/// spread only grows with the step), 0 for a pedestrian (whose step is bounded by
+/// [`MASK_PEDESTRIAN_REACH_M`] instead).
+fn ghost_spread_max_m(class: AgentClass, speed_mps: f64, shape: &MaskBox) -> f64 {
+    match class {
+        AgentClass::Vehicle => ghost_spread(speed_mps, shape.hl, shape.hw, MASK_MAX_BRAKE_STEPS).extra_m(),
+        AgentClass::Pedestrian => 0.0,
+    }
 }
 
 /// An upper bound of how far (m) the prepared agent's centre is from where it is now in any
@@ -1148,15 +1234,27 @@ struct Brakes {
     /// forward direction `[x, y, cos, sin]` (its size is the agent's box's now,
     /// [`MaskFrame::boxes`]; half the bytes of whole boxes, which the frame's cache holds).
     poses: [[f64; 4]; MASK_MAX_BRAKE_STEPS + 1],
+    /// In each state, how the box is grown ([`ghost_spread`]; none for a pedestrian).
+    spread: [Spread; MASK_MAX_BRAKE_STEPS + 1],
     bounds: Bounds,
+    /// The largest [`Spread::extra_m`] of `spread` (m).
+    spread_max_m: f64,
 }
 
 impl Brakes {
-    /// The box in state `k`, `shape` (the agent's box now) moved there.
+    /// The box in state `k`: `shape` (the agent's box now, or its bare box) moved there and
+    /// grown by the state's spread (its radius an upper bound, for the circle tests).
     #[inline]
     fn at(&self, k: usize, shape: &MaskBox) -> MaskBox {
         let [x, y, c, s] = self.poses[k];
-        MaskBox { c: [x, y], f: [c, s], ..*shape }
+        let g = self.spread[k];
+        MaskBox {
+            c: [x + g.shift_m * c, y + g.shift_m * s],
+            f: [c, s],
+            hl: shape.hl + g.hl_m,
+            hw: shape.hw + g.hw_m,
+            r: shape.r + g.hl_m + g.hw_m,
+        }
     }
 }
 
@@ -1169,10 +1267,13 @@ struct MaskFrame {
     shapes: Vec<AgentShapes>,
     /// Every agent's box now.
     boxes: Vec<MaskBox>,
-    /// Per agent: its box's radius plus [`their_reach_m`] (m), for narrowing candidates.
+    /// Per agent: its box's radius plus how far its ghost's boxes spread beyond it
+    /// ([`ghost_spread_max_m`]; m).
+    spread_radius: Vec<f64>,
+    /// Per agent: `spread_radius` plus [`their_reach_m`] (m), for narrowing candidates.
     their_reach: Vec<f64>,
-    /// Per agent, side by side for the candidate scan: its box's centre, its box's radius,
-    /// its speed (m/s) and its deck (m).
+    /// Per agent, side by side for the candidate scan: its box's centre, its
+    /// `spread_radius`, its speed (m/s) and its deck (m).
     scan: ScanColumns,
     /// Every agent's braking states (computed on demand).
     brakes: Vec<std::sync::OnceLock<Brakes>>,
@@ -1219,7 +1320,7 @@ impl ScanColumns {
         let (dx, dy) = (o[0] - me[0], o[1] - me[1]);
         let reach = base_m + o[2] + o[3] * horizon_s;
         // A NaN height keeps the agent, as the level test does.
-        crate::features::same_level(o[4] - me[2]) & (dx * dx + dy * dy <= reach * reach)
+        mask_same_level(o[4] - me[2]) & (dx * dx + dy * dy <= reach * reach)
     }
 
     /// Every agent `j` [`ScanColumns::within`] the reach of agent `i`, pushed onto `out` in
@@ -1249,6 +1350,16 @@ impl ScanColumns {
             }
         }
     }
+}
+
+/// Whether the collision mask takes two agents whose decks differ by `dz_m` as on the same
+/// level: less than [`MASK_LEVEL_SEPARATION_M`] apart, or a NaN deck (as
+/// [`crate::features::same_level`]).
+#[inline(always)]
+fn mask_same_level(dz_m: f64) -> bool {
+    let dz_m = dz_m.abs();
+    // `|`, not `||`: no branch in the scans that call it.
+    (dz_m < MASK_LEVEL_SEPARATION_M) | dz_m.is_nan()
 }
 
 /// Per-rollout scratch of the masks, prepared per agent by [`MaskScratch::prepare`]: the
@@ -1356,12 +1467,20 @@ impl MaskScratch {
             };
             MaskBox { c: w.state.point_enu, f, ..sh.grown }
         }));
-        fr.their_reach.clear();
-        fr.their_reach.extend(
+        // Each agent's box radius plus how far its ghost's boxes spread beyond it.
+        fr.spread_radius.clear();
+        fr.spread_radius.extend(
             fr.boxes
                 .iter()
                 .zip(world)
-                .map(|(b, w)| b.radius() + their_reach_m(AgentClass::of(w.kind), w.state.speed_mps)),
+                .map(|(b, w)| b.radius() + ghost_spread_max_m(AgentClass::of(w.kind), w.state.speed_mps, b)),
+        );
+        fr.their_reach.clear();
+        fr.their_reach.extend(
+            fr.spread_radius
+                .iter()
+                .zip(world)
+                .map(|(r, w)| r + their_reach_m(AgentClass::of(w.kind), w.state.speed_mps)),
         );
         let sc = &mut fr.scan;
         sc.x_m.clear();
@@ -1369,7 +1488,7 @@ impl MaskScratch {
         sc.y_m.clear();
         sc.y_m.extend(fr.boxes.iter().map(|b| b.c[1]));
         sc.radius_m.clear();
-        sc.radius_m.extend(fr.boxes.iter().map(|b| b.radius()));
+        sc.radius_m.extend_from_slice(&fr.spread_radius);
         sc.speed_mps.clear();
         sc.speed_mps.extend(world.iter().map(|w| w.state.speed_mps));
         sc.deck_m.clear();
@@ -1383,8 +1502,8 @@ impl MaskScratch {
             index.rebuild(fr.boxes.iter().map(|b| b.c), CANDIDATE_CELL_M);
             let span = |v: &mut [f64; 2], x: f64| *v = [v[0].min(x), v[1].max(x)];
             (*radius, *speed) = ([f64::INFINITY, f64::NEG_INFINITY], [f64::INFINITY, f64::NEG_INFINITY]);
-            for (b, w) in fr.boxes.iter().zip(world) {
-                span(radius, b.radius());
+            for (r, w) in fr.spread_radius.iter().zip(world) {
+                span(radius, *r);
                 span(speed, w.state.speed_mps);
             }
             fr.cells = cells;
@@ -1487,7 +1606,15 @@ impl MaskScratch {
                         let (sin, cos) = trig.of(s.heading_rad);
                         *p = [s.point_enu[0], s.point_enu[1], cos, sin];
                     }
-                    Brakes { bounds: Bounds::of(own.iter().map(|s| s.point_enu)), poses }
+                    let mut spread = [Spread::default(); MASK_MAX_BRAKE_STEPS + 1];
+                    if AgentClass::of(world[j].kind) == AgentClass::Vehicle {
+                        let (speed_mps, grown) = (world[j].state.speed_mps, fr.shapes[j].grown);
+                        for (i, g) in spread.iter_mut().enumerate() {
+                            *g = ghost_spread(speed_mps, grown.hl, grown.hw, i);
+                        }
+                    }
+                    let spread_max_m = spread[MASK_MAX_BRAKE_STEPS].extra_m();
+                    Brakes { bounds: Bounds::of(own.iter().map(|s| s.point_enu)), poses, spread, spread_max_m }
                 });
             }
         }
@@ -1762,7 +1889,7 @@ impl MaskScratch {
             // candidate changes nothing, clear or not.
             let theirs_all = fr.brakes[j].get().expect("a candidate's braking states are made by `prepare`");
             let their_shape = fr.boxes[j];
-            if own_bounds.apart(&theirs_all.bounds, shape.radius() + their_shape.radius()) {
+            if own_bounds.apart(&theirs_all.bounds, shape.radius() + their_shape.radius() + theirs_all.spread_max_m) {
                 continue;
             }
             let mut level = if bare { COLL_BARE_CLEAR } else { COLL_CLEAR };
@@ -1775,7 +1902,7 @@ impl MaskScratch {
                     level = COLL_BARE_CLEAR;
                 }
                 if level == COLL_BARE_CLEAR {
-                    let theirs = MaskBox { c: theirs.c, f: theirs.f, ..their_bare };
+                    let theirs = theirs_all.at((k + 1).min(MASK_MAX_BRAKE_STEPS), &their_bare);
                     let mine = MaskBox { c: own_boxes[k].c, ..mine_bare };
                     if mine.circles_meet(&theirs)
                         && (MaskBox { f: own_box_of(own_boxes, own, trig, k).f, ..mine }).axes_overlap(&theirs)
@@ -2816,6 +2943,94 @@ mod tests {
     /// candidates: the escapes after every token (every yaw rate held), the route
     /// continuations, and the candidates' braking, for vehicles and walkers at random
     /// speeds and poses on the two-lane road and its bend.
+    /// A car coming down a ramp checks a car standing further down it, whose deck is less
+    /// than a level below its own (Jamsil, seed 4: they met when the metrics' 3 m separation
+    /// kept it out of the mask until too late), but not a car on the road a level below.
+    #[test]
+    fn mask_candidates_include_a_car_down_the_ramp() {
+        let map = two_lanes_and_a_bend();
+        let car = |id: u64, x: f64, speed_mps: f64, deck_m: f64| WorldAgent {
+            agent_id: id,
+            kind: AgentKind::Car,
+            length_m: 4.5,
+            width_m: 1.8,
+            state: Kinematics { point_enu: [x, 0.0], heading_rad: 0.0, speed_mps },
+            deck_m,
+            intent: 0,
+        };
+        // The fastest token straight on.
+        let n = VEHICLE_YAW_RATE_RADPS.len();
+        let fastest = ((crate::tokens::VEHICLE_ACCEL_MPS2.len() - 1) * n + n / 2) as u16;
+        for (below_m, candidate) in [(0.0, true), (2.5, true), (4.2, true), (5.4, true), (6.0, false), (12.0, false)] {
+            let world = [car(0, 0.0, 8.0, 6.0), car(1, 10.0, 0.0, 6.0 - below_m)];
+            let mut ms = MaskScratch::default();
+            ms.new_frame(&world);
+            ms.prepare(FeasibilityMask::default(), &map, &world, 0);
+            assert_eq!(ms.cand.iter().any(|c| c.j == 1), candidate, "a car {below_m} m below");
+            let hit = ms.check(&map, &world, 0, fastest).coll >= COLL_HIT;
+            assert_eq!(hit, candidate, "the fastest token with a car standing 10 m ahead, {below_m} m below");
+        }
+    }
+
+    /// A vehicle's ghost grown by its spread (module docs, "Moves at once") holds, step by
+    /// step, the same vehicle after any token of the fastest row whose yaw rate the spread
+    /// allows, braking straight on after it: every corner of the one box inside the other.
+    #[test]
+    fn ghost_spread_holds_the_fastest_tokens() {
+        let mut rng = swm_core::rng::CounterRng::new(46, 1);
+        let mut trig = SinCos::default();
+        let (mut ghost, mut alt) = (Vec::new(), Vec::new());
+        let n = VEHICLE_YAW_RATE_RADPS.len();
+        let mut grew_m: f64 = 0.0;
+        for case in 0..300 {
+            let speed_mps = if case % 7 == 0 { 0.0 } else { rng.range_f64(0.0, 30.0) };
+            let now = Kinematics { point_enu: [0.0, 0.0], heading_rad: rng.range_f64(-3.1, 3.1), speed_mps };
+            let shape = MaskBox::sized(4.5, 1.8, MASK_BOX_MARGIN_M);
+            braking_states(AgentClass::Vehicle, &now, 0.0, MASK_MAX_BRAKE_STEPS, &mut ghost, &mut trig);
+            let v1 = speed_mps + VEHICLE_ACCEL_MAX_MPS2 * DT_S;
+            for col in 0..n {
+                let yaw = VEHICLE_YAW_RATE_RADPS[col];
+                if yaw.abs() * v1 > MASK_LATERAL_MPS2 + 1e-9 {
+                    continue;
+                }
+                let t = ((crate::tokens::VEHICLE_ACCEL_MPS2.len() - 1) * n + col) as u16;
+                let first = crate::tokens::step_by(AgentClass::Vehicle, &now, t, f64::sin_cos);
+                braking_states(AgentClass::Vehicle, &first, 0.0, MASK_MAX_BRAKE_STEPS - 1, &mut alt, &mut trig);
+                for i in 1..=MASK_MAX_BRAKE_STEPS {
+                    let (g, a) = (&ghost[i], &alt[i - 1]);
+                    let spread = ghost_spread(speed_mps, shape.hl, shape.hw, i);
+                    let grown = Brakes {
+                        poses: [[g.point_enu[0], g.point_enu[1], g.heading_rad.cos(), g.heading_rad.sin()];
+                            MASK_MAX_BRAKE_STEPS + 1],
+                        spread: [spread; MASK_MAX_BRAKE_STEPS + 1],
+                        bounds: Bounds::of(std::iter::empty()),
+                        spread_max_m: 0.0,
+                    }
+                    .at(i, &shape);
+                    grew_m = grew_m.max(spread.hw_m);
+                    let (f, l) = (grown.f, [-grown.f[1], grown.f[0]]);
+                    for c in MaskBox::new(a, 4.5, 1.8, MASK_BOX_MARGIN_M).corners() {
+                        let d = [c[0] - grown.c[0], c[1] - grown.c[1]];
+                        let (along, across) = (d[0] * f[0] + d[1] * f[1], d[0] * l[0] + d[1] * l[1]);
+                        assert!(
+                            along.abs() <= grown.hl + 1e-9 && across.abs() <= grown.hw + 1e-9,
+                            "case {case}, {speed_mps} m/s, yaw {yaw}, step {i}: a corner at ({along}, {across}) \
+                             outside ±({}, {})",
+                            grown.hl,
+                            grown.hw
+                        );
+                    }
+                }
+            }
+            // The largest spread bounds every step's.
+            let max_m = ghost_spread_max_m(AgentClass::Vehicle, speed_mps, &shape);
+            for i in 0..=MASK_MAX_BRAKE_STEPS {
+                assert!(ghost_spread(speed_mps, shape.hl, shape.hw, i).extra_m() <= max_m);
+            }
+        }
+        assert!(grew_m > 0.1, "the spreads tested grow the boxes sideways ({grew_m} m)");
+    }
+
     #[test]
     fn mask_states_stay_within_the_candidates_reaches() {
         let map = two_lanes_and_a_bend();

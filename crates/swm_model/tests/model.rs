@@ -905,8 +905,9 @@ fn pedestrians_walking_at_each_other_do_not_touch() {
 
 /// The collision mask where every token hits (a car at 12 m/s 2.5 m behind a stopped one):
 /// it keeps only the hardest braking (before, it kept every token and the network drove
-/// on as it liked); and a car standing on a bridge above (decks 5 m apart) is no candidate
-/// at all, so the sampled token stands.
+/// on as it liked); a car standing on a bridge above (decks a level, 6 m, apart) is no
+/// candidate at all, so the sampled token stands; one standing up a ramp (decks 4 m apart,
+/// converging as the car drives on) is.
 #[test]
 fn where_every_token_hits_the_mask_brakes_hardest_and_other_levels_do_not_count() {
     use swm_model::rollout::FeasibilityFilter;
@@ -936,9 +937,11 @@ fn where_every_token_hits_the_mask_brakes_hardest_and_other_levels_do_not_count(
     assert_eq!(VEHICLE_ACCEL_MPS2[kept as usize / n_yaw], -6.0, "kept token {kept}");
     let allowed: Vec<usize> = (0..VEHICLE_TOKENS).filter(|&t| logits[t].is_finite()).collect();
     assert!(!allowed.is_empty() && allowed.iter().all(|&t| t / n_yaw == 0), "allowed {allowed:?}");
-    let (kept, logits) = run(&mut filter, &[car(1, 0.0, 12.0, 0.0), car(2, 7.0, 0.0, 5.0)]);
+    let (kept, logits) = run(&mut filter, &[car(1, 0.0, 12.0, 0.0), car(2, 7.0, 0.0, swm_twin::LEVEL_HEIGHT_M)]);
     assert_eq!(kept, sampled);
     assert!(logits.iter().all(|l| l.is_finite()));
+    let (kept, _) = run(&mut filter, &[car(1, 0.0, 12.0, 0.0), car(2, 7.0, 0.0, 4.0)]);
+    assert_eq!(VEHICLE_ACCEL_MPS2[kept as usize / n_yaw], -6.0, "up a ramp: kept token {kept}");
 }
 
 /// An arc of radius 40 m turning left from the origin (heading east), `half_width_m` each
