@@ -619,21 +619,41 @@ impl Spread {
 /// by up to `s_alt·sin δ` sideways. The box is grown to cover both, up to second-order
 /// terms in `δ`; it grows forward only (the hardest braking is the ghost itself).
 fn ghost_spread(speed_mps: f64, hl_m: f64, hw_m: f64, i: usize) -> Spread {
-    if i == 0 {
-        return Spread::default();
+    GhostSpread::new(speed_mps, hl_m, hw_m).at(i)
+}
+
+/// [`ghost_spread`] of one vehicle, what every step shares computed once.
+struct GhostSpread {
+    v: f64,
+    v1: f64,
+    sin_d: f64,
+    hl_m: f64,
+    hw_m: f64,
+}
+
+impl GhostSpread {
+    fn new(speed_mps: f64, hl_m: f64, hw_m: f64) -> GhostSpread {
+        let v = speed_mps.max(0.0);
+        let a = VEHICLE_ACCEL_MAX_MPS2;
+        let v1 = v + a * DT_S;
+        let yaw_radps = VEHICLE_YAW_RATE_MAX_RADPS
+            .min(crate::tokens::VEHICLE_MAX_CURVATURE_PER_M * (v + 0.5 * a * DT_S))
+            .min(MASK_LATERAL_MPS2 / v1);
+        GhostSpread { v, v1, sin_d: (yaw_radps * DT_S).sin(), hl_m, hw_m }
     }
-    let v = speed_mps.max(0.0);
-    let a = VEHICLE_ACCEL_MAX_MPS2;
-    let v1 = v + a * DT_S;
-    let s_alt_m = v * DT_S + 0.5 * a * DT_S * DT_S + braked_m(v1, (i - 1) as f64 * DT_S);
-    // Plus the steps' discretisation: a braking run of steps overshoots the continuous
-    // stop by less than `½·a·dt²` ([`braking_reach_m`]).
-    let along_m = (s_alt_m - braked_m(v, i as f64 * DT_S)).max(0.0) + 0.5 * MASK_BRAKE_MPS2 * DT_S * DT_S;
-    let yaw_radps = VEHICLE_YAW_RATE_MAX_RADPS
-        .min(crate::tokens::VEHICLE_MAX_CURVATURE_PER_M * (v + 0.5 * a * DT_S))
-        .min(MASK_LATERAL_MPS2 / v1);
-    let sin_d = (yaw_radps * DT_S).sin();
-    Spread { shift_m: 0.5 * along_m, hl_m: 0.5 * along_m + hw_m * sin_d, hw_m: (s_alt_m + hl_m) * sin_d }
+
+    fn at(&self, i: usize) -> Spread {
+        if i == 0 {
+            return Spread::default();
+        }
+        let (v, v1, sin_d) = (self.v, self.v1, self.sin_d);
+        let a = VEHICLE_ACCEL_MAX_MPS2;
+        let s_alt_m = v * DT_S + 0.5 * a * DT_S * DT_S + braked_m(v1, (i - 1) as f64 * DT_S);
+        // Plus the steps' discretisation: a braking run of steps overshoots the continuous
+        // stop by less than `½·a·dt²` ([`braking_reach_m`]).
+        let along_m = (s_alt_m - braked_m(v, i as f64 * DT_S)).max(0.0) + 0.5 * MASK_BRAKE_MPS2 * DT_S * DT_S;
+        Spread { shift_m: 0.5 * along_m, hl_m: 0.5 * along_m + self.hw_m * sin_d, hw_m: (s_alt_m + self.hl_m) * sin_d }
+    }
 }
 
 /// [`ghost_spread`]'s [`Spread::extra_m`] over every braking state of the lookahead (the
@@ -1608,9 +1628,10 @@ impl MaskScratch {
                     }
                     let mut spread = [Spread::default(); MASK_MAX_BRAKE_STEPS + 1];
                     if AgentClass::of(world[j].kind) == AgentClass::Vehicle {
-                        let (speed_mps, grown) = (world[j].state.speed_mps, fr.shapes[j].grown);
+                        let grown = fr.shapes[j].grown;
+                        let of = GhostSpread::new(world[j].state.speed_mps, grown.hl, grown.hw);
                         for (i, g) in spread.iter_mut().enumerate() {
-                            *g = ghost_spread(speed_mps, grown.hl, grown.hw, i);
+                            *g = of.at(i);
                         }
                     }
                     let spread_max_m = spread[MASK_MAX_BRAKE_STEPS].extra_m();
