@@ -3009,8 +3009,7 @@ mod tests {
             let shape = MaskBox::sized(4.5, 1.8, MASK_BOX_MARGIN_M);
             braking_states(AgentClass::Vehicle, &now, 0.0, MASK_MAX_BRAKE_STEPS, &mut ghost, &mut trig);
             let v1 = speed_mps + VEHICLE_ACCEL_MAX_MPS2 * DT_S;
-            for col in 0..n {
-                let yaw = VEHICLE_YAW_RATE_RADPS[col];
+            for (col, &yaw) in VEHICLE_YAW_RATE_RADPS.iter().enumerate() {
                 if yaw.abs() * v1 > MASK_LATERAL_MPS2 + 1e-9 {
                     continue;
                 }
