@@ -71,7 +71,7 @@
 //!   [`MASK_GROW_GAP_M`]: the agent comes no closer to where the pedestrian is assumed than
 //!   it is now; a truck creeping up to a walker 2.6 cm away met it).
 //!   **Moves at once**: a vehicle candidate's ghost boxes are grown by its
-//!   [`ghost_spread`], which covers where it may be instead when its own token this step is
+//!   spread (`ghost_spread`), which covers where it may be instead when its own token this step is
 //!   not the hardest braking (the fastest token, turning at up to the yaw rate the
 //!   escapes' lateral limit allows, then braking): every agent moves in the same step, so
 //!   each keeps clear of where the other may be after its step, not only of where it would
