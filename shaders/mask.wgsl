@@ -14,9 +14,11 @@
 // acceleration allows at the speed after the token (else the nearest towards straight on
 // that is); with the off-road mask only escapes that stay on the road count (where none of
 // those does, the first other column from the token's outwards that does); the level is
-// the best escape's. Pedestrians slow straight at the same rate. Candidates are the agents
-// of the same (scenario, sample) within reach on the same level (decks less than
-// 3 m apart) whose bare box does not overlap it already, checked with the bare boxes only
+// the best escape's. Pedestrians slow straight at the same rate. A vehicle candidate's
+// boxes are grown by its spread (`ghost_spread`: where its own token this step may take it
+// instead). Candidates are the agents of the same (scenario, sample) within reach on the
+// same level for the mask (decks less than 5.5 m apart: a ramp's decks converge) whose bare
+// box does not overlap it already, checked with the bare boxes only
 // when the grown ones overlap already; a pedestrian candidate's bare box is grown by its reach
 // in one step (0.6·√2 m/s × 0.1 s) for the hit test unless the agent is within it already. A vehicle within 3 m and 0.5 rad of a path is also
 // checked braking along its route (its intent's successors, keeping its lateral offset):

@@ -612,12 +612,13 @@ impl Spread {
 /// be after *its* step, not only after braking. Longitudinally, the fastest token
 /// ([`VEHICLE_ACCEL_MAX_MPS2`] for one step, then braking at [`MASK_BRAKE_MPS2`]) runs
 /// `s_alt − s_ghost` ahead of the braking ghost (continuous, plus the discretisation's
-/// `½·a·dt²`; growing until both have stopped). Its heading may have turned by `δ`, one step at the sharpest yaw rate the
-/// vocabulary and the turning limit allow at the step's mean speed, no sharper than
-/// [`MASK_LATERAL_MPS2`] allows at the speed after it (the escapes' plausible yaw): that
-/// swings its corners by `hl·sin δ` sideways and `hw·sin δ` along, and moves its centre
-/// by up to `s_alt·sin δ` sideways. The box is grown to cover both, up to second-order
-/// terms in `δ`; it grows forward only (the hardest braking is the ghost itself).
+/// `½·a·dt²`; growing until both have stopped). Its heading may have turned by `δ`, one
+/// step at the sharpest yaw rate the vocabulary and the turning limit allow at the step's
+/// mean speed, no sharper than [`MASK_LATERAL_MPS2`] allows at the speed after it (the
+/// escapes' plausible yaw): that swings its corners by `hl·sin δ` sideways and `hw·sin δ`
+/// along, and moves its centre by up to `s_alt·sin δ` sideways. The box is grown to cover
+/// both, up to second-order terms in `δ`: the run ahead at the front only (the hardest
+/// braking is the ghost itself), the swing at both ends and sides.
 fn ghost_spread(speed_mps: f64, hl_m: f64, hw_m: f64, i: usize) -> Spread {
     GhostSpread::new(speed_mps, hl_m, hw_m).at(i)
 }
