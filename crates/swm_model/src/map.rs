@@ -710,14 +710,14 @@ impl MapContext {
     /// `max_m` m: for each ray, the first `t` whose pixel is a building, and the first whose
     /// road-ness (road or crossing) differs from `here_is_road`; `max_m` where none is.
     ///
-    /// On a CPU with AVX-512F, or with AVX2, the eight rays march side by side
+    /// On a CPU with AVX-512F and AVX-512VL, or with AVX2, the eight rays march side by side
     /// (`ray_march`'s vector forms); they give the same values as the one-ray-at-a-time
     /// loop, which is tested.
     pub fn march_rays(&self, from: P2, dirs: &[(f64, f64); 8], here_is_road: bool, max_m: f64) -> [(f64, f64); 8] {
         #[cfg(target_arch = "x86_64")]
         if ray_march::raster_fits(self) && ray_march::avx512_available() {
-            // SAFETY: AVX-512F is present (checked above), and the raster's bytes cover
-            // `width × height` cells, at least 4 and fewer than 2^31 (`raster_fits`).
+            // SAFETY: AVX-512F and AVX-512VL are present (checked above), and the raster's
+            // bytes cover `width × height` cells, at least 4 and fewer than 2^31 (`raster_fits`).
             return unsafe { ray_march::avx512(self, from, dirs, here_is_road, max_m) };
         }
         #[cfg(target_arch = "x86_64")]
@@ -1128,7 +1128,7 @@ mod ray_march {
     use super::{BevClass, Grid, MapContext, P2};
 
     pub(super) fn avx512_available() -> bool {
-        std::is_x86_feature_detected!("avx512f")
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
     }
 
     pub(super) fn avx2_available() -> bool {
@@ -1150,8 +1150,8 @@ mod ray_march {
     /// loop ends when every lane's are (or `t` passes `max_m`).
     ///
     /// # Safety
-    /// AVX-512F must be available and [`raster_fits`] must hold.
-    #[target_feature(enable = "avx512f")]
+    /// AVX-512F and AVX-512VL must be available and [`raster_fits`] must hold.
+    #[target_feature(enable = "avx512f,avx512vl")]
     pub(super) unsafe fn avx512(
         map: &MapContext,
         from: P2,
@@ -1171,12 +1171,13 @@ mod ray_march {
             let (ox, oy) = (_mm512_set1_pd(g.origin[0]), _mm512_set1_pd(g.origin[1]));
             let (nx_f, ny_f) = (_mm512_set1_pd(g.nx_f), _mm512_set1_pd(g.ny_f));
             let zero = _mm512_setzero_pd();
-            let nx = _mm512_set1_epi32(g.nx as i32);
-            let last_word = _mm512_set1_epi32(n_cells - 4);
-            let byte = _mm512_set1_epi32(0xFF);
-            let building_class = _mm512_set1_epi32(BevClass::Building as i32);
-            let road_class = _mm512_set1_epi32(BevClass::Road as i32);
-            let crossing_class = _mm512_set1_epi32(BevClass::Crossing as i32);
+            // The cells' lanes: eight `i32` in a 256-bit register (AVX-512VL), one per ray.
+            let nx = _mm256_set1_epi32(g.nx as i32);
+            let last_word = _mm256_set1_epi32(n_cells - 4);
+            let byte = _mm256_set1_epi32(0xFF);
+            let building_class = _mm256_set1_epi32(BevClass::Building as i32);
+            let road_class = _mm256_set1_epi32(BevClass::Road as i32);
+            let crossing_class = _mm256_set1_epi32(BevClass::Crossing as i32);
             let mut building = _mm512_set1_pd(max_m);
             let mut edge = _mm512_set1_pd(max_m);
             // Lanes whose hit is found (the upper 8 bits stand for no ray).
@@ -1203,22 +1204,24 @@ mod ray_march {
                 inside = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(inside, cx, nx_f);
                 inside = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(inside, cy, ny_f);
                 // Truncations (exact in range: below nx, ny < 2^31); other lanes are unused.
-                let col = _mm512_castsi256_si512(_mm512_cvttpd_epi32(cx));
-                let row = _mm512_castsi256_si512(_mm512_cvttpd_epi32(cy));
-                let index = _mm512_add_epi32(_mm512_mullo_epi32(row, nx), col);
-                let word = _mm512_min_epi32(index, last_word);
-                let shift = _mm512_slli_epi32::<3>(_mm512_sub_epi32(index, word));
-                let words = _mm512_mask_i32gather_epi32::<1>(
-                    _mm512_setzero_si512(),
-                    inside as __mmask16,
+                let col = _mm512_cvttpd_epi32(cx);
+                let row = _mm512_cvttpd_epi32(cy);
+                let index = _mm256_add_epi32(_mm256_mullo_epi32(row, nx), col);
+                let word = _mm256_min_epi32(index, last_word);
+                let shift = _mm256_slli_epi32::<3>(_mm256_sub_epi32(index, word));
+                // An eight-lane gather: a sixteen-lane one with half its lanes masked off
+                // costs as much as a full one on some CPUs.
+                let words = _mm256_mmask_i32gather_epi32::<1>(
+                    _mm256_setzero_si256(),
+                    inside,
                     word,
                     map.classes.as_ptr().cast(),
                 );
                 // Outside lanes read 0: Ground, as `class_at` gives there.
-                let class = _mm512_and_si512(_mm512_srlv_epi32(words, shift), byte);
-                let is_building = _mm512_cmpeq_epi32_mask(class, building_class) as __mmask8;
-                let is_road = (_mm512_cmpeq_epi32_mask(class, road_class)
-                    | _mm512_cmpeq_epi32_mask(class, crossing_class)) as __mmask8;
+                let class = _mm256_and_si256(_mm256_srlv_epi32(words, shift), byte);
+                let is_building = _mm256_cmpeq_epi32_mask(class, building_class);
+                let is_road =
+                    _mm256_cmpeq_epi32_mask(class, road_class) | _mm256_cmpeq_epi32_mask(class, crossing_class);
                 let is_edge = if here_is_road { !is_road } else { is_road };
                 let new_building = is_building & !building_found;
                 let new_edge = is_edge & !edge_found;
@@ -1625,7 +1628,7 @@ mod tests {
                     let mut paths = vec![("best", map.march_rays(from, &dirs, here_is_road, max_m))];
                     #[cfg(target_arch = "x86_64")]
                     if ray_march::raster_fits(&map) && ray_march::avx512_available() {
-                        // SAFETY: AVX-512F is present and the raster fits (checked).
+                        // SAFETY: AVX-512F and AVX-512VL are present and the raster fits (checked).
                         paths.push(("avx512", unsafe { ray_march::avx512(&map, from, &dirs, here_is_road, max_m) }));
                     }
                     #[cfg(target_arch = "x86_64")]
