@@ -1180,7 +1180,7 @@ mod ray_march {
             let crossing_class = _mm256_set1_epi32(BevClass::Crossing as i32);
             let mut building = _mm512_set1_pd(max_m);
             let mut edge = _mm512_set1_pd(max_m);
-            // Lanes whose hit is found (the upper 8 bits stand for no ray).
+            // Lanes whose hit is found (a bit per ray).
             let (mut building_found, mut edge_found): (__mmask8, __mmask8) = (0, 0);
             let mut t = 1.0;
             while t <= max_m && (building_found & edge_found) != 0xFF {
@@ -1203,7 +1203,7 @@ mod ray_march {
                 inside = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(inside, cy, zero);
                 inside = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(inside, cx, nx_f);
                 inside = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(inside, cy, ny_f);
-                // Truncations (exact in range: below nx, ny < 2^31); other lanes are unused.
+                // Truncations (exact in range: below nx, ny < 2^31): one lane per ray.
                 let col = _mm512_cvttpd_epi32(cx);
                 let row = _mm512_cvttpd_epi32(cy);
                 let index = _mm256_add_epi32(_mm256_mullo_epi32(row, nx), col);
